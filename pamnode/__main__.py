@@ -1,0 +1,3 @@
+from pamnode.cli import app
+
+app(prog_name="pamnode")

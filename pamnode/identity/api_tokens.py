@@ -1,0 +1,180 @@
+"""API tokens: JWTs issued to a user for one site, with expiry, source filter and a switch."""
+
+import contextlib
+import ipaddress
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from pamnode.audit.service import record
+from pamnode.db.base import new_id, utcnow
+from pamnode.errors import InvalidInput, NotFound
+from pamnode.identity import signing
+from pamnode.identity.models import ApiToken, User
+from pamnode.identity.principal import Principal
+from pamnode.identity.roles import Permission
+from pamnode.identity.users import get_user
+from pamnode.vault.cipher import open_sealed, seal
+from pamnode.vault.keyring import KeyRing
+
+TOKEN_TYPE = "api"
+
+
+def parse_filter(entries: list[str]) -> list[str]:
+    """Normalise the allowed source networks; an empty filter allows every source."""
+    networks = []
+    for entry in entries:
+        try:
+            networks.append(str(ipaddress.ip_network(entry.strip(), strict=True)))
+        except ValueError as exc:
+            hint = ""
+            with contextlib.suppress(ValueError):
+                hint = f"; did you mean {ipaddress.ip_network(entry.strip(), strict=False)}?"
+            raise InvalidInput(
+                f"filter entry '{entry[:80]}' is not an IP network in CIDR form "
+                f"such as 10.0.0.0/8 or 2001:db8::/32 ({exc}){hint}",
+                code="invalid_filter",
+            ) from None
+    return networks
+
+
+def source_allowed(networks: list[str], source: str) -> bool:
+    if not networks:
+        return True
+    try:
+        address = ipaddress.ip_address(source)
+    except ValueError:
+        return False
+    return any(address in ipaddress.ip_network(network) for network in networks)
+
+
+def _context(token_id: str) -> str:
+    return f"api-token:{token_id}:jwt"
+
+
+async def create_token(
+    db: AsyncSession,
+    ring: KeyRing,
+    principal: Principal,
+    *,
+    user: str,
+    expires_at: datetime,
+    filter: list[str],
+    description: str,
+    enabled: bool,
+) -> tuple[ApiToken, User]:
+    principal.require(Permission.API_TOKENS_WRITE)
+    owner = await get_user(db, principal.tenant, user)
+    if expires_at <= utcnow():
+        raise InvalidInput(
+            f"expires_at {expires_at.isoformat()} is in the past: choose a future date",
+            code="expiry_in_past",
+        )
+    networks = parse_filter(filter)
+    token_id = new_id()
+    jwt = signing.sign(
+        ring,
+        principal.tenant,
+        {"jti": token_id, "sub": owner.id, "typ": TOKEN_TYPE, "site": principal.site.name},
+        expires_at,
+    )
+    token = ApiToken(
+        id=token_id,
+        site_id=principal.site.id,
+        user_id=owner.id,
+        description=description,
+        filter=networks,
+        expires_at=expires_at,
+        enabled=enabled,
+        jwt_sealed=seal(ring, principal.tenant.id, jwt.encode(), _context(token_id)),
+        created_by=principal.user.login,
+    )
+    db.add(token)
+    await db.flush()
+    record(
+        db,
+        principal.audit_scope,
+        "api-token.create",
+        token_id,
+        user=owner.login,
+        expires_at=expires_at.isoformat(),
+        filter=networks,
+        enabled=enabled,
+    )
+    return token, owner
+
+
+async def _get(db: AsyncSession, principal: Principal, token_id: str) -> tuple[ApiToken, User]:
+    row = (
+        await db.execute(
+            select(ApiToken, User)
+            .join(User, User.id == ApiToken.user_id)
+            .where(ApiToken.id == token_id, ApiToken.site_id == principal.site.id)
+        )
+    ).first()
+    if row is None:
+        raise NotFound(f"this site has no API token {token_id}", code="api_token_not_found")
+    return row[0], row[1]
+
+
+async def list_tokens(db: AsyncSession, principal: Principal) -> list[tuple[ApiToken, User]]:
+    principal.require(Permission.API_TOKENS_READ)
+    query = (
+        select(ApiToken, User)
+        .join(User, User.id == ApiToken.user_id)
+        .where(ApiToken.site_id == principal.site.id)
+        .order_by(ApiToken.created_at)
+    )
+    return [(token, user) for token, user in (await db.execute(query)).all()]
+
+
+async def read_token(
+    db: AsyncSession, ring: KeyRing, principal: Principal, token_id: str
+) -> tuple[ApiToken, User, str | None]:
+    """The token's details, with its JWT only while it is unlocked."""
+    principal.require(Permission.API_TOKENS_READ)
+    token, owner = await _get(db, principal, token_id)
+    jwt = reveal(ring, principal, token) if token.revealed else None
+    return token, owner, jwt
+
+
+def reveal(ring: KeyRing, principal: Principal, token: ApiToken) -> str:
+    return open_sealed(ring, principal.tenant.id, token.jwt_sealed, _context(token.id)).decode()
+
+
+async def unlock_token(db: AsyncSession, ring: KeyRing, principal: Principal, token_id: str) -> str:
+    principal.require(Permission.API_TOKENS_WRITE)
+    token, owner = await _get(db, principal, token_id)
+    jwt = reveal(ring, principal, token)
+    token.revealed = True
+    record(db, principal.audit_scope, "api-token.unlock", token_id, user=owner.login)
+    return jwt
+
+
+async def lock_token(db: AsyncSession, principal: Principal, token_id: str) -> None:
+    principal.require(Permission.API_TOKENS_WRITE)
+    token, owner = await _get(db, principal, token_id)
+    token.revealed = False
+    record(db, principal.audit_scope, "api-token.lock", token_id, user=owner.login)
+
+
+async def update_token(
+    db: AsyncSession, principal: Principal, token_id: str, changes: dict[str, object]
+) -> tuple[ApiToken, User]:
+    principal.require(Permission.API_TOKENS_WRITE)
+    token, owner = await _get(db, principal, token_id)
+    if "filter" in changes:
+        changes["filter"] = parse_filter(changes["filter"])  # type: ignore[arg-type]
+    for field, value in changes.items():
+        setattr(token, field, value)
+    await db.flush()
+    record(db, principal.audit_scope, "api-token.update", token_id, **changes)
+    return token, owner
+
+
+async def delete_token(db: AsyncSession, principal: Principal, token_id: str) -> None:
+    principal.require(Permission.API_TOKENS_WRITE)
+    token, owner = await _get(db, principal, token_id)
+    await db.delete(token)
+    record(db, principal.audit_scope, "api-token.revoke", token_id, user=owner.login)

@@ -1,0 +1,139 @@
+"""Login, and turning a bearer token into a Principal, with one distinct refusal per cause."""
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from pamnode.audit.service import AuditScope, record
+from pamnode.db.base import new_id, utcnow
+from pamnode.errors import Forbidden, Unauthenticated
+from pamnode.identity import signing
+from pamnode.identity.api_tokens import TOKEN_TYPE as API_TOKEN_TYPE
+from pamnode.identity.api_tokens import source_allowed
+from pamnode.identity.grants import roles_of
+from pamnode.identity.models import ApiToken, LoginSession, Site, Tenant, User
+from pamnode.identity.passwords import verify_password
+from pamnode.identity.principal import Principal
+from pamnode.identity.users import find_user
+from pamnode.vault.keyring import KeyRing
+
+SESSION_TYPE = "session"
+LEEWAY = timedelta(seconds=signing.LEEWAY_S)
+
+
+async def login(
+    db: AsyncSession,
+    ring: KeyRing,
+    tenant: Tenant,
+    site: Site,
+    login_name: str,
+    password: str,
+    source: str,
+    ttl: timedelta,
+) -> tuple[str, datetime]:
+    user = await find_user(db, tenant, login_name)
+    if not await verify_password(user.password_hash if user else None, password):
+        raise Unauthenticated("invalid login or password", code="login_failed")
+    assert user is not None
+    if user.locked:
+        raise Forbidden(f"user '{user.login}' is locked", code="user_locked")
+    expires_at = utcnow() + ttl
+    session = LoginSession(id=new_id(), user_id=user.id, expires_at=expires_at)
+    db.add(session)
+    token = signing.sign(
+        ring, tenant, {"jti": session.id, "sub": user.id, "typ": SESSION_TYPE}, expires_at
+    )
+    record(db, AuditScope(tenant.name, site.name, user.login, source), "auth.login", user.login)
+    return token, expires_at
+
+
+async def logout(db: AsyncSession, principal: Principal, session_id: str) -> None:
+    session = await db.get(LoginSession, session_id)
+    if session is not None:
+        await db.delete(session)
+    record(db, principal.audit_scope, "auth.logout", principal.user.login)
+
+
+def bearer_value(authorization: str | None) -> str:
+    scheme, _, value = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer" or not value.strip():
+        raise Unauthenticated(
+            "no bearer token: log in with POST auth/login, or send an API token as "
+            "'Authorization: Bearer <token>'",
+            code="token_missing",
+        )
+    return value.strip()
+
+
+async def authenticate(
+    db: AsyncSession, tenant: Tenant, site: Site, token: str, source: str
+) -> tuple[Principal, dict[str, object]]:
+    """Return the caller and the token's claims, or raise the one refusal that applies."""
+    issuer = await db.scalar(
+        select(Tenant).where(Tenant.signing_kid == signing.unverified_key_id(token))
+    )
+    if issuer is None:
+        raise Unauthenticated(
+            "the token's signature is not valid: it was signed by a key this node does not know",
+            code="token_bad_signature",
+        )
+    claims = signing.verify(token, issuer)
+    if issuer.id != tenant.id:
+        raise Forbidden(
+            f"the token was issued by tenant '{issuer.name}' and is not valid on tenant "
+            f"'{tenant.name}'",
+            code="token_wrong_tenant",
+        )
+    user = await db.get(User, claims["sub"])
+    api_token = None
+    if claims["typ"] == API_TOKEN_TYPE:
+        api_token = await _check_api_token(db, site, claims)
+    elif claims["typ"] == SESSION_TYPE:
+        await _check_session(db, claims)
+    else:
+        raise Unauthenticated("the token is of an unknown kind", code="token_malformed")
+    if user is None:
+        raise Unauthenticated("the token's owner no longer exists", code="token_revoked")
+    if user.locked:
+        code = "token_owner_locked" if claims["typ"] == API_TOKEN_TYPE else "user_locked"
+        raise Forbidden(f"user '{user.login}' is locked", code=code)
+    if api_token is not None and not source_allowed(api_token.filter, source):
+        raise Forbidden(
+            f"requests from {source} may not use this API token: its filter allows only "
+            f"{', '.join(api_token.filter)}",
+            code="token_source_denied",
+        )
+    via = "api-token" if claims["typ"] == API_TOKEN_TYPE else "session"
+    roles = await roles_of(db, site, user)
+    return Principal(user, tenant, site, roles, via, source), claims
+
+
+async def _check_api_token(db: AsyncSession, site: Site, claims: dict[str, object]) -> ApiToken:
+    if claims.get("site") != site.name:
+        raise Forbidden(
+            f"the API token was issued for site '{claims.get('site')}' and is not valid on "
+            f"site '{site.name}'",
+            code="token_wrong_site",
+        )
+    row = await db.get(ApiToken, claims["jti"])
+    if row is None:
+        raise Unauthenticated("the API token has been revoked", code="token_revoked")
+    if not row.enabled:
+        raise Unauthenticated("the API token is disabled", code="token_disabled")
+    if row.expires_at + LEEWAY < utcnow():
+        raise Unauthenticated(
+            f"the API token expired at {row.expires_at.isoformat()}", code="token_expired"
+        )
+    return row
+
+
+async def _check_session(db: AsyncSession, claims: dict[str, object]) -> None:
+    session = await db.get(LoginSession, claims["jti"])
+    if session is None:
+        raise Unauthenticated("the session has ended: log in again", code="session_ended")
+    if session.expires_at + LEEWAY < utcnow():
+        raise Unauthenticated(
+            f"the session expired at {session.expires_at.isoformat()}: log in again",
+            code="session_expired",
+        )

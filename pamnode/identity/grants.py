@@ -1,0 +1,70 @@
+"""Site-role grants: which user holds which role on which site."""
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from pamnode.audit.service import record
+from pamnode.errors import Conflict, InvalidInput, NotFound
+from pamnode.identity.models import Site, SiteRoleGrant, User
+from pamnode.identity.principal import Principal
+from pamnode.identity.roles import Permission, SiteRole
+
+
+def parse_role(value: str) -> SiteRole:
+    try:
+        return SiteRole(value)
+    except ValueError:
+        known = ", ".join(role.value for role in SiteRole)
+        raise InvalidInput(
+            f"'{value[:80]}' is not a site role; the roles are: {known}", code="unknown_role"
+        ) from None
+
+
+async def roles_of(db: AsyncSession, site: Site, user: User) -> frozenset[SiteRole]:
+    query = select(SiteRoleGrant.role).where(
+        SiteRoleGrant.site_id == site.id, SiteRoleGrant.user_id == user.id
+    )
+    return frozenset(SiteRole(role) for role in (await db.scalars(query)).all())
+
+
+async def add_grant(db: AsyncSession, site: Site, user: User, role: SiteRole) -> SiteRoleGrant:
+    if role in await roles_of(db, site, user):
+        raise Conflict(f"user '{user.login}' already holds the {role} role", code="grant_exists")
+    grant = SiteRoleGrant(site_id=site.id, user_id=user.id, role=role.value)
+    db.add(grant)
+    await db.flush()
+    return grant
+
+
+async def grant_role(
+    db: AsyncSession, principal: Principal, user: User, role_name: str
+) -> SiteRoleGrant:
+    principal.require(Permission.ROLES_WRITE)
+    role = parse_role(role_name)
+    grant = await add_grant(db, principal.site, user, role)
+    record(db, principal.audit_scope, "site-role.grant", user.login, role=role.value)
+    return grant
+
+
+async def list_grants(db: AsyncSession, principal: Principal) -> list[tuple[SiteRoleGrant, User]]:
+    principal.require(Permission.ROLES_READ)
+    query = (
+        select(SiteRoleGrant, User)
+        .join(User, User.id == SiteRoleGrant.user_id)
+        .where(SiteRoleGrant.site_id == principal.site.id)
+        .order_by(User.login, SiteRoleGrant.role)
+    )
+    return [(grant, user) for grant, user in (await db.execute(query)).all()]
+
+
+async def revoke_grant(db: AsyncSession, principal: Principal, grant_id: str) -> None:
+    principal.require(Permission.ROLES_WRITE)
+    grant = await db.get(SiteRoleGrant, grant_id)
+    if grant is None or grant.site_id != principal.site.id:
+        raise NotFound(f"this site has no role grant {grant_id}", code="grant_not_found")
+    user = await db.get(User, grant.user_id)
+    assert user is not None
+    if user.id == principal.user.id and grant.role == SiteRole.ADMINISTRATOR:
+        raise InvalidInput("you cannot revoke your own administrator role", code="self_revoke")
+    await db.delete(grant)
+    record(db, principal.audit_scope, "site-role.revoke", user.login, role=grant.role)

@@ -1,0 +1,38 @@
+"""Who is calling, on which tenant and site, with which roles; and the permission check."""
+
+from dataclasses import dataclass
+
+from pamnode.audit.service import AuditScope
+from pamnode.errors import Forbidden
+from pamnode.identity.models import Site, Tenant, User
+from pamnode.identity.roles import PERMISSION_ROLES, Permission, SiteRole
+
+
+@dataclass(frozen=True)
+class Principal:
+    user: User
+    tenant: Tenant
+    site: Site
+    roles: frozenset[SiteRole]
+    # "session" or "api-token": how the caller proved who they are.
+    via: str
+    source: str
+
+    @property
+    def audit_scope(self) -> AuditScope:
+        return AuditScope(
+            tenant=self.tenant.name, site=self.site.name, actor=self.user.login, source=self.source
+        )
+
+    def can(self, permission: Permission) -> bool:
+        return bool(self.roles & PERMISSION_ROLES[permission])
+
+    def require(self, permission: Permission) -> None:
+        if not self.can(permission):
+            needed = ", ".join(sorted(PERMISSION_ROLES[permission]))
+            raise Forbidden(
+                f"user '{self.user.login}' may not do this on site "
+                f"'{self.tenant.name}/{self.site.name}': it needs the {permission} permission, "
+                f"held by the site roles {needed}",
+                code="permission_denied",
+            )

@@ -1,0 +1,139 @@
+"""Request and response bodies of the identity API; sizes bound what a request may carry."""
+
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+Name = Annotated[str, Field(min_length=1, max_length=63)]
+Login = Annotated[str, Field(min_length=1, max_length=128)]
+Password = Annotated[str, Field(min_length=1, max_length=256)]
+PersonName = Annotated[str, Field(max_length=128)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class LoginIn(Strict):
+    login: Login
+    password: Password
+
+
+class LoginOut(BaseModel):
+    token: str
+    expires_at: datetime
+
+
+class TenantIn(Strict):
+    name: Name
+    issuer: Annotated[str, Field(min_length=1, max_length=255)] | None = None
+    admin_login: Login
+    admin_password: Password
+
+
+class TenantOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: str
+    name: str
+    issuer: str
+    created_at: datetime
+
+
+class SiteIn(Strict):
+    name: Name
+
+
+class SiteOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: str
+    name: str
+    created_at: datetime
+
+
+class UserIn(Strict):
+    login: Login
+    first_name: PersonName = ""
+    last_name: PersonName = ""
+    mail: Annotated[str, Field(max_length=254)] = ""
+    password: Password
+    locked: bool = False
+
+
+class UserPatch(Strict):
+    first_name: PersonName | None = None
+    last_name: PersonName | None = None
+    mail: Annotated[str, Field(max_length=254)] | None = None
+    password: Password | None = None
+    locked: bool | None = None
+
+
+class UserOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: str
+    login: str
+    first_name: str
+    last_name: str
+    mail: str
+    locked: bool
+    created_at: datetime
+
+
+class GrantIn(Strict):
+    principal: Login
+    role: Annotated[str, Field(max_length=64)]
+
+
+class GrantOut(BaseModel):
+    id: str
+    principal: str
+    role: str
+    created_at: datetime
+
+
+class ApiTokenIn(Strict):
+    user: Login
+    expires_at: AwareDatetime
+    filter: Annotated[list[Annotated[str, Field(max_length=64)]], Field(max_length=64)] = []
+    description: Annotated[str, Field(max_length=1024)] = ""
+    enabled: bool = True
+
+
+class ApiTokenPatch(Strict):
+    filter: Annotated[list[Annotated[str, Field(max_length=64)]], Field(max_length=64)] | None = (
+        None
+    )
+    description: Annotated[str, Field(max_length=1024)] | None = None
+    enabled: bool | None = None
+
+
+class ApiTokenOut(BaseModel):
+    id: str
+    user: str
+    description: str
+    filter: list[str]
+    expires_at: datetime
+    enabled: bool
+    locked: bool
+    created_by: str
+    created_at: datetime
+    # Present only while the token is unlocked.
+    jwt: str | None = None
+
+
+class JwtOut(BaseModel):
+    jwt: str
+
+
+class AuditEventOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    at: datetime
+    tenant: str
+    site: str
+    actor: str
+    action: str
+    target: str
+    outcome: str
+    source: str
+    details: dict[str, object]

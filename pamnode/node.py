@@ -1,0 +1,39 @@
+"""What a running node holds: settings, database, key ring; and how it is brought up."""
+
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from pamnode import __version__
+from pamnode.config import Settings
+from pamnode.db.engine import make_engine, make_sessionmaker
+from pamnode.db.migrate import upgrade
+from pamnode.identity.tenants import BASE_TENANT, ensure_base_tenant, find_tenant
+from pamnode.vault.keyring import KeyRing
+
+
+@dataclass
+class Node:
+    settings: Settings
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    keyring: KeyRing
+    version: str = __version__
+
+
+async def open_node(settings: Settings) -> Node:
+    """Migrate the schema, open the key ring and make sure the base tenant exists."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(settings.resolved_database_url)
+    await upgrade(engine)
+    sessions = make_sessionmaker(engine)
+    ring_path = settings.data_dir / "keyring.json"
+    async with sessions.begin() as db:
+        # A new key ring only for a new database: one that lost its key ring must say so
+        # on use, not carry on with fresh keys that open nothing.
+        if await find_tenant(db, BASE_TENANT) is None:
+            keyring = KeyRing.create_if_missing(ring_path)
+            await ensure_base_tenant(db, keyring)
+        else:
+            keyring = KeyRing(ring_path)
+    return Node(settings, engine, sessions, keyring)

@@ -1,0 +1,117 @@
+"""The application factory: every area's router under /ztna/{tenant}/{site}/api, one error shape."""
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import IntegrityError
+
+from pamnode import __version__
+from pamnode.audit import api as audit_api
+from pamnode.audit.service import AuditScope, record
+from pamnode.config import Settings
+from pamnode.deps import client_address, get_node
+from pamnode.errors import Conflict, Forbidden, InvalidInput, NotFound, PamError, Unauthenticated
+from pamnode.identity import api as identity_api
+from pamnode.node import open_node
+from pamnode.vault.cipher import VaultError
+from pamnode.vault.keyring import KeyRingError
+
+log = logging.getLogger("pamnode")
+
+SITE_PREFIX = "/ztna/{tenant}/{site}"
+API_PREFIX = SITE_PREFIX + "/api"
+
+STATUS = {
+    InvalidInput: 422,
+    NotFound: 404,
+    Conflict: 409,
+    Unauthenticated: 401,
+    Forbidden: 403,
+}
+
+
+def _error(status: int, code: str, message: str) -> JSONResponse:
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return JSONResponse(
+        {"error": {"code": code, "message": message}}, status_code=status, headers=headers
+    )
+
+
+async def _audit_refusal(request: Request, exc: PamError) -> None:
+    """Refusals are audited in a transaction of their own: the request's was rolled back."""
+    params = request.path_params
+    if "tenant" not in params:
+        return
+    scope = AuditScope(
+        tenant=params["tenant"][:63],
+        site=params.get("site", "")[:63],
+        actor=getattr(request.state, "actor", "anonymous")[:128],
+        source=client_address(request),
+    )
+    action = getattr(request.state, "audit_action", "request.refused")
+    async with get_node(request).sessions.begin() as db:
+        record(
+            db,
+            scope,
+            action,
+            request.url.path,
+            outcome="denied",
+            code=exc.code,
+            method=request.method,
+        )
+
+
+async def _pam_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, PamError)
+    status = next(code for kind, code in STATUS.items() if isinstance(exc, kind))
+    if status in (401, 403):
+        await _audit_refusal(request, exc)
+    return _error(status, exc.code, exc.message)
+
+
+async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    problems = []
+    for error in exc.errors():
+        where = ".".join(str(part) for part in error["loc"] if part != "body")
+        problems.append(f"{where}: {error['msg']}" if where else error["msg"])
+    return _error(422, "invalid_input", "; ".join(problems))
+
+
+async def _integrity_error(_request: Request, exc: Exception) -> JSONResponse:
+    # Two requests raced for the same unique name; the service checks catch the usual case.
+    log.warning("integrity error: %s", type(exc).__name__)
+    return _error(409, "conflict", "the change conflicts with data written at the same time")
+
+
+async def _vault_error(_request: Request, exc: Exception) -> JSONResponse:
+    return _error(503, "vault_unavailable", str(exc))
+
+
+def create_app(settings: Settings) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.node = await open_node(settings)
+        try:
+            yield
+        finally:
+            await app.state.node.engine.dispose()
+
+    app = FastAPI(title="pamnode", version=__version__, lifespan=lifespan)
+    app.add_exception_handler(PamError, _pam_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(IntegrityError, _integrity_error)
+    app.add_exception_handler(VaultError, _vault_error)
+    app.add_exception_handler(KeyRingError, _vault_error)
+
+    @app.get("/healthz", tags=["node"])
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok", "node": settings.node_name, "version": __version__}
+
+    for router in (identity_api.router, audit_api.router):
+        app.include_router(router, prefix=API_PREFIX)
+    return app

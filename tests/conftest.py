@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.node import NodeProcess
+from tests.support.postgres import PostgresCluster
+
+ADMIN_LOGIN = "admin"
+ADMIN_PASSWORD = "Admin-Passw0rd!"
+
+NodeFactory = Callable[[str], NodeProcess]
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster() -> Iterator[PostgresCluster]:
+    # Session-scoped fixtures are only built when first requested, so a run that
+    # never touches PostgreSQL never pays for initdb.
+    cluster = PostgresCluster().start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"], ids=["sqlite", "postgresql"])
+def db_kind(request: pytest.FixtureRequest) -> str:
+    # Module scope lets every test of a module share the nodes built for one backend.
+    return str(request.param)
+
+
+@pytest.fixture(scope="module")
+def node_factory(
+    request: pytest.FixtureRequest, db_kind: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[NodeFactory]:
+    module = re.sub(r"\W", "_", request.module.__name__.rsplit(".", 1)[-1])
+    root = tmp_path_factory.mktemp(f"{module}-{db_kind}")
+    nodes: list[NodeProcess] = []
+
+    def make(name: str) -> NodeProcess:
+        data_dir = Path(root) / name
+        if data_dir.exists():
+            raise ValueError(f"node {name!r} already made in this module for {db_kind}")
+        url: str | None = None
+        if db_kind == "postgresql":
+            cluster: PostgresCluster = request.getfixturevalue("postgres_cluster")
+            url = cluster.create_database(cluster.unique_name(f"{module}_{name}"))
+        node = NodeProcess(data_dir, name, url)
+        # Registered before start so teardown also reaps a node whose init fails.
+        nodes.append(node)
+        node.start()
+        result = node.init_admin(ADMIN_LOGIN, ADMIN_PASSWORD)
+        assert result.returncode == 0, (
+            f"pamnode init on {name} ({db_kind}) exited {result.returncode}\n"
+            f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}"
+        )
+        return node
+
+    yield make
+
+    errors: list[str] = []
+    for node in reversed(nodes):
+        try:
+            node.stop()
+        except Exception as exc:
+            errors.append(f"{node.name}: {exc!r}")
+    if errors:
+        raise RuntimeError("failed to stop nodes: " + "; ".join(errors))

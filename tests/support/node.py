@@ -1,0 +1,223 @@
+"""A real `python -m pamnode serve` process, driven over HTTPS like a client would."""
+
+from __future__ import annotations
+
+import os
+import signal
+import ssl
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import IO
+
+import httpx
+
+from tests.support.ports import free_port
+
+START_TIMEOUT = 30.0
+STOP_TIMEOUT = 10.0
+
+
+def tls_context(cafile: Path) -> ssl.SSLContext:
+    # httpx 0.28 deprecated verify=<path>; an explicit context pins the node's own
+    # self-signed certificate as the only trust anchor.
+    return ssl.create_default_context(cafile=str(cafile))
+
+
+class NodeProcess:
+    def __init__(self, data_dir: Path, name: str, database_url: str | None = None) -> None:
+        self.data_dir = Path(data_dir)
+        self.name = name
+        # None means the node's default SQLite file, see sqlite_path.
+        self.database_url = database_url
+        # Fixed for the node's lifetime so peers and clients survive restarts.
+        self.port = free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+        self._log_handle: IO[bytes] | None = None
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+
+    @property
+    def base_url(self) -> str:
+        return f"https://127.0.0.1:{self.port}"
+
+    @property
+    def cert_path(self) -> Path:
+        return self.data_dir / "tls" / "cert.pem"
+
+    @property
+    def key_path(self) -> Path:
+        return self.data_dir / "tls" / "key.pem"
+
+    @property
+    def log_path(self) -> Path:
+        return self.data_dir / "node.log"
+
+    @property
+    def sqlite_path(self) -> Path | None:
+        return self.data_dir / "pamnode.db" if self.database_url is None else None
+
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def log_text(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def _log_tail(self, lines: int = 60) -> str:
+        return "\n".join(self.log_text().splitlines()[-lines:])
+
+    def _db_args(self) -> list[str]:
+        return ["--database-url", self.database_url] if self.database_url else []
+
+    def _env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        # Without this, a crash can leave the interesting lines in a buffer.
+        env["PYTHONUNBUFFERED"] = "1"
+        return env
+
+    def start(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            raise RuntimeError(f"node {self.name} already running (pid {self.proc.pid})")
+        cmd = [
+            sys.executable, "-m", "pamnode", "serve",
+            "--data", str(self.data_dir),
+            "--host", "127.0.0.1",
+            "--port", str(self.port),
+            "--node-name", self.name,
+            *self._db_args(),
+        ]  # fmt: skip
+        self._log_handle = self.log_path.open("ab")
+        self._log_handle.write(f"\n=== test harness: {' '.join(cmd)}\n".encode())
+        self._log_handle.flush()
+        self.proc = subprocess.Popen(
+            cmd,
+            stdin=subprocess.DEVNULL,
+            stdout=self._log_handle,
+            stderr=subprocess.STDOUT,
+            env=self._env(),
+        )
+        try:
+            self._wait_healthy()
+        except BaseException:
+            self.kill()
+            raise
+
+    def _wait_healthy(self) -> None:
+        assert self.proc is not None
+        deadline = time.monotonic() + START_TIMEOUT
+        last_error = "no attempt made"
+        while time.monotonic() < deadline:
+            code = self.proc.poll()
+            if code is not None:
+                raise RuntimeError(
+                    f"node {self.name} exited with {code} during startup\n"
+                    f"--- node.log tail ---\n{self._log_tail()}"
+                )
+            # The certificate appears only once serve has generated it on first start.
+            if self.cert_path.exists():
+                try:
+                    resp = httpx.get(
+                        f"{self.base_url}/healthz", verify=tls_context(self.cert_path), timeout=2.0
+                    )
+                    if resp.status_code == 200:
+                        body = resp.json()
+                        if body.get("node") != self.name:
+                            raise RuntimeError(
+                                f"port {self.port} answered as {body!r}, expected node {self.name}"
+                            )
+                        return
+                    last_error = f"HTTP {resp.status_code}: {resp.text[:200]}"
+                except (httpx.TransportError, ssl.SSLError, OSError, ValueError) as exc:
+                    # ssl.SSLError/OSError: cert.pem may be half-written on the first poll.
+                    last_error = repr(exc)
+            time.sleep(0.1)
+        raise RuntimeError(
+            f"node {self.name} not healthy within {START_TIMEOUT:.0f}s "
+            f"(last: {last_error})\n--- node.log tail ---\n{self._log_tail()}"
+        )
+
+    def _close_log(self) -> None:
+        if self._log_handle is not None:
+            self._log_handle.close()
+            self._log_handle = None
+
+    def stop(self) -> None:
+        """Graceful SIGTERM, escalating to SIGKILL after STOP_TIMEOUT."""
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=STOP_TIMEOUT)
+        self._close_log()
+
+    def kill(self) -> None:
+        """SIGKILL with no chance to clean up, to simulate a crash."""
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=STOP_TIMEOUT)
+        self._close_log()
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def init_admin(self, login: str, password: str) -> subprocess.CompletedProcess[str]:
+        # The password travels by file, never argv (visible in ps), so mirror that.
+        with tempfile.TemporaryDirectory(prefix="pamnode-pw-") as tmp:
+            pw_file = Path(tmp) / "password"
+            fd = os.open(pw_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                fh.write(password)
+            cmd = [
+                sys.executable, "-m", "pamnode", "init",
+                "--data", str(self.data_dir),
+                "--admin-login", login,
+                "--admin-password-file", str(pw_file),
+                *self._db_args(),
+            ]  # fmt: skip
+            return subprocess.run(
+                cmd,
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                text=True,
+                env=self._env(),
+                timeout=120,
+            )
+
+    def api_url(self, tenant: str, site: str = "root") -> str:
+        return f"{self.base_url}/ztna/{tenant}/{site}/api/"
+
+    def client(self, tenant: str, site: str = "root", token: str | None = None) -> httpx.Client:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return httpx.Client(
+            base_url=self.api_url(tenant, site),
+            verify=tls_context(self.cert_path),
+            headers=headers,
+            timeout=30.0,
+        )
+
+    def login(self, tenant: str, site: str, login: str, password: str) -> str:
+        with self.client(tenant, site) as c:
+            resp = c.post("auth/login", json={"login": login, "password": password})
+        assert resp.status_code == 200, (
+            f"login {login}@{tenant}/{site} on {self.name}: HTTP {resp.status_code} {resp.text}"
+        )
+        token = resp.json()["token"]
+        assert isinstance(token, str) and token, f"no token in login response: {resp.text}"
+        return token
+
+    def __repr__(self) -> str:
+        proc = self.proc
+        state = f"pid {proc.pid}" if proc is not None and proc.poll() is None else "stopped"
+        return f"<NodeProcess {self.name} {self.base_url} {state}>"

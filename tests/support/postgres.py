@@ -1,0 +1,224 @@
+"""A throwaway PostgreSQL cluster for tests, started from the local server binaries."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import os
+import pwd
+import re
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import Any, TypeVar
+
+import asyncpg
+import pytest
+
+from tests.support.ports import free_port
+
+T = TypeVar("T")
+
+_DB_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+_SUPERUSER = "postgres"
+
+
+class PgToolError(RuntimeError):
+    pass
+
+
+def _missing(reason: str) -> None:
+    # In CI the cluster is a required component: skipping would turn a broken
+    # environment into a green run.
+    if os.environ.get("CI") == "true":
+        raise RuntimeError(f"PostgreSQL unavailable in CI: {reason}")
+    pytest.skip(f"PostgreSQL unavailable: {reason}")
+
+
+def find_bin_dir() -> Path | None:
+    """The directory holding initdb/pg_ctl/psql, or None if no server is installed."""
+    initdb = shutil.which("initdb")
+    if initdb and shutil.which("pg_ctl"):
+        # Debian exposes symlinks in /usr/local/bin or wrappers; psql and postgres
+        # must come from the same major version, so use the real directory.
+        real = Path(initdb).resolve().parent
+        if (real / "pg_ctl").exists():
+            return real
+    candidates = [
+        p
+        for p in Path("/usr/lib/postgresql").glob("*/bin")
+        if (p / "initdb").exists() and (p / "pg_ctl").exists()
+    ]
+
+    def major(p: Path) -> tuple[int, ...]:
+        return tuple(int(x) for x in re.findall(r"\d+", p.parent.name)) or (0,)
+
+    return max(candidates, key=major) if candidates else None
+
+
+def _run_sync(coro: Coroutine[Any, Any, T]) -> T:
+    # Tests may call sql() from inside a running event loop (asyncio_mode=auto),
+    # where asyncio.run() is forbidden; a private thread gets its own loop.
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
+class PostgresCluster:
+    """initdb + pg_ctl in a temp dir, listening only on 127.0.0.1 with trust auth."""
+
+    def __init__(self) -> None:
+        self.bin_dir: Path | None = None
+        self.root: Path | None = None
+        self.port: int | None = None
+        self._as_postgres: list[str] = []
+        self._db_counter = 0
+
+    @property
+    def data_dir(self) -> Path:
+        assert self.root is not None, "cluster not started"
+        return self.root / "data"
+
+    @property
+    def log_path(self) -> Path:
+        assert self.root is not None, "cluster not started"
+        return self.root / "server.log"
+
+    def start(self) -> PostgresCluster:
+        bin_dir = find_bin_dir()
+        if bin_dir is None:
+            _missing("initdb/pg_ctl not on PATH nor under /usr/lib/postgresql/*/bin")
+        assert bin_dir is not None
+        self.bin_dir = bin_dir
+
+        if os.geteuid() == 0:
+            # The server refuses to run as root, so it runs as the system user.
+            try:
+                pwd.getpwnam(_SUPERUSER)
+            except KeyError:
+                _missing(f"running as root but no {_SUPERUSER!r} system user exists")
+            runuser = shutil.which("runuser")
+            if runuser:
+                self._as_postgres = [runuser, "-u", _SUPERUSER, "--"]
+            else:
+                _missing("running as root but runuser is not installed")
+
+        # Short path: the Unix socket path must fit in 107 bytes.
+        self.root = Path(tempfile.mkdtemp(prefix="pamnode-pg-", dir="/tmp"))
+        self.root.chmod(0o700)
+        if self._as_postgres:
+            ent = pwd.getpwnam(_SUPERUSER)
+            os.chown(self.root, ent.pw_uid, ent.pw_gid)
+
+        try:
+            self._pg(
+                "initdb",
+                "-D", str(self.data_dir),
+                "-A", "trust",
+                "-U", _SUPERUSER,
+                "-E", "UTF8",
+                "--locale=C",
+                "--no-sync",
+            )  # fmt: skip
+            self._start_on_free_port()
+        except BaseException:
+            self._remove_root()
+            raise
+        return self
+
+    def _start_on_free_port(self) -> None:
+        last: PgToolError | None = None
+        # free_port() can lose a race with another process; retry on a new port.
+        for _ in range(3):
+            port = free_port()
+            opts = f"-h 127.0.0.1 -p {port} -k {self.root} -F"
+            try:
+                self._pg(
+                    "pg_ctl",
+                    "-D", str(self.data_dir),
+                    "-l", str(self.log_path),
+                    "-w", "-t", "60",
+                    "-o", opts,
+                    "start",
+                )  # fmt: skip
+            except PgToolError as exc:
+                last = exc
+                continue
+            self.port = port
+            return
+        log = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+        raise RuntimeError(f"PostgreSQL failed to start: {last}\n--- server.log ---\n{log}")
+
+    def _pg(self, tool: str, *args: str) -> str:
+        assert self.bin_dir is not None and self.root is not None
+        # pg_ctl needs -l above: otherwise the postmaster inherits our pipes and
+        # capture_output would wait for the server to exit.
+        proc = subprocess.run(
+            [*self._as_postgres, str(self.bin_dir / tool), *args],
+            cwd=self.root,  # postgres cannot chdir back into a root-only cwd
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        if proc.returncode != 0:
+            raise PgToolError(f"{tool} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}")
+        return proc.stdout
+
+    def dsn(self, dbname: str = "postgres") -> str:
+        assert self.port is not None, "cluster not started"
+        return f"postgresql://{_SUPERUSER}@127.0.0.1:{self.port}/{dbname}"
+
+    def url(self, dbname: str) -> str:
+        """SQLAlchemy async URL for a database of this cluster."""
+        assert self.port is not None, "cluster not started"
+        return f"postgresql+asyncpg://{_SUPERUSER}@127.0.0.1:{self.port}/{dbname}"
+
+    def unique_name(self, hint: str = "db") -> str:
+        self._db_counter += 1
+        base = re.sub(r"[^a-z0-9_]", "_", hint.lower()).strip("_") or "db"
+        return f"{base[:40]}_{os.getpid()}_{self._db_counter}"
+
+    def create_database(self, name: str) -> str:
+        if not _DB_NAME.match(name):
+            raise ValueError(f"database name {name!r} must match {_DB_NAME.pattern}")
+
+        async def create() -> None:
+            conn = await asyncpg.connect(self.dsn())
+            try:
+                # Identifiers cannot be bound as parameters; the regex above guards it.
+                await conn.execute(f'CREATE DATABASE "{name}"')
+            finally:
+                await conn.close()
+
+        _run_sync(create())
+        return self.url(name)
+
+    def sql(self, dbname: str, query: str, *args: Any) -> list[tuple[Any, ...]]:
+        """Run one statement and return its rows (empty for statements without rows)."""
+
+        async def run() -> list[tuple[Any, ...]]:
+            conn = await asyncpg.connect(self.dsn(dbname))
+            try:
+                return [tuple(r) for r in await conn.fetch(query, *args)]
+            finally:
+                await conn.close()
+
+        return _run_sync(run())
+
+    def stop(self) -> None:
+        if self.root is None:
+            return
+        if self.port is not None and (self.data_dir / "postmaster.pid").exists():
+            # immediate: the data is thrown away, a checkpoint would only cost time.
+            # A failed stop must not hide the test result; rmtree below still runs.
+            with contextlib.suppress(PgToolError):
+                self._pg("pg_ctl", "-D", str(self.data_dir), "-m", "immediate", "-w", "stop")
+        self.port = None
+        self._remove_root()
+
+    def _remove_root(self) -> None:
+        if self.root is not None:
+            shutil.rmtree(self.root, ignore_errors=True)
+            self.root = None
