@@ -17,6 +17,7 @@ from pamnode.deps import client_address, get_node
 from pamnode.errors import Conflict, Forbidden, InvalidInput, NotFound, PamError, Unauthenticated
 from pamnode.identity import api as identity_api
 from pamnode.node import open_node
+from pamnode.peers import peer_api
 from pamnode.vault.cipher import VaultError
 from pamnode.vault.keyring import KeyRingError
 
@@ -112,6 +113,6 @@ def create_app(settings: Settings) -> FastAPI:
     async def healthz() -> dict[str, str]:
         return {"status": "ok", "node": settings.node_name, "version": __version__}
 
-    for router in (identity_api.router, audit_api.router):
+    for router in (identity_api.router, audit_api.router, peer_api.router):
         app.include_router(router, prefix=API_PREFIX)
     return app

@@ -48,6 +48,7 @@ async def list_events(
     *,
     action: str | None = None,
     actor: str | None = None,
+    outcome: str | None = None,
     since: datetime | None = None,
     limit: int = 100,
     offset: int = 0,
@@ -57,6 +58,8 @@ async def list_events(
         query = query.where(AuditEvent.action == action)
     if actor:
         query = query.where(AuditEvent.actor == actor)
+    if outcome:
+        query = query.where(AuditEvent.outcome == outcome)
     if since:
         query = query.where(AuditEvent.at >= since)
     query = query.order_by(AuditEvent.id.desc()).limit(limit).offset(offset)

@@ -39,7 +39,7 @@ async def get_site(db: AsyncSession, tenant: Tenant, name: str) -> Site:
 def refuse_base_tenant(tenant: Tenant, what: str) -> None:
     """The base tenant only manages tenants: it holds no assets and serves no peer."""
     if tenant.name == BASE_TENANT:
-        raise InvalidInput(
+        raise Forbidden(
             f"the '{BASE_TENANT}' tenant only manages tenants and cannot {what}; "
             "use a tenant created from it",
             code="base_tenant_refused",

@@ -1,0 +1,73 @@
+"""Step 1 of the seed from a shell: the admin verbs of `pamnode` against a real node."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+from tests.support.identity import PASSWORD, create_tenant, error_of
+
+
+def run_cli(env, *args, check=True):
+    result = subprocess.run(
+        [sys.executable, "-m", "pamnode", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
+    if check:
+        assert result.returncode == 0, f"pamnode {' '.join(args)}: {result.stderr}"
+    return result
+
+
+def test_peer_administrator_walks_step_one(node_factory, tmp_path):
+    node = node_factory("cli")
+    create_tenant(node, "proxm-27")
+    # Wide enough that Rich tables do not wrap the cells we look for.
+    env = {**os.environ, "PAMNODE_CONFIG_DIR": str(tmp_path / "config"), "COLUMNS": "250"}
+    password_file = tmp_path / "pw"
+    password_file.write_text(PASSWORD + "\n")
+
+    url = f"{node.base_url}/ztna/proxm-27/root"
+    run_cli(
+        env, "login", url, "--user", "tadmin", "--password-file", str(password_file),
+        "--ca-file", str(node.cert_path),
+    )  # fmt: skip
+    session_file = tmp_path / "config" / "session.json"
+    assert oct(session_file.stat().st_mode & 0o777) == "0o600"
+
+    run_cli(env, "user", "add", "svc-main", "--password-file", str(password_file))
+    run_cli(env, "role", "grant", "svc-main", "service")
+    created = run_cli(
+        env, "token", "add", "--user", "svc-main", "--expires", "2030-01-01",
+        "--filter", "127.0.0.0/8", "--description", "main node",
+    )  # fmt: skip
+    token_id = json.loads(created.stdout)["id"]
+    jwt = run_cli(env, "token", "unlock", token_id).stdout.strip()
+    run_cli(env, "token", "lock", token_id)
+    listing = run_cli(env, "token", "list").stdout
+    assert "svc-main" in listing and "main node" in listing
+
+    with node.client("proxm-27", token=jwt) as svc:
+        info = svc.get("peer/info").json()
+    assert (info["node"], info["tenant"], info["site"]) == ("cli", "proxm-27", "root")
+
+    refused = run_cli(env, "role", "grant", "svc-main", "king", check=False)
+    assert refused.returncode == 1
+    assert "422: 'king' is not a site role" in refused.stderr
+
+    # A destructive verb asks first; without a yes it does nothing.
+    aborted = run_cli(env, "token", "rm", token_id, check=False)
+    assert aborted.returncode != 0
+    with node.client("proxm-27", token=jwt) as svc:
+        assert svc.get("peer/info").status_code == 200
+    run_cli(env, "token", "rm", token_id, "--yes")
+    with node.client("proxm-27", token=jwt) as svc:
+        assert error_of(svc.get("peer/info"), 401)["code"] == "token_revoked"
+
+    audit = run_cli(env, "audit", "--limit", "100").stdout
+    assert "api-token.unlock" in audit and "site-role.grant" in audit

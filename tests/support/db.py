@@ -1,0 +1,30 @@
+"""Direct SQL on a node's database (SQLite file or PostgreSQL), for checks behind the API."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from tests.support.node import NodeProcess
+
+
+def database_url(node: NodeProcess) -> str:
+    return node.database_url or f"sqlite+aiosqlite:///{node.sqlite_path}"
+
+
+def run_sql(node: NodeProcess, query: str, **params: Any) -> list[tuple[Any, ...]]:
+    """Run one statement in its own transaction; rows for a SELECT, [] otherwise."""
+
+    async def run() -> list[tuple[Any, ...]]:
+        engine = create_async_engine(database_url(node))
+        try:
+            async with engine.begin() as connection:
+                result = await connection.execute(text(query), params)
+                return [tuple(row) for row in result.fetchall()] if result.returns_rows else []
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(run())
