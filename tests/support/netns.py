@@ -1,0 +1,171 @@
+"""Linux network namespaces for tests: isolated zones joined by veth pairs.
+
+A test builds only the links it needs, so a missing route is a real missing route: a process
+in one namespace cannot reach an address that is only configured in another, unreachable one.
+Only namespaces made here are ever deleted.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import subprocess
+from dataclasses import dataclass
+from typing import Any, NoReturn
+
+import pytest
+
+
+def missing(reason: str) -> NoReturn:
+    """A system component a test needs is not here: fail in CI, skip elsewhere."""
+    # In CI these components are installed by .ci/run; skipping there would turn a broken
+    # environment into a green run.
+    if os.environ.get("CI") == "true":
+        raise RuntimeError(f"required for this test but unavailable in CI: {reason}")
+    pytest.skip(f"unavailable here: {reason}")
+
+
+def _ip(*args: str) -> None:
+    result = subprocess.run(["ip", *args], capture_output=True, text=True, timeout=30)
+    if result.returncode != 0:
+        raise RuntimeError(f"ip {' '.join(args)} exited {result.returncode}: {result.stderr}")
+
+
+def _short_id() -> str:
+    # Interface names are limited to 15 characters; namespace names share the prefix.
+    return secrets.token_hex(3)
+
+
+class Netns:
+    """One network namespace, created by `create()` and removed by `delete()`."""
+
+    def __init__(self, name: str | None = None) -> None:
+        self.name = name or f"pn-{_short_id()}"
+        self.created = False
+
+    def create(self) -> Netns:
+        if shutil.which("ip") is None:
+            missing("the `ip` tool (Debian package iproute2)")
+        if os.geteuid() != 0:
+            missing("network namespaces need root")
+        _ip("netns", "add", self.name)
+        self.created = True
+        _ip("-n", self.name, "link", "set", "lo", "up")
+        return self
+
+    def delete(self) -> None:
+        # Deleting a namespace also destroys its veth ends, and with them their peers.
+        if self.created:
+            _ip("netns", "del", self.name)
+            self.created = False
+
+    def argv(self, argv: list[str]) -> list[str]:
+        """`argv` as it runs inside this namespace (`ip netns exec` execs it in place)."""
+        return ["ip", "netns", "exec", self.name, *argv]
+
+    def run(self, argv: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
+        kwargs.setdefault("capture_output", True)
+        kwargs.setdefault("text", True)
+        kwargs.setdefault("timeout", 60)
+        return subprocess.run(self.argv(argv), **kwargs)
+
+    def sysctl(self, key: str, value: str) -> None:
+        # Written through /proc as seen from inside the namespace: these sysctls are
+        # per-namespace and need no procps.
+        path = "/proc/sys/" + key.replace(".", "/")
+        result = self.run(["sh", "-c", f"echo {value} > {path}"])
+        if result.returncode != 0:
+            raise RuntimeError(f"{key}={value} in {self.name}: {result.stderr}")
+
+    def __enter__(self) -> Netns:
+        return self.create()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.delete()
+
+
+def run_in(ns: Netns | str, argv: list[str], **popen_kwargs: Any) -> subprocess.Popen[Any]:
+    """Start `argv` inside namespace `ns`; the caller owns (and must reap) the process."""
+    name = ns.name if isinstance(ns, Netns) else ns
+    return subprocess.Popen(["ip", "netns", "exec", name, *argv], **popen_kwargs)
+
+
+def link(a: Netns | None, a_addr: str, b: Netns, b_addr: str, prefix: int = 30) -> tuple[str, str]:
+    """A veth pair between `a` (None: the root namespace) and `b`, each end addressed and up.
+
+    Returns the interface names (a's end, b's end).
+    """
+    suffix = _short_id()
+    a_if, b_if = f"pn{suffix}a", f"pn{suffix}b"
+    _ip("link", "add", a_if, "type", "veth", "peer", "name", b_if)
+    try:
+        _ip("link", "set", b_if, "netns", b.name)
+        if a is not None:
+            _ip("link", "set", a_if, "netns", a.name)
+    except RuntimeError:
+        # Still in the root namespace, which nothing else cleans up.
+        _ip("link", "del", a_if)
+        raise
+    for ns, ifname, addr in ((a, a_if, a_addr), (b, b_if, b_addr)):
+        scope = ["-n", ns.name] if ns is not None else []
+        _ip(*scope, "addr", "add", f"{addr}/{prefix}", "dev", ifname)
+        _ip(*scope, "link", "set", ifname, "up")
+    return a_if, b_if
+
+
+@dataclass
+class ThreeZones:
+    """main <-> peer <-> datacenter; main has no route to datacenter, peer does not forward."""
+
+    main: Netns
+    peer: Netns
+    datacenter: Netns
+    main_addr: str  # main's end of main<->peer
+    peer_main_addr: str  # peer's end of main<->peer: where main reaches the peer
+    peer_dc_addr: str  # peer's end of peer<->datacenter
+    datacenter_addr: str  # datacenter's end: where the peer reaches datacenter hosts
+
+    def delete(self) -> None:
+        errors = []
+        for ns in (self.datacenter, self.peer, self.main):
+            try:
+                ns.delete()
+            except RuntimeError as exc:
+                errors.append(str(exc))
+        if errors:
+            raise RuntimeError("; ".join(errors))
+
+    def __enter__(self) -> ThreeZones:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.delete()
+
+
+def three_zone_topology() -> ThreeZones:
+    """Three fresh namespaces; fixed addresses suffice because each zone has its own stack."""
+    made: list[Netns] = []
+    try:
+        main, peer, datacenter = (Netns() for _ in range(3))
+        for ns in (main, peer, datacenter):
+            ns.create()
+            made.append(ns)
+        link(main, "10.77.1.1", peer, "10.77.1.2")
+        link(peer, "10.77.2.1", datacenter, "10.77.2.2")
+        # Off by default in a new namespace already; said explicitly because the whole point
+        # of the topology is that the peer must not route main's packets onward.
+        peer.sysctl("net.ipv4.ip_forward", "0")
+    except BaseException:
+        for ns in reversed(made):
+            ns.delete()
+        raise
+    return ThreeZones(
+        main=main,
+        peer=peer,
+        datacenter=datacenter,
+        main_addr="10.77.1.1",
+        peer_main_addr="10.77.1.2",
+        peer_dc_addr="10.77.2.1",
+        datacenter_addr="10.77.2.2",
+    )

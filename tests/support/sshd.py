@@ -1,0 +1,231 @@
+"""A real OpenSSH sshd for tests: its own config, host key and user, optionally in a netns.
+
+sshd runs in the foreground (`-D -e`) as a child of the test, listening only where it is told,
+with a throwaway ed25519 host key and a throwaway Unix account that has both a password and an
+authorized ed25519 key. Everything is undone by `stop()`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pwd
+import secrets
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import IO
+
+import asyncssh
+
+from tests.support.netns import missing
+
+SSHD = Path("/usr/sbin/sshd")
+START_TIMEOUT = 15.0
+STOP_TIMEOUT = 10.0
+
+
+def _run(argv: list[str], stdin: str | None = None) -> None:
+    result = subprocess.run(argv, input=stdin, capture_output=True, text=True, timeout=60)
+    if result.returncode != 0:
+        # The argv never holds a secret (passwords go through stdin), so it can be shown.
+        raise RuntimeError(f"{' '.join(argv)} exited {result.returncode}: {result.stderr.strip()}")
+
+
+def _new_ed25519() -> asyncssh.SSHKey:
+    return asyncssh.generate_private_key("ssh-ed25519")
+
+
+def _public_line(key: asyncssh.SSHKey) -> str:
+    algorithm, blob = key.export_public_key("openssh").decode().split()[:2]
+    return f"{algorithm} {blob}"
+
+
+class SshServer:
+    def __init__(self, address: str, port: int, netns: str | None = None) -> None:
+        self.address = address
+        self.port = port
+        self.netns = netns
+        # A unique account per server, so parallel or leftover runs never share one.
+        self.user = f"pn-{secrets.token_hex(4)}"
+        self.password = secrets.token_urlsafe(18)
+        self._client_key = _new_ed25519()
+        self.private_key = self._client_key.export_private_key("openssh").decode()
+        self.public_key = _public_line(self._client_key)
+        self._host_key = _new_ed25519()
+        self.dir: Path | None = None
+        self.proc: subprocess.Popen[bytes] | None = None
+        self._log: IO[bytes] | None = None
+        self._user_made = False
+
+    @property
+    def host_key_line(self) -> str:
+        """The server's public host key, as an OpenSSH key line."""
+        return _public_line(self._host_key)
+
+    @property
+    def log_path(self) -> Path:
+        assert self.dir is not None, "server not started"
+        return self.dir / "sshd.log"
+
+    def log_text(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")
+        except (AssertionError, FileNotFoundError):
+            return ""
+
+    def start(self) -> SshServer:
+        if not SSHD.exists():
+            missing(f"{SSHD} is not installed (Debian package openssh-server)")
+        if os.geteuid() != 0:
+            missing("sshd with its own Unix test user needs root (useradd, privilege separation)")
+        # sshd refuses to start without its privilege-separation directory.
+        Path("/run/sshd").mkdir(mode=0o755, parents=True, exist_ok=True)
+        self.dir = Path(tempfile.mkdtemp(prefix="pamnode-sshd-"))
+        # sshd reads authorized_keys as the user, so the user must be able to reach it.
+        self.dir.chmod(0o755)
+        try:
+            self._make_user()
+            self._write_files()
+            self._spawn()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _make_user(self) -> None:
+        _run(["useradd", "--create-home", "--shell", "/bin/sh", self.user])
+        self._user_made = True
+        # A new account is locked; a password unlocks it for password auth and keys alike.
+        _run(["chpasswd"], stdin=f"{self.user}:{self.password}\n")
+
+    def _write_files(self) -> None:
+        assert self.dir is not None
+        host_key_path = self._write_host_key()
+        keys_dir = self.dir / "authorized_keys"
+        keys_dir.mkdir(mode=0o755)
+        (keys_dir / self.user).write_text(self.public_key + "\n")
+        (keys_dir / self.user).chmod(0o644)
+        (self.dir / "sshd_config").write_text(
+            f"HostKey {host_key_path}\n"
+            f"PidFile none\n"
+            f"AuthorizedKeysFile {keys_dir}/%u\n"
+            # No PAM here; StrictModes would reject the temp dir's ownership.
+            "UsePAM no\n"
+            "StrictModes no\n"
+            "PasswordAuthentication yes\n"
+            "KbdInteractiveAuthentication no\n"
+            "PubkeyAuthentication yes\n"
+            "PermitRootLogin no\n"
+            f"AllowUsers {self.user}\n"
+            "LogLevel VERBOSE\n"
+        )
+
+    def _argv(self) -> list[str]:
+        assert self.dir is not None
+        argv = [
+            str(SSHD), "-D", "-e",
+            "-f", str(self.dir / "sshd_config"),
+            "-o", f"ListenAddress={self.address}:{self.port}",
+        ]  # fmt: skip
+        # `ip netns exec` execs sshd in place, so the PID below is sshd's own.
+        return ["ip", "netns", "exec", self.netns, *argv] if self.netns else argv
+
+    def _spawn(self) -> None:
+        # Only this run's lines count: a restart appends to the same log.
+        since = len(self.log_text())
+        self._log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(
+            self._argv(), stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT
+        )
+        # The listening line works inside a netns too, where the test cannot connect to poll.
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            if "Server listening on" in self.log_text()[since:]:
+                return
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.05)
+        raise RuntimeError(
+            f"sshd on {self.address}:{self.port} did not start "
+            f"(exit {self.proc.poll()}):\n{self.log_text()[-3000:]}"
+        )
+
+    def _end_process(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=STOP_TIMEOUT)
+        self.proc = None
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+    def replace_host_key(self) -> None:
+        """Restart with a new host key, as a rebuilt or impostor host would present."""
+        self._end_process()
+        self._host_key = _new_ed25519()
+        self._write_host_key()
+        self._spawn()
+
+    def _write_host_key(self) -> Path:
+        assert self.dir is not None
+        path = self.dir / "ssh_host_ed25519_key"
+        path.unlink(missing_ok=True)
+        self._host_key.write_private_key(str(path))
+        path.chmod(0o600)
+        return path
+
+    def stop(self) -> None:
+        try:
+            self._end_process()
+            if self._user_made:
+                self._remove_user()
+        finally:
+            if self.dir is not None:
+                shutil.rmtree(self.dir, ignore_errors=True)
+                self.dir = None
+
+    def _user_pids(self) -> list[int]:
+        uid = pwd.getpwnam(self.user).pw_uid
+        pids = []
+        for status in Path("/proc").glob("[0-9]*/status"):
+            try:
+                lines = status.read_text().splitlines()
+            except OSError:
+                continue  # ended meanwhile
+            real_uid = next((ln.split()[1] for ln in lines if ln.startswith("Uid:")), None)
+            if real_uid == str(uid):
+                pids.append(int(status.parent.name))
+        return pids
+
+    def _remove_user(self) -> None:
+        # userdel refuses while the user has processes: a script a test left running past its
+        # timeout, or a session still closing. The account is this server's own, made for it
+        # alone, so its processes are ones this test started; each is ended by its PID.
+        deadline = time.monotonic() + STOP_TIMEOUT
+        while True:
+            for pid in self._user_pids():
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            try:
+                # -r: the home directory and mail spool go too.
+                _run(["userdel", "-r", self.user])
+                break
+            except RuntimeError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+        self._user_made = False
+
+    def __enter__(self) -> SshServer:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
