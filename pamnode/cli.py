@@ -9,6 +9,7 @@ import uvicorn
 from sqlalchemy import select
 
 from pamnode.cli_admin import register_admin_commands
+from pamnode.cli_assets import register_asset_commands
 from pamnode.config import DEFAULT_PORT, Settings
 from pamnode.errors import PamError
 from pamnode.identity import grants, users
@@ -104,3 +105,4 @@ def init(
 
 
 register_admin_commands(app)
+register_asset_commands(app)

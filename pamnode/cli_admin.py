@@ -23,7 +23,7 @@ def _secret(file: Path | None, prompt: str) -> str:
     return typer.prompt(prompt, hide_input=True)
 
 
-def _table(rows: list[dict[str, Any]], columns: list[str]) -> None:
+def table(rows: list[dict[str, Any]], columns: list[str]) -> None:
     table = Table(*columns)
     for row in rows:
         table.add_row(*(_cell(row.get(column)) for column in columns))
@@ -36,11 +36,11 @@ def _cell(value: Any) -> str:
     return "" if value is None else str(value)
 
 
-def _show(data: Any) -> None:
+def show(data: Any) -> None:
     console.print_json(json.dumps(data))
 
 
-def _confirm(yes: bool, question: str) -> None:
+def confirm(yes: bool, question: str) -> None:
     if not yes and not typer.confirm(question):
         raise typer.Abort()
 
@@ -94,17 +94,17 @@ def tenant_add(
         "admin_login": admin_login,
         "admin_password": _secret(admin_password_file, "Administrator password"),
     }
-    _show(request("POST", "tenants", body=body))
+    show(request("POST", "tenants", body=body))
 
 
 @tenant_app.command("list")
 def tenant_list() -> None:
-    _table(request("GET", "tenants"), ["name", "issuer", "created_at"])
+    table(request("GET", "tenants"), ["name", "issuer", "created_at"])
 
 
 @tenant_app.command("rm")
 def tenant_rm(name: str, yes: Yes = False) -> None:
-    _confirm(yes, f"Delete tenant '{name}' with all its sites, users and assets?")
+    confirm(yes, f"Delete tenant '{name}' with all its sites, users and assets?")
     request("DELETE", f"tenants/{name}")
     typer.echo(f"tenant '{name}' deleted")
 
@@ -114,12 +114,12 @@ site_app = typer.Typer(help="Sites of the current tenant.", no_args_is_help=True
 
 @site_app.command("add")
 def site_add(name: str) -> None:
-    _show(request("POST", "sites", body={"name": name}))
+    show(request("POST", "sites", body={"name": name}))
 
 
 @site_app.command("list")
 def site_list() -> None:
-    _table(request("GET", "sites"), ["name", "created_at"])
+    table(request("GET", "sites"), ["name", "created_at"])
 
 
 user_app = typer.Typer(help="Local directory users.", no_args_is_help=True)
@@ -142,32 +142,32 @@ def user_add(
         "mail": mail,
         "locked": locked,
     }
-    _show(request("POST", "users", body=body))
+    show(request("POST", "users", body=body))
 
 
 @user_app.command("list")
 def user_list() -> None:
-    _table(request("GET", "users"), ["login", "first_name", "last_name", "mail", "locked"])
+    table(request("GET", "users"), ["login", "first_name", "last_name", "mail", "locked"])
 
 
 @user_app.command("show")
 def user_show(login: str) -> None:
-    _show(request("GET", f"users/{login}"))
+    show(request("GET", f"users/{login}"))
 
 
 @user_app.command("lock")
 def user_lock(login: str) -> None:
-    _show(request("PATCH", f"users/{login}", body={"locked": True}))
+    show(request("PATCH", f"users/{login}", body={"locked": True}))
 
 
 @user_app.command("unlock")
 def user_unlock(login: str) -> None:
-    _show(request("PATCH", f"users/{login}", body={"locked": False}))
+    show(request("PATCH", f"users/{login}", body={"locked": False}))
 
 
 @user_app.command("rm")
 def user_rm(login: str, yes: Yes = False) -> None:
-    _confirm(yes, f"Delete user '{login}' and every API token it holds?")
+    confirm(yes, f"Delete user '{login}' and every API token it holds?")
     request("DELETE", f"users/{login}")
     typer.echo(f"user '{login}' deleted")
 
@@ -177,17 +177,17 @@ role_app = typer.Typer(help="Site roles.", no_args_is_help=True)
 
 @role_app.command("grant")
 def role_grant(user: str, role: str) -> None:
-    _show(request("POST", "site-roles", body={"principal": user, "role": role}))
+    show(request("POST", "site-roles", body={"principal": user, "role": role}))
 
 
 @role_app.command("list")
 def role_list() -> None:
-    _table(request("GET", "site-roles"), ["id", "principal", "role", "created_at"])
+    table(request("GET", "site-roles"), ["id", "principal", "role", "created_at"])
 
 
 @role_app.command("revoke")
 def role_revoke(grant_id: str, yes: Yes = False) -> None:
-    _confirm(yes, f"Revoke role grant {grant_id}?")
+    confirm(yes, f"Revoke role grant {grant_id}?")
     request("DELETE", f"site-roles/{grant_id}")
     typer.echo("revoked")
 
@@ -210,18 +210,18 @@ def token_add(
         "description": description,
         "enabled": enabled,
     }
-    _show(request("POST", "api-tokens", body=body))
+    show(request("POST", "api-tokens", body=body))
 
 
 @token_app.command("list")
 def token_list() -> None:
     columns = ["id", "user", "description", "filter", "expires_at", "enabled", "locked"]
-    _table(request("GET", "api-tokens"), columns)
+    table(request("GET", "api-tokens"), columns)
 
 
 @token_app.command("show")
 def token_show(token_id: str) -> None:
-    _show(request("GET", f"api-tokens/{token_id}"))
+    show(request("GET", f"api-tokens/{token_id}"))
 
 
 @token_app.command("unlock")
@@ -238,17 +238,17 @@ def token_lock(token_id: str) -> None:
 
 @token_app.command("enable")
 def token_enable(token_id: str) -> None:
-    _show(request("PATCH", f"api-tokens/{token_id}", body={"enabled": True}))
+    show(request("PATCH", f"api-tokens/{token_id}", body={"enabled": True}))
 
 
 @token_app.command("disable")
 def token_disable(token_id: str) -> None:
-    _show(request("PATCH", f"api-tokens/{token_id}", body={"enabled": False}))
+    show(request("PATCH", f"api-tokens/{token_id}", body={"enabled": False}))
 
 
 @token_app.command("rm")
 def token_rm(token_id: str, yes: Yes = False) -> None:
-    _confirm(yes, f"Revoke API token {token_id}? Callers using it are refused at once.")
+    confirm(yes, f"Revoke API token {token_id}? Callers using it are refused at once.")
     request("DELETE", f"api-tokens/{token_id}")
     typer.echo("revoked")
 
@@ -261,7 +261,7 @@ def audit(
     """The newest audit events of the current site."""
     params = {"action": action, "actor": actor, "limit": limit}
     events = request("GET", "audit-events", params={k: v for k, v in params.items() if v})
-    _table(events, ["at", "actor", "action", "target", "outcome", "source"])
+    table(events, ["at", "actor", "action", "target", "outcome", "source"])
 
 
 def register_admin_commands(app: typer.Typer) -> None:

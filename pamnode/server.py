@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import IntegrityError
 
 from pamnode import __version__
+from pamnode.assets import api as assets_api
 from pamnode.audit import api as audit_api
 from pamnode.audit.service import AuditScope, record
 from pamnode.config import Settings
@@ -18,6 +19,7 @@ from pamnode.errors import Conflict, Forbidden, InvalidInput, NotFound, PamError
 from pamnode.identity import api as identity_api
 from pamnode.node import open_node
 from pamnode.peers import peer_api
+from pamnode.vault import api as vault_api
 from pamnode.vault.cipher import VaultError
 from pamnode.vault.keyring import KeyRingError
 
@@ -113,6 +115,12 @@ def create_app(settings: Settings) -> FastAPI:
     async def healthz() -> dict[str, str]:
         return {"status": "ok", "node": settings.node_name, "version": __version__}
 
-    for router in (identity_api.router, audit_api.router, peer_api.router):
+    for router in (
+        identity_api.router,
+        audit_api.router,
+        peer_api.router,
+        assets_api.router,
+        vault_api.router,
+    ):
         app.include_router(router, prefix=API_PREFIX)
     return app

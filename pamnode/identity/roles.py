@@ -30,6 +30,10 @@ class Permission(StrEnum):
     API_TOKENS_WRITE = "api-tokens.write"
     AUDIT_READ = "audit.read"
     PEER_SERVE = "peer.serve"
+    # Site-wide reach over the asset library, on top of per-asset permissions.
+    ASSETS_MANAGE_ALL = "assets.manage-all"
+    ASSETS_VIEW_ALL = "assets.view-all"
+    VAULT_MANAGE = "vault.manage"
 
 
 R = SiteRole
@@ -48,4 +52,7 @@ PERMISSION_ROLES: dict[Permission, frozenset[SiteRole]] = {
     Permission.API_TOKENS_WRITE: frozenset({R.ADMINISTRATOR, R.API_TOKEN_MANAGER}),
     Permission.AUDIT_READ: frozenset({R.ADMINISTRATOR, R.AUDITOR}),
     Permission.PEER_SERVE: frozenset({R.SERVICE}),
+    Permission.ASSETS_MANAGE_ALL: frozenset({R.ADMINISTRATOR, R.ASSET_MANAGER}),
+    Permission.ASSETS_VIEW_ALL: frozenset({R.ADMINISTRATOR, R.ASSET_MANAGER, R.AUDITOR}),
+    Permission.VAULT_MANAGE: frozenset({R.ADMINISTRATOR}),
 }

@@ -143,6 +143,9 @@ class KeyRing:
             )
         return keys.aes_keys[version]
 
+    def versions(self, tenant_id: str) -> list[int]:
+        return sorted(self._tenant(tenant_id).aes_keys)
+
     def add_version(self, tenant_id: str) -> int:
         """Start a rotation: a new key becomes the one that encrypts; old ones still decrypt."""
         with self._lock:

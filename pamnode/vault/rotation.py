@@ -1,0 +1,212 @@
+"""Rotation of a tenant's key, and a census of what is sealed under which key version.
+
+Rotation never stops the node: a new key version becomes the one that encrypts, while every
+older version still decrypts; each sealed value of the tenant is then re-encrypted in small
+transactions of its own; only when a full pass finds nothing left under an older version are
+the older versions dropped from the key ring.
+"""
+
+import asyncio
+from collections import Counter
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, nullcontext
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Row, Select, tuple_, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from pamnode.assets.secrets import ASSET_SECRETS
+from pamnode.audit.service import record
+from pamnode.errors import Forbidden
+from pamnode.identity.api_tokens import _context as api_token_context
+from pamnode.identity.models import ApiToken, Site
+from pamnode.identity.principal import Principal
+from pamnode.identity.roles import Permission
+from pamnode.identity.tenants import ROOT_SITE
+from pamnode.vault.cipher import VaultError, open_sealed, sealed_version
+from pamnode.vault.fields import SealedColumn, reseal
+from pamnode.vault.keyring import KeyRing
+
+BATCH_SIZE = 200
+# A pass re-encrypts what was written under an old key while the previous pass ran; writes
+# that keep racing past this many passes leave the rotation unfinished (and safe) instead.
+MAX_PASSES = 5
+
+
+def _api_tokens_of_tenant(query: Select[Any], tenant_id: str) -> Select[Any]:
+    return query.join(Site, Site.id == ApiToken.site_id).where(Site.tenant_id == tenant_id)
+
+
+API_TOKEN_JWTS = SealedColumn(
+    kind="api-token jwt",
+    column=ApiToken.jwt_sealed,
+    key=(ApiToken.id,),
+    context=api_token_context,
+    of_tenant=_api_tokens_of_tenant,
+)
+
+# Every sealed column of the schema: one missing here would be left under a dropped key.
+# tests/unit/test_vault_rotation.py checks that each LargeBinary column is listed.
+SEALED_COLUMNS: tuple[SealedColumn, ...] = (API_TOKEN_JWTS, ASSET_SECRETS)
+
+_tenant_locks: dict[str, asyncio.Lock] = {}
+
+
+@dataclass
+class RotationReport:
+    version: int
+    resealed: dict[str, int]
+    passes: int
+    dropped: list[int]
+
+
+@dataclass
+class Census:
+    active_version: int
+    key_versions: list[int]
+    by_version: dict[int, int] = field(default_factory=dict)
+    # Contexts (row and field names, never values) of what does not decrypt; verify only.
+    unreadable: list[str] = field(default_factory=list)
+
+
+def require_vault_admin(principal: Principal) -> None:
+    principal.require(Permission.VAULT_MANAGE)
+    if principal.site.name != ROOT_SITE:
+        raise Forbidden(
+            f"the key of tenant '{principal.tenant.name}' serves all its sites: manage the "
+            f"vault from the '{ROOT_SITE}' site",
+            code="vault_root_site_only",
+        )
+
+
+OpenDb = Callable[[], AbstractAsyncContextManager[AsyncSession]]
+
+
+async def _pages(
+    open_db: OpenDb, column: SealedColumn, tenant_id: str, size: int
+) -> AsyncIterator[tuple[AsyncSession, Sequence[Row[Any]]]]:
+    """The tenant's rows (key..., sealed) in key order, one page per `open_db()` context."""
+    after: tuple[Any, ...] | None = None
+    while True:
+        async with open_db() as db:
+            rows = (await db.execute(column.page(tenant_id, after, size))).all()
+            if rows:
+                yield db, rows
+        if len(rows) < size:
+            return
+        after = tuple(rows[-1][: len(column.key)])
+
+
+async def _reseal_column(
+    sessions: async_sessionmaker[AsyncSession],
+    ring: KeyRing,
+    tenant_id: str,
+    column: SealedColumn,
+    version: int,
+    size: int,
+) -> tuple[int, int]:
+    """(values found under an older key, values re-encrypted) in one pass over the column."""
+    stale = resealed = 0
+    # A transaction per page: re-encryption never holds locks for long.
+    async for db, rows in _pages(sessions.begin, column, tenant_id, size):
+        for *key, sealed in rows:
+            if sealed_version(sealed) == version:
+                continue
+            stale += 1
+            fresh = reseal(ring, tenant_id, sealed, column.context(*key))
+            # Compare-and-set: a value rewritten meanwhile is already under the new key.
+            result = await db.execute(
+                update(column.column.class_)
+                .where(tuple_(*column.key) == tuple_(*key), column.column == sealed)
+                .values({column.column.key: fresh})
+                .execution_options(synchronize_session=False)
+            )
+            resealed += result.rowcount
+    return stale, resealed
+
+
+async def rotate_tenant_key(
+    sessions: async_sessionmaker[AsyncSession],
+    ring: KeyRing,
+    tenant_id: str,
+    batch_size: int = BATCH_SIZE,
+) -> RotationReport:
+    """Re-encrypt every sealed value of the tenant under a new key; drop the old keys."""
+    async with _tenant_locks.setdefault(tenant_id, asyncio.Lock()):
+        version = ring.add_version(tenant_id)
+        resealed = dict.fromkeys((c.kind for c in SEALED_COLUMNS), 0)
+        passes = 0
+        while True:
+            passes += 1
+            found = 0
+            for column in SEALED_COLUMNS:
+                stale, count = await _reseal_column(
+                    sessions, ring, tenant_id, column, version, batch_size
+                )
+                resealed[column.kind] += count
+                found += stale
+            # Only a pass that saw nothing under an older key proves the old keys unused.
+            if found == 0:
+                break
+            if passes == MAX_PASSES:
+                raise VaultError(
+                    f"values kept being written under older keys during {MAX_PASSES} passes; "
+                    "the older keys are kept so nothing is lost: run the rotation again"
+                )
+        return RotationReport(
+            version, resealed, passes, ring.drop_versions_except_active(tenant_id)
+        )
+
+
+async def rotate(
+    db: AsyncSession,
+    sessions: async_sessionmaker[AsyncSession],
+    ring: KeyRing,
+    principal: Principal,
+) -> RotationReport:
+    require_vault_admin(principal)
+    report = await rotate_tenant_key(sessions, ring, principal.tenant.id)
+    record(
+        db,
+        principal.audit_scope,
+        "vault.rotate",
+        principal.tenant.name,
+        version=report.version,
+        resealed=report.resealed,
+        dropped=report.dropped,
+    )
+    return report
+
+
+async def census(db: AsyncSession, ring: KeyRing, principal: Principal, *, verify: bool) -> Census:
+    """How many values each key version seals; with `verify`, decrypt each one as well."""
+    require_vault_admin(principal)
+    tenant_id = principal.tenant.id
+    # Fails with a clear KeyRingError when the key ring is missing, before reading anything.
+    active, _ = ring.active_key(tenant_id)
+    result = Census(active, ring.versions(tenant_id))
+    versions: Counter[int] = Counter()
+    for column in SEALED_COLUMNS:
+        pages = _pages(lambda: nullcontext(db), column, tenant_id, BATCH_SIZE)
+        async for _db, rows in pages:
+            for *key, sealed in rows:
+                versions[sealed_version(sealed)] += 1
+                if not verify:
+                    continue
+                context = column.context(*key)
+                try:
+                    open_sealed(ring, tenant_id, sealed, context)
+                except VaultError:
+                    result.unreadable.append(context)
+    result.by_version = dict(sorted(versions.items()))
+    if verify:
+        record(
+            db,
+            principal.audit_scope,
+            "vault.verify",
+            principal.tenant.name,
+            checked=sum(versions.values()),
+            unreadable=len(result.unreadable),
+        )
+    return result
