@@ -9,7 +9,9 @@ import uvicorn
 from sqlalchemy import select
 
 from pamnode.cli_admin import register_admin_commands
-from pamnode.cli_assets import register_asset_commands
+from pamnode.cli_assets import asset_app, register_asset_commands
+from pamnode.cli_jobs import execute, jobs_app, script_app
+from pamnode.cli_peers import peer_app
 from pamnode.config import DEFAULT_PORT, Settings
 from pamnode.errors import PamError
 from pamnode.identity import grants, users
@@ -95,7 +97,7 @@ def init(
                 )
                 return None
         finally:
-            await node.engine.dispose()
+            await node.close()
 
     refusal = asyncio.run(_init())
     if refusal:
@@ -106,3 +108,7 @@ def init(
 
 register_admin_commands(app)
 register_asset_commands(app)
+app.add_typer(peer_app, name="peer")
+app.add_typer(jobs_app, name="jobs")
+app.add_typer(script_app, name="script")
+asset_app.command("execute")(execute)

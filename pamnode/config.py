@@ -20,6 +20,8 @@ class Settings(BaseSettings):
     key_file: Path | None = None
     # Lifetime of a login session token, in seconds.
     session_ttl_s: int = 8 * 3600
+    # Jobs run at once on this node; more wait in the queue.
+    job_concurrency: int = 50
 
     @property
     def resolved_database_url(self) -> str:

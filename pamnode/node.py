@@ -1,6 +1,7 @@
-"""What a running node holds: settings, database, key ring; and how it is brought up."""
+"""What a running node holds: settings, database, key ring, job engine, peer clients."""
 
-from dataclasses import dataclass
+import random
+from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -9,6 +10,8 @@ from pamnode.config import Settings
 from pamnode.db.engine import make_engine, make_sessionmaker
 from pamnode.db.migrate import upgrade
 from pamnode.identity.tenants import BASE_TENANT, ensure_base_tenant, find_tenant
+from pamnode.jobs.engine import JobEngine
+from pamnode.peers.client import PeerClients
 from pamnode.vault.keyring import KeyRing
 
 
@@ -18,7 +21,16 @@ class Node:
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
     keyring: KeyRing
+    jobs: JobEngine
+    peer_clients: PeerClients = field(default_factory=PeerClients)
+    # The source of the random peer choice; tests may put a seeded one here.
+    rng: random.Random = field(default_factory=random.SystemRandom)
     version: str = __version__
+
+    async def close(self) -> None:
+        await self.jobs.shutdown()
+        await self.peer_clients.aclose()
+        await self.engine.dispose()
 
 
 async def open_node(settings: Settings) -> Node:
@@ -36,4 +48,4 @@ async def open_node(settings: Settings) -> Node:
             await ensure_base_tenant(db, keyring)
         else:
             keyring = KeyRing(ring_path)
-    return Node(settings, engine, sessions, keyring)
+    return Node(settings, engine, sessions, keyring, JobEngine(settings.job_concurrency))

@@ -17,8 +17,11 @@ from pamnode.config import Settings
 from pamnode.deps import client_address, get_node
 from pamnode.errors import Conflict, Forbidden, InvalidInput, NotFound, PamError, Unauthenticated
 from pamnode.identity import api as identity_api
+from pamnode.jobs import api as jobs_api
+from pamnode.jobs.launch import reconcile
 from pamnode.node import open_node
-from pamnode.peers import peer_api
+from pamnode.peers import api as peers_api
+from pamnode.peers import assignments_api, peer_api
 from pamnode.vault import api as vault_api
 from pamnode.vault.cipher import VaultError
 from pamnode.vault.keyring import KeyRingError
@@ -99,10 +102,11 @@ def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.node = await open_node(settings)
+        await reconcile(app.state.node)
         try:
             yield
         finally:
-            await app.state.node.engine.dispose()
+            await app.state.node.close()
 
     app = FastAPI(title="pamnode", version=__version__, lifespan=lifespan)
     app.add_exception_handler(PamError, _pam_error)
@@ -121,6 +125,9 @@ def create_app(settings: Settings) -> FastAPI:
         peer_api.router,
         assets_api.router,
         vault_api.router,
+        peers_api.router,
+        assignments_api.router,
+        jobs_api.router,
     ):
         app.include_router(router, prefix=API_PREFIX)
     return app

@@ -12,7 +12,10 @@ from sqlalchemy.ext.asyncio import (
 
 
 def make_engine(url: str) -> AsyncEngine:
-    engine = create_async_engine(url, pool_pre_ping=url.startswith("postgresql"))
+    # Every running job writes its state changes in short transactions of its own.
+    engine = create_async_engine(
+        url, pool_pre_ping=url.startswith("postgresql"), pool_size=10, max_overflow=40
+    )
     if engine.dialect.name == "sqlite":
 
         @event.listens_for(engine.sync_engine, "connect")

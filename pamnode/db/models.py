@@ -4,15 +4,24 @@ from pamnode.assets.models import Asset, AssetPermission, AssetSecret
 from pamnode.audit.models import AuditEvent
 from pamnode.db.base import Base
 from pamnode.identity.models import ApiToken, LoginSession, Site, SiteRoleGrant, Tenant, User
+from pamnode.jobs.models import AssetHostKey, Job, JobAttempt, Script
+from pamnode.peers.models import PeerAssignment, PeerNode, PeerPin
 
 __all__ = [
     "ApiToken",
     "Asset",
+    "AssetHostKey",
     "AssetPermission",
     "AssetSecret",
     "AuditEvent",
     "Base",
+    "Job",
+    "JobAttempt",
     "LoginSession",
+    "PeerAssignment",
+    "PeerNode",
+    "PeerPin",
+    "Script",
     "Site",
     "SiteRoleGrant",
     "Tenant",

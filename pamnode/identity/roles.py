@@ -30,6 +30,11 @@ class Permission(StrEnum):
     API_TOKENS_WRITE = "api-tokens.write"
     AUDIT_READ = "audit.read"
     PEER_SERVE = "peer.serve"
+    PEERS_READ = "peers.read"
+    PEERS_WRITE = "peers.write"
+    SCRIPTS_READ = "scripts.read"
+    SCRIPTS_WRITE = "scripts.write"
+    JOBS_READ = "jobs.read"
     # Site-wide reach over the asset library, on top of per-asset permissions.
     ASSETS_MANAGE_ALL = "assets.manage-all"
     ASSETS_VIEW_ALL = "assets.view-all"
@@ -52,6 +57,13 @@ PERMISSION_ROLES: dict[Permission, frozenset[SiteRole]] = {
     Permission.API_TOKENS_WRITE: frozenset({R.ADMINISTRATOR, R.API_TOKEN_MANAGER}),
     Permission.AUDIT_READ: frozenset({R.ADMINISTRATOR, R.AUDITOR}),
     Permission.PEER_SERVE: frozenset({R.SERVICE}),
+    Permission.PEERS_READ: frozenset({R.ADMINISTRATOR, R.CONFIGURATION_MANAGER, R.AUDITOR}),
+    Permission.PEERS_WRITE: frozenset({R.ADMINISTRATOR, R.CONFIGURATION_MANAGER}),
+    # Every site role but the service role may see the scripts it could run.
+    Permission.SCRIPTS_READ: frozenset(set(SiteRole) - {R.SERVICE}),
+    Permission.SCRIPTS_WRITE: frozenset({R.ADMINISTRATOR, R.ASSET_MANAGER}),
+    # The whole Jobs report; anyone sees the jobs they asked for themselves.
+    Permission.JOBS_READ: frozenset({R.ADMINISTRATOR, R.ASSET_MANAGER, R.AUDITOR}),
     Permission.ASSETS_MANAGE_ALL: frozenset({R.ADMINISTRATOR, R.ASSET_MANAGER}),
     Permission.ASSETS_VIEW_ALL: frozenset({R.ADMINISTRATOR, R.ASSET_MANAGER, R.AUDITOR}),
     Permission.VAULT_MANAGE: frozenset({R.ADMINISTRATOR}),

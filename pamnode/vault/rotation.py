@@ -24,6 +24,7 @@ from pamnode.identity.models import ApiToken, Site
 from pamnode.identity.principal import Principal
 from pamnode.identity.roles import Permission
 from pamnode.identity.tenants import ROOT_SITE
+from pamnode.peers.service import PEER_ACCESS_TOKENS
 from pamnode.vault.cipher import VaultError, open_sealed, sealed_version
 from pamnode.vault.fields import SealedColumn, reseal
 from pamnode.vault.keyring import KeyRing
@@ -48,7 +49,7 @@ API_TOKEN_JWTS = SealedColumn(
 
 # Every sealed column of the schema: one missing here would be left under a dropped key.
 # tests/unit/test_vault_rotation.py checks that each LargeBinary column is listed.
-SEALED_COLUMNS: tuple[SealedColumn, ...] = (API_TOKEN_JWTS, ASSET_SECRETS)
+SEALED_COLUMNS: tuple[SealedColumn, ...] = (API_TOKEN_JWTS, ASSET_SECRETS, PEER_ACCESS_TOKENS)
 
 _tenant_locks: dict[str, asyncio.Lock] = {}
 

@@ -132,8 +132,11 @@ def test_secrets_are_write_only_and_audited_without_values(lib):
     body = {"username": "root", "password": "audit-pw-6151", "private_key": key}
     host = add_asset(client, "vaulted", secrets={**body, "passphrase": "pp-6151"})
     assert host["secrets"] == {
-        "username": True, "password": True, "private_key": True, "passphrase": True
-    }  # fmt: skip
+        "username": True,
+        "password": True,
+        "private_key": True,
+        "passphrase": True,
+    }
     cleared = expect(
         client.patch(f"assets/{host['id']}", json={"secrets": {"passphrase": None}}), 200
     )
@@ -216,8 +219,12 @@ def test_the_base_tenant_holds_no_assets(lib):
 def run_cli(env, *args, check=True):
     result = subprocess.run(
         [sys.executable, "-m", "pamnode", *args],
-        capture_output=True, text=True, env=env, timeout=60, stdin=subprocess.DEVNULL,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
     if check:
         assert result.returncode == 0, f"pamnode {' '.join(args)}: {result.stderr}"
     return result
@@ -231,16 +238,36 @@ def test_cli_manages_the_library_by_path(lib, db_kind, tmp_path):
     secret = tmp_path / "pw"
     secret.write_text(PASSWORD + "\n")
     run_cli(
-        env, "login", f"{node.base_url}/ztna/acme/root", "--user", "tadmin",
-        "--password-file", str(secret), "--ca-file", str(node.cert_path),
-    )  # fmt: skip
+        env,
+        "login",
+        f"{node.base_url}/ztna/acme/root",
+        "--user",
+        "tadmin",
+        "--password-file",
+        str(secret),
+        "--ca-file",
+        str(node.cert_path),
+    )
     run_cli(env, "asset", "add", "cli-dc", "--type", "container")
     run_cli(env, "asset", "add", "cli-linux", "--type", "container", "--parent", "cli-dc")
     made = run_cli(
-        env, "asset", "add", "cli-web", "--type", "unix-host", "--parent", "cli-dc/cli-linux",
-        "--host", "web.example", "--tag", "web", "--username", "deploy",
-        "--password-file", str(secret),
-    )  # fmt: skip
+        env,
+        "asset",
+        "add",
+        "cli-web",
+        "--type",
+        "unix-host",
+        "--parent",
+        "cli-dc/cli-linux",
+        "--host",
+        "web.example",
+        "--tag",
+        "web",
+        "--username",
+        "deploy",
+        "--password-file",
+        str(secret),
+    )
     host = json.loads(made.stdout)
     assert host["secrets"]["password"] is True and PASSWORD not in made.stdout
 

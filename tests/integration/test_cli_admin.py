@@ -34,18 +34,34 @@ def test_peer_administrator_walks_step_one(node_factory, tmp_path):
 
     url = f"{node.base_url}/ztna/proxm-27/root"
     run_cli(
-        env, "login", url, "--user", "tadmin", "--password-file", str(password_file),
-        "--ca-file", str(node.cert_path),
-    )  # fmt: skip
+        env,
+        "login",
+        url,
+        "--user",
+        "tadmin",
+        "--password-file",
+        str(password_file),
+        "--ca-file",
+        str(node.cert_path),
+    )
     session_file = tmp_path / "config" / "session.json"
     assert oct(session_file.stat().st_mode & 0o777) == "0o600"
 
     run_cli(env, "user", "add", "svc-main", "--password-file", str(password_file))
     run_cli(env, "role", "grant", "svc-main", "service")
     created = run_cli(
-        env, "token", "add", "--user", "svc-main", "--expires", "2030-01-01",
-        "--filter", "127.0.0.0/8", "--description", "main node",
-    )  # fmt: skip
+        env,
+        "token",
+        "add",
+        "--user",
+        "svc-main",
+        "--expires",
+        "2030-01-01",
+        "--filter",
+        "127.0.0.0/8",
+        "--description",
+        "main node",
+    )
     token_id = json.loads(created.stdout)["id"]
     jwt = run_cli(env, "token", "unlock", token_id).stdout.strip()
     run_cli(env, "token", "lock", token_id)

@@ -84,13 +84,20 @@ class NodeProcess:
         if self.proc is not None and self.proc.poll() is None:
             raise RuntimeError(f"node {self.name} already running (pid {self.proc.pid})")
         cmd = [
-            sys.executable, "-m", "pamnode", "serve",
-            "--data", str(self.data_dir),
-            "--host", "127.0.0.1",
-            "--port", str(self.port),
-            "--node-name", self.name,
+            sys.executable,
+            "-m",
+            "pamnode",
+            "serve",
+            "--data",
+            str(self.data_dir),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--node-name",
+            self.name,
             *self._db_args(),
-        ]  # fmt: skip
+        ]
         self._log_handle = self.log_path.open("ab")
         self._log_handle.write(f"\n=== test harness: {' '.join(cmd)}\n".encode())
         self._log_handle.flush()
@@ -180,12 +187,18 @@ class NodeProcess:
             with os.fdopen(fd, "w") as fh:
                 fh.write(password)
             cmd = [
-                sys.executable, "-m", "pamnode", "init",
-                "--data", str(self.data_dir),
-                "--admin-login", login,
-                "--admin-password-file", str(pw_file),
+                sys.executable,
+                "-m",
+                "pamnode",
+                "init",
+                "--data",
+                str(self.data_dir),
+                "--admin-login",
+                login,
+                "--admin-password-file",
+                str(pw_file),
                 *self._db_args(),
-            ]  # fmt: skip
+            ]
             return subprocess.run(
                 cmd,
                 stdin=subprocess.DEVNULL,

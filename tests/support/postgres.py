@@ -115,13 +115,17 @@ class PostgresCluster:
         try:
             self._pg(
                 "initdb",
-                "-D", str(self.data_dir),
-                "-A", "trust",
-                "-U", _SUPERUSER,
-                "-E", "UTF8",
+                "-D",
+                str(self.data_dir),
+                "-A",
+                "trust",
+                "-U",
+                _SUPERUSER,
+                "-E",
+                "UTF8",
                 "--locale=C",
                 "--no-sync",
-            )  # fmt: skip
+            )
             self._start_on_free_port()
         except BaseException:
             self._remove_root()
@@ -137,12 +141,17 @@ class PostgresCluster:
             try:
                 self._pg(
                     "pg_ctl",
-                    "-D", str(self.data_dir),
-                    "-l", str(self.log_path),
-                    "-w", "-t", "60",
-                    "-o", opts,
+                    "-D",
+                    str(self.data_dir),
+                    "-l",
+                    str(self.log_path),
+                    "-w",
+                    "-t",
+                    "60",
+                    "-o",
+                    opts,
                     "start",
-                )  # fmt: skip
+                )
             except PgToolError as exc:
                 last = exc
                 continue

@@ -127,10 +127,14 @@ class SshServer:
     def _argv(self) -> list[str]:
         assert self.dir is not None
         argv = [
-            str(SSHD), "-D", "-e",
-            "-f", str(self.dir / "sshd_config"),
-            "-o", f"ListenAddress={self.address}:{self.port}",
-        ]  # fmt: skip
+            str(SSHD),
+            "-D",
+            "-e",
+            "-f",
+            str(self.dir / "sshd_config"),
+            "-o",
+            f"ListenAddress={self.address}:{self.port}",
+        ]
         # `ip netns exec` execs sshd in place, so the PID below is sshd's own.
         return ["ip", "netns", "exec", self.netns, *argv] if self.netns else argv
 

@@ -335,10 +335,12 @@ class _Handler(BaseHTTPRequestHandler):
             ready = command.outcome is not None and time.monotonic() >= command.ready_at
         if not ready or command.stopped.is_set():
             raise _Fault(
-                500, "w:TimedOut", TIMED_OUT_CODE,
+                500,
+                "w:TimedOut",
+                TIMED_OUT_CODE,
                 "The WS-Management service cannot complete the operation within the time "
                 "specified in OperationTimeout.",
-            )  # fmt: skip
+            )
         assert command.outcome is not None
         command_id = desired.get("CommandId", "") if desired is not None else ""
         response = ET.SubElement(body, _q("rsp", "ReceiveResponse"))

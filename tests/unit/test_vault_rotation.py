@@ -106,7 +106,11 @@ async def test_rotation_reseals_in_batches_and_keeps_every_plaintext(world):
     report = await rotation.rotate_tenant_key(sessions, ring, tenants["acme"], batch_size=3)
 
     assert report.version == 2 and report.dropped == [1] and report.passes == 2
-    assert report.resealed == {"api-token jwt": 1, "asset secret": ASSETS * len(FIELDS)}
+    assert report.resealed == {
+        "api-token jwt": 1,
+        "asset secret": ASSETS * len(FIELDS),
+        "peer-node access token": 0,
+    }
     assert ring.versions(tenants["acme"]) == [2]
     after = await opened(sessions, ring, tenants["acme"])
     assert after == {ctx: (2, plain) for ctx, (_, plain) in before["acme"].items()}

@@ -94,9 +94,14 @@ def encoded_command(script: str) -> str:
 
 
 POWERSHELL_ARGS = [
-    "-NoLogo", "-NoProfile", "-NonInteractive", "-ExecutionPolicy", "Bypass",
-    "-EncodedCommand", encoded_command(BOOTSTRAP),
-]  # fmt: skip
+    "-NoLogo",
+    "-NoProfile",
+    "-NonInteractive",
+    "-ExecutionPolicy",
+    "Bypass",
+    "-EncodedCommand",
+    encoded_command(BOOTSTRAP),
+]
 
 
 @dataclass(frozen=True)

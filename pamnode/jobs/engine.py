@@ -1,0 +1,73 @@
+"""The in-process worker pool: runs job coroutines under a concurrency limit.
+
+The database is the record of every job; this pool only holds what is running now, so that
+a long-poll can wait for a job to finish and a cancel can reach its coroutine.
+"""
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+
+log = logging.getLogger("pamnode.jobs")
+
+Work = Callable[[], Awaitable[object]]
+
+
+class JobEngine:
+    def __init__(self, concurrency: int) -> None:
+        self._slots = asyncio.Semaphore(concurrency)
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._finished: dict[str, asyncio.Event] = {}
+        # Jobs a user cancelled, as opposed to jobs stopped because the node shuts down:
+        # only the first become "cancelled"; the others are picked up again after a restart.
+        self._cancelled: set[str] = set()
+
+    def submit(self, job_id: str, work: Work) -> bool:
+        """Start the job unless it is already running here; say whether it was started."""
+        if job_id in self._tasks:
+            return False
+        self._finished[job_id] = asyncio.Event()
+        self._tasks[job_id] = asyncio.create_task(self._run(job_id, work), name=f"job {job_id}")
+        return True
+
+    async def _run(self, job_id: str, work: Work) -> None:
+        try:
+            async with self._slots:
+                await work()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            # The work records its own failures; this is the last line against a lost job.
+            log.exception("job %s failed outside its own error handling", job_id)
+        finally:
+            self._tasks.pop(job_id, None)
+            self._cancelled.discard(job_id)
+            self._finished.pop(job_id).set()
+
+    def running(self, job_id: str) -> bool:
+        return job_id in self._tasks
+
+    async def wait(self, job_id: str, timeout_s: float) -> None:
+        """Return when the job is no longer running here, or after `timeout_s`."""
+        event = self._finished.get(job_id)
+        if event is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(event.wait(), timeout_s)
+
+    def cancel(self, job_id: str) -> bool:
+        task = self._tasks.get(job_id)
+        if task is None:
+            return False
+        self._cancelled.add(job_id)
+        task.cancel()
+        return True
+
+    def cancelled_by_user(self, job_id: str) -> bool:
+        return job_id in self._cancelled
+
+    async def shutdown(self) -> None:
+        tasks = list(self._tasks.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)

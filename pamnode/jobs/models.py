@@ -1,0 +1,97 @@
+"""Jobs and their attempts, the site's script library, and SSH host keys pinned per asset."""
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from pamnode.db.base import Base, UTCDateTime, new_id, utcnow
+
+
+class Script(Base):
+    __tablename__ = "scripts"
+    __table_args__ = (UniqueConstraint("site_id", "name"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    site_id: Mapped[str] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(128))
+    description: Mapped[str] = mapped_column(String(1024), default="")
+    type: Mapped[str] = mapped_column(String(16))
+    body: Mapped[str] = mapped_column(Text)
+    created_by: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class Job(Base):
+    __tablename__ = "jobs"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    site_id: Mapped[str] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"), index=True)
+    # "local": asked for on this node; "peer": sent here by a main node through the peer protocol.
+    origin: Mapped[str] = mapped_column(String(8), default="local")
+    asset_id: Mapped[str | None] = mapped_column(
+        ForeignKey("assets.id", ondelete="SET NULL"), index=True
+    )
+    # Snapshots, so the report still reads right after the asset or script is renamed or gone.
+    asset_name: Mapped[str] = mapped_column(String(255), default="")
+    task: Mapped[str] = mapped_column(String(32), index=True)
+    script_name: Mapped[str] = mapped_column(String(128), default="")
+    # The body as it was when the job was asked for: later edits do not change what runs.
+    script_type: Mapped[str] = mapped_column(String(16), default="")
+    script_body: Mapped[str] = mapped_column(Text, default="")
+    batch_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    requested_by: Mapped[str] = mapped_column(String(160))
+    # Where the job goes: {host, port, protocol}; never a credential.
+    target: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    timeout_s: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    node_signature: Mapped[str | None] = mapped_column(String(400), index=True)
+    peer_node: Mapped[str | None] = mapped_column(String(128))
+    exit_status: Mapped[int | None] = mapped_column(Integer)
+    output: Mapped[str] = mapped_column(Text, default="")
+    facts: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    error: Mapped[str] = mapped_column(Text, default="")
+    error_code: Mapped[str] = mapped_column(String(40), default="")
+    # The SSH host key the endpoint presented (public), so the main can pin it on first contact.
+    host_key: Mapped[str | None] = mapped_column(Text)
+
+    attempts: Mapped[list["JobAttempt"]] = relationship(
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+        lazy="selectin",
+        order_by="JobAttempt.number",
+    )
+
+
+class JobAttempt(Base):
+    """One try at running a job: on this node, or through one peer node."""
+
+    __tablename__ = "job_attempts"
+    __table_args__ = (UniqueConstraint("job_id", "number"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
+    number: Mapped[int] = mapped_column(Integer)
+    # None: this node ran it.
+    peer_node: Mapped[str | None] = mapped_column(String(128))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    outcome: Mapped[str] = mapped_column(String(16), default="running")
+    error: Mapped[str] = mapped_column(Text, default="")
+
+
+class AssetHostKey(Base):
+    """The SSH host key an asset showed on first contact; enforced on every later job."""
+
+    __tablename__ = "asset_host_keys"
+
+    asset_id: Mapped[str] = mapped_column(
+        ForeignKey("assets.id", ondelete="CASCADE"), primary_key=True
+    )
+    key: Mapped[str] = mapped_column(Text)
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

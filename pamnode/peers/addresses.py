@@ -1,0 +1,85 @@
+"""The forms a peer's addresses must take, with a precise message for each way they go wrong."""
+
+import ipaddress
+import re
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from pamnode.errors import InvalidInput
+from pamnode.identity.names import URL_NAME
+from pamnode.identity.tenants import BASE_TENANT
+
+HOST_NAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$")
+URL_FORM = "https://host:port/ztna/<tenant>/<site>"
+
+
+@dataclass(frozen=True)
+class PeerSiteUrl:
+    host: str
+    port: int
+    tenant: str
+    site: str
+
+    @property
+    def base(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"https://{host}:{self.port}/ztna/{self.tenant}/{self.site}"
+
+
+def valid_host(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+        return True
+    except ValueError:
+        return bool(HOST_NAME.fullmatch(host))
+
+
+def _bad_url(url: str, why: str) -> InvalidInput:
+    return InvalidInput(
+        f"peer URL '{url[:200]}' {why}; use the form {URL_FORM}", code="invalid_peer_url"
+    )
+
+
+def parse_peer_url(url: str) -> PeerSiteUrl:
+    url = url.strip()
+    try:
+        parts = urlsplit(url)
+        port = parts.port or 443
+    except ValueError as exc:
+        raise _bad_url(url, f"cannot be read ({exc})") from None
+    if parts.scheme != "https":
+        raise _bad_url(url, f"must use https, not '{parts.scheme or 'nothing'}'")
+    if not parts.hostname or not valid_host(parts.hostname):
+        raise _bad_url(url, "has no valid host")
+    if parts.username or parts.password:
+        raise _bad_url(url, "must not carry a user name or password")
+    if parts.query or parts.fragment:
+        raise _bad_url(url, "must not have a query or fragment")
+    segments = [s for s in parts.path.split("/") if s]
+    if len(segments) != 3 or segments[0] != "ztna":
+        raise _bad_url(url, f"has the path '{parts.path or '/'}' instead of /ztna/<tenant>/<site>")
+    tenant, site = segments[1], segments[2]
+    for kind, value in (("tenant", tenant), ("site", site)):
+        if not URL_NAME.fullmatch(value):
+            raise _bad_url(url, f"names the {kind} '{value}', which is not a valid {kind} name")
+    if tenant == BASE_TENANT:
+        raise _bad_url(url, "points at the base tenant, which cannot serve as a peer site")
+    return PeerSiteUrl(parts.hostname, port, tenant, site)
+
+
+def parse_gateway_address(address: str) -> tuple[str, int]:
+    host, sep, port_text = address.strip().rpartition(":")
+    host = host.strip("[]")
+    if not sep or not valid_host(host):
+        raise InvalidInput(
+            f"gateway address '{address[:200]}' must have the form server:port, "
+            "e.g. 12port.contoso.com:4822",
+            code="invalid_gateway_address",
+        )
+    if not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
+        raise InvalidInput(
+            f"gateway address '{address[:200]}' has the port '{port_text}'; "
+            "use a number from 1 to 65535",
+            code="invalid_gateway_address",
+        )
+    return host, int(port_text)

@@ -1,0 +1,95 @@
+"""Manage > Peer Nodes on a container or asset: add, enable/disable, remove, and the view."""
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from pamnode.assets.models import Asset
+from pamnode.assets.permissions import Action, require_asset
+from pamnode.audit.service import record
+from pamnode.errors import Conflict, NotFound
+from pamnode.identity.principal import Principal
+from pamnode.peers.models import PeerAssignment
+from pamnode.peers.selection import Purpose, Reach, effective, reaches
+from pamnode.peers.service import find_peer_by_name
+
+
+@dataclass(frozen=True)
+class AssignmentView:
+    asset: Asset
+    reaches: list[Reach]
+    effective: dict[Purpose, list[str]]
+
+
+async def view(db: AsyncSession, principal: Principal, asset_id: str) -> AssignmentView:
+    asset, _ = await require_asset(db, principal, asset_id, Action.VIEW)
+    found = await reaches(db, asset.id)
+    by_purpose = {purpose: [p.name for p in effective(found, purpose)] for purpose in Purpose}
+    return AssignmentView(asset, found, by_purpose)
+
+
+async def assign(
+    db: AsyncSession, principal: Principal, asset_id: str, peer_name: str, enabled: bool
+) -> PeerAssignment:
+    asset, _ = await require_asset(db, principal, asset_id, Action.MANAGE_PEER_NODES)
+    peer = await find_peer_by_name(db, principal, peer_name)
+    taken = await db.scalar(
+        select(PeerAssignment.id).where(
+            PeerAssignment.asset_id == asset.id, PeerAssignment.peer_node_id == peer.id
+        )
+    )
+    if taken:
+        raise Conflict(
+            f"peer node '{peer.name}' is already assigned to '{asset.name}'",
+            code="assignment_exists",
+        )
+    assignment = PeerAssignment(
+        asset_id=asset.id, peer_node_id=peer.id, enabled=enabled, created_by=principal.user.login
+    )
+    db.add(assignment)
+    await db.flush()
+    record(
+        db,
+        principal.audit_scope,
+        "peer-assignment.add",
+        asset.name,
+        peer=peer.name,
+        enabled=enabled,
+    )
+    return assignment
+
+
+async def _direct(
+    db: AsyncSession, principal: Principal, asset_id: str, assignment_id: str
+) -> tuple[Asset, PeerAssignment]:
+    asset, _ = await require_asset(db, principal, asset_id, Action.MANAGE_PEER_NODES)
+    assignment = await db.get(PeerAssignment, assignment_id)
+    if assignment is None or assignment.asset_id != asset.id:
+        raise NotFound(
+            f"'{asset.name}' has no direct peer-node assignment {assignment_id}; an inherited "
+            "one is changed on the container it comes from",
+            code="assignment_not_found",
+        )
+    return asset, assignment
+
+
+async def set_enabled(
+    db: AsyncSession, principal: Principal, asset_id: str, assignment_id: str, enabled: bool
+) -> PeerAssignment:
+    asset, assignment = await _direct(db, principal, asset_id, assignment_id)
+    assignment.enabled = enabled
+    await db.flush()
+    action = "peer-assignment.enable" if enabled else "peer-assignment.disable"
+    record(db, principal.audit_scope, action, asset.name, assignment=assignment_id)
+    return assignment
+
+
+async def unassign(
+    db: AsyncSession, principal: Principal, asset_id: str, assignment_id: str
+) -> None:
+    asset, assignment = await _direct(db, principal, asset_id, assignment_id)
+    await db.delete(assignment)
+    record(
+        db, principal.audit_scope, "peer-assignment.remove", asset.name, assignment=assignment_id
+    )

@@ -1,0 +1,136 @@
+"""The main node's client for the peer protocol: pinned TLS, the peer's token, clear failures."""
+
+import ssl
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+
+from pamnode.peers.trust import (
+    PeerFailure,
+    connection_error,
+    fetch_leaf,
+    fingerprint,
+    pin_mismatch,
+    pinned_context,
+)
+
+TIMEOUT = httpx.Timeout(30.0, connect=10.0)
+
+# What the peer's own refusal codes mean for the main node's administrator.
+_TENANT_SITE = {"token_wrong_tenant", "token_wrong_site", "tenant_not_found", "site_not_found"}
+
+
+@dataclass(frozen=True)
+class PeerEndpoint:
+    url: str
+    token: str
+    pin_sha256: str
+    pin_pem: str
+
+    @property
+    def host_port(self) -> tuple[str, int]:
+        parts = urlsplit(self.url)
+        return parts.hostname or "", parts.port or 443
+
+
+def _ssl_cause(exc: BaseException) -> ssl.SSLError | None:
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ssl.SSLError):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+def refusal(response: httpx.Response) -> PeerFailure:
+    """Turn the peer's HTTP refusal into the reason the main node reports."""
+    try:
+        error = response.json()["error"]
+        code, message = str(error["code"]), str(error["message"])
+    except (ValueError, KeyError, TypeError):
+        return PeerFailure(
+            "peer_error",
+            f"the peer answered HTTP {response.status_code} without a pamnode error: "
+            f"{response.text[:200]!r}; is the URL a pamnode site URL?",
+        )
+    if code == "base_tenant_refused":
+        return PeerFailure("peer_is_base_tenant", f"the peer refused: {message}")
+    if code in _TENANT_SITE:
+        return PeerFailure(
+            "tenant_site_mismatch",
+            f"the peer's tenant or site does not match the access token: {message} ({code})",
+        )
+    if code == "permission_denied":
+        return PeerFailure(
+            "not_service_role",
+            f"the access token's user lacks the Service role on the peer site: {message}",
+        )
+    if response.status_code in (401, 403):
+        return PeerFailure(
+            "token_refused", f"the peer refused the access token: {message} ({code})"
+        )
+    return PeerFailure("peer_error", f"the peer answered HTTP {response.status_code}: {message}")
+
+
+def _client(endpoint: PeerEndpoint) -> httpx.AsyncClient:
+    return httpx.AsyncClient(
+        base_url=endpoint.url.rstrip("/") + "/api/",
+        verify=pinned_context(endpoint.pin_pem),
+        timeout=TIMEOUT,
+        headers={"Authorization": f"Bearer {endpoint.token}"},
+    )
+
+
+class PeerClients:
+    """One keep-alive HTTPS client per peer endpoint, so jobs do not pay a handshake each.
+
+    The key holds the pin and the token: re-establishing trust or changing the token makes a
+    new client, and a peer that restarts with another certificate is checked on reconnect.
+    """
+
+    def __init__(self) -> None:
+        self._clients: dict[PeerEndpoint, httpx.AsyncClient] = {}
+
+    async def call(
+        self,
+        endpoint: PeerEndpoint,
+        method: str,
+        path: str,
+        json: Any = None,
+        timeout: float | None = None,
+    ) -> httpx.Response:
+        """One request to the peer over the pinned channel; raise PeerFailure on any refusal."""
+        client = self._clients.get(endpoint)
+        if client is None:
+            client = self._clients[endpoint] = _client(endpoint)
+        host, port = endpoint.host_port
+        request_timeout = TIMEOUT if timeout is None else httpx.Timeout(timeout, connect=10.0)
+        try:
+            response = await client.request(method, path, json=json, timeout=request_timeout)
+        except httpx.TimeoutException as exc:
+            raise PeerFailure("connect_failed", f"{host}:{port} did not answer in time") from exc
+        except httpx.TransportError as exc:
+            raise await _transport_failure(endpoint, exc) from exc
+        if response.is_error:
+            raise refusal(response)
+        return response
+
+    async def aclose(self) -> None:
+        for client in self._clients.values():
+            await client.aclose()
+        self._clients.clear()
+
+
+async def _transport_failure(endpoint: PeerEndpoint, exc: httpx.TransportError) -> PeerFailure:
+    host, port = endpoint.host_port
+    cause = _ssl_cause(exc)
+    if isinstance(cause, ssl.SSLCertVerificationError):
+        # Fetch what is presented now, so the message names both certificates.
+        presented = fingerprint(await fetch_leaf(host, port))
+        if presented != endpoint.pin_sha256:
+            return pin_mismatch(endpoint.pin_sha256, presented)
+    if cause is not None:
+        return connection_error(host, port, cause)
+    return connection_error(host, port, exc.__cause__ or exc.__context__ or exc)

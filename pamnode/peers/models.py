@@ -1,0 +1,67 @@
+"""Peer-node connections of a site, their pinned certificates, and their assignments to assets."""
+
+from datetime import datetime
+
+from sqlalchemy import Boolean, ForeignKey, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from pamnode.db.base import Base, UTCDateTime, new_id, utcnow
+
+
+class PeerNode(Base):
+    __tablename__ = "peer_nodes"
+    __table_args__ = (UniqueConstraint("site_id", "name"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    site_id: Mapped[str] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(128))
+    job_runner: Mapped[bool] = mapped_column(Boolean, default=True)
+    url: Mapped[str] = mapped_column(String(2048))
+    # Sealed by the vault with context `peer-node:{id}:access-token`; write-only in the API.
+    access_token_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
+    # Read from the token's own `exp` claim when it is saved, to warn before it runs out.
+    access_token_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    gateway: Mapped[bool] = mapped_column(Boolean, default=False)
+    gateway_address: Mapped[str] = mapped_column(String(300), default="")
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    pins: Mapped[list["PeerPin"]] = relationship(
+        cascade="all, delete-orphan", passive_deletes=True, lazy="selectin"
+    )
+
+    def pin(self, component: str) -> "PeerPin | None":
+        return next((pin for pin in self.pins if pin.component == component), None)
+
+
+class PeerPin(Base):
+    """The certificate trusted for one component (job-runner or gateway) of a peer."""
+
+    __tablename__ = "peer_pins"
+    __table_args__ = (UniqueConstraint("peer_node_id", "component"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    peer_node_id: Mapped[str] = mapped_column(ForeignKey("peer_nodes.id", ondelete="CASCADE"))
+    component: Mapped[str] = mapped_column(String(16))
+    sha256: Mapped[str] = mapped_column(String(64))
+    certificate_pem: Mapped[str] = mapped_column(Text)
+    not_after: Mapped[datetime] = mapped_column(UTCDateTime)
+    established_by: Mapped[str] = mapped_column(String(128))
+    established_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class PeerAssignment(Base):
+    """A peer node assigned to a container or asset; it reaches every asset below it."""
+
+    __tablename__ = "peer_assignments"
+    __table_args__ = (UniqueConstraint("asset_id", "peer_node_id"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    asset_id: Mapped[str] = mapped_column(ForeignKey("assets.id", ondelete="CASCADE"), index=True)
+    peer_node_id: Mapped[str] = mapped_column(
+        ForeignKey("peer_nodes.id", ondelete="CASCADE"), index=True
+    )
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_by: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -1,0 +1,92 @@
+"""Request and response bodies of the peer-node configuration API."""
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+PeerName = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[^\s/][^/]*$")]
+Url = Annotated[str, Field(min_length=1, max_length=2048)]
+Token = Annotated[str, Field(min_length=1, max_length=8192)]
+GatewayAddress = Annotated[str, Field(max_length=300)]
+Component = Literal["job-runner", "gateway"]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class PeerNodeIn(Strict):
+    name: PeerName
+    job_runner: bool = True
+    url: Url
+    access_token: Token | None = None
+    gateway: bool = False
+    gateway_address: GatewayAddress = ""
+    enabled: bool = True
+
+
+class PeerNodePatch(Strict):
+    name: PeerName | None = None
+    job_runner: bool | None = None
+    url: Url | None = None
+    access_token: Token | None = None
+    gateway: bool | None = None
+    gateway_address: GatewayAddress | None = None
+    enabled: bool | None = None
+
+
+class PinOut(BaseModel):
+    trusted: bool
+    sha256: str
+    not_after: datetime
+    established_by: str
+    established_at: datetime
+
+
+class PeerNodeOut(BaseModel):
+    id: str
+    name: str
+    job_runner: bool
+    url: str
+    has_access_token: bool
+    access_token_expires_at: datetime | None
+    gateway: bool
+    gateway_address: str
+    enabled: bool
+    trust: dict[str, PinOut | None]
+    warnings: list[str]
+    created_at: datetime
+
+
+class ComponentIn(Strict):
+    component: Component = "job-runner"
+
+
+class EstablishIn(ComponentIn):
+    sha256: Annotated[str, Field(min_length=64, max_length=95)]
+
+
+class CertificateOut(BaseModel):
+    component: Component
+    subject: str
+    issuer: str
+    sans: list[str]
+    not_before: datetime
+    not_after: datetime
+    sha256: str
+    trusted: bool
+    pinned_sha256: str | None
+
+
+class ConnectionOut(BaseModel):
+    ok: bool
+    code: str
+    reason: str
+    node: str | None = None
+    tenant: str | None = None
+    site: str | None = None
+    version: str | None = None
+    latency_ms: float | None = None
+    clock_offset_ms: float | None = None
+    capabilities: dict[str, bool] | None = None

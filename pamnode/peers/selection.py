@@ -1,0 +1,83 @@
+"""Which peer nodes serve an asset, and in which order to try them.
+
+The effective set is the union of the enabled assignments on the asset and on every container
+above it, keeping peers that are enabled, trusted for the needed component and have the
+needed capability. One of them is picked uniformly at random; if it cannot be reached the
+others are tried in random order. This module is the only place that rule is written.
+"""
+
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from pamnode.assets.models import Asset
+from pamnode.assets.tree import lineage
+from pamnode.peers.models import PeerAssignment, PeerNode
+
+
+class Purpose(StrEnum):
+    JOBS = "jobs"
+    SESSIONS = "sessions"
+
+
+# For each purpose: the capability flag the peer must include and the component it must trust.
+_NEEDS = {Purpose.JOBS: ("job_runner", "job-runner"), Purpose.SESSIONS: ("gateway", "gateway")}
+
+
+@dataclass(frozen=True)
+class Reach:
+    """One assignment as seen from an asset: where it comes from and whether it counts."""
+
+    assignment: PeerAssignment
+    peer: PeerNode
+    source: Asset
+    inherited: bool
+
+
+async def reaches(db: AsyncSession, asset_id: str) -> list[Reach]:
+    """Every assignment on the asset and its containers, nearest first."""
+    chain = await lineage(db, asset_id)
+    depth = {asset.id: index for index, asset in enumerate(chain)}
+    rows = (
+        await db.execute(
+            select(PeerAssignment, PeerNode)
+            .join(PeerNode, PeerNode.id == PeerAssignment.peer_node_id)
+            .where(PeerAssignment.asset_id.in_(depth))
+        )
+    ).all()
+    found = [
+        Reach(assignment, peer, chain[depth[assignment.asset_id]], depth[assignment.asset_id] > 0)
+        for assignment, peer in rows
+    ]
+    return sorted(found, key=lambda r: (depth[r.source.id], r.peer.name))
+
+
+def unusable_because(peer: PeerNode, purpose: Purpose) -> str | None:
+    """Why a peer cannot serve this purpose, or None when it can."""
+    capability, component = _NEEDS[purpose]
+    if not peer.enabled:
+        return "peer node disabled"
+    if not getattr(peer, capability):
+        return f"peer node does not include the {capability.replace('_', ' ')}"
+    if peer.pin(component) is None:
+        return f"trust not established ({component})"
+    if purpose is Purpose.JOBS and peer.access_token_sealed is None:
+        return "no access token"
+    return None
+
+
+def effective(found: Sequence[Reach], purpose: Purpose) -> list[PeerNode]:
+    peers: dict[str, PeerNode] = {}
+    for reach in found:
+        if reach.assignment.enabled and unusable_because(reach.peer, purpose) is None:
+            peers.setdefault(reach.peer.id, reach.peer)
+    return list(peers.values())
+
+
+def attempt_order(peers: Sequence[PeerNode], rng: random.Random) -> list[PeerNode]:
+    """The first is the uniformly random pick; the rest are the failover order."""
+    return rng.sample(list(peers), k=len(peers))

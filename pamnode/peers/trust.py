@@ -1,0 +1,120 @@
+"""TLS trust in a peer: fetch its leaf certificate, describe it, and pin it.
+
+A pinned connection accepts exactly the pinned leaf: Python's VERIFY_X509_PARTIAL_CHAIN with
+the leaf as the only anchor, hostname not checked (the pin is the identity). Anything else
+fails closed, naming both fingerprints.
+"""
+
+import asyncio
+import hashlib
+import ssl
+from dataclasses import dataclass
+from datetime import datetime
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+CONNECT_TIMEOUT_S = 10.0
+
+
+@dataclass(frozen=True)
+class CertificateFacts:
+    subject: str
+    issuer: str
+    sans: list[str]
+    not_before: datetime
+    not_after: datetime
+    sha256: str
+    pem: str
+
+
+class PeerFailure(Exception):
+    """A peer could not be used; `code` names the layer (dns, connect, tls, token, ...)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def fingerprint(der: bytes) -> str:
+    return hashlib.sha256(der).hexdigest().upper()
+
+
+def describe(der: bytes) -> CertificateFacts:
+    cert = x509.load_der_x509_certificate(der)
+    try:
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        sans = [str(name.value) for name in san]
+    except x509.ExtensionNotFound:
+        sans = []
+    return CertificateFacts(
+        subject=cert.subject.rfc4514_string(),
+        issuer=cert.issuer.rfc4514_string(),
+        sans=sans,
+        not_before=cert.not_valid_before_utc,
+        not_after=cert.not_valid_after_utc,
+        sha256=fingerprint(der),
+        pem=cert.public_bytes(serialization.Encoding.PEM).decode(),
+    )
+
+
+def _unverified_context() -> ssl.SSLContext:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+async def fetch_leaf(host: str, port: int) -> bytes:
+    """Connect without trusting anything and return the leaf certificate the peer presents."""
+    try:
+        _reader, writer = await asyncio.wait_for(
+            asyncio.open_connection(host, port, ssl=_unverified_context(), server_hostname=host),
+            CONNECT_TIMEOUT_S,
+        )
+    except OSError as exc:
+        raise connection_error(host, port, exc) from exc
+    except TimeoutError as exc:
+        raise PeerFailure(
+            "connect_failed", f"no answer from {host}:{port} within {CONNECT_TIMEOUT_S:.0f} s"
+        ) from exc
+    try:
+        ssl_object = writer.get_extra_info("ssl_object")
+        der = ssl_object.getpeercert(binary_form=True) if ssl_object else None
+    finally:
+        writer.close()
+    if not der:
+        raise PeerFailure("tls_failed", f"{host}:{port} presented no certificate")
+    return der
+
+
+def connection_error(host: str, port: int, exc: BaseException) -> PeerFailure:
+    """Name the layer that failed: name lookup, TCP connect or TLS."""
+    if isinstance(exc, ssl.SSLError):
+        return PeerFailure("tls_failed", f"TLS handshake with {host}:{port} failed: {exc}")
+    text = str(exc)
+    if (
+        "Name or service not known" in text
+        or "nodename nor servname" in text
+        or ("getaddrinfo" in text or "Temporary failure in name resolution" in text)
+    ):
+        return PeerFailure("dns_failed", f"cannot resolve host '{host}': {text}")
+    return PeerFailure("connect_failed", f"cannot connect to {host}:{port}: {text}")
+
+
+def pinned_context(pinned_pem: str) -> ssl.SSLContext:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_REQUIRED
+    context.load_verify_locations(cadata=pinned_pem)
+    context.verify_flags |= ssl.VERIFY_X509_PARTIAL_CHAIN
+    return context
+
+
+def pin_mismatch(pinned_sha256: str, presented_sha256: str) -> PeerFailure:
+    return PeerFailure(
+        "tls_pin_mismatch",
+        f"the peer's certificate changed: pinned SHA-256 {pinned_sha256}, presented SHA-256 "
+        f"{presented_sha256}. Verify and establish trust again if the change is expected.",
+    )

@@ -1,0 +1,52 @@
+"""The seed's Step 1 (on the peer) and Step 2 (on the main) as test shortcuts."""
+
+from __future__ import annotations
+
+import hashlib
+import ssl
+from typing import Any
+
+import httpx
+
+from tests.support.identity import add_user, create_tenant, expect, issue_token
+from tests.support.node import NodeProcess
+
+
+def cert_sha256(node: NodeProcess) -> str:
+    der = ssl.PEM_cert_to_DER_cert(node.cert_path.read_text())
+    return hashlib.sha256(der).hexdigest().upper()
+
+
+def prepare_peer_site(peer: NodeProcess, tenant: str, service_user: str = "svc-main") -> str:
+    """Step 1: a Service user and an API token on the peer; return the unlocked JWT."""
+    admin = create_tenant(peer, tenant)
+    with peer.client(tenant, token=admin) as client:
+        add_user(client, service_user, "service")
+        _, jwt = issue_token(client, service_user, description="main node")
+    return jwt
+
+
+def add_peer(
+    main: httpx.Client, name: str, peer: NodeProcess, tenant: str, token: str | None, **extra: Any
+) -> dict[str, Any]:
+    body = {
+        "name": name,
+        "job_runner": True,
+        "url": f"{peer.base_url}/ztna/{tenant}/root",
+        "access_token": token,
+        "enabled": True,
+        **extra,
+    }
+    return expect(main.post("peer-nodes", json=body), 201)
+
+
+def establish_trust(main: httpx.Client, peer_id: str, component: str = "job-runner") -> dict:
+    shown = expect(
+        main.post(f"peer-nodes/{peer_id}/verify-trust", json={"component": component}), 200
+    )
+    body = {"component": component, "sha256": shown["sha256"]}
+    return expect(main.post(f"peer-nodes/{peer_id}/establish-trust", json=body), 200)
+
+
+def check_connection(main: httpx.Client, peer_id: str) -> dict[str, Any]:
+    return expect(main.post(f"peer-nodes/{peer_id}/test-connection"), 200)
