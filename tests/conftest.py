@@ -1,18 +1,45 @@
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 
-from tests.support.node import NodeProcess
+from pamnode.lab import LabUnavailable
+from pamnode.lab.node_process import NodeProcess
 from tests.support.postgres import PostgresCluster
 
 ADMIN_LOGIN = "admin"
 ADMIN_PASSWORD = "Admin-Passw0rd!"
 
 NodeFactory = Callable[[str], NodeProcess]
+
+
+def _unavailable(reason: str) -> NoReturn:
+    # In CI every component is installed by .ci/run: a skip there would turn a broken
+    # environment into a green run, so it is an error instead.
+    if os.environ.get("CI") == "true":
+        raise RuntimeError(f"required component unavailable in CI: {reason}")
+    pytest.skip(f"unavailable here: {reason}")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item: pytest.Item) -> Iterator[None]:
+    try:
+        return (yield)
+    except LabUnavailable as exc:
+        _unavailable(str(exc))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    try:
+        return (yield)
+    except LabUnavailable as exc:
+        _unavailable(str(exc))
 
 
 @pytest.fixture(scope="session")

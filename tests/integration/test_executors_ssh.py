@@ -12,9 +12,9 @@ import pytest
 
 from pamnode.jobs.executors import ssh
 from pamnode.jobs.executors.base import REDACTED, Credential, ExecutionError, Target
-from tests.support.netns import Netns, three_zone_topology
-from tests.support.ports import free_port
-from tests.support.sshd import SshServer
+from pamnode.lab.netns import Netns, three_zone_topology
+from pamnode.lab.ports import free_port
+from pamnode.lab.sshd import SshServer
 
 REPO = Path(__file__).resolve().parents[2]
 TIMEOUT_S = 20.0

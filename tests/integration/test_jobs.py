@@ -6,12 +6,12 @@ import time
 
 import pytest
 
+from pamnode.lab.ports import free_port
+from pamnode.lab.sshd import SshServer
 from tests.support.assets import add_asset
 from tests.support.db import run_sql
 from tests.support.identity import create_tenant, error_of, expect
 from tests.support.peers import add_peer, establish_trust, prepare_peer_site
-from tests.support.ports import free_port
-from tests.support.sshd import SshServer
 
 FINISHED = {"succeeded", "failed", "cancelled", "timed_out"}
 

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from pamnode.lab.ports import free_port
 from tests.support.db import run_sql
 from tests.support.identity import PASSWORD, add_user, create_tenant, error_of, expect, issue_token
 from tests.support.peers import (
@@ -16,7 +17,6 @@ from tests.support.peers import (
     establish_trust,
     prepare_peer_site,
 )
-from tests.support.ports import free_port
 
 PEER_TENANT = "proxm-27"
 

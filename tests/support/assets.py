@@ -9,8 +9,8 @@ import httpx
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from pamnode.lab.node_process import NodeProcess
 from tests.support.identity import expect
-from tests.support.node import NodeProcess
 
 PASSPHRASE = "passphrase-quokka-77"
 

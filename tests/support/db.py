@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from tests.support.node import NodeProcess
+from pamnode.lab.node_process import NodeProcess
 
 
 def database_url(node: NodeProcess) -> str:

@@ -7,8 +7,8 @@ from typing import Any
 
 import httpx
 
+from pamnode.lab.node_process import NodeProcess
 from tests.conftest import ADMIN_LOGIN, ADMIN_PASSWORD
-from tests.support.node import NodeProcess
 
 PASSWORD = "Tenant-Passw0rd!"
 

@@ -8,8 +8,8 @@ from typing import Any
 
 import httpx
 
+from pamnode.lab.node_process import NodeProcess
 from tests.support.identity import add_user, create_tenant, expect, issue_token
-from tests.support.node import NodeProcess
 
 
 def cert_sha256(node: NodeProcess) -> str:
@@ -27,12 +27,20 @@ def prepare_peer_site(peer: NodeProcess, tenant: str, service_user: str = "svc-m
 
 
 def add_peer(
-    main: httpx.Client, name: str, peer: NodeProcess, tenant: str, token: str | None, **extra: Any
+    main: httpx.Client,
+    name: str,
+    peer: NodeProcess,
+    tenant: str,
+    token: str | None,
+    peer_address: str | None = None,
+    **extra: Any,
 ) -> dict[str, Any]:
+    """Add `peer` to the main; `peer_address` is where the main reaches it, if not the same."""
+    base = f"https://{peer_address}:{peer.port}" if peer_address else peer.base_url
     body = {
         "name": name,
         "job_runner": True,
-        "url": f"{peer.base_url}/ztna/{tenant}/root",
+        "url": f"{base}/ztna/{tenant}/root",
         "access_token": token,
         "enabled": True,
         **extra,

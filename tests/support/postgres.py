@@ -13,12 +13,12 @@ import subprocess
 import tempfile
 from collections.abc import Coroutine
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import asyncpg
-import pytest
 
-from tests.support.ports import free_port
+from pamnode.lab import LabUnavailable
+from pamnode.lab.ports import free_port
 
 T = TypeVar("T")
 
@@ -30,12 +30,8 @@ class PgToolError(RuntimeError):
     pass
 
 
-def _missing(reason: str) -> None:
-    # In CI the cluster is a required component: skipping would turn a broken
-    # environment into a green run.
-    if os.environ.get("CI") == "true":
-        raise RuntimeError(f"PostgreSQL unavailable in CI: {reason}")
-    pytest.skip(f"PostgreSQL unavailable: {reason}")
+def _missing(reason: str) -> NoReturn:
+    raise LabUnavailable(f"PostgreSQL: {reason}")
 
 
 def find_bin_dir() -> Path | None:

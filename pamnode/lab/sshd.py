@@ -1,6 +1,6 @@
-"""A real OpenSSH sshd for tests: its own config, host key and user, optionally in a netns.
+"""A real OpenSSH sshd: its own config, host key and user, optionally in a netns.
 
-sshd runs in the foreground (`-D -e`) as a child of the test, listening only where it is told,
+sshd runs in the foreground (`-D -e`) as a child of its caller, listening only where it is told,
 with a throwaway ed25519 host key and a throwaway Unix account that has both a password and an
 authorized ed25519 key. Everything is undone by `stop()`.
 """
@@ -21,7 +21,7 @@ from typing import IO
 
 import asyncssh
 
-from tests.support.netns import missing
+from pamnode.lab import LabUnavailable
 
 SSHD = Path("/usr/sbin/sshd")
 START_TIMEOUT = 15.0
@@ -67,6 +67,10 @@ class SshServer:
         return _public_line(self._host_key)
 
     @property
+    def home(self) -> Path:
+        return Path(pwd.getpwnam(self.user).pw_dir)
+
+    @property
     def log_path(self) -> Path:
         assert self.dir is not None, "server not started"
         return self.dir / "sshd.log"
@@ -79,9 +83,11 @@ class SshServer:
 
     def start(self) -> SshServer:
         if not SSHD.exists():
-            missing(f"{SSHD} is not installed (Debian package openssh-server)")
+            raise LabUnavailable(f"{SSHD} is not installed (Debian package openssh-server)")
         if os.geteuid() != 0:
-            missing("sshd with its own Unix test user needs root (useradd, privilege separation)")
+            raise LabUnavailable(
+                "sshd with its own Unix user needs root (useradd, privilege separation)"
+            )
         # sshd refuses to start without its privilege-separation directory.
         Path("/run/sshd").mkdir(mode=0o755, parents=True, exist_ok=True)
         self.dir = Path(tempfile.mkdtemp(prefix="pamnode-sshd-"))

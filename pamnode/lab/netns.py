@@ -1,7 +1,7 @@
-"""Linux network namespaces for tests: isolated zones joined by veth pairs.
+"""Linux network namespaces: isolated zones joined by veth pairs.
 
-A test builds only the links it needs, so a missing route is a real missing route: a process
-in one namespace cannot reach an address that is only configured in another, unreachable one.
+The demo and the tests build only the links they need, so a missing route is a real one: a
+process in one namespace cannot reach an address configured only in another, unreachable one.
 Only namespaces made here are ever deleted.
 """
 
@@ -12,18 +12,9 @@ import secrets
 import shutil
 import subprocess
 from dataclasses import dataclass
-from typing import Any, NoReturn
+from typing import Any
 
-import pytest
-
-
-def missing(reason: str) -> NoReturn:
-    """A system component a test needs is not here: fail in CI, skip elsewhere."""
-    # In CI these components are installed by .ci/run; skipping there would turn a broken
-    # environment into a green run.
-    if os.environ.get("CI") == "true":
-        raise RuntimeError(f"required for this test but unavailable in CI: {reason}")
-    pytest.skip(f"unavailable here: {reason}")
+from pamnode.lab import LabUnavailable
 
 
 def _ip(*args: str) -> None:
@@ -46,9 +37,9 @@ class Netns:
 
     def create(self) -> Netns:
         if shutil.which("ip") is None:
-            missing("the `ip` tool (Debian package iproute2)")
+            raise LabUnavailable("the `ip` tool (Debian package iproute2)")
         if os.geteuid() != 0:
-            missing("network namespaces need root")
+            raise LabUnavailable("network namespaces need root")
         _ip("netns", "add", self.name)
         self.created = True
         _ip("-n", self.name, "link", "set", "lo", "up")
@@ -116,7 +107,10 @@ def link(a: Netns | None, a_addr: str, b: Netns, b_addr: str, prefix: int = 30) 
 
 @dataclass
 class ThreeZones:
-    """main <-> peer <-> datacenter; main has no route to datacenter, peer does not forward."""
+    """main <-> peer <-> datacenter, plus admin links from the root namespace to main and peer.
+
+    main has no route to the datacenter, and no namespace forwards.
+    """
 
     main: Netns
     peer: Netns
@@ -125,6 +119,10 @@ class ThreeZones:
     peer_main_addr: str  # peer's end of main<->peer: where main reaches the peer
     peer_dc_addr: str  # peer's end of peer<->datacenter
     datacenter_addr: str  # datacenter's end: where the peer reaches datacenter hosts
+    # Where the administrator, in the root namespace, reaches each node's web and API. Neither
+    # namespace forwards, so these links give main no way to the datacenter.
+    admin_main_addr: str
+    admin_peer_addr: str
 
     def delete(self) -> None:
         errors = []
@@ -153,9 +151,12 @@ def three_zone_topology() -> ThreeZones:
             made.append(ns)
         link(main, "10.77.1.1", peer, "10.77.1.2")
         link(peer, "10.77.2.1", datacenter, "10.77.2.2")
+        link(None, "10.77.0.1", main, "10.77.0.2")
+        link(None, "10.77.3.1", peer, "10.77.3.2")
         # Off by default in a new namespace already; said explicitly because the whole point
         # of the topology is that the peer must not route main's packets onward.
-        peer.sysctl("net.ipv4.ip_forward", "0")
+        for ns in (main, peer):
+            ns.sysctl("net.ipv4.ip_forward", "0")
     except BaseException:
         for ns in reversed(made):
             ns.delete()
@@ -168,4 +169,6 @@ def three_zone_topology() -> ThreeZones:
         peer_main_addr="10.77.1.2",
         peer_dc_addr="10.77.2.1",
         datacenter_addr="10.77.2.2",
+        admin_main_addr="10.77.0.2",
+        admin_peer_addr="10.77.3.2",
     )
