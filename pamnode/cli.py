@@ -106,6 +106,39 @@ def init(
     typer.echo(f"administrator '{admin_login}' created in tenant '{BASE_TENANT}'")
 
 
+@app.command()
+def demo(
+    workdir: Annotated[
+        Path | None, typer.Option(help="Where the nodes keep their data (default: a temp dir).")
+    ] = None,
+    loopback: Annotated[
+        bool, typer.Option(help="Put everything on loopback even when namespaces are possible.")
+    ] = False,
+) -> None:
+    """Main node, peer node and SSH endpoint: the whole peer-node flow of the seed, end to end."""
+    import json
+    import tempfile
+
+    from rich.console import Console
+
+    from pamnode.demo.run import can_isolate, run_demo
+    from pamnode.demo.walkthrough import DemoError
+    from pamnode.lab import LabUnavailable
+
+    console = Console()
+    isolated = can_isolate() and not loopback
+    with tempfile.TemporaryDirectory(prefix="pamnode-demo-") as tmp:
+        try:
+            job = run_demo(workdir or Path(tmp), isolated, lambda line: console.print(f"• {line}"))
+        except (DemoError, LabUnavailable) as exc:
+            console.print(f"[red]demo failed:[/red] {exc}")
+            raise typer.Exit(1) from None
+    console.print("\nReports > Jobs > Show Details:")
+    shown = {k: v for k, v in job.items() if k not in ("output", "target")}
+    console.print_json(json.dumps(shown))
+    console.print(f"\n[bold green]Node Signature: {job['node_signature']}[/bold green]")
+
+
 register_admin_commands(app)
 register_asset_commands(app)
 app.add_typer(peer_app, name="peer")

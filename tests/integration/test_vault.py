@@ -169,7 +169,11 @@ def test_rotation_reencrypts_every_value_and_survives_restarts(vault, vaulted, r
 
         rotated = expect(client.post("vault/rotate"), 200)
         assert rotated["version"] == 2 and rotated["dropped_versions"] == [1]
-        assert rotated["resealed"] == {"api-token jwt": 1, "asset secret": SEALED - 1}
+        assert rotated["resealed"] == {
+            "api-token jwt": 1,
+            "asset secret": SEALED - 1,
+            "peer-node access token": 0,
+        }
     assert versions(node, request, "acme") == [2] * SEALED
     [(tenant_id,)] = sealed_rows(node, request, "SELECT id FROM tenants WHERE name = 'acme'")
     assert ring_versions(node, tenant_id) == ([2], [1])
