@@ -1,48 +1,14 @@
 """Administration verbs that call a node's REST API: enough for Step 1 of the seed from a shell."""
 
-import json
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import httpx
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from pamnode.cli_client import fail, forget_session, request, save_session, site_api, tls_context
-
-console = Console()
-
-Yes = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
-
-
-def _secret(file: Path | None, prompt: str) -> str:
-    if file is not None:
-        return next(iter(file.read_text().splitlines()), "")
-    return typer.prompt(prompt, hide_input=True)
-
-
-def table(rows: list[dict[str, Any]], columns: list[str]) -> None:
-    table = Table(*columns)
-    for row in rows:
-        table.add_row(*(_cell(row.get(column)) for column in columns))
-    console.print(table)
-
-
-def _cell(value: Any) -> str:
-    if isinstance(value, list):
-        return ", ".join(str(v) for v in value)
-    return "" if value is None else str(value)
-
-
-def show(data: Any) -> None:
-    console.print_json(json.dumps(data))
-
-
-def confirm(yes: bool, question: str) -> None:
-    if not yes and not typer.confirm(question):
-        raise typer.Abort()
+from pamnode.cli_output import Yes, confirm, secret_from, show, table
 
 
 def login(
@@ -56,7 +22,7 @@ def login(
     ] = None,
 ) -> None:
     """Log in to a site and keep the session token for the next commands."""
-    password = _secret(password_file, "Password")
+    password = secret_from(password_file, "Password")
     try:
         response = httpx.post(
             site_api(url) + "auth/login",
@@ -92,7 +58,7 @@ def tenant_add(
         "name": name,
         "issuer": issuer,
         "admin_login": admin_login,
-        "admin_password": _secret(admin_password_file, "Administrator password"),
+        "admin_password": secret_from(admin_password_file, "Administrator password"),
     }
     show(request("POST", "tenants", body=body))
 
@@ -136,7 +102,7 @@ def user_add(
 ) -> None:
     body = {
         "login": login,
-        "password": _secret(password_file, "Password"),
+        "password": secret_from(password_file, "Password"),
         "first_name": first_name,
         "last_name": last_name,
         "mail": mail,

@@ -12,8 +12,8 @@ import typer
 from rich.console import Console
 from rich.tree import Tree
 
-from pamnode.cli_admin import Yes, confirm, show, table
 from pamnode.cli_client import fail, request
+from pamnode.cli_output import Yes, confirm, show, table
 
 asset_app = typer.Typer(help="The asset library of the current site.", no_args_is_help=True)
 vault_app = typer.Typer(help="The tenant's key and sealed secrets.", no_args_is_help=True)

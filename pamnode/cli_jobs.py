@@ -7,8 +7,8 @@ from typing import Annotated, Any
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from pamnode.cli_admin import Yes, confirm, show, table
 from pamnode.cli_client import request
+from pamnode.cli_output import Yes, confirm, show, table
 
 jobs_app = typer.Typer(help="Reports > Jobs.", no_args_is_help=True)
 script_app = typer.Typer(help="Management > Scripts.", no_args_is_help=True)

@@ -5,8 +5,8 @@ from typing import Annotated, Any
 
 import typer
 
-from pamnode.cli_admin import Yes, confirm, show, table
 from pamnode.cli_client import fail, request
+from pamnode.cli_output import Yes, confirm, show, table
 
 peer_app = typer.Typer(help="Peer nodes of the current site.", no_args_is_help=True)
 

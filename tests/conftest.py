@@ -10,6 +10,8 @@ import pytest
 
 from pamnode.lab import LabUnavailable
 from pamnode.lab.node_process import NodeProcess
+from pamnode.lab.ports import free_port
+from pamnode.lab.sshd import SshServer
 from tests.support.postgres import PostgresCluster
 
 ADMIN_LOGIN = "admin"
@@ -51,6 +53,13 @@ def postgres_cluster() -> Iterator[PostgresCluster]:
         yield cluster
     finally:
         cluster.stop()
+
+
+@pytest.fixture(scope="module")
+def sshd() -> Iterator[SshServer]:
+    """A real OpenSSH endpoint on loopback with its own throwaway user."""
+    with SshServer("127.0.0.1", free_port()) as server:
+        yield server
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"], ids=["sqlite", "postgresql"])

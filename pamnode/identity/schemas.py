@@ -5,14 +5,12 @@ from typing import Annotated
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from pamnode.bodies import Strict
+
 Name = Annotated[str, Field(min_length=1, max_length=63)]
 Login = Annotated[str, Field(min_length=1, max_length=128)]
 Password = Annotated[str, Field(min_length=1, max_length=256)]
 PersonName = Annotated[str, Field(max_length=128)]
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 class LoginIn(Strict):
@@ -94,7 +92,9 @@ class GrantOut(BaseModel):
 class ApiTokenIn(Strict):
     user: Login
     expires_at: AwareDatetime
-    filter: Annotated[list[Annotated[str, Field(max_length=64)]], Field(max_length=64)] = []
+    filter: Annotated[list[Annotated[str, Field(max_length=64)]], Field(max_length=64)] = Field(
+        default_factory=list
+    )
     description: Annotated[str, Field(max_length=1024)] = ""
     enabled: bool = True
 

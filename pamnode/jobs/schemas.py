@@ -5,13 +5,10 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from pamnode.bodies import Strict
 from pamnode.jobs.tasks import ScriptType, Task
 
 MAX_TIMEOUT_S = 24 * 3600
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 class ExecuteIn(Strict):

@@ -3,15 +3,12 @@
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, Field, model_validator
 
+from pamnode.bodies import Strict
 from pamnode.jobs.tasks import ScriptType, Task
 
 Secret = Annotated[str, Field(max_length=65536)]
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 class TargetIn(Strict):

@@ -3,8 +3,9 @@
 from typing import Annotated
 
 from fastapi import APIRouter, status
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
+from pamnode.bodies import Strict
 from pamnode.deps import DB, Caller
 from pamnode.peers import assignments
 from pamnode.peers.models import PeerAssignment
@@ -13,14 +14,12 @@ from pamnode.peers.selection import Purpose, unusable_because
 router = APIRouter(prefix="/assets/{asset_id}/peer-nodes", tags=["peer assignments"])
 
 
-class AssignIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class AssignIn(Strict):
     peer_node: Annotated[str, Field(min_length=1, max_length=128)]
     enabled: bool = True
 
 
-class AssignmentPatch(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class AssignmentPatch(Strict):
     enabled: bool
 
 

@@ -3,17 +3,15 @@
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
+
+from pamnode.bodies import Strict
 
 PeerName = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[^\s/][^/]*$")]
 Url = Annotated[str, Field(min_length=1, max_length=2048)]
 Token = Annotated[str, Field(min_length=1, max_length=8192)]
 GatewayAddress = Annotated[str, Field(max_length=300)]
 Component = Literal["job-runner", "gateway"]
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 class PeerNodeIn(Strict):

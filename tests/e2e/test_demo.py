@@ -15,7 +15,13 @@ from pamnode.demo.run import can_isolate
 def test_demo_ends_on_the_peer_node_signature(mode):
     if mode == "isolated" and not can_isolate():
         pytest.skip("network namespaces need root and iproute2")
-    argv = [sys.executable, "-m", "pamnode", "demo", *(["--loopback"] if mode == "loopback" else [])]
+    argv = [
+        sys.executable,
+        "-m",
+        "pamnode",
+        "demo",
+        *(["--loopback"] if mode == "loopback" else []),
+    ]
     result = subprocess.run(
         argv, capture_output=True, text=True, timeout=300, env={**os.environ, "COLUMNS": "200"}
     )

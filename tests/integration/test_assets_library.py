@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 
 import pytest
 
 from tests.support.assets import add_asset, add_chain, private_key
+from tests.support.cli import run_cli
 from tests.support.identity import PASSWORD, create_tenant, error_of, expect
 
 
@@ -214,20 +213,6 @@ def test_the_base_tenant_holds_no_assets(lib):
         refused = error_of(client.post("assets", json={"name": "x", "type": "container"}), 403)
         assert refused["code"] == "base_tenant_refused"
         assert error_of(client.get("assets"), 403)["code"] == "base_tenant_refused"
-
-
-def run_cli(env, *args, check=True):
-    result = subprocess.run(
-        [sys.executable, "-m", "pamnode", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-        stdin=subprocess.DEVNULL,
-    )
-    if check:
-        assert result.returncode == 0, f"pamnode {' '.join(args)}: {result.stderr}"
-    return result
 
 
 def test_cli_manages_the_library_by_path(lib, db_kind, tmp_path):

@@ -4,24 +4,9 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 
+from tests.support.cli import run_cli
 from tests.support.identity import PASSWORD, create_tenant, error_of
-
-
-def run_cli(env, *args, check=True):
-    result = subprocess.run(
-        [sys.executable, "-m", "pamnode", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-        stdin=subprocess.DEVNULL,
-    )
-    if check:
-        assert result.returncode == 0, f"pamnode {' '.join(args)}: {result.stderr}"
-    return result
 
 
 def test_peer_administrator_walks_step_one(node_factory, tmp_path):

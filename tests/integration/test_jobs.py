@@ -2,24 +2,14 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from pamnode.lab.ports import free_port
-from pamnode.lab.sshd import SshServer
 from tests.support.assets import add_asset
 from tests.support.db import run_sql
 from tests.support.identity import create_tenant, error_of, expect
+from tests.support.jobs import run_jobs, ssh_host, wait_job
 from tests.support.peers import add_peer, establish_trust, prepare_peer_site
-
-FINISHED = {"succeeded", "failed", "cancelled", "timed_out"}
-
-
-@pytest.fixture(scope="module")
-def sshd():
-    with SshServer("127.0.0.1", free_port()) as server:
-        yield server
 
 
 @pytest.fixture(scope="module")
@@ -34,37 +24,11 @@ def world(node_factory, sshd):
     return main, peer, admin
 
 
-def host(client, sshd, name, parent=None):
-    return add_asset(
-        client,
-        name,
-        "unix-host",
-        parent,
-        properties={"host": sshd.address, "port": sshd.port},
-        secrets={"username": sshd.user, "password": sshd.password},
-    )
-
-
-def wait_job(client, job_id, timeout=60):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job = expect(client.get(f"jobs/{job_id}"), 200)
-        if job["state"] in FINISHED:
-            return job
-        time.sleep(0.2)
-    raise AssertionError(f"job {job_id} still {job['state']} after {timeout} s")
-
-
-def run(client, asset_id, task="unix-status-check", **extra):
-    started = expect(client.post(f"assets/{asset_id}/execute", json={"task": task, **extra}), 202)
-    return [wait_job(client, job["id"]) for job in started["jobs"]]
-
-
 def test_local_status_check_records_the_main_signature(world, sshd):
     main, _, admin = world
     with main.client("corp", token=admin) as client:
-        asset = host(client, sshd, "local-1")
-        (job,) = run(client, asset["id"])
+        asset = ssh_host(client, sshd, "local-1")
+        (job,) = run_jobs(client, asset["id"])
     assert job["state"] == "succeeded", job
     assert job["node_signature"] == "main::corp::root"
     assert job["peer_node"] is None
@@ -77,9 +41,9 @@ def test_delegated_status_check_carries_the_peer_signature(world, sshd):
     main, peer, admin = world
     with main.client("corp", token=admin) as client:
         box = add_asset(client, "datacenter", "container")
-        asset = host(client, sshd, "web-1", box["id"])
+        asset = ssh_host(client, sshd, "web-1", box["id"])
         expect(client.post(f"assets/{box['id']}/peer-nodes", json={"peer_node": "dc1"}), 201)
-        (job,) = run(client, asset["id"])
+        (job,) = run_jobs(client, asset["id"])
     assert job["state"] == "succeeded", job
     assert job["node_signature"] == "peer-dc1::proxm-27::root"
     assert job["peer_node"] == "dc1"
@@ -99,12 +63,12 @@ def test_delegated_status_check_carries_the_peer_signature(world, sshd):
 def test_changed_host_key_is_refused(world, sshd):
     main, _, admin = world
     with main.client("corp", token=admin) as client:
-        asset = host(client, sshd, "pinned-1")
-        (first,) = run(client, asset["id"])
+        asset = ssh_host(client, sshd, "pinned-1")
+        (first,) = run_jobs(client, asset["id"])
         assert first["state"] == "succeeded"
         sshd.replace_host_key()
         try:
-            (second,) = run(client, asset["id"])
+            (second,) = run_jobs(client, asset["id"])
         finally:
             sshd.replace_host_key()
     assert second["state"] == "failed" and second["error_code"] == "host_key_changed"
@@ -115,8 +79,8 @@ def test_script_from_the_library(world, sshd):
     with main.client("corp", token=admin) as client:
         body = {"name": "hello", "type": "shell", "body": "echo hello from $(whoami); exit 3"}
         expect(client.post("scripts", json=body), 201)
-        asset = host(client, sshd, "script-1")
-        (job,) = run(client, asset["id"], task="script", script="hello")
+        asset = ssh_host(client, sshd, "script-1")
+        (job,) = run_jobs(client, asset["id"], task="script", script="hello")
     assert job["state"] == "failed" and job["exit_status"] == 3
     assert f"hello from {sshd.user}" in job["output"]
 
@@ -131,7 +95,7 @@ def test_unreachable_endpoint_fails_with_a_network_error(world):
             properties={"host": "127.0.0.1", "port": free_port()},
             secrets={"username": "x", "password": "y"},
         )
-        (job,) = run(client, asset["id"])
+        (job,) = run_jobs(client, asset["id"])
     assert job["state"] == "failed" and job["error_code"] == "network_unreachable", job
 
 
@@ -140,7 +104,7 @@ def test_container_execution_runs_one_job_per_host(world, sshd):
     with main.client("corp", token=admin) as client:
         box = add_asset(client, "rack", "container")
         for index in range(3):
-            host(client, sshd, f"rack-{index}", box["id"])
+            ssh_host(client, sshd, f"rack-{index}", box["id"])
         add_asset(client, "win-1", "windows-host", box["id"], properties={"host": "10.9.9.9"})
         started = expect(
             client.post(f"assets/{box['id']}/execute", json={"task": "unix-status-check"}), 202
@@ -161,7 +125,7 @@ def test_bad_execute_requests(world, sshd):
             client.post(f"assets/{win['id']}/execute", json={"task": "unix-status-check"}), 422
         )
         assert error["code"] == "task_not_for_asset"
-        unix = host(client, sshd, "unix-9")
+        unix = ssh_host(client, sshd, "unix-9")
         error = error_of(client.post(f"assets/{unix['id']}/execute", json={"task": "script"}), 422)
         assert error["code"] == "script_missing"
         assert error_of(client.post(f"assets/{unix['id']}/execute", json={"task": "reboot"}), 422)

@@ -7,20 +7,11 @@ from collections import Counter
 
 import pytest
 
-from pamnode.lab.ports import free_port
-from pamnode.lab.sshd import SshServer
 from tests.support.assets import add_asset
 from tests.support.db import run_sql
 from tests.support.identity import create_tenant, expect
+from tests.support.jobs import ssh_host, start_jobs, wait_job
 from tests.support.peers import add_peer, establish_trust, prepare_peer_site
-
-FINISHED = {"succeeded", "failed", "cancelled", "timed_out"}
-
-
-@pytest.fixture(scope="module")
-def sshd():
-    with SshServer("127.0.0.1", free_port()) as server:
-        yield server
 
 
 @pytest.fixture(scope="module")
@@ -44,39 +35,13 @@ def world(node_factory, sshd):
     return main, peers, admin, box["id"], ids
 
 
-def host(client, sshd, name, parent):
-    return add_asset(
-        client,
-        name,
-        "unix-host",
-        parent,
-        properties={"host": sshd.address, "port": sshd.port},
-        secrets={"username": sshd.user, "password": sshd.password},
-    )
-
-
-def start(client, asset_id, task="unix-status-check", **extra):
-    body = {"task": task, **extra}
-    return expect(client.post(f"assets/{asset_id}/execute", json=body), 202)["jobs"]
-
-
-def wait_job(client, job_id, timeout=90, states=FINISHED):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        response = client.get(f"jobs/{job_id}")
-        if response.status_code == 200 and response.json()["state"] in states:
-            return response.json()
-        time.sleep(0.2)
-    raise AssertionError(f"job {job_id} not in {states} after {timeout} s")
-
-
 def test_jobs_spread_over_both_peers(world, sshd):
     main, _, admin, box, _ = world
     with main.client("corp", token=admin) as client:
         rack = add_asset(client, "spread", "container", box)
         for index in range(16):
-            host(client, sshd, f"spread-{index}", rack["id"])
-        jobs = [wait_job(client, job["id"]) for job in start(client, rack["id"])]
+            ssh_host(client, sshd, f"spread-{index}", rack["id"])
+        jobs = [wait_job(client, job["id"]) for job in start_jobs(client, rack["id"])]
     assert all(job["state"] == "succeeded" for job in jobs), [j["error"] for j in jobs]
     used = Counter(job["node_signature"] for job in jobs)
     assert set(used) == {"peer-a::remote::root", "peer-b::remote::root"}, used
@@ -89,8 +54,8 @@ def test_failover_when_a_peer_is_down(world, sshd):
         with main.client("corp", token=admin) as client:
             rack = add_asset(client, "failover", "container", box)
             for index in range(16):
-                host(client, sshd, f"failover-{index}", rack["id"])
-            jobs = [wait_job(client, job["id"]) for job in start(client, rack["id"])]
+                ssh_host(client, sshd, f"failover-{index}", rack["id"])
+            jobs = [wait_job(client, job["id"]) for job in start_jobs(client, rack["id"])]
     finally:
         peers["peer-b"].start()
     assert all(job["node_signature"] == "peer-a::remote::root" for job in jobs)
@@ -109,8 +74,8 @@ def test_all_peers_down_fails_with_every_reason(world, sshd):
         peer.stop()
     try:
         with main.client("corp", token=admin) as client:
-            asset = host(client, sshd, "stranded", box)
-            (job,) = [wait_job(client, j["id"]) for j in start(client, asset["id"])]
+            asset = ssh_host(client, sshd, "stranded", box)
+            (job,) = [wait_job(client, j["id"]) for j in start_jobs(client, asset["id"])]
     finally:
         for peer in peers.values():
             peer.start()
@@ -133,10 +98,12 @@ def _disable(client, peer_id, enabled):
 def test_disabled_peers_are_not_used(world, sshd):
     main, _, admin, box, ids = world
     with main.client("corp", token=admin) as client:
-        asset = host(client, sshd, "only-a", box)
+        asset = ssh_host(client, sshd, "only-a", box)
         _disable(client, ids["peer-b"], False)
         try:
-            jobs = [wait_job(client, j["id"]) for _ in range(6) for j in start(client, asset["id"])]
+            jobs = [
+                wait_job(client, j["id"]) for _ in range(6) for j in start_jobs(client, asset["id"])
+            ]
         finally:
             _disable(client, ids["peer-b"], True)
         assert {job["node_signature"] for job in jobs} == {"peer-a::remote::root"}
@@ -146,7 +113,7 @@ def test_disabled_peers_are_not_used(world, sshd):
             path = f"assets/{assignment['source']['id']}/peer-nodes/{assignment['id']}"
             expect(client.patch(path, json={"enabled": False}), 200)
         try:
-            (job,) = [wait_job(client, j["id"]) for j in start(client, asset["id"])]
+            (job,) = [wait_job(client, j["id"]) for j in start_jobs(client, asset["id"])]
         finally:
             for assignment in view["assignments"]:
                 path = f"assets/{assignment['source']['id']}/peer-nodes/{assignment['id']}"
@@ -157,8 +124,8 @@ def test_disabled_peers_are_not_used(world, sshd):
 def test_main_restarted_mid_job_takes_the_result_from_the_peer(world, sshd):
     main, _, admin, box, _ = world
     with main.client("corp", token=admin) as client:
-        asset = host(client, sshd, "restart-main", box)
-        (job,) = start(client, asset["id"], task="script", script="slow", timeout_s=60)
+        asset = ssh_host(client, sshd, "restart-main", box)
+        (job,) = start_jobs(client, asset["id"], task="script", script="slow", timeout_s=60)
         wait_job(client, job["id"], states={"dispatched", "running"})
     main.restart()
     with main.client("corp", token=admin) as client:
@@ -176,8 +143,8 @@ def test_peer_restarted_mid_job_does_not_run_it_twice(world, sshd):
         # Only peer-a serves this asset, so we know which peer to restart.
         _disable(client, ids["peer-b"], False)
         try:
-            asset = host(client, sshd, "restart-peer", box)
-            (job,) = start(client, asset["id"], task="script", script="marked", timeout_s=60)
+            asset = ssh_host(client, sshd, "restart-peer", box)
+            (job,) = start_jobs(client, asset["id"], task="script", script="marked", timeout_s=60)
             wait_for(marks.exists)
             peers["peer-a"].restart()
             done = wait_job(client, job["id"])
@@ -191,8 +158,8 @@ def test_peer_restarted_mid_job_does_not_run_it_twice(world, sshd):
 def test_cancel_passes_through_to_the_peer(world, sshd):
     main, peers, admin, box, _ = world
     with main.client("corp", token=admin) as client:
-        asset = host(client, sshd, "cancel-me", box)
-        (job,) = start(client, asset["id"], task="script", script="slow", timeout_s=60)
+        asset = ssh_host(client, sshd, "cancel-me", box)
+        (job,) = start_jobs(client, asset["id"], task="script", script="slow", timeout_s=60)
         wait_job(client, job["id"], states={"dispatched", "running"})
         cancelled = expect(client.post(f"jobs/{job['id']}/cancel"), 200)
         assert cancelled["state"] == "cancelled"
