@@ -20,7 +20,7 @@ import httpx
 
 from pamnode.lab.ports import free_port
 
-START_TIMEOUT = 30.0
+START_TIMEOUT = 60.0
 STOP_TIMEOUT = 10.0
 
 

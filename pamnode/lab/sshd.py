@@ -128,6 +128,8 @@ class SshServer:
             "PermitRootLogin no\n"
             f"AllowUsers {self.user}\n"
             "LogLevel VERBOSE\n"
+            # The default (10:30:100) drops handshakes beyond ten at once: jobs run 50 at once.
+            "MaxStartups 200\n"
         )
 
     def _argv(self) -> list[str]:

@@ -10,7 +10,7 @@ from pamnode.assets.permissions import Action, require_asset
 from pamnode.audit.service import record
 from pamnode.errors import Conflict, NotFound
 from pamnode.identity.principal import Principal
-from pamnode.peers.models import PeerAssignment
+from pamnode.peers.models import PeerAssignment, PeerNode
 from pamnode.peers.selection import Purpose, Reach, effective, reaches
 from pamnode.peers.service import find_peer_by_name
 
@@ -27,6 +27,17 @@ async def view(db: AsyncSession, principal: Principal, asset_id: str) -> Assignm
     found = await reaches(db, asset.id)
     by_purpose = {purpose: [p.name for p in effective(found, purpose)] for purpose in Purpose}
     return AssignmentView(asset, found, by_purpose)
+
+
+async def assignable(db: AsyncSession, principal: Principal, asset_id: str) -> list[str]:
+    """Names of the site's peer nodes, for whoever may assign them to this asset.
+
+    Assigning needs only the asset permission, not the site role that lists peer nodes, so
+    the choice of names ("Select the Peer Node from the list by its Name") comes from here.
+    """
+    await require_asset(db, principal, asset_id, Action.MANAGE_PEER_NODES)
+    query = select(PeerNode.name).where(PeerNode.site_id == principal.site.id)
+    return list((await db.scalars(query.order_by(PeerNode.name))).all())
 
 
 async def assign(
@@ -62,7 +73,8 @@ async def assign(
 
 async def _direct(
     db: AsyncSession, principal: Principal, asset_id: str, assignment_id: str
-) -> tuple[Asset, PeerAssignment]:
+) -> tuple[Asset, PeerAssignment, str]:
+    """The asset, its own assignment, and the assigned peer's name (for the audit trail)."""
     asset, _ = await require_asset(db, principal, asset_id, Action.MANAGE_PEER_NODES)
     assignment = await db.get(PeerAssignment, assignment_id)
     if assignment is None or assignment.asset_id != asset.id:
@@ -71,25 +83,32 @@ async def _direct(
             "one is changed on the container it comes from",
             code="assignment_not_found",
         )
-    return asset, assignment
+    peer = await db.get(PeerNode, assignment.peer_node_id)
+    assert peer is not None
+    return asset, assignment, peer.name
 
 
 async def set_enabled(
     db: AsyncSession, principal: Principal, asset_id: str, assignment_id: str, enabled: bool
 ) -> PeerAssignment:
-    asset, assignment = await _direct(db, principal, asset_id, assignment_id)
+    asset, assignment, peer = await _direct(db, principal, asset_id, assignment_id)
     assignment.enabled = enabled
     await db.flush()
     action = "peer-assignment.enable" if enabled else "peer-assignment.disable"
-    record(db, principal.audit_scope, action, asset.name, assignment=assignment_id)
+    record(db, principal.audit_scope, action, asset.name, peer=peer, assignment=assignment_id)
     return assignment
 
 
 async def unassign(
     db: AsyncSession, principal: Principal, asset_id: str, assignment_id: str
 ) -> None:
-    asset, assignment = await _direct(db, principal, asset_id, assignment_id)
+    asset, assignment, peer = await _direct(db, principal, asset_id, assignment_id)
     await db.delete(assignment)
     record(
-        db, principal.audit_scope, "peer-assignment.remove", asset.name, assignment=assignment_id
+        db,
+        principal.audit_scope,
+        "peer-assignment.remove",
+        asset.name,
+        peer=peer,
+        assignment=assignment_id,
     )
