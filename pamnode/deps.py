@@ -4,9 +4,10 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Header, Request
+from fastapi import Cookie, Depends, Header, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from pamnode.errors import Unauthenticated
 from pamnode.identity import tenants
 from pamnode.identity.auth import authenticate, bearer_value
 from pamnode.identity.models import Site, Tenant
@@ -48,18 +49,42 @@ async def _site_scope(tenant: str, site: str, db: DB) -> SiteScope:
 Scope = Annotated[SiteScope, Depends(_site_scope)]
 
 
-async def _principal(
-    request: Request,
-    scope: Scope,
-    db: DB,
-    authorization: Annotated[str | None, Header()] = None,
+async def _authenticated(
+    request: Request, scope: SiteScope, db: AsyncSession, token: str
 ) -> Principal:
+    """The one path from a token to a caller, whichever way the token travelled."""
     principal, claims = await authenticate(
-        db, scope.tenant, scope.site, bearer_value(authorization), client_address(request)
+        db, scope.tenant, scope.site, token, client_address(request)
     )
     request.state.actor = principal.user.login
     request.state.token_claims = claims
     return principal
 
 
+async def _principal(
+    request: Request,
+    scope: Scope,
+    db: DB,
+    authorization: Annotated[str | None, Header()] = None,
+) -> Principal:
+    return await _authenticated(request, scope, db, bearer_value(authorization))
+
+
 Caller = Annotated[Principal, Depends(_principal)]
+
+# The web console keeps the same session token in a cookie instead of a header.
+SESSION_COOKIE = "pamnode_session"
+
+
+async def _console_principal(
+    request: Request,
+    scope: Scope,
+    db: DB,
+    pamnode_session: Annotated[str | None, Cookie()] = None,
+) -> Principal:
+    if not pamnode_session:
+        raise Unauthenticated("log in to use the console", code="session_missing")
+    return await _authenticated(request, scope, db, pamnode_session)
+
+
+ConsoleCaller = Annotated[Principal, Depends(_console_principal)]

@@ -6,10 +6,10 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import IntegrityError
 
-from pamnode import __version__
+from pamnode import __version__, web
 from pamnode.assets import api as assets_api
 from pamnode.audit import api as audit_api
 from pamnode.audit.service import AuditScope, record
@@ -71,20 +71,24 @@ async def _audit_refusal(request: Request, exc: PamError) -> None:
         )
 
 
-async def _pam_error(request: Request, exc: Exception) -> JSONResponse:
+async def _pam_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, PamError)
     status = next(code for kind, code in STATUS.items() if isinstance(exc, kind))
     if status in (401, 403):
         await _audit_refusal(request, exc)
+    if web.is_console_request(request):
+        return web.error_response(request, exc, status)
     return _error(status, exc.code, exc.message)
 
 
-async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
+async def _validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
     problems = []
     for error in exc.errors():
         where = ".".join(str(part) for part in error["loc"] if part != "body")
         problems.append(f"{where}: {error['msg']}" if where else error["msg"])
+    if web.is_console_request(request):
+        return web.error_response(request, InvalidInput("; ".join(problems)), 422)
     return _error(422, "invalid_input", "; ".join(problems))
 
 
@@ -130,4 +134,6 @@ def create_app(settings: Settings) -> FastAPI:
         jobs_api.router,
     ):
         app.include_router(router, prefix=API_PREFIX)
+    # The web console at each site's base URL, over the same services.
+    web.install(app, SITE_PREFIX)
     return app

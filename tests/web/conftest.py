@@ -1,0 +1,83 @@
+"""Fixtures of the browser tests: Debian's chromium driven by Playwright, real nodes, an sshd.
+
+The browser is never downloaded (`playwright install` is not used): a missing
+/usr/bin/chromium is a LabUnavailable, which tests/conftest.py turns into a skip here and a
+failure in CI.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from pamnode.lab import LabUnavailable
+from pamnode.lab.ports import free_port
+from pamnode.lab.sshd import SshServer
+
+CHROMIUM = Path("/usr/bin/chromium")
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
+TIMEOUT_MS = 20_000
+
+
+@pytest.fixture(scope="module")
+def db_kind() -> str:
+    # The console adds no SQL of its own: the services are tested on both backends
+    # elsewhere, so the browser tests run on SQLite only, to stay fast.
+    return "sqlite"
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[object]:
+    if not CHROMIUM.exists():
+        raise LabUnavailable(f"{CHROMIUM} is not installed (Debian package chromium)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError as exc:
+        raise LabUnavailable("the playwright Python package is not installed") from exc
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM),
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture
+def new_page(browser):
+    """Pages in fresh contexts (own cookies), 1280x800, trusting the nodes' own certificates."""
+    contexts = []
+
+    def make(width: int = 1280, height: int = 800):
+        context = browser.new_context(
+            ignore_https_errors=True, viewport={"width": width, "height": height}
+        )
+        context.set_default_timeout(TIMEOUT_MS)
+        contexts.append(context)
+        return context.new_page()
+
+    yield make
+    for context in contexts:
+        context.close()
+
+
+@pytest.fixture(scope="session")
+def shot():
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+
+    def take(page, name: str) -> None:
+        safe = re.sub(r"[^\w.-]", "_", name)
+        page.screenshot(path=str(SCREENSHOTS / f"{safe}.png"))
+
+    return take
+
+
+@pytest.fixture(scope="module")
+def sshd():
+    with SshServer("127.0.0.1", free_port()) as server:
+        yield server
