@@ -8,7 +8,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from pamnode.assets import library
 from pamnode.assets.models import AssetType
-from pamnode.assets.permissions import Action, allowed_actions
+from pamnode.assets.permissions import Action, allowed_actions, require_asset
 from pamnode.assets.schemas import AssetIn, AssetPatch
 from pamnode.deps import DB, NodeDep
 from pamnode.identity.principal import Principal
@@ -112,6 +112,11 @@ async def new_asset(
     parent: Annotated[str | None, Query(max_length=36)] = None,
     type: Annotated[str, Query(max_length=32)] = AssetType.UNIX_HOST.value,
 ) -> Response:
+    # The form is offered only to whoever may create there (the POST checks it again).
+    if parent:
+        await require_asset(db, caller, parent, Action.EDIT)
+    else:
+        caller.require(Permission.ASSETS_MANAGE_ALL)
     parent_view = await library.read_asset(db, caller, parent) if parent else None
     values = {"type": type}
     return page(
@@ -161,6 +166,7 @@ async def asset_page(request: Request, asset_id: str, caller: Caller, db: DB) ->
 
 @router.get("/assets/{asset_id}/edit", response_class=HTMLResponse)
 async def edit_asset(request: Request, asset_id: str, caller: Caller, db: DB) -> Response:
+    await require_asset(db, caller, asset_id, Action.EDIT)
     view = await library.read_asset(db, caller, asset_id)
     asset = view.asset
     values = {
