@@ -188,6 +188,7 @@ def menu_for(principal: Principal) -> list[MenuGroup]:
                     (MenuItem("Users", "users"), can(Permission.USERS_READ)),
                     (MenuItem("Site Roles", "site-roles"), can(Permission.ROLES_READ)),
                     (MenuItem("API Tokens", "api-tokens"), can(Permission.API_TOKENS_READ)),
+                    (MenuItem("Scripts", "scripts"), in_site and can(Permission.SCRIPTS_READ)),
                 )
                 if allowed
             ],
@@ -270,20 +271,25 @@ class CrossSiteRefused(Forbidden):
 
 
 def check_same_origin(request: Request) -> None:
-    """Every console POST is sent by htmx from one of our pages.
+    """A console POST must come from one of this node's own pages.
 
-    The session cookie is SameSite=Strict, so another site's form never carries it; on top
-    of that a POST must carry the `HX-Request` header, which a cross-site HTML form cannot
-    set (and a script could only with a CORS preflight this node never answers), and its
-    Origin, when the browser sends one, must be this node.
+    The session cookie is SameSite=Strict, so a request started by another site never
+    carries it. On top of that, browsers name where a POST comes from: `Sec-Fetch-Site`
+    must say same-origin and `Origin` must be this node. A client that sends neither must
+    send htmx's `HX-Request` header, which a cross-site form cannot set (and a script could
+    only after a CORS preflight that this node never answers).
     """
     if request.method != "POST":
         return
-    if request.headers.get("hx-request") != "true":
-        raise CrossSiteRefused("console forms are sent by the console's own pages only")
+    fetch_site = request.headers.get("sec-fetch-site")
+    if fetch_site is not None and fetch_site != "same-origin":
+        raise CrossSiteRefused(f"a {fetch_site} request may not change this site")
     origin = request.headers.get("origin")
-    if origin and urlsplit(origin).netloc != request.headers.get("host", ""):
-        raise CrossSiteRefused(f"a request from {origin[:100]} may not change this site")
+    if origin is not None:
+        if urlsplit(origin).netloc != request.headers.get("host", ""):
+            raise CrossSiteRefused(f"a request from {origin[:100]} may not change this site")
+    elif request.headers.get("hx-request") != "true":
+        raise CrossSiteRefused("console forms are sent by the console's own pages only")
 
 
 # --- errors ----------------------------------------------------------------------------------

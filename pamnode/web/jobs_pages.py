@@ -1,4 +1,4 @@
-"""Console pages of Reports > Jobs: the list, and a job's details that follow it while it runs."""
+"""Console pages of Reports > Jobs (list, details that follow a running job) and Scripts."""
 
 from typing import Annotated
 
@@ -6,9 +6,21 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from pamnode.deps import DB, NodeDep
-from pamnode.jobs import service
+from pamnode.identity.roles import Permission
+from pamnode.jobs import scripts, service
+from pamnode.jobs.schemas import ScriptIn
 from pamnode.jobs.states import FINISHED
-from pamnode.web.console import Caller, check_same_origin, page, redirect, site_base
+from pamnode.jobs.tasks import ScriptType
+from pamnode.web.console import (
+    Caller,
+    check_same_origin,
+    expect_form,
+    form_data,
+    page,
+    redirect,
+    site_base,
+    validated,
+)
 
 router = APIRouter(dependencies=[Depends(check_same_origin)], include_in_schema=False)
 
@@ -64,3 +76,36 @@ async def cancel_job(
 ) -> Response:
     await service.cancel_job(db, node, caller, job_id)
     return redirect(request, f"{site_base(request)}/jobs/{job_id}")
+
+
+# --- Management > Scripts --------------------------------------------------------------------
+
+SCRIPT_TYPES = [(kind.value, kind.value) for kind in ScriptType]
+
+
+@router.get("/scripts", response_class=HTMLResponse)
+async def scripts_page(request: Request, caller: Caller, db: DB) -> Response:
+    found = await scripts.list_scripts(db, caller)
+    return page(request, "jobs/scripts.html", caller, title="Scripts", scripts=found)
+
+
+@router.get("/scripts/new", response_class=HTMLResponse)
+async def script_form(request: Request, caller: Caller) -> Response:
+    caller.require(Permission.SCRIPTS_WRITE)
+    return page(request, "jobs/_script_form.html", caller, values={}, errors={}, types=SCRIPT_TYPES)
+
+
+@router.post("/scripts")
+async def add_script(request: Request, caller: Caller, db: DB) -> Response:
+    data = await form_data(request)
+    expect_form(request, "jobs/_script_form.html", data, types=SCRIPT_TYPES)
+    fields = ("name", "description", "type", "body")
+    body = validated(ScriptIn, {field: data.get(field, "") for field in fields})
+    await scripts.create_script(db, caller, body.model_dump())
+    return redirect(request, f"{site_base(request)}/scripts")
+
+
+@router.post("/scripts/{script_id}/delete")
+async def delete_script(request: Request, script_id: str, caller: Caller, db: DB) -> Response:
+    await scripts.delete_script(db, caller, script_id)
+    return redirect(request, f"{site_base(request)}/scripts")

@@ -17,7 +17,10 @@ from tests.support.identity import PASSWORD, add_user, create_tenant
 from tests.support.identity import expect as expect_status
 
 TENANT = "acme"
-MAIN_MENU = ("Users", "Site Roles", "API Tokens", "Peer Nodes", "Asset library", "Jobs", "Audit")
+MAIN_MENU = (
+    *("Users", "Site Roles", "API Tokens", "Scripts", "Peer Nodes", "Asset library"),
+    *("Jobs", "Audit"),
+)
 
 
 @pytest.fixture(scope="module")

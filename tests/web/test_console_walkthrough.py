@@ -220,8 +220,30 @@ def test_seed_walkthrough_in_two_consoles(nodes, sshd, new_page, shot):
     expect(page.get_by_role("definition").filter(has_text=PEER_NAME)).to_be_visible()
     shot(page, "main-08-job-details")
 
+    # A running job updates in place: a script that takes a moment, followed without reload.
+    menu(page, "Scripts")
+    page.get_by_role("button", name="Add").click()
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_role("textbox", name="Name", exact=True).fill("slow-hello")
+    dialog.get_by_label("Type").select_option("shell")
+    dialog.get_by_label("Body").fill("sleep 3; echo hello from $(whoami)")
+    dialog.get_by_role("button", name="Save").click()
+    expect(page.get_by_role("cell", name="slow-hello", exact=True)).to_be_visible()
+    menu(page, "Asset library")
+    page.get_by_role("navigation", name="Containers and assets").get_by_role(
+        "link", name="web-1"
+    ).click()
+    open_menu(page, "Execute", "button", "Script: slow-hello")
+    expect(page.get_by_role("heading", name="Job details")).to_be_visible()
+    page.evaluate("window.stillTheSamePage = true")
+    expect(page.locator("#job-state")).to_have_text(re.compile("queued|dispatched|running"))
+    expect(page.locator("#job-state")).to_have_text("succeeded", timeout=60_000)
+    expect(page.get_by_label("Job output")).to_contain_text(f"hello from {sshd.user}")
+    assert page.evaluate("window.stillTheSamePage") is True
+    expect(page.locator("#node-signature")).to_have_text(f"{PEER_NODE}::{PEER_TENANT}::root")
+
     menu(page, "Audit")
-    expect(page.get_by_role("cell", name="job.start")).to_be_visible()
+    expect(page.get_by_role("cell", name="job.start").first).to_be_visible()
     shot(page, "main-09-audit")
 
     # The same console on a narrow window: the menu stays reachable.
