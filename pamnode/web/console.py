@@ -239,7 +239,13 @@ def page(
     headers: dict[str, str] | None = None,
     **context: Any,
 ) -> HTMLResponse:
-    """A full page or an htmx partial: every template gets the same base context."""
+    """A full page or an htmx partial: every template gets the same base context.
+
+    A partial (`_name.html`) asked for outside htmx, e.g. a form posted without JavaScript
+    or a dialog's URL opened directly, is shown inside the page layout.
+    """
+    if Path(template).name.startswith("_") and request.headers.get("hx-request") != "true":
+        context["partial"], template = template, "partial_page.html"
     return templates.TemplateResponse(
         request,
         template,

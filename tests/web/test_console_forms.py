@@ -1,0 +1,136 @@
+"""Using the console: keyboard only, edits, confirmed deletes, and forms without JavaScript."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.support.assets import add_asset
+from tests.support.identity import PASSWORD, add_user, create_tenant, issue_token
+
+TENANT = "forms"
+
+
+@pytest.fixture(scope="module")
+def site(node_factory):
+    node = node_factory("console-forms")
+    admin = create_tenant(node, TENANT)
+    with node.client(TENANT, token=admin) as client:
+        add_user(client, "svc", "service")
+        _, jwt = issue_token(client, "svc")
+        box = add_asset(client, "box", "container")
+        add_asset(client, "h", "unix-host", box["id"])
+    return node, f"{node.base_url}/ztna/{TENANT}/root", jwt
+
+
+def log_in(page: Page, base: str) -> None:
+    page.goto(f"{base}/login")
+    page.get_by_label("Login").fill("tadmin")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_text("Signed in as tadmin")).to_be_visible()
+
+
+def focused_text(page: Page) -> str:
+    return page.evaluate("document.activeElement.textContent.trim()")
+
+
+def test_keyboard_only(site, new_page):
+    _, base, _ = site
+    page = new_page()
+    page.goto(f"{base}/login")
+    # The login field has the focus; Tab, Enter and Escape do the rest.
+    page.keyboard.type("tadmin")
+    page.keyboard.press("Tab")
+    page.keyboard.type(PASSWORD)
+    page.keyboard.press("Enter")
+    expect(page.get_by_text("Signed in as tadmin")).to_be_visible()
+    page.keyboard.press("Tab")
+    assert focused_text(page) == "Skip to content"
+    for _ in range(10):
+        page.keyboard.press("Tab")
+        if focused_text(page) == "Users":
+            break
+    assert focused_text(page) == "Users"
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", name="Users")).to_be_visible()
+    page.get_by_role("button", name="Add").focus()
+    page.keyboard.press("Enter")
+    dialog = page.get_by_role("dialog")
+    expect(dialog).to_be_visible()
+    # The dialog takes the focus, on its first field.
+    expect(dialog.get_by_label("Login")).to_be_focused()
+    page.keyboard.press("Escape")
+    expect(dialog).to_be_hidden()
+
+
+def test_edit_and_confirmed_delete(site, new_page, shot):
+    _, base, _ = site
+    page = new_page()
+    log_in(page, base)
+    page.goto(f"{base}/assets")
+    tree = page.get_by_role("navigation", name="Containers and assets")
+    tree.get_by_role("link", name="h", exact=True).click()
+    page.get_by_role("button", name="Edit").click()
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_label("Host", exact=True).fill("not a host")
+    dialog.get_by_role("button", name="Save").click()
+    expect(dialog.locator("#f-host-error")).to_contain_text("neither an IP address nor a DNS name")
+    expect(dialog.get_by_label("Host", exact=True)).to_have_attribute("aria-invalid", "true")
+    shot(page, "asset-edit-error")
+    dialog.get_by_label("Host", exact=True).fill("10.0.0.2")
+    dialog.get_by_role("textbox", name="Name", exact=True).fill("h-renamed")
+    dialog.get_by_label("Port", exact=True).fill("2222")
+    dialog.get_by_role("button", name="Save").click()
+    expect(page.get_by_role("heading", name="h-renamed")).to_be_visible()
+    expect(page.get_by_text("2222", exact=True)).to_be_visible()
+
+    asked: list[str] = []
+    page.once("dialog", lambda confirm: (asked.append(confirm.message), confirm.dismiss()))
+    page.get_by_role("button", name="Delete").click()
+    expect(page.get_by_role("heading", name="h-renamed")).to_be_visible()
+    assert asked == ["Delete unix-host h-renamed?"]
+    page.once("dialog", lambda confirm: confirm.accept())
+    page.get_by_role("button", name="Delete").click()
+    expect(page.get_by_role("heading", name="Pick a container or an asset")).to_be_visible()
+    expect(tree.get_by_role("link", name="h-renamed")).to_have_count(0)
+
+
+def test_peer_edit_keeps_the_access_token(site, new_page):
+    _, base, jwt = site
+    page = new_page()
+    log_in(page, base)
+    page.goto(f"{base}/peer-nodes/new")
+    page.get_by_label("Peer Name").fill("self")
+    page.get_by_label("URL").fill(base)
+    page.get_by_label("Access Token").fill(jwt)
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_role("heading", name="Peer node self")).to_be_visible()
+    # Test Connection names the precise reason before trust is established.
+    page.get_by_role("button", name="Test Connection").click()
+    expect(page.locator("#connection-result")).to_contain_text("trust_not_established")
+    page.get_by_label("Peer Name").fill("self-renamed")
+    expect(page.get_by_label("Access Token")).to_have_value("")
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_role("heading", name="Peer node self-renamed")).to_be_visible()
+    expect(page.get_by_text("set, expires")).to_be_visible()
+    assert jwt not in page.content()
+
+
+def test_login_form_without_javascript(site, browser):
+    _, base, _ = site
+    context = browser.new_context(ignore_https_errors=True, java_script_enabled=False)
+    try:
+        page = context.new_page()
+        page.goto(f"{base}/login")
+        page.get_by_label("Login").fill("tadmin")
+        page.get_by_label("Password").fill("not-the-password")
+        page.get_by_role("button", name="Log in").click()
+        # The refused form comes back inside the page, the password not in any URL.
+        expect(page.locator("#f-password-error")).to_contain_text("invalid login or password")
+        assert "not-the-password" not in page.url
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("button", name="Log in").click()
+        expect(page.get_by_text("Signed in as tadmin")).to_be_visible()
+    finally:
+        context.close()
