@@ -50,8 +50,17 @@ def browser() -> Iterator[object]:
 
 @pytest.fixture
 def new_page(browser):
-    """Pages in fresh contexts (own cookies), 1280x800, trusting the nodes' own certificates."""
+    """Pages in fresh contexts (own cookies), 1280x800, trusting the nodes' own certificates.
+
+    Script errors and Content-Security-Policy violations on any page fail the test.
+    """
     contexts = []
+    errors: list[str] = []
+
+    def on_console(message) -> None:
+        # Chromium logs every 4xx answer as an error; refusals are part of the tests.
+        if message.type == "error" and "Failed to load resource" not in message.text:
+            errors.append(message.text)
 
     def make(width: int = 1280, height: int = 800):
         context = browser.new_context(
@@ -59,11 +68,15 @@ def new_page(browser):
         )
         context.set_default_timeout(TIMEOUT_MS)
         contexts.append(context)
-        return context.new_page()
+        page = context.new_page()
+        page.on("console", on_console)
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        return page
 
     yield make
     for context in contexts:
         context.close()
+    assert not errors, f"errors in the browser: {errors}"
 
 
 @pytest.fixture(scope="session")
