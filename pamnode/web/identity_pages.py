@@ -2,7 +2,7 @@
 
 import re
 from datetime import UTC, datetime, time, timedelta
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
@@ -253,6 +253,19 @@ async def lock_token(request: Request, token_id: str, caller: Caller, db: DB) ->
 @router.post("/api-tokens/{token_id}/delete")
 async def delete_token(request: Request, token_id: str, caller: Caller, db: DB) -> Response:
     await api_tokens.delete_token(db, caller, token_id)
+    return redirect(request, f"{site_base(request)}/api-tokens")
+
+
+# After the fixed paths above: the first route whose path matches is the one that answers.
+@router.post("/api-tokens/{token_id}/{switch}")
+async def switch_token(
+    request: Request,
+    token_id: str,
+    switch: Literal["enable", "disable"],
+    caller: Caller,
+    db: DB,
+) -> Response:
+    await api_tokens.update_token(db, caller, token_id, {"enabled": switch == "enable"})
     return redirect(request, f"{site_base(request)}/api-tokens")
 
 

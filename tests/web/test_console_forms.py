@@ -134,3 +134,21 @@ def test_login_form_without_javascript(site, browser):
         expect(page.get_by_text("Signed in as tadmin")).to_be_visible()
     finally:
         context.close()
+
+
+def test_token_disable_enable_delete(site, new_page):
+    _, base, _ = site
+    page = new_page()
+    log_in(page, base)
+    page.goto(f"{base}/api-tokens")
+    row = page.get_by_role("row").filter(has_text="svc")
+    enabled = row.get_by_role("cell").nth(4)
+    expect(enabled).to_have_text("yes")
+    for action, shown in (("Disable", "no"), ("Enable", "yes")):
+        row.get_by_text("Actions").click()
+        row.get_by_role("button", name=action).click()
+        expect(enabled).to_have_text(shown)
+    page.once("dialog", lambda confirm: confirm.accept())
+    row.get_by_text("Actions").click()
+    row.get_by_role("button", name="Delete").click()
+    expect(page.get_by_role("row").filter(has_text="svc")).to_have_count(0)
