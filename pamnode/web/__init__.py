@@ -1,5 +1,7 @@
 """The web console: server-rendered pages at each site's base URL, over the same services."""
 
+from collections.abc import Awaitable, Callable
+
 from fastapi import FastAPI, Request, Response
 from fastapi.staticfiles import StaticFiles
 
@@ -21,8 +23,10 @@ def install(app: FastAPI, site_prefix: str) -> None:
         app.include_router(module.router, prefix=site_prefix)
 
     @app.middleware("http")
-    async def console_headers(request: Request, call_next):  # type: ignore[no-untyped-def]  # noqa: ANN001, ANN202
-        response: Response = await call_next(request)
+    async def console_headers(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        response = await call_next(request)
         if is_console_request(request) or request.url.path.startswith("/static/"):
             response.headers.setdefault("Content-Security-Policy", CSP)
             response.headers.setdefault("X-Content-Type-Options", "nosniff")
