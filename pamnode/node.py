@@ -11,6 +11,7 @@ from pamnode.db.engine import make_engine, make_sessionmaker
 from pamnode.db.migrate import upgrade
 from pamnode.identity.tenants import BASE_TENANT, ensure_base_tenant, find_tenant
 from pamnode.jobs.engine import JobEngine
+from pamnode.jobs.states import fail
 from pamnode.peers.client import PeerClients
 from pamnode.vault.keyring import KeyRing
 
@@ -48,4 +49,8 @@ async def open_node(settings: Settings) -> Node:
             await ensure_base_tenant(db, keyring)
         else:
             keyring = KeyRing(ring_path)
-    return Node(settings, engine, sessions, keyring, JobEngine(settings.job_concurrency))
+
+    async def crashed(job_id: str, exc: BaseException) -> None:
+        await fail(sessions, job_id, "internal_error", f"the job broke: {type(exc).__name__}")
+
+    return Node(settings, engine, sessions, keyring, JobEngine(settings.job_concurrency, crashed))

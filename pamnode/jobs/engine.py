@@ -12,13 +12,17 @@ from collections.abc import Awaitable, Callable
 log = logging.getLogger("pamnode.jobs")
 
 Work = Callable[[], Awaitable[object]]
+# Records that a job's work broke outside its own error handling, so it does not stay running.
+CrashHandler = Callable[[str, BaseException], Awaitable[None]]
 
 
 class JobEngine:
-    def __init__(self, concurrency: int) -> None:
+    def __init__(self, concurrency: int, on_crash: CrashHandler | None = None) -> None:
         self._slots = asyncio.Semaphore(concurrency)
         self._tasks: dict[str, asyncio.Task[None]] = {}
-        self._finished: dict[str, asyncio.Event] = {}
+        # Set, and replaced, at each change of a job: long-polls wake on the next change.
+        self._changes: dict[str, asyncio.Event] = {}
+        self._on_crash = on_crash
         # Jobs a user cancelled, as opposed to jobs stopped because the node shuts down:
         # only the first become "cancelled"; the others are picked up again after a restart.
         self._cancelled: set[str] = set()
@@ -27,7 +31,6 @@ class JobEngine:
         """Start the job unless it is already running here; say whether it was started."""
         if job_id in self._tasks:
             return False
-        self._finished[job_id] = asyncio.Event()
         self._tasks[job_id] = asyncio.create_task(self._run(job_id, work), name=f"job {job_id}")
         return True
 
@@ -37,23 +40,32 @@ class JobEngine:
                 await work()
         except asyncio.CancelledError:
             raise
-        except Exception:
+        except Exception as exc:
             # The work records its own failures; this is the last line against a lost job.
             log.exception("job %s failed outside its own error handling", job_id)
+            if self._on_crash is not None:
+                await self._on_crash(job_id, exc)
         finally:
             self._tasks.pop(job_id, None)
             self._cancelled.discard(job_id)
-            self._finished.pop(job_id).set()
+            self.changed(job_id)
 
     def running(self, job_id: str) -> bool:
         return job_id in self._tasks
 
-    async def wait(self, job_id: str, timeout_s: float) -> None:
-        """Return when the job is no longer running here, or after `timeout_s`."""
-        event = self._finished.get(job_id)
+    def changed(self, job_id: str) -> None:
+        """Wake whoever waits on this job: its state has just changed."""
+        event = self._changes.pop(job_id, None)
         if event is not None:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(event.wait(), timeout_s)
+            event.set()
+
+    async def wait(self, job_id: str, timeout_s: float) -> None:
+        """Return at the job's next change (or at once if it is not running here)."""
+        if job_id not in self._tasks:
+            return
+        event = self._changes.setdefault(job_id, asyncio.Event())
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(event.wait(), timeout_s)
 
     def cancel(self, job_id: str) -> bool:
         task = self._tasks.get(job_id)

@@ -54,6 +54,7 @@ async def execute_here(
     """Run the task on this node and record the outcome; the result, if the task ran."""
     attempt = await states.begin_attempt(node.sessions, job_id, None)
     await states.update(node.sessions, job_id, state=JobState.RUNNING, started_at=utcnow())
+    node.jobs.changed(job_id)
     try:
         result = await asyncio.wait_for(perform(spec, credential), spec.timeout_s)
     except TimeoutError:

@@ -130,7 +130,9 @@ def test_main_restarted_mid_job_takes_the_result_from_the_peer(world, sshd):
     with main.client("corp", token=admin) as client:
         asset = ssh_host(client, sshd, "restart-main", box)
         (job,) = start_jobs(client, asset["id"], task="script", script="slow", timeout_s=60)
-        wait_job(client, job["id"], states={"dispatched", "running"})
+        # The peer's long-poll answers at each change, so the main shows the job running.
+        running = wait_job(client, job["id"], timeout=15, states={"running"})
+        assert running["peer_node"] and running["started_at"]
     main.restart()
     with main.client("corp", token=admin) as client:
         done = wait_job(client, job["id"])
