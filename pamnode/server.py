@@ -98,7 +98,9 @@ async def _integrity_error(_request: Request, exc: Exception) -> JSONResponse:
     return _error(409, "conflict", "the change conflicts with data written at the same time")
 
 
-async def _vault_error(_request: Request, exc: Exception) -> JSONResponse:
+async def _vault_error(request: Request, exc: Exception) -> Response:
+    if web.is_console_request(request):
+        return web.error_response(request, PamError(str(exc), code="vault_unavailable"), 503)
     return _error(503, "vault_unavailable", str(exc))
 
 
