@@ -59,13 +59,18 @@ class JobEngine:
         if event is not None:
             event.set()
 
+    def watch(self, job_id: str) -> asyncio.Event | None:
+        """An event set at the job's next change; None when the job is not running here.
+
+        Take it before reading the job's state, so that a change in between is not missed.
+        """
+        if job_id not in self._tasks:
+            return None
+        return self._changes.setdefault(job_id, asyncio.Event())
+
     async def wait(self, job_id: str, timeout_s: float) -> None:
         """Return at the job's next change (or at once if it is not running here)."""
-        if job_id not in self._tasks:
-            return
-        event = self._changes.setdefault(job_id, asyncio.Event())
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(event.wait(), timeout_s)
+        await until(self.watch(job_id), timeout_s)
 
     def cancel(self, job_id: str) -> bool:
         task = self._tasks.get(job_id)
@@ -83,3 +88,10 @@ class JobEngine:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def until(event: asyncio.Event | None, timeout_s: float) -> None:
+    """Wait for `event` (a `watch`), at most `timeout_s`; None means nothing to wait for."""
+    if event is not None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(event.wait(), timeout_s)

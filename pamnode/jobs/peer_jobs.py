@@ -11,6 +11,7 @@ from pamnode.audit.service import record
 from pamnode.errors import Conflict, NotFound
 from pamnode.identity.principal import Principal
 from pamnode.jobs import states
+from pamnode.jobs.engine import until
 from pamnode.jobs.executors.base import Credential, Target
 from pamnode.jobs.models import Job
 from pamnode.jobs.runner import execute_here, signature
@@ -73,14 +74,24 @@ async def _existing(db: AsyncSession, principal: Principal, job_id: str) -> Job 
 
 
 async def status(
-    db: AsyncSession, node: Node, principal: Principal, job_id: str, wait_s: float
+    db: AsyncSession,
+    node: Node,
+    principal: Principal,
+    job_id: str,
+    wait_s: float,
+    seen: str | None,
 ) -> Job:
+    """The job now if its state differs from `seen`, else at its next change (long-poll)."""
     require_peer_caller(principal)
     if await _existing(db, principal, job_id) is None:
         raise NotFound(f"this peer has no job {job_id}", code="job_not_found")
     # Hand the connection back before a long-poll, or waiting callers would drain the pool.
     await db.commit()
-    await node.jobs.wait(job_id, wait_s)
+    change = node.jobs.watch(job_id)
+    job = await states.read(node.sessions, job_id)
+    if job.state != seen:
+        return job
+    await until(change, wait_s)
     return await states.read(node.sessions, job_id)
 
 

@@ -123,14 +123,14 @@ async def follow(
 ) -> TaskResult | None:
     """Long-poll the peer until the job ends there; never resend it, so it cannot run twice."""
     deadline = (since or utcnow()).timestamp() + timeout_s + FOLLOW_GRACE_S
-    seen_running = False
+    seen = "queued"
     last_problem = ""
     while True:
         try:
             response = await node.peer_clients.call(
                 candidate.endpoint,
                 "GET",
-                f"peer/jobs/{job_id}?wait={LONG_POLL_S}",
+                f"peer/jobs/{job_id}?wait={LONG_POLL_S}&seen={seen}",
                 timeout=LONG_POLL_S + 15,
             )
         except PeerFailure as exc:
@@ -149,14 +149,14 @@ async def follow(
         remote = response.json()
         if remote["state"] in states.FINISHED:
             return await _take_remote_result(node, job_id, remote, attempt)
-        if remote["state"] == JobState.RUNNING and not seen_running:
-            seen_running = True
+        if remote["state"] == JobState.RUNNING and seen != JobState.RUNNING:
             await states.update(
                 node.sessions,
                 job_id,
                 state=JobState.RUNNING,
                 started_at=_when(remote["started_at"]),
             )
+        seen = remote["state"]
 
 
 def _when(value: str | None) -> datetime | None:

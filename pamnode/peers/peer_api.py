@@ -57,8 +57,10 @@ async def job_status(
     db: DB,
     node: NodeDep,
     wait: Annotated[float, Query(ge=0, le=60)] = 0,
+    seen: Annotated[str | None, Query(max_length=16)] = None,
 ) -> PeerJobOut:
-    return _job_out(await peer_jobs.status(db, node, caller, job_id, wait))
+    """With `seen` (the state the caller knows), wait up to `wait` s for it to change."""
+    return _job_out(await peer_jobs.status(db, node, caller, job_id, wait, seen))
 
 
 @router.delete("/jobs/{job_id}")
