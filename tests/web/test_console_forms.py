@@ -97,7 +97,7 @@ def test_edit_and_confirmed_delete(site, new_page, shot):
 
 
 def test_peer_edit_keeps_the_access_token(site, new_page):
-    _, base, jwt = site
+    node, base, jwt = site
     page = new_page()
     log_in(page, base)
     page.goto(f"{base}/peer-nodes/new")
@@ -115,6 +115,19 @@ def test_peer_edit_keeps_the_access_token(site, new_page):
     expect(page.get_by_role("heading", name="Peer node self-renamed")).to_be_visible()
     expect(page.get_by_text("set, expires")).to_be_visible()
     assert jwt not in page.content()
+
+    # Includes Gateway: its address is checked, then its certificate verified and trusted.
+    page.get_by_label("Includes Gateway").check()
+    page.get_by_label("Gateway Address").fill("no-port-here")
+    page.get_by_role("button", name="Save").click()
+    expect(page.locator("#f-gateway_address-error")).to_be_visible()
+    page.get_by_label("Gateway Address").fill(f"127.0.0.1:{node.port}")
+    page.get_by_role("button", name="Save").click()
+    page.get_by_role("button", name="Verify Trust (Gateway)").click()
+    header = page.get_by_role("dialog").get_by_role("heading", level=2)
+    expect(header).to_contain_text("Gateway certificate: Not trusted")
+    page.get_by_role("dialog").get_by_role("button", name="Establish Trust").click()
+    expect(header).to_contain_text("Gateway certificate: Trusted")
 
 
 def test_login_form_without_javascript(site, browser):
