@@ -72,9 +72,7 @@ def _body(data: Mapping[str, str], kind: str) -> dict[str, Any]:
     return body
 
 
-async def _library(
-    request: Request, caller: Principal, db: DB, asset_id: str | None
-) -> dict[str, Any]:
+async def _library(caller: Principal, db: DB, asset_id: str | None) -> dict[str, Any]:
     """The tree, and the selected asset with what the caller may do on it."""
     context: dict[str, Any] = {
         "tree": await library.asset_tree(db, caller),
@@ -100,7 +98,7 @@ async def _library(
 
 @router.get("/assets", response_class=HTMLResponse)
 async def library_page(request: Request, caller: Caller, db: DB) -> Response:
-    context = await _library(request, caller, db, None)
+    context = await _library(caller, db, None)
     return page(request, "assets/library.html", caller, title="Asset library", **context)
 
 
@@ -113,18 +111,19 @@ async def new_asset(
     type: Annotated[str, Query(max_length=32)] = AssetType.UNIX_HOST.value,
 ) -> Response:
     # The form is offered only to whoever may create there (the POST checks it again).
+    shown_parent = None
     if parent:
-        await require_asset(db, caller, parent, Action.EDIT)
+        parent_asset, _ = await require_asset(db, caller, parent, Action.EDIT)
+        shown_parent = snapshot(parent_asset, "id", "name")
     else:
         caller.require(Permission.ASSETS_MANAGE_ALL)
-    parent_view = await library.read_asset(db, caller, parent) if parent else None
     values = {"type": type}
     return page(
         request,
         "assets/_form.html",
         caller,
         asset=None,
-        parent=snapshot(parent_view.asset, "id", "name") if parent_view else None,
+        parent=shown_parent,
         values=values,
         errors={},
         types=TYPE_CHOICES,
@@ -159,7 +158,7 @@ async def add_asset(request: Request, caller: Caller, db: DB, node: NodeDep) -> 
 
 @router.get("/assets/{asset_id}", response_class=HTMLResponse)
 async def asset_page(request: Request, asset_id: str, caller: Caller, db: DB) -> Response:
-    context = await _library(request, caller, db, asset_id)
+    context = await _library(caller, db, asset_id)
     title = context["selected"].asset.name
     return page(request, "assets/library.html", caller, title=title, **context)
 
