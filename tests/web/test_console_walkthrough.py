@@ -252,3 +252,9 @@ def test_seed_walkthrough_in_two_consoles(nodes, sshd, new_page, shot):
         page.get_by_role("navigation", name="Main menu").get_by_role("link", name="Jobs")
     ).to_be_visible()
     shot(page, "main-10-narrow")
+    menu(page, "Asset library")
+    page.get_by_role("navigation", name="Containers and assets").get_by_role(
+        "link", name="web-1"
+    ).click()
+    expect(page.locator("main").get_by_text("Execute", exact=True)).to_be_visible()
+    shot(page, "main-11-narrow-asset")
