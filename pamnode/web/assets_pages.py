@@ -6,13 +6,14 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
-from pamnode.assets import library
+from pamnode.assets import grants, library
 from pamnode.assets.models import AssetType
-from pamnode.assets.permissions import Action, allowed_actions, require_asset
-from pamnode.assets.schemas import AssetIn, AssetPatch
+from pamnode.assets.permissions import Action, AssetRole, allowed_actions, allows, require_asset
+from pamnode.assets.schemas import AssetIn, AssetPatch, PermissionIn
 from pamnode.deps import DB, NodeDep
 from pamnode.identity.principal import Principal
 from pamnode.identity.roles import Permission
+from pamnode.identity.users import list_users
 from pamnode.jobs import scripts
 from pamnode.jobs import service as jobs
 from pamnode.jobs.schemas import ExecuteIn
@@ -286,6 +287,59 @@ async def change_assignment(
         enabled = change == "enable"
         await assignments.set_enabled(db, caller, asset_id, assignment_id, enabled)
     return redirect(request, f"{_library_url(request, asset_id)}/peer-nodes")
+
+
+# --- Manage > Permissions -------------------------------------------------------------------
+
+ROLE_CHOICES = [(role.value, role.value) for role in AssetRole]
+
+
+async def _permissions_context(db: DB, caller: Principal, asset_id: str) -> dict[str, Any]:
+    found = await grants.list_grants(db, caller, asset_id)
+    asset, role = await require_asset(db, caller, asset_id, Action.VIEW)
+    users = None
+    if caller.can(Permission.USERS_READ):
+        users = [(user.login, user.login) for user in await list_users(db, caller)]
+    return {
+        "asset": snapshot(asset, *SHOWN),
+        "grants": found,
+        "can_grant": allows(role, Action.GRANT),
+        "user_choices": users,
+        "role_choices": ROLE_CHOICES,
+    }
+
+
+@router.get("/assets/{asset_id}/permissions", response_class=HTMLResponse)
+async def permissions_page(request: Request, asset_id: str, caller: Caller, db: DB) -> Response:
+    context = await _permissions_context(db, caller, asset_id)
+    title = f"Permissions of {context['asset']['name']}"
+    return page(
+        request, "assets/permissions.html", caller, title=title, values={}, errors={}, **context
+    )
+
+
+@router.post("/assets/{asset_id}/permissions")
+async def grant_permission(request: Request, asset_id: str, caller: Caller, db: DB) -> Response:
+    data = await form_data(request)
+    context = await _permissions_context(db, caller, asset_id)
+    expect_form(
+        request,
+        "assets/_grant_form.html",
+        data,
+        fields={"user_not_found": "principal", "asset_grant_exists": "principal"},
+        **{key: context[key] for key in ("asset", "user_choices", "role_choices")},
+    )
+    body = validated(PermissionIn, {"principal": data.get("principal"), "role": data.get("role")})
+    await grants.grant(db, caller, asset_id, body.principal, body.role)
+    return redirect(request, f"{_library_url(request, asset_id)}/permissions")
+
+
+@router.post("/assets/{asset_id}/permissions/{grant_id}/revoke")
+async def revoke_permission(
+    request: Request, asset_id: str, grant_id: str, caller: Caller, db: DB
+) -> Response:
+    await grants.revoke(db, caller, asset_id, grant_id)
+    return redirect(request, f"{_library_url(request, asset_id)}/permissions")
 
 
 # --- Execute ---------------------------------------------------------------------------------

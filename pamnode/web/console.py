@@ -50,6 +50,7 @@ FIELD_OF_CODE: dict[str, str] = {
     "invalid_asset_name": "name",
     "asset_exists": "name",
     "unknown_asset_type": "type",
+    "unknown_asset_role": "role",
     "invalid_host": "host",
     "host_required": "host",
     "invalid_port": "port",

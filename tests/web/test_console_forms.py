@@ -165,3 +165,30 @@ def test_token_disable_enable_delete(site, new_page):
     row.get_by_text("Actions").click()
     row.get_by_role("button", name="Delete").click()
     expect(page.get_by_role("row").filter(has_text="svc")).to_have_count(0)
+
+
+def test_asset_permissions_grant_and_revoke(site, new_page):
+    _, base, _ = site
+    page = new_page()
+    log_in(page, base)
+    page.goto(f"{base}/assets")
+    page.get_by_role("navigation", name="Containers and assets").get_by_role(
+        "link", name="box"
+    ).click()
+    main = page.locator("main")
+    main.get_by_text("Manage", exact=True).click()
+    main.get_by_role("link", name="Permissions").click()
+    expect(page.get_by_role("heading", name="Permissions of box")).to_be_visible()
+    row = page.get_by_role("row").filter(has_text="svc")
+    for _ in range(2):
+        page.locator("summary", has_text="Grant").click()
+        page.get_by_label("User").select_option("svc")
+        page.get_by_label("Role").select_option("operator")
+        page.get_by_role("button", name="Grant").click()
+        expect(row).to_contain_text("operator")
+    # The second grant of the same user is refused next to the user field.
+    expect(page.locator("#f-principal-error")).to_contain_text("already holds operator")
+    expect(row).to_contain_text("this container")
+    page.once("dialog", lambda confirm: confirm.accept())
+    row.get_by_role("button", name="Revoke operator from svc").click()
+    expect(page.get_by_role("row").filter(has_text="svc")).to_have_count(0)
