@@ -34,9 +34,11 @@ def browser() -> Iterator[object]:
     if not CHROMIUM.exists():
         raise LabUnavailable(f"{CHROMIUM} is not installed (Debian package chromium)")
     try:
-        from playwright.sync_api import sync_playwright
+        from playwright.sync_api import expect, sync_playwright
     except ImportError as exc:
         raise LabUnavailable("the playwright Python package is not installed") from exc
+    # Assertions wait as long as actions do: a loaded CI machine answers slowly, not wrongly.
+    expect.set_options(timeout=TIMEOUT_MS)
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=str(CHROMIUM),
