@@ -1,0 +1,1 @@
+"""Benchmarks with their own runner; results go to docs/benchmarks.md."""

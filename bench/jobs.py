@@ -1,0 +1,915 @@
+"""N Unix Status Checks against real sshd endpoints: direct, through one peer, through two peers,
+and `ansible` ad-hoc with the same command and the same parallelism, all in one run.
+
+    .venv/bin/python -m bench.jobs [--n 200] [--parallel 50] [--endpoints 4] [--rounds 1]
+        [--ansible-modules raw,shell] [--database sqlite|postgresql] [--out docs/benchmarks.md]
+        [--py-spy DIR] [--keep]
+
+Needs root (each OpenSSH sshd gets its own throwaway Unix user) and `ansible-core`
+(`pip install -e '.[bench]'`). Everything started here is stopped at the end, also on error.
+The table is printed and written to this database's section of docs/benchmarks.md; a failed
+run is recorded there as failed, with the reason.
+
+What is measured, per mode (after one unrecorded warm-up batch of each):
+- wall: from just before the request that starts the batch until the client sees every job
+  finished (pamnode: `POST assets/{container}/execute`, then polling `GET jobs?batch_id=`
+  every POLL_S; ansible: the `ansible` process from start to exit).
+- jobs/s: N / wall.
+- latency: pamnode: `finished_at - created_at` of each job (for a delegated job finished_at is
+  the peer's); ansible: when the controller got the host's result (callback in
+  bench/ansible_callbacks) minus the `ansible` start.
+- main peak: VmHWM of the main node's process during that mode (reset before each mode through
+  /proc/PID/clear_refs). The peers' peak likewise.
+- notes: CPU seconds of each process in the mode (/proc/PID/stat; sshd with its reaped
+  sessions; ansible with its workers and ssh clients) and the median phases of a job.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import resource
+import shlex
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from pamnode.jobs.executors.ssh import STATUS_SCRIPT
+from pamnode.lab.node_process import NodeProcess
+from pamnode.lab.ports import free_port
+from pamnode.lab.sshd import SshServer
+
+REPO = Path(__file__).resolve().parent.parent
+CALLBACKS = Path(__file__).resolve().parent / "ansible_callbacks"
+TENANT = "bench"
+ADMIN_LOGIN, ADMIN_PASSWORD = "admin", "Bench-Admin-Passw0rd!"
+TENANT_PASSWORD = "Bench-Tenant-Passw0rd!"
+FINISHED = {"succeeded", "failed", "cancelled", "timed_out"}
+POLL_S = 0.2
+RUN_TIMEOUT_S = 900.0
+# Every job of a batch normally ends within seconds of the previous one.
+STALL_S = 60.0
+# The same command line as pamnode's SSH executor runs (pamnode/jobs/executors/ssh.py).
+COMMAND = f"exec sh -c {shlex.quote(STATUS_SCRIPT)} 2>&1"
+PEERS = ("a", "b")
+# One section per database, each replaced by the next run on that database.
+MARK_BEGIN = "<!-- bench/jobs.py --database {}: begin (generated; re-run to replace) -->"
+MARK_END = "<!-- bench/jobs.py --database {}: end -->"
+
+
+class BenchError(Exception):
+    """The benchmark could not produce a valid measurement."""
+
+
+# --- real components ------------------------------------------------------------------------
+
+
+class BenchSshServer(SshServer):
+    """SshServer with room for many connections at once.
+
+    sshd's default MaxStartups 10:30:100 starts dropping unauthenticated connections at random
+    past 10 per server; with 50 jobs over 4 servers that would fail jobs for pamnode and ansible
+    alike, and measure sshd's throttle rather than either client.
+    """
+
+    def _write_files(self) -> None:
+        super()._write_files()
+        assert self.dir is not None
+        with (self.dir / "sshd_config").open("a") as config:
+            config.write("MaxStartups 1000\nMaxSessions 100\n")
+
+
+def expect(response: httpx.Response, status: int) -> Any:
+    if response.status_code != status:
+        raise BenchError(
+            f"{response.request.method} {response.request.url}: expected {status}, "
+            f"got {response.status_code} {response.text[:500]}"
+        )
+    return response.json() if response.content else None
+
+
+def create_tenant(node: NodeProcess) -> str:
+    """Tenant TENANT with its administrator; return that administrator's session token."""
+    base_token = node.login("base", "root", ADMIN_LOGIN, ADMIN_PASSWORD)
+    with node.client("base", token=base_token) as base:
+        body = {"name": TENANT, "admin_login": "tadmin", "admin_password": TENANT_PASSWORD}
+        expect(base.post("tenants", json=body), 201)
+    return node.login(TENANT, "root", "tadmin", TENANT_PASSWORD)
+
+
+def service_token(peer: NodeProcess) -> str:
+    """The seed's Step 1 on a peer: a Service user and its unlocked API token."""
+    admin = create_tenant(peer)
+    with peer.client(TENANT, token=admin) as client:
+        expect(client.post("users", json={"login": "svc-main", "password": TENANT_PASSWORD}), 201)
+        expect(client.post("site-roles", json={"principal": "svc-main", "role": "service"}), 201)
+        expires = (datetime.now(UTC) + timedelta(days=1)).isoformat()
+        body = {"user": "svc-main", "expires_at": expires, "description": "bench main"}
+        token_id = expect(client.post("api-tokens", json=body), 201)["id"]
+        return str(expect(client.post(f"api-tokens/{token_id}/unlock"), 200)["jwt"])
+
+
+def add_peer(client: httpx.Client, name: str, peer: NodeProcess, jwt: str) -> None:
+    """The seed's Step 2 on the main: add the peer and pin its certificate."""
+    body = {
+        "name": name,
+        "job_runner": True,
+        "url": f"{peer.base_url}/ztna/{TENANT}/root",
+        "access_token": jwt,
+        "enabled": True,
+    }
+    peer_id = expect(client.post("peer-nodes", json=body), 201)["id"]
+    shown = expect(
+        client.post(f"peer-nodes/{peer_id}/verify-trust", json={"component": "job-runner"}), 200
+    )
+    trust = {"component": "job-runner", "sha256": shown["sha256"]}
+    expect(client.post(f"peer-nodes/{peer_id}/establish-trust", json=trust), 200)
+    check = expect(client.post(f"peer-nodes/{peer_id}/test-connection"), 200)
+    if not check.get("ok"):
+        raise BenchError(f"peer {name} fails Test Connection: {check}")
+
+
+# --- memory -----------------------------------------------------------------------------------
+
+
+def reset_peak(pid: int) -> None:
+    # "5" resets the peak resident set size (VmHWM) to the current one (proc(5)).
+    Path(f"/proc/{pid}/clear_refs").write_text("5")
+
+
+def peak_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise BenchError(f"no VmHWM in /proc/{pid}/status")
+
+
+def node_pid(node: NodeProcess) -> int:
+    # NodeProcess starts `python -m pamnode serve` itself (no netns, no wrapper), and uvicorn
+    # runs in that process (one worker), so this PID is the node's own.
+    assert node.proc is not None
+    return node.proc.pid
+
+
+def cpu_s(pid: int, children: bool = False) -> float:
+    """CPU seconds (user + system) of `pid`; with `children`, also of its reaped children."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    fields = stat.rsplit(")", 1)[1].split()
+    # fields[0] is field 3 (state): utime, stime, cutime, cstime are fields 14-17.
+    ticks = int(fields[11]) + int(fields[12])
+    if children:
+        ticks += int(fields[13]) + int(fields[14])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+class CpuMeter:
+    """CPU seconds spent by the nodes and by the sshd servers (with their sessions) in a run."""
+
+    def __init__(self, nodes: dict[str, int], servers: list[SshServer]) -> None:
+        self.nodes = nodes
+        self.sshd = [s.proc.pid for s in servers if s.proc is not None]
+        self.start = self._now()
+
+    def _now(self) -> dict[str, float]:
+        now = {name: cpu_s(pid) for name, pid in self.nodes.items()}
+        # Each connection's sshd processes are reaped by the listener, and counted there.
+        now["sshd"] = sum(cpu_s(pid, children=True) for pid in self.sshd)
+        return now
+
+    def used(self) -> dict[str, float]:
+        end = self._now()
+        return {name: end[name] - self.start[name] for name in end}
+
+
+def cpu_note(used: dict[str, float]) -> str:
+    parts = ", ".join(f"{name} {value:.1f}" for name, value in used.items())
+    return f"CPU s: {parts} (total {sum(used.values()):.1f})"
+
+
+class PySpy:
+    """`py-spy record` on some processes for the length of a run (`--py-spy DIR`)."""
+
+    def __init__(self, out: Path | None, label: str, pids: dict[str, int]) -> None:
+        self.procs: list[subprocess.Popen[bytes]] = []
+        if out is None:
+            return
+        out.mkdir(parents=True, exist_ok=True)
+        binary = Path(sys.executable).parent / "py-spy"
+        for name, pid in pids.items():
+            target = out / f"{label.replace(' ', '-')}-{name}.txt"
+            # --gil: only the thread that holds the GIL, i.e. Python code using CPU.
+            argv = [str(binary), "record", "--format", "raw", "--rate", "200", "--gil"]
+            argv += ["--nonblocking", "--output", str(target), "--pid", str(pid)]
+            self.procs.append(
+                subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            )
+
+    def stop(self) -> None:
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGINT)
+        for proc in self.procs:
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        self.procs = []
+
+
+# --- measurements -----------------------------------------------------------------------------
+
+
+@dataclass
+class Result:
+    mode: str
+    wall_s: float
+    latencies_s: list[float]
+    main_peak_mib: float | None
+    peer_peak_mib: float | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def per_s(self) -> float:
+        return len(self.latencies_s) / self.wall_s if self.latencies_s else 0.0
+
+    def pct(self, p: int) -> float | None:
+        if not self.latencies_s:
+            return None
+        if len(self.latencies_s) == 1:
+            return self.latencies_s[0]
+        return statistics.quantiles(self.latencies_s, n=100, method="inclusive")[p - 1]
+
+
+def parse_time(value: str) -> datetime:
+    when = datetime.fromisoformat(value)
+    # Stored as UTC; SQLite hands them back without an offset.
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+def batch_jobs(client: httpx.Client, batch_id: str) -> list[dict[str, Any]]:
+    jobs: list[dict[str, Any]] = []
+    while True:
+        params = {"batch_id": batch_id, "limit": 1000, "offset": len(jobs)}
+        page = expect(client.get("jobs", params=params), 200)
+        jobs.extend(page["jobs"])
+        if len(jobs) >= page["total"] or not page["jobs"]:
+            return jobs
+
+
+LOST_JOB = "failed outside its own error handling"
+
+
+def _submit_and_wait(
+    mode: str, client: httpx.Client, fleet_id: str, n: int, main: NodeProcess, log_mark: int
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    t0 = time.monotonic()
+    started = expect(
+        client.post(f"assets/{fleet_id}/execute", json={"task": "unix-status-check"}), 202
+    )
+    started["answered_s"] = time.monotonic() - t0
+    if len(started["jobs"]) != n:
+        raise BenchError(f"{mode}: execute started {len(started['jobs'])} jobs, expected {n}")
+    deadline = time.monotonic() + RUN_TIMEOUT_S
+    progress, progress_at = -1, time.monotonic()
+    while True:
+        jobs = batch_jobs(client, started["batch_id"])
+        done = sum(job["state"] in FINISHED for job in jobs)
+        if len(jobs) == n and done == n:
+            return started, jobs
+        if done != progress:
+            progress, progress_at = done, time.monotonic()
+        stalled = time.monotonic() - progress_at > STALL_S
+        if stalled or time.monotonic() > deadline:
+            states: dict[str, int] = {}
+            for job in jobs:
+                states[job["state"]] = states.get(job["state"], 0) + 1
+            stuck = [job["id"] for job in jobs if job["state"] not in FINISHED][:5]
+            lost = main.log_text()[log_mark:].count(LOST_JOB)
+            why = f"no job finished for {STALL_S:.0f} s" if stalled else "run timeout"
+            raise BenchError(
+                f"{mode}: {why}; states {states}; unfinished e.g. {stuck}; the main's log "
+                f"says '{LOST_JOB}' {lost} time(s) in this run (see {main.log_path})"
+            )
+        time.sleep(POLL_S)
+
+
+def phase_note(client: httpx.Client, jobs: list[dict[str, Any]]) -> str:
+    """Median of each stretch of a job's life, from its details (read after the timed run).
+
+    queued: created -> the main begins its attempt (a job slot, the asset and secrets read);
+    to start: -> the job starts running where it runs (for a peer: POST peer/jobs, the
+    peer's own queue); run: started -> finished (SSH: connect, authenticate, the script);
+    back: finished -> the main ends its attempt (for a peer: the long-poll answer).
+    """
+    stretches: dict[str, list[float]] = {"queued": [], "to start": [], "run": [], "back": []}
+    for job in jobs:
+        details = expect(client.get(f"jobs/{job['id']}"), 200)
+        (attempt,) = details["attempts"]
+        points = [
+            details["created_at"],
+            attempt["started_at"],
+            details["started_at"],
+            details["finished_at"],
+            attempt["finished_at"],
+        ]
+        times = [parse_time(point) for point in points]
+        for name, start, end in zip(stretches, times, times[1:], strict=False):
+            stretches[name].append((end - start).total_seconds() * 1000)
+    medians = ", ".join(f"{name} {statistics.median(v):.0f}" for name, v in stretches.items())
+    return f"job phases, median ms: {medians}"
+
+
+def run_pamnode(
+    mode: str,
+    client: httpx.Client,
+    fleet_id: str,
+    n: int,
+    main: NodeProcess,
+    peers: list[NodeProcess],
+    servers: list[SshServer],
+    signatures: dict[str, str | None],
+    py_spy: Path | None = None,
+) -> Result:
+    """One batch on the container; `signatures`: expected node_signature -> peer_node."""
+    pids = [node_pid(main), *(node_pid(p) for p in peers)]
+    for pid in pids:
+        reset_peak(pid)
+    named = {node.name: node_pid(node) for node in [main, *peers]}
+    log_mark = len(main.log_text())
+    spy = PySpy(py_spy, mode, named)
+    meter = CpuMeter(named, servers)
+    try:
+        t0 = time.time()
+        started, jobs = _submit_and_wait(mode, client, fleet_id, n, main, log_mark)
+        wall = time.time() - t0
+    finally:
+        spy.stop()
+    used = meter.used()
+    submitted = started["answered_s"]
+    main_peak = peak_mib(pids[0])
+    peer_peak = max((peak_mib(pid) for pid in pids[1:]), default=None)
+
+    bad = [job for job in jobs if job["state"] != "succeeded"]
+    if bad:
+        sample = [(j["asset_name"], j["state"], j["error_code"], j["error"][:200]) for j in bad[:5]]
+        raise BenchError(f"{mode}: {len(bad)} of {n} jobs did not succeed, e.g. {sample}")
+    seen: dict[str, int] = {}
+    for job in jobs:
+        sig = job["node_signature"]
+        if sig not in signatures or job["peer_node"] != signatures[sig]:
+            raise BenchError(
+                f"{mode}: job {job['id']} ran as {sig!r} (peer {job['peer_node']!r}), "
+                f"expected one of {signatures}"
+            )
+        seen[sig] = seen.get(sig, 0) + 1
+    # With a uniform random pick, a batch of 20 misses one of two peers with odds 2**-19.
+    if n >= 20 and set(seen) != set(signatures):
+        raise BenchError(f"{mode}: expected jobs signed by each of {sorted(signatures)}: {seen}")
+    latencies = [
+        (parse_time(job["finished_at"]) - parse_time(job["created_at"])).total_seconds()
+        for job in jobs
+    ]
+    spread = ", ".join(f"{sig}: {count}" for sig, count in sorted(seen.items()))
+    notes = [
+        f"execute answered in {submitted * 1000:.0f} ms",
+        f"signatures {spread}",
+        cpu_note(used),
+        phase_note(client, jobs),
+    ]
+    return Result(mode, wall, latencies, main_peak, peer_peak, notes)
+
+
+def write_ansible_files(
+    work: Path, servers: list[SshServer], n: int
+) -> tuple[Path, dict[str, str]]:
+    """Inventory (N aliases over the servers), their keys, known_hosts, and the environment."""
+    keys = []
+    known = []
+    for index, server in enumerate(servers):
+        key = work / f"id_ed25519_{index}"
+        fd = os.open(key, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(server.private_key)
+        keys.append(key)
+        known.append(f"[{server.address}]:{server.port} {server.host_key_line}\n")
+    known_hosts = work / "known_hosts"
+    known_hosts.write_text("".join(known))
+    lines = ["[fleet]"]
+    for i in range(n):
+        server = servers[i % len(servers)]
+        lines.append(
+            f"host-{i:04d} ansible_host={server.address} ansible_port={server.port} "
+            f"ansible_user={server.user} "
+            f"ansible_ssh_private_key_file={keys[i % len(servers)]}"
+        )
+    inventory = work / "inventory.ini"
+    inventory.write_text("\n".join(lines) + "\n")
+    config = work / "ansible.cfg"
+    config.write_text("[defaults]\n")
+    home = work / "ansible-home"
+    env = {
+        **os.environ,
+        "ANSIBLE_CONFIG": str(config),
+        "ANSIBLE_HOME": str(home),
+        "ANSIBLE_LOCAL_TEMP": str(home / "tmp"),
+        # Host keys are checked, as pamnode pins them: against the servers' real keys.
+        "ANSIBLE_HOST_KEY_CHECKING": "True",
+        # One connection per host and run, as pamnode opens one per job; ControlPersist would
+        # also leave master ssh processes behind after the run.
+        "ANSIBLE_SSH_ARGS": (
+            f"-o ControlMaster=no -o ControlPersist=no -o UserKnownHostsFile={known_hosts} "
+            "-o GlobalKnownHostsFile=/dev/null -o IdentitiesOnly=yes"
+        ),
+        "ANSIBLE_CALLBACK_PLUGINS": str(CALLBACKS),
+        "ANSIBLE_CALLBACKS_ENABLED": "bench_timing",
+        "ANSIBLE_LOAD_CALLBACK_PLUGINS": "1",
+        "ANSIBLE_STDOUT_CALLBACK": "minimal",
+        "ANSIBLE_NOCOLOR": "1",
+        "ANSIBLE_RETRY_FILES_ENABLED": "False",
+    }
+    env.pop("SSH_AUTH_SOCK", None)
+    return inventory, env
+
+
+def ansible_binary() -> str:
+    found = Path(sys.executable).parent / "ansible"
+    if found.exists():
+        return str(found)
+    which = shutil.which("ansible")
+    if which is None:
+        raise BenchError("ansible not found: pip install -e '.[bench]' (ansible-core)")
+    return which
+
+
+def run_ansible(
+    work: Path,
+    inventory: Path,
+    env: dict[str, str],
+    n: int,
+    parallel: int,
+    module: str,
+    servers: list[SshServer],
+) -> Result:
+    timing = work / f"ansible-timing-{module}-{time.monotonic_ns()}.jsonl"
+    log = work / f"ansible-{module}.log"
+    args = [COMMAND] if module == "raw" else [STATUS_SCRIPT]
+    extra = [] if module == "raw" else ["-e", "ansible_python_interpreter=/usr/bin/python3"]
+    argv = [ansible_binary(), "fleet", "-i", str(inventory), "-m", module, "-a", *args]
+    argv += ["-f", str(parallel), *extra]
+    meter = CpuMeter({}, servers)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    with log.open("wb") as out:
+        t0 = time.time()
+        proc = subprocess.Popen(
+            argv,
+            cwd=work,
+            env={**env, "BENCH_TIMING_OUT": str(timing)},
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            # Its own process group, so its forked workers can be ended with it.
+            start_new_session=True,
+        )
+        try:
+            code = proc.wait(timeout=RUN_TIMEOUT_S)
+        except BaseException:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            raise
+        wall = time.time() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    # The ansible process, its forked workers and their ssh clients: all reaped by now.
+    tree = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    used = {"ansible": tree, **meter.used()}
+    lines = timing.read_text().splitlines() if timing.exists() else []
+    results = [json.loads(line) for line in lines]
+    ok = [r for r in results if r["outcome"] == "ok"]
+    if code != 0 or len(ok) != n:
+        tail = "\n".join(log.read_text(errors="replace").splitlines()[-15:])
+        raise BenchError(
+            f"ansible -m {module}: exit {code}, {len(ok)} of {n} hosts ok\n--- log tail ---\n{tail}"
+        )
+    # A sanity check that the hosts ran the same script: the section markers are in the output.
+    if "--pamnode-section:user" not in log.read_text(errors="replace"):
+        raise BenchError(f"ansible -m {module}: the status script's output is missing")
+    latencies = [r["t"] - t0 for r in ok]
+    return Result(f"ansible -m {module}", wall, latencies, None, notes=[cpu_note(used)])
+
+
+# --- report -----------------------------------------------------------------------------------
+
+
+def median_result(results: list[Result]) -> Result:
+    """The round with the median wall time (the rounds' numbers stay together)."""
+    ordered = sorted(results, key=lambda r: r.wall_s)
+    chosen = ordered[(len(ordered) - 1) // 2]
+    if len(results) > 1:
+        walls = ", ".join(f"{r.wall_s:.2f}" for r in results)
+        chosen.notes.append(f"walls of {len(results)} rounds: {walls} s (median shown)")
+    return chosen
+
+
+def fmt(value: float | None, digits: int = 0) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+HEADER = ["mode", "wall s", "jobs/s", "p50 ms", "p95 ms", "main peak MiB", "peer peak MiB", "ratio"]
+
+
+def rows(results: list[Result]) -> list[list[str]]:
+    direct = results[0].wall_s
+    table = []
+    for r in results:
+        p50, p95 = r.pct(50), r.pct(95)
+        table.append(
+            [
+                r.mode,
+                fmt(r.wall_s, 2),
+                fmt(r.per_s, 1),
+                fmt(p50 * 1000 if p50 is not None else None),
+                fmt(p95 * 1000 if p95 is not None else None),
+                fmt(r.main_peak_mib, 1),
+                fmt(r.peer_peak_mib, 1),
+                f"{r.wall_s / direct:.2f}x",
+            ]
+        )
+    return table
+
+
+def text_table(results: list[Result]) -> str:
+    body = [HEADER, *rows(results)]
+    widths = [max(len(row[i]) for row in body) for i in range(len(HEADER))]
+    lines = []
+    for index, row in enumerate(body):
+        pairs = enumerate(zip(row, widths, strict=True))
+        cells = [c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in pairs]
+        lines.append("  ".join(cells))
+        if index == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def markdown_table(results: list[Result]) -> str:
+    lines = ["| " + " | ".join(HEADER) + " |", "|" + "|".join(["---"] + ["---:"] * 7) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows(results)]
+    return "\n".join(lines)
+
+
+def verdict(results: list[Result]) -> list[str]:
+    by_mode = {r.mode: r for r in results}
+    direct = by_mode["direct"].wall_s
+    lines = []
+    for mode in ("1 peer", "2 peers"):
+        ratio = by_mode[mode].wall_s / direct
+        met = "met" if ratio <= 1.25 else "MISSED"
+        lines.append(f"- {mode} within 1.25x of direct: {met} ({ratio:.2f}x).")
+    for r in results:
+        if not r.mode.startswith("ansible"):
+            continue
+        for mode in ("direct", "1 peer", "2 peers"):
+            ours = by_mode[mode].wall_s
+            met = "met" if ours < r.wall_s else "MISSED"
+            lines.append(
+                f"- {mode} faster than `{r.mode}` at equal parallelism: {met} "
+                f"({ours:.2f} s vs {r.wall_s:.2f} s, {r.wall_s / ours:.2f}x)."
+            )
+    return lines
+
+
+def run_text(argv: list[str]) -> str:
+    try:
+        return subprocess.run(argv, capture_output=True, text=True, timeout=30).stdout.rstrip()
+    except (OSError, subprocess.SubprocessError):
+        return "n/a"
+
+
+def machine() -> list[str]:
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        "unknown",
+    )
+    load = Path("/proc/loadavg").read_text().split()[:3]
+    ansible_version = run_text([ansible_binary(), "--version"]).splitlines()[:1]
+    ssh_version = subprocess.run(["ssh", "-V"], capture_output=True, text=True).stderr.strip()
+    commit = run_text(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"])
+    dirty = run_text(["git", "-C", str(REPO), "status", "--porcelain", "--", "pamnode"])
+    if dirty and dirty != "n/a":
+        commit += f" plus uncommitted changes to {len(dirty.splitlines())} file(s) in pamnode/"
+    return [
+        f"- date (start): {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}",
+        f"- nproc: {run_text(['nproc'])}; CPU: {cpu}",
+        f"- kernel: {platform.release()}; Python {platform.python_version()}",
+        # Other work on the machine skews every mode; this says how busy it was.
+        f"- load average at the start (1/5/15 min): {' '.join(load)}",
+        f"- {ansible_version[0] if ansible_version else 'ansible: n/a'}; {ssh_version}",
+        f"- pamnode at commit {commit}",
+        "- `free -g`:",
+        "",
+        "```",
+        run_text(["free", "-g"]),
+        "```",
+    ]
+
+
+def record(
+    out: Path,
+    command: str,
+    args: argparse.Namespace,
+    machine_lines: list[str],
+    results: list[Result],
+    failure: str | None = None,
+) -> None:
+    """Replace (or add) this database's section of `out`; a failed run is recorded as such."""
+    notes = [f"- {r.mode}: " + "; ".join(r.notes) for r in results if r.notes]
+    if failure is None:
+        outcome = [markdown_table(results), "", "Targets:", "", *verdict(results)]
+        outcome += ["", "Notes:", "", *notes]
+    else:
+        outcome = ["**The run failed; it measured nothing.**", "", "```", failure, "```"]
+    begin, end = MARK_BEGIN.format(args.database), MARK_END.format(args.database)
+    section = "\n".join(
+        [
+            begin,
+            f"## Jobs on {args.database}: direct, through peers, and ansible (`bench/jobs.py`)",
+            "",
+            "Command (as root, from the repository root):",
+            "",
+            "```",
+            command,
+            "```",
+            "",
+            "Machine:",
+            "",
+            *machine_lines,
+            "",
+            f"{args.n} Unix Status Checks over {args.endpoints} real OpenSSH sshd endpoints on "
+            f"127.0.0.1 (ed25519 key auth), parallelism {args.parallel} "
+            f"(`PAMNODE_JOB_CONCURRENCY` of every node, `ansible -f`), "
+            f"{args.rounds} round(s), every node on {args.database}; "
+            "ratio = wall / wall of direct.",
+            "",
+            *outcome,
+            end,
+        ]
+    )
+    text = out.read_text() if out.exists() else "# Benchmarks\n\nRecorded by bench/ scripts.\n"
+    if begin in text and end in text:
+        head, rest = text.split(begin, 1)
+        tail = rest.split(end, 1)[1]
+        text = head + section + tail
+    else:
+        text = text.rstrip("\n") + "\n\n" + section + "\n"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text)
+
+
+# --- the run ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Lab:
+    work: Path
+    database: str = "sqlite"
+    servers: list[SshServer] = field(default_factory=list)
+    nodes: list[NodeProcess] = field(default_factory=list)
+    cluster: Any = None
+
+    def _database_url(self, name: str) -> str | None:
+        if self.database == "sqlite":
+            return None  # the node's default: SQLite in its data directory
+        if self.cluster is None:
+            # The test suite's throwaway cluster: initdb + pg_ctl on a free loopback port.
+            from tests.support.postgres import PostgresCluster
+
+            self.cluster = PostgresCluster()
+            self.cluster.start()
+        db = self.cluster.unique_name(f"bench_{name}")
+        self.cluster.create_database(db)
+        return str(self.cluster.url(db))
+
+    def node(self, name: str) -> NodeProcess:
+        node = NodeProcess(self.work / name, name, self._database_url(name))
+        self.nodes.append(node)  # registered before start, so a failed start is reaped too
+        node.start()
+        done = node.init_admin(ADMIN_LOGIN, ADMIN_PASSWORD)
+        if done.returncode != 0:
+            raise BenchError(f"pamnode init on {name}: {done.stdout}{done.stderr}")
+        return node
+
+    def sshd(self) -> SshServer:
+        server = BenchSshServer("127.0.0.1", free_port())
+        self.servers.append(server)
+        server.start()
+        return server
+
+    def stop(self) -> list[str]:
+        errors = []
+        for item in [*reversed(self.nodes), *reversed(self.servers)]:
+            try:
+                item.stop()
+            except Exception as exc:
+                errors.append(f"{item!r}: {exc!r}")
+        if self.cluster is not None:
+            try:
+                self.cluster.stop()
+            except Exception as exc:
+                errors.append(f"PostgreSQL cluster: {exc!r}")
+        return errors
+
+
+def set_assignments(client: httpx.Client, fleet_id: str, ids: dict[str, str], on: set[str]) -> None:
+    for name, assignment_id in ids.items():
+        body = {"enabled": name in on}
+        expect(client.patch(f"assets/{fleet_id}/peer-nodes/{assignment_id}", json=body), 200)
+
+
+def bench(args: argparse.Namespace, lab: Lab) -> list[Result]:
+    # Read by every node at start: its job slots.
+    os.environ["PAMNODE_JOB_CONCURRENCY"] = str(args.parallel)
+    print(f"starting {args.endpoints} sshd, a main and {len(PEERS)} peers in {lab.work}")
+    servers = [lab.sshd() for _ in range(args.endpoints)]
+    main = lab.node("main")
+    peers = {name: lab.node(f"peer-{name}") for name in PEERS}
+    jwts = {name: service_token(peer) for name, peer in peers.items()}
+    admin = create_tenant(main)
+    with main.client(TENANT, token=admin) as client:
+        client.timeout = httpx.Timeout(120.0)
+        for name, peer in peers.items():
+            add_peer(client, name, peer, jwts[name])
+        body = {"name": "fleet", "type": "container", "parent_id": None}
+        fleet_id = expect(client.post("assets", json=body), 201)["id"]
+        for i in range(args.n):
+            server = servers[i % len(servers)]
+            host = {
+                "name": f"host-{i:04d}",
+                "type": "unix-host",
+                "parent_id": fleet_id,
+                "properties": {"host": server.address, "port": server.port},
+                "secrets": {"username": server.user, "private_key": server.private_key},
+            }
+            expect(client.post("assets", json=host), 201)
+        assignment_ids = {}
+        for name in PEERS:
+            made = expect(
+                client.post(
+                    f"assets/{fleet_id}/peer-nodes", json={"peer_node": name, "enabled": False}
+                ),
+                201,
+            )
+            assignment_ids[name] = made["id"]
+
+        main_sig = f"main::{TENANT}::root"
+        modes: list[tuple[str, set[str], dict[str, str | None]]] = [
+            ("direct", set(), {main_sig: None}),
+            ("1 peer", {"a"}, {f"peer-a::{TENANT}::root": "a"}),
+            ("2 peers", {"a", "b"}, {f"peer-{p}::{TENANT}::root": p for p in PEERS}),
+        ]
+        inventory, env = write_ansible_files(lab.work, servers, args.n)
+
+        # Warm-up, not recorded: the first contact pins every asset's host key (a database
+        # write per asset that later runs do not make), and each node and ansible load code.
+        print("warm-up: one batch per mode, not recorded")
+        for mode, on, sigs in modes:
+            set_assignments(client, fleet_id, assignment_ids, on)
+            used = [peers[p] for p in sorted(on)]
+            run_pamnode(mode, client, fleet_id, args.n, main, used, servers, sigs)
+        for module in args.ansible_modules:
+            run_ansible(lab.work, inventory, env, args.n, args.parallel, module, servers)
+
+        rounds: dict[str, list[Result]] = {}
+        for number in range(1, args.rounds + 1):
+            for mode, on, sigs in modes:
+                set_assignments(client, fleet_id, assignment_ids, on)
+                used = [peers[p] for p in sorted(on)]
+                spy = args.py_spy if number == 1 else None
+                result = run_pamnode(mode, client, fleet_id, args.n, main, used, servers, sigs, spy)
+                rounds.setdefault(mode, []).append(result)
+                print(f"round {number}: {mode}: {result.wall_s:.2f} s")
+            for module in args.ansible_modules:
+                result = run_ansible(
+                    lab.work, inventory, env, args.n, args.parallel, module, servers
+                )
+                rounds.setdefault(result.mode, []).append(result)
+                print(f"round {number}: {result.mode}: {result.wall_s:.2f} s")
+    return [median_result(results) for results in rounds.values()]
+
+
+def log_findings(lab: Lab) -> str:
+    """What the nodes' logs say about failures that a job's record does not show."""
+    lines = []
+    for node in lab.nodes:
+        text = node.log_text()
+        locked = text.count("database is locked")
+        lost = text.count(LOST_JOB)
+        errors = text.count("Internal Server Error")
+        lines.append(
+            f"{node.name}: 'database is locked' x{locked}, '{LOST_JOB}' x{lost}, "
+            f"HTTP 500 answered x{errors}"
+        )
+    return "node logs: " + "; ".join(lines)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--n", type=int, default=200, help="status checks per mode (200)")
+    parser.add_argument(
+        "--parallel", type=int, default=50, help="PAMNODE_JOB_CONCURRENCY and ansible -f (50)"
+    )
+    parser.add_argument("--endpoints", type=int, default=4, help="sshd servers (4)")
+    parser.add_argument("--rounds", type=int, default=1, help="rounds; the median is shown (1)")
+    parser.add_argument(
+        "--ansible-modules",
+        type=lambda s: [m for m in s.split(",") if m],
+        default=["raw", "shell"],
+        help="comma-separated: raw (the same command over ssh), shell (python module) (raw,shell)",
+    )
+    parser.add_argument(
+        "--database",
+        choices=["sqlite", "postgresql"],
+        default="sqlite",
+        help="every node's database: its default SQLite file, or a throwaway PostgreSQL (sqlite)",
+    )
+    parser.add_argument("--out", type=Path, default=REPO / "docs" / "benchmarks.md")
+    parser.add_argument("--keep", action="store_true", help="keep the work directory (logs)")
+    parser.add_argument(
+        "--py-spy",
+        type=Path,
+        default=None,
+        help="record py-spy profiles (raw, collapsed stacks) of the nodes in round 1 into DIR",
+    )
+    args = parser.parse_args(argv)
+    if args.n < 1 or args.parallel < 1 or args.endpoints < 1 or args.rounds < 1:
+        parser.error("--n, --parallel, --endpoints and --rounds must be at least 1")
+    if not set(args.ansible_modules) <= {"raw", "shell"}:
+        parser.error("--ansible-modules takes raw and/or shell")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if os.geteuid() != 0:
+        print("bench/jobs.py needs root: each sshd gets its own Unix user", file=sys.stderr)
+        return 2
+    ansible_binary()
+    command = shlex.join([".venv/bin/python", "-m", "bench.jobs", *sys.argv[1:]])
+    # Taken before the run: the commit and the load it started with.
+    machine_lines = machine()
+
+    def stop_on_signal(signum: int, _frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, stop_on_signal)
+    lab = Lab(Path(tempfile.mkdtemp(prefix="pamnode-bench-")), args.database)
+    failed = True
+    try:
+        results = bench(args, lab)
+        failed = False
+    except BenchError as exc:
+        print(f"benchmark failed: {exc}", file=sys.stderr)
+        failure = f"{exc}\n\n{log_findings(lab)}"
+        print(log_findings(lab), file=sys.stderr)
+        record(args.out, command, args, machine_lines, [], failure)
+        print(f"the failure is recorded in {args.out}", file=sys.stderr)
+        return 1
+    finally:
+        errors = lab.stop()
+        for error in errors:
+            print(f"cleanup: {error}", file=sys.stderr)
+        if failed or args.keep:
+            print(f"logs kept in {lab.work}", file=sys.stderr)
+        else:
+            shutil.rmtree(lab.work, ignore_errors=True)
+
+    print()
+    print(text_table(results))
+    print()
+    print("\n".join(verdict(results)))
+    for r in results:
+        for note in r.notes:
+            print(f"  {r.mode}: {note}")
+    record(args.out, command, args, machine_lines, results)
+    print(f"\nrecorded in {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
