@@ -11,7 +11,7 @@ from pamnode.db.engine import make_engine, make_sessionmaker
 from pamnode.db.migrate import upgrade
 from pamnode.identity.tenants import BASE_TENANT, ensure_base_tenant, find_tenant
 from pamnode.jobs.engine import JobEngine
-from pamnode.jobs.states import fail
+from pamnode.jobs.states import FINISHED, fail, read
 from pamnode.peers.client import PeerClients
 from pamnode.vault.keyring import KeyRing
 
@@ -51,6 +51,8 @@ async def open_node(settings: Settings) -> Node:
             keyring = KeyRing(ring_path)
 
     async def crashed(job_id: str, exc: BaseException) -> None:
-        await fail(sessions, job_id, "internal_error", f"the job broke: {type(exc).__name__}")
+        # A failure after the job's result was recorded (e.g. pinning the host key) keeps it.
+        if (await read(sessions, job_id)).state not in FINISHED:
+            await fail(sessions, job_id, "internal_error", f"the job broke: {type(exc).__name__}")
 
     return Node(settings, engine, sessions, keyring, JobEngine(settings.job_concurrency, crashed))

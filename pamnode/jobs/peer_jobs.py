@@ -51,10 +51,19 @@ async def accept(db: AsyncSession, node: Node, principal: Principal, body: PeerJ
         script_type=spec.script_type,
         script_body=spec.script_body,
     )
-    # Committed before the work starts, so a second POST of this id finds it.
+    # Committed, with its audit event, before the work starts: a second POST of this id finds
+    # it, and nothing the request does afterwards can fail once the job may run.
     try:
         async with node.sessions.begin() as own:
             own.add(job)
+            record(
+                own,
+                principal.audit_scope,
+                "job.accept",
+                job.id,
+                task=job.task,
+                host=spec.target.host,
+            )
     except IntegrityError:
         known = await _existing(db, principal, body.id)
         assert known is not None
@@ -62,7 +71,6 @@ async def accept(db: AsyncSession, node: Node, principal: Principal, body: PeerJ
     credential = Credential(**body.credential.model_dump())
     sig = signature(node, principal.tenant.name, principal.site.name)
     node.jobs.submit(job.id, lambda: execute_here(node, job.id, spec, credential, sig))
-    record(db, principal.audit_scope, "job.accept", job.id, task=job.task, host=spec.target.host)
     return job
 
 
@@ -100,8 +108,10 @@ async def cancel(db: AsyncSession, node: Node, principal: Principal, job_id: str
     job = await _existing(db, principal, job_id)
     if job is None:
         raise NotFound(f"this peer has no job {job_id}", code="job_not_found")
+    record(db, principal.audit_scope, "job.cancel", job_id)
+    # Ended before acting: the job's own state writes must not wait on this request.
+    await db.commit()
     if not node.jobs.cancel(job_id) and job.state not in states.FINISHED:
         await states.update(node.sessions, job_id, state=JobState.CANCELLED)
-    record(db, principal.audit_scope, "job.cancel", job_id)
     await node.jobs.wait(job_id, 10)
     return await states.read(node.sessions, job_id)

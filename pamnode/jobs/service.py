@@ -93,11 +93,15 @@ async def execute(
         )
         for host in targets
     ]
-    # Committed on their own before any worker looks for them.
+    # Committed on their own, with their audit events, before any worker looks for them;
+    # nothing the request does afterwards can fail once they may run.
     async with node.sessions.begin() as own:
         own.add_all(jobs)
+        for job in jobs:
+            record(
+                own, principal.audit_scope, "job.start", job.asset_name, job=job.id, task=job.task
+            )
     for job in jobs:
-        record(db, principal.audit_scope, "job.start", job.asset_name, job=job.id, task=job.task)
         node.jobs.submit(job.id, lambda job_id=job.id: run_requested(node, job_id))
     return Execution(batch_id, jobs, skipped)
 
@@ -162,8 +166,10 @@ async def cancel_job(db: AsyncSession, node: Node, principal: Principal, job_id:
         )
     if job.state in states.FINISHED:
         raise InvalidInput(f"job {job_id} has already ended ({job.state})", code="job_finished")
+    record(db, principal.audit_scope, "job.cancel", job.asset_name, job=job_id)
+    # Ended before acting: the job's own state writes must not wait on this request.
+    await db.commit()
     if not node.jobs.cancel(job_id):
         await states.update(node.sessions, job_id, state=JobState.CANCELLED)
-    record(db, principal.audit_scope, "job.cancel", job.asset_name, job=job_id)
     await node.jobs.wait(job_id, 15)
     return await states.read(node.sessions, job_id)

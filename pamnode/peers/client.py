@@ -50,6 +50,10 @@ def refusal(response: httpx.Response) -> PeerFailure:
         error = response.json()["error"]
         code, message = str(error["code"]), str(error["message"])
     except (ValueError, KeyError, TypeError):
+        if response.status_code >= 500:
+            return PeerFailure(
+                "peer_error", f"the peer failed to answer (HTTP {response.status_code})"
+            )
         return PeerFailure(
             "peer_error",
             f"the peer answered HTTP {response.status_code} without a pamnode error: "
@@ -74,11 +78,17 @@ def refusal(response: httpx.Response) -> PeerFailure:
     return PeerFailure("peer_error", f"the peer answered HTTP {response.status_code}: {message}")
 
 
+# Every running job may hold a request to its peer (a long-poll); the default pool keeps only
+# 20 idle connections, so at 50 jobs most requests would open a new TLS connection.
+LIMITS = httpx.Limits(max_connections=None, max_keepalive_connections=200)
+
+
 def _client(endpoint: PeerEndpoint) -> httpx.AsyncClient:
     return httpx.AsyncClient(
         base_url=endpoint.url.rstrip("/") + "/api/",
         verify=pinned_context(endpoint.pin_pem),
         timeout=TIMEOUT,
+        limits=LIMITS,
         headers={"Authorization": f"Bearer {endpoint.token}"},
     )
 
