@@ -3,6 +3,7 @@
 from typing import Annotated
 
 from fastapi import APIRouter, Query, status
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from pamnode.assets import grants, library
 from pamnode.assets.permissions import Action, allowed_actions, require_asset
@@ -20,6 +21,8 @@ from pamnode.assets.schemas import (
 )
 from pamnode.assets.secrets import SecretField
 from pamnode.deps import DB, Caller, NodeDep
+from pamnode.identity.principal import Principal
+from pamnode.node import Node
 
 router = APIRouter(prefix="/assets", tags=["assets"])
 
@@ -65,9 +68,11 @@ def _permission_out(view: grants.GrantView) -> PermissionOut:
     )
 
 
-@router.post("", status_code=status.HTTP_201_CREATED)
-async def create_asset(body: AssetIn, caller: Caller, db: DB, node: NodeDep) -> AssetOut:
-    view = await library.create_asset(
+async def create_from(
+    body: AssetIn, caller: Principal, db: AsyncSession, node: Node
+) -> library.AssetView:
+    """The one translation of an AssetIn body into the service call (REST and console)."""
+    return await library.create_asset(
         db,
         node.keyring,
         caller,
@@ -79,7 +84,11 @@ async def create_asset(body: AssetIn, caller: Caller, db: DB, node: NodeDep) -> 
         tags=body.tags,
         secret_values=body.secrets.model_dump(exclude_unset=True),
     )
-    return _out(view)
+
+
+@router.post("", status_code=status.HTTP_201_CREATED)
+async def create_asset(body: AssetIn, caller: Caller, db: DB, node: NodeDep) -> AssetOut:
+    return _out(await create_from(body, caller, db, node))
 
 
 @router.get("")

@@ -7,6 +7,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from pamnode.assets import grants, library
+from pamnode.assets.api import create_from
 from pamnode.assets.models import AssetType
 from pamnode.assets.permissions import Action, AssetRole, allowed_actions, allows, require_asset
 from pamnode.assets.schemas import AssetIn, AssetPatch, PermissionIn
@@ -142,18 +143,7 @@ async def add_asset(request: Request, caller: Caller, db: DB, node: NodeDep) -> 
     )
     kind = data.get("type", "")
     body = validated(AssetIn, {**_body(data, kind), "type": kind, "parent_id": parent_id})
-    view = await library.create_asset(
-        db,
-        node.keyring,
-        caller,
-        name=body.name,
-        type=body.type,
-        parent_id=body.parent_id,
-        properties=body.properties.model_dump(exclude_unset=True),
-        description=body.description,
-        tags=body.tags,
-        secret_values=body.secrets.model_dump(exclude_unset=True),
-    )
+    view = await create_from(body, caller, db, node)
     return redirect(request, _library_url(request, view.asset.id))
 
 
