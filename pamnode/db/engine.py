@@ -1,7 +1,5 @@
 """Async engine and session factory for SQLite (default) or PostgreSQL."""
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 from sqlalchemy import event
@@ -26,19 +24,11 @@ def make_engine(url: str) -> AsyncEngine:
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA journal_mode=WAL")
+            # Writers queue on this; WAL with synchronous=NORMAL keeps each commit short
+            # (no fsync per commit) without risking corruption.
             cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.close()
-            # The driver's own deferred BEGIN is replaced by ours below.
-            dbapi_connection.isolation_level = None
-
-        @event.listens_for(engine.sync_engine, "begin")
-        def _begin(connection: Any) -> None:
-            # A deferred transaction that reads, then writes after another connection has
-            # committed, fails at once with "database is locked" (its snapshot is stale).
-            # Transactions opened with `writing()` take the write lock up front instead, so
-            # concurrent writers queue on busy_timeout.
-            immediate = connection.get_execution_options().get(_IMMEDIATE, False)
-            connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
     return engine
 
@@ -46,18 +36,3 @@ def make_engine(url: str) -> AsyncEngine:
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
 
-
-_IMMEDIATE = "pamnode_sqlite_immediate"
-
-
-@asynccontextmanager
-async def writing(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
-    """A short transaction that will write: on SQLite it holds the write lock from the start.
-
-    For the hot, self-contained writes of background work (job states). It must not be
-    opened while the same task holds another transaction that has written.
-    """
-    async with sessions() as db:
-        await db.connection(execution_options={_IMMEDIATE: True})
-        yield db
-        await db.commit()

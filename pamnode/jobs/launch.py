@@ -8,7 +8,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from pamnode.assets.models import Asset
 from pamnode.assets.secrets import open_secrets
 from pamnode.db.base import utcnow
-from pamnode.db.engine import writing
 from pamnode.identity.models import Site, Tenant
 from pamnode.jobs import states
 from pamnode.jobs.executors.base import Credential, Target
@@ -83,7 +82,7 @@ async def run_requested(node: Node, job_id: str) -> None:
 
 
 async def _pin_host_key(node: Node, asset_id: str, key: str) -> None:
-    async with writing(node.sessions) as db:
+    async with node.sessions.begin() as db:
         if await db.get(AssetHostKey, asset_id) is None:
             db.add(AssetHostKey(asset_id=asset_id, key=key))
 

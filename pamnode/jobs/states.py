@@ -6,7 +6,6 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from pamnode.db.base import utcnow
-from pamnode.db.engine import writing
 from pamnode.jobs.models import Job, JobAttempt
 
 
@@ -27,7 +26,7 @@ Sessions = async_sessionmaker[AsyncSession]
 
 
 async def update(sessions: Sessions, job_id: str, **fields: Any) -> Job:
-    async with writing(sessions) as db:
+    async with sessions.begin() as db:
         job = await db.get(Job, job_id)
         assert job is not None, f"job {job_id} vanished"
         for name, value in fields.items():
@@ -44,7 +43,7 @@ async def fail(sessions: Sessions, job_id: str, code: str, message: str, **field
 
 
 async def begin_attempt(sessions: Sessions, job_id: str, peer_node: str | None) -> str:
-    async with writing(sessions) as db:
+    async with sessions.begin() as db:
         job = await db.get(Job, job_id)
         assert job is not None
         attempt = JobAttempt(job_id=job_id, number=len(job.attempts) + 1, peer_node=peer_node)
@@ -54,7 +53,7 @@ async def begin_attempt(sessions: Sessions, job_id: str, peer_node: str | None) 
 
 
 async def end_attempt(sessions: Sessions, attempt_id: str, outcome: str, error: str = "") -> None:
-    async with writing(sessions) as db:
+    async with sessions.begin() as db:
         attempt = await db.get(JobAttempt, attempt_id)
         assert attempt is not None
         attempt.outcome, attempt.error, attempt.finished_at = outcome, error, utcnow()
