@@ -92,9 +92,7 @@ async def delegate(
     for candidate in candidates:
         attempt = await states.begin_attempt(node.sessions, job_id, candidate.name)
         try:
-            response = await node.peer_clients.call(
-                candidate.endpoint, "POST", "peer/jobs", payload
-            )
+            await node.peer_clients.call(candidate.endpoint, "POST", "peer/jobs", payload)
         except PeerFailure as exc:
             await states.end_attempt(node.sessions, attempt, "unreachable", exc.message)
             reasons.append(f"{candidate.name}: {exc.message}")
@@ -102,7 +100,7 @@ async def delegate(
         await states.update(
             node.sessions, job_id, state=JobState.DISPATCHED, peer_node=candidate.name
         )
-        log.info("job %s dispatched to peer %s (%s)", job_id, candidate.name, response.json())
+        log.info("job %s dispatched to peer %s", job_id, candidate.name)
         return await follow(node, job_id, candidate, attempt, spec.timeout_s)
     await states.fail(
         node.sessions,
