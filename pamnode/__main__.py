@@ -1,3 +1,3 @@
-from pamnode.cli import app
+from pamnode.cli.main import app
 
 app(prog_name="pamnode")

@@ -9,7 +9,7 @@ from pamnode.assets.models import Asset, AssetPermission
 from pamnode.assets.permissions import Action, parse_role, require_asset
 from pamnode.assets.tree import lineage
 from pamnode.audit.service import record
-from pamnode.errors import Conflict, NotFound
+from pamnode.core.errors import Conflict, NotFound
 from pamnode.identity.models import User
 from pamnode.identity.principal import Principal
 from pamnode.identity.users import get_user

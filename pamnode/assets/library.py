@@ -19,11 +19,11 @@ from pamnode.assets.permissions import (
 )
 from pamnode.assets.tree import MAX_DEPTH, descendants, lineage
 from pamnode.audit.service import record
+from pamnode.core.errors import Conflict, InvalidInput
+from pamnode.crypto.keyring import KeyRing
 from pamnode.db.base import new_id
-from pamnode.errors import Conflict, InvalidInput
 from pamnode.identity.principal import Principal
 from pamnode.identity.roles import Permission
-from pamnode.vault.keyring import KeyRing
 
 HOSTNAME_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
 TAG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:=-]{0,63}$")

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from pamnode.assets.models import Asset, AssetPermission
 from pamnode.assets.tree import chain, lineage
-from pamnode.errors import Forbidden, InvalidInput, NotFound
+from pamnode.core.errors import Forbidden, InvalidInput, NotFound
 from pamnode.identity.principal import Principal
 from pamnode.identity.roles import Permission
 from pamnode.identity.tenants import refuse_base_tenant

@@ -9,12 +9,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from pamnode.assets.models import Asset, AssetSecret, AssetType
 from pamnode.audit.service import record
-from pamnode.errors import InvalidInput
+from pamnode.core.errors import InvalidInput
+from pamnode.crypto.cipher import open_sealed, seal
+from pamnode.crypto.keyring import KeyRing
+from pamnode.crypto.sealed import SealedColumn
 from pamnode.identity.models import Site
 from pamnode.identity.principal import Principal
-from pamnode.vault.cipher import open_sealed, seal
-from pamnode.vault.fields import SealedColumn
-from pamnode.vault.keyring import KeyRing
 
 
 class SecretField(StrEnum):

@@ -8,15 +8,15 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pamnode.audit.service import record
+from pamnode.core.errors import InvalidInput, NotFound
+from pamnode.crypto.cipher import open_sealed, seal
+from pamnode.crypto.keyring import KeyRing
 from pamnode.db.base import new_id, utcnow
-from pamnode.errors import InvalidInput, NotFound
 from pamnode.identity import signing
 from pamnode.identity.models import ApiToken, User
 from pamnode.identity.principal import Principal
 from pamnode.identity.roles import Permission
 from pamnode.identity.users import get_user
-from pamnode.vault.cipher import open_sealed, seal
-from pamnode.vault.keyring import KeyRing
 
 TOKEN_TYPE = "api"
 

@@ -6,8 +6,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pamnode.audit.service import AuditScope, record
+from pamnode.core.errors import Forbidden, Unauthenticated
+from pamnode.crypto.keyring import KeyRing
 from pamnode.db.base import new_id, utcnow
-from pamnode.errors import Forbidden, Unauthenticated
 from pamnode.identity import signing
 from pamnode.identity.api_tokens import TOKEN_TYPE as API_TOKEN_TYPE
 from pamnode.identity.api_tokens import source_allowed
@@ -16,7 +17,6 @@ from pamnode.identity.models import ApiToken, LoginSession, Site, Tenant, User
 from pamnode.identity.passwords import verify_password
 from pamnode.identity.principal import Principal
 from pamnode.identity.users import find_user
-from pamnode.vault.keyring import KeyRing
 
 SESSION_TYPE = "session"
 LEEWAY = timedelta(seconds=signing.LEEWAY_S)

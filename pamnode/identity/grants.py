@@ -4,7 +4,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pamnode.audit.service import record
-from pamnode.errors import Conflict, InvalidInput, NotFound
+from pamnode.core.errors import Conflict, InvalidInput, NotFound
 from pamnode.identity.models import Site, SiteRoleGrant, User
 from pamnode.identity.principal import Principal
 from pamnode.identity.roles import Permission, SiteRole

@@ -2,7 +2,7 @@
 
 import re
 
-from pamnode.errors import InvalidInput
+from pamnode.core.errors import InvalidInput
 
 URL_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 

@@ -3,7 +3,7 @@
 from dataclasses import dataclass
 
 from pamnode.audit.service import AuditScope
-from pamnode.errors import Forbidden
+from pamnode.core.errors import Forbidden
 from pamnode.identity.models import Site, Tenant, User
 from pamnode.identity.roles import PERMISSION_ROLES, Permission, SiteRole
 

@@ -5,7 +5,7 @@ from typing import Annotated
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from pamnode.bodies import Strict
+from pamnode.core.bodies import Strict
 
 Name = Annotated[str, Field(min_length=1, max_length=63)]
 Login = Annotated[str, Field(min_length=1, max_length=128)]

@@ -7,9 +7,9 @@ from typing import Any
 import jwt
 from cryptography.hazmat.primitives import serialization
 
-from pamnode.errors import Unauthenticated
+from pamnode.core.errors import Unauthenticated
+from pamnode.crypto.keyring import KeyRing
 from pamnode.identity.models import Tenant
-from pamnode.vault.keyring import KeyRing
 
 ALGORITHM = "EdDSA"
 # Peers' clocks drift; AWX's one-minute signed requests broke on skew (see ANCHORS).

@@ -4,15 +4,15 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pamnode.audit.service import record
+from pamnode.core.errors import Conflict, Forbidden, InvalidInput, NotFound
+from pamnode.crypto.keyring import KeyRing
 from pamnode.db.base import new_id
-from pamnode.errors import Conflict, Forbidden, InvalidInput, NotFound
 from pamnode.identity import grants, users
 from pamnode.identity.models import Site, Tenant
 from pamnode.identity.names import check_url_name
 from pamnode.identity.principal import Principal
 from pamnode.identity.roles import Permission, SiteRole
 from pamnode.identity.signing import key_id
-from pamnode.vault.keyring import KeyRing
 
 BASE_TENANT = "base"
 ROOT_SITE = "root"

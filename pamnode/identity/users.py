@@ -6,7 +6,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pamnode.audit.service import record
-from pamnode.errors import Conflict, InvalidInput, NotFound
+from pamnode.core.errors import Conflict, InvalidInput, NotFound
 from pamnode.identity.models import Tenant, User
 from pamnode.identity.passwords import hash_password
 from pamnode.identity.principal import Principal

@@ -5,23 +5,23 @@ import logging
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from pamnode.app.node import Node
 from pamnode.assets.models import Asset
 from pamnode.assets.secrets import open_secrets
+from pamnode.crypto.cipher import VaultError
+from pamnode.crypto.keyring import KeyRingError
 from pamnode.db.base import utcnow
 from pamnode.identity.models import Site, Tenant
 from pamnode.jobs import states
 from pamnode.jobs.executors.base import Credential, Target
 from pamnode.jobs.models import AssetHostKey, Job
 from pamnode.jobs.runner import Candidate, delegate, execute_here, follow, signature
+from pamnode.jobs.specs import JobSpec, Task
 from pamnode.jobs.states import JobState
-from pamnode.jobs.tasks import JobSpec, Task
-from pamnode.node import Node
 from pamnode.peers.models import PeerNode
 from pamnode.peers.selection import Purpose, attempt_order, effective, reaches
 from pamnode.peers.service import endpoint
 from pamnode.peers.trust import PeerFailure
-from pamnode.vault.cipher import VaultError
-from pamnode.vault.keyring import KeyRingError
 
 log = logging.getLogger("pamnode.jobs")
 

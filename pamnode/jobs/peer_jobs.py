@@ -7,18 +7,18 @@ written to this node's database, so a restart forgets it and the job ends as int
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from pamnode.app.node import Node
 from pamnode.audit.service import record
-from pamnode.errors import Conflict, NotFound
+from pamnode.core.errors import Conflict, NotFound
 from pamnode.identity.principal import Principal
 from pamnode.jobs import states
-from pamnode.jobs.engine import until
 from pamnode.jobs.executors.base import Credential, Target
 from pamnode.jobs.models import Job
+from pamnode.jobs.pool import until
 from pamnode.jobs.runner import execute_here, signature
+from pamnode.jobs.specs import JobSpec
 from pamnode.jobs.states import JobState
-from pamnode.jobs.tasks import JobSpec
 from pamnode.jobs.wire import PeerJobIn
-from pamnode.node import Node
 from pamnode.peers.serving import require_peer_caller
 
 

@@ -5,12 +5,12 @@ import logging
 from dataclasses import asdict, dataclass
 from datetime import datetime
 
+from pamnode.app.node import Node
 from pamnode.db.base import utcnow
 from pamnode.jobs import states
 from pamnode.jobs.executors.base import Credential, ExecutionError, TaskResult
+from pamnode.jobs.specs import JobSpec, perform
 from pamnode.jobs.states import JobState
-from pamnode.jobs.tasks import JobSpec, perform
-from pamnode.node import Node
 from pamnode.peers.client import PeerEndpoint
 from pamnode.peers.trust import PeerFailure
 

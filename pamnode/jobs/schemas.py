@@ -5,8 +5,8 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from pamnode.bodies import Strict
-from pamnode.jobs.tasks import ScriptType, Task
+from pamnode.core.bodies import Strict
+from pamnode.jobs.specs import ScriptType, Task
 
 MAX_TIMEOUT_S = 24 * 3600
 

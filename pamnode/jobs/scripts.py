@@ -6,7 +6,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pamnode.audit.service import record
-from pamnode.errors import Conflict, NotFound
+from pamnode.core.errors import Conflict, NotFound
 from pamnode.identity.principal import Principal
 from pamnode.identity.roles import Permission
 from pamnode.identity.tenants import refuse_base_tenant

@@ -6,21 +6,21 @@ from datetime import datetime
 from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from pamnode.app.node import Node
 from pamnode.assets.models import Asset
 from pamnode.assets.permissions import Action, require_asset
 from pamnode.assets.tree import descendants
 from pamnode.audit.service import record
+from pamnode.core.errors import Forbidden, InvalidInput, NotFound
 from pamnode.db.base import new_id
-from pamnode.errors import Forbidden, InvalidInput, NotFound
 from pamnode.identity.principal import Principal
 from pamnode.identity.roles import Permission
 from pamnode.jobs import states
 from pamnode.jobs.launch import run_requested
 from pamnode.jobs.models import Job
 from pamnode.jobs.scripts import find_script
+from pamnode.jobs.specs import Task, check_runs_on, protocol_for
 from pamnode.jobs.states import JobState
-from pamnode.jobs.tasks import Task, check_runs_on, protocol_for
-from pamnode.node import Node
 
 CONTAINER = "container"
 

@@ -5,8 +5,8 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, Field, model_validator
 
-from pamnode.bodies import Strict
-from pamnode.jobs.tasks import ScriptType, Task
+from pamnode.core.bodies import Strict
+from pamnode.jobs.specs import ScriptType, Task
 
 Secret = Annotated[str, Field(max_length=65536)]
 

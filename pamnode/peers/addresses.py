@@ -5,7 +5,7 @@ import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from pamnode.errors import InvalidInput
+from pamnode.core.errors import InvalidInput
 from pamnode.identity.names import URL_NAME
 from pamnode.identity.tenants import BASE_TENANT
 

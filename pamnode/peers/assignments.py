@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from pamnode.assets.models import Asset
 from pamnode.assets.permissions import Action, require_asset
 from pamnode.audit.service import record
-from pamnode.errors import Conflict, NotFound
+from pamnode.core.errors import Conflict, NotFound
 from pamnode.identity.principal import Principal
 from pamnode.peers.models import PeerAssignment, PeerNode
 from pamnode.peers.selection import Purpose, Reach, effective, reaches

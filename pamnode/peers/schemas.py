@@ -5,7 +5,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
-from pamnode.bodies import Strict
+from pamnode.core.bodies import Strict
 
 PeerName = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[^\s/][^/]*$")]
 Url = Annotated[str, Field(min_length=1, max_length=2048)]

@@ -9,21 +9,21 @@ import jwt as pyjwt
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from pamnode.app.node import Node
 from pamnode.audit.service import record
+from pamnode.core.errors import Conflict, InvalidInput, NotFound
+from pamnode.crypto.cipher import open_sealed, seal
+from pamnode.crypto.keyring import KeyRing
+from pamnode.crypto.sealed import SealedColumn
 from pamnode.db.base import new_id, utcnow
-from pamnode.errors import Conflict, InvalidInput, NotFound
 from pamnode.identity.models import Site
 from pamnode.identity.principal import Principal
 from pamnode.identity.roles import Permission
 from pamnode.identity.tenants import refuse_base_tenant
-from pamnode.node import Node
 from pamnode.peers import client
 from pamnode.peers.addresses import parse_gateway_address, parse_peer_url
 from pamnode.peers.models import PeerNode, PeerPin
 from pamnode.peers.trust import CertificateFacts, PeerFailure, describe, fetch_leaf
-from pamnode.vault.cipher import open_sealed, seal
-from pamnode.vault.fields import SealedColumn
-from pamnode.vault.keyring import KeyRing
 
 JOB_RUNNER = "job-runner"
 GATEWAY = "gateway"

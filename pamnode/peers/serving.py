@@ -2,11 +2,11 @@
 
 from typing import Any
 
+from pamnode.app.node import Node
 from pamnode.db.base import utcnow
 from pamnode.identity.principal import Principal
 from pamnode.identity.roles import Permission
 from pamnode.identity.tenants import refuse_base_tenant
-from pamnode.node import Node
 
 
 def require_peer_caller(principal: Principal) -> None:

@@ -18,16 +18,16 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from pamnode.assets.secrets import ASSET_SECRETS
 from pamnode.audit.service import record
-from pamnode.errors import Forbidden
+from pamnode.core.errors import Forbidden
+from pamnode.crypto.cipher import VaultError, open_sealed, sealed_version
+from pamnode.crypto.keyring import KeyRing
+from pamnode.crypto.sealed import SealedColumn, reseal
 from pamnode.identity.api_tokens import _context as api_token_context
 from pamnode.identity.models import ApiToken, Site
 from pamnode.identity.principal import Principal
 from pamnode.identity.roles import Permission
 from pamnode.identity.tenants import ROOT_SITE
 from pamnode.peers.service import PEER_ACCESS_TOKENS
-from pamnode.vault.cipher import VaultError, open_sealed, sealed_version
-from pamnode.vault.fields import SealedColumn, reseal
-from pamnode.vault.keyring import KeyRing
 
 BATCH_SIZE = 200
 # A pass re-encrypts what was written under an old key while the previous pass ran; writes

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from pamnode.app.tls import ensure_self_signed
 from pamnode.jobs.executors import winrm
 from pamnode.jobs.executors.base import REDACTED, Credential, ExecutionError, Target
 from pamnode.lab.ports import free_port
-from pamnode.node_cert import ensure_self_signed
 from tests.support.wsman_double import Invocation, Outcome, WsmanDouble
 
 USER, PASSWORD = "administrator", "Win-Passw0rd!"

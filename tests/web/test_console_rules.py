@@ -6,9 +6,8 @@ from __future__ import annotations
 import pytest
 from starlette.requests import Request
 
-from pamnode.errors import Conflict, Forbidden, InvalidInput, NotFound
-from pamnode.identity.schemas import UserIn
-from pamnode.web.console import (
+from pamnode.core.errors import Conflict, Forbidden, InvalidInput, NotFound
+from pamnode.http.console.shared import (
     CrossSiteRefused,
     FieldErrors,
     FormContext,
@@ -17,6 +16,7 @@ from pamnode.web.console import (
     is_console_request,
     validated,
 )
+from pamnode.identity.schemas import UserIn
 
 HOST = "node.example:6443"
 

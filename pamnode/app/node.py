@@ -1,0 +1,58 @@
+"""What a running node holds: settings, database, key ring, job engine, peer clients."""
+
+import random
+from dataclasses import dataclass, field
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from pamnode import __version__
+from pamnode.app.settings import Settings
+from pamnode.crypto.keyring import KeyRing
+from pamnode.db.engine import make_engine, make_sessionmaker
+from pamnode.db.migrate import upgrade
+from pamnode.identity.tenants import BASE_TENANT, ensure_base_tenant, find_tenant
+from pamnode.jobs.pool import JobEngine
+from pamnode.jobs.states import FINISHED, fail, read
+from pamnode.peers.client import PeerClients
+
+
+@dataclass
+class Node:
+    settings: Settings
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    keyring: KeyRing
+    jobs: JobEngine
+    peer_clients: PeerClients = field(default_factory=PeerClients)
+    # The source of the random peer choice; tests may put a seeded one here.
+    rng: random.Random = field(default_factory=random.SystemRandom)
+    version: str = __version__
+
+    async def close(self) -> None:
+        await self.jobs.shutdown()
+        await self.peer_clients.aclose()
+        await self.engine.dispose()
+
+
+async def open_node(settings: Settings) -> Node:
+    """Migrate the schema, open the key ring and make sure the base tenant exists."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(settings.resolved_database_url)
+    await upgrade(engine)
+    sessions = make_sessionmaker(engine)
+    ring_path = settings.data_dir / "keyring.json"
+    async with sessions.begin() as db:
+        # A new key ring only for a new database: one that lost its key ring must say so
+        # on use, not carry on with fresh keys that open nothing.
+        if await find_tenant(db, BASE_TENANT) is None:
+            keyring = KeyRing.create_if_missing(ring_path)
+            await ensure_base_tenant(db, keyring)
+        else:
+            keyring = KeyRing(ring_path)
+
+    async def crashed(job_id: str, exc: BaseException) -> None:
+        # A failure after the job's result was recorded (e.g. pinning the host key) keeps it.
+        if (await read(sessions, job_id)).state not in FINISHED:
+            await fail(sessions, job_id, "internal_error", f"the job broke: {type(exc).__name__}")
+
+    return Node(settings, engine, sessions, keyring, JobEngine(settings.job_concurrency, crashed))

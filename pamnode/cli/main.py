@@ -1,0 +1,147 @@
+"""The `pamnode` command: run a node, create its first administrator, administer it remotely."""
+
+import asyncio
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import uvicorn
+from sqlalchemy import select
+
+from pamnode.app.node import open_node
+from pamnode.app.settings import DEFAULT_PORT, Settings
+from pamnode.app.tls import ensure_self_signed
+from pamnode.cli.admin import register_admin_commands
+from pamnode.cli.assets import asset_app, register_asset_commands
+from pamnode.cli.jobs import execute, jobs_app, script_app
+from pamnode.cli.peers import peer_app
+from pamnode.core.errors import PamError
+from pamnode.identity import grants, users
+from pamnode.identity.models import User
+from pamnode.identity.roles import SiteRole
+from pamnode.identity.tenants import BASE_TENANT, ROOT_SITE, get_site, get_tenant
+
+app = typer.Typer(help="pamnode: a privileged-access-management node.", no_args_is_help=True)
+
+DataDir = Annotated[Path, typer.Option("--data", help="Data directory (key ring, TLS, SQLite).")]
+DatabaseUrl = Annotated[
+    str | None,
+    typer.Option("--database-url", help="postgresql+asyncpg://… (default: SQLite in --data)."),
+]
+
+
+@app.command()
+def serve(
+    data: DataDir,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="HTTPS port.")] = DEFAULT_PORT,
+    node_name: Annotated[str | None, typer.Option(help="Name in node signatures.")] = None,
+    database_url: DatabaseUrl = None,
+    cert: Annotated[Path | None, typer.Option(help="TLS certificate (PEM).")] = None,
+    key: Annotated[Path | None, typer.Option(help="TLS private key (PEM).")] = None,
+) -> None:
+    """Serve the web console and REST API over HTTPS."""
+    from pamnode.http.app import create_app
+
+    if (cert is None) != (key is None):
+        raise typer.BadParameter("give both --cert and --key, or neither")
+    overrides: dict[str, object] = {"data_dir": data, "host": host, "port": port}
+    if node_name:
+        overrides["node_name"] = node_name
+    if database_url:
+        overrides["database_url"] = database_url
+    settings = Settings(**overrides)  # type: ignore[arg-type]
+    data.mkdir(parents=True, exist_ok=True)
+    if cert is None or key is None:
+        cert, key = ensure_self_signed(data / "tls", settings.node_name, host)
+    uvicorn.run(
+        create_app(settings),
+        host=host,
+        port=port,
+        ssl_certfile=str(cert),
+        ssl_keyfile=str(key),
+        log_level="info",
+        timeout_graceful_shutdown=5,
+    )
+
+
+@app.command()
+def init(
+    data: DataDir,
+    admin_login: Annotated[str, typer.Option(help="Login of the first administrator.")],
+    admin_password_file: Annotated[
+        Path, typer.Option(help="File holding the password (first line).", exists=True)
+    ],
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Create the first administrator of the base tenant (once)."""
+    password = next(iter(admin_password_file.read_text().splitlines()), "")
+    overrides: dict[str, object] = {"data_dir": data}
+    if database_url:
+        overrides["database_url"] = database_url
+    settings = Settings(**overrides)  # type: ignore[arg-type]
+
+    async def _init() -> str | None:
+        node = await open_node(settings)
+        try:
+            async with node.sessions.begin() as db:
+                base = await get_tenant(db, BASE_TENANT)
+                if await db.scalar(select(User.id).where(User.tenant_id == base.id)):
+                    return "this node already has an administrator; init runs only once"
+                try:
+                    admin = await users.add_user(db, base, login=admin_login, password=password)
+                except PamError as exc:
+                    return exc.message
+                await grants.add_grant(
+                    db, await get_site(db, base, ROOT_SITE), admin, SiteRole.ADMINISTRATOR
+                )
+                return None
+        finally:
+            await node.close()
+
+    refusal = asyncio.run(_init())
+    if refusal:
+        typer.echo(f"error: {refusal}", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"administrator '{admin_login}' created in tenant '{BASE_TENANT}'")
+
+
+@app.command()
+def demo(
+    workdir: Annotated[
+        Path | None, typer.Option(help="Where the nodes keep their data (default: a temp dir).")
+    ] = None,
+    loopback: Annotated[
+        bool, typer.Option(help="Put everything on loopback even when namespaces are possible.")
+    ] = False,
+) -> None:
+    """Main node, peer node and SSH endpoint: the whole peer-node flow of the seed, end to end."""
+    import json
+    import tempfile
+
+    from rich.console import Console
+
+    from pamnode.demo.run import can_isolate, run_demo
+    from pamnode.demo.walkthrough import DemoError
+    from pamnode.lab import LabUnavailable
+
+    console = Console()
+    isolated = can_isolate() and not loopback
+    with tempfile.TemporaryDirectory(prefix="pamnode-demo-") as tmp:
+        try:
+            job = run_demo(workdir or Path(tmp), isolated, lambda line: console.print(f"• {line}"))
+        except (DemoError, LabUnavailable) as exc:
+            console.print(f"[red]demo failed:[/red] {exc}")
+            raise typer.Exit(1) from None
+    console.print("\nReports > Jobs > Show Details:")
+    shown = {k: v for k, v in job.items() if k not in ("output", "target")}
+    console.print_json(json.dumps(shown))
+    console.print(f"\n[bold green]Node Signature: {job['node_signature']}[/bold green]")
+
+
+register_admin_commands(app)
+register_asset_commands(app)
+app.add_typer(peer_app, name="peer")
+app.add_typer(jobs_app, name="jobs")
+app.add_typer(script_app, name="script")
+asset_app.command("execute")(execute)

@@ -1,0 +1,124 @@
+"""REST routes of Configuration > Peer Nodes: translation between HTTP and the peers service."""
+
+from fastapi import APIRouter, status
+
+from pamnode.http.deps import DB, Caller, NodeDep
+from pamnode.peers import service
+from pamnode.peers.models import PeerNode
+from pamnode.peers.schemas import (
+    CertificateOut,
+    ComponentIn,
+    ConnectionOut,
+    EstablishIn,
+    PeerNodeIn,
+    PeerNodeOut,
+    PeerNodePatch,
+    PinOut,
+)
+
+router = APIRouter(prefix="/peer-nodes", tags=["peer nodes"])
+
+
+def _out(peer: PeerNode) -> PeerNodeOut:
+    trust = {}
+    for component in service.COMPONENTS:
+        pin = peer.pin(component)
+        trust[component] = (
+            PinOut(
+                trusted=True,
+                sha256=pin.sha256,
+                not_after=pin.not_after,
+                established_by=pin.established_by,
+                established_at=pin.established_at,
+            )
+            if pin
+            else None
+        )
+    return PeerNodeOut(
+        id=peer.id,
+        name=peer.name,
+        job_runner=peer.job_runner,
+        url=peer.url,
+        has_access_token=peer.access_token_sealed is not None,
+        access_token_expires_at=peer.access_token_expires_at,
+        gateway=peer.gateway,
+        gateway_address=peer.gateway_address,
+        enabled=peer.enabled,
+        trust=trust,
+        warnings=service.warnings(peer),
+        created_at=peer.created_at,
+    )
+
+
+@router.post("", status_code=status.HTTP_201_CREATED)
+async def create_peer(body: PeerNodeIn, caller: Caller, db: DB, node: NodeDep) -> PeerNodeOut:
+    return _out(await service.create_peer(db, node.keyring, caller, body.model_dump()))
+
+
+@router.get("")
+async def list_peers(caller: Caller, db: DB) -> list[PeerNodeOut]:
+    return [_out(peer) for peer in await service.list_peers(db, caller)]
+
+
+@router.get("/{peer_id}")
+async def read_peer(peer_id: str, caller: Caller, db: DB) -> PeerNodeOut:
+    return _out(await service.read_peer(db, caller, peer_id))
+
+
+@router.patch("/{peer_id}")
+async def update_peer(
+    peer_id: str, body: PeerNodePatch, caller: Caller, db: DB, node: NodeDep
+) -> PeerNodeOut:
+    changes = body.model_dump(exclude_unset=True)
+    return _out(await service.update_peer(db, node.keyring, caller, peer_id, changes))
+
+
+@router.delete("/{peer_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_peer(peer_id: str, caller: Caller, db: DB) -> None:
+    await service.delete_peer(db, caller, peer_id)
+
+
+def _certificate(component: str, verified: service.VerifiedCertificate) -> CertificateOut:
+    facts = verified.facts
+    return CertificateOut(
+        component=component,  # type: ignore[arg-type]
+        subject=facts.subject,
+        issuer=facts.issuer,
+        sans=facts.sans,
+        not_before=facts.not_before,
+        not_after=facts.not_after,
+        sha256=facts.sha256,
+        trusted=verified.trusted,
+        pinned_sha256=verified.pinned_sha256,
+    )
+
+
+@router.post("/{peer_id}/verify-trust")
+async def verify_trust(peer_id: str, body: ComponentIn, caller: Caller, db: DB) -> CertificateOut:
+    verified = await service.verify_trust(db, caller, peer_id, body.component)
+    return _certificate(body.component, verified)
+
+
+@router.post("/{peer_id}/establish-trust")
+async def establish_trust(
+    peer_id: str, body: EstablishIn, caller: Caller, db: DB
+) -> CertificateOut:
+    verified = await service.establish_trust(db, caller, peer_id, body.component, body.sha256)
+    return _certificate(body.component, verified)
+
+
+@router.post("/{peer_id}/test-connection")
+async def test_connection(peer_id: str, caller: Caller, db: DB, node: NodeDep) -> ConnectionOut:
+    report = await service.test_connection(db, node, caller, peer_id)
+    return ConnectionOut(
+        ok=report.ok,
+        code=report.code,
+        reason=report.reason,
+        node=report.info.get("node"),
+        tenant=report.info.get("tenant"),
+        site=report.info.get("site"),
+        version=report.info.get("version"),
+        latency_ms=report.latency_ms,
+        clock_offset_ms=report.clock_offset_ms,
+        capabilities=report.info.get("capabilities"),
+    )

@@ -1,0 +1,40 @@
+"""The web console: server-rendered pages at each site's base URL, over the same services."""
+
+from collections.abc import Awaitable, Callable
+
+from fastapi import FastAPI, Request, Response
+from fastapi.staticfiles import StaticFiles
+
+from pamnode.http.console.pages import assets as assets_pages
+from pamnode.http.console.pages import identity as identity_pages
+from pamnode.http.console.pages import jobs as jobs_pages
+from pamnode.http.console.pages import peers as peers_pages
+from pamnode.http.console.shared import HERE, error_response, is_console_request
+
+__all__ = ["error_response", "install", "is_console_request"]
+
+# Scripts and styles come only from this node (htmx is vendored); nothing inline, no frames.
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
+
+
+def install(app: FastAPI, site_prefix: str) -> None:
+    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+    for module in (identity_pages, peers_pages, assets_pages, jobs_pages):
+        app.include_router(module.router, prefix=site_prefix)
+
+    @app.middleware("http")
+    async def console_headers(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        response = await call_next(request)
+        if is_console_request(request) or request.url.path.startswith("/static/"):
+            response.headers.setdefault("Content-Security-Policy", CSP)
+            response.headers.setdefault("X-Content-Type-Options", "nosniff")
+            response.headers.setdefault("Referrer-Policy", "same-origin")
+        if is_console_request(request):
+            # Pages show per-user data: never from a shared or back-button cache.
+            response.headers.setdefault("Cache-Control", "no-store")
+        return response

@@ -1,0 +1,295 @@
+"""Console pages: login, Management > Users, Site Roles, API Tokens, and Reports > Audit."""
+
+import re
+from datetime import UTC, datetime, time, timedelta
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import HTMLResponse, Response
+
+from pamnode.audit.service import list_events
+from pamnode.http.console.shared import (
+    Caller,
+    check_same_origin,
+    checked,
+    expect_form,
+    form_data,
+    page,
+    redirect,
+    site_base,
+    validated,
+)
+from pamnode.http.deps import DB, SESSION_COOKIE, NodeDep, Scope, client_address
+from pamnode.identity import api_tokens, auth, grants, users
+from pamnode.identity.principal import Principal
+from pamnode.identity.roles import Permission, SiteRole
+from pamnode.identity.schemas import ApiTokenIn, GrantIn, LoginIn, UserIn
+
+router = APIRouter(dependencies=[Depends(check_same_origin)], include_in_schema=False)
+
+
+def _next_page(request: Request, wanted: str) -> str:
+    """Only a page of this site: a login link must not send anyone elsewhere."""
+    base = site_base(request)
+    return wanted if wanted.startswith(base + "/") and "//" not in wanted else base + "/"
+
+
+@router.get("/", response_class=HTMLResponse)
+async def home(request: Request, caller: Caller) -> Response:
+    return page(request, "home.html", caller, title="Home")
+
+
+@router.get("/login", response_class=HTMLResponse)
+async def login_page(request: Request, scope: Scope, next: str = "") -> Response:
+    return page(request, "login.html", None, title="Log in", values={}, errors={}, next=next)
+
+
+@router.post("/login")
+async def login(request: Request, scope: Scope, db: DB, node: NodeDep) -> Response:
+    data = await form_data(request)
+    # Named before the check so that a refused login is audited under the login tried.
+    request.state.actor = data.get("login", "")[:128]
+    request.state.audit_action = "auth.login"
+    expect_form(request, "_login_form.html", data, auth_errors=True, next=data.get("next", ""))
+    body = validated(LoginIn, {"login": data.get("login"), "password": data.get("password")})
+    ttl = node.settings.session_ttl_s
+    token, _ = await auth.login(
+        db,
+        node.keyring,
+        scope.tenant,
+        scope.site,
+        body.login,
+        body.password,
+        client_address(request),
+        timedelta(seconds=ttl),
+    )
+    response = redirect(request, _next_page(request, data.get("next", "")))
+    # HttpOnly: no script reads it; Secure: HTTPS only; Strict: never sent cross-site.
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        max_age=ttl,
+        path=site_base(request),
+        secure=True,
+        httponly=True,
+        samesite="strict",
+    )
+    return response
+
+
+@router.post("/logout")
+async def logout(request: Request, caller: Caller, db: DB) -> Response:
+    await auth.logout(db, caller, str(request.state.token_claims["jti"]))
+    response = redirect(request, f"{site_base(request)}/login")
+    response.delete_cookie(
+        SESSION_COOKIE, path=site_base(request), secure=True, httponly=True, samesite="strict"
+    )
+    return response
+
+
+# --- Management > Users ----------------------------------------------------------------------
+
+
+@router.get("/users", response_class=HTMLResponse)
+async def users_page(request: Request, caller: Caller, db: DB) -> Response:
+    found = await users.list_users(db, caller)
+    return page(request, "identity/users.html", caller, title="Users", users=found)
+
+
+@router.get("/users/new", response_class=HTMLResponse)
+async def user_form(request: Request, caller: Caller) -> Response:
+    caller.require(Permission.USERS_WRITE)
+    return page(request, "identity/_user_form.html", caller, values={}, errors={})
+
+
+@router.post("/users")
+async def add_user(request: Request, caller: Caller, db: DB) -> Response:
+    data = await form_data(request)
+    expect_form(request, "identity/_user_form.html", data)
+    fields = ("login", "first_name", "last_name", "mail", "password")
+    body = validated(UserIn, {**{k: data.get(k, "") for k in fields}, "locked": False})
+    await users.create_user(db, caller, **body.model_dump())
+    return redirect(request, f"{site_base(request)}/users")
+
+
+@router.post("/users/{login}/delete")
+async def delete_user(request: Request, login: str, caller: Caller, db: DB) -> Response:
+    await users.delete_user(db, caller, login)
+    return redirect(request, f"{site_base(request)}/users")
+
+
+# --- Management > Site Roles -----------------------------------------------------------------
+
+
+async def _user_choices(db: DB, caller: Principal) -> list[tuple[str, str]] | None:
+    """Users to pick from, if the caller may list them; otherwise the login is typed."""
+    if not caller.can(Permission.USERS_READ):
+        return None
+    return [(user.login, user.login) for user in await users.list_users(db, caller)]
+
+
+@router.get("/site-roles", response_class=HTMLResponse)
+async def roles_page(request: Request, caller: Caller, db: DB) -> Response:
+    found = await grants.list_grants(db, caller)
+    return page(request, "identity/site_roles.html", caller, title="Site Roles", grants=found)
+
+
+async def _grant_context(db: DB, caller: Principal) -> dict[str, object]:
+    return {
+        "user_choices": await _user_choices(db, caller),
+        "role_choices": [(role.value, role.value) for role in SiteRole],
+    }
+
+
+@router.get("/site-roles/new", response_class=HTMLResponse)
+async def grant_form(request: Request, caller: Caller, db: DB) -> Response:
+    caller.require(Permission.ROLES_WRITE)
+    context = await _grant_context(db, caller)
+    return page(request, "identity/_grant_form.html", caller, values={}, errors={}, **context)
+
+
+@router.post("/site-roles")
+async def grant_role(request: Request, caller: Caller, db: DB) -> Response:
+    data = await form_data(request)
+    context = await _grant_context(db, caller) if caller.can(Permission.ROLES_WRITE) else {}
+    expect_form(
+        request,
+        "identity/_grant_form.html",
+        data,
+        fields={"user_not_found": "principal"},
+        **context,
+    )
+    body = validated(GrantIn, {"principal": data.get("principal"), "role": data.get("role")})
+    user = await users.get_user(db, caller.tenant, body.principal)
+    await grants.grant_role(db, caller, user, body.role)
+    return redirect(request, f"{site_base(request)}/site-roles")
+
+
+@router.post("/site-roles/{grant_id}/revoke")
+async def revoke_role(request: Request, grant_id: str, caller: Caller, db: DB) -> Response:
+    await grants.revoke_grant(db, caller, grant_id)
+    return redirect(request, f"{site_base(request)}/site-roles")
+
+
+# --- Management > API Tokens -----------------------------------------------------------------
+
+
+@router.get("/api-tokens", response_class=HTMLResponse)
+async def tokens_page(request: Request, caller: Caller, db: DB) -> Response:
+    found = await api_tokens.list_tokens(db, caller)
+    return page(request, "identity/api_tokens.html", caller, title="API Tokens", tokens=found)
+
+
+@router.get("/api-tokens/new", response_class=HTMLResponse)
+async def token_form(request: Request, caller: Caller, db: DB) -> Response:
+    caller.require(Permission.API_TOKENS_WRITE)
+    default_expiry = (datetime.now(UTC) + timedelta(days=90)).date().isoformat()
+    return page(
+        request,
+        "identity/_token_form.html",
+        caller,
+        values={"expires_at": default_expiry, "enabled": "on"},
+        errors={},
+        user_choices=await _user_choices(db, caller),
+    )
+
+
+def _end_of_day(value: str) -> str | None:
+    """The date picker gives a day; the token stays valid until that day ends (UTC)."""
+    try:
+        day = datetime.fromisoformat(value).date()
+    except ValueError:
+        return None
+    return datetime.combine(day, time(23, 59, 59), UTC).isoformat()
+
+
+@router.post("/api-tokens")
+async def add_token(request: Request, caller: Caller, db: DB, node: NodeDep) -> Response:
+    data = await form_data(request)
+    choices = await _user_choices(db, caller) if caller.can(Permission.API_TOKENS_WRITE) else None
+    expect_form(
+        request,
+        "identity/_token_form.html",
+        data,
+        fields={"user_not_found": "user"},
+        user_choices=choices,
+    )
+    body = validated(
+        ApiTokenIn,
+        {
+            "user": data.get("user"),
+            "expires_at": _end_of_day(data.get("expires_at", "")),
+            "filter": [entry for entry in re.split(r"[\s,]+", data.get("filter", "")) if entry],
+            "description": data.get("description", ""),
+            "enabled": checked(data, "enabled"),
+        },
+    )
+    await api_tokens.create_token(db, node.keyring, caller, **body.model_dump())
+    return redirect(request, f"{site_base(request)}/api-tokens")
+
+
+@router.get("/api-tokens/{token_id}", response_class=HTMLResponse)
+async def token_details(
+    request: Request, token_id: str, caller: Caller, db: DB, node: NodeDep
+) -> Response:
+    token, owner, jwt = await api_tokens.read_token(db, node.keyring, caller, token_id)
+    return page(request, "identity/_token_details.html", caller, token=token, owner=owner, jwt=jwt)
+
+
+@router.post("/api-tokens/{token_id}/unlock", response_class=HTMLResponse)
+async def unlock_token(
+    request: Request, token_id: str, caller: Caller, db: DB, node: NodeDep
+) -> Response:
+    jwt = await api_tokens.unlock_token(db, node.keyring, caller, token_id)
+    return page(request, "identity/_token_jwt.html", caller, token_id=token_id, jwt=jwt)
+
+
+@router.post("/api-tokens/{token_id}/lock", response_class=HTMLResponse)
+async def lock_token(request: Request, token_id: str, caller: Caller, db: DB) -> Response:
+    await api_tokens.lock_token(db, caller, token_id)
+    return page(request, "identity/_token_jwt.html", caller, token_id=token_id, jwt=None)
+
+
+@router.post("/api-tokens/{token_id}/delete")
+async def delete_token(request: Request, token_id: str, caller: Caller, db: DB) -> Response:
+    await api_tokens.delete_token(db, caller, token_id)
+    return redirect(request, f"{site_base(request)}/api-tokens")
+
+
+# After the fixed paths above: the first route whose path matches is the one that answers.
+@router.post("/api-tokens/{token_id}/{switch}")
+async def switch_token(
+    request: Request,
+    token_id: str,
+    switch: Literal["enable", "disable"],
+    caller: Caller,
+    db: DB,
+) -> Response:
+    await api_tokens.update_token(db, caller, token_id, {"enabled": switch == "enable"})
+    return redirect(request, f"{site_base(request)}/api-tokens")
+
+
+# --- Reports > Audit -------------------------------------------------------------------------
+
+
+@router.get("/audit", response_class=HTMLResponse)
+async def audit_page(
+    request: Request,
+    caller: Caller,
+    db: DB,
+    action: Annotated[str, Query(max_length=64)] = "",
+    actor: Annotated[str, Query(max_length=128)] = "",
+    outcome: Annotated[str, Query(max_length=16)] = "",
+) -> Response:
+    caller.require(Permission.AUDIT_READ)
+    events = await list_events(
+        db,
+        caller.tenant.name,
+        caller.site.name,
+        action=action or None,
+        actor=actor or None,
+        outcome=outcome or None,
+        limit=200,
+    )
+    values = {"action": action, "actor": actor, "outcome": outcome}
+    return page(request, "identity/audit.html", caller, title="Audit", events=events, values=values)

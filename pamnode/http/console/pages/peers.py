@@ -1,0 +1,156 @@
+"""Configuration > Peer Nodes in the console: add/edit, Verify/Establish Trust, Test Connection."""
+
+from collections.abc import Mapping
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, Response
+
+from pamnode.http.console.shared import (
+    Caller,
+    check_same_origin,
+    checked,
+    expect_form,
+    form_data,
+    page,
+    redirect,
+    site_base,
+    validated,
+)
+from pamnode.http.deps import DB, NodeDep
+from pamnode.identity.roles import Permission
+from pamnode.peers import service
+from pamnode.peers.models import PeerNode
+from pamnode.peers.schemas import ComponentIn, EstablishIn, PeerNodeIn, PeerNodePatch
+
+router = APIRouter(dependencies=[Depends(check_same_origin)], include_in_schema=False)
+
+COMPONENT_LABELS = {service.JOB_RUNNER: "Job Runner", service.GATEWAY: "Gateway"}
+TOGGLES = ("job_runner", "gateway", "enabled")
+
+
+def _fields(data: Mapping[str, str], *, keep_blank_token: bool) -> dict[str, Any]:
+    """The peer body from the form; on edit, an empty token field keeps the stored token."""
+    fields: dict[str, Any] = {
+        "name": data.get("name", ""),
+        "url": data.get("url", ""),
+        "gateway_address": data.get("gateway_address", ""),
+        **{toggle: checked(data, toggle) for toggle in TOGGLES},
+    }
+    token = data.get("access_token", "").strip()
+    if token or not keep_blank_token:
+        fields["access_token"] = token or None
+    return fields
+
+
+def _form_peer(peer: PeerNode) -> dict[str, Any]:
+    return {"id": peer.id, "has_token": peer.access_token_sealed is not None}
+
+
+def _values(peer: PeerNode) -> dict[str, str]:
+    values = {"name": peer.name, "url": peer.url, "gateway_address": peer.gateway_address}
+    values.update({toggle: "on" if getattr(peer, toggle) else "" for toggle in TOGGLES})
+    return values
+
+
+@router.get("/peer-nodes", response_class=HTMLResponse)
+async def peers_page(request: Request, caller: Caller, db: DB) -> Response:
+    peers = await service.list_peers(db, caller)
+    rows = [(peer, service.warnings(peer)) for peer in peers]
+    return page(request, "peers/list.html", caller, title="Peer Nodes", rows=rows)
+
+
+@router.get("/peer-nodes/new", response_class=HTMLResponse)
+async def new_peer(request: Request, caller: Caller) -> Response:
+    caller.require(Permission.PEERS_WRITE)
+    values = {"job_runner": "on", "enabled": "on"}
+    return page(
+        request,
+        "peers/edit.html",
+        caller,
+        title="Add peer node",
+        peer=None,
+        values=values,
+        errors={},
+    )
+
+
+@router.post("/peer-nodes")
+async def add_peer(request: Request, caller: Caller, db: DB, node: NodeDep) -> Response:
+    data = await form_data(request)
+    expect_form(request, "peers/_form.html", data, form_peer=None)
+    body = validated(PeerNodeIn, _fields(data, keep_blank_token=False))
+    peer = await service.create_peer(db, node.keyring, caller, body.model_dump())
+    return redirect(request, f"{site_base(request)}/peer-nodes/{peer.id}")
+
+
+@router.get("/peer-nodes/{peer_id}", response_class=HTMLResponse)
+async def peer_page(request: Request, peer_id: str, caller: Caller, db: DB) -> Response:
+    peer = await service.read_peer(db, caller, peer_id)
+    return page(
+        request,
+        "peers/edit.html",
+        caller,
+        title=f"Peer node {peer.name}",
+        peer=peer,
+        form_peer=_form_peer(peer),
+        values=_values(peer),
+        errors={},
+        warnings=service.warnings(peer),
+        labels=COMPONENT_LABELS,
+    )
+
+
+@router.post("/peer-nodes/{peer_id}")
+async def update_peer(
+    request: Request, peer_id: str, caller: Caller, db: DB, node: NodeDep
+) -> Response:
+    data = await form_data(request)
+    peer = await service.read_peer(db, caller, peer_id)
+    expect_form(request, "peers/_form.html", data, form_peer=_form_peer(peer))
+    body = validated(PeerNodePatch, _fields(data, keep_blank_token=True))
+    changes = body.model_dump(exclude_unset=True)
+    await service.update_peer(db, node.keyring, caller, peer_id, changes)
+    return redirect(request, f"{site_base(request)}/peer-nodes/{peer_id}")
+
+
+@router.post("/peer-nodes/{peer_id}/delete")
+async def delete_peer(request: Request, peer_id: str, caller: Caller, db: DB) -> Response:
+    await service.delete_peer(db, caller, peer_id)
+    return redirect(request, f"{site_base(request)}/peer-nodes")
+
+
+def _trust_dialog(
+    request: Request, caller: Caller, peer_id: str, component: str, verified: Any
+) -> Response:
+    return page(
+        request,
+        "peers/_trust.html",
+        caller,
+        peer_id=peer_id,
+        component=component,
+        label=COMPONENT_LABELS[component],
+        verified=verified,
+    )
+
+
+@router.post("/peer-nodes/{peer_id}/verify-trust", response_class=HTMLResponse)
+async def verify_trust(request: Request, peer_id: str, caller: Caller, db: DB) -> Response:
+    body = validated(ComponentIn, await form_data(request))
+    verified = await service.verify_trust(db, caller, peer_id, body.component)
+    return _trust_dialog(request, caller, peer_id, body.component, verified)
+
+
+@router.post("/peer-nodes/{peer_id}/establish-trust", response_class=HTMLResponse)
+async def establish_trust(request: Request, peer_id: str, caller: Caller, db: DB) -> Response:
+    body = validated(EstablishIn, await form_data(request))
+    verified = await service.establish_trust(db, caller, peer_id, body.component, body.sha256)
+    return _trust_dialog(request, caller, peer_id, body.component, verified)
+
+
+@router.post("/peer-nodes/{peer_id}/test-connection", response_class=HTMLResponse)
+async def test_connection(
+    request: Request, peer_id: str, caller: Caller, db: DB, node: NodeDep
+) -> Response:
+    report = await service.test_connection(db, node, caller, peer_id)
+    return page(request, "peers/_connection.html", caller, report=report)

@@ -1,0 +1,90 @@
+"""Request dependencies shared by every area's router: node, transaction, site, caller."""
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Cookie, Depends, Header, Request
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from pamnode.app.node import Node
+from pamnode.core.errors import Unauthenticated
+from pamnode.identity import tenants
+from pamnode.identity.auth import authenticate, bearer_value
+from pamnode.identity.models import Site, Tenant
+from pamnode.identity.principal import Principal
+
+
+def get_node(request: Request) -> Node:
+    return request.app.state.node
+
+
+async def _transaction(request: Request) -> AsyncIterator[AsyncSession]:
+    """One transaction per request: everything commits together or nothing does."""
+    async with get_node(request).sessions() as db, db.begin():
+        yield db
+
+
+# scope="function": the transaction ends before the response is sent, so a client that
+# reads right after a write always sees it.
+DB = Annotated[AsyncSession, Depends(_transaction, scope="function")]
+NodeDep = Annotated[Node, Depends(get_node)]
+
+
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else ""
+
+
+@dataclass(frozen=True)
+class SiteScope:
+    tenant: Tenant
+    site: Site
+
+
+async def _site_scope(tenant: str, site: str, db: DB) -> SiteScope:
+    found = await tenants.get_tenant(db, tenant)
+    return SiteScope(found, await tenants.get_site(db, found, site))
+
+
+Scope = Annotated[SiteScope, Depends(_site_scope)]
+
+
+async def _authenticated(
+    request: Request, scope: SiteScope, db: AsyncSession, token: str
+) -> Principal:
+    """The one path from a token to a caller, whichever way the token travelled."""
+    principal, claims = await authenticate(
+        db, scope.tenant, scope.site, token, client_address(request)
+    )
+    request.state.actor = principal.user.login
+    request.state.token_claims = claims
+    return principal
+
+
+async def _principal(
+    request: Request,
+    scope: Scope,
+    db: DB,
+    authorization: Annotated[str | None, Header()] = None,
+) -> Principal:
+    return await _authenticated(request, scope, db, bearer_value(authorization))
+
+
+Caller = Annotated[Principal, Depends(_principal)]
+
+# The web console keeps the same session token in a cookie instead of a header.
+SESSION_COOKIE = "pamnode_session"
+
+
+async def _console_principal(
+    request: Request,
+    scope: Scope,
+    db: DB,
+    pamnode_session: Annotated[str | None, Cookie()] = None,
+) -> Principal:
+    if not pamnode_session:
+        raise Unauthenticated("log in to use the console", code="session_missing")
+    return await _authenticated(request, scope, db, pamnode_session)
+
+
+ConsoleCaller = Annotated[Principal, Depends(_console_principal)]
