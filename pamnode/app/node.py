@@ -1,7 +1,10 @@
-"""What a running node holds: settings, database, key ring, job engine, peer clients."""
+"""What a running node holds: settings, database, key ring, peer clients and the job path.
+
+Areas get the narrow context they need (`JobContext` for the job path), never the node whole.
+"""
 
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -11,7 +14,10 @@ from pamnode.crypto.keyring import KeyRing
 from pamnode.db.engine import make_engine, make_sessionmaker
 from pamnode.db.migrate import upgrade
 from pamnode.identity.tenants import BASE_TENANT, ensure_base_tenant, find_tenant
-from pamnode.jobs.pool import JobEngine
+from pamnode.jobs.context import JobContext
+from pamnode.jobs.executors import default_executors
+from pamnode.jobs.executors.base import Executors
+from pamnode.jobs.pool import JobPool
 from pamnode.jobs.states import FINISHED, fail, read
 from pamnode.peers.client import PeerClients
 
@@ -22,20 +28,21 @@ class Node:
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
     keyring: KeyRing
-    jobs: JobEngine
-    peer_clients: PeerClients = field(default_factory=PeerClients)
-    # The source of the random peer choice; tests may put a seeded one here.
-    rng: random.Random = field(default_factory=random.SystemRandom)
+    peer_clients: PeerClients
+    jobs: JobContext
     version: str = __version__
 
     async def close(self) -> None:
-        await self.jobs.shutdown()
+        await self.jobs.pool.shutdown()
         await self.peer_clients.aclose()
         await self.engine.dispose()
 
 
-async def open_node(settings: Settings) -> Node:
-    """Migrate the schema, open the key ring and make sure the base tenant exists."""
+async def open_node(settings: Settings, executors: Executors | None = None) -> Node:
+    """Migrate the schema, open the key ring and make sure the base tenant exists.
+
+    `executors` replaces the real ones (SSH, WinRM), e.g. by a fake in the in-process tests.
+    """
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     engine = make_engine(settings.resolved_database_url)
     await upgrade(engine)
@@ -55,4 +62,14 @@ async def open_node(settings: Settings) -> Node:
         if (await read(sessions, job_id)).state not in FINISHED:
             await fail(sessions, job_id, "internal_error", f"the job broke: {type(exc).__name__}")
 
-    return Node(settings, engine, sessions, keyring, JobEngine(settings.job_concurrency, crashed))
+    peer_clients = PeerClients()
+    jobs = JobContext(
+        sessions=sessions,
+        keyring=keyring,
+        pool=JobPool(settings.job_concurrency, crashed),
+        peers=peer_clients,
+        executors=executors if executors is not None else default_executors(),
+        node_name=settings.node_name,
+        rng=random.SystemRandom(),
+    )
+    return Node(settings, engine, sessions, keyring, peer_clients, jobs)

@@ -32,7 +32,8 @@ from pamnode.http.api import jobs as jobs_api
 from pamnode.http.api import peers as peers_api
 from pamnode.http.api import vault as vault_api
 from pamnode.http.deps import client_address, get_node
-from pamnode.jobs.launch import reconcile
+from pamnode.jobs.executors.base import Executors
+from pamnode.jobs.recovery import reconcile
 
 log = logging.getLogger("pamnode")
 
@@ -112,11 +113,13 @@ async def _vault_error(request: Request, exc: Exception) -> Response:
     return _error(503, "vault_unavailable", str(exc))
 
 
-def create_app(settings: Settings) -> FastAPI:
+def create_app(settings: Settings, executors: Executors | None = None) -> FastAPI:
+    """The node's ASGI app; `executors` replaces the real SSH/WinRM ones (in-process tests)."""
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.node = await open_node(settings)
-        await reconcile(app.state.node)
+        app.state.node = await open_node(settings, executors)
+        await reconcile(app.state.node.jobs)
         try:
             yield
         finally:

@@ -16,7 +16,7 @@ Work = Callable[[], Awaitable[object]]
 CrashHandler = Callable[[str, BaseException], Awaitable[None]]
 
 
-class JobEngine:
+class JobPool:
     def __init__(self, concurrency: int, on_crash: CrashHandler | None = None) -> None:
         self._slots = asyncio.Semaphore(concurrency)
         self._tasks: dict[str, asyncio.Task[None]] = {}

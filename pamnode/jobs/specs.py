@@ -1,12 +1,20 @@
-"""The tasks a job can run, what each needs of an asset, and how each is carried out."""
+"""What a job runs: its task, its target, its credential and its result.
 
-from dataclasses import asdict, dataclass
+`JobSpec` is everything a node needs to run a job except the credential. It is written to a
+job row (`columns`), read back from one (`from_job`) and sent to a peer through
+`pamnode.jobs.wire`; these are the only conversions, so a new field is added here once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pamnode.core.errors import InvalidInput
-from pamnode.jobs.executors import ssh, winrm
-from pamnode.jobs.executors.base import Credential, Target, TaskResult
+
+if TYPE_CHECKING:
+    from pamnode.jobs.models import Job
 
 
 class Task(StrEnum):
@@ -29,27 +37,6 @@ _HOST_TYPE = {
 }
 
 
-@dataclass(frozen=True)
-class JobSpec:
-    """Everything a node needs to run a job, except the credential."""
-
-    task: Task
-    target: Target
-    timeout_s: int
-    script_type: str = ""
-    script_body: str = ""
-
-    def to_wire(self) -> dict[str, Any]:
-        return {
-            "task": self.task.value,
-            "target": asdict(self.target),
-            "timeout_s": self.timeout_s,
-            "script": {"type": self.script_type, "body": self.script_body}
-            if self.task is Task.SCRIPT
-            else None,
-        }
-
-
 def check_runs_on(task: Task, script_type: str, asset_type: str, asset_name: str) -> None:
     kind = ScriptType(script_type) if task is Task.SCRIPT else task
     needed = _HOST_TYPE[kind]
@@ -66,11 +53,98 @@ def protocol_for(asset_type: str, use_https: bool) -> str:
     return "ssh"
 
 
-async def perform(spec: JobSpec, credential: Credential) -> TaskResult:
-    if spec.task is Task.UNIX_STATUS_CHECK:
-        return await ssh.unix_status_check(spec.target, credential, spec.timeout_s)
-    if spec.task is Task.WINDOWS_STATUS_CHECK:
-        return await winrm.windows_status_check(spec.target, credential, spec.timeout_s)
-    if spec.script_type == ScriptType.POWERSHELL:
-        return await winrm.run_powershell(spec.target, credential, spec.script_body, spec.timeout_s)
-    return await ssh.run_script(spec.target, credential, spec.script_body, spec.timeout_s)
+@dataclass(frozen=True)
+class Target:
+    host: str
+    port: int
+    protocol: str  # "ssh" | "winrm" | "winrm-https"
+    # OpenSSH public key line ("ssh-ed25519 AAAA..."), pinned after first contact.
+    known_host_key: str | None = None
+
+    @property
+    def endpoint(self) -> str:
+        # Bracketed for IPv6 so "host:port" stays unambiguous in messages.
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class Credential:
+    username: str
+    password: str | None = None
+    private_key: str | None = None  # PEM/OpenSSH text
+    passphrase: str | None = None
+
+    def __repr__(self) -> str:
+        # The dataclass default would print every field; a credential ends up in tracebacks,
+        # debug logs and job records, so only the username and which secrets exist show.
+        held = [
+            name
+            for name in ("password", "private_key", "passphrase")
+            if getattr(self, name) is not None
+        ]
+        return f"Credential(username={self.username!r}, secrets={held})"
+
+    __str__ = __repr__
+
+    @classmethod
+    def from_vault(cls, secrets: dict[str, str]) -> Credential:
+        return cls(
+            username=secrets.get("username", ""),
+            password=secrets.get("password"),
+            private_key=secrets.get("private_key"),
+            passphrase=secrets.get("passphrase"),
+        )
+
+    def secrets(self) -> list[str]:
+        """The secret values this credential holds, for redaction."""
+        values = [self.password, self.passphrase, self.private_key]
+        return [value for value in values if value]
+
+
+@dataclass
+class TaskResult:
+    exit_status: int | None
+    output: str  # raw combined output, secrets never included
+    facts: dict[str, Any] = field(default_factory=dict)
+    host_key: str | None = None  # the key the SSH server presented (to pin on first contact)
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """Everything a node needs to run a job, except the credential."""
+
+    task: Task
+    target: Target
+    timeout_s: int
+    script_type: str = ""
+    script_body: str = ""
+
+    @classmethod
+    def from_job(cls, job: Job, known_host_key: str | None = None) -> JobSpec:
+        return cls(
+            task=Task(job.task),
+            target=Target(
+                host=job.target["host"],
+                port=job.target["port"],
+                protocol=job.target["protocol"],
+                known_host_key=known_host_key,
+            ),
+            timeout_s=job.timeout_s,
+            script_type=job.script_type,
+            script_body=job.script_body,
+        )
+
+    def columns(self) -> dict[str, Any]:
+        """The job row's columns that hold this spec (the pinned host key is kept apart)."""
+        return {
+            "task": self.task.value,
+            "target": {
+                "host": self.target.host,
+                "port": self.target.port,
+                "protocol": self.target.protocol,
+            },
+            "timeout_s": self.timeout_s,
+            "script_type": self.script_type,
+            "script_body": self.script_body,
+        }

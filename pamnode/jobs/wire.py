@@ -1,12 +1,26 @@
-"""Bodies of the peer protocol's job routes: what a main sends and what a peer answers."""
+"""The peer protocol's job routes, typed once for both sides.
 
+The main builds a `PeerJobIn` from its spec and the vault's credential and reads every answer
+as a `PeerJobStatus`; the peer validates the same `PeerJobIn` and answers a `PeerJobStatus`
+made from its job row. The fields of a job's outcome are listed here and nowhere else.
+
+Routes (under a site's `/api/`): `POST peer/jobs` (PeerJobIn -> 202 PeerJobStatus, the same id
+twice never runs twice), `GET peer/jobs/{id}?wait=S&seen=STATE` (long-poll: answers at once
+when the state differs from `seen`), `DELETE peer/jobs/{id}` (cancel). Refusals use the API's
+error body, read by `pamnode.peers.client.refusal`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from pamnode.core.bodies import Strict
-from pamnode.jobs.specs import ScriptType, Task
+from pamnode.jobs.specs import Credential, JobSpec, ScriptType, Target, Task, TaskResult
+from pamnode.jobs.states import FINISHED, JobState
 
 Secret = Annotated[str, Field(max_length=65536)]
 
@@ -34,6 +48,8 @@ class ScriptIn(Strict):
 
 
 class PeerJobIn(Strict):
+    """What a main sends to run one job on a peer; `id` is the main's job id."""
+
     id: Annotated[str, Field(min_length=1, max_length=36)]
     task: Task
     target: TargetIn
@@ -42,15 +58,45 @@ class PeerJobIn(Strict):
     script: ScriptIn | None = None
 
     @model_validator(mode="after")
-    def _script_for_script_tasks(self) -> "PeerJobIn":
+    def _script_for_script_tasks(self) -> PeerJobIn:
         if (self.task is Task.SCRIPT) != (self.script is not None):
             raise ValueError("a script job carries its script, and only a script job does")
         return self
 
+    @classmethod
+    def of(cls, job_id: str, spec: JobSpec, credential: Credential) -> PeerJobIn:
+        script = None
+        if spec.task is Task.SCRIPT:
+            script = ScriptIn(type=ScriptType(spec.script_type), body=spec.script_body)
+        return cls(
+            id=job_id,
+            task=spec.task,
+            target=TargetIn(**asdict(spec.target)),
+            credential=CredentialIn(**asdict(credential)),
+            timeout_s=spec.timeout_s,
+            script=script,
+        )
 
-class PeerJobOut(BaseModel):
+    def spec(self) -> JobSpec:
+        return JobSpec(
+            task=self.task,
+            target=Target(**self.target.model_dump()),
+            timeout_s=self.timeout_s,
+            script_type=self.script.type if self.script else "",
+            script_body=self.script.body if self.script else "",
+        )
+
+    def credential_given(self) -> Credential:
+        return Credential(**self.credential.model_dump())
+
+
+class PeerJobStatus(BaseModel):
+    """What a peer answers about a job: its state and, once finished, its outcome."""
+
+    model_config = ConfigDict(from_attributes=True)
+
     id: str
-    state: str
+    state: JobState
     exit_status: int | None
     output: str
     facts: dict[str, Any]
@@ -60,3 +106,17 @@ class PeerJobOut(BaseModel):
     finished_at: datetime | None
     node_signature: str | None
     host_key: str | None
+
+    @property
+    def finished(self) -> bool:
+        return self.state in FINISHED
+
+    def outcome(self) -> dict[str, Any]:
+        """The main's job columns this answer sets: every field but the id."""
+        return self.model_dump(exclude={"id"})
+
+    def result(self) -> TaskResult | None:
+        """The task's result when it ran to an exit status on the peer."""
+        if self.state in (JobState.SUCCEEDED, JobState.FAILED) and self.exit_status is not None:
+            return TaskResult(self.exit_status, self.output, self.facts, self.host_key)
+        return None

@@ -11,8 +11,8 @@ from pamnode.audit.service import record
 from pamnode.core.errors import Conflict, NotFound
 from pamnode.identity.principal import Principal
 from pamnode.peers.models import PeerAssignment, PeerNode
+from pamnode.peers.registry import find_peer_by_name
 from pamnode.peers.selection import Purpose, Reach, effective, reaches
-from pamnode.peers.service import find_peer_by_name
 
 
 @dataclass(frozen=True)

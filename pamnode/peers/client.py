@@ -2,10 +2,11 @@
 
 import ssl
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import httpx
+from pydantic import BaseModel, ValidationError
 
 from pamnode.peers.trust import (
     PeerFailure,
@@ -17,6 +18,8 @@ from pamnode.peers.trust import (
 )
 
 TIMEOUT = httpx.Timeout(30.0, connect=10.0)
+
+Answer = TypeVar("Answer", bound=BaseModel)
 
 # What the peer's own refusal codes mean for the main node's administrator.
 _TENANT_SITE = {"token_wrong_tenant", "token_wrong_site", "tenant_not_found", "site_not_found"}
@@ -126,6 +129,33 @@ class PeerClients:
         if response.is_error:
             raise refusal(response)
         return response
+
+    async def exchange(
+        self,
+        endpoint: PeerEndpoint,
+        method: str,
+        path: str,
+        answer: type[Answer],
+        body: BaseModel | None = None,
+        timeout: float | None = None,
+    ) -> Answer:
+        """A typed request of the peer protocol: `body` out, the peer's answer read as `answer`.
+
+        An answer that is not what the contract says is a failure of that peer, like a refusal.
+        """
+        json = body.model_dump(mode="json") if body is not None else None
+        response = await self.call(endpoint, method, path, json, timeout)
+        try:
+            return answer.model_validate_json(response.content)
+        except ValidationError as exc:
+            route = path.split("?", 1)[0]
+            problem = exc.errors()[0]
+            where = ".".join(str(part) for part in problem["loc"]) or "body"
+            raise PeerFailure(
+                "peer_answer_invalid",
+                f"the peer's answer to {method} {route} breaks the peer protocol "
+                f"({where}: {problem['msg']}); is the URL a pamnode site of a compatible version?",
+            ) from None
 
     async def aclose(self) -> None:
         for client in self._clients.values():

@@ -1,11 +1,24 @@
 """Peer-node connections of a site, their pinned certificates, and their assignments to assets."""
 
 from datetime import datetime
+from enum import StrEnum
 
 from sqlalchemy import Boolean, ForeignKey, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from pamnode.db.base import Base, UTCDateTime, new_id, utcnow
+
+
+class Component(StrEnum):
+    """The parts of a peer the main pins a certificate for; each is a capability flag too."""
+
+    JOB_RUNNER = "job-runner"
+    GATEWAY = "gateway"
+
+    @property
+    def capability(self) -> str:
+        """The PeerNode column that says the peer includes this component."""
+        return self.value.replace("-", "_")
 
 
 class PeerNode(Base):

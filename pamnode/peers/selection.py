@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from pamnode.assets.models import Asset
 from pamnode.assets.tree import lineage
-from pamnode.peers.models import PeerAssignment, PeerNode
+from pamnode.peers.models import Component, PeerAssignment, PeerNode
 
 
 class Purpose(StrEnum):
@@ -24,8 +24,8 @@ class Purpose(StrEnum):
     SESSIONS = "sessions"
 
 
-# For each purpose: the capability flag the peer must include and the component it must trust.
-_NEEDS = {Purpose.JOBS: ("job_runner", "job-runner"), Purpose.SESSIONS: ("gateway", "gateway")}
+# For each purpose: the component the peer must include and be trusted for.
+_NEEDS = {Purpose.JOBS: Component.JOB_RUNNER, Purpose.SESSIONS: Component.GATEWAY}
 
 
 @dataclass(frozen=True)
@@ -58,11 +58,11 @@ async def reaches(db: AsyncSession, asset_id: str) -> list[Reach]:
 
 def unusable_because(peer: PeerNode, purpose: Purpose) -> str | None:
     """Why a peer cannot serve this purpose, or None when it can."""
-    capability, component = _NEEDS[purpose]
+    component = _NEEDS[purpose]
     if not peer.enabled:
         return "peer node disabled"
-    if not getattr(peer, capability):
-        return f"peer node does not include the {capability.replace('_', ' ')}"
+    if not getattr(peer, component.capability):
+        return f"peer node does not include the {component.value.replace('-', ' ')}"
     if peer.pin(component) is None:
         return f"trust not established ({component})"
     if purpose is Purpose.JOBS and peer.access_token_sealed is None:

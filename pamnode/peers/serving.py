@@ -1,12 +1,10 @@
 """Rules for serving as a peer: who may call, and what this node says about itself."""
 
-from typing import Any
-
-from pamnode.app.node import Node
 from pamnode.db.base import utcnow
 from pamnode.identity.principal import Principal
 from pamnode.identity.roles import Permission
 from pamnode.identity.tenants import refuse_base_tenant
+from pamnode.peers.wire import Capabilities, PeerInfo
 
 
 def require_peer_caller(principal: Principal) -> None:
@@ -14,13 +12,13 @@ def require_peer_caller(principal: Principal) -> None:
     principal.require(Permission.PEER_SERVE)
 
 
-def describe(node: Node, principal: Principal) -> dict[str, Any]:
+def describe(node_name: str, version: str, principal: Principal) -> PeerInfo:
     require_peer_caller(principal)
-    return {
-        "node": node.settings.node_name,
-        "tenant": principal.tenant.name,
-        "site": principal.site.name,
-        "version": node.version,
-        "time": utcnow().isoformat(),
-        "capabilities": {"job_runner": True, "gateway": False, "http_proxy": False},
-    }
+    return PeerInfo(
+        node=node_name,
+        tenant=principal.tenant.name,
+        site=principal.site.name,
+        version=version,
+        time=utcnow(),
+        capabilities=Capabilities(job_runner=True, gateway=False, http_proxy=False),
+    )

@@ -27,7 +27,7 @@ from pamnode.identity.models import ApiToken, Site
 from pamnode.identity.principal import Principal
 from pamnode.identity.roles import Permission
 from pamnode.identity.tenants import ROOT_SITE
-from pamnode.peers.service import PEER_ACCESS_TOKENS
+from pamnode.peers.registry import PEER_ACCESS_TOKENS
 
 BATCH_SIZE = 200
 # A pass re-encrypts what was written under an old key while the previous pass ran; writes

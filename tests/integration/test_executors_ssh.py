@@ -11,7 +11,8 @@ import asyncssh
 import pytest
 
 from pamnode.jobs.executors import ssh
-from pamnode.jobs.executors.base import REDACTED, Credential, ExecutionError, Target
+from pamnode.jobs.executors.base import REDACTED, ExecutionError
+from pamnode.jobs.specs import Credential, Target
 from pamnode.lab.netns import Netns, three_zone_topology
 from pamnode.lab.ports import free_port
 from pamnode.lab.sshd import SshServer
@@ -175,7 +176,8 @@ async def test_garbage_pinned_key_is_a_clear_error(server: SshServer) -> None:
 CLIENT = """
 import asyncio, json, sys
 from pamnode.jobs.executors import ssh
-from pamnode.jobs.executors.base import Credential, ExecutionError, Target
+from pamnode.jobs.executors.base import ExecutionError
+from pamnode.jobs.specs import Credential, Target
 
 spec = json.load(sys.stdin)
 try:

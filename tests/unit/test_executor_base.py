@@ -1,6 +1,7 @@
 """Credentials never show their secrets; output is redacted before it is kept."""
 
-from pamnode.jobs.executors.base import REDACTED, Credential, ExecutionError, Target, redact
+from pamnode.jobs.executors.base import REDACTED, ExecutionError, redact
+from pamnode.jobs.specs import Credential, Target
 
 
 def test_credential_repr_shows_no_secret() -> None:

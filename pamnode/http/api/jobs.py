@@ -6,7 +6,8 @@ from fastapi import APIRouter, Query, status
 from pydantic import AwareDatetime
 
 from pamnode.http.deps import DB, Caller, NodeDep
-from pamnode.jobs import scripts, service
+from pamnode.jobs import execute as executing
+from pamnode.jobs import report, scripts
 from pamnode.jobs.schemas import (
     ExecuteIn,
     ExecutionOut,
@@ -25,7 +26,9 @@ router = APIRouter()
 async def execute(
     asset_id: str, body: ExecuteIn, caller: Caller, db: DB, node: NodeDep
 ) -> ExecutionOut:
-    done = await service.execute(db, node, caller, asset_id, body.task, body.script, body.timeout_s)
+    done = await executing.execute(
+        db, node.jobs, caller, asset_id, body.task, body.script, body.timeout_s
+    )
     return ExecutionOut(
         batch_id=done.batch_id,
         jobs=[JobOut.model_validate(job) for job in done.jobs],
@@ -47,19 +50,19 @@ async def list_jobs(
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> JobPageOut:
-    where = service.JobFilter(asset_id, state, task, node, batch_id, since, until)
-    jobs, total = await service.list_jobs(db, caller, where, limit, offset)
+    where = report.JobFilter(asset_id, state, task, node, batch_id, since, until)
+    jobs, total = await report.list_jobs(db, caller, where, limit, offset)
     return JobPageOut(total=total, jobs=[JobOut.model_validate(job) for job in jobs])
 
 
 @router.get("/jobs/{job_id}", tags=["jobs"])
 async def job_details(job_id: str, caller: Caller, db: DB) -> JobDetailsOut:
-    return JobDetailsOut.model_validate(await service.get_job(db, caller, job_id))
+    return JobDetailsOut.model_validate(await report.get_job(db, caller, job_id))
 
 
 @router.post("/jobs/{job_id}/cancel", tags=["jobs"])
 async def cancel_job(job_id: str, caller: Caller, db: DB, node: NodeDep) -> JobDetailsOut:
-    return JobDetailsOut.model_validate(await service.cancel_job(db, node, caller, job_id))
+    return JobDetailsOut.model_validate(await report.cancel_job(db, node.jobs, caller, job_id))
 
 
 @router.post("/scripts", status_code=status.HTTP_201_CREATED, tags=["scripts"])

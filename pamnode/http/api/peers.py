@@ -3,8 +3,8 @@
 from fastapi import APIRouter, status
 
 from pamnode.http.deps import DB, Caller, NodeDep
-from pamnode.peers import service
-from pamnode.peers.models import PeerNode
+from pamnode.peers import connection, pinning, registry
+from pamnode.peers.models import Component, PeerNode
 from pamnode.peers.schemas import (
     CertificateOut,
     ComponentIn,
@@ -21,9 +21,9 @@ router = APIRouter(prefix="/peer-nodes", tags=["peer nodes"])
 
 def _out(peer: PeerNode) -> PeerNodeOut:
     trust = {}
-    for component in service.COMPONENTS:
+    for component in Component:
         pin = peer.pin(component)
-        trust[component] = (
+        trust[component.value] = (
             PinOut(
                 trusted=True,
                 sha256=pin.sha256,
@@ -45,24 +45,24 @@ def _out(peer: PeerNode) -> PeerNodeOut:
         gateway_address=peer.gateway_address,
         enabled=peer.enabled,
         trust=trust,
-        warnings=service.warnings(peer),
+        warnings=registry.warnings(peer),
         created_at=peer.created_at,
     )
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
 async def create_peer(body: PeerNodeIn, caller: Caller, db: DB, node: NodeDep) -> PeerNodeOut:
-    return _out(await service.create_peer(db, node.keyring, caller, body.model_dump()))
+    return _out(await registry.create_peer(db, node.keyring, caller, body.model_dump()))
 
 
 @router.get("")
 async def list_peers(caller: Caller, db: DB) -> list[PeerNodeOut]:
-    return [_out(peer) for peer in await service.list_peers(db, caller)]
+    return [_out(peer) for peer in await registry.list_peers(db, caller)]
 
 
 @router.get("/{peer_id}")
 async def read_peer(peer_id: str, caller: Caller, db: DB) -> PeerNodeOut:
-    return _out(await service.read_peer(db, caller, peer_id))
+    return _out(await registry.read_peer(db, caller, peer_id))
 
 
 @router.patch("/{peer_id}")
@@ -70,15 +70,15 @@ async def update_peer(
     peer_id: str, body: PeerNodePatch, caller: Caller, db: DB, node: NodeDep
 ) -> PeerNodeOut:
     changes = body.model_dump(exclude_unset=True)
-    return _out(await service.update_peer(db, node.keyring, caller, peer_id, changes))
+    return _out(await registry.update_peer(db, node.keyring, caller, peer_id, changes))
 
 
 @router.delete("/{peer_id}", status_code=status.HTTP_204_NO_CONTENT)
 async def delete_peer(peer_id: str, caller: Caller, db: DB) -> None:
-    await service.delete_peer(db, caller, peer_id)
+    await registry.delete_peer(db, caller, peer_id)
 
 
-def _certificate(component: str, verified: service.VerifiedCertificate) -> CertificateOut:
+def _certificate(component: str, verified: pinning.VerifiedCertificate) -> CertificateOut:
     facts = verified.facts
     return CertificateOut(
         component=component,  # type: ignore[arg-type]
@@ -95,7 +95,7 @@ def _certificate(component: str, verified: service.VerifiedCertificate) -> Certi
 
 @router.post("/{peer_id}/verify-trust")
 async def verify_trust(peer_id: str, body: ComponentIn, caller: Caller, db: DB) -> CertificateOut:
-    verified = await service.verify_trust(db, caller, peer_id, body.component)
+    verified = await pinning.verify_trust(db, caller, peer_id, body.component)
     return _certificate(body.component, verified)
 
 
@@ -103,22 +103,23 @@ async def verify_trust(peer_id: str, body: ComponentIn, caller: Caller, db: DB) 
 async def establish_trust(
     peer_id: str, body: EstablishIn, caller: Caller, db: DB
 ) -> CertificateOut:
-    verified = await service.establish_trust(db, caller, peer_id, body.component, body.sha256)
+    verified = await pinning.establish_trust(db, caller, peer_id, body.component, body.sha256)
     return _certificate(body.component, verified)
 
 
 @router.post("/{peer_id}/test-connection")
 async def test_connection(peer_id: str, caller: Caller, db: DB, node: NodeDep) -> ConnectionOut:
-    report = await service.test_connection(db, node, caller, peer_id)
+    report = await connection.test_connection(db, node.peer_clients, node.keyring, caller, peer_id)
+    info = report.info
     return ConnectionOut(
         ok=report.ok,
         code=report.code,
         reason=report.reason,
-        node=report.info.get("node"),
-        tenant=report.info.get("tenant"),
-        site=report.info.get("site"),
-        version=report.info.get("version"),
+        node=info.node if info else None,
+        tenant=info.tenant if info else None,
+        site=info.site if info else None,
+        version=info.version if info else None,
         latency_ms=report.latency_ms,
         clock_offset_ms=report.clock_offset_ms,
-        capabilities=report.info.get("capabilities"),
+        capabilities=info.capabilities.model_dump() if info else None,
     )

@@ -1,64 +1,38 @@
-"""What every executor takes and gives back: a target, a credential, a result or an error.
+"""The executor protocol: how a node carries out a job's task on its host.
 
-These types cross area boundaries (the job engine, delegation to peers, the executors), so
-they stay plain dataclasses with no behaviour beyond keeping secrets out of sight.
+An executor takes a `JobSpec` and a `Credential` and gives back a `TaskResult`, or raises
+`ExecutionError` when the task could not run at all (the host is unreachable, the credential
+is refused, ...). A script that runs and exits non-zero is a result, not an error.
+
+Implementations, side by side:
+
+- `ssh.SshExecutor`: Unix hosts over asyncssh (status check, shell scripts).
+- `winrm.WinRmExecutor`: Windows hosts over WinRM (status check, PowerShell); tested only
+  against a WS-Management double (docs/winrm.md).
+- `fake.FakeExecutor`: answers from memory, for the in-process test tier.
+
+A node holds one executor per target protocol (`Executors`); tests swap the whole map.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Mapping
+from typing import Protocol
+
+from pamnode.jobs.specs import Credential, JobSpec, TaskResult
 
 # What a secret is replaced with wherever text produced by a remote host is kept.
 REDACTED = "********"
 
 
-@dataclass(frozen=True)
-class Target:
-    host: str
-    port: int
-    protocol: str  # "ssh" | "winrm" | "winrm-https"
-    # OpenSSH public key line ("ssh-ed25519 AAAA..."), pinned after first contact.
-    known_host_key: str | None = None
-
-    @property
-    def endpoint(self) -> str:
-        # Bracketed for IPv6 so "host:port" stays unambiguous in messages.
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"{host}:{self.port}"
+class Executor(Protocol):
+    async def run(self, spec: JobSpec, credential: Credential) -> TaskResult:
+        """Carry out the spec's task on its target; raise ExecutionError if it cannot run."""
+        ...
 
 
-@dataclass(frozen=True)
-class Credential:
-    username: str
-    password: str | None = None
-    private_key: str | None = None  # PEM/OpenSSH text
-    passphrase: str | None = None
-
-    def __repr__(self) -> str:
-        # The dataclass default would print every field; a credential ends up in tracebacks,
-        # debug logs and job records, so only the username and which secrets exist show.
-        held = [
-            name
-            for name in ("password", "private_key", "passphrase")
-            if getattr(self, name) is not None
-        ]
-        return f"Credential(username={self.username!r}, secrets={held})"
-
-    __str__ = __repr__
-
-    def secrets(self) -> list[str]:
-        """The secret values this credential holds, for redaction."""
-        values = [self.password, self.passphrase, self.private_key]
-        return [value for value in values if value]
-
-
-@dataclass
-class TaskResult:
-    exit_status: int | None
-    output: str  # raw combined output, secrets never included
-    facts: dict[str, Any]
-    host_key: str | None = None  # the key the SSH server presented (to pin on first contact)
+# Target protocol ("ssh", "winrm", "winrm-https") -> the executor that speaks it.
+Executors = Mapping[str, Executor]
 
 
 class ExecutionError(Exception):

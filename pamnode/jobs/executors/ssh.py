@@ -16,7 +16,8 @@ from typing import Any
 
 import asyncssh
 
-from pamnode.jobs.executors.base import Credential, ExecutionError, Target, TaskResult, redact
+from pamnode.jobs.executors.base import ExecutionError, redact
+from pamnode.jobs.specs import Credential, JobSpec, Target, Task, TaskResult
 
 log = logging.getLogger("pamnode.jobs.ssh")
 
@@ -54,6 +55,15 @@ async def unix_status_check(target: Target, credential: Credential, timeout_s: f
     result = await _execute(target, credential, STATUS_SCRIPT, timeout_s)
     result.facts = parse_unix_facts(result.output)
     return result
+
+
+class SshExecutor:
+    """Unix hosts: the status check, or a shell script (the only script type for SSH)."""
+
+    async def run(self, spec: JobSpec, credential: Credential) -> TaskResult:
+        if spec.task is Task.UNIX_STATUS_CHECK:
+            return await unix_status_check(spec.target, credential, spec.timeout_s)
+        return await run_script(spec.target, credential, spec.script_body, spec.timeout_s)
 
 
 def parse_unix_facts(output: str) -> dict[str, Any]:

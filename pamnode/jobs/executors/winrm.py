@@ -23,7 +23,7 @@ import re
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 from xml.etree import ElementTree
 
 import requests
@@ -31,7 +31,8 @@ from pypsrp.exceptions import AuthenticationError, WinRMError, WinRMTransportErr
 from pypsrp.shell import CommandState, Process, SignalCode, WinRS
 from pypsrp.wsman import WSMan
 
-from pamnode.jobs.executors.base import Credential, ExecutionError, Target, TaskResult, redact
+from pamnode.jobs.executors.base import ExecutionError, redact
+from pamnode.jobs.specs import Credential, JobSpec, Target, Task, TaskResult
 
 log = logging.getLogger("pamnode.jobs.winrm")
 
@@ -156,6 +157,15 @@ async def run_powershell(
     return TaskResult(exit_status=rc, output=redact(output, credential), facts={})
 
 
+class WinRmExecutor:
+    """Windows hosts: the status check, or a PowerShell script, with the default options."""
+
+    async def run(self, spec: JobSpec, credential: Credential) -> TaskResult:
+        if spec.task is Task.WINDOWS_STATUS_CHECK:
+            return await windows_status_check(spec.target, credential, spec.timeout_s)
+        return await run_powershell(spec.target, credential, spec.script_body, spec.timeout_s)
+
+
 def _check_target(target: Target, credential: Credential, options: Options) -> None:
     if target.protocol not in ("winrm", "winrm-https"):
         raise ExecutionError(
@@ -212,7 +222,8 @@ def _converse(
         password=credential.password,
         ssl=https,
         auth=options.auth,
-        cert_validation=options.cert_validation,
+        # pypsrp hands this to requests' `verify`, which takes a CA bundle path as well.
+        cert_validation=cast(bool, options.cert_validation),
         # "auto" encrypts messages over HTTP, which basic cannot; _check_target already
         # refused basic over HTTP unless cleartext was explicitly allowed.
         encryption="never" if options.auth == "basic" else "auto",

@@ -27,8 +27,8 @@ from pamnode.http.deps import DB, NodeDep
 from pamnode.identity.principal import Principal
 from pamnode.identity.roles import Permission
 from pamnode.identity.users import list_users
+from pamnode.jobs import execute as executing
 from pamnode.jobs import scripts
-from pamnode.jobs import service as jobs
 from pamnode.jobs.schemas import ExecuteIn
 from pamnode.jobs.specs import ScriptType, Task
 from pamnode.peers import assignments
@@ -341,7 +341,9 @@ async def execute(
 ) -> Response:
     data = await form_data(request)
     body = validated(ExecuteIn, {"task": data.get("task"), "script": data.get("script") or None})
-    done = await jobs.execute(db, node, caller, asset_id, body.task, body.script, body.timeout_s)
+    done = await executing.execute(
+        db, node.jobs, caller, asset_id, body.task, body.script, body.timeout_s
+    )
     base = site_base(request)
     if done.batch_id:
         return redirect(request, f"{base}/jobs?batch_id={done.batch_id}")

@@ -17,7 +17,7 @@ from pamnode.http.console.shared import (
 )
 from pamnode.http.deps import DB, NodeDep
 from pamnode.identity.roles import Permission
-from pamnode.jobs import scripts, service
+from pamnode.jobs import report, scripts
 from pamnode.jobs.schemas import ScriptIn
 from pamnode.jobs.specs import ScriptType
 from pamnode.jobs.states import FINISHED
@@ -38,8 +38,8 @@ async def jobs_page(
     batch_id: Filter = "",
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> Response:
-    where = service.JobFilter(state=state or None, node=node or None, batch_id=batch_id or None)
-    jobs, total = await service.list_jobs(db, caller, where, PAGE_SIZE, offset)
+    where = report.JobFilter(state=state or None, node=node or None, batch_id=batch_id or None)
+    jobs, total = await report.list_jobs(db, caller, where, PAGE_SIZE, offset)
     values = {"state": state, "node": node, "batch_id": batch_id}
     return page(
         request,
@@ -61,20 +61,20 @@ def _details(request: Request, caller: Caller, template: str, job: object) -> Re
 
 @router.get("/jobs/{job_id}", response_class=HTMLResponse)
 async def job_page(request: Request, job_id: str, caller: Caller, db: DB) -> Response:
-    return _details(request, caller, "jobs/details.html", await service.get_job(db, caller, job_id))
+    return _details(request, caller, "jobs/details.html", await report.get_job(db, caller, job_id))
 
 
 @router.get("/jobs/{job_id}/live", response_class=HTMLResponse)
 async def job_live(request: Request, job_id: str, caller: Caller, db: DB) -> Response:
     """The part of the details page that changes; polled by htmx until the job ends."""
-    return _details(request, caller, "jobs/_live.html", await service.get_job(db, caller, job_id))
+    return _details(request, caller, "jobs/_live.html", await report.get_job(db, caller, job_id))
 
 
 @router.post("/jobs/{job_id}/cancel")
 async def cancel_job(
     request: Request, job_id: str, caller: Caller, db: DB, node: NodeDep
 ) -> Response:
-    await service.cancel_job(db, node, caller, job_id)
+    await report.cancel_job(db, node.jobs, caller, job_id)
     return redirect(request, f"{site_base(request)}/jobs/{job_id}")
 
 

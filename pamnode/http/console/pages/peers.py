@@ -19,13 +19,13 @@ from pamnode.http.console.shared import (
 )
 from pamnode.http.deps import DB, NodeDep
 from pamnode.identity.roles import Permission
-from pamnode.peers import service
-from pamnode.peers.models import PeerNode
+from pamnode.peers import connection, pinning, registry
+from pamnode.peers.models import Component, PeerNode
 from pamnode.peers.schemas import ComponentIn, EstablishIn, PeerNodeIn, PeerNodePatch
 
 router = APIRouter(dependencies=[Depends(check_same_origin)], include_in_schema=False)
 
-COMPONENT_LABELS = {service.JOB_RUNNER: "Job Runner", service.GATEWAY: "Gateway"}
+COMPONENT_LABELS = {Component.JOB_RUNNER: "Job Runner", Component.GATEWAY: "Gateway"}
 TOGGLES = ("job_runner", "gateway", "enabled")
 
 
@@ -55,8 +55,8 @@ def _values(peer: PeerNode) -> dict[str, str]:
 
 @router.get("/peer-nodes", response_class=HTMLResponse)
 async def peers_page(request: Request, caller: Caller, db: DB) -> Response:
-    peers = await service.list_peers(db, caller)
-    rows = [(peer, service.warnings(peer)) for peer in peers]
+    peers = await registry.list_peers(db, caller)
+    rows = [(peer, registry.warnings(peer)) for peer in peers]
     return page(request, "peers/list.html", caller, title="Peer Nodes", rows=rows)
 
 
@@ -80,13 +80,13 @@ async def add_peer(request: Request, caller: Caller, db: DB, node: NodeDep) -> R
     data = await form_data(request)
     expect_form(request, "peers/_form.html", data, form_peer=None)
     body = validated(PeerNodeIn, _fields(data, keep_blank_token=False))
-    peer = await service.create_peer(db, node.keyring, caller, body.model_dump())
+    peer = await registry.create_peer(db, node.keyring, caller, body.model_dump())
     return redirect(request, f"{site_base(request)}/peer-nodes/{peer.id}")
 
 
 @router.get("/peer-nodes/{peer_id}", response_class=HTMLResponse)
 async def peer_page(request: Request, peer_id: str, caller: Caller, db: DB) -> Response:
-    peer = await service.read_peer(db, caller, peer_id)
+    peer = await registry.read_peer(db, caller, peer_id)
     return page(
         request,
         "peers/edit.html",
@@ -96,7 +96,7 @@ async def peer_page(request: Request, peer_id: str, caller: Caller, db: DB) -> R
         form_peer=_form_peer(peer),
         values=_values(peer),
         errors={},
-        warnings=service.warnings(peer),
+        warnings=registry.warnings(peer),
         labels=COMPONENT_LABELS,
     )
 
@@ -106,17 +106,17 @@ async def update_peer(
     request: Request, peer_id: str, caller: Caller, db: DB, node: NodeDep
 ) -> Response:
     data = await form_data(request)
-    peer = await service.read_peer(db, caller, peer_id)
+    peer = await registry.read_peer(db, caller, peer_id)
     expect_form(request, "peers/_form.html", data, form_peer=_form_peer(peer))
     body = validated(PeerNodePatch, _fields(data, keep_blank_token=True))
     changes = body.model_dump(exclude_unset=True)
-    await service.update_peer(db, node.keyring, caller, peer_id, changes)
+    await registry.update_peer(db, node.keyring, caller, peer_id, changes)
     return redirect(request, f"{site_base(request)}/peer-nodes/{peer_id}")
 
 
 @router.post("/peer-nodes/{peer_id}/delete")
 async def delete_peer(request: Request, peer_id: str, caller: Caller, db: DB) -> Response:
-    await service.delete_peer(db, caller, peer_id)
+    await registry.delete_peer(db, caller, peer_id)
     return redirect(request, f"{site_base(request)}/peer-nodes")
 
 
@@ -129,7 +129,7 @@ def _trust_dialog(
         caller,
         peer_id=peer_id,
         component=component,
-        label=COMPONENT_LABELS[component],
+        label=COMPONENT_LABELS[Component(component)],
         verified=verified,
     )
 
@@ -137,14 +137,14 @@ def _trust_dialog(
 @router.post("/peer-nodes/{peer_id}/verify-trust", response_class=HTMLResponse)
 async def verify_trust(request: Request, peer_id: str, caller: Caller, db: DB) -> Response:
     body = validated(ComponentIn, await form_data(request))
-    verified = await service.verify_trust(db, caller, peer_id, body.component)
+    verified = await pinning.verify_trust(db, caller, peer_id, body.component)
     return _trust_dialog(request, caller, peer_id, body.component, verified)
 
 
 @router.post("/peer-nodes/{peer_id}/establish-trust", response_class=HTMLResponse)
 async def establish_trust(request: Request, peer_id: str, caller: Caller, db: DB) -> Response:
     body = validated(EstablishIn, await form_data(request))
-    verified = await service.establish_trust(db, caller, peer_id, body.component, body.sha256)
+    verified = await pinning.establish_trust(db, caller, peer_id, body.component, body.sha256)
     return _trust_dialog(request, caller, peer_id, body.component, verified)
 
 
@@ -152,5 +152,5 @@ async def establish_trust(request: Request, peer_id: str, caller: Caller, db: DB
 async def test_connection(
     request: Request, peer_id: str, caller: Caller, db: DB, node: NodeDep
 ) -> Response:
-    report = await service.test_connection(db, node, caller, peer_id)
+    report = await connection.test_connection(db, node.peer_clients, node.keyring, caller, peer_id)
     return page(request, "peers/_connection.html", caller, report=report)

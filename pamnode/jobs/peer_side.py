@@ -7,54 +7,39 @@ written to this node's database, so a restart forgets it and the job ends as int
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from pamnode.app.node import Node
 from pamnode.audit.service import record
 from pamnode.core.errors import Conflict, NotFound
 from pamnode.identity.principal import Principal
 from pamnode.jobs import states
-from pamnode.jobs.executors.base import Credential, Target
+from pamnode.jobs.context import JobContext
+from pamnode.jobs.local import run_here
 from pamnode.jobs.models import Job
-from pamnode.jobs.pool import until
-from pamnode.jobs.runner import execute_here, signature
-from pamnode.jobs.specs import JobSpec
+from pamnode.jobs.pool import Work, until
+from pamnode.jobs.specs import Credential, JobSpec
 from pamnode.jobs.states import JobState
 from pamnode.jobs.wire import PeerJobIn
 from pamnode.peers.serving import require_peer_caller
 
 
-async def accept(db: AsyncSession, node: Node, principal: Principal, body: PeerJobIn) -> Job:
+async def accept(db: AsyncSession, ctx: JobContext, principal: Principal, body: PeerJobIn) -> Job:
     """Take the job unless this id is known already; the same id twice never runs twice."""
     require_peer_caller(principal)
     known = await _existing(db, principal, body.id)
     if known is not None:
         return known
-    spec = JobSpec(
-        task=body.task,
-        target=Target(**body.target.model_dump()),
-        timeout_s=body.timeout_s,
-        script_type=body.script.type if body.script else "",
-        script_body=body.script.body if body.script else "",
-    )
+    spec = body.spec()
     job = Job(
         id=body.id,
         site_id=principal.site.id,
         origin="peer",
-        task=spec.task.value,
         state=JobState.QUEUED,
         requested_by=f"{principal.user.login} (main node)",
-        target={
-            "host": spec.target.host,
-            "port": spec.target.port,
-            "protocol": spec.target.protocol,
-        },
-        timeout_s=spec.timeout_s,
-        script_type=spec.script_type,
-        script_body=spec.script_body,
+        **spec.columns(),
     )
     # Committed, with its audit event, before the work starts: a second POST of this id finds
     # it, and nothing the request does afterwards can fail once the job may run.
     try:
-        async with node.sessions.begin() as own:
+        async with ctx.sessions.begin() as own:
             own.add(job)
             record(
                 own,
@@ -68,10 +53,18 @@ async def accept(db: AsyncSession, node: Node, principal: Principal, body: PeerJ
         known = await _existing(db, principal, body.id)
         assert known is not None
         return known
-    credential = Credential(**body.credential.model_dump())
-    sig = signature(node, principal.tenant.name, principal.site.name)
-    node.jobs.submit(job.id, lambda: execute_here(node, job.id, spec, credential, sig))
+    sig = ctx.signature(principal.tenant.name, principal.site.name)
+    ctx.pool.submit(job.id, _delegated(ctx, job.id, spec, body.credential_given(), sig))
     return job
+
+
+def _delegated(
+    ctx: JobContext, job_id: str, spec: JobSpec, credential: Credential, sig: str
+) -> Work:
+    async def work() -> None:
+        await run_here(ctx, job_id, spec, credential, sig)
+
+    return work
 
 
 async def _existing(db: AsyncSession, principal: Principal, job_id: str) -> Job | None:
@@ -83,7 +76,7 @@ async def _existing(db: AsyncSession, principal: Principal, job_id: str) -> Job 
 
 async def status(
     db: AsyncSession,
-    node: Node,
+    ctx: JobContext,
     principal: Principal,
     job_id: str,
     wait_s: float,
@@ -95,15 +88,15 @@ async def status(
         raise NotFound(f"this peer has no job {job_id}", code="job_not_found")
     # Hand the connection back before a long-poll, or waiting callers would drain the pool.
     await db.commit()
-    change = node.jobs.watch(job_id)
-    job = await states.read(node.sessions, job_id)
+    change = ctx.pool.watch(job_id)
+    job = await states.read(ctx.sessions, job_id)
     if job.state != seen:
         return job
     await until(change, wait_s)
-    return await states.read(node.sessions, job_id)
+    return await states.read(ctx.sessions, job_id)
 
 
-async def cancel(db: AsyncSession, node: Node, principal: Principal, job_id: str) -> Job:
+async def cancel(db: AsyncSession, ctx: JobContext, principal: Principal, job_id: str) -> Job:
     require_peer_caller(principal)
     job = await _existing(db, principal, job_id)
     if job is None:
@@ -111,7 +104,7 @@ async def cancel(db: AsyncSession, node: Node, principal: Principal, job_id: str
     record(db, principal.audit_scope, "job.cancel", job_id)
     # Ended before acting: the job's own state writes must not wait on this request.
     await db.commit()
-    if not node.jobs.cancel(job_id) and job.state not in states.FINISHED:
-        await states.update(node.sessions, job_id, state=JobState.CANCELLED)
-    await node.jobs.wait(job_id, 10)
-    return await states.read(node.sessions, job_id)
+    if not ctx.pool.cancel(job_id) and job.state not in states.FINISHED:
+        await states.update(ctx.sessions, job_id, state=JobState.CANCELLED)
+    await ctx.pool.wait(job_id, 10)
+    return await states.read(ctx.sessions, job_id)

@@ -1,7 +1,5 @@
-"""Peer-node configuration of a site: CRUD, Verify/Establish Trust, Test Connection."""
+"""Configuration > Peer Nodes of a site: create, read, change, delete, and expiry warnings."""
 
-import time
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -9,10 +7,9 @@ import jwt as pyjwt
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from pamnode.app.node import Node
 from pamnode.audit.service import record
 from pamnode.core.errors import Conflict, InvalidInput, NotFound
-from pamnode.crypto.cipher import open_sealed, seal
+from pamnode.crypto.cipher import seal
 from pamnode.crypto.keyring import KeyRing
 from pamnode.crypto.sealed import SealedColumn
 from pamnode.db.base import new_id, utcnow
@@ -20,24 +17,19 @@ from pamnode.identity.models import Site
 from pamnode.identity.principal import Principal
 from pamnode.identity.roles import Permission
 from pamnode.identity.tenants import refuse_base_tenant
-from pamnode.peers import client
 from pamnode.peers.addresses import parse_gateway_address, parse_peer_url
-from pamnode.peers.models import PeerNode, PeerPin
-from pamnode.peers.trust import CertificateFacts, PeerFailure, describe, fetch_leaf
+from pamnode.peers.models import PeerNode
 
-JOB_RUNNER = "job-runner"
-GATEWAY = "gateway"
-COMPONENTS = (JOB_RUNNER, GATEWAY)
 # Certificates and tokens that run out within this window are flagged in the peer list.
 EXPIRY_WARNING = timedelta(days=30)
 
 
-def _require(principal: Principal, permission: Permission) -> None:
+def require(principal: Principal, permission: Permission) -> None:
     refuse_base_tenant(principal.tenant, "hold peer-node connections")
     principal.require(permission)
 
 
-def _token_context(peer_id: str) -> str:
+def token_context(peer_id: str) -> str:
     return f"peer-node:{peer_id}:access-token"
 
 
@@ -49,7 +41,7 @@ PEER_ACCESS_TOKENS = SealedColumn(
     kind="peer-node access token",
     column=PeerNode.access_token_sealed,  # type: ignore[arg-type]
     key=(PeerNode.id,),
-    context=_token_context,
+    context=token_context,
     of_tenant=_peers_of_tenant,
 )
 
@@ -76,7 +68,7 @@ def _apply(peer: PeerNode, ring: KeyRing, tenant_id: str, changes: dict[str, Any
         setattr(peer, name, value)
     if token:
         peer.access_token_expires_at = _token_expiry(token)
-        peer.access_token_sealed = seal(ring, tenant_id, token.encode(), _token_context(peer.id))
+        peer.access_token_sealed = seal(ring, tenant_id, token.encode(), token_context(peer.id))
     if peer.gateway:
         if not peer.gateway_address:
             raise InvalidInput(
@@ -96,7 +88,7 @@ async def _name_taken(db: AsyncSession, site_id: str, name: str, except_id: str 
 async def create_peer(
     db: AsyncSession, ring: KeyRing, principal: Principal, fields: dict[str, Any]
 ) -> PeerNode:
-    _require(principal, Permission.PEERS_WRITE)
+    require(principal, Permission.PEERS_WRITE)
     if await _name_taken(db, principal.site.id, fields["name"]):
         raise Conflict(f"this site already has a peer node named '{fields['name']}'", "peer_exists")
     peer = PeerNode(id=new_id(), site_id=principal.site.id, pins=[])
@@ -132,12 +124,12 @@ async def find_peer_by_name(db: AsyncSession, principal: Principal, name: str) -
 
 
 async def read_peer(db: AsyncSession, principal: Principal, peer_id: str) -> PeerNode:
-    _require(principal, Permission.PEERS_READ)
+    require(principal, Permission.PEERS_READ)
     return await get_peer(db, principal, peer_id)
 
 
 async def list_peers(db: AsyncSession, principal: Principal) -> list[PeerNode]:
-    _require(principal, Permission.PEERS_READ)
+    require(principal, Permission.PEERS_READ)
     query = select(PeerNode).where(PeerNode.site_id == principal.site.id).order_by(PeerNode.name)
     return list((await db.scalars(query)).all())
 
@@ -145,7 +137,7 @@ async def list_peers(db: AsyncSession, principal: Principal) -> list[PeerNode]:
 async def update_peer(
     db: AsyncSession, ring: KeyRing, principal: Principal, peer_id: str, changes: dict[str, Any]
 ) -> PeerNode:
-    _require(principal, Permission.PEERS_WRITE)
+    require(principal, Permission.PEERS_WRITE)
     peer = await get_peer(db, principal, peer_id)
     if "name" in changes and await _name_taken(db, peer.site_id, changes["name"], peer.id):
         raise Conflict(
@@ -158,7 +150,7 @@ async def update_peer(
 
 
 async def delete_peer(db: AsyncSession, principal: Principal, peer_id: str) -> None:
-    _require(principal, Permission.PEERS_WRITE)
+    require(principal, Permission.PEERS_WRITE)
     peer = await get_peer(db, principal, peer_id)
     await db.delete(peer)
     record(db, principal.audit_scope, "peer-node.delete", peer.name)
@@ -181,141 +173,3 @@ def _expiry_warning(what: str, when: datetime, now: datetime) -> list[str]:
     if when - now <= EXPIRY_WARNING:
         return [f"{what} expires in {(when - now).days} days, at {when.isoformat()}"]
     return []
-
-
-def _component_address(peer: PeerNode, component: str) -> tuple[str, int]:
-    if component == JOB_RUNNER:
-        url = parse_peer_url(peer.url)
-        return url.host, url.port
-    if not peer.gateway or not peer.gateway_address:
-        raise InvalidInput(
-            f"peer node '{peer.name}' has no gateway to verify", code="no_gateway_configured"
-        )
-    return parse_gateway_address(peer.gateway_address)
-
-
-@dataclass(frozen=True)
-class VerifiedCertificate:
-    facts: CertificateFacts
-    trusted: bool
-    pinned_sha256: str | None
-
-
-async def _presented(peer: PeerNode, component: str) -> CertificateFacts:
-    host, port = _component_address(peer, component)
-    try:
-        return describe(await fetch_leaf(host, port))
-    except PeerFailure as exc:
-        raise InvalidInput(exc.message, code=exc.code) from exc
-
-
-async def verify_trust(
-    db: AsyncSession, principal: Principal, peer_id: str, component: str
-) -> VerifiedCertificate:
-    _require(principal, Permission.PEERS_WRITE)
-    peer = await get_peer(db, principal, peer_id)
-    facts = await _presented(peer, component)
-    pin = peer.pin(component)
-    record(db, principal.audit_scope, "peer-node.verify-trust", peer.name, sha256=facts.sha256)
-    return VerifiedCertificate(
-        facts, pin is not None and pin.sha256 == facts.sha256, pin.sha256 if pin else None
-    )
-
-
-async def establish_trust(
-    db: AsyncSession, principal: Principal, peer_id: str, component: str, sha256: str
-) -> VerifiedCertificate:
-    _require(principal, Permission.PEERS_WRITE)
-    peer = await get_peer(db, principal, peer_id)
-    facts = await _presented(peer, component)
-    shown = sha256.replace(":", "").upper()
-    if shown != facts.sha256:
-        raise Conflict(
-            f"the peer now presents SHA-256 {facts.sha256}, not the {shown} you confirmed: "
-            "verify trust again and check the new certificate",
-            code="certificate_changed",
-        )
-    pin = peer.pin(component)
-    if pin is None:
-        pin = PeerPin(peer_node_id=peer.id, component=component)
-        peer.pins.append(pin)
-    pin.sha256, pin.certificate_pem, pin.not_after = facts.sha256, facts.pem, facts.not_after
-    pin.established_by, pin.established_at = principal.user.login, utcnow()
-    await db.flush()
-    record(
-        db,
-        principal.audit_scope,
-        "peer-node.establish-trust",
-        peer.name,
-        component=component,
-        sha256=facts.sha256,
-    )
-    return VerifiedCertificate(facts, True, facts.sha256)
-
-
-def endpoint(ring: KeyRing, tenant_id: str, peer: PeerNode) -> client.PeerEndpoint:
-    """How to reach the peer's job runner; refuses a peer that is not ready to be used."""
-    if peer.access_token_sealed is None:
-        raise PeerFailure("no_access_token", f"peer node '{peer.name}' has no access token")
-    pin = peer.pin(JOB_RUNNER)
-    if pin is None:
-        raise PeerFailure(
-            "trust_not_established",
-            f"trust in peer node '{peer.name}' is not established: Verify Trust (Job Runner), "
-            "then Establish Trust",
-        )
-    token = open_sealed(ring, tenant_id, peer.access_token_sealed, _token_context(peer.id))
-    return client.PeerEndpoint(peer.url, token.decode(), pin.sha256, pin.certificate_pem)
-
-
-@dataclass
-class ConnectionReport:
-    ok: bool
-    code: str = "ok"
-    reason: str = ""
-    info: dict[str, Any] = field(default_factory=dict)
-    latency_ms: float | None = None
-    clock_offset_ms: float | None = None
-
-
-async def test_connection(
-    db: AsyncSession, node: Node, principal: Principal, peer_id: str
-) -> ConnectionReport:
-    _require(principal, Permission.PEERS_WRITE)
-    peer = await get_peer(db, principal, peer_id)
-    report = await _probe(node, principal.tenant.id, peer)
-    record(
-        db,
-        principal.audit_scope,
-        "peer-node.test-connection",
-        peer.name,
-        outcome="success" if report.ok else "failure",
-        code=report.code,
-    )
-    return report
-
-
-async def _probe(node: Node, tenant_id: str, peer: PeerNode) -> ConnectionReport:
-    expected = parse_peer_url(peer.url)
-    try:
-        target = endpoint(node.keyring, tenant_id, peer)
-        started = time.time()
-        response = await node.peer_clients.call(target, "GET", "peer/info")
-        finished = time.time()
-    except PeerFailure as exc:
-        return ConnectionReport(ok=False, code=exc.code, reason=exc.message)
-    info = response.json()
-    if (info.get("tenant"), info.get("site")) != (expected.tenant, expected.site):
-        return ConnectionReport(
-            ok=False,
-            code="tenant_site_mismatch",
-            reason=f"the peer answered as {info.get('tenant')}/{info.get('site')}, but the URL "
-            f"names {expected.tenant}/{expected.site}",
-        )
-    peer_time = datetime.fromisoformat(info["time"]).timestamp()
-    return ConnectionReport(
-        ok=True,
-        info=info,
-        latency_ms=round((finished - started) * 1000, 1),
-        clock_offset_ms=round((peer_time - (started + finished) / 2) * 1000, 1),
-    )

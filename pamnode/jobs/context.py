@@ -1,0 +1,27 @@
+"""What the job path needs of the running node, and nothing more."""
+
+import random
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from pamnode.crypto.keyring import KeyRing
+from pamnode.jobs.executors.base import Executors
+from pamnode.jobs.pool import JobPool
+from pamnode.peers.client import PeerClients
+
+
+@dataclass(frozen=True)
+class JobContext:
+    sessions: async_sessionmaker[AsyncSession]
+    keyring: KeyRing
+    pool: JobPool
+    peers: PeerClients
+    executors: Executors
+    node_name: str
+    # The source of the random peer choice; tests may put a seeded one here.
+    rng: random.Random
+
+    def signature(self, tenant: str, site: str) -> str:
+        """The node signature of a job run here: `<node>::<tenant>::<site>`."""
+        return f"{self.node_name}::{tenant}::{site}"

@@ -1,0 +1,115 @@
+"""Execute on an asset or container: the jobs it makes, committed, then handed to the pool."""
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from pamnode.assets.models import Asset
+from pamnode.assets.permissions import Action, require_asset
+from pamnode.assets.tree import descendants
+from pamnode.audit.service import record
+from pamnode.core.errors import InvalidInput
+from pamnode.db.base import new_id
+from pamnode.identity.principal import Principal
+from pamnode.jobs.context import JobContext
+from pamnode.jobs.dispatch import run_requested
+from pamnode.jobs.models import Job
+from pamnode.jobs.pool import Work
+from pamnode.jobs.scripts import find_script
+from pamnode.jobs.specs import JobSpec, Target, Task, check_runs_on, protocol_for
+from pamnode.jobs.states import JobState
+
+CONTAINER = "container"
+
+
+@dataclass(frozen=True)
+class Execution:
+    batch_id: str | None
+    jobs: list[Job]
+    # Assets of a container the task does not apply to (e.g. Windows hosts for a Unix check).
+    skipped: list[str]
+
+
+def _target(host: Asset) -> Target:
+    # Hosts always have an address (the library refuses one without); containers never run.
+    assert host.host is not None and host.port is not None
+    return Target(host.host, host.port, protocol_for(host.type, host.use_https))
+
+
+def _applies(task: Task, script_type: str, asset: Asset) -> bool:
+    try:
+        check_runs_on(task, script_type, asset.type, asset.name)
+    except InvalidInput:
+        return False
+    return True
+
+
+async def execute(
+    db: AsyncSession,
+    ctx: JobContext,
+    principal: Principal,
+    asset_id: str,
+    task: Task,
+    script: str | None,
+    timeout_s: int,
+) -> Execution:
+    asset, _ = await require_asset(db, principal, asset_id, Action.EXECUTE)
+    if (task is Task.SCRIPT) != (script is not None):
+        raise InvalidInput(
+            "name a script to run with the task 'script', and only then", code="script_missing"
+        )
+    found = await find_script(db, principal, script) if script else None
+    script_type = found.type if found else ""
+    if asset.type == CONTAINER:
+        below = [d.id for d in await descendants(db, asset.id) if d.type != CONTAINER]
+        hosts = list((await db.scalars(select(Asset).where(Asset.id.in_(below)))).all())
+        targets = [host for host in hosts if _applies(task, script_type, host)]
+        skipped = sorted(host.name for host in hosts if host not in targets)
+        if not targets:
+            raise InvalidInput(
+                f"container '{asset.name}' holds no asset that {task.value} runs on",
+                code="nothing_to_run",
+            )
+        batch_id: str | None = new_id()
+    else:
+        check_runs_on(task, script_type, asset.type, asset.name)
+        targets, skipped, batch_id = [asset], [], None
+    jobs = [
+        Job(
+            id=new_id(),
+            site_id=principal.site.id,
+            asset_id=host.id,
+            asset_name=host.name,
+            script_name=found.name if found else "",
+            batch_id=batch_id,
+            state=JobState.QUEUED,
+            requested_by=principal.user.login,
+            **JobSpec(
+                task=task,
+                target=_target(host),
+                timeout_s=timeout_s,
+                script_type=script_type,
+                script_body=found.body if found else "",
+            ).columns(),
+        )
+        for host in targets
+    ]
+    # Committed on their own, with their audit events, before any worker looks for them;
+    # nothing the request does afterwards can fail once they may run.
+    async with ctx.sessions.begin() as own:
+        own.add_all(jobs)
+        for job in jobs:
+            record(
+                own, principal.audit_scope, "job.start", job.asset_name, job=job.id, task=job.task
+            )
+    for job in jobs:
+        ctx.pool.submit(job.id, _requested(ctx, job.id))
+    return Execution(batch_id, jobs, skipped)
+
+
+def _requested(ctx: JobContext, job_id: str) -> Work:
+    async def work() -> None:
+        await run_requested(ctx, job_id)
+
+    return work

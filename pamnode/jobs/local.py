@@ -1,0 +1,58 @@
+"""Running a job's task on this node, through the executor for its target's protocol."""
+
+import asyncio
+
+from pamnode.db.base import utcnow
+from pamnode.jobs import states
+from pamnode.jobs.context import JobContext
+from pamnode.jobs.executors.base import ExecutionError
+from pamnode.jobs.specs import Credential, JobSpec, TaskResult
+from pamnode.jobs.states import JobState
+
+
+async def run_here(
+    ctx: JobContext, job_id: str, spec: JobSpec, credential: Credential, sig: str
+) -> TaskResult | None:
+    """Run the task on this node and record the outcome; the result, if the task ran."""
+    attempt = await states.begin_attempt(ctx.sessions, job_id, None)
+    await states.update(ctx.sessions, job_id, state=JobState.RUNNING, started_at=utcnow())
+    ctx.pool.changed(job_id)
+    executor = ctx.executors[spec.target.protocol]
+    try:
+        result = await asyncio.wait_for(executor.run(spec, credential), spec.timeout_s)
+    except TimeoutError:
+        message = f"the job did not finish within {spec.timeout_s} s"
+        await states.end_attempt(ctx.sessions, attempt, "timed_out", message)
+        await states.update(
+            ctx.sessions,
+            job_id,
+            state=JobState.TIMED_OUT,
+            error=message,
+            error_code="timeout",
+            node_signature=sig,
+        )
+        return None
+    except ExecutionError as exc:
+        await states.end_attempt(ctx.sessions, attempt, "failed", exc.message)
+        await states.fail(ctx.sessions, job_id, exc.code, exc.message, node_signature=sig)
+        return None
+    except asyncio.CancelledError:
+        if ctx.pool.cancelled_by_user(job_id):
+            await states.end_attempt(ctx.sessions, attempt, "cancelled")
+            await states.update(ctx.sessions, job_id, state=JobState.CANCELLED, node_signature=sig)
+        raise
+    await states.end_attempt(ctx.sessions, attempt, "ran")
+    succeeded = result.exit_status == 0
+    await states.update(
+        ctx.sessions,
+        job_id,
+        state=JobState.SUCCEEDED if succeeded else JobState.FAILED,
+        exit_status=result.exit_status,
+        output=result.output,
+        facts=result.facts,
+        node_signature=sig,
+        error="" if succeeded else f"exit status {result.exit_status}",
+        error_code="" if succeeded else "nonzero_exit",
+        host_key=result.host_key,
+    )
+    return result

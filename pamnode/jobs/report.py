@@ -1,0 +1,85 @@
+"""Reports > Jobs (the list and a job's details) and cancelling a job."""
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Select, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from pamnode.audit.service import record
+from pamnode.core.errors import Forbidden, InvalidInput, NotFound
+from pamnode.identity.principal import Principal
+from pamnode.identity.roles import Permission
+from pamnode.jobs import states
+from pamnode.jobs.context import JobContext
+from pamnode.jobs.models import Job
+from pamnode.jobs.states import JobState
+
+
+@dataclass(frozen=True)
+class JobFilter:
+    asset_id: str | None = None
+    state: str | None = None
+    task: str | None = None
+    node: str | None = None
+    batch_id: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+def _visible(principal: Principal) -> Select[Job]:
+    query = select(Job).where(Job.site_id == principal.site.id)
+    if not principal.can(Permission.JOBS_READ):
+        query = query.where(Job.requested_by == principal.user.login)
+    return query
+
+
+async def list_jobs(
+    db: AsyncSession, principal: Principal, where: JobFilter, limit: int, offset: int
+) -> tuple[list[Job], int]:
+    query = _visible(principal)
+    if where.asset_id:
+        query = query.where(Job.asset_id == where.asset_id)
+    if where.state:
+        query = query.where(Job.state == where.state)
+    if where.task:
+        query = query.where(Job.task == where.task)
+    if where.node:
+        # A node name, or a whole signature: node::tenant::site.
+        query = query.where(
+            (Job.node_signature == where.node) | Job.node_signature.startswith(f"{where.node}::")
+        )
+    if where.batch_id:
+        query = query.where(Job.batch_id == where.batch_id)
+    if where.since:
+        query = query.where(Job.created_at >= where.since)
+    if where.until:
+        query = query.where(Job.created_at < where.until)
+    total = await db.scalar(select(func.count()).select_from(query.subquery())) or 0
+    page = query.order_by(Job.created_at.desc(), Job.id).limit(limit).offset(offset)
+    return list((await db.scalars(page)).all()), total
+
+
+async def get_job(db: AsyncSession, principal: Principal, job_id: str) -> Job:
+    job = await db.scalar(_visible(principal).where(Job.id == job_id))
+    if job is None:
+        raise NotFound(f"this site has no job {job_id[:80]}", code="job_not_found")
+    return job
+
+
+async def cancel_job(db: AsyncSession, ctx: JobContext, principal: Principal, job_id: str) -> Job:
+    job = await get_job(db, principal, job_id)
+    if job.requested_by != principal.user.login and not principal.can(Permission.ASSETS_MANAGE_ALL):
+        raise Forbidden(
+            "only whoever asked for a job, or a site administrator or asset manager, may cancel it",
+            code="permission_denied",
+        )
+    if job.state in states.FINISHED:
+        raise InvalidInput(f"job {job_id} has already ended ({job.state})", code="job_finished")
+    record(db, principal.audit_scope, "job.cancel", job.asset_name, job=job_id)
+    # Ended before acting: the job's own state writes must not wait on this request.
+    await db.commit()
+    if not ctx.pool.cancel(job_id):
+        await states.update(ctx.sessions, job_id, state=JobState.CANCELLED)
+    await ctx.pool.wait(job_id, 15)
+    return await states.read(ctx.sessions, job_id)

@@ -1,0 +1,90 @@
+"""Reaching a peer's job runner: its endpoint (token and pin), and Test Connection."""
+
+import time
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from pamnode.audit.service import record
+from pamnode.crypto.cipher import open_sealed
+from pamnode.crypto.keyring import KeyRing
+from pamnode.identity.principal import Principal
+from pamnode.identity.roles import Permission
+from pamnode.peers.addresses import parse_peer_url
+from pamnode.peers.client import PeerClients, PeerEndpoint
+from pamnode.peers.models import Component, PeerNode
+from pamnode.peers.registry import get_peer, require, token_context
+from pamnode.peers.trust import PeerFailure
+from pamnode.peers.wire import PeerInfo
+
+
+def endpoint(ring: KeyRing, tenant_id: str, peer: PeerNode) -> PeerEndpoint:
+    """How to reach the peer's job runner; refuses a peer that is not ready to be used."""
+    if peer.access_token_sealed is None:
+        raise PeerFailure("no_access_token", f"peer node '{peer.name}' has no access token")
+    pin = peer.pin(Component.JOB_RUNNER)
+    if pin is None:
+        raise PeerFailure(
+            "trust_not_established",
+            f"trust in peer node '{peer.name}' is not established: Verify Trust (Job Runner), "
+            "then Establish Trust",
+        )
+    token = open_sealed(ring, tenant_id, peer.access_token_sealed, token_context(peer.id))
+    return PeerEndpoint(peer.url, token.decode(), pin.sha256, pin.certificate_pem)
+
+
+@dataclass
+class ConnectionReport:
+    ok: bool
+    code: str = "ok"
+    reason: str = ""
+    info: PeerInfo | None = None
+    latency_ms: float | None = None
+    clock_offset_ms: float | None = None
+
+
+async def test_connection(
+    db: AsyncSession,
+    clients: PeerClients,
+    ring: KeyRing,
+    principal: Principal,
+    peer_id: str,
+) -> ConnectionReport:
+    require(principal, Permission.PEERS_WRITE)
+    peer = await get_peer(db, principal, peer_id)
+    report = await _probe(clients, ring, principal.tenant.id, peer)
+    record(
+        db,
+        principal.audit_scope,
+        "peer-node.test-connection",
+        peer.name,
+        outcome="success" if report.ok else "failure",
+        code=report.code,
+    )
+    return report
+
+
+async def _probe(
+    clients: PeerClients, ring: KeyRing, tenant_id: str, peer: PeerNode
+) -> ConnectionReport:
+    expected = parse_peer_url(peer.url)
+    try:
+        target = endpoint(ring, tenant_id, peer)
+        started = time.time()
+        info = await clients.exchange(target, "GET", "peer/info", PeerInfo)
+        finished = time.time()
+    except PeerFailure as exc:
+        return ConnectionReport(ok=False, code=exc.code, reason=exc.message)
+    if (info.tenant, info.site) != (expected.tenant, expected.site):
+        return ConnectionReport(
+            ok=False,
+            code="tenant_site_mismatch",
+            reason=f"the peer answered as {info.tenant}/{info.site}, but the URL "
+            f"names {expected.tenant}/{expected.site}",
+        )
+    return ConnectionReport(
+        ok=True,
+        info=info,
+        latency_ms=round((finished - started) * 1000, 1),
+        clock_offset_ms=round((info.time.timestamp() - (started + finished) / 2) * 1000, 1),
+    )

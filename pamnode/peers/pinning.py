@@ -1,0 +1,85 @@
+"""Verify Trust and Establish Trust: show a peer component's certificate, then pin it."""
+
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from pamnode.audit.service import record
+from pamnode.core.errors import Conflict, InvalidInput
+from pamnode.db.base import utcnow
+from pamnode.identity.principal import Principal
+from pamnode.identity.roles import Permission
+from pamnode.peers.addresses import parse_gateway_address, parse_peer_url
+from pamnode.peers.models import Component, PeerNode, PeerPin
+from pamnode.peers.registry import get_peer, require
+from pamnode.peers.trust import CertificateFacts, PeerFailure, describe, fetch_leaf
+
+
+def _component_address(peer: PeerNode, component: str) -> tuple[str, int]:
+    if component == Component.JOB_RUNNER:
+        url = parse_peer_url(peer.url)
+        return url.host, url.port
+    if not peer.gateway or not peer.gateway_address:
+        raise InvalidInput(
+            f"peer node '{peer.name}' has no gateway to verify", code="no_gateway_configured"
+        )
+    return parse_gateway_address(peer.gateway_address)
+
+
+@dataclass(frozen=True)
+class VerifiedCertificate:
+    facts: CertificateFacts
+    trusted: bool
+    pinned_sha256: str | None
+
+
+async def _presented(peer: PeerNode, component: str) -> CertificateFacts:
+    host, port = _component_address(peer, component)
+    try:
+        return describe(await fetch_leaf(host, port))
+    except PeerFailure as exc:
+        raise InvalidInput(exc.message, code=exc.code) from exc
+
+
+async def verify_trust(
+    db: AsyncSession, principal: Principal, peer_id: str, component: str
+) -> VerifiedCertificate:
+    require(principal, Permission.PEERS_WRITE)
+    peer = await get_peer(db, principal, peer_id)
+    facts = await _presented(peer, component)
+    pin = peer.pin(component)
+    record(db, principal.audit_scope, "peer-node.verify-trust", peer.name, sha256=facts.sha256)
+    return VerifiedCertificate(
+        facts, pin is not None and pin.sha256 == facts.sha256, pin.sha256 if pin else None
+    )
+
+
+async def establish_trust(
+    db: AsyncSession, principal: Principal, peer_id: str, component: str, sha256: str
+) -> VerifiedCertificate:
+    require(principal, Permission.PEERS_WRITE)
+    peer = await get_peer(db, principal, peer_id)
+    facts = await _presented(peer, component)
+    shown = sha256.replace(":", "").upper()
+    if shown != facts.sha256:
+        raise Conflict(
+            f"the peer now presents SHA-256 {facts.sha256}, not the {shown} you confirmed: "
+            "verify trust again and check the new certificate",
+            code="certificate_changed",
+        )
+    pin = peer.pin(component)
+    if pin is None:
+        pin = PeerPin(peer_node_id=peer.id, component=component)
+        peer.pins.append(pin)
+    pin.sha256, pin.certificate_pem, pin.not_after = facts.sha256, facts.pem, facts.not_after
+    pin.established_by, pin.established_at = principal.user.login, utcnow()
+    await db.flush()
+    record(
+        db,
+        principal.audit_scope,
+        "peer-node.establish-trust",
+        peer.name,
+        component=component,
+        sha256=facts.sha256,
+    )
+    return VerifiedCertificate(facts, True, facts.sha256)
