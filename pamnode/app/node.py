@@ -18,7 +18,7 @@ from pamnode.jobs.context import JobContext
 from pamnode.jobs.executors import default_executors
 from pamnode.jobs.executors.base import Executors
 from pamnode.jobs.pool import JobPool
-from pamnode.jobs.states import FINISHED, fail, read
+from pamnode.jobs.states import abandon
 from pamnode.peers.client import PeerClients
 
 
@@ -58,9 +58,7 @@ async def open_node(settings: Settings, executors: Executors | None = None) -> N
             keyring = KeyRing(ring_path)
 
     async def crashed(job_id: str, exc: BaseException) -> None:
-        # A failure after the job's result was recorded (e.g. pinning the host key) keeps it.
-        if (await read(sessions, job_id)).state not in FINISHED:
-            await fail(sessions, job_id, "internal_error", f"the job broke: {type(exc).__name__}")
+        await abandon(sessions, job_id, "internal_error", f"the job broke: {type(exc).__name__}")
 
     peer_clients = PeerClients()
     jobs = JobContext(

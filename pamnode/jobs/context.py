@@ -21,6 +21,8 @@ class JobContext:
     node_name: str
     # The source of the random peer choice; tests may put a seeded one here.
     rng: random.Random
+    # What is kept of a job's output, here or from a peer; the rest is cut, and marked so.
+    output_cap_bytes: int = 1024 * 1024
 
     def signature(self, tenant: str, site: str) -> str:
         """The node signature of a job run here: `<node>::<tenant>::<site>`."""

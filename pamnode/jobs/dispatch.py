@@ -13,7 +13,6 @@ from pamnode.jobs.delegation import Candidate, delegate
 from pamnode.jobs.local import run_here
 from pamnode.jobs.models import AssetHostKey, Job
 from pamnode.jobs.specs import Credential, JobSpec
-from pamnode.peers.connection import endpoint
 from pamnode.peers.selection import Purpose, attempt_order, effective, reaches
 
 
@@ -39,8 +38,7 @@ async def run_requested(ctx: JobContext, job_id: str) -> None:
         pinned = await db.get(AssetHostKey, asset.id)
         peers = effective(await reaches(db, asset.id), Purpose.JOBS)
         candidates = [
-            Candidate(peer.name, endpoint(ctx.keyring, tenant.id, peer))
-            for peer in attempt_order(peers, ctx.rng)
+            Candidate.of(ctx.keyring, tenant.id, peer) for peer in attempt_order(peers, ctx.rng)
         ]
     spec = JobSpec.from_job(job, pinned.key if pinned else None)
     credential = Credential.from_vault(secrets)

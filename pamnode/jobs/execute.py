@@ -95,14 +95,13 @@ async def execute(
         )
         for host in targets
     ]
-    # Committed on their own, with their audit events, before any worker looks for them;
-    # nothing the request does afterwards can fail once they may run.
-    async with ctx.sessions.begin() as own:
-        own.add_all(jobs)
-        for job in jobs:
-            record(
-                own, principal.audit_scope, "job.start", job.asset_name, job=job.id, task=job.task
-            )
+    db.add_all(jobs)
+    for job in jobs:
+        record(db, principal.audit_scope, "job.start", job.asset_name, job=job.id, task=job.task)
+    # Committed, with their audit events, in the request's own transaction (a second one
+    # would hold a second connection per request) before any worker looks for them; nothing
+    # the request does afterwards can fail once they may run.
+    await db.commit()
     for job in jobs:
         ctx.pool.submit(job.id, _requested(ctx, job.id))
     return Execution(batch_id, jobs, skipped)

@@ -48,7 +48,7 @@ async def run_here(
         job_id,
         state=JobState.SUCCEEDED if succeeded else JobState.FAILED,
         exit_status=result.exit_status,
-        output=result.output,
+        output=states.capped(result.output, ctx.output_cap_bytes),
         facts=result.facts,
         node_signature=sig,
         error="" if succeeded else f"exit status {result.exit_status}",

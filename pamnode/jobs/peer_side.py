@@ -38,18 +38,13 @@ async def accept(db: AsyncSession, ctx: JobContext, principal: Principal, body: 
     )
     # Committed, with its audit event, before the work starts: a second POST of this id finds
     # it, and nothing the request does afterwards can fail once the job may run.
+    db.add(job)
+    record(db, principal.audit_scope, "job.accept", job.id, task=job.task, host=spec.target.host)
     try:
-        async with ctx.sessions.begin() as own:
-            own.add(job)
-            record(
-                own,
-                principal.audit_scope,
-                "job.accept",
-                job.id,
-                task=job.task,
-                host=spec.target.host,
-            )
+        await db.commit()
     except IntegrityError:
+        # The same id posted twice at once: the other request's job is the one.
+        await db.rollback()
         known = await _existing(db, principal, body.id)
         assert known is not None
         return known

@@ -19,7 +19,6 @@ from pamnode.jobs.delegation import Candidate, follow
 from pamnode.jobs.models import Job
 from pamnode.jobs.pool import Work
 from pamnode.jobs.states import JobState
-from pamnode.peers.connection import endpoint
 from pamnode.peers.models import PeerNode
 from pamnode.peers.trust import PeerFailure
 
@@ -41,10 +40,7 @@ async def reconcile(ctx: JobContext) -> None:
                 continue
             job.state, job.error, job.error_code = JobState.FAILED, INTERRUPTED, "interrupted"
             job.finished_at = utcnow()
-            for attempt in job.attempts:
-                if attempt.finished_at is None:
-                    attempt.outcome, attempt.error = "interrupted", INTERRUPTED
-                    attempt.finished_at = job.finished_at
+            states.end_open_attempts(job, "interrupted", INTERRUPTED)
     for job, candidate, attempt_id in follow_up:
         log.info("following job %s on peer %s after restart", job.id, candidate.name)
         ctx.pool.submit(job.id, _follower(ctx, job, candidate, attempt_id))
@@ -67,7 +63,7 @@ async def _delegated_to(db: AsyncSession, ctx: JobContext, job: Job) -> Candidat
     if site is None or peer is None:
         return None
     try:
-        return Candidate(peer.name, endpoint(ctx.keyring, site.tenant_id, peer))
+        return Candidate.of(ctx.keyring, site.tenant_id, peer)
     except (PeerFailure, VaultError, KeyRingError) as exc:
         log.warning("cannot follow job %s on peer %s: %s", job.id, job.peer_node, exc)
         return None

@@ -42,6 +42,40 @@ async def fail(sessions: Sessions, job_id: str, code: str, message: str, **field
     )
 
 
+def end_open_attempts(job: Job, outcome: str, error: str) -> None:
+    """Close every attempt of `job` still open, in the caller's transaction."""
+    for attempt in job.attempts:
+        if attempt.finished_at is None:
+            attempt.outcome, attempt.error, attempt.finished_at = outcome, error, utcnow()
+
+
+async def abandon(sessions: Sessions, job_id: str, code: str, message: str) -> None:
+    """Fail a job that can no longer end on its own, closing its open attempts with it.
+
+    A job that ended meanwhile (its result was recorded before the failure) keeps its end.
+    """
+    async with sessions.begin() as db:
+        job = await db.get(Job, job_id)
+        if job is None or job.state in FINISHED:
+            return
+        job.state, job.error_code, job.error, job.finished_at = (
+            JobState.FAILED,
+            code,
+            message,
+            utcnow(),
+        )
+        end_open_attempts(job, "abandoned", message)
+
+
+def capped(output: str, cap_bytes: int) -> str:
+    """`output` cut to `cap_bytes` of UTF-8, with a line saying so when it was cut."""
+    raw = output.encode()
+    if len(raw) <= cap_bytes:
+        return output
+    kept = raw[:cap_bytes].decode(errors="ignore")
+    return f"{kept}\n[pamnode: output truncated, {cap_bytes} of {len(raw)} bytes kept]\n"
+
+
 async def begin_attempt(sessions: Sessions, job_id: str, peer_node: str | None) -> str:
     async with sessions.begin() as db:
         job = await db.get(Job, job_id)
