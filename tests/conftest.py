@@ -17,7 +17,7 @@ from tests.support.postgres import PostgresCluster
 ADMIN_LOGIN = "admin"
 ADMIN_PASSWORD = "Admin-Passw0rd!"
 
-NodeFactory = Callable[[str], NodeProcess]
+NodeFactory = Callable[..., NodeProcess]
 
 
 def _unavailable(reason: str) -> NoReturn:
@@ -76,7 +76,7 @@ def node_factory(
     root = tmp_path_factory.mktemp(f"{module}-{db_kind}")
     nodes: list[NodeProcess] = []
 
-    def make(name: str) -> NodeProcess:
+    def make(name: str, env: dict[str, str] | None = None) -> NodeProcess:
         data_dir = Path(root) / name
         if data_dir.exists():
             raise ValueError(f"node {name!r} already made in this module for {db_kind}")
@@ -84,7 +84,7 @@ def node_factory(
         if db_kind == "postgresql":
             cluster: PostgresCluster = request.getfixturevalue("postgres_cluster")
             url = cluster.create_database(cluster.unique_name(f"{module}_{name}"))
-        node = NodeProcess(data_dir, name, url)
+        node = NodeProcess(data_dir, name, url, env=env)
         # Registered before start so teardown also reaps a node whose init fails.
         nodes.append(node)
         node.start()

@@ -69,5 +69,7 @@ async def open_node(settings: Settings, executors: Executors | None = None) -> N
         executors=executors if executors is not None else default_executors(),
         node_name=settings.node_name,
         rng=random.SystemRandom(),
+        output_cap_bytes=settings.job_output_cap_bytes,
+        follow_grace_s=settings.peer_follow_grace_s,
     )
     return Node(settings, engine, sessions, keyring, peer_clients, jobs)

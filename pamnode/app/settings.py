@@ -3,6 +3,7 @@
 import socket
 from pathlib import Path
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_PORT = 6443
@@ -22,6 +23,11 @@ class Settings(BaseSettings):
     session_ttl_s: int = 8 * 3600
     # Jobs run at once on this node; more wait in the queue.
     job_concurrency: int = 50
+    # What is kept of a job's output (here or from a peer); the rest is cut, and marked so.
+    job_output_cap_bytes: int = Field(default=1024 * 1024, ge=1024)
+    # How long past its timeout a delegated job may stay unfinished on its peer before the
+    # main gives up on it (cancels it there and records it as timed out).
+    peer_follow_grace_s: float = Field(default=60, ge=0)
 
     @property
     def resolved_database_url(self) -> str:

@@ -22,7 +22,9 @@ class JobContext:
     # The source of the random peer choice; tests may put a seeded one here.
     rng: random.Random
     # What is kept of a job's output, here or from a peer; the rest is cut, and marked so.
-    output_cap_bytes: int = 1024 * 1024
+    output_cap_bytes: int
+    # How long past its timeout a delegated job may stay unfinished before the main gives up.
+    follow_grace_s: float
 
     def signature(self, tenant: str, site: str) -> str:
         """The node signature of a job run here: `<node>::<tenant>::<site>`."""

@@ -6,7 +6,7 @@ The peers to try come from `pamnode.jobs.dispatch` (the selection rule is in
 What the main believes of a peer's answer: only what `pamnode.jobs.wire` allows. An answer
 that breaks the contract, or a result signed for another tenant or site than the peer's URL
 names, fails the job at once (`peer_answer_invalid`, `peer_signature_mismatch`) instead of
-being retried or copied. The main's deadline (the job's timeout plus `FOLLOW_GRACE_S`) holds
+being retried or copied. The main's deadline (the job's timeout plus `follow_grace_s`) holds
 on every turn of the follow loop, whatever the peer answers.
 """
 
@@ -31,8 +31,6 @@ from pamnode.peers.trust import PeerFailure
 
 log = logging.getLogger("pamnode.jobs")
 
-# How long past its own timeout a delegated job may stay unfinished before the main gives up.
-FOLLOW_GRACE_S = 60
 LONG_POLL_S = 20
 # A peer that answers a long-poll at once without news is asked again only after this pause.
 IMPATIENT_PAUSE_S = 2.0
@@ -106,7 +104,7 @@ async def follow(
     since: datetime | None = None,
 ) -> TaskResult | None:
     """Long-poll the peer until the job ends there; never resend it, so it cannot run twice."""
-    deadline = (since or utcnow()).timestamp() + timeout_s + FOLLOW_GRACE_S
+    deadline = (since or utcnow()).timestamp() + timeout_s + ctx.follow_grace_s
     seen = JobState.QUEUED
     problem = ""
     while True:
@@ -180,7 +178,7 @@ async def _past_deadline(
         return
     message = (
         f"peer node '{candidate.name}' did not finish the job within its {timeout_s} s "
-        f"and {FOLLOW_GRACE_S} s of grace"
+        f"and {ctx.follow_grace_s:g} s of grace"
     )
     await _tell_peer_to_cancel(ctx, job_id, candidate)
     await states.end_attempt(ctx.sessions, attempt, "timed_out", message)

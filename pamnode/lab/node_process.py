@@ -41,8 +41,11 @@ class NodeProcess:
         database_url: str | None = None,
         netns: str | None = None,
         address: str = "127.0.0.1",
+        env: dict[str, str] | None = None,
     ) -> None:
         self.data_dir = Path(data_dir)
+        # PAMNODE_* settings of this node beyond the command line's.
+        self.extra_env = dict(env or {})
         self.netns = netns
         self.address = address
         self.name = name
@@ -94,6 +97,7 @@ class NodeProcess:
         env = dict(os.environ)
         # Without this, a crash can leave the interesting lines in a buffer.
         env["PYTHONUNBUFFERED"] = "1"
+        env.update(self.extra_env)
         return env
 
     def start(self) -> None:

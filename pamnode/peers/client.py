@@ -150,11 +150,14 @@ class PeerClients:
         except ValidationError as exc:
             route = path.split("?", 1)[0]
             problem = exc.errors()[0]
-            where = ".".join(str(part) for part in problem["loc"]) or "body"
+            if problem["type"] == "json_invalid":
+                what = "it is not JSON"
+            else:
+                what = ".".join(str(part) for part in problem["loc"]) + f": {problem['msg']}"
             raise PeerFailure(
                 "peer_answer_invalid",
-                f"the peer's answer to {method} {route} breaks the peer protocol "
-                f"({where}: {problem['msg']}); is the URL a pamnode site of a compatible version?",
+                f"the peer's answer to {method} {route} breaks the peer protocol ({what}); "
+                "is the URL a pamnode site of a compatible version?",
             ) from None
 
     async def aclose(self) -> None:
