@@ -108,24 +108,27 @@ async def follow(
     seen = JobState.QUEUED
     problem = ""
     while True:
-        if utcnow().timestamp() > deadline:
+        left = deadline - utcnow().timestamp()
+        if left <= 0:
             await _past_deadline(ctx, job_id, candidate, attempt, timeout_s, problem)
             return None
         asked = time.monotonic()
+        # Neither the peer's wait nor a silent network may carry the loop past the deadline.
+        wait = max(1, min(LONG_POLL_S, int(left)))
         try:
             remote = await ctx.peers.exchange(
                 candidate.endpoint,
                 "GET",
-                f"peer/jobs/{job_id}?wait={LONG_POLL_S}&seen={seen}",
+                f"peer/jobs/{job_id}?wait={wait}&seen={seen}",
                 PeerJobStatus,
-                timeout=LONG_POLL_S + 15,
+                timeout=min(LONG_POLL_S + 15, left + 2),
             )
         except PeerFailure as exc:
             if exc.code == INVALID_ANSWER:
                 await _give_up(ctx, job_id, candidate, attempt, exc.code, exc.message)
                 return None
             problem = exc.message
-            await asyncio.sleep(2)
+            await asyncio.sleep(min(2, max(0, left - (time.monotonic() - asked))))
             continue
         except asyncio.CancelledError:
             if ctx.pool.cancelled_by_user(job_id):

@@ -119,7 +119,9 @@ class PeerClients:
         if client is None:
             client = self._clients[endpoint] = _client(endpoint)
         host, port = endpoint.host_port
-        request_timeout = TIMEOUT if timeout is None else httpx.Timeout(timeout, connect=10.0)
+        request_timeout = (
+            TIMEOUT if timeout is None else httpx.Timeout(timeout, connect=min(timeout, 10.0))
+        )
         try:
             response = await client.request(method, path, json=json, timeout=request_timeout)
         except httpx.TimeoutException as exc:

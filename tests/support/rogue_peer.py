@@ -64,7 +64,8 @@ class RoguePeer:
     def access_token() -> str:
         """Any JWT does: the main only reads its expiry, the rogue never checks it."""
         expires = datetime.now(UTC) + timedelta(days=365)
-        return jwt.encode({"sub": "svc", "exp": expires}, "a rogue key that nobody checks anyway", algorithm="HS256")
+        key = "a rogue key that nobody checks anyway"
+        return jwt.encode({"sub": "svc", "exp": expires}, key, algorithm="HS256")
 
     def __enter__(self) -> RoguePeer:
         self._thread.start()
