@@ -21,12 +21,21 @@ from pamnode.jobs.pool import JobPool
 from pamnode.jobs.states import abandon
 from pamnode.peers.client import PeerClients
 
+# Connections the job pool's engine keeps beyond one per running job: restart recovery and
+# the crash handler write through it too.
+JOB_POOL_SPARE = 4
+# A job's state write may wait this long for a connection; it never competes with requests.
+JOB_POOL_TIMEOUT_S = 30.0
+
 
 @dataclass
 class Node:
     settings: Settings
+    # Requests' engine and sessions (a short pool wait, then 503).
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
+    # The job path's own engine, sized for job_concurrency.
+    job_engine: AsyncEngine
     keyring: KeyRing
     peer_clients: PeerClients
     jobs: JobContext
@@ -36,6 +45,7 @@ class Node:
         await self.jobs.pool.shutdown()
         await self.peer_clients.aclose()
         await self.engine.dispose()
+        await self.job_engine.dispose()
 
 
 async def open_node(settings: Settings, executors: Executors | None = None) -> Node:
@@ -44,9 +54,12 @@ async def open_node(settings: Settings, executors: Executors | None = None) -> N
     `executors` replaces the real ones (SSH, WinRM), e.g. by a fake in the in-process tests.
     """
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    engine = make_engine(settings.resolved_database_url)
+    url = settings.resolved_database_url
+    engine = make_engine(url, settings.db_pool_size, settings.db_pool_timeout_s)
     await upgrade(engine)
     sessions = make_sessionmaker(engine)
+    job_engine = make_engine(url, settings.job_concurrency + JOB_POOL_SPARE, JOB_POOL_TIMEOUT_S)
+    job_sessions = make_sessionmaker(job_engine)
     ring_path = settings.data_dir / "keyring.json"
     async with sessions.begin() as db:
         # A new key ring only for a new database: one that lost its key ring must say so
@@ -58,11 +71,13 @@ async def open_node(settings: Settings, executors: Executors | None = None) -> N
             keyring = KeyRing(ring_path)
 
     async def crashed(job_id: str, exc: BaseException) -> None:
-        await abandon(sessions, job_id, "internal_error", f"the job broke: {type(exc).__name__}")
+        await abandon(
+            job_sessions, job_id, "internal_error", f"the job broke: {type(exc).__name__}"
+        )
 
     peer_clients = PeerClients()
     jobs = JobContext(
-        sessions=sessions,
+        sessions=job_sessions,
         keyring=keyring,
         pool=JobPool(settings.job_concurrency, crashed),
         peers=peer_clients,
@@ -72,4 +87,4 @@ async def open_node(settings: Settings, executors: Executors | None = None) -> N
         output_cap_bytes=settings.job_output_cap_bytes,
         follow_grace_s=settings.peer_follow_grace_s,
     )
-    return Node(settings, engine, sessions, keyring, peer_clients, jobs)
+    return Node(settings, engine, sessions, job_engine, keyring, peer_clients, jobs)

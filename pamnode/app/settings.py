@@ -23,6 +23,13 @@ class Settings(BaseSettings):
     session_ttl_s: int = 8 * 3600
     # Jobs run at once on this node; more wait in the queue.
     job_concurrency: int = 50
+    # Database connections for API and console requests: a request holds one at most, and one
+    # that finds none free within db_pool_timeout_s is answered 503 with Retry-After. Running
+    # jobs write through a pool of their own (job_concurrency connections), so they never wait
+    # behind requests. PostgreSQL needs max_connections >= db_pool_size + job_concurrency + 4
+    # per node.
+    db_pool_size: int = Field(default=16, ge=1)
+    db_pool_timeout_s: float = Field(default=1.0, gt=0)
     # What is kept of a job's output (here or from a peer); the rest is cut, and marked so.
     job_output_cap_bytes: int = Field(default=1024 * 1024, ge=1024)
     # How long past its timeout a delegated job may stay unfinished on its peer before the

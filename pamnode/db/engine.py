@@ -11,10 +11,15 @@ from sqlalchemy.ext.asyncio import (
 )
 
 
-def make_engine(url: str) -> AsyncEngine:
-    # Every running job writes its state changes in short transactions of its own.
+def make_engine(url: str, pool_size: int, pool_timeout_s: float) -> AsyncEngine:
+    """An engine whose pool holds `pool_size` connections; a caller that finds none free
+    within `pool_timeout_s` gets sqlalchemy's TimeoutError (the node is saturated)."""
     engine = create_async_engine(
-        url, pool_pre_ping=url.startswith("postgresql"), pool_size=10, max_overflow=40
+        url,
+        pool_size=pool_size,
+        max_overflow=0,
+        pool_timeout=pool_timeout_s,
+        pool_pre_ping=url.startswith("postgresql"),
     )
     if engine.dialect.name == "sqlite":
 

@@ -8,6 +8,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from pamnode import __version__
 from pamnode.app.node import open_node
@@ -101,6 +102,18 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
     return _error(422, "invalid_input", "; ".join(problems))
 
 
+# Seconds a client is asked to wait when every request connection stayed busy.
+BUSY_RETRY_AFTER_S = 2
+
+
+async def _busy(_request: Request, _exc: Exception) -> JSONResponse:
+    # No connection of the request pool came free within its short wait: say so at once
+    # rather than queue the caller behind work the node cannot take now.
+    response = _error(503, "node_busy", "the node is saturated; retry in a moment")
+    response.headers["Retry-After"] = str(BUSY_RETRY_AFTER_S)
+    return response
+
+
 async def _integrity_error(_request: Request, exc: Exception) -> JSONResponse:
     # Two requests raced for the same unique name; the service checks catch the usual case.
     log.warning("integrity error: %s", type(exc).__name__)
@@ -129,6 +142,7 @@ def create_app(settings: Settings, executors: Executors | None = None) -> FastAP
     app.add_exception_handler(PamError, _pam_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(IntegrityError, _integrity_error)
+    app.add_exception_handler(PoolTimeout, _busy)
     app.add_exception_handler(VaultError, _vault_error)
     app.add_exception_handler(KeyRingError, _vault_error)
 

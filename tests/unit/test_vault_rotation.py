@@ -29,7 +29,7 @@ FIELDS = ("username", "password")
 async def world(tmp_path):
     """Two tenants, each with ASSETS hosts holding two vault fields and one API token."""
     path = tmp_path / "vault.db"
-    engine = make_engine(f"sqlite+aiosqlite:///{path}")
+    engine = make_engine(f"sqlite+aiosqlite:///{path}", pool_size=5, pool_timeout_s=30)
     async with engine.begin() as connection:
         await connection.run_sync(Base.metadata.create_all)
     sessions = make_sessionmaker(engine)
