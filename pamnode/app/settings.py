@@ -30,6 +30,8 @@ class Settings(BaseSettings):
     # per node.
     db_pool_size: int = Field(default=16, ge=1)
     db_pool_timeout_s: float = Field(default=1.0, gt=0)
+    # Request bodies beyond this size are refused with 413 before authentication.
+    max_body_bytes: int = Field(default=2 * 1024 * 1024, ge=64 * 1024)
     # What is kept of a job's output (here or from a peer); the rest is cut, and marked so.
     job_output_cap_bytes: int = Field(default=1024 * 1024, ge=1024)
     # How long past its timeout a delegated job may stay unfinished on its peer before the

@@ -5,7 +5,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, Field
 
-from pamnode.identity.schemas import Login, Strict
+from pamnode.core.bodies import Patch, Strict
+from pamnode.identity.schemas import Login
 
 AssetName = Annotated[str, Field(min_length=1, max_length=255)]
 AssetId = Annotated[str, Field(min_length=1, max_length=36)]
@@ -41,7 +42,9 @@ class AssetIn(Strict):
     secrets: SecretsIn = SecretsIn()
 
 
-class AssetPatch(Strict):
+class AssetPatch(Patch):
+    nullable = frozenset({"parent_id"})
+
     name: AssetName | None = None
     # Accepted only to say clearly that a type cannot change.
     type: Annotated[str, Field(max_length=32)] | None = None

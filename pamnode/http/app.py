@@ -33,6 +33,7 @@ from pamnode.http.api import jobs as jobs_api
 from pamnode.http.api import peers as peers_api
 from pamnode.http.api import vault as vault_api
 from pamnode.http.deps import client_address, get_node
+from pamnode.http.limits import RequestLimits
 from pamnode.jobs.executors.base import Executors
 from pamnode.jobs.recovery import reconcile
 
@@ -163,4 +164,6 @@ def create_app(settings: Settings, executors: Executors | None = None) -> FastAP
         app.include_router(router, prefix=API_PREFIX)
     # The web console at each site's base URL, over the same services.
     console.install(app, SITE_PREFIX)
+    # Outermost: refused before routing, authentication or reading a large body.
+    app.add_middleware(RequestLimits, max_body_bytes=settings.max_body_bytes)
     return app

@@ -5,7 +5,7 @@ from typing import Annotated
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from pamnode.core.bodies import Strict
+from pamnode.core.bodies import Patch, Strict
 
 Name = Annotated[str, Field(min_length=1, max_length=63)]
 Login = Annotated[str, Field(min_length=1, max_length=128)]
@@ -58,7 +58,7 @@ class UserIn(Strict):
     locked: bool = False
 
 
-class UserPatch(Strict):
+class UserPatch(Patch):
     first_name: PersonName | None = None
     last_name: PersonName | None = None
     mail: Annotated[str, Field(max_length=254)] | None = None
@@ -99,7 +99,7 @@ class ApiTokenIn(Strict):
     enabled: bool = True
 
 
-class ApiTokenPatch(Strict):
+class ApiTokenPatch(Patch):
     filter: Annotated[list[Annotated[str, Field(max_length=64)]], Field(max_length=64)] | None = (
         None
     )

@@ -5,7 +5,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from pamnode.core.bodies import Strict
+from pamnode.core.bodies import Patch, Strict
 from pamnode.jobs.specs import ScriptType, Task
 
 MAX_TIMEOUT_S = 24 * 3600
@@ -14,7 +14,7 @@ MAX_TIMEOUT_S = 24 * 3600
 class ExecuteIn(Strict):
     task: Task
     # Name or id of a script of the site's library, for the task "script".
-    script: Annotated[str, Field(max_length=128)] | None = None
+    script: Annotated[str, Field(min_length=1, max_length=128)] | None = None
     timeout_s: Annotated[int, Field(ge=1, le=MAX_TIMEOUT_S)] = 300
 
 
@@ -80,7 +80,7 @@ class ScriptIn(Strict):
     body: ScriptBody
 
 
-class ScriptPatch(Strict):
+class ScriptPatch(Patch):
     name: ScriptName | None = None
     description: Annotated[str, Field(max_length=1024)] | None = None
     type: ScriptType | None = None

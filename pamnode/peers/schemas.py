@@ -5,7 +5,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
-from pamnode.core.bodies import Strict
+from pamnode.core.bodies import Patch, Strict
 
 PeerName = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[^\s/][^/]*$")]
 Url = Annotated[str, Field(min_length=1, max_length=2048)]
@@ -24,7 +24,7 @@ class PeerNodeIn(Strict):
     enabled: bool = True
 
 
-class PeerNodePatch(Strict):
+class PeerNodePatch(Patch):
     name: PeerName | None = None
     job_runner: bool | None = None
     url: Url | None = None

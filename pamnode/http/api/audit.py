@@ -1,12 +1,11 @@
 """REST route of the audit trail: read-only, for administrators and auditors."""
 
-from typing import Annotated
-
-from fastapi import APIRouter, Query
+from fastapi import APIRouter
 from pydantic import AwareDatetime
 
 from pamnode.audit.service import list_events
 from pamnode.http.deps import DB, Caller
+from pamnode.http.paging import Limit, Offset
 from pamnode.identity.roles import Permission
 from pamnode.identity.schemas import AuditEventOut
 
@@ -21,8 +20,8 @@ async def audit_events(
     actor: str | None = None,
     outcome: str | None = None,
     since: AwareDatetime | None = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Limit = 100,
+    offset: Offset = 0,
 ) -> list[AuditEventOut]:
     caller.require(Permission.AUDIT_READ)
     events = await list_events(

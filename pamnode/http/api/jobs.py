@@ -1,11 +1,10 @@
 """REST routes of Execute, Reports > Jobs and Management > Scripts."""
 
-from typing import Annotated
-
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, status
 from pydantic import AwareDatetime
 
 from pamnode.http.deps import DB, Caller, NodeDep
+from pamnode.http.paging import Limit, Offset
 from pamnode.jobs import execute as executing
 from pamnode.jobs import report, scripts
 from pamnode.jobs.schemas import (
@@ -47,8 +46,8 @@ async def list_jobs(
     batch_id: str | None = None,
     since: AwareDatetime | None = None,
     until: AwareDatetime | None = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Limit = 50,
+    offset: Offset = 0,
 ) -> JobPageOut:
     where = report.JobFilter(asset_id, state, task, node, batch_id, since, until)
     jobs, total = await report.list_jobs(db, caller, where, limit, offset)

@@ -16,6 +16,7 @@ from pamnode.http.console.shared import (
     validated,
 )
 from pamnode.http.deps import DB, NodeDep
+from pamnode.http.paging import Offset
 from pamnode.identity.roles import Permission
 from pamnode.jobs import report, scripts
 from pamnode.jobs.schemas import ScriptIn
@@ -36,7 +37,7 @@ async def jobs_page(
     state: Filter = "",
     node: Filter = "",
     batch_id: Filter = "",
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> Response:
     where = report.JobFilter(state=state or None, node=node or None, batch_id=batch_id or None)
     jobs, total = await report.list_jobs(db, caller, where, PAGE_SIZE, offset)
