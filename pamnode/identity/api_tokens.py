@@ -13,6 +13,7 @@ from pamnode.crypto.cipher import open_sealed, seal
 from pamnode.crypto.keyring import KeyRing
 from pamnode.db.base import new_id, utcnow
 from pamnode.identity import signing
+from pamnode.identity.authority import outranks_or_equals, require_over, rights
 from pamnode.identity.models import ApiToken, User
 from pamnode.identity.principal import Principal
 from pamnode.identity.roles import Permission
@@ -66,6 +67,7 @@ async def create_token(
 ) -> tuple[ApiToken, User]:
     principal.require(Permission.API_TOKENS_WRITE)
     owner = await get_user(db, principal.tenant, user)
+    await require_over(db, principal, owner, "issue a token for")
     if expires_at <= utcnow():
         raise InvalidInput(
             f"expires_at {expires_at.isoformat()} is in the past: choose a future date",
@@ -132,11 +134,30 @@ async def list_tokens(db: AsyncSession, principal: Principal) -> list[tuple[ApiT
 async def read_token(
     db: AsyncSession, ring: KeyRing, principal: Principal, token_id: str
 ) -> tuple[ApiToken, User, str | None]:
-    """The token's details, with its JWT only while it is unlocked."""
+    """The token's details, with its JWT only while it is unlocked, and only to its owner or
+    to whoever may manage it (reading tokens alone never shows one)."""
     principal.require(Permission.API_TOKENS_READ)
     token, owner = await _get(db, principal, token_id)
-    jwt = reveal(ring, principal, token) if token.revealed else None
-    return token, owner, jwt
+    shown = token.revealed and await _may_manage(db, principal, owner)
+    return token, owner, reveal(ring, principal, token) if shown else None
+
+
+async def _may_manage(db: AsyncSession, principal: Principal, owner: User) -> bool:
+    if owner.id == principal.user.id:
+        return True
+    if not principal.can(Permission.API_TOKENS_WRITE):
+        return False
+    return outranks_or_equals(await rights(db, principal.user), await rights(db, owner))
+
+
+async def _managed(
+    db: AsyncSession, principal: Principal, token_id: str, what: str
+) -> tuple[ApiToken, User]:
+    """A token the principal may change: tokens.write here, and rights over its owner."""
+    principal.require(Permission.API_TOKENS_WRITE)
+    token, owner = await _get(db, principal, token_id)
+    await require_over(db, principal, owner, what)
+    return token, owner
 
 
 def reveal(ring: KeyRing, principal: Principal, token: ApiToken) -> str:
@@ -144,8 +165,7 @@ def reveal(ring: KeyRing, principal: Principal, token: ApiToken) -> str:
 
 
 async def unlock_token(db: AsyncSession, ring: KeyRing, principal: Principal, token_id: str) -> str:
-    principal.require(Permission.API_TOKENS_WRITE)
-    token, owner = await _get(db, principal, token_id)
+    token, owner = await _managed(db, principal, token_id, "unlock the token of")
     jwt = reveal(ring, principal, token)
     token.revealed = True
     record(db, principal.audit_scope, "api-token.unlock", token_id, user=owner.login)
@@ -153,8 +173,7 @@ async def unlock_token(db: AsyncSession, ring: KeyRing, principal: Principal, to
 
 
 async def lock_token(db: AsyncSession, principal: Principal, token_id: str) -> None:
-    principal.require(Permission.API_TOKENS_WRITE)
-    token, owner = await _get(db, principal, token_id)
+    token, owner = await _managed(db, principal, token_id, "lock the token of")
     token.revealed = False
     record(db, principal.audit_scope, "api-token.lock", token_id, user=owner.login)
 
@@ -162,8 +181,7 @@ async def lock_token(db: AsyncSession, principal: Principal, token_id: str) -> N
 async def update_token(
     db: AsyncSession, principal: Principal, token_id: str, changes: dict[str, object]
 ) -> tuple[ApiToken, User]:
-    principal.require(Permission.API_TOKENS_WRITE)
-    token, owner = await _get(db, principal, token_id)
+    token, owner = await _managed(db, principal, token_id, "change the token of")
     if "filter" in changes:
         changes["filter"] = parse_filter(changes["filter"])  # type: ignore[arg-type]
     for field, value in changes.items():
@@ -174,7 +192,6 @@ async def update_token(
 
 
 async def delete_token(db: AsyncSession, principal: Principal, token_id: str) -> None:
-    principal.require(Permission.API_TOKENS_WRITE)
-    token, owner = await _get(db, principal, token_id)
+    token, owner = await _managed(db, principal, token_id, "revoke the token of")
     await db.delete(token)
     record(db, principal.audit_scope, "api-token.revoke", token_id, user=owner.login)

@@ -5,6 +5,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from pamnode.audit.service import record
 from pamnode.core.errors import Conflict, InvalidInput, NotFound
+from pamnode.identity.authority import require_role_held
 from pamnode.identity.models import Site, SiteRoleGrant, User
 from pamnode.identity.principal import Principal
 from pamnode.identity.roles import Permission, SiteRole
@@ -41,6 +42,7 @@ async def grant_role(
 ) -> SiteRoleGrant:
     principal.require(Permission.ROLES_WRITE)
     role = parse_role(role_name)
+    await require_role_held(db, principal, role)
     grant = await add_grant(db, principal.site, user, role)
     record(db, principal.audit_scope, "site-role.grant", user.login, role=role.value)
     return grant
@@ -66,5 +68,6 @@ async def revoke_grant(db: AsyncSession, principal: Principal, grant_id: str) ->
     assert user is not None
     if user.id == principal.user.id and grant.role == SiteRole.ADMINISTRATOR:
         raise InvalidInput("you cannot revoke your own administrator role", code="self_revoke")
+    await require_role_held(db, principal, SiteRole(grant.role))
     await db.delete(grant)
     record(db, principal.audit_scope, "site-role.revoke", user.login, role=grant.role)

@@ -4,6 +4,10 @@ import re
 
 from pamnode.core.errors import InvalidInput
 
+# The tenant that only manages tenants, and the site every tenant has.
+BASE_TENANT = "base"
+ROOT_SITE = "root"
+
 URL_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 
 

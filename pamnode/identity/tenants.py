@@ -9,13 +9,10 @@ from pamnode.crypto.keyring import KeyRing
 from pamnode.db.base import new_id
 from pamnode.identity import grants, users
 from pamnode.identity.models import Site, Tenant
-from pamnode.identity.names import check_url_name
+from pamnode.identity.names import BASE_TENANT, ROOT_SITE, check_url_name
 from pamnode.identity.principal import Principal
 from pamnode.identity.roles import Permission, SiteRole
 from pamnode.identity.signing import key_id
-
-BASE_TENANT = "base"
-ROOT_SITE = "root"
 
 
 async def find_tenant(db: AsyncSession, name: str) -> Tenant | None:

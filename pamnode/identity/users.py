@@ -7,6 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from pamnode.audit.service import record
 from pamnode.core.errors import Conflict, InvalidInput, NotFound
+from pamnode.identity.authority import require_over, require_user_admin
 from pamnode.identity.models import Tenant, User
 from pamnode.identity.passwords import hash_password
 from pamnode.identity.principal import Principal
@@ -63,6 +64,7 @@ async def add_user(
 
 async def create_user(db: AsyncSession, principal: Principal, **fields: object) -> User:
     principal.require(Permission.USERS_WRITE)
+    await require_user_admin(db, principal)
     user = await add_user(db, principal.tenant, **fields)  # type: ignore[arg-type]
     record(db, principal.audit_scope, "user.create", user.login, locked=user.locked)
     return user
@@ -94,7 +96,9 @@ async def update_user(
     db: AsyncSession, principal: Principal, login: str, changes: dict[str, object]
 ) -> User:
     principal.require(Permission.USERS_WRITE)
+    await require_user_admin(db, principal)
     user = await get_user(db, principal.tenant, login)
+    await require_over(db, principal, user, "change")
     password = changes.pop("password", None)
     if password is not None:
         assert isinstance(password, str)
@@ -113,8 +117,10 @@ async def update_user(
 
 async def delete_user(db: AsyncSession, principal: Principal, login: str) -> None:
     principal.require(Permission.USERS_WRITE)
+    await require_user_admin(db, principal)
     user = await get_user(db, principal.tenant, login)
     if user.id == principal.user.id:
         raise InvalidInput("you cannot delete your own account", code="self_delete")
+    await require_over(db, principal, user, "delete")
     await db.delete(user)
     record(db, principal.audit_scope, "user.delete", login)

@@ -63,8 +63,11 @@ def test_directory_manager_manages_users_but_not_roles(acme):
 def test_api_token_manager_issues_tokens_but_cannot_touch_users(acme):
     node, _ = acme
     with session(node, "tom") as tom:
-        expect(tom.post("api-tokens", json={"user": "svc", "expires_at": in_days(3)}), 201)
+        expect(tom.post("api-tokens", json={"user": "nobody", "expires_at": in_days(3)}), 201)
         assert tom.patch("users/svc", json={"locked": True}).status_code == 403
+        # The Service role's rights are not tom's: a Service token is an administrator's to give.
+        refused = tom.post("api-tokens", json={"user": "svc", "expires_at": in_days(3)})
+        assert error_of(refused, 403)["code"] == "escalation_refused"
 
 
 def test_user_without_roles_is_refused_everywhere(acme):
