@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from pamnode import __version__
+from pamnode.app.data_dir import make_private
 from pamnode.app.settings import Settings
 from pamnode.crypto.keyring import KeyRing
 from pamnode.db.engine import make_engine, make_sessionmaker
@@ -53,7 +54,7 @@ async def open_node(settings: Settings, executors: Executors | None = None) -> N
 
     `executors` replaces the real ones (SSH, WinRM), e.g. by a fake in the in-process tests.
     """
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    make_private(settings.data_dir)
     url = settings.resolved_database_url
     engine = make_engine(url, settings.db_pool_size, settings.db_pool_timeout_s)
     await upgrade(engine)

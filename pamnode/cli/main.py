@@ -1,6 +1,7 @@
 """The `pamnode` command: run a node, create its first administrator, administer it remotely."""
 
 import asyncio
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -8,6 +9,7 @@ import typer
 import uvicorn
 from sqlalchemy import select
 
+from pamnode.app.data_dir import UMASK, make_private
 from pamnode.app.node import open_node
 from pamnode.app.settings import DEFAULT_PORT, Settings
 from pamnode.app.tls import ensure_self_signed
@@ -39,9 +41,20 @@ def serve(
     database_url: DatabaseUrl = None,
     cert: Annotated[Path | None, typer.Option(help="TLS certificate (PEM).")] = None,
     key: Annotated[Path | None, typer.Option(help="TLS private key (PEM).")] = None,
+    forwarded_allow_ips: Annotated[
+        str | None,
+        typer.Option(
+            envvar="PAMNODE_FORWARDED_ALLOW_IPS",
+            help="Comma-separated addresses of reverse proxies whose X-Forwarded-For and "
+            "X-Forwarded-Proto are believed. Off by default: the source of a request (token "
+            "filters, audit) is then the peer address of its TCP connection.",
+        ),
+    ] = None,
 ) -> None:
     """Serve the web console and REST API over HTTPS."""
     from pamnode.http.app import create_app
+
+    os.umask(UMASK)
 
     if (cert is None) != (key is None):
         raise typer.BadParameter("give both --cert and --key, or neither")
@@ -51,7 +64,7 @@ def serve(
     if database_url:
         overrides["database_url"] = database_url
     settings = Settings(**overrides)  # type: ignore[arg-type]
-    data.mkdir(parents=True, exist_ok=True)
+    make_private(data)
     if cert is None or key is None:
         cert, key = ensure_self_signed(data / "tls", settings.node_name, host)
     uvicorn.run(
@@ -62,6 +75,8 @@ def serve(
         ssl_keyfile=str(key),
         log_level="info",
         timeout_graceful_shutdown=5,
+        proxy_headers=bool(forwarded_allow_ips),
+        forwarded_allow_ips=forwarded_allow_ips,
     )
 
 
@@ -75,6 +90,7 @@ def init(
     database_url: DatabaseUrl = None,
 ) -> None:
     """Create the first administrator of the base tenant (once)."""
+    os.umask(UMASK)
     password = next(iter(admin_password_file.read_text().splitlines()), "")
     overrides: dict[str, object] = {"data_dir": data}
     if database_url:
