@@ -4,7 +4,7 @@ Areas get the narrow context they need (`JobContext` for the job path), never th
 """
 
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -15,6 +15,7 @@ from pamnode.crypto.keyring import KeyRing
 from pamnode.db.engine import make_engine, make_sessionmaker
 from pamnode.db.migrate import upgrade
 from pamnode.identity.tenants import BASE_TENANT, ensure_base_tenant, find_tenant
+from pamnode.identity.throttle import LoginThrottle
 from pamnode.jobs.context import JobContext
 from pamnode.jobs.executors import default_executors
 from pamnode.jobs.executors.base import Executors
@@ -40,6 +41,7 @@ class Node:
     keyring: KeyRing
     peer_clients: PeerClients
     jobs: JobContext
+    login_throttle: LoginThrottle = field(default_factory=LoginThrottle)
     version: str = __version__
 
     async def close(self) -> None:

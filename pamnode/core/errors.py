@@ -39,3 +39,13 @@ class Forbidden(PamError):
     """The caller is known but may not do this."""
 
     code = "forbidden"
+
+
+class Throttled(PamError):
+    """Too many attempts: the caller must wait `retry_after_s` seconds before the next."""
+
+    code = "throttled"
+
+    def __init__(self, message: str, retry_after_s: int, code: str | None = None) -> None:
+        super().__init__(message, code)
+        self.retry_after_s = retry_after_s

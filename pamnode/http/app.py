@@ -20,6 +20,7 @@ from pamnode.core.errors import (
     InvalidInput,
     NotFound,
     PamError,
+    Throttled,
     Unauthenticated,
 )
 from pamnode.crypto.cipher import VaultError
@@ -34,6 +35,7 @@ from pamnode.http.api import peers as peers_api
 from pamnode.http.api import vault as vault_api
 from pamnode.http.deps import client_address, get_node
 from pamnode.http.limits import RequestLimits
+from pamnode.http.refusals import RefusalSampler
 from pamnode.jobs.executors.base import Executors
 from pamnode.jobs.recovery import reconcile
 
@@ -43,6 +45,7 @@ SITE_PREFIX = "/ztna/{tenant}/{site}"
 API_PREFIX = SITE_PREFIX + "/api"
 
 STATUS = {
+    Throttled: 429,
     InvalidInput: 422,
     NotFound: 404,
     Conflict: 409,
@@ -69,7 +72,12 @@ async def _audit_refusal(request: Request, exc: PamError) -> None:
         actor=getattr(request.state, "actor", "anonymous")[:128],
         source=client_address(request),
     )
+    kind = (scope.tenant, scope.site, scope.actor, scope.source, exc.code)
+    suppressed = request.app.state.refusals.admit(kind)
+    if suppressed is None:
+        return
     action = getattr(request.state, "audit_action", "request.refused")
+    extra = {"suppressed": suppressed} if suppressed else {}
     async with get_node(request).sessions.begin() as db:
         record(
             db,
@@ -79,17 +87,22 @@ async def _audit_refusal(request: Request, exc: PamError) -> None:
             outcome="denied",
             code=exc.code,
             method=request.method,
+            **extra,
         )
 
 
 async def _pam_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, PamError)
     status = next(code for kind, code in STATUS.items() if isinstance(exc, kind))
-    if status in (401, 403):
+    if status in (401, 403, 429):
         await _audit_refusal(request, exc)
     if console.is_console_request(request):
-        return console.error_response(request, exc, status)
-    return _error(status, exc.code, exc.message)
+        response = console.error_response(request, exc, status)
+    else:
+        response = _error(status, exc.code, exc.message)
+    if isinstance(exc, Throttled):
+        response.headers["Retry-After"] = str(exc.retry_after_s)
+    return response
 
 
 async def _validation_error(request: Request, exc: Exception) -> Response:
@@ -140,6 +153,7 @@ def create_app(settings: Settings, executors: Executors | None = None) -> FastAP
             await app.state.node.close()
 
     app = FastAPI(title="pamnode", version=__version__, lifespan=lifespan)
+    app.state.refusals = RefusalSampler()
     app.add_exception_handler(PamError, _pam_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(IntegrityError, _integrity_error)

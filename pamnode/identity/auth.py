@@ -6,7 +6,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pamnode.audit.service import AuditScope, record
-from pamnode.core.errors import Forbidden, Unauthenticated
+from pamnode.core.errors import Forbidden, Throttled, Unauthenticated
 from pamnode.crypto.keyring import KeyRing
 from pamnode.db.base import new_id, utcnow
 from pamnode.identity import signing
@@ -16,6 +16,7 @@ from pamnode.identity.grants import roles_of
 from pamnode.identity.models import ApiToken, LoginSession, Site, Tenant, User
 from pamnode.identity.passwords import verify_password
 from pamnode.identity.principal import Principal
+from pamnode.identity.throttle import LoginThrottle
 from pamnode.identity.users import find_user
 
 SESSION_TYPE = "session"
@@ -31,11 +32,27 @@ async def login(
     password: str,
     source: str,
     ttl: timedelta,
+    throttle: LoginThrottle,
 ) -> tuple[str, datetime]:
+    keys = throttle.keys(tenant.name, login_name, source)
+    if wait := throttle.wait_s(keys):
+        raise Throttled(
+            f"too many failed logins for '{login_name}' or from {source}: try again in {wait} s",
+            retry_after_s=wait,
+            code="login_throttled",
+        )
     user = await find_user(db, tenant, login_name)
     if not await verify_password(user.password_hash if user else None, password):
+        locks = throttle.failed(keys)
+        if locks:
+            longest = max(lock.seconds for lock in locks)
+            raise Unauthenticated(
+                f"invalid login or password; further attempts wait {longest} s",
+                code="login_locked",
+            )
         raise Unauthenticated("invalid login or password", code="login_failed")
     assert user is not None
+    throttle.succeeded(keys[0])
     if user.locked:
         raise Forbidden(f"user '{user.login}' is locked", code="user_locked")
     expires_at = utcnow() + ttl

@@ -42,6 +42,7 @@ async def login(body: LoginIn, request: Request, scope: Scope, db: DB, node: Nod
         body.password,
         client_address(request),
         timedelta(seconds=node.settings.session_ttl_s),
+        node.login_throttle,
     )
     return LoginOut(token=token, expires_at=expires_at)
 

@@ -62,6 +62,7 @@ async def login(request: Request, scope: Scope, db: DB, node: NodeDep) -> Respon
         body.password,
         client_address(request),
         timedelta(seconds=ttl),
+        node.login_throttle,
     )
     response = redirect(request, _next_page(request, data.get("next", "")))
     # HttpOnly: no script reads it; Secure: HTTPS only; Strict: never sent cross-site.
