@@ -161,7 +161,7 @@ BAD_INPUT = [
     ({"properties": {"host": "web 01.example"}}, "invalid_host", "no spaces"),
     ({"properties": {}}, "host_required", "needs a host"),
     ({"name": "a/b"}, "invalid_asset_name", "without '/'"),
-    ({"secrets": {"private_key": "x" * (10 * 1024 * 1024)}}, "invalid_input", "at most 16384"),
+    ({"secrets": {"private_key": "x" * 16385}}, "invalid_input", "at most 16384"),
     ({"secrets": {"private_key": "not a key"}}, "invalid_private_key", "BEGIN"),
     ({"secrets": {"passphrase": "pp"}}, "passphrase_without_key", "private_key"),
     ({"secrets": {"password": ""}}, "invalid_secret", "null"),
