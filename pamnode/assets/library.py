@@ -259,7 +259,7 @@ async def list_assets(
 async def asset_tree(db: AsyncSession, principal: Principal) -> list[TreeNode]:
     """The visible library as a tree; an asset under an invisible container is a root."""
     nodes = {view.asset.id: TreeNode(view) for view in await list_assets(db, principal)}
-    roots = []
+    roots: list[TreeNode] = []
     for node in nodes.values():
         parent = nodes.get(node.view.asset.parent_id or "")
         (parent.children if parent else roots).append(node)

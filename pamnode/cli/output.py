@@ -16,7 +16,7 @@ Yes = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmat
 def secret_from(file: Path | None, prompt: str) -> str:
     if file is not None:
         return next(iter(file.read_text().splitlines()), "")
-    return typer.prompt(prompt, hide_input=True)
+    return str(typer.prompt(prompt, hide_input=True))
 
 
 def table(rows: list[dict[str, Any]], columns: list[str]) -> None:

@@ -30,7 +30,7 @@ class SealedColumn:
     def page(self, tenant_id: str, after: tuple[Any, ...] | None, size: int) -> Select[Any]:
         """Key and sealed value of the next `size` rows of the tenant that hold one, in key
         order (a peer node saved without an access token holds none)."""
-        query = select(*self.key, self.column).where(self.column.is_not(None))
+        query: Select[Any] = select(*self.key, self.column).where(self.column.is_not(None))
         query = self.of_tenant(query, tenant_id).order_by(*self.key).limit(size)
         if after is not None:
             query = query.where(tuple_(*self.key) > tuple_(*after))

@@ -16,7 +16,8 @@ from pamnode.identity.principal import Principal
 
 
 def get_node(request: Request) -> Node:
-    return request.app.state.node
+    node: Node = request.app.state.node
+    return node
 
 
 async def _transaction(request: Request) -> AsyncIterator[AsyncSession]:

@@ -187,7 +187,7 @@ async def update_token(
     for field, value in changes.items():
         setattr(token, field, value)
     await db.flush()
-    record(db, principal.audit_scope, "api-token.update", token_id, **changes)
+    record(db, principal.audit_scope, "api-token.update", token_id, "success", **changes)
     return token, owner
 
 

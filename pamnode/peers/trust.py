@@ -80,7 +80,7 @@ async def fetch_leaf(host: str, port: int) -> bytes:
             "connect_failed", f"no answer from {host}:{port} within {CONNECT_TIMEOUT_S:.0f} s"
         ) from exc
     try:
-        ssl_object = writer.get_extra_info("ssl_object")
+        ssl_object: ssl.SSLObject | None = writer.get_extra_info("ssl_object")
         der = ssl_object.getpeercert(binary_form=True) if ssl_object else None
     finally:
         writer.close()

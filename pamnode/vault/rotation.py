@@ -11,9 +11,9 @@ from collections import Counter
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Row, Select, tuple_, update
+from sqlalchemy import CursorResult, Row, Select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from pamnode.assets.secrets import ASSET_SECRETS
@@ -111,7 +111,8 @@ async def _reseal_column(
     stale = resealed = 0
     # A transaction per page: re-encryption never holds locks for long.
     async for db, rows in _pages(sessions.begin, column, tenant_id, size):
-        for *key, sealed in rows:
+        for row in rows:
+            *key, sealed = tuple(row)
             if sealed_version(sealed) == version:
                 continue
             stale += 1
@@ -123,7 +124,7 @@ async def _reseal_column(
                 .values({column.column.key: fresh})
                 .execution_options(synchronize_session=False)
             )
-            resealed += result.rowcount
+            resealed += cast(CursorResult[Any], result).rowcount
     return stale, resealed
 
 
@@ -191,7 +192,8 @@ async def census(db: AsyncSession, ring: KeyRing, principal: Principal, *, verif
     for column in SEALED_COLUMNS:
         pages = _pages(lambda: nullcontext(db), column, tenant_id, BATCH_SIZE)
         async for _db, rows in pages:
-            for *key, sealed in rows:
+            for row in rows:
+                *key, sealed = tuple(row)
                 versions[sealed_version(sealed)] += 1
                 if not verify:
                     continue

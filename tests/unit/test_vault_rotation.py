@@ -10,13 +10,13 @@ import pytest
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import LargeBinary, select
 
+from pamnode.app.models import Base
 from pamnode.assets.models import Asset, AssetSecret
 from pamnode.assets.secrets import context, open_secrets
 from pamnode.crypto.cipher import VaultError, open_sealed, seal, sealed_version
 from pamnode.crypto.keyring import KeyRing, KeyRingError
 from pamnode.db.base import new_id
 from pamnode.db.engine import make_engine, make_sessionmaker
-from pamnode.db.models import Base
 from pamnode.identity.models import ApiToken, Site, Tenant, User
 from pamnode.identity.signing import key_id
 from pamnode.vault import rotation

@@ -81,7 +81,7 @@ async def delete_peer(peer_id: str, caller: Caller, db: DB) -> None:
 def _certificate(component: str, verified: pinning.VerifiedCertificate) -> CertificateOut:
     facts = verified.facts
     return CertificateOut(
-        component=component,  # type: ignore[arg-type]
+        component=component,
         subject=facts.subject,
         issuer=facts.issuer,
         sans=facts.sans,

@@ -2,7 +2,7 @@
 
 import re
 from datetime import UTC, datetime, time, timedelta
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
@@ -135,7 +135,7 @@ async def roles_page(request: Request, caller: Caller, db: DB) -> Response:
     return page(request, "identity/site_roles.html", caller, title="Site Roles", grants=found)
 
 
-async def _grant_context(db: DB, caller: Principal) -> dict[str, object]:
+async def _grant_context(db: DB, caller: Principal) -> dict[str, Any]:
     return {
         "user_choices": await _user_choices(db, caller),
         "role_choices": [(role.value, role.value) for role in SiteRole],

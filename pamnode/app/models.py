@@ -1,4 +1,8 @@
-"""Every area's tables, imported in one place so Alembic sees the whole schema."""
+"""Every area's tables on one metadata: what Alembic's autogenerate compares the database with.
+
+The wiring layer holds it because it alone may know every area; the migration environment
+(`pamnode/db/migrations/env.py`) is the one module below it that imports it.
+"""
 
 from pamnode.assets.models import Asset, AssetPermission, AssetSecret
 from pamnode.audit.models import AuditEvent
