@@ -1,7 +1,20 @@
-"""Domain errors raised by services; the web layer maps each kind to one HTTP status.
+"""Every error a person should read, in one tree; services raise them, adapters spell them.
 
-Services stay free of HTTP: they say *what* went wrong (not found, conflict, refused) and
-`pamnode.http.app` decides how that is spelled on the wire.
+    PamError                 code, message (codes: pamnode/core/codes.py)
+    ├── InvalidInput         the request is wrong                          HTTP 422
+    ├── NotFound             what it names does not exist (or is hidden)   HTTP 404
+    ├── Conflict             it clashes with what exists                   HTTP 409
+    ├── Unauthenticated      the caller could not be identified            HTTP 401
+    ├── Forbidden            the caller is known but may not do this       HTTP 403
+    ├── Throttled            too many attempts; retry_after_s              HTTP 429
+    ├── Unavailable          something the node needs is missing           HTTP 503
+    │   ├── VaultError       (crypto/cipher.py) a sealed value cannot be opened
+    │   └── KeyRingError     (crypto/keyring.py) the key ring cannot serve a key
+    ├── PeerFailure          a peer node could not be used                 HTTP 502
+    └── ExecutionError       a job's task could not run on its host        (a job's error_code)
+
+Services stay free of HTTP: they say *what* went wrong, and `pamnode/http/errors.py` decides
+how that is spelled on the wire (the statuses above) and in the console.
 """
 
 
@@ -49,3 +62,28 @@ class Throttled(PamError):
     def __init__(self, message: str, retry_after_s: int, code: str | None = None) -> None:
         super().__init__(message, code)
         self.retry_after_s = retry_after_s
+
+
+class Unavailable(PamError):
+    """Something this node needs to serve the request is not available (e.g. its key ring)."""
+
+    code = "vault_unavailable"
+
+
+class PeerFailure(PamError):
+    """A peer node could not be used; `code` names the layer (dns, connect, tls, token, ...)."""
+
+    code = "peer_error"
+
+
+class ExecutionError(PamError):
+    """A job's task could not run at all (network, credential, host key, timeout, protocol).
+
+    A script that runs and exits non-zero is a result, not this error.
+    """
+
+    code = "protocol_error"
+
+    def __str__(self) -> str:
+        # Logged where a job breaks: the code says which failure it was at a glance.
+        return f"{self.code}: {self.message}"

@@ -10,12 +10,13 @@ import os
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from pamnode.core.errors import Unavailable
 from pamnode.crypto.keyring import KeyRing, KeyRingError
 
 NONCE_BYTES = 12
 
 
-class VaultError(Exception):
+class VaultError(Unavailable):
     """A sealed value cannot be opened; the message says why, never what it holds."""
 
 

@@ -17,8 +17,10 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from pamnode.core.errors import Unavailable
 
-class KeyRingError(Exception):
+
+class KeyRingError(Unavailable):
     """The key ring cannot serve a key: missing file, missing tenant, missing version."""
 
 

@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 
+from pamnode.core.errors import PeerFailure
 from pamnode.crypto.keyring import KeyRing
 from pamnode.db.base import utcnow
 from pamnode.jobs import states
@@ -27,7 +28,6 @@ from pamnode.peers.addresses import parse_peer_url
 from pamnode.peers.client import PeerEndpoint
 from pamnode.peers.connection import endpoint
 from pamnode.peers.models import PeerNode
-from pamnode.peers.trust import PeerFailure
 
 log = logging.getLogger("pamnode.jobs")
 

@@ -2,10 +2,10 @@
 
 import asyncio
 
+from pamnode.core.errors import ExecutionError
 from pamnode.db.base import utcnow
 from pamnode.jobs import states
 from pamnode.jobs.context import JobContext
-from pamnode.jobs.executors.base import ExecutionError
 from pamnode.jobs.specs import Credential, JobSpec, TaskResult
 from pamnode.jobs.states import JobState
 

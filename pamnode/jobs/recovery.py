@@ -9,6 +9,7 @@ import logging
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from pamnode.core.errors import PeerFailure
 from pamnode.crypto.cipher import VaultError
 from pamnode.crypto.keyring import KeyRingError
 from pamnode.db.base import utcnow
@@ -20,7 +21,6 @@ from pamnode.jobs.models import Job
 from pamnode.jobs.pool import Work
 from pamnode.jobs.states import JobState
 from pamnode.peers.models import PeerNode
-from pamnode.peers.trust import PeerFailure
 
 log = logging.getLogger("pamnode.jobs")
 

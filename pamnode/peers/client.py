@@ -8,8 +8,8 @@ from urllib.parse import urlsplit
 import httpx
 from pydantic import BaseModel, ValidationError
 
+from pamnode.core.errors import PeerFailure
 from pamnode.peers.trust import (
-    PeerFailure,
     connection_error,
     fetch_leaf,
     fingerprint,
@@ -55,30 +55,32 @@ def refusal(response: httpx.Response) -> PeerFailure:
     except (ValueError, KeyError, TypeError):
         if response.status_code >= 500:
             return PeerFailure(
-                "peer_error", f"the peer failed to answer (HTTP {response.status_code})"
+                f"the peer failed to answer (HTTP {response.status_code})", code="peer_error"
             )
         return PeerFailure(
-            "peer_error",
             f"the peer answered HTTP {response.status_code} without a pamnode error: "
             f"{response.text[:200]!r}; is the URL a pamnode site URL?",
+            code="peer_error",
         )
     if code == "base_tenant_refused":
-        return PeerFailure("peer_is_base_tenant", f"the peer refused: {message}")
+        return PeerFailure(f"the peer refused: {message}", code="peer_is_base_tenant")
     if code in _TENANT_SITE:
         return PeerFailure(
-            "tenant_site_mismatch",
             f"the peer's tenant or site does not match the access token: {message} ({code})",
+            code="tenant_site_mismatch",
         )
     if code == "permission_denied":
         return PeerFailure(
-            "not_service_role",
             f"the access token's user lacks the Service role on the peer site: {message}",
+            code="not_service_role",
         )
     if response.status_code in (401, 403):
         return PeerFailure(
-            "token_refused", f"the peer refused the access token: {message} ({code})"
+            f"the peer refused the access token: {message} ({code})", code="token_refused"
         )
-    return PeerFailure("peer_error", f"the peer answered HTTP {response.status_code}: {message}")
+    return PeerFailure(
+        f"the peer answered HTTP {response.status_code}: {message}", code="peer_error"
+    )
 
 
 # Every running job may hold a request to its peer (a long-poll); the default pool keeps only
@@ -125,7 +127,9 @@ class PeerClients:
         try:
             response = await client.request(method, path, json=json, timeout=request_timeout)
         except httpx.TimeoutException as exc:
-            raise PeerFailure("connect_failed", f"{host}:{port} did not answer in time") from exc
+            raise PeerFailure(
+                f"{host}:{port} did not answer in time", code="connect_failed"
+            ) from exc
         except httpx.TransportError as exc:
             raise await _transport_failure(endpoint, exc) from exc
         if response.is_error:
@@ -157,9 +161,9 @@ class PeerClients:
             else:
                 what = ".".join(str(part) for part in problem["loc"]) + f": {problem['msg']}"
             raise PeerFailure(
-                "peer_answer_invalid",
                 f"the peer's answer to {method} {route} breaks the peer protocol ({what}); "
                 "is the URL a pamnode site of a compatible version?",
+                code="peer_answer_invalid",
             ) from None
 
     async def aclose(self) -> None:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pamnode.audit.service import record
+from pamnode.core.errors import PeerFailure
 from pamnode.crypto.cipher import open_sealed
 from pamnode.crypto.keyring import KeyRing
 from pamnode.identity.principal import Principal
@@ -14,20 +15,19 @@ from pamnode.peers.addresses import parse_peer_url
 from pamnode.peers.client import PeerClients, PeerEndpoint
 from pamnode.peers.models import Component, PeerNode
 from pamnode.peers.registry import get_peer, require, token_context
-from pamnode.peers.trust import PeerFailure
 from pamnode.peers.wire import PeerInfo
 
 
 def endpoint(ring: KeyRing, tenant_id: str, peer: PeerNode) -> PeerEndpoint:
     """How to reach the peer's job runner; refuses a peer that is not ready to be used."""
     if peer.access_token_sealed is None:
-        raise PeerFailure("no_access_token", f"peer node '{peer.name}' has no access token")
+        raise PeerFailure(f"peer node '{peer.name}' has no access token", code="no_access_token")
     pin = peer.pin(Component.JOB_RUNNER)
     if pin is None:
         raise PeerFailure(
-            "trust_not_established",
             f"trust in peer node '{peer.name}' is not established: Verify Trust (Job Runner), "
             "then Establish Trust",
+            code="trust_not_established",
         )
     token = open_sealed(ring, tenant_id, peer.access_token_sealed, token_context(peer.id))
     return PeerEndpoint(peer.url, token.decode(), pin.sha256, pin.certificate_pem)

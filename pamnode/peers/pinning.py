@@ -5,14 +5,14 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pamnode.audit.service import record
-from pamnode.core.errors import Conflict, InvalidInput
+from pamnode.core.errors import Conflict, InvalidInput, PeerFailure
 from pamnode.db.base import utcnow
 from pamnode.identity.principal import Principal
 from pamnode.identity.roles import Permission
 from pamnode.peers.addresses import parse_gateway_address, parse_peer_url
 from pamnode.peers.models import Component, PeerNode, PeerPin
 from pamnode.peers.registry import get_peer, require
-from pamnode.peers.trust import CertificateFacts, PeerFailure, describe, fetch_leaf
+from pamnode.peers.trust import CertificateFacts, describe, fetch_leaf
 
 
 def _component_address(peer: PeerNode, component: str) -> tuple[str, int]:

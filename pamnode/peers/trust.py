@@ -14,6 +14,8 @@ from datetime import datetime
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+from pamnode.core.errors import PeerFailure
+
 CONNECT_TIMEOUT_S = 10.0
 
 
@@ -26,15 +28,6 @@ class CertificateFacts:
     not_after: datetime
     sha256: str
     pem: str
-
-
-class PeerFailure(Exception):
-    """A peer could not be used; `code` names the layer (dns, connect, tls, token, ...)."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
 
 
 def fingerprint(der: bytes) -> str:
@@ -77,7 +70,7 @@ async def fetch_leaf(host: str, port: int) -> bytes:
         raise connection_error(host, port, exc) from exc
     except TimeoutError as exc:
         raise PeerFailure(
-            "connect_failed", f"no answer from {host}:{port} within {CONNECT_TIMEOUT_S:.0f} s"
+            f"no answer from {host}:{port} within {CONNECT_TIMEOUT_S:.0f} s", code="connect_failed"
         ) from exc
     try:
         ssl_object: ssl.SSLObject | None = writer.get_extra_info("ssl_object")
@@ -85,22 +78,22 @@ async def fetch_leaf(host: str, port: int) -> bytes:
     finally:
         writer.close()
     if not der:
-        raise PeerFailure("tls_failed", f"{host}:{port} presented no certificate")
+        raise PeerFailure(f"{host}:{port} presented no certificate", code="tls_failed")
     return der
 
 
 def connection_error(host: str, port: int, exc: BaseException) -> PeerFailure:
     """Name the layer that failed: name lookup, TCP connect or TLS."""
     if isinstance(exc, ssl.SSLError):
-        return PeerFailure("tls_failed", f"TLS handshake with {host}:{port} failed: {exc}")
+        return PeerFailure(f"TLS handshake with {host}:{port} failed: {exc}", code="tls_failed")
     text = str(exc)
     if (
         "Name or service not known" in text
         or "nodename nor servname" in text
         or ("getaddrinfo" in text or "Temporary failure in name resolution" in text)
     ):
-        return PeerFailure("dns_failed", f"cannot resolve host '{host}': {text}")
-    return PeerFailure("connect_failed", f"cannot connect to {host}:{port}: {text}")
+        return PeerFailure(f"cannot resolve host '{host}': {text}", code="dns_failed")
+    return PeerFailure(f"cannot connect to {host}:{port}: {text}", code="connect_failed")
 
 
 def pinned_context(pinned_pem: str) -> ssl.SSLContext:
@@ -114,7 +107,7 @@ def pinned_context(pinned_pem: str) -> ssl.SSLContext:
 
 def pin_mismatch(pinned_sha256: str, presented_sha256: str) -> PeerFailure:
     return PeerFailure(
-        "tls_pin_mismatch",
         f"the peer's certificate changed: pinned SHA-256 {pinned_sha256}, presented SHA-256 "
         f"{presented_sha256}. Verify and establish trust again if the change is expected.",
+        code="tls_pin_mismatch",
     )

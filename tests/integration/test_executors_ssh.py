@@ -10,8 +10,9 @@ from pathlib import Path
 import asyncssh
 import pytest
 
+from pamnode.core.errors import ExecutionError
 from pamnode.jobs.executors import ssh
-from pamnode.jobs.executors.base import REDACTED, ExecutionError
+from pamnode.jobs.executors.base import REDACTED
 from pamnode.jobs.specs import Credential, Target
 from pamnode.lab.netns import Netns, three_zone_topology
 from pamnode.lab.ports import free_port
@@ -176,7 +177,6 @@ async def test_garbage_pinned_key_is_a_clear_error(server: SshServer) -> None:
 CLIENT = """
 import asyncio, json, sys
 from pamnode.jobs.executors import ssh
-from pamnode.jobs.executors.base import ExecutionError
 from pamnode.jobs.specs import Credential, Target
 
 spec = json.load(sys.stdin)

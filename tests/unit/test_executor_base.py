@@ -1,6 +1,7 @@
 """Credentials never show their secrets; output is redacted before it is kept."""
 
-from pamnode.jobs.executors.base import REDACTED, ExecutionError, redact
+from pamnode.core.errors import ExecutionError
+from pamnode.jobs.executors.base import REDACTED, redact
 from pamnode.jobs.specs import Credential, Target
 
 
@@ -27,5 +28,5 @@ def test_target_endpoint_brackets_ipv6() -> None:
 
 
 def test_execution_error_keeps_code_and_message() -> None:
-    error = ExecutionError("timeout", "too slow")
+    error = ExecutionError("too slow", code="timeout")
     assert (error.code, error.message, str(error)) == ("timeout", "too slow", "timeout: too slow")

@@ -19,6 +19,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, ValidationError
 
+from pamnode.core.codes import Code
 from pamnode.core.errors import Conflict, Forbidden, InvalidInput, NotFound, PamError
 from pamnode.http.deps import ConsoleCaller
 from pamnode.identity.models import Site, Tenant, User
@@ -32,35 +33,6 @@ templates.env.globals["P"] = Permission
 
 # Form fields that hold secrets: never echoed back into a re-rendered form.
 SECRET_FIELDS = frozenset({"password", "access_token", "private_key", "passphrase"})
-
-# Which form field an error code points at, when the code alone tells.
-FIELD_OF_CODE: dict[str, str] = {
-    "invalid_login": "login",
-    "user_exists": "login",
-    "weak_password": "password",
-    "login_failed": "password",
-    "unknown_role": "role",
-    "grant_exists": "role",
-    "expiry_in_past": "expires_at",
-    "invalid_filter": "filter",
-    "peer_exists": "name",
-    "invalid_peer_url": "url",
-    "invalid_access_token": "access_token",
-    "invalid_gateway_address": "gateway_address",
-    "invalid_asset_name": "name",
-    "asset_exists": "name",
-    "unknown_asset_type": "type",
-    "unknown_asset_role": "role",
-    "invalid_host": "host",
-    "host_required": "host",
-    "invalid_port": "port",
-    "invalid_private_key": "private_key",
-    "passphrase_without_key": "passphrase",
-    "peer_not_found": "peer_node",
-    "assignment_exists": "peer_node",
-    "script_exists": "name",
-}
-
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -311,7 +283,7 @@ def is_console_request(request: Request) -> bool:
 def _form_errors(form: FormContext, exc: PamError) -> dict[str, str] | None:
     if isinstance(exc, FieldErrors):
         return exc.errors
-    where = form.fields.get(exc.code) or FIELD_OF_CODE.get(exc.code)
+    where = form.fields.get(exc.code) or Code.field_of(exc.code)
     if where:
         return {where: exc.message}
     if isinstance(exc, InvalidInput | Conflict) or form.auth_errors:

@@ -35,18 +35,6 @@ class Executor(Protocol):
 Executors = Mapping[str, Executor]
 
 
-class ExecutionError(Exception):
-    """The task could not run at all; `code` is stable, `message` is for people.
-
-    Codes: network_unreachable, auth_failed, host_key_changed, timeout, protocol_error.
-    """
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(f"{code}: {message}")
-        self.code = code
-        self.message = message
-
-
 def redact(text: str, credential: Credential) -> str:
     """`text` with every secret of `credential` replaced, for output that is stored or shown.
 

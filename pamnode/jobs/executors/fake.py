@@ -9,7 +9,7 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from pamnode.jobs.executors.base import ExecutionError
+from pamnode.core.errors import ExecutionError
 from pamnode.jobs.specs import Credential, JobSpec, TaskResult
 
 Answer = Callable[[JobSpec, Credential], TaskResult | ExecutionError]

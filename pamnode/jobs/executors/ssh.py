@@ -16,7 +16,8 @@ from typing import Any
 
 import asyncssh
 
-from pamnode.jobs.executors.base import ExecutionError, redact
+from pamnode.core.errors import ExecutionError
+from pamnode.jobs.executors.base import redact
 from pamnode.jobs.specs import Credential, JobSpec, Target, Task, TaskResult
 
 log = logging.getLogger("pamnode.jobs.ssh")
@@ -192,8 +193,8 @@ def _parse_pinned(target: Target) -> asyncssh.SSHKey | None:
         return asyncssh.import_public_key(target.known_host_key)
     except (asyncssh.KeyImportError, ValueError) as exc:
         raise ExecutionError(
-            "protocol_error",
             f"the host key pinned for {target.endpoint} is not an OpenSSH public key ({exc})",
+            code="protocol_error",
         ) from None
 
 
@@ -205,9 +206,9 @@ def _client_key(credential: Credential) -> asyncssh.SSHKey | None:
     except (asyncssh.KeyImportError, ValueError):
         # The library's reason may quote key material; say only what a person can act on.
         raise ExecutionError(
-            "auth_failed",
             f"the private key of user '{credential.username}' could not be loaded: "
             "it is not an OpenSSH or PEM private key, or its passphrase is wrong",
+            code="auth_failed",
         ) from None
 
 
@@ -216,7 +217,7 @@ async def _execute(
 ) -> TaskResult:
     if target.protocol != "ssh":
         raise ExecutionError(
-            "protocol_error", f"the SSH executor cannot reach a {target.protocol!r} target"
+            f"the SSH executor cannot reach a {target.protocol!r} target", code="protocol_error"
         )
     pinned = _parse_pinned(target)
     client_key = _client_key(credential)
@@ -262,12 +263,13 @@ async def _execute(
             )
         except asyncssh.TimeoutError:
             raise ExecutionError(
-                "timeout", f"the command on {target.endpoint} did not finish within {timeout_s:g} s"
+                f"the command on {target.endpoint} did not finish within {timeout_s:g} s",
+                code="timeout",
             ) from None
         except (asyncssh.Error, OSError) as exc:
             raise ExecutionError(
-                "protocol_error",
                 redact(f"the SSH session with {target.endpoint} broke off: {exc}", credential),
+                code="protocol_error",
             ) from None
 
     output = str(completed.stdout or "")
@@ -296,10 +298,10 @@ def _connect_failure(
     if isinstance(exc, asyncssh.HostKeyNotVerifiable) and pinned is not None:
         presented = witness.presented.get_fingerprint("sha256") if witness.presented else "unknown"
         return ExecutionError(
-            "host_key_changed",
             f"the SSH host key of {where} changed: pinned {pinned.get_fingerprint('sha256')}, "
             f"presented {presented}. No credential was sent; if the change is expected, "
             "clear the pinned key so the new one is recorded on the next contact",
+            code="host_key_changed",
         )
     if isinstance(exc, asyncssh.PermissionDenied):
         methods = (
@@ -311,32 +313,32 @@ def _connect_failure(
             or "no secret"
         )
         return ExecutionError(
-            "auth_failed",
             f"the SSH server at {where} refused user '{credential.username}' (tried {methods})",
+            code="auth_failed",
         )
     if isinstance(exc, TimeoutError):
         return ExecutionError(
-            "network_unreachable",
             f"{where} cannot be reached from this node: no SSH answer within {connect_timeout:g} s",
+            code="network_unreachable",
         )
     if isinstance(exc, socket.gaierror):
         return ExecutionError(
-            "network_unreachable",
             f"{where} cannot be reached from this node: the name {target.host!r} does not "
             f"resolve here ({exc.strerror})",
+            code="network_unreachable",
         )
     if isinstance(exc, OSError):
         # asyncio words a refusal as "Connect call failed"; the errno says what happened.
         reason = os.strerror(exc.errno) if exc.errno else str(exc) or type(exc).__name__
         return ExecutionError(
-            "network_unreachable", f"{where} cannot be reached from this node: {reason}"
+            f"{where} cannot be reached from this node: {reason}", code="network_unreachable"
         )
     if isinstance(exc, asyncssh.Error):
         return ExecutionError(
-            "protocol_error",
             redact(f"the SSH handshake with {where} failed: {exc.reason}", credential),
+            code="protocol_error",
         )
     log.exception("unexpected failure connecting to %s", where)
     return ExecutionError(
-        "protocol_error", f"the SSH connection to {where} failed ({type(exc).__name__})"
+        f"the SSH connection to {where} failed ({type(exc).__name__})", code="protocol_error"
     )

@@ -31,7 +31,8 @@ from pypsrp.exceptions import AuthenticationError, WinRMError, WinRMTransportErr
 from pypsrp.shell import CommandState, Process, SignalCode, WinRS
 from pypsrp.wsman import WSMan
 
-from pamnode.jobs.executors.base import ExecutionError, redact
+from pamnode.core.errors import ExecutionError
+from pamnode.jobs.executors.base import redact
 from pamnode.jobs.specs import Credential, JobSpec, Target, Task, TaskResult
 
 log = logging.getLogger("pamnode.jobs.winrm")
@@ -126,8 +127,8 @@ async def windows_status_check(
             result.facts = parse_windows_facts(result.output)
         except ValueError as exc:
             raise ExecutionError(
-                "protocol_error",
                 f"the status check on {target.endpoint} did not answer as expected: {exc}",
+                code="protocol_error",
             ) from None
     return result
 
@@ -169,18 +170,18 @@ class WinRmExecutor:
 def _check_target(target: Target, credential: Credential, options: Options) -> None:
     if target.protocol not in ("winrm", "winrm-https"):
         raise ExecutionError(
-            "protocol_error", f"the WinRM executor cannot reach a {target.protocol!r} target"
+            f"the WinRM executor cannot reach a {target.protocol!r} target", code="protocol_error"
         )
     if options.auth == "basic" and target.protocol == "winrm" and not options.allow_cleartext:
         raise ExecutionError(
-            "protocol_error",
             f"basic authentication over plain HTTP would send the password of "
             f"'{credential.username}' to {target.endpoint} in the clear; use winrm-https "
             "or negotiate authentication",
+            code="protocol_error",
         )
     if not credential.password:
         raise ExecutionError(
-            "auth_failed", f"WinRM needs a password for user '{credential.username}'"
+            f"WinRM needs a password for user '{credential.username}'", code="auth_failed"
         )
 
 
@@ -246,8 +247,8 @@ def _converse(
         except _Stopped:
             _terminate(process)
             raise ExecutionError(
-                "timeout",
                 f"the script on {target.endpoint} did not finish within {timeout_s:g} s",
+                code="timeout",
             ) from None
     return (
         process.stdout.decode("utf-8", "replace"),
@@ -278,37 +279,40 @@ def _failure(exc: Exception, target: Target, credential: Credential) -> Executio
         isinstance(exc, WSManFaultError) and exc.code == _ACCESS_DENIED
     ):
         return ExecutionError(
-            "auth_failed",
             f"the WinRM service at {where} refused user '{credential.username}'",
+            code="auth_failed",
         )
     if isinstance(exc, requests.exceptions.SSLError):
         return ExecutionError(
-            "protocol_error",
             f"TLS with {where} failed (is its certificate trusted?): {_os_reason(exc)}",
+            code="protocol_error",
         )
     if isinstance(exc, requests.exceptions.ConnectTimeout):
         return ExecutionError(
-            "network_unreachable",
             f"{where} cannot be reached from this node: no answer within {CONNECT_TIMEOUT_S} s",
+            code="network_unreachable",
         )
     if isinstance(exc, requests.exceptions.ConnectionError):
         return ExecutionError(
-            "network_unreachable", f"{where} cannot be reached from this node: {_os_reason(exc)}"
+            f"{where} cannot be reached from this node: {_os_reason(exc)}",
+            code="network_unreachable",
         )
     if isinstance(exc, requests.exceptions.Timeout):
-        return ExecutionError("timeout", f"the WinRM service at {where} stopped answering")
+        return ExecutionError(f"the WinRM service at {where} stopped answering", code="timeout")
     if isinstance(exc, WSManFaultError):
         message = f"the WinRM service at {where} refused the request: {exc.reason or exc.code}"
-        return ExecutionError("protocol_error", redact(message, credential))
+        return ExecutionError(redact(message, credential), code="protocol_error")
     if isinstance(exc, WinRMTransportError):
         return ExecutionError(
-            "protocol_error", f"the WinRM service at {where} answered HTTP {exc.code}"
+            f"the WinRM service at {where} answered HTTP {exc.code}", code="protocol_error"
         )
     if isinstance(exc, WinRMError | ValueError | ElementTree.ParseError):
         message = f"WinRM with {where} failed: {exc}"
-        return ExecutionError("protocol_error", redact(message, credential))
+        return ExecutionError(redact(message, credential), code="protocol_error")
     log.exception("unexpected WinRM failure with %s", where)
-    return ExecutionError("protocol_error", f"WinRM with {where} failed ({type(exc).__name__})")
+    return ExecutionError(
+        f"WinRM with {where} failed ({type(exc).__name__})", code="protocol_error"
+    )
 
 
 _ERRNO_TEXT = re.compile(r"\[Errno -?\d+\] ([^'\")]+)")

@@ -1,0 +1,168 @@
+"""The registry of error codes: every code pamnode puts on the wire or on a record, once.
+
+A code is stable (clients and tests match on it); its message is for people and may change.
+Each member carries a line of meaning and, when the code points at one field of a form, that
+field: the console shows the message next to it. `tests/unit/test_error_codes.py` fails when
+the tree uses a code that is not here, or when a code here is used nowhere.
+
+Where codes travel: `{"error": {"code", "message"}}` bodies of the API and the peer protocol
+(core/errors.py draws the error kinds), a job's `error_code` and its attempts, Test
+Connection's `code`, and the audit trail's refusals.
+"""
+
+from enum import StrEnum
+from typing import Self
+
+
+class Code(StrEnum):
+    meaning: str
+    field: str | None
+
+    def __new__(cls, value: str, meaning: str, field: str | None = None) -> Self:
+        member = str.__new__(cls, value)
+        member._value_ = value
+        member.meaning = meaning
+        member.field = field
+        return member
+
+    @classmethod
+    def field_of(cls, code: str) -> str | None:
+        """The form field a code points at, if it is registered with one."""
+        member = cls._value2member_map_.get(code)
+        return member.field if isinstance(member, Code) else None
+
+    # The kinds of core/errors.py, when nothing more precise applies.
+    ERROR = "error", "something went wrong that a person should read about"
+    INVALID_INPUT = "invalid_input", "a field of the request is missing, malformed or too large"
+    NOT_FOUND = "not_found", "what the request names does not exist here"
+    CONFLICT = "conflict", "the change conflicts with data written at the same time"
+    UNAUTHENTICATED = "unauthenticated", "the caller could not be identified"
+    FORBIDDEN = "forbidden", "the caller is known but may not do this"
+    THROTTLED = "throttled", "too many attempts: wait for Retry-After"
+
+    # Requests at the edge (pamnode/http).
+    BODY_TOO_LARGE = "body_too_large", "the request body is larger than max_body_bytes"
+    NODE_BUSY = "node_busy", "the node is saturated: retry after Retry-After"
+    CSRF_REFUSED = "csrf_refused", "a console form was posted from another origin"
+    SESSION_MISSING = "session_missing", "the console needs a login (no session cookie)"
+    VAULT_UNAVAILABLE = "vault_unavailable", "the key ring cannot open or seal secrets"
+
+    # Identity: tenants, sites, users, roles, tokens, login.
+    BASE_TENANT_REFUSED = "base_tenant_refused", "the base tenant only manages tenants"
+    NOT_BASE_TENANT = "not_base_tenant", "only the base tenant manages tenants"
+    TENANT_EXISTS = "tenant_exists", "a tenant of that name exists"
+    TENANT_NOT_FOUND = "tenant_not_found", "no tenant of that name on this node"
+    INVALID_TENANT_NAME = "invalid_tenant_name", "not a valid tenant name for a URL"
+    SITE_EXISTS = "site_exists", "the tenant has a site of that name"
+    SITE_NOT_FOUND = "site_not_found", "the tenant has no site of that name"
+    INVALID_SITE_NAME = "invalid_site_name", "not a valid site name for a URL"
+    INVALID_LOGIN = "invalid_login", "not a valid login", "login"
+    USER_EXISTS = "user_exists", "the tenant has a user with that login", "login"
+    USER_NOT_FOUND = "user_not_found", "the tenant has no user with that login"
+    WEAK_PASSWORD = "weak_password", "the password is too short", "password"
+    SELF_DELETE = "self_delete", "nobody deletes their own account"
+    SELF_LOCK = "self_lock", "nobody locks their own account"
+    SELF_REVOKE = "self_revoke", "nobody revokes their own administrator role"
+    UNKNOWN_ROLE = "unknown_role", "not a site role", "role"
+    GRANT_EXISTS = "grant_exists", "the user holds that role already", "role"
+    GRANT_NOT_FOUND = "grant_not_found", "the site has no such role grant"
+    PERMISSION_DENIED = "permission_denied", "the caller's roles lack the permission"
+    ESCALATION_REFUSED = "escalation_refused", "it would give or use rights the caller lacks"
+    API_TOKEN_NOT_FOUND = "api_token_not_found", "the site has no such API token"
+    EXPIRY_IN_PAST = "expiry_in_past", "a token's expiry must be in the future", "expires_at"
+    INVALID_FILTER = "invalid_filter", "a filter entry is not a CIDR network", "filter"
+    LOGIN_FAILED = "login_failed", "wrong login or password", "password"
+    LOGIN_LOCKED = "login_locked", "wrong password, and further attempts now wait", "password"
+    LOGIN_THROTTLED = "login_throttled", "too many failed logins: wait for Retry-After"
+    USER_LOCKED = "user_locked", "the user is locked"
+    SESSION_ENDED = "session_ended", "the session was logged out"
+    SESSION_EXPIRED = "session_expired", "the session outlived its lifetime"
+    TOKEN_MISSING = "token_missing", "no Authorization: Bearer header"
+    TOKEN_MALFORMED = "token_malformed", "the token is not a pamnode JWT"
+    TOKEN_BAD_SIGNATURE = "token_bad_signature", "the token's signature does not verify"
+    TOKEN_REVOKED = "token_revoked", "the token, or its owner, was deleted"
+    TOKEN_DISABLED = "token_disabled", "the API token is switched off"
+    TOKEN_EXPIRED = "token_expired", "the token is past its expiry"
+    TOKEN_WRONG_TENANT = "token_wrong_tenant", "the token was issued by another tenant"
+    TOKEN_WRONG_SITE = "token_wrong_site", "the token was issued for another site"
+    TOKEN_OWNER_LOCKED = "token_owner_locked", "the token's owner is locked"
+    TOKEN_SOURCE_DENIED = "token_source_denied", "the caller's address is outside the filter"
+
+    # Assets, their permissions and secrets.
+    ASSET_NOT_FOUND = "asset_not_found", "no such asset, or the caller may not see it"
+    ASSET_EXISTS = "asset_exists", "that container holds an asset of that name", "name"
+    ASSET_PERMISSION_DENIED = "asset_permission_denied", "the caller's asset role is too weak"
+    INVALID_ASSET_NAME = "invalid_asset_name", "not a valid asset name", "name"
+    UNKNOWN_ASSET_TYPE = "unknown_asset_type", "not an asset type", "type"
+    TYPE_IMMUTABLE = "type_immutable", "an asset's type cannot change"
+    PARENT_NOT_CONTAINER = "parent_not_container", "only a container holds assets"
+    MOVE_LOOP = "move_loop", "a container cannot move into itself"
+    TREE_TOO_DEEP = "tree_too_deep", "the library would grow too deep"
+    CONTAINER_NOT_EMPTY = "container_not_empty", "deleting it needs the recursive flag"
+    CONTAINER_PROPERTIES = "container_properties", "a container has no connection properties"
+    CONTAINER_SECRETS = "container_secrets", "a container holds no secrets"
+    HOST_REQUIRED = "host_required", "a host asset needs a host", "host"
+    INVALID_HOST = "invalid_host", "not a host name or address", "host"
+    INVALID_PORT = "invalid_port", "not a TCP port", "port"
+    INVALID_PROPERTY = "invalid_property", "an asset property is not valid"
+    INVALID_TAG = "invalid_tag", "not a valid tag"
+    INVALID_SECRET = "invalid_secret", "a secret field is empty"
+    INVALID_PRIVATE_KEY = "invalid_private_key", "not a private key", "private_key"
+    PASSPHRASE_WITHOUT_KEY = "passphrase_without_key", "a passphrase needs a key", "passphrase"
+    UNKNOWN_ASSET_ROLE = "unknown_asset_role", "not an asset role", "role"
+    ASSET_GRANT_EXISTS = "asset_grant_exists", "the user holds a role on that asset already"
+    ASSET_GRANT_NOT_FOUND = "asset_grant_not_found", "the asset has no such permission grant"
+    VAULT_ROOT_SITE_ONLY = "vault_root_site_only", "the vault is managed on the root site"
+
+    # Peer nodes: configuration, trust, connection.
+    PEER_EXISTS = "peer_exists", "the site has a peer node of that name", "name"
+    PEER_NOT_FOUND = "peer_not_found", "the site has no peer node of that name", "peer_node"
+    INVALID_PEER_URL = "invalid_peer_url", "not a pamnode site URL", "url"
+    INVALID_ACCESS_TOKEN = "invalid_access_token", "not a JWT", "access_token"
+    INVALID_GATEWAY_ADDRESS = (
+        "invalid_gateway_address",
+        "not a host:port gateway address",
+        "gateway_address",
+    )
+    NO_GATEWAY_CONFIGURED = "no_gateway_configured", "the peer includes no gateway"
+    CERTIFICATE_CHANGED = "certificate_changed", "the peer now presents another certificate"
+    NO_ACCESS_TOKEN = "no_access_token", "the peer node has no access token"
+    TRUST_NOT_ESTABLISHED = "trust_not_established", "no certificate is pinned for the peer"
+    ASSIGNMENT_EXISTS = "assignment_exists", "that peer is assigned there already", "peer_node"
+    ASSIGNMENT_NOT_FOUND = "assignment_not_found", "no such peer assignment"
+    OK = "ok", "Test Connection: the peer answered as its URL says"
+    DNS_FAILED = "dns_failed", "the peer's host name does not resolve"
+    CONNECT_FAILED = "connect_failed", "the peer did not accept or answer in time"
+    TLS_FAILED = "tls_failed", "the TLS handshake with the peer failed"
+    TLS_PIN_MISMATCH = "tls_pin_mismatch", "the peer presents another certificate than pinned"
+    TOKEN_REFUSED = "token_refused", "the peer refused the access token"
+    NOT_SERVICE_ROLE = "not_service_role", "the access token's user lacks the Service role"
+    TENANT_SITE_MISMATCH = "tenant_site_mismatch", "the peer answers for another tenant/site"
+    PEER_IS_BASE_TENANT = "peer_is_base_tenant", "the URL names the peer's base tenant"
+    PEER_ERROR = "peer_error", "the peer failed to answer, or is not pamnode"
+    PEER_ANSWER_INVALID = "peer_answer_invalid", "the peer's answer breaks the peer protocol"
+
+    # Jobs: why one failed (job.error_code, attempts).
+    NONZERO_EXIT = "nonzero_exit", "the task ran and exited non-zero"
+    TIMEOUT = "timeout", "the task did not finish within its timeout"
+    NETWORK_UNREACHABLE = "network_unreachable", "the host could not be reached"
+    AUTH_FAILED = "auth_failed", "the host refused the vault's credential"
+    HOST_KEY_CHANGED = "host_key_changed", "the SSH host key differs from the pinned one"
+    PROTOCOL_ERROR = "protocol_error", "the host answered, but not as the task expects"
+    ASSET_GONE = "asset_gone", "the asset was deleted before the job ran"
+    INTERRUPTED = "interrupted", "a restart ended the job, which is never run twice"
+    INTERNAL_ERROR = "internal_error", "the job broke inside pamnode (see the node's log)"
+    PEERS_UNREACHABLE = "peers_unreachable", "no assigned peer node could take the job"
+    PEER_LOST = "peer_lost", "the peer stayed unreachable past the job's deadline"
+    PEER_SIGNATURE_MISMATCH = (
+        "peer_signature_mismatch",
+        "the peer signed the result for another tenant or site than its URL names",
+    )
+    TASK_NOT_FOR_ASSET = "task_not_for_asset", "the task runs on another asset type"
+    SCRIPT_MISSING = "script_missing", "the task 'script' names a script, and only it"
+    NOTHING_TO_RUN = "nothing_to_run", "the container holds no asset the task runs on"
+    JOB_NOT_FOUND = "job_not_found", "the site (or peer) has no such job"
+    JOB_FINISHED = "job_finished", "the job has ended already"
+    JOB_ID_TAKEN = "job_id_taken", "a main sent a job id this node uses otherwise"
+    SCRIPT_EXISTS = "script_exists", "the site has a script of that name", "name"
+    SCRIPT_NOT_FOUND = "script_not_found", "the site has no such script"
