@@ -7,15 +7,9 @@ import pytest
 from starlette.requests import Request
 
 from pamnode.core.errors import Conflict, Forbidden, InvalidInput, NotFound
-from pamnode.http.console.shared import (
-    CrossSiteRefused,
-    FieldErrors,
-    FormContext,
-    _form_errors,
-    check_same_origin,
-    is_console_request,
-    validated,
-)
+from pamnode.http.console.csrf import CrossSiteRefused, check_same_origin
+from pamnode.http.console.forms import FieldErrors, FormContext, form_errors, validated
+from pamnode.http.console.render import is_console_request
 from pamnode.identity.schemas import UserIn
 
 HOST = "node.example:6443"
@@ -87,14 +81,14 @@ def form(**extra) -> FormContext:
 
 
 def test_service_errors_land_on_their_field_or_above_the_form():
-    assert _form_errors(form(), Conflict("taken", code="user_exists")) == {"login": "taken"}
-    assert _form_errors(form(), InvalidInput("bad", code="something_else")) == {"": "bad"}
+    assert form_errors(form(), Conflict("taken", code="user_exists")) == {"login": "taken"}
+    assert form_errors(form(), InvalidInput("bad", code="something_else")) == {"": "bad"}
     missing = NotFound("no such user", code="user_not_found")
-    assert _form_errors(form(fields={"user_not_found": "principal"}), missing) == {
+    assert form_errors(form(fields={"user_not_found": "principal"}), missing) == {
         "principal": "no such user"
     }
     # A refusal is not an input problem: it becomes the 403 page, not a form message.
-    assert _form_errors(form(), Forbidden("no", code="permission_denied")) is None
-    assert _form_errors(form(auth_errors=True), Forbidden("locked", code="user_locked")) == {
+    assert form_errors(form(), Forbidden("no", code="permission_denied")) is None
+    assert form_errors(form(auth_errors=True), Forbidden("locked", code="user_locked")) == {
         "": "locked"
     }

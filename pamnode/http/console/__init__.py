@@ -9,7 +9,7 @@ from pamnode.http.console.pages import assets as assets_pages
 from pamnode.http.console.pages import identity as identity_pages
 from pamnode.http.console.pages import jobs as jobs_pages
 from pamnode.http.console.pages import peers as peers_pages
-from pamnode.http.console.shared import HERE, error_response, is_console_request
+from pamnode.http.console.render import HERE, error_response, is_console_request
 
 __all__ = ["error_response", "install", "is_console_request"]
 

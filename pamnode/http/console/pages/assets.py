@@ -11,18 +11,10 @@ from pamnode.assets.models import AssetType
 from pamnode.assets.permissions import Action, AssetRole, allowed_actions, allows, require_asset
 from pamnode.assets.schemas import AssetIn, AssetPatch, PermissionIn
 from pamnode.http.api.assets import create_from
-from pamnode.http.console.shared import (
-    Caller,
-    check_same_origin,
-    checked,
-    expect_form,
-    form_data,
-    page,
-    redirect,
-    site_base,
-    snapshot,
-    validated,
-)
+from pamnode.http.console.caller import Caller
+from pamnode.http.console.csrf import check_same_origin
+from pamnode.http.console.forms import checked, expect_form, form_data, snapshot, validated
+from pamnode.http.console.render import page, redirect, site_base
 from pamnode.http.deps import DB, NodeDep
 from pamnode.identity.principal import Principal
 from pamnode.identity.roles import Permission

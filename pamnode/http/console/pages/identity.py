@@ -8,17 +8,10 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from pamnode.audit.service import list_events
-from pamnode.http.console.shared import (
-    Caller,
-    check_same_origin,
-    checked,
-    expect_form,
-    form_data,
-    page,
-    redirect,
-    site_base,
-    validated,
-)
+from pamnode.http.console.caller import Caller
+from pamnode.http.console.csrf import check_same_origin
+from pamnode.http.console.forms import checked, expect_form, form_data, validated
+from pamnode.http.console.render import page, redirect, site_base
 from pamnode.http.deps import DB, SESSION_COOKIE, NodeDep, Scope, client_address
 from pamnode.identity import api_tokens, auth, grants, users
 from pamnode.identity.principal import Principal

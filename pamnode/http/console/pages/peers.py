@@ -6,17 +6,10 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, Response
 
-from pamnode.http.console.shared import (
-    Caller,
-    check_same_origin,
-    checked,
-    expect_form,
-    form_data,
-    page,
-    redirect,
-    site_base,
-    validated,
-)
+from pamnode.http.console.caller import Caller
+from pamnode.http.console.csrf import check_same_origin
+from pamnode.http.console.forms import checked, expect_form, form_data, validated
+from pamnode.http.console.render import page, redirect, site_base
 from pamnode.http.deps import DB, NodeDep
 from pamnode.identity.roles import Permission
 from pamnode.peers import connection, pinning, registry

@@ -1,0 +1,65 @@
+"""The console's menus: only what the caller's site roles let them open."""
+
+from dataclasses import dataclass
+
+from pamnode.identity.names import BASE_TENANT
+from pamnode.identity.principal import Principal
+from pamnode.identity.roles import Permission, SiteRole
+
+
+@dataclass(frozen=True)
+class MenuItem:
+    label: str
+    path: str
+
+
+@dataclass(frozen=True)
+class MenuGroup:
+    label: str
+    items: list[MenuItem]
+
+
+def menu_for(principal: Principal) -> list[MenuGroup]:
+    """Only what the caller's site roles let them open; the routes refuse the rest anyway."""
+    can = principal.can
+    in_site = principal.tenant.name != BASE_TENANT
+    # The service role is for peer calls; a user with no site role may still hold asset
+    # permissions, so only service-only users lose the library and the Jobs report.
+    service_only = principal.roles == {SiteRole.SERVICE}
+    groups = [
+        MenuGroup(
+            "Management",
+            [
+                item
+                for item, allowed in (
+                    (MenuItem("Users", "users"), can(Permission.USERS_READ)),
+                    (MenuItem("Site Roles", "site-roles"), can(Permission.ROLES_READ)),
+                    (MenuItem("API Tokens", "api-tokens"), can(Permission.API_TOKENS_READ)),
+                    (MenuItem("Scripts", "scripts"), in_site and can(Permission.SCRIPTS_READ)),
+                )
+                if allowed
+            ],
+        ),
+        MenuGroup(
+            "Configuration",
+            [MenuItem("Peer Nodes", "peer-nodes")]
+            if in_site and can(Permission.PEERS_READ)
+            else [],
+        ),
+        MenuGroup(
+            "Assets",
+            [MenuItem("Asset library", "assets")] if in_site and not service_only else [],
+        ),
+        MenuGroup(
+            "Reports",
+            [
+                item
+                for item, allowed in (
+                    (MenuItem("Jobs", "jobs"), in_site and not service_only),
+                    (MenuItem("Audit", "audit"), can(Permission.AUDIT_READ)),
+                )
+                if allowed
+            ],
+        ),
+    ]
+    return [group for group in groups if group.items]
