@@ -20,7 +20,7 @@ from pamnode.jobs.context import JobContext
 from pamnode.jobs.executors import default_executors
 from pamnode.jobs.executors.base import Executors
 from pamnode.jobs.pool import JobPool
-from pamnode.jobs.states import abandon
+from pamnode.jobs.states import JobState, end_unfinished
 from pamnode.peers.client import PeerClients
 
 # Connections the job pool's engine keeps beyond one per running job: restart recovery and
@@ -74,15 +74,17 @@ async def open_node(settings: Settings, executors: Executors | None = None) -> N
             keyring = KeyRing(ring_path)
 
     async def crashed(job_id: str, exc: BaseException) -> None:
-        await abandon(
-            job_sessions, job_id, "internal_error", f"the job broke: {type(exc).__name__}"
-        )
+        message = f"the job broke: {type(exc).__name__}"
+        await end_unfinished(job_sessions, job_id, JobState.FAILED, "internal_error", message)
+
+    async def cancelled(job_id: str) -> None:
+        await end_unfinished(job_sessions, job_id, JobState.CANCELLED)
 
     peer_clients = PeerClients()
     jobs = JobContext(
         sessions=job_sessions,
         keyring=keyring,
-        pool=JobPool(settings.job_concurrency, crashed),
+        pool=JobPool(settings.job_concurrency, crashed, cancelled),
         peers=peer_clients,
         executors=executors if executors is not None else default_executors(),
         node_name=settings.node_name,

@@ -7,7 +7,6 @@ from typing import Annotated
 
 import typer
 import uvicorn
-from sqlalchemy import select
 
 from pamnode.app.data_dir import UMASK, make_private
 from pamnode.app.node import open_node
@@ -18,10 +17,7 @@ from pamnode.cli.assets import asset_app, register_asset_commands
 from pamnode.cli.jobs import execute, jobs_app, script_app
 from pamnode.cli.peers import peer_app
 from pamnode.core.errors import PamError
-from pamnode.identity import grants, users
-from pamnode.identity.models import User
-from pamnode.identity.roles import SiteRole
-from pamnode.identity.tenants import BASE_TENANT, ROOT_SITE, get_site, get_tenant
+from pamnode.identity.tenants import BASE_TENANT, init_base_admin
 
 app = typer.Typer(help="pamnode: a privileged-access-management node.", no_args_is_help=True)
 
@@ -101,17 +97,10 @@ def init(
         node = await open_node(settings)
         try:
             async with node.sessions.begin() as db:
-                base = await get_tenant(db, BASE_TENANT)
-                if await db.scalar(select(User.id).where(User.tenant_id == base.id)):
-                    return "this node already has an administrator; init runs only once"
-                try:
-                    admin = await users.add_user(db, base, login=admin_login, password=password)
-                except PamError as exc:
-                    return exc.message
-                await grants.add_grant(
-                    db, await get_site(db, base, ROOT_SITE), admin, SiteRole.ADMINISTRATOR
-                )
-                return None
+                await init_base_admin(db, admin_login, password)
+            return None
+        except PamError as exc:
+            return exc.message
         finally:
             await node.close()
 

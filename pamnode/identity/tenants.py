@@ -8,7 +8,7 @@ from pamnode.core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from pamnode.crypto.keyring import KeyRing
 from pamnode.db.base import new_id
 from pamnode.identity import grants, users
-from pamnode.identity.models import Site, Tenant
+from pamnode.identity.models import Site, Tenant, User
 from pamnode.identity.names import BASE_TENANT, ROOT_SITE, check_url_name
 from pamnode.identity.principal import Principal
 from pamnode.identity.roles import Permission, SiteRole
@@ -59,6 +59,18 @@ async def _add_tenant(db: AsyncSession, ring: KeyRing, name: str, issuer: str) -
 async def ensure_base_tenant(db: AsyncSession, ring: KeyRing) -> Tenant:
     tenant = await find_tenant(db, BASE_TENANT)
     return tenant or await _add_tenant(db, ring, BASE_TENANT, f"pamnode:{BASE_TENANT}")
+
+
+async def init_base_admin(db: AsyncSession, login: str, password: str) -> User:
+    """The base tenant's first administrator (`pamnode init`): once per node."""
+    base = await get_tenant(db, BASE_TENANT)
+    if await db.scalar(select(User.id).where(User.tenant_id == base.id)):
+        raise Conflict(
+            "this node already has an administrator; init runs only once", code="user_exists"
+        )
+    admin = await users.add_user(db, base, login=login, password=password)
+    await grants.add_grant(db, await get_site(db, base, ROOT_SITE), admin, SiteRole.ADMINISTRATOR)
+    return admin
 
 
 async def create_tenant(

@@ -7,22 +7,33 @@ a long-poll can wait for a job to finish and a cancel can reach its coroutine.
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
 
 log = logging.getLogger("pamnode.jobs")
 
 Work = Callable[[], Awaitable[object]]
 # Records that a job's work broke outside its own error handling, so it does not stay running.
 CrashHandler = Callable[[str, BaseException], Awaitable[None]]
+# Records that a user cancelled a job before its work could (e.g. while it waited for a slot).
+CancelHandler = Callable[[str], Coroutine[Any, Any, None]]
 
 
 class JobPool:
-    def __init__(self, concurrency: int, on_crash: CrashHandler | None = None) -> None:
+    def __init__(
+        self,
+        concurrency: int,
+        on_crash: CrashHandler | None = None,
+        on_cancel: CancelHandler | None = None,
+    ) -> None:
         self._slots = asyncio.Semaphore(concurrency)
         self._tasks: dict[str, asyncio.Task[None]] = {}
         # Set, and replaced, at each change of a job: long-polls wake on the next change.
         self._changes: dict[str, asyncio.Event] = {}
         self._on_crash = on_crash
+        self._on_cancel = on_cancel
+        # Records of cancels still being written, kept so that they are not collected midway.
+        self._recording: set[asyncio.Task[None]] = set()
         # Jobs a user cancelled, as opposed to jobs stopped because the node shuts down:
         # only the first become "cancelled"; the others are picked up again after a restart.
         self._cancelled: set[str] = set()
@@ -31,7 +42,10 @@ class JobPool:
         """Start the job unless it is already running here; say whether it was started."""
         if job_id in self._tasks:
             return False
-        self._tasks[job_id] = asyncio.create_task(self._run(job_id, work), name=f"job {job_id}")
+        task = asyncio.create_task(self._run(job_id, work), name=f"job {job_id}")
+        self._tasks[job_id] = task
+        # A callback, not a `finally`: a task cancelled before its first step never runs one.
+        task.add_done_callback(lambda done: self._finished(job_id, done))
         return True
 
     async def _run(self, job_id: str, work: Work) -> None:
@@ -45,10 +59,19 @@ class JobPool:
             log.exception("job %s failed outside its own error handling", job_id)
             if self._on_crash is not None:
                 await self._on_crash(job_id, exc)
-        finally:
-            self._tasks.pop(job_id, None)
-            self._cancelled.discard(job_id)
+
+    def _finished(self, job_id: str, task: asyncio.Task[None]) -> None:
+        self._tasks.pop(job_id, None)
+        by_user = job_id in self._cancelled
+        self._cancelled.discard(job_id)
+        if not (task.cancelled() and by_user and self._on_cancel is not None):
             self.changed(job_id)
+            return
+        # Wake long-polls and the cancelling request only once the cancel is on record.
+        recording = asyncio.get_running_loop().create_task(self._on_cancel(job_id))
+        self._recording.add(recording)
+        recording.add_done_callback(self._recording.discard)
+        recording.add_done_callback(lambda _: self.changed(job_id))
 
     def running(self, job_id: str) -> bool:
         return job_id in self._tasks

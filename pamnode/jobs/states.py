@@ -49,22 +49,18 @@ def end_open_attempts(job: Job, outcome: str, error: str) -> None:
             attempt.outcome, attempt.error, attempt.finished_at = outcome, error, utcnow()
 
 
-async def abandon(sessions: Sessions, job_id: str, code: str, message: str) -> None:
-    """Fail a job that can no longer end on its own, closing its open attempts with it.
-
-    A job that ended meanwhile (its result was recorded before the failure) keeps its end.
-    """
+async def end_unfinished(
+    sessions: Sessions, job_id: str, state: JobState, code: str = "", message: str = ""
+) -> None:
+    """End a job that can no longer end on its own (it broke, or was cancelled before it ran),
+    closing its open attempts with it. A job that ended meanwhile keeps its end."""
     async with sessions.begin() as db:
         job = await db.get(Job, job_id)
         if job is None or job.state in FINISHED:
             return
-        job.state, job.error_code, job.error, job.finished_at = (
-            JobState.FAILED,
-            code,
-            message,
-            utcnow(),
-        )
-        end_open_attempts(job, "abandoned", message)
+        job.state, job.error_code, job.error = state, code, message
+        job.finished_at = utcnow()
+        end_open_attempts(job, state.value, message)
 
 
 def capped(output: str, cap_bytes: int) -> str:

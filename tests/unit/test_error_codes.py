@@ -26,7 +26,7 @@ CODE_ARGUMENT = {
     "Unauthenticated": 1,
     "Forbidden": 1,
     "fail": 2,
-    "abandon": 2,
+    "end_unfinished": 3,
     "_give_up": 4,
     "_refuse": 2,
     "_error": 1,

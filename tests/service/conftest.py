@@ -1,0 +1,71 @@
+"""The fast tier: a whole node in this process, over ASGI, with a fake executor.
+
+Nothing is started but the app itself (SQLite in a temporary directory): the routes, the
+services and the database are real; hosts are `FakeExecutor`. What only real processes can
+show (TLS, sshd, PostgreSQL, restarts, namespaces) stays in tests/integration and tests/e2e.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from pamnode.app.settings import Settings
+from pamnode.http.app import create_app
+from pamnode.identity.tenants import init_base_admin
+from pamnode.jobs.executors.fake import FakeExecutor
+from tests.conftest import ADMIN_LOGIN, ADMIN_PASSWORD
+from tests.support.identity import PASSWORD
+
+NODE_NAME = "svc-main"
+
+
+@dataclass
+class InProcessNode:
+    transport: httpx.ASGITransport
+    client: httpx.AsyncClient
+    executor: FakeExecutor
+
+    def api(self, tenant: str, site: str = "root") -> str:
+        return f"/ztna/{tenant}/{site}/api/"
+
+    async def login(self, tenant: str, login: str, password: str = PASSWORD) -> str:
+        body = {"login": login, "password": password}
+        response = await self.client.post(self.api(tenant) + "auth/login", json=body)
+        assert response.status_code == 200, response.text
+        return str(response.json()["token"])
+
+    def as_(self, tenant: str, token: str, site: str = "root") -> httpx.AsyncClient:
+        """A client for one site's API, with a caller's token."""
+        return httpx.AsyncClient(
+            transport=self.transport,
+            base_url=f"https://testserver{self.api(tenant, site)}",
+            headers={"Authorization": f"Bearer {token}"},
+        )
+
+    async def tenant(self, name: str, admin: str = "tadmin") -> str:
+        """A new tenant made by the base administrator; its administrator's session token."""
+        base = await self.login("base", ADMIN_LOGIN, ADMIN_PASSWORD)
+        async with self.as_("base", base) as client:
+            body = {"name": name, "admin_login": admin, "admin_password": PASSWORD}
+            response = await client.post("tenants", json=body)
+            assert response.status_code == 201, response.text
+        return await self.login(name, admin)
+
+
+@pytest.fixture(scope="module")
+async def node(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[InProcessNode]:
+    executor = FakeExecutor()
+    data: Path = tmp_path_factory.mktemp("svc")
+    settings = Settings(data_dir=data, node_name=NODE_NAME, job_output_cap_bytes=64 * 1024)
+    app = create_app(settings, executors={"ssh": executor, "winrm": executor})
+    async with app.router.lifespan_context(app):
+        async with app.state.node.sessions.begin() as db:
+            await init_base_admin(db, ADMIN_LOGIN, ADMIN_PASSWORD)
+        transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 40000))
+        async with httpx.AsyncClient(transport=transport, base_url="https://testserver") as client:
+            yield InProcessNode(transport, client, executor)
