@@ -176,6 +176,7 @@ async def test_garbage_pinned_key_is_a_clear_error(server: SshServer) -> None:
 # local user can read), prints the outcome as JSON.
 CLIENT = """
 import asyncio, json, sys
+from pamnode.core.errors import ExecutionError
 from pamnode.jobs.executors import ssh
 from pamnode.jobs.specs import Credential, Target
 
