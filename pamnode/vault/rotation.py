@@ -128,6 +128,32 @@ async def _reseal_column(
     return stale, resealed
 
 
+# A sealed value as the walk finds it: its column, its key, the sealed bytes.
+Value = tuple[SealedColumn, tuple[Any, ...], bytes]
+
+
+async def _sealed_values(open_db: OpenDb, tenant_id: str) -> AsyncIterator[Value]:
+    """Every sealed value of the tenant, column by column."""
+    for column in SEALED_COLUMNS:
+        async for _db, rows in _pages(open_db, column, tenant_id, BATCH_SIZE):
+            for row in rows:
+                *key, sealed = tuple(row)
+                yield column, tuple(key), sealed
+
+
+def _context_of(value: Value) -> str:
+    column, key, _ = value
+    return column.context(*key)
+
+
+def _opens(ring: KeyRing, tenant_id: str, value: Value) -> bool:
+    try:
+        open_sealed(ring, tenant_id, value[2], _context_of(value))
+    except VaultError:
+        return False
+    return True
+
+
 async def rotate_tenant_key(
     sessions: async_sessionmaker[AsyncSession],
     ring: KeyRing,
@@ -136,6 +162,20 @@ async def rotate_tenant_key(
 ) -> RotationReport:
     """Re-encrypt every sealed value of the tenant under a new key; drop the old keys."""
     async with _tenant_locks.setdefault(tenant_id, asyncio.Lock()):
+        # A missing key ring is named as such, before anything is read.
+        ring.active_key(tenant_id)
+        # A value no key opens would stop the rotation halfway: refuse before adding a key.
+        unreadable = [
+            _context_of(value)
+            async for value in _sealed_values(sessions.begin, tenant_id)
+            if not _opens(ring, tenant_id, value)
+        ]
+        if unreadable:
+            named = ", ".join(unreadable[:5])
+            raise VaultError(
+                f"{len(unreadable)} sealed value(s) cannot be opened ({named}); no key was "
+                "added: see POST vault/verify"
+            )
         version = ring.add_version(tenant_id)
         resealed = dict.fromkeys((c.kind for c in SEALED_COLUMNS), 0)
         passes = 0
@@ -189,19 +229,10 @@ async def census(db: AsyncSession, ring: KeyRing, principal: Principal, *, verif
     active, _ = ring.active_key(tenant_id)
     result = Census(active, ring.versions(tenant_id))
     versions: Counter[int] = Counter()
-    for column in SEALED_COLUMNS:
-        pages = _pages(lambda: nullcontext(db), column, tenant_id, BATCH_SIZE)
-        async for _db, rows in pages:
-            for row in rows:
-                *key, sealed = tuple(row)
-                versions[sealed_version(sealed)] += 1
-                if not verify:
-                    continue
-                context = column.context(*key)
-                try:
-                    open_sealed(ring, tenant_id, sealed, context)
-                except VaultError:
-                    result.unreadable.append(context)
+    async for value in _sealed_values(lambda: nullcontext(db), tenant_id):
+        versions[sealed_version(value[2])] += 1
+        if verify and not _opens(ring, tenant_id, value):
+            result.unreadable.append(_context_of(value))
     result.by_version = dict(sorted(versions.items()))
     if verify:
         record(

@@ -13,6 +13,7 @@ from tests.support.assets import (
     private_key,
     sealed_rows,
 )
+from tests.support.db import run_sql
 from tests.support.identity import (
     PASSWORD,
     add_user,
@@ -249,3 +250,29 @@ def test_a_missing_key_ring_gives_a_clear_error_not_garbage(vault):
         saved.rename(ring)
         node.start()
     check_everything_opens(node, admin, token_id, jwt, version)
+
+
+def test_a_rotation_that_cannot_finish_adds_no_key(vault):
+    # Finding: each failed rotation still added a key version. One value is made unreadable
+    # (another value's bytes, sealed for another row); the rotation refuses before adding.
+    node, _, _, _ = vault
+    admin = create_tenant(node, "initech", admin="iadmin")
+    with node.client("initech", token=admin) as client:
+        first = add_asset(client, "one", secrets={"password": "first-pw"})
+        second = add_asset(client, "two", secrets={"password": "second-pw"})
+        before = expect(client.get("vault"), 200)["key_versions"]
+        run_sql(
+            node,
+            "UPDATE asset_secrets SET sealed = (SELECT sealed FROM asset_secrets "
+            "WHERE asset_id = :other AND field = 'password') "
+            "WHERE asset_id = :broken AND field = 'password'",
+            other=first["id"],
+            broken=second["id"],
+        )
+        refused = error_of(client.post("vault/rotate"), 503)
+        after = expect(client.get("vault"), 200)["key_versions"]
+        unreadable = expect(client.post("vault/verify"), 200)["unreadable"]
+    assert refused["code"] == "vault_unavailable"
+    assert "cannot be opened" in refused["message"] and "no key was added" in refused["message"]
+    assert after == before
+    assert unreadable == [f"asset:{second['id']}:password"]
