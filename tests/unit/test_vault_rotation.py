@@ -168,7 +168,7 @@ async def test_a_value_that_does_not_open_stops_the_rotation_and_keeps_the_old_k
         # A value moved into another row: its context no longer matches.
         first, second = db.execute("SELECT sealed FROM asset_secrets LIMIT 2").fetchall()
         db.execute("UPDATE asset_secrets SET sealed = ? WHERE sealed = ?", (first[0], second[0]))
-    with pytest.raises(VaultError, match="cannot be opened.*no key was added"):
+    with pytest.raises(VaultError, match=r"cannot be opened.*no key was added"):
         await rotation.rotate_tenant_key(sessions, ring, tenant_id)
     # Refused before it began: no key version is left behind by a rotation that cannot finish.
     assert ring.versions(tenant_id) == [1]
