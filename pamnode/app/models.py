@@ -10,6 +10,7 @@ from pamnode.db.base import Base
 from pamnode.identity.models import ApiToken, LoginSession, Site, SiteRoleGrant, Tenant, User
 from pamnode.jobs.models import AssetHostKey, Job, JobAttempt, Script
 from pamnode.peers.models import PeerAssignment, PeerNode, PeerPin
+from pamnode.sessions.models import Session, SessionAttempt
 
 __all__ = [
     "ApiToken",
@@ -26,6 +27,8 @@ __all__ = [
     "PeerNode",
     "PeerPin",
     "Script",
+    "Session",
+    "SessionAttempt",
     "Site",
     "SiteRoleGrant",
     "Tenant",

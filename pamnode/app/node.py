@@ -1,6 +1,7 @@
-"""What a running node holds: settings, database, key ring, peer clients and the job path.
+"""What a running node holds: settings, database, key ring, peer clients, the job path and the
+session path.
 
-Areas get the narrow context they need (`JobContext` for the job path), never the node whole.
+Areas get the narrow context they need (`JobContext`, `SessionContext`), never the node whole.
 """
 
 import random
@@ -9,8 +10,9 @@ from dataclasses import dataclass, field
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from pamnode import __version__
-from pamnode.app.data_dir import make_private
+from pamnode.app.data_dir import DIR_MODE, make_private
 from pamnode.app.settings import Settings
+from pamnode.app.tls import server_context
 from pamnode.crypto.keyring import KeyRing
 from pamnode.db.engine import make_engine, make_sessionmaker
 from pamnode.db.migrate import upgrade
@@ -22,6 +24,11 @@ from pamnode.jobs.executors.base import Executors
 from pamnode.jobs.pool import JobPool
 from pamnode.jobs.states import JobState, end_unfinished
 from pamnode.peers.client import PeerClients
+from pamnode.sessions.context import SessionContext
+from pamnode.sessions.front import GatewayFront
+from pamnode.sessions.guacd import Guacd
+from pamnode.sessions.states import end_interrupted
+from pamnode.sessions.tickets import TicketBook
 
 # Connections the job pool's engine keeps beyond one per running job: restart recovery and
 # the crash handler write through it too.
@@ -41,11 +48,17 @@ class Node:
     keyring: KeyRing
     peer_clients: PeerClients
     jobs: JobContext
+    remote_sessions: SessionContext
+    # The gateway front, when this node serves as a gateway (settings.gateway_port).
+    front: GatewayFront | None = None
     login_throttle: LoginThrottle = field(default_factory=LoginThrottle)
     version: str = __version__
 
     async def close(self) -> None:
         await self.jobs.pool.shutdown()
+        if self.front is not None:
+            await self.front.close()
+        await self.remote_sessions.guacd.close()
         await self.peer_clients.aclose()
         await self.engine.dispose()
         await self.job_engine.dispose()
@@ -92,4 +105,35 @@ async def open_node(settings: Settings, executors: Executors | None = None) -> N
         output_cap_bytes=settings.job_output_cap_bytes,
         follow_grace_s=settings.peer_follow_grace_s,
     )
-    return Node(settings, engine, sessions, job_engine, keyring, peer_clients, jobs)
+    # guacd creates each session's directory, but not the ones above it.
+    (settings.data_dir / "recordings").mkdir(mode=DIR_MODE, exist_ok=True)
+    remote_sessions = SessionContext(
+        sessions=job_sessions,
+        keyring=keyring,
+        peers=peer_clients,
+        guacd=Guacd(settings.guacd_command, settings.data_dir / "logs" / "guacd.log"),
+        node_name=settings.node_name,
+        recordings_dir=(settings.data_dir / "recordings").resolve(),
+        rng=random.SystemRandom(),
+        tickets=TicketBook(settings.session_ticket_ttl_s),
+    )
+    await end_interrupted(job_sessions)
+    node = Node(
+        settings, engine, sessions, job_engine, keyring, peer_clients, jobs, remote_sessions
+    )
+    return node
+
+
+async def serve_gateway(node: Node) -> None:
+    """Start the gateway front when the settings give it a port (serving only, never init)."""
+    settings = node.settings
+    if settings.gateway_port is None:
+        return
+    if settings.cert_file is None or settings.key_file is None:
+        raise ValueError("the gateway front needs the node's certificate and key files")
+    front = GatewayFront(
+        node.remote_sessions, server_context(settings.cert_file, settings.key_file)
+    )
+    host = settings.gateway_host or settings.host
+    await front.start(host, settings.gateway_port, f"{host}:{settings.gateway_port}")
+    node.front = front

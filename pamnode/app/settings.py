@@ -37,6 +37,13 @@ class Settings(BaseSettings):
     # How long past its timeout a delegated job may stay unfinished on its peer before the
     # main gives up on it (cancels it there and records it as timed out).
     peer_follow_grace_s: float = Field(default=60, ge=0)
+    # The gateway front (TLS with the node's certificate, in front of guacd) listens here when
+    # a port is given; off by default. guacd itself is started on first use, on loopback.
+    gateway_host: str | None = None
+    gateway_port: int | None = Field(default=None, ge=1, le=65535)
+    guacd_command: str = "guacd"
+    # How long a session ticket this node grants as a gateway stays valid (used once).
+    session_ticket_ttl_s: float = Field(default=30.0, gt=0, le=300)
 
     @property
     def resolved_database_url(self) -> str:

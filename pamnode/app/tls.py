@@ -3,6 +3,7 @@
 import ipaddress
 import os
 import socket
+import ssl
 from datetime import timedelta
 from pathlib import Path
 
@@ -67,3 +68,11 @@ def ensure_self_signed(tls_dir: Path, node_name: str, host: str) -> tuple[Path, 
         )
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     return cert_path, key_path
+
+
+def server_context(cert_path: Path, key_path: Path) -> ssl.SSLContext:
+    """The TLS server side of the node's own listeners beyond HTTPS (the gateway front)."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(cert_path, key_path)
+    return context

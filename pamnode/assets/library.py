@@ -3,6 +3,7 @@
 import ipaddress
 import re
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import select
@@ -67,6 +68,41 @@ def default_port(kind: AssetType, use_https: bool) -> int:
     if kind is AssetType.WINDOWS_HOST:
         return 5986 if use_https else 5985
     return 22
+
+
+class SessionProtocol(StrEnum):
+    SSH = "ssh"
+    RDP = "rdp"
+    VNC = "vnc"
+
+
+_SESSION_PORTS = {SessionProtocol.SSH: 22, SessionProtocol.RDP: 3389, SessionProtocol.VNC: 5900}
+
+
+def session_endpoint(asset: Asset) -> tuple[SessionProtocol, int]:
+    """The protocol and port a remote session to this host uses."""
+    kind = AssetType(asset.type)
+    if asset.session_protocol:
+        protocol = SessionProtocol(asset.session_protocol)
+    else:
+        protocol = SessionProtocol.RDP if kind is AssetType.WINDOWS_HOST else SessionProtocol.SSH
+    if asset.session_port is not None:
+        return protocol, asset.session_port
+    if protocol is SessionProtocol.SSH and kind is AssetType.UNIX_HOST and asset.port:
+        # The SSH port jobs use.
+        return protocol, asset.port
+    return protocol, _SESSION_PORTS[protocol]
+
+
+def _check_protocol(value: str) -> str:
+    try:
+        return SessionProtocol(value).value
+    except ValueError:
+        known = ", ".join(protocol.value for protocol in SessionProtocol)
+        raise InvalidInput(
+            f"'{value[:16]}' is not a session protocol; the protocols are: {known}",
+            code="unknown_session_protocol",
+        ) from None
 
 
 def check_name(name: str) -> str:
@@ -144,6 +180,12 @@ def _apply_properties(asset: Asset, properties: dict[str, Any]) -> None:
     if "port" in properties:
         port = properties["port"]
         asset.port = default_port(kind, asset.use_https) if port is None else check_port(port)
+    if "protocol" in properties:
+        protocol = properties["protocol"]
+        asset.session_protocol = None if protocol is None else _check_protocol(protocol)
+    if "session_port" in properties:
+        port = properties["session_port"]
+        asset.session_port = None if port is None else check_port(port)
     if asset.host is None:
         raise InvalidInput(f"a {kind} needs a host (a DNS name or an IP address)", "host_required")
     if asset.port is None:

@@ -38,6 +38,10 @@ class Asset(Base):
     host: Mapped[str | None] = mapped_column(String(253))
     port: Mapped[int | None] = mapped_column(Integer)
     use_https: Mapped[bool] = mapped_column(Boolean, default=False)
+    # How a remote session reaches the host (ssh, rdp, vnc) and on which port; None: the
+    # default for its type (`pamnode.assets.library.session_endpoint`).
+    session_protocol: Mapped[str | None] = mapped_column(String(8))
+    session_port: Mapped[int | None] = mapped_column(Integer)
     description: Mapped[str] = mapped_column(String(1024), default="")
     tags: Mapped[list[str]] = mapped_column(JSON, default=list)
     created_by: Mapped[str] = mapped_column(String(128))

@@ -33,6 +33,7 @@ class AssetRole(StrEnum):
 class Action(StrEnum):
     VIEW = "view"
     EXECUTE = "execute"
+    CONNECT = "connect"
     EDIT = "edit"
     MANAGE_PEER_NODES = "manage-peer-nodes"
     GRANT = "grant"
@@ -45,6 +46,7 @@ class Action(StrEnum):
 _PHRASES = {
     Action.VIEW: "view",
     Action.EXECUTE: "execute jobs on",
+    Action.CONNECT: "open sessions on",
     Action.EDIT: "change",
     Action.MANAGE_PEER_NODES: "manage the peer nodes of",
     Action.GRANT: "grant permissions on",
@@ -54,6 +56,7 @@ _PHRASES = {
 ACTION_ROLE: dict[Action, AssetRole] = {
     Action.VIEW: AssetRole.VIEWER,
     Action.EXECUTE: AssetRole.OPERATOR,
+    Action.CONNECT: AssetRole.OPERATOR,
     Action.EDIT: AssetRole.ASSET_MANAGER,
     Action.MANAGE_PEER_NODES: AssetRole.ASSET_MANAGER,
     Action.GRANT: AssetRole.OWNER,

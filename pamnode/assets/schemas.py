@@ -21,6 +21,10 @@ class PropertiesIn(Strict):
     # Range checked by the service, which says which ports are valid.
     port: int | None = None
     use_https: bool | None = None
+    # Remote sessions: ssh, rdp or vnc (default: ssh on unix-host, rdp on windows-host), and
+    # the port they connect to (default: the protocol's own; the SSH port of a unix-host).
+    protocol: Annotated[str, Field(max_length=8)] | None = None
+    session_port: int | None = None
 
 
 class SecretsIn(Strict):
@@ -60,6 +64,8 @@ class PropertiesOut(BaseModel):
     host: str | None
     port: int | None
     use_https: bool
+    protocol: str | None
+    session_port: int | None
 
 
 class AssetOut(BaseModel):

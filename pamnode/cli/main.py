@@ -37,6 +37,16 @@ def serve(
     database_url: DatabaseUrl = None,
     cert: Annotated[Path | None, typer.Option(help="TLS certificate (PEM).")] = None,
     key: Annotated[Path | None, typer.Option(help="TLS private key (PEM).")] = None,
+    gateway_port: Annotated[
+        int | None,
+        typer.Option(
+            help="Serve as a gateway for remote sessions: the gateway front's TLS port (e.g. "
+            "4822). guacd itself runs on loopback behind it.",
+        ),
+    ] = None,
+    gateway_host: Annotated[
+        str | None, typer.Option(help="Address the gateway front listens on (default: --host).")
+    ] = None,
     forwarded_allow_ips: Annotated[
         str | None,
         typer.Option(
@@ -59,10 +69,16 @@ def serve(
         overrides["node_name"] = node_name
     if database_url:
         overrides["database_url"] = database_url
+    if gateway_port is not None:
+        overrides["gateway_port"] = gateway_port
+    if gateway_host:
+        overrides["gateway_host"] = gateway_host
     settings = Settings(**overrides)  # type: ignore[arg-type]
     make_private(data)
     if cert is None or key is None:
         cert, key = ensure_self_signed(data / "tls", settings.node_name, host)
+    # The gateway front serves with the same certificate as HTTPS.
+    settings = settings.model_copy(update={"cert_file": cert, "key_file": key})
     uvicorn.run(
         create_app(settings),
         host=host,

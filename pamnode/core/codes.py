@@ -166,3 +166,30 @@ class Code(StrEnum):
     JOB_ID_TAKEN = "job_id_taken", "a main sent a job id this node uses otherwise"
     SCRIPT_EXISTS = "script_exists", "the site has a script of that name", "name"
     SCRIPT_NOT_FOUND = "script_not_found", "the site has no such script"
+
+    # Remote sessions: opening, attaching, gateways, recordings.
+    SESSION_ON_CONTAINER = "session_on_container", "a session opens on a host, not a container"
+    UNKNOWN_SESSION_PROTOCOL = (
+        "unknown_session_protocol",
+        "the protocol is not one of ssh, rdp, vnc",
+        "protocol",
+    )
+    SESSION_NOT_FOUND = "session_not_found", "the site (or peer) has no such session for you"
+    SESSION_ATTACHED = "session_attached", "a tunnel is attached to the session, or it ended"
+    SESSION_FINISHED = "session_finished", "the remote session has ended already"
+    SESSION_ID_TAKEN = "session_id_taken", "a main sent a session id this node uses already"
+    CROSS_ORIGIN_REFUSED = "cross_origin_refused", "a tunnel was asked for from another origin"
+    GATEWAY_NOT_RUNNING = "gateway_not_running", "the peer runs no gateway front"
+    GATEWAY_REFUSED = "gateway_refused", "the gateway (front or guacd) refused the session"
+    GATEWAY_TIMEOUT = "gateway_timeout", "the gateway did not get the session ready in time"
+    ALL_GATEWAYS_FAILED = "all_gateways_failed", "no assigned peer's gateway could carry it"
+    GUACD_MISSING = "guacd_missing", "guacd is not installed or would not start"
+    TICKET_UNKNOWN = "ticket_unknown", "the gateway front does not know the session ticket"
+    TICKET_USED = "ticket_used", "the session ticket was used already (one use only)"
+    TICKET_EXPIRED = "ticket_expired", "the session ticket is older than its lifetime"
+    RECORDING_MISSING = "recording_missing", "the session has no recording of that kind"
+    RECORDING_BEING_WRITTEN = "recording_being_written", "guacd still writes the recording"
+    UNKNOWN_RECORDING_KIND = (
+        "unknown_recording_kind",
+        "the kind of recording is not one of recording, typescript",
+    )

@@ -7,15 +7,16 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from pamnode import __version__
-from pamnode.app.node import open_node
+from pamnode.app.node import open_node, serve_gateway
 from pamnode.app.settings import Settings
-from pamnode.http import console, errors, peer_protocol
+from pamnode.http import console, errors, peer_protocol, tunnel
 from pamnode.http.api import assets as assets_api
 from pamnode.http.api import assignments as assignments_api
 from pamnode.http.api import audit as audit_api
 from pamnode.http.api import identity as identity_api
 from pamnode.http.api import jobs as jobs_api
 from pamnode.http.api import peers as peers_api
+from pamnode.http.api import sessions as sessions_api
 from pamnode.http.api import vault as vault_api
 from pamnode.http.limits import RequestLimits
 from pamnode.jobs.executors.base import Executors
@@ -32,6 +33,7 @@ def create_app(settings: Settings, executors: Executors | None = None) -> FastAP
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.node = await open_node(settings, executors)
         await reconcile(app.state.node.jobs)
+        await serve_gateway(app.state.node)
         try:
             yield
         finally:
@@ -53,8 +55,11 @@ def create_app(settings: Settings, executors: Executors | None = None) -> FastAP
         peers_api.router,
         assignments_api.router,
         jobs_api.router,
+        sessions_api.router,
     ):
         app.include_router(router, prefix=API_PREFIX)
+    # A session's WebSocket tunnel, beside the console it is opened from.
+    app.include_router(tunnel.router, prefix=SITE_PREFIX)
     # The web console at each site's base URL, over the same services.
     console.install(app, SITE_PREFIX)
     # Outermost: refused before routing, authentication or reading a large body.

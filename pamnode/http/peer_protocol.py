@@ -3,19 +3,23 @@
 from typing import Annotated
 
 from fastapi import APIRouter, Query, status
+from fastapi.responses import FileResponse
 
 from pamnode.http.deps import DB, Caller, NodeDep
 from pamnode.jobs import peer_side
 from pamnode.jobs.wire import PeerJobIn, PeerJobStatus
 from pamnode.peers import serving
 from pamnode.peers.wire import PeerInfo
+from pamnode.sessions import peer_side as session_side
+from pamnode.sessions.wire import PeerSessionIn, PeerSessionTicket
 
 router = APIRouter(prefix="/peer", tags=["peer protocol"])
 
 
 @router.get("/info")
 async def peer_info(caller: Caller, node: NodeDep) -> PeerInfo:
-    return serving.describe(node.settings.node_name, node.version, caller)
+    gateway = node.remote_sessions.gateway_address is not None
+    return serving.describe(node.settings.node_name, node.version, gateway, caller)
 
 
 @router.post("/jobs", status_code=status.HTTP_202_ACCEPTED)
@@ -41,3 +45,22 @@ async def job_status(
 @router.delete("/jobs/{job_id}")
 async def cancel_job(job_id: str, caller: Caller, db: DB, node: NodeDep) -> PeerJobStatus:
     return PeerJobStatus.model_validate(await peer_side.cancel(db, node.jobs, caller, job_id))
+
+
+@router.post("/sessions", status_code=status.HTTP_201_CREATED)
+async def grant_session(
+    body: PeerSessionIn, caller: Caller, db: DB, node: NodeDep
+) -> PeerSessionTicket:
+    return await session_side.grant(db, node.remote_sessions, caller, body)
+
+
+@router.get("/sessions/{session_id}/recording", response_class=FileResponse)
+async def session_recording(
+    session_id: str,
+    caller: Caller,
+    db: DB,
+    node: NodeDep,
+    kind: Annotated[str, Query(max_length=16)] = "recording",
+) -> FileResponse:
+    path = await session_side.recording(db, node.remote_sessions, caller, session_id, kind)
+    return FileResponse(path, media_type="application/octet-stream")

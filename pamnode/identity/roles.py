@@ -35,6 +35,8 @@ class Permission(StrEnum):
     SCRIPTS_READ = "scripts.read"
     SCRIPTS_WRITE = "scripts.write"
     JOBS_READ = "jobs.read"
+    SESSIONS_READ = "sessions.read"
+    SESSIONS_TERMINATE = "sessions.terminate"
     # Site-wide reach over the asset library, on top of per-asset permissions.
     ASSETS_MANAGE_ALL = "assets.manage-all"
     ASSETS_VIEW_ALL = "assets.view-all"
@@ -64,6 +66,10 @@ PERMISSION_ROLES: dict[Permission, frozenset[SiteRole]] = {
     Permission.SCRIPTS_WRITE: frozenset({R.ADMINISTRATOR, R.ASSET_MANAGER}),
     # The whole Jobs report; anyone sees the jobs they asked for themselves.
     Permission.JOBS_READ: frozenset({R.ADMINISTRATOR, R.ASSET_MANAGER, R.AUDITOR}),
+    # Reports > Sessions follows the Jobs report; ending someone else's session is an
+    # administrator's act.
+    Permission.SESSIONS_READ: frozenset({R.ADMINISTRATOR, R.ASSET_MANAGER, R.AUDITOR}),
+    Permission.SESSIONS_TERMINATE: frozenset({R.ADMINISTRATOR}),
     Permission.ASSETS_MANAGE_ALL: frozenset({R.ADMINISTRATOR, R.ASSET_MANAGER}),
     Permission.ASSETS_VIEW_ALL: frozenset({R.ADMINISTRATOR, R.ASSET_MANAGER, R.AUDITOR}),
     Permission.VAULT_MANAGE: frozenset({R.ADMINISTRATOR}),

@@ -9,6 +9,7 @@ from pamnode.crypto.keyring import KeyRing
 from pamnode.jobs.executors.base import Executors
 from pamnode.jobs.pool import JobPool
 from pamnode.peers.client import PeerClients
+from pamnode.peers.serving import node_signature
 
 
 @dataclass(frozen=True)
@@ -27,5 +28,5 @@ class JobContext:
     follow_grace_s: float
 
     def signature(self, tenant: str, site: str) -> str:
-        """The node signature of a job run here: `<node>::<tenant>::<site>`."""
-        return f"{self.node_name}::{tenant}::{site}"
+        """The node signature of a job run here."""
+        return node_signature(self.node_name, tenant, site)

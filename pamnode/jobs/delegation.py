@@ -16,12 +16,13 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 
+from pamnode.assets.credentials import Credential
 from pamnode.core.errors import PeerFailure
 from pamnode.crypto.keyring import KeyRing
 from pamnode.db.base import utcnow
 from pamnode.jobs import states
 from pamnode.jobs.context import JobContext
-from pamnode.jobs.specs import Credential, JobSpec, TaskResult
+from pamnode.jobs.specs import JobSpec, TaskResult
 from pamnode.jobs.states import JobState
 from pamnode.jobs.wire import PeerJobIn, PeerJobStatus
 from pamnode.peers.addresses import parse_peer_url

@@ -2,6 +2,7 @@
 `pamnode.peers.selection`), else here. This module decides; `delegation` and `local` run.
 """
 
+from pamnode.assets.credentials import Credential
 from pamnode.assets.models import Asset
 from pamnode.assets.secrets import open_secrets
 from pamnode.crypto.cipher import VaultError
@@ -12,7 +13,7 @@ from pamnode.jobs.context import JobContext
 from pamnode.jobs.delegation import Candidate, delegate
 from pamnode.jobs.local import run_here
 from pamnode.jobs.models import AssetHostKey, Job
-from pamnode.jobs.specs import Credential, JobSpec
+from pamnode.jobs.specs import JobSpec
 from pamnode.peers.selection import Purpose, attempt_order, effective, reaches
 
 

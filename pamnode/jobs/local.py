@@ -2,11 +2,12 @@
 
 import asyncio
 
+from pamnode.assets.credentials import Credential
 from pamnode.core.errors import ExecutionError
 from pamnode.db.base import utcnow
 from pamnode.jobs import states
 from pamnode.jobs.context import JobContext
-from pamnode.jobs.specs import Credential, JobSpec, TaskResult
+from pamnode.jobs.specs import JobSpec, TaskResult
 from pamnode.jobs.states import JobState
 
 

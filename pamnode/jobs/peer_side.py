@@ -7,6 +7,7 @@ written to this node's database, so a restart forgets it and the job ends as int
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from pamnode.assets.credentials import Credential
 from pamnode.audit.service import record
 from pamnode.core.errors import Conflict, NotFound
 from pamnode.identity.principal import Principal
@@ -15,7 +16,7 @@ from pamnode.jobs.context import JobContext
 from pamnode.jobs.local import run_here
 from pamnode.jobs.models import Job
 from pamnode.jobs.pool import Work, until
-from pamnode.jobs.specs import Credential, JobSpec
+from pamnode.jobs.specs import JobSpec
 from pamnode.jobs.states import JobState
 from pamnode.jobs.wire import PeerJobIn
 from pamnode.peers.serving import require_peer_caller

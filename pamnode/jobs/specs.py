@@ -68,40 +68,6 @@ class Target:
         return f"{host}:{self.port}"
 
 
-@dataclass(frozen=True)
-class Credential:
-    username: str
-    password: str | None = None
-    private_key: str | None = None  # PEM/OpenSSH text
-    passphrase: str | None = None
-
-    def __repr__(self) -> str:
-        # The dataclass default would print every field; a credential ends up in tracebacks,
-        # debug logs and job records, so only the username and which secrets exist show.
-        held = [
-            name
-            for name in ("password", "private_key", "passphrase")
-            if getattr(self, name) is not None
-        ]
-        return f"Credential(username={self.username!r}, secrets={held})"
-
-    __str__ = __repr__
-
-    @classmethod
-    def from_vault(cls, secrets: dict[str, str]) -> Credential:
-        return cls(
-            username=secrets.get("username", ""),
-            password=secrets.get("password"),
-            private_key=secrets.get("private_key"),
-            passphrase=secrets.get("passphrase"),
-        )
-
-    def secrets(self) -> list[str]:
-        """The secret values this credential holds, for redaction."""
-        values = [self.password, self.passphrase, self.private_key]
-        return [value for value in values if value]
-
-
 @dataclass
 class TaskResult:
     exit_status: int | None

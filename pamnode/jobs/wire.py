@@ -18,11 +18,10 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from pamnode.assets.credentials import Credential, CredentialIn
 from pamnode.core.bodies import Strict
-from pamnode.jobs.specs import Credential, JobSpec, ScriptType, Target, Task, TaskResult
+from pamnode.jobs.specs import JobSpec, ScriptType, Target, Task, TaskResult
 from pamnode.jobs.states import FINISHED, JobState
-
-Secret = Annotated[str, Field(max_length=65536)]
 
 
 class TargetIn(Strict):
@@ -30,16 +29,6 @@ class TargetIn(Strict):
     port: Annotated[int, Field(ge=1, le=65535)]
     protocol: Annotated[str, Field(pattern="^(ssh|winrm|winrm-https)$")]
     known_host_key: Annotated[str, Field(max_length=8192)] | None = None
-
-
-class CredentialIn(Strict):
-    username: Annotated[str, Field(max_length=256)]
-    password: Secret | None = None
-    private_key: Secret | None = None
-    passphrase: Secret | None = None
-
-    def __repr__(self) -> str:
-        return f"CredentialIn(username={self.username!r}, secrets hidden)"
 
 
 class ScriptIn(Strict):

@@ -11,7 +11,7 @@ from pamnode.crypto.cipher import open_sealed
 from pamnode.crypto.keyring import KeyRing
 from pamnode.identity.principal import Principal
 from pamnode.identity.roles import Permission
-from pamnode.peers.addresses import parse_peer_url
+from pamnode.peers.addresses import parse_gateway_address, parse_peer_url
 from pamnode.peers.client import PeerClients, PeerEndpoint
 from pamnode.peers.models import Component, PeerNode
 from pamnode.peers.registry import get_peer, require, token_context
@@ -31,6 +31,29 @@ def endpoint(ring: KeyRing, tenant_id: str, peer: PeerNode) -> PeerEndpoint:
         )
     token = open_sealed(ring, tenant_id, peer.access_token_sealed, token_context(peer.id))
     return PeerEndpoint(peer.url, token.decode(), pin.sha256, pin.certificate_pem)
+
+
+@dataclass(frozen=True)
+class GatewayEndpoint:
+    """How to reach a peer's gateway front: its address and the pinned certificate."""
+
+    address: str
+    host: str
+    port: int
+    pin_sha256: str
+    pin_pem: str
+
+
+def gateway_endpoint(peer: PeerNode) -> GatewayEndpoint:
+    pin = peer.pin(Component.GATEWAY)
+    if not peer.gateway or not peer.gateway_address or pin is None:
+        raise PeerFailure(
+            f"peer node '{peer.name}' has no trusted gateway: set its gateway address, then "
+            "Verify Trust (Gateway) and Establish Trust",
+            code="trust_not_established",
+        )
+    host, port = parse_gateway_address(peer.gateway_address)
+    return GatewayEndpoint(peer.gateway_address, host, port, pin.sha256, pin.certificate_pem)
 
 
 @dataclass

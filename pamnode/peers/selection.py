@@ -65,8 +65,11 @@ def unusable_because(peer: PeerNode, purpose: Purpose) -> str | None:
         return f"peer node does not include the {component.value.replace('-', ' ')}"
     if peer.pin(component) is None:
         return f"trust not established ({component})"
-    if purpose is Purpose.JOBS and peer.access_token_sealed is None:
+    if peer.access_token_sealed is None:
+        # Sessions need it too: the main asks the peer's API for each session's ticket.
         return "no access token"
+    if purpose is Purpose.SESSIONS and peer.pin(Component.JOB_RUNNER) is None:
+        return "trust not established (job-runner): the session ticket comes from its API"
     return None
 
 

@@ -111,3 +111,26 @@ def pin_mismatch(pinned_sha256: str, presented_sha256: str) -> PeerFailure:
         f"{presented_sha256}. Verify and establish trust again if the change is expected.",
         code="tls_pin_mismatch",
     )
+
+
+async def open_pinned(
+    host: str, port: int, pin_sha256: str, pin_pem: str
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A TLS connection that accepts exactly the pinned certificate, or a PeerFailure naming
+    what failed (a changed certificate with both fingerprints)."""
+    try:
+        return await asyncio.wait_for(
+            asyncio.open_connection(host, port, ssl=pinned_context(pin_pem), server_hostname=host),
+            CONNECT_TIMEOUT_S,
+        )
+    except ssl.SSLCertVerificationError as exc:
+        presented = fingerprint(await fetch_leaf(host, port))
+        if presented != pin_sha256:
+            raise pin_mismatch(pin_sha256, presented) from exc
+        raise connection_error(host, port, exc) from exc
+    except OSError as exc:
+        raise connection_error(host, port, exc) from exc
+    except TimeoutError as exc:
+        raise PeerFailure(
+            f"no answer from {host}:{port} within {CONNECT_TIMEOUT_S:.0f} s", code="connect_failed"
+        ) from exc

@@ -10,10 +10,11 @@ from pathlib import Path
 import asyncssh
 import pytest
 
+from pamnode.assets.credentials import Credential
 from pamnode.core.errors import ExecutionError
 from pamnode.jobs.executors import ssh
 from pamnode.jobs.executors.base import REDACTED
-from pamnode.jobs.specs import Credential, Target
+from pamnode.jobs.specs import Target
 from pamnode.lab.netns import Netns, three_zone_topology
 from pamnode.lab.ports import free_port
 from pamnode.lab.sshd import SshServer
@@ -178,7 +179,8 @@ CLIENT = """
 import asyncio, json, sys
 from pamnode.core.errors import ExecutionError
 from pamnode.jobs.executors import ssh
-from pamnode.jobs.specs import Credential, Target
+from pamnode.assets.credentials import Credential
+from pamnode.jobs.specs import Target
 
 spec = json.load(sys.stdin)
 try:

@@ -6,8 +6,9 @@ import asyncio
 
 import pytest
 
+from pamnode.assets.credentials import Credential
 from pamnode.core.errors import ExecutionError
-from pamnode.jobs.specs import Credential, JobSpec, TaskResult
+from pamnode.jobs.specs import JobSpec, TaskResult
 
 FINISHED = {"succeeded", "failed", "cancelled", "timed_out"}
 

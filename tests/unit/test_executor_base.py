@@ -1,8 +1,9 @@
 """Credentials never show their secrets; output is redacted before it is kept."""
 
+from pamnode.assets.credentials import Credential
 from pamnode.core.errors import ExecutionError
 from pamnode.jobs.executors.base import REDACTED, redact
-from pamnode.jobs.specs import Credential, Target
+from pamnode.jobs.specs import Target
 
 
 def test_credential_repr_shows_no_secret() -> None:

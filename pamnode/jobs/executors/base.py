@@ -19,7 +19,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Protocol
 
-from pamnode.jobs.specs import Credential, JobSpec, TaskResult
+from pamnode.assets.credentials import Credential
+from pamnode.jobs.specs import JobSpec, TaskResult
 
 # What a secret is replaced with wherever text produced by a remote host is kept.
 REDACTED = "********"

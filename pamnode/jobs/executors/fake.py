@@ -9,8 +9,9 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from pamnode.assets.credentials import Credential
 from pamnode.core.errors import ExecutionError
-from pamnode.jobs.specs import Credential, JobSpec, TaskResult
+from pamnode.jobs.specs import JobSpec, TaskResult
 
 Answer = Callable[[JobSpec, Credential], TaskResult | ExecutionError]
 

@@ -16,9 +16,10 @@ from typing import Any
 
 import asyncssh
 
+from pamnode.assets.credentials import Credential
 from pamnode.core.errors import ExecutionError
 from pamnode.jobs.executors.base import redact
-from pamnode.jobs.specs import Credential, JobSpec, Target, Task, TaskResult
+from pamnode.jobs.specs import JobSpec, Target, Task, TaskResult
 
 log = logging.getLogger("pamnode.jobs.ssh")
 

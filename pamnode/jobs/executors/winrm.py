@@ -31,9 +31,10 @@ from pypsrp.exceptions import AuthenticationError, WinRMError, WinRMTransportErr
 from pypsrp.shell import CommandState, Process, SignalCode, WinRS
 from pypsrp.wsman import WSMan
 
+from pamnode.assets.credentials import Credential
 from pamnode.core.errors import ExecutionError
 from pamnode.jobs.executors.base import redact
-from pamnode.jobs.specs import Credential, JobSpec, Target, Task, TaskResult
+from pamnode.jobs.specs import JobSpec, Target, Task, TaskResult
 
 log = logging.getLogger("pamnode.jobs.winrm")
 

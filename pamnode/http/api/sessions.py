@@ -1,0 +1,83 @@
+"""REST routes of Access (open a session) and Reports > Sessions."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, status
+from fastapi.responses import FileResponse
+from pydantic import AwareDatetime
+
+from pamnode.http.deps import DB, Caller, NodeDep
+from pamnode.http.paging import Limit, Offset
+from pamnode.sessions import report
+from pamnode.sessions.opening import open_session
+from pamnode.sessions.params import TYPESCRIPT
+from pamnode.sessions.schemas import (
+    OpenedSessionOut,
+    SessionDetailsOut,
+    SessionOut,
+    SessionPageOut,
+)
+
+router = APIRouter(tags=["sessions"])
+
+
+def tunnel_path(request: Request, session_id: str) -> str:
+    tenant, site = request.path_params["tenant"], request.path_params["site"]
+    return f"/ztna/{tenant}/{site}/sessions/{session_id}/tunnel"
+
+
+@router.post("/assets/{asset_id}/sessions", status_code=status.HTTP_201_CREATED)
+async def open_asset_session(
+    asset_id: str, request: Request, caller: Caller, db: DB
+) -> OpenedSessionOut:
+    """Access: a session to attach a tunnel to (as the same user) within the next minutes."""
+    session = await open_session(db, caller, asset_id)
+    opened = SessionOut.model_validate(session).model_dump()
+    return OpenedSessionOut(**opened, tunnel=tunnel_path(request, session.id))
+
+
+@router.get("/sessions")
+async def list_sessions(
+    caller: Caller,
+    db: DB,
+    asset_id: str | None = None,
+    state: str | None = None,
+    node: str | None = None,
+    since: AwareDatetime | None = None,
+    until: AwareDatetime | None = None,
+    limit: Limit = 50,
+    offset: Offset = 0,
+) -> SessionPageOut:
+    where = report.SessionFilter(asset_id, state, node, since, until)
+    found, total = await report.list_sessions(db, caller, where, limit, offset)
+    return SessionPageOut(total=total, sessions=[SessionOut.model_validate(s) for s in found])
+
+
+@router.get("/sessions/{session_id}")
+async def session_details(session_id: str, caller: Caller, db: DB) -> SessionDetailsOut:
+    return SessionDetailsOut.model_validate(await report.get_session(db, caller, session_id))
+
+
+@router.post("/sessions/{session_id}/terminate")
+async def terminate_session(
+    session_id: str, caller: Caller, db: DB, node: NodeDep
+) -> SessionDetailsOut:
+    ended = await report.terminate(db, node.remote_sessions, caller, session_id)
+    return SessionDetailsOut.model_validate(ended)
+
+
+@router.get("/sessions/{session_id}/recording", response_class=FileResponse)
+async def session_recording(
+    session_id: str,
+    caller: Caller,
+    db: DB,
+    node: NodeDep,
+    kind: Annotated[str, Query(max_length=16)] = "recording",
+) -> FileResponse:
+    """The Guacamole recording (for the player) or the SSH typescript (text, downloadable)."""
+    path = await report.recording_file(db, node.remote_sessions, caller, session_id, kind)
+    if kind == TYPESCRIPT:
+        return FileResponse(
+            path, media_type="text/plain; charset=utf-8", filename=f"{session_id}.typescript.txt"
+        )
+    return FileResponse(path, media_type="application/octet-stream")

@@ -1,0 +1,91 @@
+"""The browser's WebSocket tunnel to a session: `<site base URL>/sessions/{id}/tunnel`.
+
+Authenticated like the console (its session cookie, from the same origin only) or, for a
+program, by an `Authorization: Bearer` header; guacamole-common-js asks for the `guacamole`
+subprotocol and sends its display as the query string (width, height, dpi, timezone).
+"""
+
+import contextlib
+from urllib.parse import urlsplit
+
+from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+
+from pamnode.app.node import Node
+from pamnode.core.errors import PamError, Unauthenticated
+from pamnode.http.deps import SESSION_COOKIE
+from pamnode.identity import tenants
+from pamnode.identity.auth import authenticate, bearer_value
+from pamnode.identity.principal import Principal
+from pamnode.sessions import tunnel
+from pamnode.sessions.guacamole.handshake import Display
+
+router = APIRouter()
+
+SUBPROTOCOL = "guacamole"
+# WebSocket close code for a refused handshake ("policy violation").
+POLICY_VIOLATION = 1008
+
+
+class _WebSocketChannel:
+    def __init__(self, websocket: WebSocket) -> None:
+        self.websocket = websocket
+
+    async def receive(self) -> str | None:
+        try:
+            return await self.websocket.receive_text()
+        except (WebSocketDisconnect, RuntimeError):
+            return None
+
+    async def send(self, text: str) -> None:
+        try:
+            await self.websocket.send_text(text)
+        except (WebSocketDisconnect, RuntimeError) as exc:
+            raise ConnectionError("the browser went away") from exc
+
+    async def close(self, status: int, message: str) -> None:
+        # guacamole-common-js reads a close reason as the Guacamole status code.
+        with contextlib.suppress(RuntimeError):
+            await self.websocket.close(code=1000, reason=str(status) if status else "")
+
+
+def _same_origin(websocket: WebSocket) -> bool:
+    origin = websocket.headers.get("origin")
+    return origin is None or urlsplit(origin).netloc == websocket.headers.get("host")
+
+
+async def _caller(websocket: WebSocket, node: Node, tenant: str, site: str) -> Principal:
+    header = websocket.headers.get("authorization")
+    if header:
+        token = bearer_value(header)
+    else:
+        token = websocket.cookies.get(SESSION_COOKIE, "")
+        if not token:
+            raise Unauthenticated("log in to use the console", code="session_missing")
+        if not _same_origin(websocket):
+            raise Unauthenticated(
+                "a session tunnel opens only from the console's own origin",
+                code="cross_origin_refused",
+            )
+    source = websocket.client.host if websocket.client else ""
+    async with node.sessions() as db, db.begin():
+        found = await tenants.get_tenant(db, tenant)
+        scope_site = await tenants.get_site(db, found, site)
+        principal, _ = await authenticate(db, found, scope_site, token, source)
+    return principal
+
+
+@router.websocket("/sessions/{session_id}/tunnel")
+async def session_tunnel(websocket: WebSocket, tenant: str, site: str, session_id: str) -> None:
+    node: Node = websocket.app.state.node
+    try:
+        principal = await _caller(websocket, node, tenant, site)
+    except PamError as exc:
+        # Before accept: the client sees its WebSocket handshake refused (HTTP 403).
+        await websocket.close(code=POLICY_VIOLATION, reason=exc.code)
+        return
+    offered = websocket.scope.get("subprotocols", [])
+    await websocket.accept(subprotocol=SUBPROTOCOL if SUBPROTOCOL in offered else None)
+    display = Display.of(dict(websocket.query_params))
+    await tunnel.run(
+        node.remote_sessions, principal, session_id, _WebSocketChannel(websocket), display
+    )

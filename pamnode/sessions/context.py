@@ -1,0 +1,38 @@
+"""What the session path needs of the running node, and nothing more."""
+
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from pamnode.crypto.keyring import KeyRing
+from pamnode.peers.client import PeerClients
+from pamnode.peers.serving import node_signature
+from pamnode.sessions.guacamole.stream import GuacStream
+from pamnode.sessions.guacd import Guacd
+from pamnode.sessions.tickets import TicketBook
+
+
+@dataclass
+class SessionContext:
+    sessions: async_sessionmaker[AsyncSession]
+    keyring: KeyRing
+    peers: PeerClients
+    guacd: Guacd
+    node_name: str
+    recordings_dir: Path
+    # The source of the random gateway choice; tests may put a seeded one here.
+    rng: random.Random
+    tickets: TicketBook = field(default_factory=TicketBook)
+    # The address this node's gateway front listens on, once it does.
+    gateway_address: str | None = None
+    # The upstream of each session relayed by this node, so a session can be ended from
+    # outside (closing it ends the relay, which then records the end).
+    live: dict[str, GuacStream] = field(default_factory=dict)
+
+    def signature(self, tenant: str, site: str) -> str:
+        return node_signature(self.node_name, tenant, site)
+
+    def recording_dir(self, session_id: str) -> Path:
+        return self.recordings_dir / session_id

@@ -1,0 +1,151 @@
+"""The gateway front: TLS with the node's certificate in front of this node's guacd.
+
+guacd authenticates nobody, so the front lets a connection through only with a one-time
+ticket (`pamnode.sessions.tickets`) granted over the pinned API. The main's first instruction
+is `ticket,<ticket>,<width>,<height>,<dpi>,<timezone>`; anything else, an unknown, used or
+expired ticket, or silence closes the connection before guacd sees a byte. With a good ticket
+the front itself makes guacd's handshake with the ticket's parameters (target, credential,
+recording paths), answers `ready` and then carries bytes both ways untouched.
+"""
+
+import asyncio
+import contextlib
+import logging
+import ssl
+
+from pamnode.audit.service import AuditScope, record
+from pamnode.core.errors import PamError
+from pamnode.db.base import utcnow
+from pamnode.sessions import recordings, states
+from pamnode.sessions.context import SessionContext
+from pamnode.sessions.guacamole.handshake import (
+    UNAUTHORIZED,
+    UPSTREAM_ERROR,
+    Display,
+    GuacdRefused,
+    handshake,
+)
+from pamnode.sessions.guacamole.protocol import ProtocolError, encode
+from pamnode.sessions.guacamole.stream import GuacStream, splice
+from pamnode.sessions.models import Session
+from pamnode.sessions.states import SessionState
+from pamnode.sessions.tickets import Grant
+from pamnode.sessions.wire import TICKET_OPCODE
+
+log = logging.getLogger("pamnode.gateway")
+
+# A main sends its ticket at once; a connection that says nothing is dropped.
+FIRST_INSTRUCTION_TIMEOUT_S = 10.0
+HANDSHAKE_TIMEOUT_S = 30.0
+
+
+class GatewayFront:
+    def __init__(self, ctx: SessionContext, tls: ssl.SSLContext) -> None:
+        self.ctx = ctx
+        self.tls = tls
+        self._server: asyncio.Server | None = None
+
+    async def start(self, host: str, port: int, advertised: str) -> None:
+        self._server = await asyncio.start_server(
+            self._serve, host, port, ssl=self.tls, ssl_handshake_timeout=10
+        )
+        self.ctx.gateway_address = advertised
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+            self._server = None
+        self.ctx.gateway_address = None
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        client = GuacStream(reader, writer)
+        source = str(writer.get_extra_info("peername") or "")
+        try:
+            admitted = await self._admit(client, source)
+        except (OSError, ProtocolError, TimeoutError) as exc:
+            log.warning("gateway: dropped a connection from %s: %s", source, exc)
+            admitted = None
+        if admitted is None:
+            await client.close()
+            return
+        grant, display = admitted
+        await self._carry(client, grant, display, source)
+
+    async def _admit(self, client: GuacStream, source: str) -> tuple[Grant, Display] | None:
+        first = await asyncio.wait_for(client.read_instruction(), FIRST_INSTRUCTION_TIMEOUT_S)
+        if first.opcode != TICKET_OPCODE or not first.args:
+            await _turn_away(client, source, "the first instruction must carry a session ticket")
+            return None
+        try:
+            grant = self.ctx.tickets.redeem(first.args[0])
+        except PamError as exc:
+            await _turn_away(client, source, exc.message)
+            return None
+        return grant, Display.of(first.args[1:])
+
+    async def _carry(self, client: GuacStream, grant: Grant, display: Display, source: str) -> None:
+        scope = AuditScope(grant.tenant, grant.site, "gateway", source)
+        try:
+            upstream = await self.ctx.guacd.connect()
+            connection = await asyncio.wait_for(
+                handshake(upstream, grant.protocol, grant.params, display), HANDSHAKE_TIMEOUT_S
+            )
+        except (GuacdRefused, PamError, OSError, TimeoutError, ProtocolError) as exc:
+            message = getattr(exc, "message", None) or f"guacd did not answer: {exc}"
+            status = exc.status if isinstance(exc, GuacdRefused) else UPSTREAM_ERROR
+            await _send_error(client, message, status)
+            await client.close()
+            await self._end(grant, scope, SessionState.FAILED, message)
+            return
+        await client.send(encode("ready", connection))
+        await self._started(grant, scope)
+        try:
+            await splice(client, upstream)
+        finally:
+            await self._end(
+                grant,
+                scope,
+                SessionState.COMPLETED,
+                bytes_in=upstream.bytes_in,
+                bytes_out=upstream.bytes_out,
+            )
+
+    async def _started(self, grant: Grant, scope: AuditScope) -> None:
+        async with self.ctx.sessions.begin() as db:
+            session = await db.get(Session, grant.session_id)
+            if session is not None:
+                session.state, session.started_at = SessionState.ACTIVE, utcnow()
+                record(db, scope, "session.start", session.asset_name, session=session.id)
+
+    async def _end(
+        self,
+        grant: Grant,
+        scope: AuditScope,
+        state: SessionState,
+        error: str = "",
+        bytes_in: int = 0,
+        bytes_out: int = 0,
+    ) -> None:
+        kept = await recordings.settled(self.ctx.recording_dir(grant.session_id))
+        await states.update(
+            self.ctx.sessions,
+            grant.session_id,
+            state=state,
+            error=error,
+            bytes_in=bytes_in,
+            bytes_out=bytes_out,
+            recordings=kept,
+        )
+        async with self.ctx.sessions.begin() as db:
+            record(db, scope, "session.end", grant.session_id, state=state.value)
+
+
+async def _send_error(client: GuacStream, message: str, status: int) -> None:
+    with contextlib.suppress(OSError):
+        await client.send(encode("error", message, str(status)))
+
+
+async def _turn_away(client: GuacStream, source: str, reason: str) -> None:
+    log.warning("gateway: refused a connection from %s: %s", source, reason)
+    await _send_error(client, f"the gateway refused the connection: {reason}", UNAUTHORIZED)

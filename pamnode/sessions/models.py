@@ -1,0 +1,67 @@
+"""Remote sessions and their attempts: on a main, the Sessions report; on a peer, the sessions
+its gateway carried for a main (same table, `origin` "peer")."""
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from pamnode.db.base import Base, UTCDateTime, new_id, utcnow
+
+
+class Session(Base):
+    __tablename__ = "sessions"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    site_id: Mapped[str] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"), index=True)
+    # "local": opened on this node; "peer": carried by this node's gateway for a main node.
+    origin: Mapped[str] = mapped_column(String(8), default="local")
+    asset_id: Mapped[str | None] = mapped_column(
+        ForeignKey("assets.id", ondelete="SET NULL"), index=True
+    )
+    asset_name: Mapped[str] = mapped_column(String(255), default="")
+    # The channel: ssh, rdp or vnc.
+    protocol: Mapped[str] = mapped_column(String(8))
+    # Where the session goes: {host, port}; never a credential.
+    target: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    requested_by: Mapped[str] = mapped_column(String(160))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The gateway that carried it: a peer's gateway address, or this node's own guacd.
+    gateway: Mapped[str] = mapped_column(String(300), default="")
+    peer_node: Mapped[str | None] = mapped_column(String(128))
+    node_signature: Mapped[str | None] = mapped_column(String(400), index=True)
+    bytes_in: Mapped[int] = mapped_column(BigInteger, default=0)
+    bytes_out: Mapped[int] = mapped_column(BigInteger, default=0)
+    error: Mapped[str] = mapped_column(Text, default="")
+    error_code: Mapped[str] = mapped_column(String(40), default="")
+    terminated_by: Mapped[str | None] = mapped_column(String(128))
+    # Which recording files this node holds for it (under its data directory).
+    recordings: Mapped[list[str]] = mapped_column(JSON, default=list)
+
+    attempts: Mapped[list["SessionAttempt"]] = relationship(
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+        lazy="selectin",
+        order_by="SessionAttempt.number",
+    )
+
+
+class SessionAttempt(Base):
+    """One try at opening a session: through this node's guacd, or one peer's gateway."""
+
+    __tablename__ = "session_attempts"
+    __table_args__ = (UniqueConstraint("session_id", "number"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    session_id: Mapped[str] = mapped_column(ForeignKey("sessions.id", ondelete="CASCADE"))
+    number: Mapped[int] = mapped_column(Integer)
+    peer_node: Mapped[str | None] = mapped_column(String(128))
+    gateway: Mapped[str] = mapped_column(String(300))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    outcome: Mapped[str] = mapped_column(String(16))
+    error: Mapped[str] = mapped_column(Text, default="")

@@ -1,0 +1,38 @@
+"""Access on an asset: the session row a browser (or client) then attaches a tunnel to."""
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from pamnode.assets.library import session_endpoint
+from pamnode.assets.models import AssetType
+from pamnode.assets.permissions import Action, require_asset
+from pamnode.audit.service import record
+from pamnode.core.errors import InvalidInput
+from pamnode.identity.principal import Principal
+from pamnode.sessions.models import Session
+from pamnode.sessions.states import SessionState
+
+
+async def open_session(db: AsyncSession, principal: Principal, asset_id: str) -> Session:
+    asset, _ = await require_asset(db, principal, asset_id, Action.CONNECT)
+    if asset.type == AssetType.CONTAINER:
+        raise InvalidInput(
+            f"'{asset.name}' is a container; open a session on one of its hosts",
+            code="session_on_container",
+        )
+    assert asset.host is not None
+    protocol, port = session_endpoint(asset)
+    session = Session(
+        site_id=principal.site.id,
+        asset_id=asset.id,
+        asset_name=asset.name,
+        protocol=protocol.value,
+        target={"host": asset.host, "port": port},
+        state=SessionState.PENDING,
+        requested_by=principal.user.login,
+    )
+    db.add(session)
+    await db.flush()
+    record(
+        db, principal.audit_scope, "session.open", asset.name, session=session.id, protocol=protocol
+    )
+    return session

@@ -1,0 +1,48 @@
+"""The parameters guacd's `connect` gets for a session: target, credential, recording paths.
+
+Written here once for every route (this node's guacd, or a peer's front that injects them), so
+the recording paths are always the node's own: guacd takes them from its client, and pamnode
+never lets a browser or a main choose them.
+"""
+
+from pathlib import Path
+
+from pamnode.assets.credentials import Credential
+
+RECORDING = "recording"
+TYPESCRIPT = "typescript"
+# The files a session's recording directory may hold, and what each is.
+RECORDING_KINDS = {RECORDING: "Guacamole protocol dump", TYPESCRIPT: "SSH typescript"}
+
+
+def connection_params(
+    protocol: str, host: str, port: int, credential: Credential, recording_dir: Path | None
+) -> dict[str, str]:
+    params = {"hostname": host, "port": str(port), "username": credential.username}
+    if credential.password:
+        params["password"] = credential.password
+    if protocol == "ssh" and credential.private_key:
+        params["private-key"] = credential.private_key
+        if credential.passphrase:
+            params["passphrase"] = credential.passphrase
+    if protocol == "rdp":
+        # pamnode pins nothing for RDP yet: the certificate of a Windows host is mostly
+        # self-signed, and guacd refuses those unless told otherwise.
+        params.update({"security": "any", "ignore-cert": "true"})
+    if recording_dir is not None:
+        params.update(
+            {
+                "recording-path": str(recording_dir),
+                "recording-name": RECORDING,
+                "create-recording-path": "true",
+            }
+        )
+        if protocol == "ssh":
+            params.update(
+                {
+                    "typescript-path": str(recording_dir),
+                    "typescript-name": TYPESCRIPT,
+                    "create-typescript-path": "true",
+                }
+            )
+    return params

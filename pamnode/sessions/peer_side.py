@@ -1,0 +1,91 @@
+"""The peer side of sessions: grant a ticket for one session, hand out its recordings.
+
+The credential that comes with a session lives only in the ticket book (memory) until the
+gateway front injects it into guacd's `connect`; it is never written to this node's database.
+"""
+
+from pathlib import Path
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from pamnode.assets.credentials import Credential
+from pamnode.audit.service import record
+from pamnode.core.errors import Conflict, NotFound, Unavailable
+from pamnode.identity.principal import Principal
+from pamnode.peers.serving import require_peer_caller
+from pamnode.sessions import recordings
+from pamnode.sessions.context import SessionContext
+from pamnode.sessions.models import Session
+from pamnode.sessions.params import connection_params
+from pamnode.sessions.states import ENDED, SessionState
+from pamnode.sessions.tickets import Grant
+from pamnode.sessions.wire import PeerSessionIn, PeerSessionTicket
+
+
+async def grant(
+    db: AsyncSession, ctx: SessionContext, principal: Principal, body: PeerSessionIn
+) -> PeerSessionTicket:
+    require_peer_caller(principal)
+    if ctx.gateway_address is None:
+        raise Unavailable(
+            "this node runs no gateway: start it with --gateway-port to carry sessions",
+            code="gateway_not_running",
+        )
+    if await db.get(Session, body.id) is not None:
+        raise Conflict(f"session id {body.id} is already used on this node", "session_id_taken")
+    target = body.target
+    signature = ctx.signature(principal.tenant.name, principal.site.name)
+    db.add(
+        Session(
+            id=body.id,
+            site_id=principal.site.id,
+            origin="peer",
+            asset_name=body.asset_name,
+            protocol=target.protocol,
+            target={"host": target.host, "port": target.port},
+            state=SessionState.PENDING,
+            requested_by=f"{principal.user.login} (main node)",
+            gateway=ctx.gateway_address,
+            node_signature=signature,
+        )
+    )
+    record(
+        db,
+        principal.audit_scope,
+        "session.accept",
+        body.asset_name or target.host,
+        session=body.id,
+        protocol=target.protocol,
+        host=target.host,
+    )
+    # Committed before the ticket exists: the front finds the session it lets through.
+    await db.commit()
+    params = connection_params(
+        target.protocol,
+        target.host,
+        target.port,
+        Credential(**body.credential.model_dump()),
+        ctx.recording_dir(body.id) if body.recording else None,
+    )
+    scope = principal.audit_scope
+    ticket = ctx.tickets.issue(
+        Grant(body.id, target.protocol, params, signature, scope.tenant, scope.site)
+    )
+    return PeerSessionTicket(
+        id=body.id, ticket=ticket, expires_in_s=ctx.tickets.ttl_s, node_signature=signature
+    )
+
+
+async def recording(
+    db: AsyncSession, ctx: SessionContext, principal: Principal, session_id: str, kind: str
+) -> Path:
+    require_peer_caller(principal)
+    session = await db.get(Session, session_id)
+    if session is None or session.site_id != principal.site.id or session.origin != "peer":
+        raise NotFound(f"this peer carried no session {session_id[:40]}", "session_not_found")
+    if session.state not in ENDED:
+        raise Conflict(
+            "the session has not ended; its recording is still being written",
+            code="recording_being_written",
+        )
+    return recordings.readable(ctx.recording_dir(session_id), kind)

@@ -1,0 +1,93 @@
+"""Session recordings: which files a node holds, whether guacd still writes them, and the
+main's copy of what a peer's guacd wrote."""
+
+import asyncio
+import fcntl
+from pathlib import Path
+
+from pamnode.core.errors import Conflict, InvalidInput, NotFound, PeerFailure
+from pamnode.peers.client import PeerClients, PeerEndpoint
+from pamnode.sessions.params import RECORDING_KINDS
+
+# How long the main keeps asking a peer for a recording guacd has not finished writing.
+FETCH_PATIENCE_S = 20.0
+# How long a node waits for its own guacd to let go of a recording after a session.
+SETTLE_S = 10.0
+
+
+def check_kind(kind: str) -> str:
+    if kind not in RECORDING_KINDS:
+        known = ", ".join(RECORDING_KINDS)
+        raise InvalidInput(
+            f"'{kind[:32]}' is not a kind of recording; the kinds are: {known}",
+            code="unknown_recording_kind",
+        )
+    return kind
+
+
+def being_written(path: Path) -> bool:
+    """guacd holds a POSIX write lock on a recording until the session's process ends."""
+    with path.open("rb") as file:
+        try:
+            fcntl.lockf(file, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except OSError:
+            return True
+        fcntl.lockf(file, fcntl.LOCK_UN)
+        return False
+
+
+def present(directory: Path) -> list[str]:
+    return [kind for kind in RECORDING_KINDS if (directory / kind).is_file()]
+
+
+async def settled(directory: Path) -> list[str]:
+    """The recordings in `directory` once guacd has let go of them (or SETTLE_S has passed)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + SETTLE_S
+    kinds = present(directory)
+    while any(being_written(directory / kind) for kind in kinds) and loop.time() < deadline:
+        await asyncio.sleep(0.1)
+    return kinds
+
+
+def readable(directory: Path, kind: str) -> Path:
+    """A finished recording file to hand out, or the reason there is none."""
+    path = directory / check_kind(kind)
+    if not path.is_file():
+        raise NotFound(f"this session has no {RECORDING_KINDS[kind]}", code="recording_missing")
+    if being_written(path):
+        raise Conflict(
+            "the recording is still being written; ask again in a moment",
+            code="recording_being_written",
+        )
+    return path
+
+
+async def fetch_from_peer(
+    clients: PeerClients, endpoint: PeerEndpoint, session_id: str, directory: Path
+) -> tuple[list[str], str]:
+    """Copy the recordings a peer's guacd wrote; returns the kinds stored and any problem.
+
+    The peer answers 409 while guacd still writes (asked again until FETCH_PATIENCE_S) and 404
+    for a kind the session does not have (an RDP session has no typescript).
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + FETCH_PATIENCE_S
+    directory.mkdir(parents=True, exist_ok=True)
+    stored: list[str] = []
+    for kind in RECORDING_KINDS:
+        path = f"peer/sessions/{session_id}/recording?kind={kind}"
+        while True:
+            try:
+                response = await clients.call(endpoint, "GET", path)
+            except PeerFailure as exc:
+                if "HTTP 404" in exc.message:
+                    break
+                if "HTTP 409" not in exc.message or loop.time() >= deadline:
+                    return stored, f"the {kind} could not be fetched: {exc.message}"
+                await asyncio.sleep(0.5)
+                continue
+            (directory / kind).write_bytes(response.content)
+            stored.append(kind)
+            break
+    return stored, ""

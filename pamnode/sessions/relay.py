@@ -1,0 +1,80 @@
+"""The main's relay between a client's tunnel (a browser's WebSocket) and a session's guacd.
+
+What the browser's guacamole-common-js expects of a WebSocket tunnel: the tunnel's id first
+as an internal instruction (`0.,36.<uuid>;`), whole instructions per message, its internal
+`ping` answered, and no internal instruction passed on to guacd. An `error` from guacd is
+passed on (the browser shows it) and ends the session like a close does.
+"""
+
+import asyncio
+import contextlib
+from typing import Protocol
+
+from pamnode.sessions.guacamole.protocol import Scanner, encode, parse
+from pamnode.sessions.guacamole.stream import GuacStream, StreamClosed
+
+INTERNAL = ""
+
+
+class ClientChannel(Protocol):
+    """The client's side of a tunnel; the HTTP adapter implements it over a WebSocket."""
+
+    async def receive(self) -> str | None:
+        """The next message, or None once the client has gone."""
+        ...
+
+    async def send(self, text: str) -> None: ...
+
+    async def close(self, status: int, message: str) -> None: ...
+
+
+async def _down(upstream: GuacStream, client: ClientChannel) -> str:
+    """guacd to the client; returns guacd's error message if it ended with one."""
+    while True:
+        try:
+            text = await upstream.read_text()
+        except StreamClosed:
+            return ""
+        await client.send(text)
+        # Cheap test first: guacd's drawing dominates and rarely holds this text.
+        if "5.error," in text:
+            for instruction in parse(text):
+                if instruction.opcode == "error":
+                    return instruction.args[0] if instruction.args else "guacd ended the session"
+
+
+async def _up(client: ClientChannel, upstream: GuacStream) -> str:
+    scanner = Scanner()
+    while (message := await client.receive()) is not None:
+        scanner.feed(message)
+        forward = []
+        for instruction in scanner.take():
+            if instruction.opcode == INTERNAL:
+                if instruction.args[:1] == ("ping",):
+                    await client.send(instruction.encode())
+                continue
+            forward.append(instruction.encode())
+        if forward:
+            await upstream.send("".join(forward))
+    return ""
+
+
+async def relay(client: ClientChannel, upstream: GuacStream) -> str:
+    """Carry the session until either side ends it; returns guacd's error, if any."""
+    down = asyncio.create_task(_down(upstream, client))
+    up = asyncio.create_task(_up(client, upstream))
+    try:
+        done, _ = await asyncio.wait((down, up), return_when=asyncio.FIRST_COMPLETED)
+        return next(iter(done)).result()
+    finally:
+        for task in (down, up):
+            task.cancel()
+        await asyncio.gather(down, up, return_exceptions=True)
+        with contextlib.suppress(OSError):
+            # Ends the session on guacd (and, through a front, on the peer) at once.
+            await upstream.send(encode("disconnect"))
+        await upstream.close()
+
+
+def tunnel_id(session_id: str) -> str:
+    return encode(INTERNAL, session_id)

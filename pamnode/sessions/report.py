@@ -1,0 +1,102 @@
+"""Reports > Sessions (the list and a session's details), terminating one, its recordings."""
+
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy import Select, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from pamnode.audit.service import record
+from pamnode.core.errors import Forbidden, InvalidInput, NotFound
+from pamnode.identity.principal import Principal
+from pamnode.identity.roles import Permission
+from pamnode.sessions import recordings, states
+from pamnode.sessions.context import SessionContext
+from pamnode.sessions.models import Session
+from pamnode.sessions.states import ENDED, SessionState
+
+
+@dataclass(frozen=True)
+class SessionFilter:
+    asset_id: str | None = None
+    state: str | None = None
+    node: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+def _visible(principal: Principal) -> Select[Session]:
+    query = select(Session).where(Session.site_id == principal.site.id, Session.origin == "local")
+    if not principal.can(Permission.SESSIONS_READ):
+        query = query.where(Session.requested_by == principal.user.login)
+    return query
+
+
+async def list_sessions(
+    db: AsyncSession, principal: Principal, where: SessionFilter, limit: int, offset: int
+) -> tuple[list[Session], int]:
+    query = _visible(principal)
+    if where.asset_id:
+        query = query.where(Session.asset_id == where.asset_id)
+    if where.state:
+        query = query.where(Session.state == where.state)
+    if where.node:
+        query = query.where(
+            (Session.node_signature == where.node)
+            | Session.node_signature.startswith(f"{where.node}::")
+        )
+    if where.since:
+        query = query.where(Session.created_at >= where.since)
+    if where.until:
+        query = query.where(Session.created_at < where.until)
+    total = await db.scalar(select(func.count()).select_from(query.subquery())) or 0
+    page = query.order_by(Session.created_at.desc(), Session.id).limit(limit).offset(offset)
+    return list((await db.scalars(page)).all()), total
+
+
+async def get_session(db: AsyncSession, principal: Principal, session_id: str) -> Session:
+    session = await db.scalar(_visible(principal).where(Session.id == session_id))
+    if session is None:
+        raise NotFound(f"this site has no session {session_id[:80]}", code="session_not_found")
+    return session
+
+
+async def terminate(
+    db: AsyncSession, ctx: SessionContext, principal: Principal, session_id: str
+) -> Session:
+    session = await get_session(db, principal, session_id)
+    if session.requested_by != principal.user.login and not principal.can(
+        Permission.SESSIONS_TERMINATE
+    ):
+        raise Forbidden(
+            "only whoever opened a session, or a site administrator, may terminate it",
+            code="permission_denied",
+        )
+    if session.state in ENDED:
+        raise InvalidInput(
+            f"session {session_id} has already ended ({session.state})", code="session_finished"
+        )
+    session.terminated_by = principal.user.login
+    record(db, principal.audit_scope, "session.terminate", session.asset_name, session=session_id)
+    # Committed before acting: the relay's own end writes must not wait on this request.
+    await db.commit()
+    upstream = ctx.live.get(session_id)
+    if upstream is not None:
+        # The relay sees its upstream close, disconnects every hop and records the end.
+        upstream.writer.close()
+    elif session.state == SessionState.PENDING:
+        await states.update(
+            ctx.sessions, session_id, state=SessionState.COMPLETED, error="terminated"
+        )
+    return await states.read(ctx.sessions, session_id)
+
+
+async def recording_file(
+    db: AsyncSession, ctx: SessionContext, principal: Principal, session_id: str, kind: str
+) -> Path:
+    session = await get_session(db, principal, session_id)
+    if kind not in session.recordings:
+        recordings.check_kind(kind)
+        raise NotFound(f"session {session_id} has no {kind} on this node", code="recording_missing")
+    return recordings.readable(ctx.recording_dir(session.id), kind)

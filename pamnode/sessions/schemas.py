@@ -1,0 +1,57 @@
+"""Response bodies of Access and Reports > Sessions."""
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict
+
+
+class SessionAttemptOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    number: int
+    peer_node: str | None
+    gateway: str
+    started_at: datetime
+    outcome: str
+    error: str
+
+
+class SessionOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    asset_id: str | None
+    asset_name: str
+    requested_by: str
+    created_at: datetime
+    updated_at: datetime
+    completed_at: datetime | None
+    state: str
+    # The channel: ssh, rdp or vnc.
+    protocol: str
+    gateway: str
+    peer_node: str | None
+    node_signature: str | None
+
+
+class SessionDetailsOut(SessionOut):
+    started_at: datetime | None
+    target: dict[str, str | int]
+    bytes_in: int
+    bytes_out: int
+    error: str
+    error_code: str
+    terminated_by: str | None
+    recordings: list[str]
+    attempts: list[SessionAttemptOut]
+
+
+class OpenedSessionOut(SessionOut):
+    # Where a client attaches: a WebSocket (subprotocol "guacamole") on this site's base URL,
+    # authenticated by the console's session cookie or an Authorization header.
+    tunnel: str
+
+
+class SessionPageOut(BaseModel):
+    total: int
+    sessions: list[SessionOut]

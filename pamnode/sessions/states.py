@@ -1,0 +1,70 @@
+"""Session states and the writes that move a session on, each in a short transaction."""
+
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import update as sql_update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from pamnode.db.base import utcnow
+from pamnode.sessions.models import Session
+
+
+class SessionState(StrEnum):
+    # Opened; the browser (or client) has not attached to its tunnel yet.
+    PENDING = "pending"
+    # A tunnel attached and is reaching a gateway.
+    CONNECTING = "connecting"
+    ACTIVE = "active"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+
+ENDED = frozenset({SessionState.COMPLETED, SessionState.FAILED})
+
+Sessions = async_sessionmaker[AsyncSession]
+
+
+async def claim(sessions: Sessions, session_id: str) -> bool:
+    """Move a pending session to connecting; False if another tunnel got there first."""
+    async with sessions.begin() as db:
+        done = await db.execute(
+            sql_update(Session)
+            .where(Session.id == session_id, Session.state == SessionState.PENDING)
+            .values(state=SessionState.CONNECTING, updated_at=utcnow())
+        )
+        return bool(getattr(done, "rowcount", 0))
+
+
+async def update(sessions: Sessions, session_id: str, **fields: Any) -> Session:
+    async with sessions.begin() as db:
+        session = await db.get(Session, session_id)
+        assert session is not None, f"session {session_id} vanished"
+        for name, value in fields.items():
+            setattr(session, name, value)
+        if fields.get("state") in ENDED and session.completed_at is None:
+            session.completed_at = utcnow()
+        return session
+
+
+async def read(sessions: Sessions, session_id: str) -> Session:
+    async with sessions() as db:
+        session = await db.get(Session, session_id)
+        assert session is not None, f"session {session_id} vanished"
+        return session
+
+
+async def end_interrupted(sessions: Sessions) -> None:
+    """After a restart no relay or front of this node carries anything: what was open ended."""
+    async with sessions.begin() as db:
+        await db.execute(
+            sql_update(Session)
+            .where(Session.state.not_in(ENDED))
+            .values(
+                state=SessionState.FAILED,
+                error="the node restarted while the session was open",
+                error_code="interrupted",
+                completed_at=utcnow(),
+                updated_at=utcnow(),
+            )
+        )

@@ -1,0 +1,146 @@
+"""A tunnel attached to a session on the main: claim it, reach guacd, relay, end, keep the
+recordings. The whole life of one session on the main node, in order."""
+
+import asyncio
+import logging
+
+from pamnode.audit.service import AuditScope, record
+from pamnode.core.errors import Conflict, NotFound, PamError
+from pamnode.db.base import utcnow
+from pamnode.identity.principal import Principal
+from pamnode.sessions import recordings, states
+from pamnode.sessions.connect import Upstream, connect
+from pamnode.sessions.context import SessionContext
+from pamnode.sessions.guacamole.handshake import UPSTREAM_ERROR, Display
+from pamnode.sessions.guacamole.protocol import ProtocolError, encode
+from pamnode.sessions.models import Session
+from pamnode.sessions.relay import ClientChannel, relay, tunnel_id
+from pamnode.sessions.states import SessionState
+
+log = logging.getLogger("pamnode.sessions")
+
+# Guacamole status codes for how a tunnel ends.
+SUCCESS = 0x0000
+RESOURCE_NOT_FOUND = 0x0204
+RESOURCE_CONFLICT = 0x0205
+SESSION_CLOSED = 0x0209
+
+
+async def _claim(ctx: SessionContext, principal: Principal, session_id: str) -> None:
+    """Only whoever opened the session may attach, once; others learn nothing of it."""
+    async with ctx.sessions() as db:
+        session = await db.get(Session, session_id)
+    if (
+        session is None
+        or session.site_id != principal.site.id
+        or session.origin != "local"
+        or session.requested_by != principal.user.login
+    ):
+        raise NotFound(f"you have no session {session_id[:40]}", code="session_not_found")
+    if not await states.claim(ctx.sessions, session_id):
+        raise Conflict(
+            f"session {session_id} is already attached or has ended: open a new one",
+            code="session_attached",
+        )
+
+
+async def run(
+    ctx: SessionContext,
+    principal: Principal,
+    session_id: str,
+    client: ClientChannel,
+    display: Display,
+) -> None:
+    try:
+        await _claim(ctx, principal, session_id)
+    except (NotFound, Conflict) as exc:
+        status = RESOURCE_NOT_FOUND if isinstance(exc, NotFound) else RESOURCE_CONFLICT
+        await _close_with_error(client, exc.message, status)
+        return
+    scope = principal.audit_scope
+    try:
+        upstream = await connect(ctx, session_id, display)
+    except PamError as exc:
+        await _end(ctx, scope, session_id, SessionState.FAILED, exc.message, exc.code)
+        await _close_with_error(client, exc.message, UPSTREAM_ERROR)
+        return
+    await _started(ctx, scope, session_id, upstream)
+    ctx.live[session_id] = upstream.stream
+    error = ""
+    try:
+        await client.send(tunnel_id(session_id))
+        error = await relay(client, upstream.stream)
+    except (OSError, ProtocolError) as exc:
+        error = f"the tunnel broke: {exc}"
+    finally:
+        ctx.live.pop(session_id, None)
+        # Shielded: a client that goes away mid-write still leaves the session's end recorded.
+        await asyncio.shield(_finish(ctx, scope, session_id, upstream, error))
+    await client.close(SUCCESS if not error else UPSTREAM_ERROR, error or "session ended")
+
+
+async def _close_with_error(client: ClientChannel, message: str, status: int) -> None:
+    # The browser shows an `error` instruction's message; it needs the tunnel id first.
+    await client.send(tunnel_id("") + encode("error", message, str(status)))
+    await client.close(status, message)
+
+
+async def _started(
+    ctx: SessionContext, scope: AuditScope, session_id: str, upstream: Upstream
+) -> None:
+    async with ctx.sessions.begin() as db:
+        session = await db.get(Session, session_id)
+        assert session is not None
+        session.state, session.started_at = SessionState.ACTIVE, utcnow()
+        session.gateway = upstream.gateway
+        session.peer_node = upstream.peer.name if upstream.peer else None
+        session.node_signature = upstream.node_signature
+        record(
+            db,
+            scope,
+            "session.start",
+            session.asset_name,
+            session=session_id,
+            gateway=upstream.gateway,
+            node=upstream.node_signature,
+        )
+
+
+async def _finish(
+    ctx: SessionContext, scope: AuditScope, session_id: str, upstream: Upstream, error: str
+) -> None:
+    directory = ctx.recording_dir(session_id)
+    if upstream.peer is None:
+        kept, problem = await recordings.settled(directory), ""
+    else:
+        kept, problem = await recordings.fetch_from_peer(
+            ctx.peers, upstream.peer.api, session_id, directory
+        )
+    if problem:
+        log.warning("session %s: %s", session_id, problem)
+    await _end(
+        ctx,
+        scope,
+        session_id,
+        SessionState.COMPLETED,
+        "; ".join(part for part in (error, problem) if part),
+        bytes_in=upstream.stream.bytes_in,
+        bytes_out=upstream.stream.bytes_out,
+        recordings=kept,
+    )
+
+
+async def _end(
+    ctx: SessionContext,
+    scope: AuditScope,
+    session_id: str,
+    state: SessionState,
+    error: str = "",
+    code: str = "",
+    **fields: object,
+) -> None:
+    session = await states.update(
+        ctx.sessions, session_id, state=state, error=error, error_code=code, **fields
+    )
+    async with ctx.sessions.begin() as db:
+        record(db, scope, "session.end", session.asset_name, session=session_id, state=state)

@@ -1,0 +1,213 @@
+"""Remote sessions on loopback: real guacd behind real nodes, a real sshd, the tunnel spoken by
+a program. The isolated-network version (main cannot reach the datacenter) is in tests/e2e."""
+
+from __future__ import annotations
+
+import socket
+import ssl
+import time
+
+import pytest
+
+from pamnode.lab.node_process import NodeProcess
+from pamnode.lab.ports import free_port
+from pamnode.sessions.guacamole.protocol import Scanner, encode
+from tests.support.db import run_sql
+from tests.support.identity import PASSWORD, add_user, create_tenant, error_of, expect
+from tests.support.jobs import ssh_host
+from tests.support.peers import add_peer, establish_trust, prepare_peer_site
+from tests.support.sessions import (
+    TunnelClient,
+    open_session,
+    run_command,
+    typescript,
+    wait_session,
+)
+
+PEER_TENANT = "dc-east"
+# Typed, and checked as computed: the typescript holds it only if the shell ran it.
+COMMAND = "echo marker-$((6*7))"
+MARKER = "marker-42"
+TICKET_TTL_S = 3
+
+
+@pytest.fixture(scope="module")
+def db_kind() -> str:
+    # The session path writes little to the database; both backends run it in tests/e2e.
+    return "sqlite"
+
+
+def _gateway_node(node_factory, name: str) -> tuple[NodeProcess, int]:
+    port = free_port()
+    env = {"PAMNODE_GATEWAY_PORT": str(port), "PAMNODE_SESSION_TICKET_TTL_S": str(TICKET_TTL_S)}
+    return node_factory(name, env=env), port
+
+
+@pytest.fixture(scope="module")
+def lab(node_factory, sshd):
+    main = node_factory("main")
+    peer, gateway_port = _gateway_node(node_factory, "peer-east")
+    jwt = prepare_peer_site(peer, PEER_TENANT)
+    admin = create_tenant(main, "corp")
+    with main.client("corp", token=admin) as client:
+        created = add_peer(
+            client,
+            "east",
+            peer,
+            PEER_TENANT,
+            jwt,
+            gateway=True,
+            gateway_address=f"127.0.0.1:{gateway_port}",
+        )
+        establish_trust(client, created["id"])
+        establish_trust(client, created["id"], "gateway")
+    return {
+        "main": main,
+        "peer": peer,
+        "admin": admin,
+        "jwt": jwt,
+        "peer_id": created["id"],
+        "gateway_port": gateway_port,
+    }
+
+
+@pytest.fixture
+def main_client(lab):
+    with lab["main"].client("corp", token=lab["admin"]) as client:
+        yield client
+
+
+def test_session_on_the_mains_own_guacd(lab, main_client, sshd):
+    host = ssh_host(main_client, sshd, "local-web")
+    opened = open_session(main_client, host["id"])
+    assert (opened["state"], opened["protocol"]) == ("pending", "ssh")
+    seen = run_command(lab["main"], lab["admin"], opened["tunnel"], COMMAND)
+    assert seen.uuid == opened["id"] and seen.opcodes["sync"] > 0 and not seen.errors
+
+    done = wait_session(main_client, opened["id"], {"completed", "failed"})
+    assert done["state"] == "completed", done
+    assert done["gateway"].endswith("(this node)") and done["peer_node"] is None
+    assert done["node_signature"] == "main::corp::root"
+    assert [a["outcome"] for a in done["attempts"]] == ["connected"]
+    assert set(done["recordings"]) == {"recording", "typescript"}
+    assert done["bytes_in"] > 1000
+    assert MARKER in typescript(main_client, opened["id"])
+    actions = {row[0] for row in run_sql(lab["main"], "SELECT action FROM audit_events")}
+    assert {"session.open", "session.start", "session.end"} <= actions
+
+
+def test_session_through_the_peers_gateway(lab, main_client, sshd):
+    host = ssh_host(main_client, sshd, "peer-web")
+    expect(
+        main_client.post(
+            f"assets/{host['id']}/peer-nodes", json={"peer_node": "east", "enabled": True}
+        ),
+        201,
+    )
+    opened = open_session(main_client, host["id"])
+    seen = run_command(lab["main"], lab["admin"], opened["tunnel"], COMMAND)
+    assert seen.opcodes["sync"] > 0 and not seen.errors
+
+    done = wait_session(main_client, opened["id"], {"completed", "failed"})
+    assert done["state"] == "completed", done
+    assert done["gateway"] == f"127.0.0.1:{lab['gateway_port']}"
+    assert (done["peer_node"], done["node_signature"]) == (
+        "east",
+        f"peer-east::{PEER_TENANT}::root",
+    )
+    assert MARKER in typescript(main_client, opened["id"])
+    # The peer recorded what its gateway carried, and holds no credential.
+    rows = run_sql(
+        lab["peer"],
+        "SELECT state, origin, requested_by FROM sessions WHERE id = :id",
+        id=opened["id"],
+    )
+    assert rows == [("completed", "peer", "svc-main (main node)")]
+    assert sshd.password not in lab["peer"].log_text()
+
+
+def _front(lab) -> ssl.SSLSocket:
+    context = ssl.create_default_context(cafile=str(lab["peer"].cert_path))
+    context.check_hostname = False
+    raw = socket.create_connection(("127.0.0.1", lab["gateway_port"]), timeout=10)
+    return context.wrap_socket(raw)
+
+
+def _answer(sock: ssl.SSLSocket) -> list:
+    scanner = Scanner()
+    while not (found := scanner.take()):
+        data = sock.recv(65536)
+        if not data:
+            return []
+        scanner.feed(data.decode())
+    return found
+
+
+def _ticket(lab, sshd, session_id: str) -> str:
+    with lab["peer"].client(PEER_TENANT, token=lab["jwt"]) as peer_api:
+        body = {
+            "id": session_id,
+            "target": {"host": sshd.address, "port": sshd.port, "protocol": "ssh"},
+            "credential": {"username": sshd.user, "password": sshd.password},
+        }
+        return expect(peer_api.post("peer/sessions", json=body), 201)["ticket"]
+
+
+def _guacd_connections(lab) -> int:
+    log = lab["peer"].data_dir / "logs" / "guacd.log"
+    return log.read_text().count("Creating new client") if log.exists() else 0
+
+
+def test_the_front_refuses_without_a_good_ticket(lab, sshd):
+    before = _guacd_connections(lab)
+    with _front(lab) as sock:
+        sock.sendall(encode("select", "ssh").encode())
+        [error] = _answer(sock)
+    assert error.opcode == "error" and error.args[1] == str(0x0301)
+    assert "must carry a session ticket" in error.args[0]
+
+    with _front(lab) as sock:
+        sock.sendall(encode("ticket", "not-a-ticket").encode())
+        [error] = _answer(sock)
+    assert "not known" in error.args[0]
+
+    ticket = _ticket(lab, sshd, "a1a1a1a1-0000-0000-0000-000000000001")
+    with _front(lab) as sock:
+        sock.sendall(encode("ticket", ticket, "800", "600", "96", "").encode())
+        assert _answer(sock)[0].opcode == "ready"
+    with _front(lab) as sock:
+        sock.sendall(encode("ticket", ticket).encode())
+        [error] = _answer(sock)
+    assert "used already" in error.args[0]
+
+    stale = _ticket(lab, sshd, "a1a1a1a1-0000-0000-0000-000000000002")
+    time.sleep(TICKET_TTL_S + 0.5)
+    with _front(lab) as sock:
+        sock.sendall(encode("ticket", stale).encode())
+        [error] = _answer(sock)
+    assert "expired" in error.args[0]
+    # Only the one good ticket reached guacd.
+    assert _guacd_connections(lab) == before + 1
+
+
+def test_a_viewer_cannot_open_and_others_cannot_attach(lab, main_client, sshd):
+    host = ssh_host(main_client, sshd, "guarded")
+    add_user(main_client, "vera")
+    expect(
+        main_client.post(
+            f"assets/{host['id']}/permissions", json={"principal": "vera", "role": "viewer"}
+        ),
+        201,
+    )
+    vera = lab["main"].login("corp", "root", "vera", PASSWORD)
+    with lab["main"].client("corp", token=vera) as client:
+        refused = error_of(client.post(f"assets/{host['id']}/sessions"), 403)
+    assert refused["code"] == "asset_permission_denied"
+    assert "open sessions on" in refused["message"]
+
+    opened = open_session(main_client, host["id"])
+    other_admin = create_tenant(lab["main"], "other")
+    intruder = TunnelClient(lab["main"], opened["tunnel"].replace("/corp/", "/other/"), other_admin)
+    seen = intruder.pump(5)
+    assert seen.errors and "no session" in seen.errors[0][0]
+    assert wait_session(main_client, opened["id"], {"pending"})["state"] == "pending"

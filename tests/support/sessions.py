@@ -1,0 +1,122 @@
+"""A program's client of a session's tunnel: the main's WebSocket, spoken in Guacamole.
+
+It does what guacamole-common-js does for a terminal: answers `sync`, types keys, and reads
+until told to stop; what it saw is kept for the test to assert on.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import ClientConnection, connect
+
+from pamnode.lab.node_process import NodeProcess, tls_context
+from pamnode.sessions.guacamole.protocol import Instruction, Scanner, encode
+from tests.support.identity import expect
+
+# X11 keysyms guacd's terminal understands for the keys a test types.
+RETURN = 0xFF0D
+
+
+@dataclass
+class Seen:
+    uuid: str = ""
+    opcodes: Counter[str] = field(default_factory=Counter)
+    errors: list[tuple[str, ...]] = field(default_factory=list)
+    close_reason: str = ""
+
+
+class TunnelClient:
+    def __init__(self, node: NodeProcess, tunnel: str, token: str, **display: Any) -> None:
+        query = "&".join(f"{k}={v}" for k, v in {"width": 1024, "height": 768, **display}.items())
+        url = f"wss://{node.address}:{node.port}{tunnel}?{query}"
+        self.ws: ClientConnection = connect(
+            url,
+            ssl=tls_context(node.cert_path),
+            additional_headers={"Authorization": f"Bearer {token}"},
+            subprotocols=["guacamole"],  # type: ignore[list-item]
+            open_timeout=30,
+        )
+        self.seen = Seen()
+        self._scanner = Scanner()
+
+    def pump(self, seconds: float, until: str | None = None) -> Seen:
+        """Read for up to `seconds` (or until an instruction with opcode `until`)."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            try:
+                message = self.ws.recv(timeout=max(0.05, deadline - time.monotonic()))
+            except TimeoutError:
+                continue
+            except ConnectionClosed as closed:
+                self.seen.close_reason = closed.rcvd.reason if closed.rcvd else ""
+                break
+            assert isinstance(message, str)
+            self._scanner.feed(message)
+            found = self._handle(self._scanner.take())
+            if until is not None and until in found:
+                break
+        return self.seen
+
+    def _handle(self, instructions: list[Instruction]) -> set[str]:
+        found = set()
+        for instruction in instructions:
+            found.add(instruction.opcode)
+            self.seen.opcodes[instruction.opcode] += 1
+            if instruction.opcode == "" and not self.seen.uuid:
+                self.seen.uuid = instruction.args[0]
+            elif instruction.opcode == "sync":
+                self.ws.send(encode("sync", instruction.args[0]))
+            elif instruction.opcode == "error":
+                self.seen.errors.append(instruction.args)
+        return found
+
+    def type(self, text: str) -> None:
+        for char in text:
+            keysym = str(RETURN if char == "\n" else ord(char))
+            self.ws.send(encode("key", keysym, "1") + encode("key", keysym, "0"))
+
+    def disconnect(self) -> None:
+        try:
+            self.ws.send(encode("disconnect"))
+        finally:
+            self.ws.close()
+
+
+def open_session(client: httpx.Client, asset_id: str) -> dict[str, Any]:
+    return expect(client.post(f"assets/{asset_id}/sessions"), 201)
+
+
+def wait_session(
+    client: httpx.Client, session_id: str, states: set[str], timeout: float = 60
+) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = expect(client.get(f"sessions/{session_id}"), 200)
+        if found["state"] in states:
+            return found
+        time.sleep(0.2)
+    raise AssertionError(f"session {session_id} not in {sorted(states)} after {timeout} s")
+
+
+def typescript(client: httpx.Client, session_id: str) -> str:
+    response = client.get(f"sessions/{session_id}/recording", params={"kind": "typescript"})
+    assert response.status_code == 200, response.text
+    return response.text
+
+
+def run_command(node: NodeProcess, token: str, tunnel: str, command: str) -> Seen:
+    """Attach, wait for the prompt, type `command` and Return, read a while, disconnect."""
+    tunnel_client = TunnelClient(node, tunnel, token)
+    try:
+        tunnel_client.pump(10, until="sync")
+        tunnel_client.pump(1.5)
+        tunnel_client.type(command + "\n")
+        return tunnel_client.pump(2.5)
+    finally:
+        tunnel_client.disconnect()
