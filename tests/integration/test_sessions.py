@@ -15,7 +15,7 @@ from pamnode.sessions.guacamole.protocol import Scanner, encode
 from tests.support.db import run_sql
 from tests.support.identity import PASSWORD, add_user, create_tenant, error_of, expect
 from tests.support.jobs import ssh_host
-from tests.support.peers import add_peer, establish_trust, prepare_peer_site
+from tests.support.peers import add_peer, cert_sha256, establish_trust, prepare_peer_site
 from tests.support.sessions import (
     TunnelClient,
     open_session,
@@ -207,7 +207,96 @@ def test_a_viewer_cannot_open_and_others_cannot_attach(lab, main_client, sshd):
 
     opened = open_session(main_client, host["id"])
     other_admin = create_tenant(lab["main"], "other")
-    intruder = TunnelClient(lab["main"], opened["tunnel"].replace("/corp/", "/other/"), other_admin)
-    seen = intruder.pump(5)
+    elsewhere = opened["tunnel"].replace("/corp/", "/other/")
+    with TunnelClient(lab["main"], elsewhere, other_admin) as intruder:
+        seen = intruder.pump(5)
     assert seen.errors and "no session" in seen.errors[0][0]
     assert wait_session(main_client, opened["id"], {"pending"})["state"] == "pending"
+
+
+@pytest.fixture(scope="module")
+def west(lab, node_factory):
+    """A second peer with a gateway, for spreading, failover and a wrong pin."""
+    peer, gateway_port = _gateway_node(node_factory, "peer-west")
+    jwt = prepare_peer_site(peer, PEER_TENANT)
+    with lab["main"].client("corp", token=lab["admin"]) as client:
+        created = add_peer(
+            client,
+            "west",
+            peer,
+            PEER_TENANT,
+            jwt,
+            gateway=True,
+            gateway_address=f"127.0.0.1:{gateway_port}",
+        )
+        establish_trust(client, created["id"])
+        establish_trust(client, created["id"], "gateway")
+    return {"node": peer, "gateway_port": gateway_port, "id": created["id"]}
+
+
+def _assign(client, asset_id: str, *peers: str) -> None:
+    for name in peers:
+        body = {"peer_node": name, "enabled": True}
+        expect(client.post(f"assets/{asset_id}/peer-nodes", json=body), 201)
+
+
+def _attach_once(lab, client, asset_id: str) -> dict:
+    opened = open_session(client, asset_id)
+    with TunnelClient(lab["main"], opened["tunnel"], lab["admin"]) as tunnel:
+        tunnel.pump(15, until="sync")
+    return wait_session(client, opened["id"], {"completed", "failed"})
+
+
+def test_two_gateways_share_sessions_and_fail_over(lab, west, main_client, sshd):
+    dc = expect(main_client.post("assets", json={"name": "dc-spread", "type": "container"}), 201)
+    host = ssh_host(main_client, sshd, "spread-web", dc["id"])
+    _assign(main_client, dc["id"], "east", "west")
+    used = {_attach_once(lab, main_client, host["id"])["peer_node"] for _ in range(10)}
+    assert used == {"east", "west"}
+
+    west["node"].stop()
+    try:
+        attempts: list[dict] = []
+        for _ in range(12):
+            done = _attach_once(lab, main_client, host["id"])
+            assert (done["state"], done["peer_node"]) == ("completed", "east"), done
+            attempts = done["attempts"]
+            if len(attempts) == 2:
+                break
+        first, second = attempts
+        assert (first["peer_node"], first["outcome"]) == ("west", "failed")
+        assert first["error"] and (second["peer_node"], second["outcome"]) == ("east", "connected")
+    finally:
+        west["node"].start()
+
+
+def test_a_changed_gateway_certificate_is_refused_naming_both(lab, west, main_client, sshd):
+    east_gateway = f"127.0.0.1:{lab['gateway_port']}"
+    created = add_peer(
+        main_client,
+        "relabelled",
+        lab["peer"],
+        PEER_TENANT,
+        lab["jwt"],
+        gateway=True,
+        gateway_address=f"127.0.0.1:{west['gateway_port']}",
+    )
+    establish_trust(main_client, created["id"])
+    establish_trust(main_client, created["id"], "gateway")
+    patched = main_client.patch(
+        f"peer-nodes/{created['id']}", json={"gateway_address": east_gateway}
+    )
+    expect(patched, 200)
+    host = ssh_host(main_client, sshd, "relabelled-web")
+    _assign(main_client, host["id"], "relabelled")
+
+    opened = open_session(main_client, host["id"])
+    with TunnelClient(lab["main"], opened["tunnel"], lab["admin"]) as tunnel:
+        seen = tunnel.pump(30, until="error")
+    assert seen.errors and "no gateway could carry the session" in seen.errors[0][0]
+    done = wait_session(main_client, opened["id"], {"failed"})
+    assert done["error_code"] == "all_gateways_failed"
+    [attempt] = done["attempts"]
+    assert cert_sha256(west["node"]) in attempt["error"]
+    assert cert_sha256(lab["peer"]) in attempt["error"]
+    assert "certificate changed" in attempt["error"]

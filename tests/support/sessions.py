@@ -6,6 +6,7 @@ until told to stop; what it saw is kept for the test to assert on.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -32,18 +33,33 @@ class Seen:
 
 
 class TunnelClient:
+    """Use as a context manager: leaving it disconnects the session and closes the socket."""
+
     def __init__(self, node: NodeProcess, tunnel: str, token: str, **display: Any) -> None:
         query = "&".join(f"{k}={v}" for k, v in {"width": 1024, "height": 768, **display}.items())
-        url = f"wss://{node.address}:{node.port}{tunnel}?{query}"
-        self.ws: ClientConnection = connect(
-            url,
-            ssl=tls_context(node.cert_path),
-            additional_headers={"Authorization": f"Bearer {token}"},
-            subprotocols=["guacamole"],  # type: ignore[list-item]
-            open_timeout=30,
-        )
+        self._url = f"wss://{node.address}:{node.port}{tunnel}?{query}"
+        self._context = tls_context(node.cert_path)
+        self._token = token
+        self._stack = contextlib.ExitStack()
         self.seen = Seen()
         self._scanner = Scanner()
+
+    def __enter__(self) -> TunnelClient:
+        self.ws: ClientConnection = self._stack.enter_context(
+            connect(
+                self._url,
+                ssl=self._context,
+                additional_headers={"Authorization": f"Bearer {self._token}"},
+                subprotocols=["guacamole"],  # type: ignore[list-item]
+                open_timeout=30,
+            )
+        )
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        with contextlib.suppress(ConnectionClosed):
+            self.ws.send(encode("disconnect"))
+        self._stack.close()
 
     def pump(self, seconds: float, until: str | None = None) -> Seen:
         """Read for up to `seconds` (or until an instruction with opcode `until`)."""
@@ -81,12 +97,6 @@ class TunnelClient:
             keysym = str(RETURN if char == "\n" else ord(char))
             self.ws.send(encode("key", keysym, "1") + encode("key", keysym, "0"))
 
-    def disconnect(self) -> None:
-        try:
-            self.ws.send(encode("disconnect"))
-        finally:
-            self.ws.close()
-
 
 def open_session(client: httpx.Client, asset_id: str) -> dict[str, Any]:
     return expect(client.post(f"assets/{asset_id}/sessions"), 201)
@@ -112,11 +122,8 @@ def typescript(client: httpx.Client, session_id: str) -> str:
 
 def run_command(node: NodeProcess, token: str, tunnel: str, command: str) -> Seen:
     """Attach, wait for the prompt, type `command` and Return, read a while, disconnect."""
-    tunnel_client = TunnelClient(node, tunnel, token)
-    try:
-        tunnel_client.pump(10, until="sync")
-        tunnel_client.pump(1.5)
-        tunnel_client.type(command + "\n")
-        return tunnel_client.pump(2.5)
-    finally:
-        tunnel_client.disconnect()
+    with TunnelClient(node, tunnel, token) as client:
+        client.pump(10, until="sync")
+        client.pump(1.5)
+        client.type(command + "\n")
+        return client.pump(2.5)
