@@ -183,6 +183,7 @@ class Code(StrEnum):
     GATEWAY_REFUSED = "gateway_refused", "the gateway (front or guacd) refused the session"
     GATEWAY_TIMEOUT = "gateway_timeout", "the gateway did not get the session ready in time"
     ALL_GATEWAYS_FAILED = "all_gateways_failed", "no assigned peer's gateway could carry it"
+    REMOTE_ERROR = "remote_error", "guacd reported an error (host unreachable, login refused)"
     GUACD_MISSING = "guacd_missing", "guacd is not installed or would not start"
     TICKET_UNKNOWN = "ticket_unknown", "the gateway front does not know the session ticket"
     TICKET_USED = "ticket_used", "the session ticket was used already (one use only)"
