@@ -9,20 +9,22 @@ from pamnode.http.console.pages import assets as assets_pages
 from pamnode.http.console.pages import identity as identity_pages
 from pamnode.http.console.pages import jobs as jobs_pages
 from pamnode.http.console.pages import peers as peers_pages
+from pamnode.http.console.pages import sessions as sessions_pages
 from pamnode.http.console.render import HERE, error_response, is_console_request
 
 __all__ = ["error_response", "install", "is_console_request"]
 
-# Scripts and styles come only from this node (htmx is vendored); nothing inline, no frames.
+# Scripts and styles come only from this node (htmx and guacamole-common-js are vendored);
+# nothing inline, no frames. Session screens draw images from blob: URLs.
 CSP = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
     "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 )
 
 
 def install(app: FastAPI, site_prefix: str) -> None:
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
-    for module in (identity_pages, peers_pages, assets_pages, jobs_pages):
+    for module in (identity_pages, peers_pages, assets_pages, jobs_pages, sessions_pages):
         app.include_router(module.router, prefix=site_prefix)
 
     @app.middleware("http")

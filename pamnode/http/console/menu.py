@@ -56,6 +56,7 @@ def menu_for(principal: Principal) -> list[MenuGroup]:
                 item
                 for item, allowed in (
                     (MenuItem("Jobs", "jobs"), in_site and not service_only),
+                    (MenuItem("Sessions", "sessions"), in_site and not service_only),
                     (MenuItem("Audit", "audit"), can(Permission.AUDIT_READ)),
                 )
                 if allowed

@@ -1,0 +1,103 @@
+"""Console pages of Access (the session viewer), Reports > Sessions and recording playback."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import FileResponse, HTMLResponse, Response
+
+from pamnode.http.console.caller import Caller
+from pamnode.http.console.csrf import check_same_origin
+from pamnode.http.console.render import page, redirect, site_base
+from pamnode.http.deps import DB, NodeDep
+from pamnode.http.paging import Offset
+from pamnode.identity.roles import Permission
+from pamnode.sessions import report
+from pamnode.sessions.opening import open_session
+from pamnode.sessions.params import RECORDING, TYPESCRIPT
+from pamnode.sessions.states import ENDED, SessionState
+
+router = APIRouter(dependencies=[Depends(check_same_origin)], include_in_schema=False)
+
+PAGE_SIZE = 50
+Filter = Annotated[str, Query(max_length=400)]
+STATES = [("", "any"), *((state.value, state.value) for state in SessionState)]
+
+
+@router.post("/assets/{asset_id}/access")
+async def access(request: Request, asset_id: str, caller: Caller, db: DB) -> Response:
+    session = await open_session(db, caller, asset_id)
+    return redirect(request, f"{site_base(request)}/sessions/{session.id}/view")
+
+
+@router.get("/sessions", response_class=HTMLResponse)
+async def sessions_page(
+    request: Request,
+    caller: Caller,
+    db: DB,
+    state: Filter = "",
+    node: Filter = "",
+    offset: Offset = 0,
+) -> Response:
+    where = report.SessionFilter(state=state or None, node=node or None)
+    found, total = await report.list_sessions(db, caller, where, PAGE_SIZE, offset)
+    return page(
+        request,
+        "sessions/list.html",
+        caller,
+        title="Sessions",
+        sessions=found,
+        total=total,
+        offset=offset,
+        page_size=PAGE_SIZE,
+        values={"state": state, "node": node},
+        states=STATES,
+    )
+
+
+@router.get("/sessions/{session_id}", response_class=HTMLResponse)
+async def session_page(request: Request, session_id: str, caller: Caller, db: DB) -> Response:
+    session = await report.get_session(db, caller, session_id)
+    may_terminate = session.state not in ENDED and (
+        session.requested_by == caller.user.login or caller.can(Permission.SESSIONS_TERMINATE)
+    )
+    return page(
+        request,
+        "sessions/details.html",
+        caller,
+        title="Session details",
+        session=session,
+        may_terminate=may_terminate,
+    )
+
+
+@router.get("/sessions/{session_id}/view", response_class=HTMLResponse)
+async def session_view(request: Request, session_id: str, caller: Caller, db: DB) -> Response:
+    """The remote screen: guacamole-common-js over this session's WebSocket tunnel."""
+    session = await report.get_session(db, caller, session_id)
+    return page(request, "sessions/view.html", caller, title=session.asset_name, session=session)
+
+
+@router.get("/sessions/{session_id}/play", response_class=HTMLResponse)
+async def session_play(request: Request, session_id: str, caller: Caller, db: DB) -> Response:
+    session = await report.get_session(db, caller, session_id)
+    return page(request, "sessions/play.html", caller, title="Recording", session=session)
+
+
+@router.get("/sessions/{session_id}/recording", response_class=FileResponse)
+async def session_recording(
+    session_id: str, caller: Caller, db: DB, node: NodeDep, kind: Filter = RECORDING
+) -> FileResponse:
+    path = await report.recording_file(db, node.remote_sessions, caller, session_id, kind)
+    if kind == TYPESCRIPT:
+        return FileResponse(
+            path, media_type="text/plain; charset=utf-8", filename=f"{session_id}.typescript.txt"
+        )
+    return FileResponse(path, media_type="application/octet-stream")
+
+
+@router.post("/sessions/{session_id}/terminate")
+async def terminate(
+    request: Request, session_id: str, caller: Caller, db: DB, node: NodeDep
+) -> Response:
+    await report.terminate(db, node.remote_sessions, caller, session_id)
+    return redirect(request, f"{site_base(request)}/sessions/{session_id}")

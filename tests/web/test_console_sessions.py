@@ -1,0 +1,101 @@
+"""Access in the console: a remote SSH screen drawn in chromium through the peer's gateway,
+Disconnect, Reports > Sessions > Show Details with the Gateway, then the recording played."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from pamnode.lab.ports import free_port
+from tests.support.assets import add_asset
+from tests.support.identity import create_tenant
+from tests.support.identity import expect as expect_status
+from tests.support.jobs import ssh_host
+from tests.support.peers import add_peer, establish_trust, prepare_peer_site
+from tests.web.test_console_walkthrough import log_in, menu
+
+PEER_TENANT = "dc-west"
+# The number of colours on the drawn screen: a blank one has one.
+COLOURS = """() => {
+  const canvas = window.%s.getDisplay().flatten();
+  const pixels = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height).data;
+  const seen = new Set();
+  for (let i = 0; i < pixels.length && seen.size < 16; i += 4 * 97) {
+    seen.add((pixels[i] << 16) | (pixels[i + 1] << 8) | pixels[i + 2]);
+  }
+  return seen.size;
+}"""
+
+
+@pytest.fixture(scope="module")
+def lab(node_factory, sshd):
+    main = node_factory("main")
+    gateway_port = free_port()
+    peer = node_factory("gw-peer", env={"PAMNODE_GATEWAY_PORT": str(gateway_port)})
+    jwt = prepare_peer_site(peer, PEER_TENANT)
+    admin = create_tenant(main, "corp")
+    gateway = f"127.0.0.1:{gateway_port}"
+    with main.client("corp", token=admin) as client:
+        created = add_peer(
+            client, "west", peer, PEER_TENANT, jwt, gateway=True, gateway_address=gateway
+        )
+        establish_trust(client, created["id"])
+        establish_trust(client, created["id"], "gateway")
+        box = add_asset(client, "datacenter", "container")
+        ssh_host(client, sshd, "web-1", box["id"])
+        body = {"peer_node": "west", "enabled": True}
+        expect_status(client.post(f"assets/{box['id']}/peer-nodes", json=body), 201)
+    return main, gateway
+
+
+def test_access_draws_the_remote_screen_and_the_recording_plays(lab, new_page, shot):
+    main, gateway = lab
+    page: Page = new_page()
+    log_in(page, f"{main.base_url}/ztna/corp/root", "tadmin")
+    menu(page, "Asset library")
+    page.get_by_role("navigation", name="Containers and assets").get_by_role(
+        "link", name="web-1"
+    ).click()
+    page.get_by_role("button", name="Access web-1: open a remote session").click()
+
+    display = page.locator("#session-display")
+    expect(display).to_have_attribute("data-state", "connected", timeout=30_000)
+    page.wait_for_timeout(1500)
+    display.focus()
+    page.keyboard.type("echo marker-$((6*7))")
+    page.keyboard.press("Enter")
+    page.wait_for_timeout(1500)
+    assert page.evaluate(COLOURS % "pamnodeSession") > 1
+    shot(page, "session-01-remote-terminal")
+    page.get_by_role("button", name="Disconnect").click()
+    expect(page.locator("#session-state")).to_have_text("disconnected")
+
+    menu(page, "Sessions")
+    row = page.get_by_role("row").filter(has_text="web-1")
+    expect(row).to_contain_text(gateway)
+    row.get_by_text("Actions").click()
+    row.get_by_role("link", name="Show Details").click()
+    expect(page.get_by_role("definition").filter(has_text=gateway)).to_be_visible()
+    expect(
+        page.get_by_role("definition").filter(has_text=f"gw-peer::{PEER_TENANT}::root")
+    ).to_be_visible()
+    # The main fetches the recording from the peer once the session has ended there.
+    for _ in range(60):
+        if page.get_by_role("link", name="Play recording").count():
+            break
+        page.wait_for_timeout(500)
+        page.reload()
+    expect(page.get_by_role("definition").filter(has_text="completed")).to_be_visible()
+    shot(page, "session-02-details")
+
+    href = page.get_by_role("link", name="Download typescript").get_attribute("href")
+    typescript = page.request.get(f"{main.base_url}{href}")
+    assert "marker-42" in typescript.text()
+
+    page.get_by_role("link", name="Play recording").click()
+    recording = page.locator("#recording-display")
+    expect(recording).to_have_attribute("data-state", "loaded")
+    page.get_by_role("button", name="Play").click()
+    expect(recording).to_have_attribute("data-state", "paused", timeout=60_000)
+    assert page.evaluate(COLOURS % "pamnodeRecording") > 1
+    shot(page, "session-03-recording")
