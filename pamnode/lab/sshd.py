@@ -7,7 +7,6 @@ authorized ed25519 key. Everything is undone by `stop()`.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import pwd
 import secrets
@@ -22,17 +21,11 @@ from typing import IO
 import asyncssh
 
 from pamnode.lab import LabUnavailable
+from pamnode.lab.accounts import make_user, remove_user
 
 SSHD = Path("/usr/sbin/sshd")
 START_TIMEOUT = 15.0
 STOP_TIMEOUT = 10.0
-
-
-def _run(argv: list[str], stdin: str | None = None) -> None:
-    result = subprocess.run(argv, input=stdin, capture_output=True, text=True, timeout=60)
-    if result.returncode != 0:
-        # The argv never holds a secret (passwords go through stdin), so it can be shown.
-        raise RuntimeError(f"{' '.join(argv)} exited {result.returncode}: {result.stderr.strip()}")
 
 
 def _new_ed25519() -> asyncssh.SSHKey:
@@ -103,10 +96,8 @@ class SshServer:
         return self
 
     def _make_user(self) -> None:
-        _run(["useradd", "--create-home", "--shell", "/bin/sh", self.user])
+        make_user(self.user, self.password)
         self._user_made = True
-        # A new account is locked; a password unlocks it for password auth and keys alike.
-        _run(["chpasswd"], stdin=f"{self.user}:{self.password}\n")
 
     def _write_files(self) -> None:
         assert self.dir is not None
@@ -198,43 +189,12 @@ class SshServer:
         try:
             self._end_process()
             if self._user_made:
-                self._remove_user()
+                remove_user(self.user)
+                self._user_made = False
         finally:
             if self.dir is not None:
                 shutil.rmtree(self.dir, ignore_errors=True)
                 self.dir = None
-
-    def _user_pids(self) -> list[int]:
-        uid = pwd.getpwnam(self.user).pw_uid
-        pids = []
-        for status in Path("/proc").glob("[0-9]*/status"):
-            try:
-                lines = status.read_text().splitlines()
-            except OSError:
-                continue  # ended meanwhile
-            real_uid = next((ln.split()[1] for ln in lines if ln.startswith("Uid:")), None)
-            if real_uid == str(uid):
-                pids.append(int(status.parent.name))
-        return pids
-
-    def _remove_user(self) -> None:
-        # userdel refuses while the user has processes: a script a test left running past its
-        # timeout, or a session still closing. The account is this server's own, made for it
-        # alone, so its processes are ones this test started; each is ended by its PID.
-        deadline = time.monotonic() + STOP_TIMEOUT
-        while True:
-            for pid in self._user_pids():
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGKILL)
-            try:
-                # -r: the home directory and mail spool go too.
-                _run(["userdel", "-r", self.user])
-                break
-            except RuntimeError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.2)
-        self._user_made = False
 
     def __enter__(self) -> SshServer:
         return self.start()
