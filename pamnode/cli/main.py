@@ -16,6 +16,7 @@ from pamnode.cli.admin import register_admin_commands
 from pamnode.cli.assets import asset_app, register_asset_commands
 from pamnode.cli.jobs import execute, jobs_app, script_app
 from pamnode.cli.peers import peer_app
+from pamnode.cli.sessions import sessions_app
 from pamnode.core.errors import PamError
 from pamnode.identity.tenants import BASE_TENANT, init_base_admin
 
@@ -138,6 +139,7 @@ def demo(
 ) -> None:
     """Main node, peer node and SSH endpoint: the whole peer-node flow of the seed, end to end."""
     import json
+    import re
     import tempfile
 
     from rich.console import Console
@@ -150,19 +152,34 @@ def demo(
     isolated = can_isolate() and not loopback
     with tempfile.TemporaryDirectory(prefix="pamnode-demo-") as tmp:
         try:
-            job = run_demo(workdir or Path(tmp), isolated, lambda line: console.print(f"• {line}"))
+            result = run_demo(
+                workdir or Path(tmp), isolated, lambda line: console.print(f"• {line}")
+            )
         except (DemoError, LabUnavailable) as exc:
             console.print(f"[red]demo failed:[/red] {exc}")
             raise typer.Exit(1) from None
+    job, session = result.job, result.session
     console.print("\nReports > Jobs > Show Details:")
     shown = {k: v for k, v in job.items() if k not in ("output", "target")}
     console.print_json(json.dumps(shown))
     console.print(f"\n[bold green]Node Signature: {job['node_signature']}[/bold green]")
+    console.print("\nReports > Sessions > Show Details:")
+    console.print_json(json.dumps(session))
+    console.print("\nFirst lines of the session's typescript:")
+    # Without the terminal's control sequences (clear screen, colours): a report, not a replay.
+    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", result.typescript)
+    for line in text.splitlines()[:12]:
+        console.print(f"  {line}", markup=False, highlight=False)
+    console.print(
+        f"\n[bold green]Gateway: {session['gateway']}  "
+        f"Node Signature: {session['node_signature']}[/bold green]"
+    )
 
 
 register_admin_commands(app)
 register_asset_commands(app)
 app.add_typer(peer_app, name="peer")
 app.add_typer(jobs_app, name="jobs")
+app.add_typer(sessions_app, name="sessions")
 app.add_typer(script_app, name="script")
 asset_app.command("execute")(execute)

@@ -1,4 +1,5 @@
-"""`pamnode demo`: a main node, a peer node and an SSH endpoint only the peer can reach.
+"""`pamnode demo`: a main node, a peer node and an SSH endpoint only the peer can reach: a job
+and a remote SSH session through the peer (its job runner, then its gateway).
 
 As root with `ip` available, each lives in a network namespace of its own (main <-> peer <->
 datacenter), so the main node really cannot reach the endpoint; otherwise all three share
@@ -19,9 +20,13 @@ from pamnode.lab.netns import ThreeZones, three_zone_topology
 from pamnode.lab.node_process import NodeProcess
 from pamnode.lab.ports import free_port
 from pamnode.lab.sshd import SshServer
+from pamnode.lab.tunnel_client import run_command
 
 PEER_TENANT, MAIN_TENANT = "proxm-27", "corp"
 PEER_NODE_NAME, MAIN_NODE_NAME = "12P-remotePeer-dev", "main-node"
+GATEWAY_PORT = 4822
+# Typed in the demo's session: where the shell that answers runs.
+SESSION_COMMAND = "hostname; hostname -I"
 
 
 @dataclass
@@ -30,8 +35,9 @@ class Layout:
     sshd: SshServer
     main: NodeProcess
     peer: NodeProcess
-    # Where the main node reaches the peer.
+    # Where the main node reaches the peer, and the peer's gateway front.
     peer_address: str
+    gateway_address: str
 
 
 @contextlib.contextmanager
@@ -51,14 +57,21 @@ def _layout(workdir: Path, isolated: bool) -> Iterator[Layout]:
                 PEER_NODE_NAME,
                 netns=zones.peer.name,
                 address=zones.admin_peer_addr,
+                env={"PAMNODE_GATEWAY_PORT": str(GATEWAY_PORT)},
             )
             peer_address = zones.peer_main_addr
+            gateway_port = GATEWAY_PORT
         else:
             sshd = SshServer("127.0.0.1", free_port())
             main = NodeProcess(workdir / "main", MAIN_NODE_NAME)
-            peer = NodeProcess(workdir / "peer", PEER_NODE_NAME)
+            gateway_port = free_port()
+            peer = NodeProcess(
+                workdir / "peer",
+                PEER_NODE_NAME,
+                env={"PAMNODE_GATEWAY_PORT": str(gateway_port)},
+            )
             peer_address = "127.0.0.1"
-        layout = Layout(zones, sshd, main, peer, peer_address)
+        layout = Layout(zones, sshd, main, peer, peer_address, f"{peer_address}:{gateway_port}")
         try:
             yield layout
         finally:
@@ -74,8 +87,16 @@ def can_isolate() -> bool:
     return os.geteuid() == 0 and shutil.which("ip") is not None
 
 
-def run_demo(workdir: Path, isolated: bool, say: Callable[[str], None]) -> dict[str, Any]:
-    """Walk the seed end to end; return the job's details as Reports > Jobs shows them."""
+@dataclass(frozen=True)
+class DemoResult:
+    # As Reports > Jobs and Reports > Sessions show them.
+    job: dict[str, Any]
+    session: dict[str, Any]
+    typescript: str
+
+
+def run_demo(workdir: Path, isolated: bool, say: Callable[[str], None]) -> DemoResult:
+    """Walk the seed end to end: a job, then an SSH session, both through the peer."""
     password = secrets.token_urlsafe(16)
     with _layout(workdir, isolated) as lab:
         lab.sshd.start()
@@ -104,9 +125,10 @@ def run_demo(workdir: Path, isolated: bool, say: Callable[[str], None]) -> dict[
         with lab.main.client(MAIN_TENANT) as main:
             w.login(main, "main-admin", password)
             peer_url = f"https://{lab.peer_address}:{lab.peer.port}/ztna/{PEER_TENANT}/root"
-            report = w.configure_main(main, "remote", peer_url, jwt)
+            report = w.configure_main(main, "remote", peer_url, jwt, lab.gateway_address)
             say(
-                "Step 2 on the main: peer 'remote' trusted; Test Connection answered by "
+                "Step 2 on the main: peer 'remote' (job runner and gateway "
+                f"{lab.gateway_address}) trusted; Test Connection answered by "
                 f"{report['node']}::{report['tenant']}::{report['site']} "
                 f"in {report['latency_ms']} ms"
             )
@@ -125,6 +147,19 @@ def run_demo(workdir: Path, isolated: bool, say: Callable[[str], None]) -> dict[
             w.assign(main, box, "remote")
             say("Manage > Peer Nodes: 'remote' assigned to container 'datacenter'")
             job = w.run_and_wait(main, asset, "unix-status-check")
-        if job["state"] != "succeeded":
-            raise w.DemoError(f"the job through the peer {job['state']}: {job['error']}")
-        return job
+            if job["state"] != "succeeded":
+                raise w.DemoError(f"the job through the peer {job['state']}: {job['error']}")
+            say(f"Unix Status Check through the peer: {job['state']}")
+
+            opened = w.call(main, "POST", f"assets/{asset}/sessions")
+            token = main.headers["Authorization"].removeprefix("Bearer ")
+            seen = run_command(lab.main, token, opened["tunnel"], SESSION_COMMAND)
+            if seen.errors:
+                raise w.DemoError(f"the session was refused: {seen.errors[0][0]}")
+            say(f"Access on db-1: typed '{SESSION_COMMAND}' in an SSH session, then Disconnect")
+            session = w.wait_session(main, opened["id"])
+            if session["state"] != "completed":
+                raise w.DemoError(
+                    f"the session through the peer {session['state']}: {session['error']}"
+                )
+            return DemoResult(job, session, w.typescript(main, opened["id"]))

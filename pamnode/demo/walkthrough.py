@@ -47,13 +47,26 @@ def configure_peer(peer: httpx.Client, service_user: str, password: str) -> str:
     return jwt
 
 
-def configure_main(main: httpx.Client, peer_name: str, peer_url: str, jwt: str) -> dict[str, Any]:
-    """Step 2 on the main: add the peer, verify and establish trust, test the connection."""
-    body = {"name": peer_name, "job_runner": True, "url": peer_url, "access_token": jwt}
+def configure_main(
+    main: httpx.Client, peer_name: str, peer_url: str, jwt: str, gateway_address: str
+) -> dict[str, Any]:
+    """Step 2 on the main: add the peer (job runner and gateway), verify and establish trust
+    in both, test the connection."""
+    body = {
+        "name": peer_name,
+        "job_runner": True,
+        "url": peer_url,
+        "access_token": jwt,
+        "gateway": True,
+        "gateway_address": gateway_address,
+    }
     peer = call(main, "POST", "peer-nodes", body)
-    shown = call(main, "POST", f"peer-nodes/{peer['id']}/verify-trust", {"component": "job-runner"})
-    trust = {"component": "job-runner", "sha256": shown["sha256"]}
-    call(main, "POST", f"peer-nodes/{peer['id']}/establish-trust", trust)
+    for component in ("job-runner", "gateway"):
+        shown = call(
+            main, "POST", f"peer-nodes/{peer['id']}/verify-trust", {"component": component}
+        )
+        trust = {"component": component, "sha256": shown["sha256"]}
+        call(main, "POST", f"peer-nodes/{peer['id']}/establish-trust", trust)
     report: dict[str, Any] = call(main, "POST", f"peer-nodes/{peer['id']}/test-connection")
     if not report["ok"]:
         raise DemoError(f"Test Connection failed: {report['reason']}")
@@ -95,3 +108,21 @@ def run_and_wait(
             return details
         time.sleep(0.3)
     raise DemoError(f"job {job['id']} did not finish within {timeout_s:.0f} s")
+
+
+def wait_session(main: httpx.Client, session_id: str, timeout_s: float = 60) -> dict[str, Any]:
+    """The session's details once it has ended and its recordings are in."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        details: dict[str, Any] = call(main, "GET", f"sessions/{session_id}")
+        if details["state"] in ("completed", "failed"):
+            return details
+        time.sleep(0.3)
+    raise DemoError(f"session {session_id} did not end within {timeout_s:.0f} s")
+
+
+def typescript(main: httpx.Client, session_id: str) -> str:
+    response = main.get(f"sessions/{session_id}/recording", params={"kind": "typescript"})
+    if response.is_error:
+        raise DemoError(f"typescript of {session_id}: HTTP {response.status_code} {response.text}")
+    return response.text

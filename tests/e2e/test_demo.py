@@ -1,4 +1,5 @@
-"""The README's "run it" command: `pamnode demo` walks the seed and shows the peer's signature."""
+"""The README's "run it" command: `pamnode demo` walks the seed (a job and an SSH session
+through the peer) and shows the peer's signature and gateway."""
 
 from __future__ import annotations
 
@@ -28,6 +29,10 @@ def test_demo_ends_on_the_peer_node_signature(mode):
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Node Signature: 12P-remotePeer-dev::proxm-27::root" in result.stdout
     assert "Test Connection answered by 12P-remotePeer-dev::proxm-27::root" in result.stdout
+    # The session went through the peer's gateway: its report and typescript say so.
+    assert "Gateway:" in result.stdout and "Reports > Sessions > Show Details" in result.stdout
+    assert "$ hostname; hostname -I" in result.stdout
     if mode == "isolated":
+        assert "Gateway: 10.77." in result.stdout
         assert "Unix Status Check from the main node: failed" in result.stdout
         assert "cannot be reached" in result.stdout

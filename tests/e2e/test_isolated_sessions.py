@@ -9,11 +9,12 @@ from __future__ import annotations
 from pamnode.lab.netns import three_zone_topology
 from pamnode.lab.node_process import NodeProcess
 from pamnode.lab.sshd import SshServer
+from pamnode.lab.tunnel_client import TunnelClient, run_command
 from tests.conftest import ADMIN_LOGIN, ADMIN_PASSWORD
 from tests.support.assets import add_asset
 from tests.support.identity import create_tenant, expect
 from tests.support.peers import add_peer, establish_trust, prepare_peer_site
-from tests.support.sessions import TunnelClient, open_session, run_command, typescript, wait_session
+from tests.support.sessions import open_session, typescript, wait_session
 
 GATEWAY_PORT = 4822
 

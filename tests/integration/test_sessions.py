@@ -12,6 +12,7 @@ import pytest
 from pamnode.lab.node_process import NodeProcess
 from pamnode.lab.ports import free_port
 from pamnode.lab.rdp import RdpServer
+from pamnode.lab.tunnel_client import TunnelClient, run_command
 from pamnode.lab.vnc import VncServer
 from pamnode.sessions.guacamole.protocol import Scanner, encode
 from tests.support.assets import add_asset
@@ -19,13 +20,7 @@ from tests.support.db import run_sql
 from tests.support.identity import PASSWORD, add_user, create_tenant, error_of, expect
 from tests.support.jobs import ssh_host
 from tests.support.peers import add_peer, cert_sha256, establish_trust, prepare_peer_site
-from tests.support.sessions import (
-    TunnelClient,
-    open_session,
-    run_command,
-    typescript,
-    wait_session,
-)
+from tests.support.sessions import open_session, typescript, wait_session
 
 PEER_TENANT = "dc-east"
 # Typed, and checked as computed: the typescript holds it only if the shell ran it.

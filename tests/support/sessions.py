@@ -1,101 +1,13 @@
-"""A program's client of a session's tunnel: the main's WebSocket, spoken in Guacamole.
-
-It does what guacamole-common-js does for a terminal: answers `sync`, types keys, and reads
-until told to stop; what it saw is kept for the test to assert on.
-"""
+"""Sessions in tests: open one, wait for its state, read its typescript."""
 
 from __future__ import annotations
 
-import contextlib
 import time
-from collections import Counter
-from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-from websockets.exceptions import ConnectionClosed
-from websockets.sync.client import ClientConnection, connect
 
-from pamnode.lab.node_process import NodeProcess, tls_context
-from pamnode.sessions.guacamole.protocol import Instruction, Scanner, encode
 from tests.support.identity import expect
-
-# X11 keysyms guacd's terminal understands for the keys a test types.
-RETURN = 0xFF0D
-
-
-@dataclass
-class Seen:
-    uuid: str = ""
-    opcodes: Counter[str] = field(default_factory=Counter)
-    errors: list[tuple[str, ...]] = field(default_factory=list)
-    close_reason: str = ""
-
-
-class TunnelClient:
-    """Use as a context manager: leaving it disconnects the session and closes the socket."""
-
-    def __init__(self, node: NodeProcess, tunnel: str, token: str, **display: Any) -> None:
-        query = "&".join(f"{k}={v}" for k, v in {"width": 1024, "height": 768, **display}.items())
-        self._url = f"wss://{node.address}:{node.port}{tunnel}?{query}"
-        self._context = tls_context(node.cert_path)
-        self._token = token
-        self._stack = contextlib.ExitStack()
-        self.seen = Seen()
-        self._scanner = Scanner()
-
-    def __enter__(self) -> TunnelClient:
-        self.ws: ClientConnection = self._stack.enter_context(
-            connect(
-                self._url,
-                ssl=self._context,
-                additional_headers={"Authorization": f"Bearer {self._token}"},
-                subprotocols=["guacamole"],  # type: ignore[list-item]
-                open_timeout=30,
-            )
-        )
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        with contextlib.suppress(ConnectionClosed):
-            self.ws.send(encode("disconnect"))
-        self._stack.close()
-
-    def pump(self, seconds: float, until: str | None = None) -> Seen:
-        """Read for up to `seconds` (or until an instruction with opcode `until`)."""
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            try:
-                message = self.ws.recv(timeout=max(0.05, deadline - time.monotonic()))
-            except TimeoutError:
-                continue
-            except ConnectionClosed as closed:
-                self.seen.close_reason = closed.rcvd.reason if closed.rcvd else ""
-                break
-            assert isinstance(message, str)
-            self._scanner.feed(message)
-            found = self._handle(self._scanner.take())
-            if until is not None and until in found:
-                break
-        return self.seen
-
-    def _handle(self, instructions: list[Instruction]) -> set[str]:
-        found = set()
-        for instruction in instructions:
-            found.add(instruction.opcode)
-            self.seen.opcodes[instruction.opcode] += 1
-            if instruction.opcode == "" and not self.seen.uuid:
-                self.seen.uuid = instruction.args[0]
-            elif instruction.opcode == "sync":
-                self.ws.send(encode("sync", instruction.args[0]))
-            elif instruction.opcode == "error":
-                self.seen.errors.append(instruction.args)
-        return found
-
-    def type(self, text: str) -> None:
-        for char in text:
-            keysym = str(RETURN if char == "\n" else ord(char))
-            self.ws.send(encode("key", keysym, "1") + encode("key", keysym, "0"))
 
 
 def open_session(client: httpx.Client, asset_id: str) -> dict[str, Any]:
@@ -118,12 +30,3 @@ def typescript(client: httpx.Client, session_id: str) -> str:
     response = client.get(f"sessions/{session_id}/recording", params={"kind": "typescript"})
     assert response.status_code == 200, response.text
     return response.text
-
-
-def run_command(node: NodeProcess, token: str, tunnel: str, command: str) -> Seen:
-    """Attach, wait for the prompt, type `command` and Return, read a while, disconnect."""
-    with TunnelClient(node, tunnel, token) as client:
-        client.pump(10, until="sync")
-        client.pump(1.5)
-        client.type(command + "\n")
-        return client.pump(2.5)

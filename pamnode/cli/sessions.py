@@ -1,0 +1,47 @@
+"""`pamnode sessions …`: Reports > Sessions from a shell (the remote screen itself is the
+console's; a program attaches to a session's tunnel, see docs/architecture.md)."""
+
+from typing import Annotated
+
+import typer
+
+from pamnode.cli.client import request
+from pamnode.cli.output import Yes, confirm, show, table
+
+sessions_app = typer.Typer(help="Reports > Sessions.", no_args_is_help=True)
+
+SESSION_COLUMNS = [
+    "id",
+    "state",
+    "protocol",
+    "asset_name",
+    "requested_by",
+    "gateway",
+    "node_signature",
+    "created_at",
+]
+
+
+@sessions_app.command("list")
+def list_sessions(
+    asset: str | None = None,
+    state: str | None = None,
+    node: Annotated[str | None, typer.Option(help="Node name or node signature.")] = None,
+    limit: int = 50,
+) -> None:
+    params = {"asset_id": asset, "state": state, "node": node, "limit": limit}
+    page = request("GET", "sessions", params={k: v for k, v in params.items() if v is not None})
+    table(page["sessions"], SESSION_COLUMNS)
+    typer.echo(f"{len(page['sessions'])} of {page['total']} sessions")
+
+
+@sessions_app.command("show")
+def show_session(session_id: str) -> None:
+    """Session details: its Gateway, peer node, node signature and every attempt."""
+    show(request("GET", f"sessions/{session_id}"))
+
+
+@sessions_app.command("terminate")
+def terminate_session(session_id: str, yes: Yes = False) -> None:
+    confirm(yes, f"Terminate session {session_id}? It ends at once on every hop.")
+    show(request("POST", f"sessions/{session_id}/terminate"))
