@@ -62,11 +62,11 @@ def exchange(address: str, port: int, send: bytes, size: int, netns: str | None 
                     break
                 answer += chunk
             return answer
-    code = (
+    program = (
         "import sys; from pamnode.lab.vnc import exchange; "
         "a = sys.argv; print(exchange(a[1], int(a[2]), bytes.fromhex(a[3]), int(a[4])).hex())"
     )
-    argv = [sys.executable, "-c", code, address, str(port), send.hex(), str(size)]
+    argv = [sys.executable, "-c", program, address, str(port), send.hex(), str(size)]
     result = subprocess.run(
         ["ip", "netns", "exec", netns, *argv], capture_output=True, text=True, timeout=30
     )

@@ -119,14 +119,14 @@ async def _finish(
     if problem:
         log.warning("session %s: %s", session_id, problem)
     # guacd's own error (the host unreachable, the login refused) fails the session.
-    state, code = (SessionState.FAILED, "remote_error") if error else (SessionState.COMPLETED, "")
+    state = SessionState.FAILED if error else SessionState.COMPLETED
     await _end(
         ctx,
         scope,
         session_id,
         state,
         "; ".join(part for part in (error, problem) if part),
-        code,
+        code="remote_error" if error else "",
         bytes_in=upstream.stream.bytes_in,
         bytes_out=upstream.stream.bytes_out,
         recordings=kept,
