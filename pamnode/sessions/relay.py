@@ -33,9 +33,10 @@ async def _down(upstream: GuacStream, client: ClientChannel) -> str:
     while True:
         try:
             text = await upstream.read_text()
-        except StreamClosed:
+            await client.send(text)
+        except (StreamClosed, ConnectionError):
+            # guacd ended the connection, or the client went away: both end it normally.
             return ""
-        await client.send(text)
         # Cheap test first: guacd's drawing dominates and rarely holds this text.
         if "5.error," in text:
             for instruction in parse(text):
