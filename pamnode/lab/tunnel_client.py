@@ -28,6 +28,8 @@ class Seen:
     opcodes: Counter[str] = field(default_factory=Counter)
     errors: list[tuple[str, ...]] = field(default_factory=list)
     close_reason: str = ""
+    # The main closed the tunnel (the session ended on its side).
+    closed: bool = False
 
 
 class TunnelClient:
@@ -60,15 +62,16 @@ class TunnelClient:
         self._stack.close()
 
     def pump(self, seconds: float, until: str | None = None) -> Seen:
-        """Read for up to `seconds` (or until an instruction with opcode `until`)."""
+        """Read for up to `seconds`, or until an instruction with opcode `until`, or the end."""
         deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
+        while time.monotonic() < deadline and not self.seen.closed:
             try:
                 message = self.ws.recv(timeout=max(0.05, deadline - time.monotonic()))
             except TimeoutError:
                 continue
             except ConnectionClosed as closed:
                 self.seen.close_reason = closed.rcvd.reason if closed.rcvd else ""
+                self.seen.closed = True
                 break
             assert isinstance(message, str)
             self._scanner.feed(message)
@@ -96,10 +99,20 @@ class TunnelClient:
             self.ws.send(encode("key", keysym, "1") + encode("key", keysym, "0"))
 
 
+# Keys typed before guacd's SSH channel is open are lost, and nothing drawn says when the
+# shell is ready (the text is in images): so the command ends with `exit`, and is typed again
+# if the session has not ended on its own within a while.
+TRIES = 3
+TRY_S = 10.0
+
+
 def run_command(node: NodeProcess, token: str, tunnel: str, command: str) -> Seen:
-    """Attach, wait for the prompt, type `command` and Return, read a while, disconnect."""
+    """Attach, type `command; exit` once the terminal draws, read until the session ends."""
     with TunnelClient(node, tunnel, token) as client:
-        client.pump(10, until="sync")
-        client.pump(1.5)
-        client.type(command + "\n")
-        return client.pump(2.5)
+        client.pump(15, until="sync")
+        for _ in range(TRIES):
+            client.type(f"{command}; exit\n")
+            client.pump(TRY_S, until="disconnect")
+            if client.seen.opcodes["disconnect"] or client.seen.closed:
+                break
+        return client.seen

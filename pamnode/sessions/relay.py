@@ -3,7 +3,8 @@
 What the browser's guacamole-common-js expects of a WebSocket tunnel: the tunnel's id first
 as an internal instruction (`0.,36.<uuid>;`), whole instructions per message, its internal
 `ping` answered, and no internal instruction passed on to guacd. An `error` from guacd is
-passed on (the browser shows it) and ends the session like a close does.
+passed on (the browser shows it) and ends the session like a close does, and so does its
+`disconnect` (the remote side ended, e.g. the shell exited).
 """
 
 import asyncio
@@ -37,11 +38,14 @@ async def _down(upstream: GuacStream, client: ClientChannel) -> str:
         except (StreamClosed, ConnectionError):
             # guacd ended the connection, or the client went away: both end it normally.
             return ""
-        # Cheap test first: guacd's drawing dominates and rarely holds this text.
-        if "5.error," in text:
+        # Cheap test first: guacd's drawing dominates and rarely holds these texts.
+        if "5.error," in text or "10.disconnect;" in text:
             for instruction in parse(text):
                 if instruction.opcode == "error":
                     return instruction.args[0] if instruction.args else "guacd ended the session"
+                if instruction.opcode == "disconnect":
+                    # The remote side ended (e.g. the shell exited); guacd waits for us.
+                    return ""
 
 
 async def _up(client: ClientChannel, upstream: GuacStream) -> str:

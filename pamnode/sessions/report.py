@@ -16,6 +16,9 @@ from pamnode.sessions.context import SessionContext
 from pamnode.sessions.models import Session
 from pamnode.sessions.states import ENDED, SessionState
 
+# How long Terminate waits for the relay to record the end (it fetches the recordings first).
+TERMINATE_WAIT_S = 30.0
+
 
 @dataclass(frozen=True)
 class SessionFilter:
@@ -85,6 +88,7 @@ async def terminate(
     if upstream is not None:
         # The relay sees its upstream close, disconnects every hop and records the end.
         upstream.writer.close()
+        return await states.ended(ctx.sessions, session_id, TERMINATE_WAIT_S)
     elif session.state == SessionState.PENDING:
         await states.update(
             ctx.sessions, session_id, state=SessionState.COMPLETED, error="terminated"

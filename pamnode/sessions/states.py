@@ -1,5 +1,6 @@
 """Session states and the writes that move a session on, each in a short transaction."""
 
+import asyncio
 from enum import StrEnum
 from typing import Any
 
@@ -68,3 +69,14 @@ async def end_interrupted(sessions: Sessions) -> None:
                 updated_at=utcnow(),
             )
         )
+
+
+async def ended(sessions: Sessions, session_id: str, within_s: float) -> Session:
+    """The session once it has ended, or as it is after `within_s`."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within_s
+    while True:
+        session = await read(sessions, session_id)
+        if session.state in ENDED or loop.time() >= deadline:
+            return session
+        await asyncio.sleep(0.1)

@@ -27,7 +27,13 @@ def names(nodes):
 def test_types_get_their_default_ports_and_keep_their_properties(lib):
     _, client = lib
     unix = add_asset(client, "web-01", properties={"host": "Web-01.Example.com"}, tags=["b", "a"])
-    assert unix["properties"] == {"host": "web-01.example.com", "port": 22, "use_https": False}
+    assert unix["properties"] == {
+        "host": "web-01.example.com",
+        "port": 22,
+        "use_https": False,
+        "protocol": None,
+        "session_port": None,
+    }
     assert unix["tags"] == ["a", "b"]
     assert unix["role"] == "owner"
     winrm = add_asset(client, "dc-01", "windows-host", properties={"host": "192.0.2.7"})
@@ -35,7 +41,13 @@ def test_types_get_their_default_ports_and_keep_their_properties(lib):
     winrms = add_asset(
         client, "dc-02", "windows-host", properties={"host": "2001:db8::7", "use_https": True}
     )
-    assert winrms["properties"] == {"host": "2001:db8::7", "port": 5986, "use_https": True}
+    assert winrms["properties"] == {
+        "host": "2001:db8::7",
+        "port": 5986,
+        "use_https": True,
+        "protocol": None,
+        "session_port": None,
+    }
     custom = add_asset(client, "jump", properties={"host": "jump.example", "port": 2222})
     assert custom["properties"]["port"] == 2222
 

@@ -8,8 +8,8 @@ from tests.support.assets import add_asset, add_chain
 from tests.support.identity import PASSWORD, add_user, create_tenant, error_of, expect
 
 VIEW_ONLY = ["view"]
-OPERATE = ["view", "execute"]
-MANAGE = ["view", "execute", "edit", "manage-peer-nodes"]
+OPERATE = ["view", "execute", "connect"]
+MANAGE = ["view", "execute", "connect", "edit", "manage-peer-nodes"]
 OWN = [*MANAGE, "grant"]
 
 

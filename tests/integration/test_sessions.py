@@ -341,3 +341,16 @@ def test_rdp_session_logs_in_to_xrdp_and_draws(lab, main_client):
     # the credential went through.
     assert f"Session started successfully for user {rdp.user}" in log, log[-2000:]
     assert done["state"] == "completed", done
+
+
+def test_an_administrator_terminates_an_active_session(lab, main_client, sshd):
+    host = ssh_host(main_client, sshd, "terminated-web")
+    opened = open_session(main_client, host["id"])
+    with TunnelClient(lab["main"], opened["tunnel"], lab["admin"]) as tunnel:
+        tunnel.pump(15, until="sync")
+        ended = expect(main_client.post(f"sessions/{opened['id']}/terminate"), 200)
+        tunnel.pump(5)
+        assert tunnel.seen.closed
+    assert (ended["state"], ended["terminated_by"]) == ("completed", "tadmin")
+    again = error_of(main_client.post(f"sessions/{opened['id']}/terminate"), 422)
+    assert again["code"] == "session_finished"

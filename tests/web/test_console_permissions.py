@@ -19,7 +19,7 @@ from tests.support.identity import expect as expect_status
 TENANT = "acme"
 MAIN_MENU = (
     *("Users", "Site Roles", "API Tokens", "Scripts", "Peer Nodes", "Asset library"),
-    *("Jobs", "Audit"),
+    *("Jobs", "Sessions", "Audit"),
 )
 
 
@@ -55,7 +55,7 @@ def test_operator_sees_only_what_the_asset_permission_allows(site, new_page, sho
     base = f"{node.base_url}/ztna/{TENANT}/root"
     page = new_page()
     log_in(page, base, "op1")
-    assert menu_items(page) == ["Asset library", "Jobs"]
+    assert menu_items(page) == ["Asset library", "Jobs", "Sessions"]
 
     page.get_by_role("link", name="Asset library").click()
     tree = page.get_by_role("navigation", name="Containers and assets")
@@ -74,7 +74,7 @@ def test_operator_sees_only_what_the_asset_permission_allows(site, new_page, sho
         response = page.goto(f"{base}/{path}")
         assert response is not None and response.status == 403, path
         expect(page.get_by_role("heading", name="Not allowed")).to_be_visible()
-        assert menu_items(page) == ["Asset library", "Jobs"]
+        assert menu_items(page) == ["Asset library", "Jobs", "Sessions"]
     shot(page, "operator-refused")
     response = page.goto(f"{base}/assets/{ids['hidden']}")
     assert response is not None and response.status == 404

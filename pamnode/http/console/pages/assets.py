@@ -7,6 +7,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from pamnode.assets import grants, library
+from pamnode.assets.library import SessionProtocol
 from pamnode.assets.models import AssetType
 from pamnode.assets.permissions import Action, AssetRole, allowed_actions, allows, require_asset
 from pamnode.assets.schemas import AssetIn, AssetPatch, PermissionIn
@@ -30,7 +31,14 @@ router = APIRouter(dependencies=[Depends(check_same_origin)], include_in_schema=
 
 # What forms show of an asset (copied out: see console.snapshot).
 SHOWN = ("id", "name", "type")
-TYPE_CHOICES = [(kind.value, kind.value) for kind in AssetType]
+# The choices of the asset form's selects.
+FORM_CHOICES: dict[str, Any] = {
+    "types": [(kind.value, kind.value) for kind in AssetType],
+    "session_protocols": [
+        ("", "default for the type"),
+        *((protocol.value, protocol.value.upper()) for protocol in SessionProtocol),
+    ],
+}
 SECRETS = ("username", "password", "private_key", "passphrase")
 # Which built-in tasks and script types the Execute menu offers on each asset type.
 TASKS_FOR = {
@@ -60,7 +68,12 @@ def _body(data: Mapping[str, str], kind: str) -> dict[str, Any]:
     }
     if kind != AssetType.CONTAINER:
         port = data.get("port", "").strip()
-        body["properties"] = {"host": data.get("host", "").strip() or None, "port": port or None}
+        body["properties"] = {
+            "host": data.get("host", "").strip() or None,
+            "port": port or None,
+            "protocol": data.get("protocol") or None,
+            "session_port": data.get("session_port", "").strip() or None,
+        }
         if kind == AssetType.WINDOWS_HOST:
             body["properties"]["use_https"] = checked(data, "use_https")
     return body
@@ -120,7 +133,7 @@ async def new_asset(
         parent=shown_parent,
         values=values,
         errors={},
-        types=TYPE_CHOICES,
+        **FORM_CHOICES,
     )
 
 
@@ -130,9 +143,7 @@ async def add_asset(request: Request, caller: Caller, db: DB, node: NodeDep) -> 
     parent_id = data.get("parent_id") or None
     parent = (await library.read_asset(db, caller, parent_id)).asset if parent_id else None
     shown_parent = snapshot(parent, "id", "name") if parent else None
-    expect_form(
-        request, "assets/_form.html", data, asset=None, parent=shown_parent, types=TYPE_CHOICES
-    )
+    expect_form(request, "assets/_form.html", data, asset=None, parent=shown_parent, **FORM_CHOICES)
     kind = data.get("type", "")
     body = validated(AssetIn, {**_body(data, kind), "type": kind, "parent_id": parent_id})
     view = await create_from(body, caller, db, node)
@@ -157,6 +168,8 @@ async def edit_asset(request: Request, asset_id: str, caller: Caller, db: DB) ->
         "host": asset.host or "",
         "port": str(asset.port or ""),
         "use_https": "on" if asset.use_https else "",
+        "protocol": asset.session_protocol or "",
+        "session_port": str(asset.session_port or ""),
         "description": asset.description,
     }
     return page(
@@ -168,7 +181,7 @@ async def edit_asset(request: Request, asset_id: str, caller: Caller, db: DB) ->
         secrets_set=view.secrets,
         values=values,
         errors={},
-        types=TYPE_CHOICES,
+        **FORM_CHOICES,
     )
 
 
@@ -185,7 +198,7 @@ async def update_asset(
         asset=snapshot(view.asset, *SHOWN),
         parent=None,
         secrets_set=view.secrets,
-        types=TYPE_CHOICES,
+        **FORM_CHOICES,
     )
     body = validated(AssetPatch, _body(data, view.asset.type))
     changes = body.model_dump(exclude_unset=True)
