@@ -3,17 +3,19 @@
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pamnode.audit.service import record
 from pamnode.core.errors import Forbidden, InvalidInput, NotFound
+from pamnode.db.pages import page_of
 from pamnode.identity.principal import Principal
 from pamnode.identity.roles import Permission
 from pamnode.jobs import states
 from pamnode.jobs.context import JobContext
 from pamnode.jobs.models import Job
 from pamnode.jobs.states import JobState
+from pamnode.peers.serving import signed_by
 
 
 @dataclass(frozen=True)
@@ -45,19 +47,14 @@ async def list_jobs(
     if where.task:
         query = query.where(Job.task == where.task)
     if where.node:
-        # A node name, or a whole signature: node::tenant::site.
-        query = query.where(
-            (Job.node_signature == where.node) | Job.node_signature.startswith(f"{where.node}::")
-        )
+        query = query.where(signed_by(Job.node_signature, where.node))
     if where.batch_id:
         query = query.where(Job.batch_id == where.batch_id)
     if where.since:
         query = query.where(Job.created_at >= where.since)
     if where.until:
         query = query.where(Job.created_at < where.until)
-    total = await db.scalar(select(func.count()).select_from(query.subquery())) or 0
-    page = query.order_by(Job.created_at.desc(), Job.id).limit(limit).offset(offset)
-    return list((await db.scalars(page)).all()), total
+    return await page_of(db, query, (Job.created_at.desc(), Job.id), limit, offset)
 
 
 async def get_job(db: AsyncSession, principal: Principal, job_id: str) -> Job:

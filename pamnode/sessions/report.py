@@ -4,13 +4,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pamnode.audit.service import record
 from pamnode.core.errors import Forbidden, InvalidInput, NotFound
+from pamnode.db.pages import page_of
 from pamnode.identity.principal import Principal
 from pamnode.identity.roles import Permission
+from pamnode.peers.serving import signed_by
 from pamnode.sessions import recordings, states
 from pamnode.sessions.context import SessionContext
 from pamnode.sessions.models import Session
@@ -45,17 +47,12 @@ async def list_sessions(
     if where.state:
         query = query.where(Session.state == where.state)
     if where.node:
-        query = query.where(
-            (Session.node_signature == where.node)
-            | Session.node_signature.startswith(f"{where.node}::")
-        )
+        query = query.where(signed_by(Session.node_signature, where.node))
     if where.since:
         query = query.where(Session.created_at >= where.since)
     if where.until:
         query = query.where(Session.created_at < where.until)
-    total = await db.scalar(select(func.count()).select_from(query.subquery())) or 0
-    page = query.order_by(Session.created_at.desc(), Session.id).limit(limit).offset(offset)
-    return list((await db.scalars(page)).all()), total
+    return await page_of(db, query, (Session.created_at.desc(), Session.id), limit, offset)
 
 
 async def get_session(db: AsyncSession, principal: Principal, session_id: str) -> Session:

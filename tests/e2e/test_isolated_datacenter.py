@@ -9,12 +9,9 @@ from __future__ import annotations
 
 import time
 
-from pamnode.lab.netns import three_zone_topology
-from pamnode.lab.node_process import NodeProcess
-from pamnode.lab.sshd import SshServer
-from tests.conftest import ADMIN_LOGIN, ADMIN_PASSWORD
 from tests.support.assets import add_asset
 from tests.support.identity import create_tenant, expect
+from tests.support.isolated import isolated_lab
 from tests.support.peers import add_peer, establish_trust, prepare_peer_site
 
 FINISHED = {"succeeded", "failed", "cancelled", "timed_out"}
@@ -33,57 +30,37 @@ def run_check(client, asset_id):
 
 
 def test_status_check_fails_direct_and_succeeds_through_the_peer(tmp_path):
-    with three_zone_topology() as zones:
-        sshd = SshServer(zones.datacenter_addr, 22, netns=zones.datacenter.name)
-        main = NodeProcess(
-            tmp_path / "main", "main-node", netns=zones.main.name, address=zones.admin_main_addr
-        )
-        peer = NodeProcess(
-            tmp_path / "peer",
-            "12P-remotePeer-dev",
-            netns=zones.peer.name,
-            address=zones.admin_peer_addr,
-        )
-        try:
-            sshd.start()
-            for node in (main, peer):
-                node.start()
-                assert node.init_admin(ADMIN_LOGIN, ADMIN_PASSWORD).returncode == 0
-            jwt = prepare_peer_site(peer, "proxm-27")
-            admin = create_tenant(main, "corp")
-            with main.client("corp", token=admin) as client:
-                box = add_asset(client, "datacenter", "container")
-                asset = add_asset(
-                    client,
-                    "db-1",
-                    "unix-host",
-                    box["id"],
-                    properties={"host": zones.datacenter_addr, "port": 22},
-                    secrets={"username": sshd.user, "password": sshd.password},
-                )
+    with isolated_lab(tmp_path) as lab:
+        zones, sshd, main, peer = lab.zones, lab.sshd, lab.main, lab.peer
+        jwt = prepare_peer_site(peer, "proxm-27")
+        admin = create_tenant(main, "corp")
+        with main.client("corp", token=admin) as client:
+            box = add_asset(client, "datacenter", "container")
+            asset = add_asset(
+                client,
+                "db-1",
+                "unix-host",
+                box["id"],
+                properties={"host": zones.datacenter_addr, "port": 22},
+                secrets={"username": sshd.user, "password": sshd.password},
+            )
 
-                direct = run_check(client, asset["id"])
-                assert direct["state"] == "failed", direct
-                assert direct["error_code"] == "network_unreachable"
-                assert f"{zones.datacenter_addr}:22" in direct["error"]
-                assert direct["node_signature"] == "main-node::corp::root"
+            direct = run_check(client, asset["id"])
+            assert direct["state"] == "failed", direct
+            assert direct["error_code"] == "network_unreachable"
+            assert f"{zones.datacenter_addr}:22" in direct["error"]
+            assert direct["node_signature"] == "main-node::corp::root"
 
-                created = add_peer(
-                    client, "remote", peer, "proxm-27", jwt, peer_address=zones.peer_main_addr
-                )
-                establish_trust(client, created["id"])
-                report = expect(client.post(f"peer-nodes/{created['id']}/test-connection"), 200)
-                assert report["ok"] is True, report
-                expect(
-                    client.post(f"assets/{box['id']}/peer-nodes", json={"peer_node": "remote"}), 201
-                )
+            created = add_peer(
+                client, "remote", peer, "proxm-27", jwt, peer_address=zones.peer_main_addr
+            )
+            establish_trust(client, created["id"])
+            report = expect(client.post(f"peer-nodes/{created['id']}/test-connection"), 200)
+            assert report["ok"] is True, report
+            expect(client.post(f"assets/{box['id']}/peer-nodes", json={"peer_node": "remote"}), 201)
 
-                through_peer = run_check(client, asset["id"])
-            assert through_peer["state"] == "succeeded", through_peer
-            assert through_peer["node_signature"] == "12P-remotePeer-dev::proxm-27::root"
-            assert through_peer["peer_node"] == "remote"
-            assert through_peer["facts"]["user"] == sshd.user
-        finally:
-            for node in (main, peer):
-                node.stop()
-            sshd.stop()
+            through_peer = run_check(client, asset["id"])
+        assert through_peer["state"] == "succeeded", through_peer
+        assert through_peer["node_signature"] == "12P-remotePeer-dev::proxm-27::root"
+        assert through_peer["peer_node"] == "remote"
+        assert through_peer["facts"]["user"] == sshd.user

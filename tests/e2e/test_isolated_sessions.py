@@ -6,13 +6,10 @@ in the datacenter. The tunnel is spoken by a program as a browser would speak it
 
 from __future__ import annotations
 
-from pamnode.lab.netns import three_zone_topology
-from pamnode.lab.node_process import NodeProcess
-from pamnode.lab.sshd import SshServer
 from pamnode.lab.tunnel_client import TunnelClient, run_command
-from tests.conftest import ADMIN_LOGIN, ADMIN_PASSWORD
 from tests.support.assets import add_asset
 from tests.support.identity import create_tenant, expect
+from tests.support.isolated import isolated_lab
 from tests.support.peers import add_peer, establish_trust, prepare_peer_site
 from tests.support.sessions import open_session, typescript, wait_session
 
@@ -20,76 +17,55 @@ GATEWAY_PORT = 4822
 
 
 def test_ssh_session_reaches_the_datacenter_only_through_the_peers_gateway(tmp_path):
-    with three_zone_topology() as zones:
-        sshd = SshServer(zones.datacenter_addr, 22, netns=zones.datacenter.name)
-        main = NodeProcess(
-            tmp_path / "main", "main-node", netns=zones.main.name, address=zones.admin_main_addr
-        )
-        peer = NodeProcess(
-            tmp_path / "peer",
-            "12P-remotePeer-dev",
-            netns=zones.peer.name,
-            address=zones.admin_peer_addr,
-            env={"PAMNODE_GATEWAY_PORT": str(GATEWAY_PORT)},
-        )
-        try:
-            sshd.start()
-            for node in (main, peer):
-                node.start()
-                assert node.init_admin(ADMIN_LOGIN, ADMIN_PASSWORD).returncode == 0
-            jwt = prepare_peer_site(peer, "proxm-27")
-            admin = create_tenant(main, "corp")
-            with main.client("corp", token=admin) as client:
-                box = add_asset(client, "datacenter", "container")
-                asset = add_asset(
-                    client,
-                    "db-1",
-                    "unix-host",
-                    box["id"],
-                    properties={"host": zones.datacenter_addr, "port": 22},
-                    secrets={"username": sshd.user, "password": sshd.password},
-                )
+    with isolated_lab(tmp_path, peer_env={"PAMNODE_GATEWAY_PORT": str(GATEWAY_PORT)}) as lab:
+        zones, sshd, main, peer = lab.zones, lab.sshd, lab.main, lab.peer
+        jwt = prepare_peer_site(peer, "proxm-27")
+        admin = create_tenant(main, "corp")
+        with main.client("corp", token=admin) as client:
+            box = add_asset(client, "datacenter", "container")
+            asset = add_asset(
+                client,
+                "db-1",
+                "unix-host",
+                box["id"],
+                properties={"host": zones.datacenter_addr, "port": 22},
+                secrets={"username": sshd.user, "password": sshd.password},
+            )
 
-                # Without a peer the main's own guacd carries it, and cannot reach the host.
-                direct = open_session(client, asset["id"])
-                with TunnelClient(main, direct["tunnel"], admin) as tunnel:
-                    seen = tunnel.pump(60, until="error")
-                assert seen.errors, seen
-                failed = wait_session(client, direct["id"], {"completed", "failed"})
-                assert (failed["state"], failed["error_code"]) == ("failed", "remote_error")
-                assert failed["node_signature"] == "main-node::corp::root"
+            # Without a peer the main's own guacd carries it, and cannot reach the host.
+            direct = open_session(client, asset["id"])
+            with TunnelClient(main, direct["tunnel"], admin) as tunnel:
+                seen = tunnel.pump(60, until="error")
+            assert seen.errors, seen
+            failed = wait_session(client, direct["id"], {"completed", "failed"})
+            assert (failed["state"], failed["error_code"]) == ("failed", "remote_error")
+            assert failed["node_signature"] == "main-node::corp::root"
 
-                gateway = f"{zones.peer_main_addr}:{GATEWAY_PORT}"
-                created = add_peer(
-                    client,
-                    "remote",
-                    peer,
-                    "proxm-27",
-                    jwt,
-                    peer_address=zones.peer_main_addr,
-                    gateway=True,
-                    gateway_address=gateway,
-                )
-                establish_trust(client, created["id"])
-                establish_trust(client, created["id"], "gateway")
-                info = expect(client.post(f"peer-nodes/{created['id']}/test-connection"), 200)
-                assert info["ok"] and info["capabilities"]["gateway"] is True, info
-                expect(
-                    client.post(f"assets/{box['id']}/peer-nodes", json={"peer_node": "remote"}), 201
-                )
+            gateway = f"{zones.peer_main_addr}:{GATEWAY_PORT}"
+            created = add_peer(
+                client,
+                "remote",
+                peer,
+                "proxm-27",
+                jwt,
+                peer_address=zones.peer_main_addr,
+                gateway=True,
+                gateway_address=gateway,
+            )
+            establish_trust(client, created["id"])
+            establish_trust(client, created["id"], "gateway")
+            info = expect(client.post(f"peer-nodes/{created['id']}/test-connection"), 200)
+            assert info["ok"] and info["capabilities"]["gateway"] is True, info
+            expect(client.post(f"assets/{box['id']}/peer-nodes", json={"peer_node": "remote"}), 201)
 
-                opened = open_session(client, asset["id"])
-                seen = run_command(main, admin, opened["tunnel"], "hostname; hostname -I")
-                assert seen.opcodes["sync"] > 0 and not seen.errors, seen
-                done = wait_session(client, opened["id"], {"completed", "failed"})
-                assert done["state"] == "completed", done
-                assert done["gateway"] == gateway
-                assert done["peer_node"] == "remote"
-                assert done["node_signature"] == "12P-remotePeer-dev::proxm-27::root"
-                script = typescript(client, opened["id"])
-            # The shell that answered runs in the datacenter: its only address is there.
-            assert zones.datacenter_addr in script.split("hostname -I", 1)[1]
-        finally:
-            for node in (main, peer):
-                node.stop()
-            sshd.stop()
+            opened = open_session(client, asset["id"])
+            seen = run_command(main, admin, opened["tunnel"], "hostname; hostname -I")
+            assert seen.opcodes["sync"] > 0 and not seen.errors, seen
+            done = wait_session(client, opened["id"], {"completed", "failed"})
+            assert done["state"] == "completed", done
+            assert done["gateway"] == gateway
+            assert done["peer_node"] == "remote"
+            assert done["node_signature"] == "12P-remotePeer-dev::proxm-27::root"
+            script = typescript(client, opened["id"])
+        # The shell that answered runs in the datacenter: its only address is there.
+        assert zones.datacenter_addr in script.split("hostname -I", 1)[1]
