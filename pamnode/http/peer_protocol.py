@@ -6,6 +6,7 @@ from fastapi import APIRouter, Query, status
 from fastapi.responses import FileResponse
 
 from pamnode.http.deps import DB, Caller, NodeDep
+from pamnode.http.downloads import recording_response
 from pamnode.jobs import peer_side
 from pamnode.jobs.wire import PeerJobIn, PeerJobStatus
 from pamnode.peers import serving
@@ -63,4 +64,4 @@ async def session_recording(
     kind: Annotated[str, Query(max_length=16)] = "recording",
 ) -> FileResponse:
     path = await session_side.recording(db, node.remote_sessions, caller, session_id, kind)
-    return FileResponse(path, media_type="application/octet-stream")
+    return recording_response(path, session_id, kind)

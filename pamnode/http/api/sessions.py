@@ -7,10 +7,10 @@ from fastapi.responses import FileResponse
 from pydantic import AwareDatetime
 
 from pamnode.http.deps import DB, Caller, NodeDep
+from pamnode.http.downloads import recording_response
 from pamnode.http.paging import Limit, Offset
 from pamnode.sessions import report
 from pamnode.sessions.opening import open_session
-from pamnode.sessions.params import TYPESCRIPT
 from pamnode.sessions.schemas import (
     OpenedSessionOut,
     SessionDetailsOut,
@@ -76,8 +76,4 @@ async def session_recording(
 ) -> FileResponse:
     """The Guacamole recording (for the player) or the SSH typescript (text, downloadable)."""
     path = await report.recording_file(db, node.remote_sessions, caller, session_id, kind)
-    if kind == TYPESCRIPT:
-        return FileResponse(
-            path, media_type="text/plain; charset=utf-8", filename=f"{session_id}.typescript.txt"
-        )
-    return FileResponse(path, media_type="application/octet-stream")
+    return recording_response(path, session_id, kind)

@@ -9,11 +9,12 @@ from pamnode.http.console.caller import Caller
 from pamnode.http.console.csrf import check_same_origin
 from pamnode.http.console.render import page, redirect, site_base
 from pamnode.http.deps import DB, NodeDep
+from pamnode.http.downloads import recording_response
 from pamnode.http.paging import Offset
 from pamnode.identity.roles import Permission
 from pamnode.sessions import report
 from pamnode.sessions.opening import open_session
-from pamnode.sessions.params import RECORDING, TYPESCRIPT
+from pamnode.sessions.params import RECORDING
 from pamnode.sessions.states import ENDED, SessionState
 
 router = APIRouter(dependencies=[Depends(check_same_origin)], include_in_schema=False)
@@ -88,11 +89,7 @@ async def session_recording(
     session_id: str, caller: Caller, db: DB, node: NodeDep, kind: Filter = RECORDING
 ) -> FileResponse:
     path = await report.recording_file(db, node.remote_sessions, caller, session_id, kind)
-    if kind == TYPESCRIPT:
-        return FileResponse(
-            path, media_type="text/plain; charset=utf-8", filename=f"{session_id}.typescript.txt"
-        )
-    return FileResponse(path, media_type="application/octet-stream")
+    return recording_response(path, session_id, kind)
 
 
 @router.post("/sessions/{session_id}/terminate")
