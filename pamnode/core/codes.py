@@ -176,6 +176,7 @@ class Code(StrEnum):
     )
     SESSION_NOT_FOUND = "session_not_found", "the site (or peer) has no such session for you"
     SESSION_ATTACHED = "session_attached", "a tunnel is attached to the session, or it ended"
+    SESSION_UNATTACHED = "session_unattached", "nothing attached to the session in time"
     SESSION_FINISHED = "session_finished", "the remote session has ended already"
     SESSION_ID_TAKEN = "session_id_taken", "a main sent a session id this node uses already"
     CROSS_ORIGIN_REFUSED = "cross_origin_refused", "a tunnel was asked for from another origin"

@@ -9,7 +9,10 @@ from pamnode.audit.service import record
 from pamnode.core.errors import InvalidInput
 from pamnode.identity.principal import Principal
 from pamnode.sessions.models import Session
-from pamnode.sessions.states import SessionState
+from pamnode.sessions.states import SessionState, end_unattached
+
+# A browser attaches at once; a session nobody attached to within this ends as failed.
+ATTACH_WITHIN_S = 600.0
 
 
 async def open_session(db: AsyncSession, principal: Principal, asset_id: str) -> Session:
@@ -21,6 +24,7 @@ async def open_session(db: AsyncSession, principal: Principal, asset_id: str) ->
         )
     assert asset.host is not None
     protocol, port = session_endpoint(asset)
+    await end_unattached(db, principal.site.id, "local", ATTACH_WITHIN_S)
     session = Session(
         site_id=principal.site.id,
         asset_id=asset.id,

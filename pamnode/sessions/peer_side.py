@@ -17,7 +17,7 @@ from pamnode.sessions import recordings
 from pamnode.sessions.context import SessionContext
 from pamnode.sessions.models import Session
 from pamnode.sessions.params import connection_params
-from pamnode.sessions.states import ENDED, SessionState
+from pamnode.sessions.states import ENDED, SessionState, end_unattached
 from pamnode.sessions.tickets import Grant
 from pamnode.sessions.wire import PeerSessionIn, PeerSessionTicket
 
@@ -31,6 +31,8 @@ async def grant(
             "this node runs no gateway: start it with --gateway-port to carry sessions",
             code="gateway_not_running",
         )
+    # A ticket lives seconds: a session whose ticket went unused is over.
+    await end_unattached(db, principal.site.id, "peer", 2 * ctx.tickets.ttl_s)
     if await db.get(Session, body.id) is not None:
         raise Conflict(f"session id {body.id} is already used on this node", "session_id_taken")
     target = body.target

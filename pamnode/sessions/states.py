@@ -1,6 +1,7 @@
 """Session states and the writes that move a session on, each in a short transaction."""
 
 import asyncio
+from datetime import timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -80,3 +81,25 @@ async def ended(sessions: Sessions, session_id: str, within_s: float) -> Session
         if session.state in ENDED or loop.time() >= deadline:
             return session
         await asyncio.sleep(0.1)
+
+
+async def end_unattached(db: AsyncSession, site_id: str, origin: str, older_than_s: float) -> None:
+    """Sessions opened but never attached (on a main) or whose ticket was never used (on a
+    peer) end as failed once they are older than `older_than_s`; the caller's transaction."""
+    cutoff = utcnow() - timedelta(seconds=older_than_s)
+    await db.execute(
+        sql_update(Session)
+        .where(
+            Session.site_id == site_id,
+            Session.origin == origin,
+            Session.state == SessionState.PENDING,
+            Session.created_at < cutoff,
+        )
+        .values(
+            state=SessionState.FAILED,
+            error="nothing attached to the session in time",
+            error_code="session_unattached",
+            completed_at=utcnow(),
+            updated_at=utcnow(),
+        )
+    )

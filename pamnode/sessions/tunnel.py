@@ -3,6 +3,7 @@ recordings. The whole life of one session on the main node, in order."""
 
 import asyncio
 import logging
+from datetime import timedelta
 
 from pamnode.audit.service import AuditScope, record
 from pamnode.core.errors import Conflict, NotFound, PamError
@@ -14,6 +15,7 @@ from pamnode.sessions.context import SessionContext
 from pamnode.sessions.guacamole.handshake import UPSTREAM_ERROR, Display
 from pamnode.sessions.guacamole.protocol import ProtocolError, encode
 from pamnode.sessions.models import Session
+from pamnode.sessions.opening import ATTACH_WITHIN_S
 from pamnode.sessions.relay import ClientChannel, relay, tunnel_id
 from pamnode.sessions.states import SessionState
 
@@ -37,6 +39,11 @@ async def _claim(ctx: SessionContext, principal: Principal, session_id: str) -> 
         or session.requested_by != principal.user.login
     ):
         raise NotFound(f"you have no session {session_id[:40]}", code="session_not_found")
+    if session.created_at < utcnow() - timedelta(seconds=ATTACH_WITHIN_S):
+        raise Conflict(
+            f"session {session_id} was opened too long ago: open a new one",
+            code="session_unattached",
+        )
     if not await states.claim(ctx.sessions, session_id):
         raise Conflict(
             f"session {session_id} is already attached or has ended: open a new one",

@@ -3,8 +3,13 @@ asset's properties choose. (Sessions that really connect run in tests/integratio
 
 from __future__ import annotations
 
-import pytest
+from datetime import timedelta
 
+import pytest
+from sqlalchemy import update
+
+from pamnode.db.base import utcnow
+from pamnode.sessions.models import Session
 from tests.support.identity import PASSWORD
 
 
@@ -82,3 +87,20 @@ async def test_only_the_opener_and_readers_see_it_and_an_administrator_ends_it(n
         assert again["error"]["code"] == "session_finished"
         audit = (await admin.get("audit-events", params={"action": "session.terminate"})).json()
         assert any(event["details"]["session"] == opened["id"] for event in audit)
+
+
+async def test_a_session_nobody_attached_to_ends_as_failed(node, corp):
+    async with node.as_("sessions-corp", corp) as admin:
+        host = await _post(
+            admin, "assets", {"name": "idle-1", "type": "unix-host", "properties": {"host": "h1"}}
+        )
+        stale = await _post(admin, f"assets/{host['id']}/sessions")
+        running = node.transport.app.state.node  # type: ignore[attr-defined]
+        async with running.sessions.begin() as db:
+            an_hour_ago = utcnow() - timedelta(hours=1)
+            await db.execute(
+                update(Session).where(Session.id == stale["id"]).values(created_at=an_hour_ago)
+            )
+        await _post(admin, f"assets/{host['id']}/sessions")
+        ended = (await admin.get(f"sessions/{stale['id']}")).json()
+        assert (ended["state"], ended["error_code"]) == ("failed", "session_unattached")
