@@ -41,11 +41,21 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
+from common import (
+    ADMIN_LOGIN,
+    ADMIN_PASSWORD,
+    TENANT,
+    BenchError,
+    create_tenant,
+    expect,
+    run_text,
+    service_token,
+)
 
 from pamnode.jobs.executors.ssh import STATUS_SCRIPT
 from pamnode.lab.node_process import NodeProcess
@@ -54,9 +64,6 @@ from pamnode.lab.sshd import SshServer
 
 REPO = Path(__file__).resolve().parent.parent
 CALLBACKS = Path(__file__).resolve().parent / "ansible_callbacks"
-TENANT = "bench"
-ADMIN_LOGIN, ADMIN_PASSWORD = "admin", "Bench-Admin-Passw0rd!"
-TENANT_PASSWORD = "Bench-Tenant-Passw0rd!"
 FINISHED = {"succeeded", "failed", "cancelled", "timed_out"}
 POLL_S = 0.2
 RUN_TIMEOUT_S = 900.0
@@ -68,10 +75,6 @@ PEERS = ("a", "b")
 # One section per database, each replaced by the next run on that database.
 MARK_BEGIN = "<!-- bench/jobs.py --database {}: begin (generated; re-run to replace) -->"
 MARK_END = "<!-- bench/jobs.py --database {}: end -->"
-
-
-class BenchError(Exception):
-    """The benchmark could not produce a valid measurement."""
 
 
 # --- real components ------------------------------------------------------------------------
@@ -90,36 +93,6 @@ class BenchSshServer(SshServer):
         assert self.dir is not None
         with (self.dir / "sshd_config").open("a") as config:
             config.write("MaxStartups 1000\nMaxSessions 100\n")
-
-
-def expect(response: httpx.Response, status: int) -> Any:
-    if response.status_code != status:
-        raise BenchError(
-            f"{response.request.method} {response.request.url}: expected {status}, "
-            f"got {response.status_code} {response.text[:500]}"
-        )
-    return response.json() if response.content else None
-
-
-def create_tenant(node: NodeProcess) -> str:
-    """Tenant TENANT with its administrator; return that administrator's session token."""
-    base_token = node.login("base", "root", ADMIN_LOGIN, ADMIN_PASSWORD)
-    with node.client("base", token=base_token) as base:
-        body = {"name": TENANT, "admin_login": "tadmin", "admin_password": TENANT_PASSWORD}
-        expect(base.post("tenants", json=body), 201)
-    return node.login(TENANT, "root", "tadmin", TENANT_PASSWORD)
-
-
-def service_token(peer: NodeProcess) -> str:
-    """The seed's Step 1 on a peer: a Service user and its unlocked API token."""
-    admin = create_tenant(peer)
-    with peer.client(TENANT, token=admin) as client:
-        expect(client.post("users", json={"login": "svc-main", "password": TENANT_PASSWORD}), 201)
-        expect(client.post("site-roles", json={"principal": "svc-main", "role": "service"}), 201)
-        expires = (datetime.now(UTC) + timedelta(days=1)).isoformat()
-        body = {"user": "svc-main", "expires_at": expires, "description": "bench main"}
-        token_id = expect(client.post("api-tokens", json=body), 201)["id"]
-        return str(expect(client.post(f"api-tokens/{token_id}/unlock"), 200)["jwt"])
 
 
 def add_peer(client: httpx.Client, name: str, peer: NodeProcess, jwt: str) -> None:
@@ -589,13 +562,6 @@ def verdict(results: list[Result]) -> list[str]:
                 f"({ours:.2f} s vs {r.wall_s:.2f} s, {r.wall_s / ours:.2f}x)."
             )
     return lines
-
-
-def run_text(argv: list[str]) -> str:
-    try:
-        return subprocess.run(argv, capture_output=True, text=True, timeout=30).stdout.rstrip()
-    except (OSError, subprocess.SubprocessError):
-        return "n/a"
 
 
 def machine() -> list[str]:
