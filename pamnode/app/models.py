@@ -4,11 +4,11 @@ The wiring layer holds it because it alone may know every area; the migration en
 (`pamnode/db/migrations/env.py`) is the one module below it that imports it.
 """
 
-from pamnode.assets.models import Asset, AssetPermission, AssetSecret
+from pamnode.assets.models import Asset, AssetHostKey, AssetPermission, AssetSecret
 from pamnode.audit.models import AuditEvent
 from pamnode.db.base import Base
 from pamnode.identity.models import ApiToken, LoginSession, Site, SiteRoleGrant, Tenant, User
-from pamnode.jobs.models import AssetHostKey, Job, JobAttempt, Script
+from pamnode.jobs.models import Job, JobAttempt, Script
 from pamnode.peers.models import PeerAssignment, PeerNode, PeerPin
 from pamnode.sessions.models import Session, SessionAttempt
 

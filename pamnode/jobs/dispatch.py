@@ -3,7 +3,7 @@
 """
 
 from pamnode.assets.credentials import Credential
-from pamnode.assets.models import Asset
+from pamnode.assets.models import Asset, AssetHostKey
 from pamnode.assets.secrets import open_secrets
 from pamnode.crypto.cipher import VaultError
 from pamnode.crypto.keyring import KeyRingError
@@ -12,7 +12,7 @@ from pamnode.jobs import states
 from pamnode.jobs.context import JobContext
 from pamnode.jobs.delegation import Candidate, delegate
 from pamnode.jobs.local import run_here
-from pamnode.jobs.models import AssetHostKey, Job
+from pamnode.jobs.models import Job
 from pamnode.jobs.specs import JobSpec
 from pamnode.peers.selection import Purpose, attempt_order, effective, reaches
 

@@ -1,4 +1,4 @@
-"""Jobs and their attempts, the site's script library, and SSH host keys pinned per asset."""
+"""Jobs and their attempts, and the site's script library."""
 
 from datetime import datetime
 from typing import Any
@@ -83,15 +83,3 @@ class JobAttempt(Base):
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     outcome: Mapped[str] = mapped_column(String(16), default="running")
     error: Mapped[str] = mapped_column(Text, default="")
-
-
-class AssetHostKey(Base):
-    """The SSH host key an asset showed on first contact; enforced on every later job."""
-
-    __tablename__ = "asset_host_keys"
-
-    asset_id: Mapped[str] = mapped_column(
-        ForeignKey("assets.id", ondelete="CASCADE"), primary_key=True
-    )
-    key: Mapped[str] = mapped_column(Text)
-    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from pamnode.assets.credentials import Credential, CredentialIn
-from pamnode.assets.models import Asset
+from pamnode.assets.models import Asset, AssetHostKey
 from pamnode.assets.secrets import open_secrets
 from pamnode.core.errors import PamError, PeerFailure, Unavailable
 from pamnode.crypto.cipher import VaultError
@@ -75,6 +75,7 @@ async def _plan(ctx: SessionContext, session_id: str) -> _Plan:
             secrets = await open_secrets(db, ctx.keyring, tenant.id, asset)
         except (VaultError, KeyRingError) as exc:
             raise Unavailable(str(exc), code="vault_unavailable") from exc
+        pinned = await db.get(AssetHostKey, asset.id)
         peers = effective(await reaches(db, asset.id), Purpose.SESSIONS)
         candidates = [
             Candidate(peer.name, endpoint(ctx.keyring, tenant.id, peer), gateway_endpoint(peer))
@@ -84,6 +85,7 @@ async def _plan(ctx: SessionContext, session_id: str) -> _Plan:
             "id": session.id,
             "asset_name": session.asset_name,
             "protocol": session.protocol,
+            "known_host_key": pinned.key if pinned else None,
             **session.target,
         }
     return _Plan(facts, Credential.from_vault(secrets), candidates, tenant.name, site.name)
@@ -148,6 +150,7 @@ async def _here(ctx: SessionContext, plan: _Plan, display: Display) -> Upstream:
         plan.session["port"],
         plan.credential,
         ctx.recording_dir(plan.session["id"]),
+        plan.session["known_host_key"],
     )
     stream = await ctx.guacd.connect()
     try:
@@ -166,7 +169,10 @@ async def _through(
         id=plan.session["id"],
         asset_name=plan.session["asset_name"],
         target=SessionTargetIn(
-            host=plan.session["host"], port=plan.session["port"], protocol=plan.session["protocol"]
+            host=plan.session["host"],
+            port=plan.session["port"],
+            protocol=plan.session["protocol"],
+            known_host_key=plan.session["known_host_key"],
         ),
         credential=CredentialIn(**asdict(plan.credential)),
     )

@@ -16,9 +16,18 @@ RECORDING_KINDS = {RECORDING: "Guacamole protocol dump", TYPESCRIPT: "SSH typesc
 
 
 def connection_params(
-    protocol: str, host: str, port: int, credential: Credential, recording_dir: Path | None
+    protocol: str,
+    host: str,
+    port: int,
+    credential: Credential,
+    recording_dir: Path | None,
+    known_host_key: str | None = None,
 ) -> dict[str, str]:
     params = {"hostname": host, "port": str(port), "username": credential.username}
+    if protocol == "ssh" and known_host_key:
+        # A known_hosts line; guacd refuses a host that shows another key ("Aborted").
+        name = host if port == 22 else f"[{host}]:{port}"
+        params["host-key"] = f"{name} {known_host_key}"
     if credential.password:
         params["password"] = credential.password
     if protocol == "ssh" and credential.private_key:

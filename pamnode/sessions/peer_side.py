@@ -68,6 +68,7 @@ async def grant(
         target.port,
         Credential(**body.credential.model_dump()),
         ctx.recording_dir(body.id) if body.recording else None,
+        target.known_host_key,
     )
     scope = principal.audit_scope
     ticket = ctx.tickets.issue(

@@ -22,6 +22,8 @@ class SessionTargetIn(Strict):
     host: Annotated[str, Field(min_length=1, max_length=253)]
     port: Annotated[int, Field(ge=1, le=65535)]
     protocol: Annotated[str, Field(pattern="^(ssh|rdp|vnc)$")]
+    # The SSH host key pinned for the asset (OpenSSH public key line), if a job pinned one.
+    known_host_key: Annotated[str, Field(max_length=8192)] | None = None
 
 
 class PeerSessionIn(Strict):

@@ -12,13 +12,14 @@ import pytest
 from pamnode.lab.node_process import NodeProcess
 from pamnode.lab.ports import free_port
 from pamnode.lab.rdp import RdpServer
+from pamnode.lab.sshd import SshServer
 from pamnode.lab.tunnel_client import TunnelClient, run_command
 from pamnode.lab.vnc import VncServer
 from pamnode.sessions.guacamole.protocol import Scanner, encode
 from tests.support.assets import add_asset
 from tests.support.db import run_sql
 from tests.support.identity import PASSWORD, add_user, create_tenant, error_of, expect
-from tests.support.jobs import ssh_host
+from tests.support.jobs import run_jobs, ssh_host
 from tests.support.peers import add_peer, cert_sha256, establish_trust, prepare_peer_site
 from tests.support.sessions import open_session, typescript, wait_session
 
@@ -354,3 +355,24 @@ def test_an_administrator_terminates_an_active_session(lab, main_client, sshd):
     assert (ended["state"], ended["terminated_by"]) == ("completed", "tadmin")
     again = error_of(main_client.post(f"sessions/{opened['id']}/terminate"), 422)
     assert again["code"] == "session_finished"
+
+
+def test_a_session_checks_the_host_key_a_job_pinned(lab, main_client):
+    with SshServer("127.0.0.1", free_port()) as server:
+        host = ssh_host(main_client, server, "pinned-web")
+        [job] = run_jobs(main_client, host["id"])
+        assert job["state"] == "succeeded", job
+
+        opened = open_session(main_client, host["id"])
+        run_command(lab["main"], lab["admin"], opened["tunnel"], COMMAND)
+        assert (
+            wait_session(main_client, opened["id"], {"completed", "failed"})["state"] == "completed"
+        )
+
+        server.replace_host_key()
+        impostor = open_session(main_client, host["id"])
+        with TunnelClient(lab["main"], impostor["tunnel"], lab["admin"]) as tunnel:
+            seen = tunnel.pump(30, until="error")
+        assert seen.errors, seen
+        done = wait_session(main_client, impostor["id"], {"completed", "failed"})
+        assert (done["state"], done["error_code"]) == ("failed", "remote_error")
