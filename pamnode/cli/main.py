@@ -168,7 +168,7 @@ def demo(
     console.print("\nFirst lines of the session's typescript:")
     # Without the terminal's control sequences (clear screen, colours): a report, not a replay.
     text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", result.typescript)
-    for line in text.splitlines()[:12]:
+    for line in text.splitlines()[:20]:
         console.print(f"  {line}", markup=False, highlight=False)
     console.print(
         f"\n[bold green]Gateway: {session['gateway']}  "

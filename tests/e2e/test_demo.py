@@ -31,8 +31,12 @@ def test_demo_ends_on_the_peer_node_signature(mode):
     assert "Test Connection answered by 12P-remotePeer-dev::proxm-27::root" in result.stdout
     # The session went through the peer's gateway: its report and typescript say so.
     assert "Gateway:" in result.stdout and "Reports > Sessions > Show Details" in result.stdout
-    assert "$ hostname; hostname -I" in result.stdout
+    typescript = result.stdout.split("First lines of the session's typescript:", 1)[1]
+    # Echoed by the terminal (before or after the prompt, as the shell was ready).
+    assert "hostname; hostname -I; exit" in typescript
     if mode == "isolated":
         assert "Gateway: 10.77." in result.stdout
+        # The shell that answered runs in the datacenter.
+        assert "10.77.2.2" in typescript.split("hostname -I; exit", 1)[1]
         assert "Unix Status Check from the main node: failed" in result.stdout
         assert "cannot be reached" in result.stdout
