@@ -28,7 +28,7 @@ from pamnode.sessions.context import SessionContext
 from pamnode.sessions.front import GatewayFront
 from pamnode.sessions.guacd import Guacd
 from pamnode.sessions.states import end_interrupted
-from pamnode.sessions.tickets import TicketBook
+from pamnode.sessions.tickets import ticket_book
 
 # Connections the job pool's engine keeps beyond one per running job: restart recovery and
 # the crash handler write through it too.
@@ -115,7 +115,7 @@ async def open_node(settings: Settings, executors: Executors | None = None) -> N
         node_name=settings.node_name,
         recordings_dir=(settings.data_dir / "recordings").resolve(),
         rng=random.SystemRandom(),
-        tickets=TicketBook(settings.session_ticket_ttl_s),
+        tickets=ticket_book(settings.session_ticket_ttl_s),
     )
     await end_interrupted(job_sessions)
     node = Node(

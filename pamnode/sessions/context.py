@@ -6,12 +6,13 @@ from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from pamnode.core.once import OneTimeBook
 from pamnode.crypto.keyring import KeyRing
 from pamnode.peers.client import PeerClients
 from pamnode.peers.serving import node_signature
 from pamnode.sessions.guacamole.stream import GuacStream
 from pamnode.sessions.guacd import Guacd
-from pamnode.sessions.tickets import TicketBook
+from pamnode.sessions.tickets import Grant, ticket_book
 
 
 @dataclass
@@ -24,7 +25,7 @@ class SessionContext:
     recordings_dir: Path
     # The source of the random gateway choice; tests may put a seeded one here.
     rng: random.Random
-    tickets: TicketBook = field(default_factory=TicketBook)
+    tickets: OneTimeBook[Grant] = field(default_factory=ticket_book)
     # The address this node's gateway front listens on, once it does.
     gateway_address: str | None = None
     # The upstream of each session relayed by this node, so a session can be ended from

@@ -1,11 +1,13 @@
-"""Session tickets of a gateway: one use, a short life, and a clear reason for each refusal."""
+"""One-time tokens (a gateway's session tickets, the proxy's grants): one use, a short life,
+and a clear reason for each refusal."""
 
 from __future__ import annotations
 
 import pytest
 
 from pamnode.core.errors import Unauthenticated
-from pamnode.sessions.tickets import Grant, TicketBook
+from pamnode.core.once import OneTimeBook
+from pamnode.sessions.tickets import Grant
 
 
 class Clock:
@@ -19,23 +21,29 @@ class Clock:
 GRANT = Grant("s-1", "ssh", {"password": "secret"}, "peer::t::root", "t", "root")
 
 
-def refusal(book: TicketBook, ticket: str) -> str:
+def refusal(book: OneTimeBook[Grant], ticket: str) -> str:
     with pytest.raises(Unauthenticated) as caught:
         book.redeem(ticket)
     return caught.value.code
 
 
 def test_a_ticket_opens_once():
-    book = TicketBook(30, Clock())
+    book = OneTimeBook("session ticket", 30, Clock())
     ticket = book.issue(GRANT)
     assert book.redeem(ticket) == GRANT
     assert refusal(book, ticket) == "ticket_used"
     assert refusal(book, "made-up") == "ticket_unknown"
 
 
+def test_peeking_does_not_use_a_ticket():
+    book = OneTimeBook("proxy grant", 30, Clock())
+    ticket = book.issue(GRANT)
+    assert book.peek(ticket) == book.redeem(ticket) == GRANT
+
+
 def test_a_ticket_expires_and_is_then_forgotten():
     clock = Clock()
-    book = TicketBook(30, clock)
+    book = OneTimeBook("session ticket", 30, clock)
     ticket = book.issue(GRANT)
     clock.now += 31
     assert refusal(book, ticket) == "ticket_expired"
