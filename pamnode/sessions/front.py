@@ -15,6 +15,7 @@ import ssl
 
 from pamnode.audit.service import AuditScope, record
 from pamnode.core.errors import PamError
+from pamnode.core.streams import splice
 from pamnode.db.base import utcnow
 from pamnode.sessions import recordings, states
 from pamnode.sessions.context import SessionContext
@@ -26,7 +27,7 @@ from pamnode.sessions.guacamole.handshake import (
     handshake,
 )
 from pamnode.sessions.guacamole.protocol import ProtocolError, encode
-from pamnode.sessions.guacamole.stream import GuacStream, splice
+from pamnode.sessions.guacamole.stream import GuacStream
 from pamnode.sessions.models import Session
 from pamnode.sessions.states import SessionState
 from pamnode.sessions.tickets import Grant
@@ -101,7 +102,7 @@ class GatewayFront:
         await client.send(encode("ready", connection))
         await self._started(grant, scope)
         try:
-            await splice(client, upstream)
+            await splice(client, upstream, client.detach(), upstream.detach())
         finally:
             await self._end(
                 grant,

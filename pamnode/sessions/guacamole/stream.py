@@ -2,26 +2,23 @@
 
 import asyncio
 import codecs
-import contextlib
 
+from pamnode.core.streams import READ_BYTES, Connection
 from pamnode.sessions.guacamole.protocol import Instruction, Scanner
-
-READ_BYTES = 65536
 
 
 class StreamClosed(ConnectionError):
     """The other end closed the connection."""
 
 
-class GuacStream:
+class GuacStream(Connection):
+    """A connection read as Guacamole instructions; `detach` hands it over to a raw splice."""
+
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.reader = reader
-        self.writer = writer
+        super().__init__(reader, writer)
         self._decoder = codecs.getincrementaldecoder("utf-8")()
         self._scanner = Scanner()
         self._pending: list[Instruction] = []
-        self.bytes_in = 0
-        self.bytes_out = 0
 
     async def _fill(self) -> None:
         data = await self.reader.read(READ_BYTES)
@@ -62,39 +59,3 @@ class GuacStream:
         self._pending.clear()
         pending_bytes, _ = self._decoder.getstate()
         return (text + self._scanner.rest()).encode() + pending_bytes
-
-    async def close(self) -> None:
-        self.writer.close()
-        with contextlib.suppress(OSError):
-            await self.writer.wait_closed()
-
-
-async def _pump(source: GuacStream, sink: GuacStream, first: bytes) -> None:
-    if first:
-        sink.writer.write(first)
-        sink.bytes_out += len(first)
-    while data := await source.reader.read(READ_BYTES):
-        source.bytes_in += len(data)
-        sink.writer.write(data)
-        sink.bytes_out += len(data)
-        await sink.writer.drain()
-
-
-async def splice(a: GuacStream, b: GuacStream) -> None:
-    """Carry bytes both ways, untouched, until either side closes; then close both.
-
-    What each stream had received but not consumed (e.g. guacd's first frames, read together
-    with `ready`) goes first.
-    """
-    tasks = [
-        asyncio.create_task(_pump(a, b, a.detach())),
-        asyncio.create_task(_pump(b, a, b.detach())),
-    ]
-    try:
-        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        await a.close()
-        await b.close()
