@@ -24,6 +24,9 @@ from pamnode.jobs.executors.base import Executors
 from pamnode.jobs.pool import JobPool
 from pamnode.jobs.states import JobState, end_unfinished
 from pamnode.peers.client import PeerClients
+from pamnode.proxy.context import ProxyContext
+from pamnode.proxy.grants import grant_book
+from pamnode.proxy.http_proxy import HttpProxy
 from pamnode.sessions.context import SessionContext
 from pamnode.sessions.front import GatewayFront
 from pamnode.sessions.guacd import Guacd
@@ -49,8 +52,10 @@ class Node:
     peer_clients: PeerClients
     jobs: JobContext
     remote_sessions: SessionContext
-    # The gateway front, when this node serves as a gateway (settings.gateway_port).
+    proxy: ProxyContext
+    # The listeners beyond HTTPS, when the settings give them a port.
     front: GatewayFront | None = None
+    http_proxy: HttpProxy | None = None
     login_throttle: LoginThrottle = field(default_factory=LoginThrottle)
     version: str = __version__
 
@@ -58,6 +63,8 @@ class Node:
         await self.jobs.pool.shutdown()
         if self.front is not None:
             await self.front.close()
+        if self.http_proxy is not None:
+            await self.http_proxy.close()
         await self.remote_sessions.guacd.close()
         await self.peer_clients.aclose()
         await self.engine.dispose()
@@ -118,22 +125,33 @@ async def open_node(settings: Settings, executors: Executors | None = None) -> N
         tickets=ticket_book(settings.session_ticket_ttl_s),
     )
     await end_interrupted(job_sessions)
+    proxy = ProxyContext(
+        sessions=job_sessions,
+        node_name=settings.node_name,
+        grants=grant_book(settings.proxy_grant_ttl_s),
+    )
     node = Node(
-        settings, engine, sessions, job_engine, keyring, peer_clients, jobs, remote_sessions
+        settings, engine, sessions, job_engine, keyring, peer_clients, jobs, remote_sessions, proxy
     )
     return node
 
 
-async def serve_gateway(node: Node) -> None:
-    """Start the gateway front when the settings give it a port (serving only, never init)."""
+async def serve_listeners(node: Node) -> None:
+    """Start the gateway front and the HTTP proxy when the settings give them a port (when
+    serving, never for init); both speak TLS with the node's own certificate."""
     settings = node.settings
-    if settings.gateway_port is None:
+    if settings.gateway_port is None and settings.http_proxy_port is None:
         return
     if settings.cert_file is None or settings.key_file is None:
-        raise ValueError("the gateway front needs the node's certificate and key files")
-    front = GatewayFront(
-        node.remote_sessions, server_context(settings.cert_file, settings.key_file)
-    )
-    host = settings.gateway_host or settings.host
-    await front.start(host, settings.gateway_port, f"{host}:{settings.gateway_port}")
-    node.front = front
+        raise ValueError("the gateway front and HTTP proxy need the node's certificate and key")
+    tls = server_context(settings.cert_file, settings.key_file)
+    if settings.gateway_port is not None:
+        host = settings.gateway_host or settings.host
+        node.front = GatewayFront(node.remote_sessions, tls)
+        await node.front.start(host, settings.gateway_port, f"{host}:{settings.gateway_port}")
+    if settings.http_proxy_port is not None:
+        host = settings.http_proxy_host or settings.host
+        node.http_proxy = HttpProxy(node.proxy, tls)
+        await node.http_proxy.start(
+            host, settings.http_proxy_port, f"{host}:{settings.http_proxy_port}"
+        )

@@ -42,6 +42,12 @@ class Settings(BaseSettings):
     gateway_host: str | None = None
     gateway_port: int | None = Field(default=None, ge=1, le=65535)
     guacd_command: str = "guacd"
+    # The HTTP CONNECT proxy (TLS with the node's certificate) that carries mains' proxy
+    # sessions when a port is given; off by default.
+    http_proxy_host: str | None = None
+    http_proxy_port: int | None = Field(default=None, ge=1, le=65535)
+    # How long a proxy grant this node gives stays valid (used once).
+    proxy_grant_ttl_s: float = Field(default=30.0, gt=0, le=300)
     # How long a session ticket this node grants as a gateway stays valid (used once).
     session_ticket_ttl_s: float = Field(default=30.0, gt=0, le=300)
 

@@ -48,6 +48,12 @@ def serve(
     gateway_host: Annotated[
         str | None, typer.Option(help="Address the gateway front listens on (default: --host).")
     ] = None,
+    http_proxy_port: Annotated[
+        int | None,
+        typer.Option(
+            help="Carry mains' proxy sessions: the HTTP CONNECT proxy's TLS port (e.g. 8800).",
+        ),
+    ] = None,
     forwarded_allow_ips: Annotated[
         str | None,
         typer.Option(
@@ -74,11 +80,13 @@ def serve(
         overrides["gateway_port"] = gateway_port
     if gateway_host:
         overrides["gateway_host"] = gateway_host
+    if http_proxy_port is not None:
+        overrides["http_proxy_port"] = http_proxy_port
     settings = Settings(**overrides)  # type: ignore[arg-type]
     make_private(data)
     if cert is None or key is None:
         cert, key = ensure_self_signed(data / "tls", settings.node_name, host)
-    # The gateway front serves with the same certificate as HTTPS.
+    # The gateway front and the HTTP proxy serve with the same certificate as HTTPS.
     settings = settings.model_copy(update={"cert_file": cert, "key_file": key})
     uvicorn.run(
         create_app(settings),

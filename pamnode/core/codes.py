@@ -191,6 +191,12 @@ class Code(StrEnum):
     TICKET_EXPIRED = "ticket_expired", "the session ticket is older than its lifetime"
     RECORDING_MISSING = "recording_missing", "the session has no recording of that kind"
     RECORDING_BEING_WRITTEN = "recording_being_written", "guacd still writes the recording"
+    # Proxy sessions: the peer's HTTP proxy.
+    HTTP_PROXY_NOT_RUNNING = "http_proxy_not_running", "the peer runs no HTTP proxy"
+    PROXY_GRANT_MISSING = "proxy_grant_missing", "a CONNECT came without a proxy grant"
+    PROXY_GRANT_MISMATCH = "proxy_grant_mismatch", "the proxy grant is for another host:port"
+    NOT_CONNECT = "not_connect", "the HTTP proxy was asked for something other than CONNECT"
+    INVALID_TARGET = "invalid_target", "a CONNECT did not name host:port"
     UNKNOWN_RECORDING_KIND = (
         "unknown_recording_kind",
         "the kind of recording is not one of recording, typescript",

@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from pamnode import __version__
-from pamnode.app.node import open_node, serve_gateway
+from pamnode.app.node import open_node, serve_listeners
 from pamnode.app.settings import Settings
 from pamnode.http import console, errors, peer_protocol, tunnel
 from pamnode.http.api import assets as assets_api
@@ -33,7 +33,7 @@ def create_app(settings: Settings, executors: Executors | None = None) -> FastAP
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.node = await open_node(settings, executors)
         await reconcile(app.state.node.jobs)
-        await serve_gateway(app.state.node)
+        await serve_listeners(app.state.node)
         try:
             yield
         finally:

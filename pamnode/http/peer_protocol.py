@@ -11,6 +11,8 @@ from pamnode.jobs import peer_side
 from pamnode.jobs.wire import PeerJobIn, PeerJobStatus
 from pamnode.peers import serving
 from pamnode.peers.wire import PeerInfo
+from pamnode.proxy import peer_side as proxy_side
+from pamnode.proxy.wire import ProxyGrantIn, ProxyGrantOut
 from pamnode.sessions import peer_side as session_side
 from pamnode.sessions.wire import PeerSessionIn, PeerSessionTicket
 
@@ -20,7 +22,8 @@ router = APIRouter(prefix="/peer", tags=["peer protocol"])
 @router.get("/info")
 async def peer_info(caller: Caller, node: NodeDep) -> PeerInfo:
     gateway = node.remote_sessions.gateway_address is not None
-    return serving.describe(node.settings.node_name, node.version, gateway, caller)
+    proxy = node.proxy.address is not None
+    return serving.describe(node.settings.node_name, node.version, gateway, proxy, caller)
 
 
 @router.post("/jobs", status_code=status.HTTP_202_ACCEPTED)
@@ -65,3 +68,10 @@ async def session_recording(
 ) -> FileResponse:
     path = await session_side.recording(db, node.remote_sessions, caller, session_id, kind)
     return recording_response(path, session_id, kind)
+
+
+@router.post("/proxy-grants", status_code=status.HTTP_201_CREATED)
+async def grant_proxy_tunnel(
+    body: ProxyGrantIn, caller: Caller, db: DB, node: NodeDep
+) -> ProxyGrantOut:
+    return await proxy_side.grant(db, node.proxy, caller, body)

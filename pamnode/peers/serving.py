@@ -25,7 +25,9 @@ def require_peer_caller(principal: Principal) -> None:
     principal.require(Permission.PEER_SERVE)
 
 
-def describe(node_name: str, version: str, gateway: bool, principal: Principal) -> PeerInfo:
+def describe(
+    node_name: str, version: str, gateway: bool, http_proxy: bool, principal: Principal
+) -> PeerInfo:
     require_peer_caller(principal)
     return PeerInfo(
         node=node_name,
@@ -33,5 +35,5 @@ def describe(node_name: str, version: str, gateway: bool, principal: Principal) 
         site=principal.site.name,
         version=version,
         time=utcnow(),
-        capabilities=Capabilities(job_runner=True, gateway=gateway, http_proxy=False),
+        capabilities=Capabilities(job_runner=True, gateway=gateway, http_proxy=http_proxy),
     )

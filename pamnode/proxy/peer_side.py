@@ -1,0 +1,33 @@
+"""The peer side of proxy sessions: a one-time grant for one tunnel to one host:port."""
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from pamnode.audit.service import record
+from pamnode.core.errors import Unavailable
+from pamnode.identity.principal import Principal
+from pamnode.peers.serving import require_peer_caller
+from pamnode.proxy.context import ProxyContext
+from pamnode.proxy.grants import ProxyGrant
+from pamnode.proxy.wire import ProxyGrantIn, ProxyGrantOut
+
+
+async def grant(
+    db: AsyncSession, ctx: ProxyContext, principal: Principal, body: ProxyGrantIn
+) -> ProxyGrantOut:
+    require_peer_caller(principal)
+    if ctx.address is None:
+        raise Unavailable(
+            "this node runs no HTTP proxy: start it with --http-proxy-port to carry proxy sessions",
+            code="http_proxy_not_running",
+        )
+    scope = principal.audit_scope
+    held = ProxyGrant(body.session_id, body.target.host, body.target.port, scope.tenant, scope.site)
+    record(db, scope, "proxy.grant", held.target, session=body.session_id)
+    # Committed, with its audit event, before the grant can be used.
+    await db.commit()
+    return ProxyGrantOut(
+        grant=ctx.grants.issue(held),
+        expires_in_s=ctx.grants.ttl_s,
+        proxy=ctx.address,
+        node_signature=ctx.signature(scope.tenant, scope.site),
+    )
