@@ -10,7 +10,7 @@ from pamnode.cli.output import Yes, confirm, show, table
 
 peer_app = typer.Typer(help="Peer nodes of the current site.", no_args_is_help=True)
 
-Component = Annotated[str, typer.Option(help="job-runner or gateway.")]
+Component = Annotated[str, typer.Option(help="job-runner, gateway or http-proxy.")]
 
 
 def _peer_id(name: str) -> str:
@@ -33,6 +33,9 @@ def add(
     ] = None,
     job_runner: Annotated[bool, typer.Option("--job-runner/--no-job-runner")] = True,
     gateway_address: Annotated[str, typer.Option(help="server:port of the gateway.")] = "",
+    http_proxy_address: Annotated[
+        str, typer.Option(help="server:port of the HTTP proxy (proxy sessions).")
+    ] = "",
     enabled: Annotated[bool, typer.Option("--enabled/--disabled")] = True,
 ) -> None:
     body = {
@@ -42,6 +45,8 @@ def add(
         "job_runner": job_runner,
         "gateway": bool(gateway_address),
         "gateway_address": gateway_address,
+        "http_proxy": bool(http_proxy_address),
+        "http_proxy_address": http_proxy_address,
         "enabled": enabled,
     }
     show(request("POST", "peer-nodes", body=body))
@@ -67,10 +72,13 @@ def edit(
     token_file: Annotated[Path | None, typer.Option()] = None,
     enabled: Annotated[bool | None, typer.Option("--enabled/--disabled")] = None,
     gateway_address: Annotated[str | None, typer.Option()] = None,
+    http_proxy_address: Annotated[str | None, typer.Option()] = None,
 ) -> None:
     changes: dict[str, Any] = {"url": url, "access_token": _token(token_file), "enabled": enabled}
     if gateway_address is not None:
         changes.update(gateway=bool(gateway_address), gateway_address=gateway_address)
+    if http_proxy_address is not None:
+        changes.update(http_proxy=bool(http_proxy_address), http_proxy_address=http_proxy_address)
     body = {key: value for key, value in changes.items() if value is not None}
     show(request("PATCH", f"peer-nodes/{_peer_id(name)}", body=body))
 

@@ -124,7 +124,13 @@ class Code(StrEnum):
         "not a host:port gateway address",
         "gateway_address",
     )
+    INVALID_HTTP_PROXY_ADDRESS = (
+        "invalid_http_proxy_address",
+        "not a host:port HTTP proxy address",
+        "http_proxy_address",
+    )
     NO_GATEWAY_CONFIGURED = "no_gateway_configured", "the peer includes no gateway"
+    NO_HTTP_PROXY_CONFIGURED = "no_http_proxy_configured", "the peer includes no HTTP proxy"
     CERTIFICATE_CHANGED = "certificate_changed", "the peer now presents another certificate"
     NO_ACCESS_TOKEN = "no_access_token", "the peer node has no access token"
     TRUST_NOT_ESTABLISHED = "trust_not_established", "no certificate is pinned for the peer"

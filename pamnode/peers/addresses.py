@@ -8,9 +8,12 @@ from urllib.parse import urlsplit
 from pamnode.core.errors import InvalidInput
 from pamnode.identity.names import URL_NAME
 from pamnode.identity.tenants import BASE_TENANT
+from pamnode.peers.models import Component
 
 HOST_NAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$")
 URL_FORM = "https://host:port/ztna/<tenant>/<site>"
+# The port an example address shows for each component that listens apart.
+EXAMPLE_PORTS = {Component.GATEWAY: 4822, Component.HTTP_PROXY: 8800}
 
 
 @dataclass(frozen=True)
@@ -67,19 +70,22 @@ def parse_peer_url(url: str) -> PeerSiteUrl:
     return PeerSiteUrl(parts.hostname, port, tenant, site)
 
 
-def parse_gateway_address(address: str) -> tuple[str, int]:
+def parse_component_address(address: str, component: Component) -> tuple[str, int]:
+    """server:port of a peer's gateway or HTTP proxy, as the main reaches it."""
+    what = component.value.replace("-", " ")
+    code = f"invalid_{component.capability}_address"
     host, sep, port_text = address.strip().rpartition(":")
     host = host.strip("[]")
     if not sep or not valid_host(host):
         raise InvalidInput(
-            f"gateway address '{address[:200]}' must have the form server:port, "
-            "e.g. 12port.contoso.com:4822",
-            code="invalid_gateway_address",
+            f"{what} address '{address[:200]}' must have the form server:port, "
+            f"e.g. 12port.contoso.com:{EXAMPLE_PORTS[component]}",
+            code=code,
         )
     if not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
         raise InvalidInput(
-            f"gateway address '{address[:200]}' has the port '{port_text}'; "
+            f"{what} address '{address[:200]}' has the port '{port_text}'; "
             "use a number from 1 to 65535",
-            code="invalid_gateway_address",
+            code=code,
         )
     return host, int(port_text)

@@ -11,7 +11,7 @@ from pamnode.crypto.cipher import open_sealed
 from pamnode.crypto.keyring import KeyRing
 from pamnode.identity.principal import Principal
 from pamnode.identity.roles import Permission
-from pamnode.peers.addresses import parse_gateway_address, parse_peer_url
+from pamnode.peers.addresses import parse_component_address, parse_peer_url
 from pamnode.peers.client import PeerClients, PeerEndpoint
 from pamnode.peers.models import Component, PeerNode
 from pamnode.peers.registry import get_peer, require, token_context
@@ -52,7 +52,7 @@ def gateway_endpoint(peer: PeerNode) -> GatewayEndpoint:
             "Verify Trust (Gateway) and Establish Trust",
             code="trust_not_established",
         )
-    host, port = parse_gateway_address(peer.gateway_address)
+    host, port = parse_component_address(peer.gateway_address, Component.GATEWAY)
     return GatewayEndpoint(peer.gateway_address, host, port, pin.sha256, pin.certificate_pem)
 
 

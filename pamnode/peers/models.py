@@ -10,15 +10,22 @@ from pamnode.db.base import Base, UTCDateTime, new_id, utcnow
 
 
 class Component(StrEnum):
-    """The parts of a peer the main pins a certificate for; each is a capability flag too."""
+    """The parts of a peer the main pins a certificate for; each is a capability flag too, and
+    each but the job runner listens at an address of its own (`<capability>_address`)."""
 
     JOB_RUNNER = "job-runner"
     GATEWAY = "gateway"
+    HTTP_PROXY = "http-proxy"
 
     @property
     def capability(self) -> str:
         """The PeerNode column that says the peer includes this component."""
         return self.value.replace("-", "_")
+
+    @property
+    def address_field(self) -> str:
+        """The PeerNode column with the address it listens at (not the job runner's: its URL)."""
+        return f"{self.capability}_address"
 
 
 class PeerNode(Base):
@@ -36,6 +43,9 @@ class PeerNode(Base):
     access_token_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     gateway: Mapped[bool] = mapped_column(Boolean, default=False)
     gateway_address: Mapped[str] = mapped_column(String(300), default="")
+    # The peer's HTTP CONNECT proxy, which carries proxy sessions (server:port).
+    http_proxy: Mapped[bool] = mapped_column(Boolean, default=False)
+    http_proxy_address: Mapped[str] = mapped_column(String(300), default="")
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

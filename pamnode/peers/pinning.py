@@ -9,7 +9,7 @@ from pamnode.core.errors import Conflict, InvalidInput, PeerFailure
 from pamnode.db.base import utcnow
 from pamnode.identity.principal import Principal
 from pamnode.identity.roles import Permission
-from pamnode.peers.addresses import parse_gateway_address, parse_peer_url
+from pamnode.peers.addresses import parse_component_address, parse_peer_url
 from pamnode.peers.models import Component, PeerNode, PeerPin
 from pamnode.peers.registry import get_peer, require
 from pamnode.peers.trust import CertificateFacts, describe, fetch_leaf
@@ -19,11 +19,13 @@ def _component_address(peer: PeerNode, component: str) -> tuple[str, int]:
     if component == Component.JOB_RUNNER:
         url = parse_peer_url(peer.url)
         return url.host, url.port
-    if not peer.gateway or not peer.gateway_address:
+    kind = Component(component)
+    if not getattr(peer, kind.capability) or not getattr(peer, kind.address_field):
         raise InvalidInput(
-            f"peer node '{peer.name}' has no gateway to verify", code="no_gateway_configured"
+            f"peer node '{peer.name}' has no {kind.value.replace('-', ' ')} to verify",
+            code=f"no_{kind.capability}_configured",
         )
-    return parse_gateway_address(peer.gateway_address)
+    return parse_component_address(getattr(peer, kind.address_field), kind)
 
 
 @dataclass(frozen=True)

@@ -17,8 +17,8 @@ from pamnode.identity.models import Site
 from pamnode.identity.principal import Principal
 from pamnode.identity.roles import Permission
 from pamnode.identity.tenants import refuse_base_tenant
-from pamnode.peers.addresses import parse_gateway_address, parse_peer_url
-from pamnode.peers.models import PeerNode
+from pamnode.peers.addresses import parse_component_address, parse_peer_url
+from pamnode.peers.models import Component, PeerNode
 
 # Certificates and tokens that run out within this window are flagged in the peer list.
 EXPIRY_WARNING = timedelta(days=30)
@@ -69,13 +69,9 @@ def _apply(peer: PeerNode, ring: KeyRing, tenant_id: str, changes: dict[str, Any
     if token:
         peer.access_token_expires_at = _token_expiry(token)
         peer.access_token_sealed = seal(ring, tenant_id, token.encode(), token_context(peer.id))
-    if peer.gateway:
-        if not peer.gateway_address:
-            raise InvalidInput(
-                "a peer that includes a gateway needs a gateway address (server:port)",
-                code="invalid_gateway_address",
-            )
-        parse_gateway_address(peer.gateway_address)
+    for component in (Component.GATEWAY, Component.HTTP_PROXY):
+        if getattr(peer, component.capability):
+            parse_component_address(getattr(peer, component.address_field), component)
 
 
 async def _name_taken(db: AsyncSession, site_id: str, name: str, except_id: str = "") -> bool:

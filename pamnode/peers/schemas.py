@@ -10,8 +10,9 @@ from pamnode.core.bodies import Patch, Strict
 PeerName = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[^\s/][^/]*$")]
 Url = Annotated[str, Field(min_length=1, max_length=2048)]
 Token = Annotated[str, Field(min_length=1, max_length=8192)]
+# server:port of a gateway or HTTP proxy.
 GatewayAddress = Annotated[str, Field(max_length=300)]
-Component = Literal["job-runner", "gateway"]
+Component = Literal["job-runner", "gateway", "http-proxy"]
 
 
 class PeerNodeIn(Strict):
@@ -21,6 +22,8 @@ class PeerNodeIn(Strict):
     access_token: Token | None = None
     gateway: bool = False
     gateway_address: GatewayAddress = ""
+    http_proxy: bool = False
+    http_proxy_address: GatewayAddress = ""
     enabled: bool = True
 
 
@@ -31,6 +34,8 @@ class PeerNodePatch(Patch):
     access_token: Token | None = None
     gateway: bool | None = None
     gateway_address: GatewayAddress | None = None
+    http_proxy: bool | None = None
+    http_proxy_address: GatewayAddress | None = None
     enabled: bool | None = None
 
 
@@ -51,6 +56,8 @@ class PeerNodeOut(BaseModel):
     access_token_expires_at: datetime | None
     gateway: bool
     gateway_address: str
+    http_proxy: bool
+    http_proxy_address: str
     enabled: bool
     trust: dict[str, PinOut | None]
     warnings: list[str]

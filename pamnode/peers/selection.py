@@ -22,10 +22,15 @@ from pamnode.peers.models import Component, PeerAssignment, PeerNode
 class Purpose(StrEnum):
     JOBS = "jobs"
     SESSIONS = "sessions"
+    PROXY = "proxy"
 
 
 # For each purpose: the component the peer must include and be trusted for.
-_NEEDS = {Purpose.JOBS: Component.JOB_RUNNER, Purpose.SESSIONS: Component.GATEWAY}
+_NEEDS = {
+    Purpose.JOBS: Component.JOB_RUNNER,
+    Purpose.SESSIONS: Component.GATEWAY,
+    Purpose.PROXY: Component.HTTP_PROXY,
+}
 
 
 @dataclass(frozen=True)
@@ -68,8 +73,8 @@ def unusable_because(peer: PeerNode, purpose: Purpose) -> str | None:
     if peer.access_token_sealed is None:
         # Sessions need it too: the main asks the peer's API for each session's ticket.
         return "no access token"
-    if purpose is Purpose.SESSIONS and peer.pin(Component.JOB_RUNNER) is None:
-        return "trust not established (job-runner): the session ticket comes from its API"
+    if purpose is not Purpose.JOBS and peer.pin(Component.JOB_RUNNER) is None:
+        return "trust not established (job-runner): tickets and grants come from its API"
     return None
 
 

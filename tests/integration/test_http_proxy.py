@@ -12,8 +12,8 @@ import pytest
 
 from pamnode.lab.ports import free_port
 from tests.support.db import run_sql
-from tests.support.identity import error_of, expect
-from tests.support.peers import prepare_peer_site
+from tests.support.identity import create_tenant, error_of, expect
+from tests.support.peers import add_peer, cert_sha256, establish_trust, prepare_peer_site
 
 PEER_TENANT = "dc-north"
 GRANT_TTL_S = 2
@@ -126,3 +126,40 @@ def test_a_grant_needs_the_service_role_and_a_running_proxy(proxy, node_factory)
         body = {"session_id": "s-2", "target": {"host": "127.0.0.1", "port": 22}}
         refused = error_of(api.post("peer/proxy-grants", json=body), 503)
     assert refused["code"] == "http_proxy_not_running"
+
+
+def test_a_main_configures_and_pins_the_peers_http_proxy(proxy, node_factory):
+    peer, port, jwt = proxy
+    main = node_factory("proxy-main")
+    admin = create_tenant(main, "corp")
+    with main.client("corp", token=admin) as client:
+        bad = client.post(
+            "peer-nodes",
+            json={
+                "name": "north",
+                "url": f"{peer.base_url}/ztna/{PEER_TENANT}/root",
+                "access_token": jwt,
+                "http_proxy": True,
+                "http_proxy_address": "north-proxy",
+            },
+        )
+        refused = error_of(bad, 422)
+        assert refused["code"] == "invalid_http_proxy_address"
+        assert "e.g. 12port.contoso.com:8800" in refused["message"]
+        created = add_peer(
+            client,
+            "north",
+            peer,
+            PEER_TENANT,
+            jwt,
+            http_proxy=True,
+            http_proxy_address=f"127.0.0.1:{port}",
+        )
+        assert (created["http_proxy"], created["trust"]["http-proxy"]) == (True, None)
+        pinned = establish_trust(client, created["id"], "http-proxy")
+        assert pinned["sha256"] == cert_sha256(peer)
+        establish_trust(client, created["id"])
+        report = expect(client.post(f"peer-nodes/{created['id']}/test-connection"), 200)
+        assert report["ok"] and report["capabilities"]["http_proxy"] is True
+        shown = expect(client.get(f"peer-nodes/{created['id']}"), 200)
+        assert shown["trust"]["http-proxy"]["sha256"] == cert_sha256(peer)

@@ -42,7 +42,7 @@ def test_seed_walkthrough_verify_establish_and_test(nodes, main_client):
     main, peer, _, _, jwt = nodes
     created = add_peer(main_client, "12P-remotePeer", peer, PEER_TENANT, jwt)
     assert created["has_access_token"] is True and "access_token" not in created
-    assert created["trust"] == {"job-runner": None, "gateway": None}
+    assert created["trust"] == {"job-runner": None, "gateway": None, "http-proxy": None}
 
     untrusted = check_connection(main_client, created["id"])
     assert (untrusted["ok"], untrusted["code"]) == (False, "trust_not_established")

@@ -83,7 +83,7 @@ def used_codes() -> set[str]:
 
 
 def _matches(pattern: str) -> set[str]:
-    regex = re.compile("^" + re.escape(pattern).replace(r"\*", "[a-z]+") + "$")
+    regex = re.compile("^" + re.escape(pattern).replace(r"\*", "[a-z_]+") + "$")
     return {code.value for code in Code if regex.match(code.value)}
 
 

@@ -43,6 +43,8 @@ def _out(peer: PeerNode) -> PeerNodeOut:
         access_token_expires_at=peer.access_token_expires_at,
         gateway=peer.gateway,
         gateway_address=peer.gateway_address,
+        http_proxy=peer.http_proxy,
+        http_proxy_address=peer.http_proxy_address,
         enabled=peer.enabled,
         trust=trust,
         warnings=registry.warnings(peer),

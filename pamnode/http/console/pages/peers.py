@@ -18,8 +18,13 @@ from pamnode.peers.schemas import ComponentIn, EstablishIn, PeerNodeIn, PeerNode
 
 router = APIRouter(dependencies=[Depends(check_same_origin)], include_in_schema=False)
 
-COMPONENT_LABELS = {Component.JOB_RUNNER: "Job Runner", Component.GATEWAY: "Gateway"}
-TOGGLES = ("job_runner", "gateway", "enabled")
+COMPONENT_LABELS = {
+    Component.JOB_RUNNER: "Job Runner",
+    Component.GATEWAY: "Gateway",
+    Component.HTTP_PROXY: "HTTP Proxy",
+}
+TOGGLES = ("job_runner", "gateway", "http_proxy", "enabled")
+ADDRESSES = ("gateway_address", "http_proxy_address")
 
 
 def _fields(data: Mapping[str, str], *, keep_blank_token: bool) -> dict[str, Any]:
@@ -27,7 +32,7 @@ def _fields(data: Mapping[str, str], *, keep_blank_token: bool) -> dict[str, Any
     fields: dict[str, Any] = {
         "name": data.get("name", ""),
         "url": data.get("url", ""),
-        "gateway_address": data.get("gateway_address", ""),
+        **{address: data.get(address, "") for address in ADDRESSES},
         **{toggle: checked(data, toggle) for toggle in TOGGLES},
     }
     token = data.get("access_token", "").strip()
@@ -41,7 +46,8 @@ def _form_peer(peer: PeerNode) -> dict[str, Any]:
 
 
 def _values(peer: PeerNode) -> dict[str, str]:
-    values = {"name": peer.name, "url": peer.url, "gateway_address": peer.gateway_address}
+    values = {"name": peer.name, "url": peer.url}
+    values.update({address: getattr(peer, address) for address in ADDRESSES})
     values.update({toggle: "on" if getattr(peer, toggle) else "" for toggle in TOGGLES})
     return values
 
