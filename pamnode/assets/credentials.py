@@ -11,6 +11,9 @@ from pydantic import Field
 
 from pamnode.core.bodies import Strict
 
+# What a secret is replaced with wherever text produced by a remote host is kept.
+REDACTED = "********"
+
 Secret = Annotated[str, Field(max_length=65536)]
 
 
@@ -46,6 +49,15 @@ class Credential:
         """The secret values this credential holds, for redaction."""
         values = [self.password, self.passphrase, self.private_key]
         return [value for value in values if value]
+
+    def redact(self, text: str) -> str:
+        """`text` with every secret of this credential replaced, for output that is stored or
+        shown: a script may echo what it was given, and a remote error may quote it; neither
+        may carry a password into a record."""
+        # Longest first, so a secret that contains another is replaced whole.
+        for secret in sorted(self.secrets(), key=len, reverse=True):
+            text = text.replace(secret, REDACTED)
+        return text
 
 
 class CredentialIn(Strict):

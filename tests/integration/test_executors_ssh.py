@@ -10,10 +10,9 @@ from pathlib import Path
 import asyncssh
 import pytest
 
-from pamnode.assets.credentials import Credential
+from pamnode.assets.credentials import REDACTED, Credential
 from pamnode.core.errors import ExecutionError
 from pamnode.jobs.executors import ssh
-from pamnode.jobs.executors.base import REDACTED
 from pamnode.jobs.specs import Target
 from pamnode.lab.netns import Netns, three_zone_topology
 from pamnode.lab.ports import free_port

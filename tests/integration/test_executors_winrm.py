@@ -13,10 +13,9 @@ from pathlib import Path
 import pytest
 
 from pamnode.app.tls import ensure_self_signed
-from pamnode.assets.credentials import Credential
+from pamnode.assets.credentials import REDACTED, Credential
 from pamnode.core.errors import ExecutionError
 from pamnode.jobs.executors import winrm
-from pamnode.jobs.executors.base import REDACTED
 from pamnode.jobs.specs import Target
 from pamnode.lab.ports import free_port
 from tests.support.wsman_double import Invocation, Outcome, WsmanDouble

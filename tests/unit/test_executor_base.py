@@ -1,8 +1,7 @@
 """Credentials never show their secrets; output is redacted before it is kept."""
 
-from pamnode.assets.credentials import Credential
+from pamnode.assets.credentials import REDACTED, Credential
 from pamnode.core.errors import ExecutionError
-from pamnode.jobs.executors.base import REDACTED, redact
 from pamnode.jobs.specs import Target
 
 
@@ -16,11 +15,11 @@ def test_credential_repr_shows_no_secret() -> None:
 def test_redact_replaces_every_secret_longest_first() -> None:
     credential = Credential("alice", password="secret", passphrase="secret-longer")
     text = "a secret-longer b secret c"
-    assert redact(text, credential) == f"a {REDACTED} b {REDACTED} c"
+    assert credential.redact(text) == f"a {REDACTED} b {REDACTED} c"
 
 
 def test_redact_without_secrets_changes_nothing() -> None:
-    assert redact("output", Credential("alice")) == "output"
+    assert Credential("alice").redact("output") == "output"
 
 
 def test_target_endpoint_brackets_ipv6() -> None:

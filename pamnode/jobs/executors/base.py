@@ -22,9 +22,6 @@ from typing import Protocol
 from pamnode.assets.credentials import Credential
 from pamnode.jobs.specs import JobSpec, TaskResult
 
-# What a secret is replaced with wherever text produced by a remote host is kept.
-REDACTED = "********"
-
 
 class Executor(Protocol):
     async def run(self, spec: JobSpec, credential: Credential) -> TaskResult:
@@ -34,15 +31,3 @@ class Executor(Protocol):
 
 # Target protocol ("ssh", "winrm", "winrm-https") -> the executor that speaks it.
 Executors = Mapping[str, Executor]
-
-
-def redact(text: str, credential: Credential) -> str:
-    """`text` with every secret of `credential` replaced, for output that is stored or shown.
-
-    A script may echo what it was given, and a remote error may quote it; neither may carry
-    a password into the job record.
-    """
-    # Longest first, so a secret that contains another is replaced whole.
-    for secret in sorted(credential.secrets(), key=len, reverse=True):
-        text = text.replace(secret, REDACTED)
-    return text

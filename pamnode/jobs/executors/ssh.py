@@ -1,24 +1,21 @@
 """SSH executor: shell scripts and the Unix status check, over asyncssh.
 
-Host keys are pinned: on first contact (no `known_host_key`) the server's key is accepted and
-returned so the caller can store it; afterwards exactly that key is accepted, and a different
-one is refused before any credential is sent.
+Host keys are pinned (`pamnode.assets.ssh`): the key seen on first contact is returned with
+the result so the dispatcher can store it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import shlex
-import socket
 from typing import Any
 
 import asyncssh
 
 from pamnode.assets.credentials import Credential
+from pamnode.assets.ssh import SshHost, connect_ssh
 from pamnode.core.errors import ExecutionError
-from pamnode.jobs.executors.base import redact
 from pamnode.jobs.specs import JobSpec, Target, Task, TaskResult
 
 log = logging.getLogger("pamnode.jobs.ssh")
@@ -163,56 +160,6 @@ def _df_facts(lines: list[str]) -> dict[str, Any]:
     return {}
 
 
-class _HostKeyWitness(asyncssh.SSHClient):
-    """Sees the key the server presented when it is not the pinned one (or nothing is pinned).
-
-    asyncssh asks this only for keys outside the trusted set, so on first contact (empty set)
-    it accepts and remembers, and with a pin it remembers the impostor and refuses.
-    """
-
-    def __init__(self, accept_unknown: bool) -> None:
-        self.accept_unknown = accept_unknown
-        self.presented: asyncssh.SSHKey | None = None
-
-    def validate_host_public_key(
-        self, host: str, addr: str, port: int, key: asyncssh.SSHKey
-    ) -> bool:
-        self.presented = key
-        return self.accept_unknown
-
-
-def key_line(key: asyncssh.SSHKey) -> str:
-    """The "algorithm base64" form of a public key, without a comment."""
-    algorithm, blob = key.export_public_key("openssh").decode().split()[:2]
-    return f"{algorithm} {blob}"
-
-
-def _parse_pinned(target: Target) -> asyncssh.SSHKey | None:
-    if target.known_host_key is None:
-        return None
-    try:
-        return asyncssh.import_public_key(target.known_host_key)
-    except (asyncssh.KeyImportError, ValueError) as exc:
-        raise ExecutionError(
-            f"the host key pinned for {target.endpoint} is not an OpenSSH public key ({exc})",
-            code="protocol_error",
-        ) from None
-
-
-def _client_key(credential: Credential) -> asyncssh.SSHKey | None:
-    if not credential.private_key:
-        return None
-    try:
-        return asyncssh.import_private_key(credential.private_key, credential.passphrase)
-    except (asyncssh.KeyImportError, ValueError):
-        # The library's reason may quote key material; say only what a person can act on.
-        raise ExecutionError(
-            f"the private key of user '{credential.username}' could not be loaded: "
-            "it is not an OpenSSH or PEM private key, or its passphrase is wrong",
-            code="auth_failed",
-        ) from None
-
-
 async def _execute(
     target: Target, credential: Credential, script: str, timeout_s: float
 ) -> TaskResult:
@@ -220,35 +167,14 @@ async def _execute(
         raise ExecutionError(
             f"the SSH executor cannot reach a {target.protocol!r} target", code="protocol_error"
         )
-    pinned = _parse_pinned(target)
-    client_key = _client_key(credential)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout_s
-    witness = _HostKeyWitness(accept_unknown=pinned is None)
-    connect_timeout = min(CONNECT_TIMEOUT_S, timeout_s)
-    try:
-        conn = await asyncssh.connect(
-            target.host,
-            target.port,
-            client_factory=lambda: witness,
-            # A tuple of (trusted keys, CA keys, revoked keys): nothing from ~/.ssh/known_hosts.
-            known_hosts=([pinned] if pinned else [], [], []),
-            username=credential.username,
-            password=credential.password,
-            client_keys=[client_key] if client_key else None,
-            # The node's own identity (agent, ~/.ssh keys and config) must never be offered
-            # to a managed host in place of the vault's credential.
-            agent_path=None,
-            config=None,
-            gss_auth=False,
-            gss_kex=False,
-            connect_timeout=connect_timeout,
-        )
-    except Exception as exc:
-        raise _connect_failure(exc, target, credential, pinned, witness, connect_timeout) from None
-
+    conn, presented = await connect_ssh(
+        SshHost(target.host, target.port, target.known_host_key),
+        credential,
+        min(CONNECT_TIMEOUT_S, timeout_s),
+    )
     async with conn:
-        presented = conn.get_server_host_key() or witness.presented
         # Run through sh explicitly: the login shell may not be a POSIX one. stderr joins
         # stdout on the host, where the order of the lines is still known.
         command = f"exec sh -c {shlex.quote(script)} 2>&1"
@@ -269,7 +195,7 @@ async def _execute(
             ) from None
         except (asyncssh.Error, OSError) as exc:
             raise ExecutionError(
-                redact(f"the SSH session with {target.endpoint} broke off: {exc}", credential),
+                credential.redact(f"the SSH session with {target.endpoint} broke off: {exc}"),
                 code="protocol_error",
             ) from None
 
@@ -281,65 +207,7 @@ async def _execute(
         exit_status = None
     return TaskResult(
         exit_status=exit_status,
-        output=redact(output, credential),
+        output=credential.redact(output),
         facts={},
-        host_key=key_line(presented) if presented else None,
-    )
-
-
-def _connect_failure(
-    exc: Exception,
-    target: Target,
-    credential: Credential,
-    pinned: asyncssh.SSHKey | None,
-    witness: _HostKeyWitness,
-    connect_timeout: float,
-) -> ExecutionError:
-    where = target.endpoint
-    if isinstance(exc, asyncssh.HostKeyNotVerifiable) and pinned is not None:
-        presented = witness.presented.get_fingerprint("sha256") if witness.presented else "unknown"
-        return ExecutionError(
-            f"the SSH host key of {where} changed: pinned {pinned.get_fingerprint('sha256')}, "
-            f"presented {presented}. No credential was sent; if the change is expected, "
-            "clear the pinned key so the new one is recorded on the next contact",
-            code="host_key_changed",
-        )
-    if isinstance(exc, asyncssh.PermissionDenied):
-        methods = (
-            " or ".join(
-                m
-                for m, have in (("password", credential.password), ("key", credential.private_key))
-                if have
-            )
-            or "no secret"
-        )
-        return ExecutionError(
-            f"the SSH server at {where} refused user '{credential.username}' (tried {methods})",
-            code="auth_failed",
-        )
-    if isinstance(exc, TimeoutError):
-        return ExecutionError(
-            f"{where} cannot be reached from this node: no SSH answer within {connect_timeout:g} s",
-            code="network_unreachable",
-        )
-    if isinstance(exc, socket.gaierror):
-        return ExecutionError(
-            f"{where} cannot be reached from this node: the name {target.host!r} does not "
-            f"resolve here ({exc.strerror})",
-            code="network_unreachable",
-        )
-    if isinstance(exc, OSError):
-        # asyncio words a refusal as "Connect call failed"; the errno says what happened.
-        reason = os.strerror(exc.errno) if exc.errno else str(exc) or type(exc).__name__
-        return ExecutionError(
-            f"{where} cannot be reached from this node: {reason}", code="network_unreachable"
-        )
-    if isinstance(exc, asyncssh.Error):
-        return ExecutionError(
-            redact(f"the SSH handshake with {where} failed: {exc.reason}", credential),
-            code="protocol_error",
-        )
-    log.exception("unexpected failure connecting to %s", where)
-    return ExecutionError(
-        f"the SSH connection to {where} failed ({type(exc).__name__})", code="protocol_error"
+        host_key=presented,
     )

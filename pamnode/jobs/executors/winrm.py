@@ -33,7 +33,6 @@ from pypsrp.wsman import WSMan
 
 from pamnode.assets.credentials import Credential
 from pamnode.core.errors import ExecutionError
-from pamnode.jobs.executors.base import redact
 from pamnode.jobs.specs import JobSpec, Target, Task, TaskResult
 
 log = logging.getLogger("pamnode.jobs.winrm")
@@ -156,7 +155,7 @@ async def run_powershell(
     output = stdout
     if stderr:
         output += ("" if not output or output.endswith("\n") else "\n") + stderr
-    return TaskResult(exit_status=rc, output=redact(output, credential), facts={})
+    return TaskResult(exit_status=rc, output=credential.redact(output), facts={})
 
 
 class WinRmExecutor:
@@ -302,14 +301,14 @@ def _failure(exc: Exception, target: Target, credential: Credential) -> Executio
         return ExecutionError(f"the WinRM service at {where} stopped answering", code="timeout")
     if isinstance(exc, WSManFaultError):
         message = f"the WinRM service at {where} refused the request: {exc.reason or exc.code}"
-        return ExecutionError(redact(message, credential), code="protocol_error")
+        return ExecutionError(credential.redact(message), code="protocol_error")
     if isinstance(exc, WinRMTransportError):
         return ExecutionError(
             f"the WinRM service at {where} answered HTTP {exc.code}", code="protocol_error"
         )
     if isinstance(exc, WinRMError | ValueError | ElementTree.ParseError):
         message = f"WinRM with {where} failed: {exc}"
-        return ExecutionError(redact(message, credential), code="protocol_error")
+        return ExecutionError(credential.redact(message), code="protocol_error")
     log.exception("unexpected WinRM failure with %s", where)
     return ExecutionError(
         f"WinRM with {where} failed ({type(exc).__name__})", code="protocol_error"
