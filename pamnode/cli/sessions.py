@@ -13,7 +13,7 @@ sessions_app = typer.Typer(help="Reports > Sessions.", no_args_is_help=True)
 SESSION_COLUMNS = [
     "id",
     "state",
-    "protocol",
+    "channel",
     "asset_name",
     "requested_by",
     "gateway",

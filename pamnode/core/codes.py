@@ -205,5 +205,5 @@ class Code(StrEnum):
     INVALID_TARGET = "invalid_target", "a CONNECT did not name host:port"
     UNKNOWN_RECORDING_KIND = (
         "unknown_recording_kind",
-        "the kind of recording is not one of recording, typescript",
+        "the kind of recording is not one of recording, typescript, commands, files",
     )

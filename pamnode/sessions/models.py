@@ -2,12 +2,28 @@
 its gateway carried for a main (same table, `origin` "peer")."""
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import JSON, BigInteger, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from pamnode.db.base import Base, UTCDateTime, new_id, utcnow
+
+
+class Channel(StrEnum):
+    """How a session reached its host, as Reports > Sessions names it."""
+
+    # Through a gateway (guacd), drawn in the browser.
+    SSH = "SSH"
+    RDP = "RDP"
+    VNC = "VNC"
+    # Native clients through the main's SSH proxy: one row per SSH channel.
+    SSHP_SHELL = "SSHP:Shell"
+    SSHP_EXEC = "SSHP:Exec"
+    SSHP_SFTP = "SSHP:SFTP"
+    # An RDP client's TCP stream passed through, unseen.
+    RDPP = "RDPP"
 
 
 class Session(Base):
@@ -21,8 +37,9 @@ class Session(Base):
         ForeignKey("assets.id", ondelete="SET NULL"), index=True
     )
     asset_name: Mapped[str] = mapped_column(String(255), default="")
-    # The channel: ssh, rdp or vnc.
+    # The target's protocol: ssh, rdp or vnc.
     protocol: Mapped[str] = mapped_column(String(8))
+    channel: Mapped[str] = mapped_column(String(16), default="")
     # Where the session goes: {host, port}; never a credential.
     target: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     state: Mapped[str] = mapped_column(String(16), index=True)
@@ -31,7 +48,7 @@ class Session(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    # The gateway that carried it: a peer's gateway address, or this node's own guacd.
+    # What carried it: a peer's gateway or HTTP proxy address, or this node itself.
     gateway: Mapped[str] = mapped_column(String(300), default="")
     peer_node: Mapped[str | None] = mapped_column(String(128))
     node_signature: Mapped[str | None] = mapped_column(String(400), index=True)

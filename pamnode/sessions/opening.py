@@ -8,7 +8,7 @@ from pamnode.assets.permissions import Action, require_asset
 from pamnode.audit.service import record
 from pamnode.core.errors import InvalidInput
 from pamnode.identity.principal import Principal
-from pamnode.sessions.models import Session
+from pamnode.sessions.models import Channel, Session
 from pamnode.sessions.states import SessionState, end_unattached
 
 # A browser attaches at once; a session nobody attached to within this ends as failed.
@@ -30,6 +30,7 @@ async def open_session(db: AsyncSession, principal: Principal, asset_id: str) ->
         asset_id=asset.id,
         asset_name=asset.name,
         protocol=protocol.value,
+        channel=Channel(protocol.value.upper()),
         target={"host": asset.host, "port": port},
         state=SessionState.PENDING,
         requested_by=principal.user.login,

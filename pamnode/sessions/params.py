@@ -11,8 +11,17 @@ from pamnode.assets.credentials import Credential
 
 RECORDING = "recording"
 TYPESCRIPT = "typescript"
-# The files a session's recording directory may hold, and what each is.
-RECORDING_KINDS = {RECORDING: "Guacamole protocol dump", TYPESCRIPT: "SSH typescript"}
+COMMANDS = "commands"
+FILES = "files"
+# The files a session's recording directory may hold, and what each is. guacd writes the
+# first two; the main's SSH proxy writes a typescript (shell), commands (exec) or files (SFTP).
+RECORDING_KINDS = {
+    RECORDING: "Guacamole protocol dump",
+    TYPESCRIPT: "SSH typescript",
+    COMMANDS: "list of commands and their exit status",
+    FILES: "list of SFTP file operations",
+}
+GUACD_KINDS = (RECORDING, TYPESCRIPT)
 
 
 def connection_params(

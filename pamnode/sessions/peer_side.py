@@ -15,7 +15,7 @@ from pamnode.identity.principal import Principal
 from pamnode.peers.serving import require_peer_caller
 from pamnode.sessions import recordings
 from pamnode.sessions.context import SessionContext
-from pamnode.sessions.models import Session
+from pamnode.sessions.models import Channel, Session
 from pamnode.sessions.params import connection_params
 from pamnode.sessions.states import ENDED, SessionState, end_unattached
 from pamnode.sessions.tickets import Grant
@@ -44,6 +44,7 @@ async def grant(
             origin="peer",
             asset_name=body.asset_name,
             protocol=target.protocol,
+            channel=Channel(target.protocol.upper()),
             target={"host": target.host, "port": target.port},
             state=SessionState.PENDING,
             requested_by=f"{principal.user.login} (main node)",

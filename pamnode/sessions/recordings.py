@@ -7,7 +7,7 @@ from pathlib import Path
 
 from pamnode.core.errors import Conflict, InvalidInput, NotFound, PeerFailure
 from pamnode.peers.client import PeerClients, PeerEndpoint
-from pamnode.sessions.params import RECORDING_KINDS
+from pamnode.sessions.params import GUACD_KINDS, RECORDING_KINDS
 
 # How long the main keeps asking a peer for a recording guacd has not finished writing.
 FETCH_PATIENCE_S = 20.0
@@ -75,7 +75,7 @@ async def fetch_from_peer(
     deadline = loop.time() + FETCH_PATIENCE_S
     directory.mkdir(parents=True, exist_ok=True)
     stored: list[str] = []
-    for kind in RECORDING_KINDS:
+    for kind in GUACD_KINDS:
         path = f"peer/sessions/{session_id}/recording?kind={kind}"
         while True:
             try:

@@ -27,8 +27,10 @@ class SessionOut(BaseModel):
     updated_at: datetime
     completed_at: datetime | None
     state: str
-    # The channel: ssh, rdp or vnc.
+    # The target's protocol (ssh, rdp, vnc) and how it was reached (Channel: SSH, RDP, VNC
+    # through a gateway; SSHP:Shell, SSHP:Exec, SSHP:SFTP, RDPP through the main's proxy).
     protocol: str
+    channel: str
     gateway: str
     peer_node: str | None
     node_signature: str | None

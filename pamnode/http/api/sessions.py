@@ -74,6 +74,7 @@ async def session_recording(
     node: NodeDep,
     kind: Annotated[str, Query(max_length=16)] = "recording",
 ) -> FileResponse:
-    """The Guacamole recording (for the player) or the SSH typescript (text, downloadable)."""
+    """The Guacamole recording (for the player), or a text one: the SSH typescript, the
+    commands of an exec, the file operations of an SFTP session."""
     path = await report.recording_file(db, node.remote_sessions, caller, session_id, kind)
     return recording_response(path, session_id, kind)

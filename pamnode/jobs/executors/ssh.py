@@ -7,7 +7,6 @@ the result so the dispatcher can store it.
 from __future__ import annotations
 
 import asyncio
-import logging
 import shlex
 from typing import Any
 
@@ -17,8 +16,6 @@ from pamnode.assets.credentials import Credential
 from pamnode.assets.ssh import SshHost, connect_ssh
 from pamnode.core.errors import ExecutionError
 from pamnode.jobs.specs import JobSpec, Target, Task, TaskResult
-
-log = logging.getLogger("pamnode.jobs.ssh")
 
 # The part of a job's time budget that reaching the server, key exchange and authentication
 # may use; whatever is left of the budget belongs to the command.
