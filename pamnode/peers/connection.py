@@ -1,4 +1,5 @@
-"""Reaching a peer's job runner: its endpoint (token and pin), and Test Connection."""
+"""Reaching a peer: its job runner's endpoint (token and pin), the address and pin of its
+gateway or HTTP proxy, and Test Connection."""
 
 import time
 from dataclasses import dataclass
@@ -34,8 +35,8 @@ def endpoint(ring: KeyRing, tenant_id: str, peer: PeerNode) -> PeerEndpoint:
 
 
 @dataclass(frozen=True)
-class GatewayEndpoint:
-    """How to reach a peer's gateway front: its address and the pinned certificate."""
+class ListenerEndpoint:
+    """How to reach a peer's gateway front or HTTP proxy: its address and pinned certificate."""
 
     address: str
     host: str
@@ -44,16 +45,18 @@ class GatewayEndpoint:
     pin_pem: str
 
 
-def gateway_endpoint(peer: PeerNode) -> GatewayEndpoint:
-    pin = peer.pin(Component.GATEWAY)
-    if not peer.gateway or not peer.gateway_address or pin is None:
+def listener_endpoint(peer: PeerNode, component: Component) -> ListenerEndpoint:
+    pin = peer.pin(component)
+    address: str = getattr(peer, component.address_field)
+    if not getattr(peer, component.capability) or not address or pin is None:
         raise PeerFailure(
-            f"peer node '{peer.name}' has no trusted gateway: set its gateway address, then "
-            "Verify Trust (Gateway) and Establish Trust",
+            f"peer node '{peer.name}' has no trusted {component.label}: set its "
+            f"{component.label} Address, then Verify Trust ({component.label}) and "
+            "Establish Trust",
             code="trust_not_established",
         )
-    host, port = parse_component_address(peer.gateway_address, Component.GATEWAY)
-    return GatewayEndpoint(peer.gateway_address, host, port, pin.sha256, pin.certificate_pem)
+    host, port = parse_component_address(address, component)
+    return ListenerEndpoint(address, host, port, pin.sha256, pin.certificate_pem)
 
 
 @dataclass

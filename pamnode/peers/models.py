@@ -23,6 +23,13 @@ class Component(StrEnum):
         return self.value.replace("-", "_")
 
     @property
+    def label(self) -> str:
+        """As the console names it: "Job Runner", "Gateway", "HTTP Proxy"."""
+        return (
+            "HTTP Proxy" if self is Component.HTTP_PROXY else self.value.replace("-", " ").title()
+        )
+
+    @property
     def address_field(self) -> str:
         """The PeerNode column with the address it listens at (not the job runner's: its URL)."""
         return f"{self.capability}_address"

@@ -20,7 +20,8 @@ from pamnode.crypto.keyring import KeyRingError
 from pamnode.db.base import utcnow
 from pamnode.identity.models import Site, Tenant
 from pamnode.peers.client import PeerEndpoint
-from pamnode.peers.connection import GatewayEndpoint, endpoint, gateway_endpoint
+from pamnode.peers.connection import ListenerEndpoint, endpoint, listener_endpoint
+from pamnode.peers.models import Component
 from pamnode.peers.selection import Purpose, attempt_order, effective, reaches
 from pamnode.peers.trust import open_pinned
 from pamnode.sessions.context import SessionContext
@@ -39,7 +40,7 @@ READY_TIMEOUT_S = 30.0
 class Candidate:
     name: str
     api: PeerEndpoint
-    gateway: GatewayEndpoint
+    gateway: ListenerEndpoint
 
 
 @dataclass
@@ -78,7 +79,11 @@ async def _plan(ctx: SessionContext, session_id: str) -> _Plan:
         pinned = await db.get(AssetHostKey, asset.id)
         peers = effective(await reaches(db, asset.id), Purpose.SESSIONS)
         candidates = [
-            Candidate(peer.name, endpoint(ctx.keyring, tenant.id, peer), gateway_endpoint(peer))
+            Candidate(
+                peer.name,
+                endpoint(ctx.keyring, tenant.id, peer),
+                listener_endpoint(peer, Component.GATEWAY),
+            )
             for peer in attempt_order(peers, ctx.rng)
         ]
         facts = {
