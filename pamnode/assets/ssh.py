@@ -14,8 +14,10 @@ import socket
 from dataclasses import dataclass
 
 import asyncssh
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from pamnode.assets.credentials import Credential
+from pamnode.assets.models import AssetHostKey
 from pamnode.core.errors import ExecutionError
 
 log = logging.getLogger("pamnode.assets.ssh")
@@ -49,6 +51,12 @@ class _HostKeyWitness(asyncssh.SSHClient):
     ) -> bool:
         self.presented = key
         return self.accept_unknown
+
+
+async def pin_first_key(db: AsyncSession, asset_id: str, key: str) -> None:
+    """Pin the key a host presented on first contact, unless a key is pinned by now."""
+    if await db.get(AssetHostKey, asset_id) is None:
+        db.add(AssetHostKey(asset_id=asset_id, key=key))
 
 
 def key_line(key: asyncssh.SSHKey) -> str:

@@ -34,6 +34,27 @@ async def login(
     ttl: timedelta,
     throttle: LoginThrottle,
 ) -> tuple[str, datetime]:
+    user = await check_password(db, tenant, login_name, password, source, throttle)
+    expires_at = utcnow() + ttl
+    session = LoginSession(id=new_id(), user_id=user.id, expires_at=expires_at)
+    db.add(session)
+    token = signing.sign(
+        ring, tenant, {"jti": session.id, "sub": user.id, "typ": SESSION_TYPE}, expires_at
+    )
+    record(db, AuditScope(tenant.name, site.name, user.login, source), "auth.login", user.login)
+    return token, expires_at
+
+
+async def check_password(
+    db: AsyncSession,
+    tenant: Tenant,
+    login_name: str,
+    password: str,
+    source: str,
+    throttle: LoginThrottle,
+) -> User:
+    """The user whose password this is, throttled per login and per source; every login
+    (the console's, the API's, the SSH proxy's) goes through here."""
     keys = throttle.keys(tenant.name, login_name, source)
     if wait := throttle.wait_s(keys):
         raise Throttled(
@@ -55,14 +76,7 @@ async def login(
     throttle.succeeded(keys[0])
     if user.locked:
         raise Forbidden(f"user '{user.login}' is locked", code="user_locked")
-    expires_at = utcnow() + ttl
-    session = LoginSession(id=new_id(), user_id=user.id, expires_at=expires_at)
-    db.add(session)
-    token = signing.sign(
-        ring, tenant, {"jti": session.id, "sub": user.id, "typ": SESSION_TYPE}, expires_at
-    )
-    record(db, AuditScope(tenant.name, site.name, user.login, source), "auth.login", user.login)
-    return token, expires_at
+    return user
 
 
 async def logout(db: AsyncSession, principal: Principal, session_id: str) -> None:

@@ -5,6 +5,7 @@
 from pamnode.assets.credentials import Credential
 from pamnode.assets.models import Asset, AssetHostKey
 from pamnode.assets.secrets import open_secrets
+from pamnode.assets.ssh import pin_first_key
 from pamnode.crypto.cipher import VaultError
 from pamnode.crypto.keyring import KeyRingError
 from pamnode.identity.models import Site, Tenant
@@ -49,10 +50,5 @@ async def run_requested(ctx: JobContext, job_id: str) -> None:
         sig = ctx.signature(tenant.name, site.name)
         result = await run_here(ctx, job_id, spec, credential, sig)
     if result is not None and result.host_key and pinned is None:
-        await _pin_host_key(ctx, asset.id, result.host_key)
-
-
-async def _pin_host_key(ctx: JobContext, asset_id: str, key: str) -> None:
-    async with ctx.sessions.begin() as db:
-        if await db.get(AssetHostKey, asset_id) is None:
-            db.add(AssetHostKey(asset_id=asset_id, key=key))
+        async with ctx.sessions.begin() as db:
+            await pin_first_key(db, asset.id, result.host_key)

@@ -17,7 +17,6 @@ from pamnode.assets.secrets import open_secrets
 from pamnode.core.errors import PamError, PeerFailure, Unavailable
 from pamnode.crypto.cipher import VaultError
 from pamnode.crypto.keyring import KeyRingError
-from pamnode.db.base import utcnow
 from pamnode.identity.models import Site, Tenant
 from pamnode.peers.client import PeerEndpoint
 from pamnode.peers.connection import ListenerEndpoint, endpoint, listener_endpoint
@@ -28,8 +27,9 @@ from pamnode.sessions.context import SessionContext
 from pamnode.sessions.guacamole.handshake import Display, GuacdRefused, handshake
 from pamnode.sessions.guacamole.protocol import ProtocolError, encode
 from pamnode.sessions.guacamole.stream import GuacStream
-from pamnode.sessions.models import Session, SessionAttempt
+from pamnode.sessions.models import Session
 from pamnode.sessions.params import connection_params
+from pamnode.sessions.states import add_attempt
 from pamnode.sessions.wire import TICKET_OPCODE, PeerSessionIn, PeerSessionTicket, SessionTargetIn
 
 # From connecting to the front until `ready`: TLS, the ticket check and guacd's handshake.
@@ -134,18 +134,8 @@ async def _attempt(
         error = exc.message
         raise
     finally:
-        async with ctx.sessions.begin() as db:
-            db.add(
-                SessionAttempt(
-                    session_id=session_id,
-                    number=number,
-                    peer_node=candidate.name if candidate else None,
-                    gateway=gateway,
-                    started_at=utcnow(),
-                    outcome=outcome,
-                    error=error,
-                )
-            )
+        peer = candidate.name if candidate else None
+        await add_attempt(ctx.sessions, session_id, number, peer, gateway, outcome, error)
 
 
 async def _here(ctx: SessionContext, plan: _Plan, display: Display) -> Upstream:

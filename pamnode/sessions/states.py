@@ -9,7 +9,7 @@ from sqlalchemy import update as sql_update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from pamnode.db.base import utcnow
-from pamnode.sessions.models import Session
+from pamnode.sessions.models import Session, SessionAttempt
 
 
 class SessionState(StrEnum):
@@ -47,6 +47,31 @@ async def update(sessions: Sessions, session_id: str, **fields: Any) -> Session:
         if fields.get("state") in ENDED and session.completed_at is None:
             session.completed_at = utcnow()
         return session
+
+
+async def add_attempt(
+    sessions: Sessions,
+    session_id: str,
+    number: int,
+    peer_node: str | None,
+    gateway: str,
+    outcome: str,
+    error: str = "",
+) -> None:
+    """One try at carrying the session (through a peer, or from this node), in its own
+    transaction so it stays whatever happens next."""
+    async with sessions.begin() as db:
+        db.add(
+            SessionAttempt(
+                session_id=session_id,
+                number=number,
+                peer_node=peer_node,
+                gateway=gateway,
+                started_at=utcnow(),
+                outcome=outcome,
+                error=error,
+            )
+        )
 
 
 async def read(sessions: Sessions, session_id: str) -> Session:
