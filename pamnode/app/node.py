@@ -101,6 +101,7 @@ async def open_node(settings: Settings, executors: Executors | None = None) -> N
         await end_unfinished(job_sessions, job_id, JobState.CANCELLED)
 
     peer_clients = PeerClients()
+    login_throttle = LoginThrottle()
     jobs = JobContext(
         sessions=job_sessions,
         keyring=keyring,
@@ -128,10 +129,26 @@ async def open_node(settings: Settings, executors: Executors | None = None) -> N
     proxy = ProxyContext(
         sessions=job_sessions,
         node_name=settings.node_name,
+        keyring=keyring,
+        peers=peer_clients,
+        recordings_dir=remote_sessions.recordings_dir,
+        throttle=login_throttle,
+        rng=random.SystemRandom(),
+        live=remote_sessions.live,
+        idle_timeout_s=settings.proxy_idle_timeout_s,
         grants=grant_book(settings.proxy_grant_ttl_s),
     )
     node = Node(
-        settings, engine, sessions, job_engine, keyring, peer_clients, jobs, remote_sessions, proxy
+        settings,
+        engine,
+        sessions,
+        job_engine,
+        keyring,
+        peer_clients,
+        jobs,
+        remote_sessions,
+        proxy,
+        login_throttle=login_throttle,
     )
     return node
 

@@ -46,6 +46,19 @@ class Settings(BaseSettings):
     # sessions when a port is given; off by default.
     http_proxy_host: str | None = None
     http_proxy_port: int | None = Field(default=None, ge=1, le=65535)
+    # The main's native SSH proxy (`ssh -p 2203 alice#web-1@main`) listens here when a port
+    # is given; off by default. Its host key is made on first start (DATA/ssh_proxy_host_key).
+    ssh_proxy_host: str | None = None
+    ssh_proxy_port: int | None = Field(default=None, ge=1, le=65535)
+    # The tenant and site a proxy login names none of (`alice#web-1`).
+    ssh_proxy_tenant: str = "base"
+    ssh_proxy_site: str = "root"
+    # RDP pass-through: the address its one-time ports listen on (default: --host), and the
+    # address written into the .rdp file (default: the same).
+    rdp_proxy_host: str | None = None
+    rdp_proxy_advertised: str | None = None
+    # A proxy session (SSH or RDP) in which no byte moved for this long is ended.
+    proxy_idle_timeout_s: float = Field(default=1800.0, gt=0)
     # How long a proxy grant this node gives stays valid (used once).
     proxy_grant_ttl_s: float = Field(default=30.0, gt=0, le=300)
     # How long a session ticket this node grants as a gateway stays valid (used once).

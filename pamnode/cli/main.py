@@ -54,6 +54,13 @@ def serve(
             help="Carry mains' proxy sessions: the HTTP CONNECT proxy's TLS port (e.g. 8800).",
         ),
     ] = None,
+    ssh_proxy_port: Annotated[
+        int | None,
+        typer.Option(
+            help="Serve the native SSH proxy for OpenSSH clients on this port (e.g. 2203): "
+            "ssh -p 2203 'alice#web-1@main'.",
+        ),
+    ] = None,
     forwarded_allow_ips: Annotated[
         str | None,
         typer.Option(
@@ -82,6 +89,8 @@ def serve(
         overrides["gateway_host"] = gateway_host
     if http_proxy_port is not None:
         overrides["http_proxy_port"] = http_proxy_port
+    if ssh_proxy_port is not None:
+        overrides["ssh_proxy_port"] = ssh_proxy_port
     settings = Settings(**overrides)  # type: ignore[arg-type]
     make_private(data)
     if cert is None or key is None:

@@ -16,6 +16,8 @@ class Connection:
     # Bytes this side received from its peer and sent to it.
     bytes_in: int = 0
     bytes_out: int = 0
+    # The event loop's time when this side last received anything.
+    last_read: float = 0.0
 
     async def close(self) -> None:
         self.writer.close()
@@ -27,24 +29,47 @@ async def _pump(source: Connection, sink: Connection, first: bytes) -> None:
     if first:
         sink.writer.write(first)
         sink.bytes_out += len(first)
+    loop = asyncio.get_running_loop()
     while data := await source.reader.read(READ_BYTES):
+        source.last_read = loop.time()
         source.bytes_in += len(data)
         sink.writer.write(data)
         sink.bytes_out += len(data)
         await sink.writer.drain()
 
 
+async def _quiet_for(a: Connection, b: Connection, idle_timeout_s: float) -> None:
+    """Returns once neither side has received anything for `idle_timeout_s`."""
+    loop = asyncio.get_running_loop()
+    while (quiet := loop.time() - max(a.last_read, b.last_read)) < idle_timeout_s:
+        await asyncio.sleep(idle_timeout_s - quiet)
+
+
 async def splice(
-    a: Connection, b: Connection, a_pending: bytes = b"", b_pending: bytes = b""
-) -> None:
+    a: Connection,
+    b: Connection,
+    a_pending: bytes = b"",
+    b_pending: bytes = b"",
+    idle_timeout_s: float | None = None,
+) -> bool:
     """Carry bytes both ways until either side closes, then close both. What one side had
-    already received but not consumed (`a_pending` from a, `b_pending` from b) goes first."""
+    already received but not consumed (`a_pending` from a, `b_pending` from b) goes first.
+
+    With `idle_timeout_s`, a splice in which no byte moved for that long is closed too;
+    returns True when that is why it ended.
+    """
+    a.last_read = b.last_read = asyncio.get_running_loop().time()
     tasks = [
         asyncio.create_task(_pump(a, b, a_pending)),
         asyncio.create_task(_pump(b, a, b_pending)),
     ]
+    watch = None
+    if idle_timeout_s is not None:
+        watch = asyncio.create_task(_quiet_for(a, b, idle_timeout_s))
+        tasks.append(watch)
     try:
-        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        return watch is not None and watch in done
     finally:
         for task in tasks:
             task.cancel()

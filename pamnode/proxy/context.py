@@ -1,21 +1,44 @@
-"""What the peer's HTTP proxy needs of the running node."""
+"""What the proxy area needs of the running node: on a peer, the HTTP proxy's grants; on a
+main, what its SSH proxy and RDP pass-through need to open, carry and record sessions."""
 
+import random
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from pamnode.core.once import OneTimeBook
+from pamnode.core.streams import Connection
+from pamnode.crypto.keyring import KeyRing
+from pamnode.identity.throttle import LoginThrottle
+from pamnode.peers.client import PeerClients
 from pamnode.peers.serving import node_signature
 from pamnode.proxy.grants import ProxyGrant, grant_book
+
+# A proxy session in which no byte moved for this long is ended (settings: proxy_idle_timeout_s).
+IDLE_TIMEOUT_S = 1800.0
 
 
 @dataclass
 class ProxyContext:
     sessions: async_sessionmaker[AsyncSession]
     node_name: str
+    keyring: KeyRing
+    peers: PeerClients
+    recordings_dir: Path
+    throttle: LoginThrottle
+    # The source of the random peer choice; tests may put a seeded one here.
+    rng: random.Random
+    # The upstream of every session this node carries (shared with the gateway sessions'),
+    # so Terminate can end one from outside.
+    live: dict[str, Connection]
+    idle_timeout_s: float = IDLE_TIMEOUT_S
     grants: OneTimeBook[ProxyGrant] = field(default_factory=grant_book)
-    # Where the proxy listens, once it does.
+    # Where this node's HTTP proxy listens, once it does.
     address: str | None = None
 
     def signature(self, tenant: str, site: str) -> str:
         return node_signature(self.node_name, tenant, site)
+
+    def recording_dir(self, session_id: str) -> Path:
+        return self.recordings_dir / session_id

@@ -7,10 +7,10 @@ from pathlib import Path
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from pamnode.core.once import OneTimeBook
+from pamnode.core.streams import Connection
 from pamnode.crypto.keyring import KeyRing
 from pamnode.peers.client import PeerClients
 from pamnode.peers.serving import node_signature
-from pamnode.sessions.guacamole.stream import GuacStream
 from pamnode.sessions.guacd import Guacd
 from pamnode.sessions.tickets import Grant, ticket_book
 
@@ -28,9 +28,9 @@ class SessionContext:
     tickets: OneTimeBook[Grant] = field(default_factory=ticket_book)
     # The address this node's gateway front listens on, once it does.
     gateway_address: str | None = None
-    # The upstream of each session relayed by this node, so a session can be ended from
-    # outside (closing it ends the relay, which then records the end).
-    live: dict[str, GuacStream] = field(default_factory=dict)
+    # The upstream of each session this node carries (relayed to guacd, or by its proxy), so
+    # a session can be ended from outside (closing it ends the relay, which records the end).
+    live: dict[str, Connection] = field(default_factory=dict)
 
     def signature(self, tenant: str, site: str) -> str:
         return node_signature(self.node_name, tenant, site)

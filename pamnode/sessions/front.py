@@ -17,7 +17,7 @@ from pamnode.audit.service import AuditScope, record
 from pamnode.core.errors import PamError
 from pamnode.core.streams import splice
 from pamnode.db.base import utcnow
-from pamnode.sessions import recordings, states
+from pamnode.sessions import lifecycle, recordings
 from pamnode.sessions.context import SessionContext
 from pamnode.sessions.guacamole.handshake import (
     UNAUTHORIZED,
@@ -129,17 +129,16 @@ class GatewayFront:
         bytes_out: int = 0,
     ) -> None:
         kept = await recordings.settled(self.ctx.recording_dir(grant.session_id))
-        await states.update(
+        await lifecycle.ended(
             self.ctx.sessions,
+            scope,
             grant.session_id,
-            state=state,
-            error=error,
+            state,
+            error,
             bytes_in=bytes_in,
             bytes_out=bytes_out,
             recordings=kept,
         )
-        async with self.ctx.sessions.begin() as db:
-            record(db, scope, "session.end", grant.session_id, state=state.value)
 
 
 async def _send_error(client: GuacStream, message: str, status: int) -> None:

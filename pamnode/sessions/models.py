@@ -25,6 +25,13 @@ class Channel(StrEnum):
     # An RDP client's TCP stream passed through, unseen.
     RDPP = "RDPP"
 
+    @property
+    def protocol(self) -> str:
+        """The protocol the target must speak for this channel."""
+        if self in (Channel.RDP, Channel.RDPP):
+            return "rdp"
+        return "vnc" if self is Channel.VNC else "ssh"
+
 
 class Session(Base):
     __tablename__ = "sessions"

@@ -1,4 +1,5 @@
-"""Access on an asset: the session row a browser (or client) then attaches a tunnel to."""
+"""Opening a session on an asset: the row that Access (a browser then attaches a tunnel to
+it) or a proxy channel (SSH, RDP pass-through) then carries."""
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -15,7 +16,10 @@ from pamnode.sessions.states import SessionState, end_unattached
 ATTACH_WITHIN_S = 600.0
 
 
-async def open_session(db: AsyncSession, principal: Principal, asset_id: str) -> Session:
+async def open_session(
+    db: AsyncSession, principal: Principal, asset_id: str, channel: Channel | None = None
+) -> Session:
+    """A pending session; `channel` None is a gateway session in the host's own protocol."""
     asset, _ = await require_asset(db, principal, asset_id, Action.CONNECT)
     if asset.type == AssetType.CONTAINER:
         raise InvalidInput(
@@ -24,13 +28,21 @@ async def open_session(db: AsyncSession, principal: Principal, asset_id: str) ->
         )
     assert asset.host is not None
     protocol, port = session_endpoint(asset)
+    if channel is None:
+        channel = Channel(protocol.value.upper())
+    elif channel.protocol != protocol:
+        raise InvalidInput(
+            f"'{asset.name}' is reached with {protocol.value.upper()}, so it cannot carry a "
+            f"{channel} session",
+            code="session_protocol_mismatch",
+        )
     await end_unattached(db, principal.site.id, "local", ATTACH_WITHIN_S)
     session = Session(
         site_id=principal.site.id,
         asset_id=asset.id,
         asset_name=asset.name,
         protocol=protocol.value,
-        channel=Channel(protocol.value.upper()),
+        channel=channel,
         target={"host": asset.host, "port": port},
         state=SessionState.PENDING,
         requested_by=principal.user.login,
@@ -38,6 +50,6 @@ async def open_session(db: AsyncSession, principal: Principal, asset_id: str) ->
     db.add(session)
     await db.flush()
     record(
-        db, principal.audit_scope, "session.open", asset.name, session=session.id, protocol=protocol
+        db, principal.audit_scope, "session.open", asset.name, session=session.id, channel=channel
     )
     return session

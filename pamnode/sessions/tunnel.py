@@ -5,11 +5,11 @@ import asyncio
 import logging
 from datetime import timedelta
 
-from pamnode.audit.service import AuditScope, record
+from pamnode.audit.service import AuditScope
 from pamnode.core.errors import Conflict, NotFound, PamError
 from pamnode.db.base import utcnow
 from pamnode.identity.principal import Principal
-from pamnode.sessions import recordings, states
+from pamnode.sessions import lifecycle, recordings, states
 from pamnode.sessions.connect import Upstream, connect
 from pamnode.sessions.context import SessionContext
 from pamnode.sessions.guacamole.handshake import UPSTREAM_ERROR, Display
@@ -68,10 +68,15 @@ async def run(
     try:
         upstream = await connect(ctx, session_id, display)
     except PamError as exc:
-        await _end(ctx, scope, session_id, SessionState.FAILED, exc.message, exc.code)
+        await lifecycle.ended(
+            ctx.sessions, scope, session_id, SessionState.FAILED, exc.message, exc.code
+        )
         await _close_with_error(client, exc.message, UPSTREAM_ERROR)
         return
-    await _started(ctx, scope, session_id, upstream)
+    peer = upstream.peer.name if upstream.peer else None
+    await lifecycle.started(
+        ctx.sessions, scope, session_id, upstream.gateway, peer, upstream.node_signature
+    )
     ctx.live[session_id] = upstream.stream
     error = ""
     try:
@@ -92,27 +97,6 @@ async def _close_with_error(client: ClientChannel, message: str, status: int) ->
     await client.close(status, message)
 
 
-async def _started(
-    ctx: SessionContext, scope: AuditScope, session_id: str, upstream: Upstream
-) -> None:
-    async with ctx.sessions.begin() as db:
-        session = await db.get(Session, session_id)
-        assert session is not None
-        session.state, session.started_at = SessionState.ACTIVE, utcnow()
-        session.gateway = upstream.gateway
-        session.peer_node = upstream.peer.name if upstream.peer else None
-        session.node_signature = upstream.node_signature
-        record(
-            db,
-            scope,
-            "session.start",
-            session.asset_name,
-            session=session_id,
-            gateway=upstream.gateway,
-            node=upstream.node_signature,
-        )
-
-
 async def _finish(
     ctx: SessionContext, scope: AuditScope, session_id: str, upstream: Upstream, error: str
 ) -> None:
@@ -127,8 +111,8 @@ async def _finish(
         log.warning("session %s: %s", session_id, problem)
     # guacd's own error (the host unreachable, the login refused) fails the session.
     state = SessionState.FAILED if error else SessionState.COMPLETED
-    await _end(
-        ctx,
+    await lifecycle.ended(
+        ctx.sessions,
         scope,
         session_id,
         state,
@@ -138,19 +122,3 @@ async def _finish(
         bytes_out=upstream.stream.bytes_out,
         recordings=kept,
     )
-
-
-async def _end(
-    ctx: SessionContext,
-    scope: AuditScope,
-    session_id: str,
-    state: SessionState,
-    error: str = "",
-    code: str = "",
-    **fields: object,
-) -> None:
-    session = await states.update(
-        ctx.sessions, session_id, state=state, error=error, error_code=code, **fields
-    )
-    async with ctx.sessions.begin() as db:
-        record(db, scope, "session.end", session.asset_name, session=session_id, state=state)

@@ -1,0 +1,171 @@
+"""How a proxy session reaches its target's host:port: out through a peer's HTTP proxy when
+its asset has any (the selection rule of `pamnode.peers.selection`, purpose proxy), else
+straight from this node.
+
+Through a peer: a one-time grant for exactly that host:port from the peer's API (pinned, with
+the Service token), then TLS to the peer's HTTP proxy (its own pin) and `CONNECT` with the
+token and the grant. A peer that cannot be reached, refuses, or whose proxy cannot open the
+tunnel is an attempt; the next peer is tried. Every attempt is a SessionAttempt row.
+"""
+
+import asyncio
+import json
+from dataclasses import dataclass
+
+from pamnode.core.errors import PamError, PeerFailure, Unavailable
+from pamnode.core.streams import Connection
+from pamnode.crypto.keyring import KeyRing
+from pamnode.peers.client import PeerEndpoint
+from pamnode.peers.connection import ListenerEndpoint, endpoint, listener_endpoint
+from pamnode.peers.models import Component, PeerNode
+from pamnode.peers.trust import connection_error, open_pinned
+from pamnode.proxy.context import ProxyContext
+from pamnode.proxy.wire import GRANT_HEADER, ProxyGrantIn, ProxyGrantOut, ProxyTargetIn
+from pamnode.sessions.states import add_attempt
+
+CONNECT_TIMEOUT_S = 15.0
+HEAD_LIMIT_BYTES = 16384
+THIS_NODE = "this node"
+
+
+@dataclass(frozen=True)
+class Candidate:
+    name: str
+    api: PeerEndpoint
+    proxy: ListenerEndpoint
+
+    @classmethod
+    def of(cls, ring: KeyRing, tenant_id: str, peer: PeerNode) -> "Candidate":
+        return cls(
+            peer.name,
+            endpoint(ring, tenant_id, peer),
+            listener_endpoint(peer, Component.HTTP_PROXY),
+        )
+
+
+@dataclass
+class Route:
+    """A byte stream to the target, and what carries it."""
+
+    connection: Connection
+    # The peer's HTTP proxy address, or THIS_NODE.
+    via: str
+    peer_node: str | None
+    node_signature: str
+
+
+def _authority(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+async def reach(
+    ctx: ProxyContext,
+    session_id: str,
+    host: str,
+    port: int,
+    candidates: list[Candidate],
+    here_signature: str,
+) -> Route:
+    """The route for the session, recording every attempt; PamError when none succeeds."""
+    if not candidates:
+        try:
+            connection = await _direct(host, port)
+        except PamError as exc:
+            await add_attempt(ctx.sessions, session_id, 1, None, THIS_NODE, "failed", exc.message)
+            raise
+        await add_attempt(ctx.sessions, session_id, 1, None, THIS_NODE, "connected")
+        return Route(connection, THIS_NODE, None, here_signature)
+    reasons: list[str] = []
+    for number, candidate in enumerate(candidates, start=1):
+        via = candidate.proxy.address
+        try:
+            route = await _through(ctx, session_id, host, port, candidate)
+        except PeerFailure as exc:
+            await add_attempt(
+                ctx.sessions, session_id, number, candidate.name, via, "failed", exc.message
+            )
+            reasons.append(f"{candidate.name}: {exc.message}")
+            continue
+        await add_attempt(ctx.sessions, session_id, number, candidate.name, via, "connected")
+        return route
+    raise PeerFailure(
+        "no peer's HTTP proxy could carry the session: " + "; ".join(reasons),
+        code="all_proxies_failed",
+    )
+
+
+async def _direct(host: str, port: int) -> Connection:
+    try:
+        reader, writer = await asyncio.wait_for(
+            asyncio.open_connection(host, port), CONNECT_TIMEOUT_S
+        )
+    except TimeoutError:
+        raise Unavailable(
+            f"{_authority(host, port)} cannot be reached from this node: no answer within "
+            f"{CONNECT_TIMEOUT_S:.0f} s",
+            code="network_unreachable",
+        ) from None
+    except OSError as exc:
+        raise Unavailable(
+            f"{_authority(host, port)} cannot be reached from this node: {exc.strerror or exc}",
+            code="network_unreachable",
+        ) from None
+    return Connection(reader, writer)
+
+
+async def _through(
+    ctx: ProxyContext, session_id: str, host: str, port: int, candidate: Candidate
+) -> Route:
+    body = ProxyGrantIn(session_id=session_id, target=ProxyTargetIn(host=host, port=port))
+    grant = await ctx.peers.exchange(
+        candidate.api, "POST", "peer/proxy-grants", ProxyGrantOut, body
+    )
+    proxy = candidate.proxy
+    reader, writer = await open_pinned(proxy.host, proxy.port, proxy.pin_sha256, proxy.pin_pem)
+    connection = Connection(reader, writer)
+    authority = _authority(host, port)
+    writer.write(
+        f"CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n"
+        f"Proxy-Authorization: Bearer {candidate.api.token}\r\n"
+        f"{GRANT_HEADER}: {grant.grant}\r\n\r\n".encode()
+    )
+    try:
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), CONNECT_TIMEOUT_S)
+        status, length = _status_and_length(head)
+        if status != 200:
+            said = await asyncio.wait_for(reader.read(min(length, HEAD_LIMIT_BYTES)), 5)
+            raise PeerFailure(
+                f"the HTTP proxy {proxy.address} answered {status}: {_message(said)}",
+                code="proxy_refused",
+            )
+    except PeerFailure:
+        await connection.close()
+        raise
+    except (OSError, TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError) as exc:
+        await connection.close()
+        raise connection_error(proxy.host, proxy.port, exc) from None
+    return Route(connection, proxy.address, candidate.name, grant.node_signature)
+
+
+def _status_and_length(head: bytes) -> tuple[int, int]:
+    status_line, *headers = head.decode("latin-1").split("\r\n")
+    try:
+        status = int(status_line.split(" ", 2)[1])
+    except (IndexError, ValueError):
+        raise PeerFailure(
+            f"the HTTP proxy did not answer HTTP: {status_line[:80]!r}", code="proxy_refused"
+        ) from None
+    length = 0
+    for line in headers:
+        name, _, value = line.partition(":")
+        if name.strip().lower() == "content-length" and value.strip().isdigit():
+            length = int(value)
+    return status, length
+
+
+def _message(body: bytes) -> str:
+    """The refusal's message from the API's error body, or the text as it came."""
+    try:
+        return str(json.loads(body)["error"]["message"])
+    except (ValueError, KeyError, TypeError):
+        return body.decode("utf-8", "replace")[:200] or "no reason given"
