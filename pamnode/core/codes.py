@@ -203,6 +203,15 @@ class Code(StrEnum):
     PROXY_GRANT_MISMATCH = "proxy_grant_mismatch", "the proxy grant is for another host:port"
     NOT_CONNECT = "not_connect", "the HTTP proxy was asked for something other than CONNECT"
     INVALID_TARGET = "invalid_target", "a CONNECT did not name host:port"
+    # Proxy sessions: the main's SSH proxy and RDP pass-through.
+    PROXY_LOGIN_MALFORMED = "proxy_login_malformed", "the SSH user name is not login#asset"
+    PROXY_REFUSED = "proxy_refused", "a peer's HTTP proxy refused the CONNECT"
+    ALL_PROXIES_FAILED = "all_proxies_failed", "no assigned peer's HTTP proxy could carry it"
+    SESSION_PROTOCOL_MISMATCH = (
+        "session_protocol_mismatch",
+        "the asset speaks another protocol than the proxy channel needs",
+    )
+    ASSET_NAME_AMBIGUOUS = "asset_name_ambiguous", "several assets have that name: give a path"
     UNKNOWN_RECORDING_KIND = (
         "unknown_recording_kind",
         "the kind of recording is not one of recording, typescript, commands, files",
