@@ -27,6 +27,7 @@ from pamnode.peers.client import PeerClients
 from pamnode.proxy.context import ProxyContext
 from pamnode.proxy.grants import grant_book
 from pamnode.proxy.http_proxy import HttpProxy
+from pamnode.proxy.ssh_server import SshProxy
 from pamnode.sessions.context import SessionContext
 from pamnode.sessions.front import GatewayFront
 from pamnode.sessions.guacd import Guacd
@@ -56,6 +57,7 @@ class Node:
     # The listeners beyond HTTPS, when the settings give them a port.
     front: GatewayFront | None = None
     http_proxy: HttpProxy | None = None
+    ssh_proxy: SshProxy | None = None
     login_throttle: LoginThrottle = field(default_factory=LoginThrottle)
     version: str = __version__
 
@@ -65,6 +67,8 @@ class Node:
             await self.front.close()
         if self.http_proxy is not None:
             await self.http_proxy.close()
+        if self.ssh_proxy is not None:
+            await self.ssh_proxy.close()
         await self.remote_sessions.guacd.close()
         await self.peer_clients.aclose()
         await self.engine.dispose()
@@ -154,9 +158,20 @@ async def open_node(settings: Settings, executors: Executors | None = None) -> N
 
 
 async def serve_listeners(node: Node) -> None:
-    """Start the gateway front and the HTTP proxy when the settings give them a port (when
-    serving, never for init); both speak TLS with the node's own certificate."""
+    """Start the gateway front, the HTTP proxy and the SSH proxy when the settings give them
+    a port (when serving, never for init); the first two speak TLS with the node's own
+    certificate, the SSH proxy has its own host key in the data directory."""
     settings = node.settings
+    if settings.ssh_proxy_port is not None:
+        node.ssh_proxy = SshProxy(
+            node.proxy,
+            settings.data_dir / "ssh_proxy_host_key",
+            settings.ssh_proxy_tenant,
+            settings.ssh_proxy_site,
+        )
+        await node.ssh_proxy.start(
+            settings.ssh_proxy_host or settings.host, settings.ssh_proxy_port
+        )
     if settings.gateway_port is None and settings.http_proxy_port is None:
         return
     if settings.cert_file is None or settings.key_file is None:

@@ -50,8 +50,9 @@ class Settings(BaseSettings):
     # is given; off by default. Its host key is made on first start (DATA/ssh_proxy_host_key).
     ssh_proxy_host: str | None = None
     ssh_proxy_port: int | None = Field(default=None, ge=1, le=65535)
-    # The tenant and site a proxy login names none of (`alice#web-1`).
-    ssh_proxy_tenant: str = "base"
+    # The tenant and site of a proxy login that names none (`alice#web-1`); without a default
+    # tenant, logins name theirs (`alice@acme#web-1`). The base tenant holds no assets.
+    ssh_proxy_tenant: str | None = None
     ssh_proxy_site: str = "root"
     # RDP pass-through: the address its one-time ports listen on (default: --host), and the
     # address written into the .rdp file (default: the same).

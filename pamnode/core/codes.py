@@ -211,6 +211,7 @@ class Code(StrEnum):
         "session_protocol_mismatch",
         "the asset speaks another protocol than the proxy channel needs",
     )
+    IDLE_TIMEOUT = "idle_timeout", "no byte moved in a proxy session for the idle bound"
     ASSET_NAME_AMBIGUOUS = "asset_name_ambiguous", "several assets have that name: give a path"
     UNKNOWN_RECORDING_KIND = (
         "unknown_recording_kind",

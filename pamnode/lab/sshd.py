@@ -121,6 +121,8 @@ class SshServer:
             "LogLevel VERBOSE\n"
             # The default (10:30:100) drops handshakes beyond ten at once: jobs run 50 at once.
             "MaxStartups 200\n"
+            # sftp and scp (which speaks SFTP since OpenSSH 9) through the SSH proxy.
+            "Subsystem sftp internal-sftp\n"
         )
 
     def _argv(self) -> list[str]:

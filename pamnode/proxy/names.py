@@ -1,6 +1,7 @@
 """The user name an SSH client gives the main's proxy: who logs in, and to which asset.
 
-    login#asset                 the default tenant and site (settings ssh_proxy_tenant/_site)
+    login#asset                 the default tenant and site (settings ssh_proxy_tenant/_site),
+                                when the node has a default tenant
     login@tenant#asset          that tenant's root site
     login@tenant/site#asset     that site
 
@@ -24,7 +25,7 @@ class ProxyLogin:
     asset: str
 
 
-def parse_proxy_login(user_name: str, tenant: str, site: str) -> ProxyLogin:
+def parse_proxy_login(user_name: str, tenant: str | None, site: str) -> ProxyLogin:
     """`tenant` and `site` are the defaults for a name that does not say."""
     who, hash_sign, asset = user_name.rpartition("#")
     if not hash_sign or not who or not asset:
@@ -39,6 +40,11 @@ def parse_proxy_login(user_name: str, tenant: str, site: str) -> ProxyLogin:
         site = named_site if slash else ROOT_SITE
     else:
         login = who
+        if tenant is None:
+            raise InvalidInput(
+                f"'{user_name[:120]}' names no tenant: log in as 'login@tenant#asset'",
+                code="proxy_login_malformed",
+            )
     if not login or not tenant or not site:
         raise InvalidInput(
             f"'{user_name[:120]}' is not 'login#asset' or 'login@tenant/site#asset'",

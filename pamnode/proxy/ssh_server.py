@@ -1,0 +1,152 @@
+"""The main's native SSH proxy: OpenSSH clients log in as `login#asset` (see
+`pamnode.proxy.names`) with their pamnode password, and each channel they open is carried to
+the asset by `pamnode.proxy.ssh_channel`.
+
+Only sessions are served (shell, exec, the sftp subsystem, which scp uses too). Port
+forwarding, agent forwarding and X11 are refused: the proxy carries what it records, nothing
+else.
+"""
+
+import logging
+from pathlib import Path
+
+import asyncssh
+
+from pamnode.audit.service import AuditScope, record
+from pamnode.core.errors import PamError
+from pamnode.identity import tenants
+from pamnode.identity.auth import check_password
+from pamnode.identity.grants import roles_of
+from pamnode.identity.principal import Principal
+from pamnode.proxy.context import ProxyContext
+from pamnode.proxy.names import ProxyLogin, parse_proxy_login
+from pamnode.proxy.ssh_channel import ProxiedChannel
+
+log = logging.getLogger("pamnode.proxy.ssh")
+
+VIA = "ssh-proxy"
+NO_FORWARDING = (
+    "pamnode's SSH proxy does not forward ports or sockets: open a session on the asset "
+    "(ssh, scp, sftp) or ask an administrator for access"
+)
+
+
+def load_host_key(path: Path) -> asyncssh.SSHKey:
+    """The proxy's own host key, made on first start (clients pin it in known_hosts)."""
+    if not path.exists():
+        key = asyncssh.generate_private_key("ssh-ed25519")
+        path.touch(mode=0o600)
+        key.write_private_key(str(path))
+        return key
+    return asyncssh.read_private_key(str(path))
+
+
+class _Client(asyncssh.SSHServer):
+    """One client connection: who logged in, and to which asset."""
+
+    def __init__(self, proxy: "SshProxy") -> None:
+        self.proxy = proxy
+        self.principal: Principal | None = None
+        self.login: ProxyLogin | None = None
+        self.source = ""
+        self._conn: asyncssh.SSHServerConnection | None = None
+
+    def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
+        self._conn = conn
+        self.source = str((conn.get_extra_info("peername") or ("",))[0])
+
+    def begin_auth(self, username: str) -> bool:
+        try:
+            self.login = parse_proxy_login(
+                username, self.proxy.default_tenant, self.proxy.default_site
+            )
+        except PamError as exc:
+            # The banner is the one place a client shows text before authentication.
+            if self._conn is not None:
+                self._conn.send_auth_banner(f"pamnode: {exc.message}\r\n")
+        return True
+
+    def password_auth_supported(self) -> bool:
+        return True
+
+    async def validate_password(self, username: str, password: str) -> bool:
+        if self.login is None:
+            return False
+        try:
+            self.principal = await self.proxy.authenticate(self.login, password, self.source)
+        except PamError as exc:
+            log.warning("ssh proxy: login %r from %s refused: %s", username, self.source, exc.code)
+            return False
+        return True
+
+    def session_requested(self) -> ProxiedChannel | bool:
+        if self.principal is None or self.login is None:
+            return False
+        return ProxiedChannel(self.proxy.ctx, self.principal, self.login.asset)
+
+    def connection_requested(
+        self, dest_host: str, dest_port: int, orig_host: str, orig_port: int
+    ) -> bool:
+        raise asyncssh.ChannelOpenError(asyncssh.OPEN_ADMINISTRATIVELY_PROHIBITED, NO_FORWARDING)
+
+    def unix_connection_requested(self, dest_path: str) -> bool:
+        raise asyncssh.ChannelOpenError(asyncssh.OPEN_ADMINISTRATIVELY_PROHIBITED, NO_FORWARDING)
+
+    def server_requested(self, listen_host: str, listen_port: int) -> bool:
+        return False
+
+    def unix_server_requested(self, listen_path: str) -> bool:
+        return False
+
+
+class SshProxy:
+    def __init__(
+        self,
+        ctx: ProxyContext,
+        host_key_path: Path,
+        default_tenant: str | None,
+        default_site: str,
+    ) -> None:
+        self.ctx = ctx
+        self.host_key = load_host_key(host_key_path)
+        self.default_tenant = default_tenant
+        self.default_site = default_site
+        self._server: asyncssh.SSHAcceptor | None = None
+
+    @property
+    def fingerprint(self) -> str:
+        return str(self.host_key.get_fingerprint("sha256"))
+
+    async def start(self, host: str, port: int) -> None:
+        self._server = await asyncssh.create_server(
+            lambda: _Client(self),
+            host,
+            port,
+            server_host_keys=[self.host_key],
+            encoding=None,
+            agent_forwarding=False,
+            x11_forwarding=False,
+            allow_scp=False,
+        )
+        log.info("ssh proxy on %s:%s, host key %s", host, port, self.fingerprint)
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+            self._server = None
+
+    async def authenticate(self, login: ProxyLogin, password: str, source: str) -> Principal:
+        """The caller, or the refusal a console login would get (an unknown tenant or site
+        is refused like a wrong password)."""
+        async with self.ctx.sessions.begin() as db:
+            tenant = await tenants.get_tenant(db, login.tenant)
+            site = await tenants.get_site(db, tenant, login.site)
+            user = await check_password(
+                db, tenant, login.login, password, source, self.ctx.throttle
+            )
+            roles = await roles_of(db, site, user)
+            record(
+                db, AuditScope(tenant.name, site.name, user.login, source), "auth.login", user.login
+            )
+            return Principal(user, tenant, site, roles, VIA, source)

@@ -1,0 +1,257 @@
+"""The main's native SSH proxy, driven by OpenSSH's own clients on loopback: exec, a shell on a
+real PTY, SFTP and scp, straight from the main or out through a peer's HTTP proxy; the refusals
+a person sees; the Sessions report and recordings. The three-namespace version is in tests/e2e.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import socket
+import time
+
+import pytest
+
+from pamnode.lab.openssh import OpenSshClient
+from pamnode.lab.ports import free_port
+from tests.support.db import run_sql
+from tests.support.identity import PASSWORD, add_user, create_tenant, expect
+from tests.support.jobs import ssh_host
+from tests.support.peers import add_peer, establish_trust, prepare_peer_site
+from tests.support.sessions import wait_session
+
+PEER_TENANT = "dc-west"
+IDLE_S = 6
+
+
+@pytest.fixture(scope="module")
+def db_kind() -> str:
+    return "sqlite"
+
+
+@pytest.fixture(scope="module")
+def lab(node_factory, sshd, tmp_path_factory):
+    ssh_port, proxy_port = free_port(), free_port()
+    main = node_factory(
+        "main",
+        env={"PAMNODE_SSH_PROXY_PORT": str(ssh_port), "PAMNODE_PROXY_IDLE_TIMEOUT_S": str(IDLE_S)},
+    )
+    peer = node_factory("peer-west", env={"PAMNODE_HTTP_PROXY_PORT": str(proxy_port)})
+    jwt = prepare_peer_site(peer, PEER_TENANT)
+    admin = create_tenant(main, "corp")
+    with main.client("corp", token=admin) as client:
+        created = add_peer(
+            client,
+            "west",
+            peer,
+            PEER_TENANT,
+            jwt,
+            http_proxy=True,
+            http_proxy_address=f"127.0.0.1:{proxy_port}",
+        )
+        establish_trust(client, created["id"])
+        establish_trust(client, created["id"], "http-proxy")
+        local = ssh_host(client, sshd, "local-web")
+        remote = ssh_host(client, sshd, "remote-web")
+        body = {"peer_node": "west", "enabled": True}
+        expect(client.post(f"assets/{remote['id']}/peer-nodes", json=body), 201)
+        add_user(client, "viewer-1")
+        body = {"principal": "viewer-1", "role": "viewer"}
+        expect(client.post(f"assets/{local['id']}/permissions", json=body), 201)
+    workdir = tmp_path_factory.mktemp("openssh")
+    ssh = OpenSshClient("127.0.0.1", ssh_port, PASSWORD, workdir)
+    ssh.pin(main.data_dir / "ssh_proxy_host_key")
+    return {"main": main, "peer": peer, "admin": admin, "ssh": ssh, "proxy_port": proxy_port}
+
+
+@pytest.fixture
+def api(lab):
+    with lab["main"].client("corp", token=lab["admin"]) as client:
+        yield client
+
+
+def newest(api, channel: str) -> dict:
+    page = expect(api.get("sessions", params={"limit": 20}), 200)
+    found = next(s for s in page["sessions"] if s["channel"] == channel)
+    return wait_session(api, found["id"], {"completed", "failed"})
+
+
+def recording(api, session_id: str, kind: str) -> str:
+    response = api.get(f"sessions/{session_id}/recording", params={"kind": kind})
+    assert response.status_code == 200, response.text
+    return response.text
+
+
+def test_exec_from_the_main_returns_output_and_exit_status(lab, api):
+    done = lab["ssh"].ssh("tadmin@corp#local-web", "hostname; exit 3")
+    assert done.returncode == 3, done.stderr
+    assert done.stdout.decode().strip() == socket.gethostname()
+
+    row = newest(api, "SSHP:Exec")
+    assert (row["state"], row["asset_name"], row["requested_by"]) == (
+        "completed",
+        "local-web",
+        "tadmin",
+    )
+    assert row["node_signature"] == "main::corp::root" and row["peer_node"] is None
+    assert row["recordings"] == ["commands"] and row["bytes_in"] > 0
+    commands = recording(api, row["id"], "commands")
+    assert "$ hostname; exit 3" in commands and "exit status 3" in commands
+
+
+def test_exec_through_the_peers_http_proxy(lab, api):
+    done = lab["ssh"].ssh("tadmin@corp/root#remote-web", "uname", "-n")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.decode().strip() == socket.gethostname()
+
+    row = newest(api, "SSHP:Exec")
+    assert row["asset_name"] == "remote-web" and row["state"] == "completed"
+    assert row["gateway"] == f"127.0.0.1:{lab['proxy_port']}"
+    assert (row["peer_node"], row["node_signature"]) == ("west", f"peer-west::{PEER_TENANT}::root")
+    assert [a["outcome"] for a in row["attempts"]] == ["connected"]
+    # The peer audited the tunnel with its bytes; it never held the host's credential.
+    tunnels = run_sql(
+        lab["peer"],
+        "SELECT details FROM audit_events WHERE action = 'proxy.tunnel' ORDER BY id",
+    )
+    assert tunnels and '"bytes_to_target"' in str(tunnels[-1][0])
+
+
+def test_interactive_shell_on_a_pty_with_window_changes(lab, api):
+    terminal = lab["ssh"].shell("tadmin@corp#remote-web", rows=24, cols=80)
+    try:
+        terminal.expect("$ ")
+        terminal.type("echo marker-$((6*7))")
+        terminal.expect("marker-42")
+        terminal.type("stty size")
+        terminal.expect("24 80")
+        terminal.resize(40, 132)
+        time.sleep(0.5)
+        terminal.type("stty size")
+        terminal.expect("40 132")
+        terminal.type("exit")
+        assert terminal.wait() == 0, terminal.text
+    finally:
+        terminal.close()
+
+    row = newest(api, "SSHP:Shell")
+    assert row["state"] == "completed" and row["peer_node"] == "west"
+    typescript = recording(api, row["id"], "typescript")
+    assert "marker-42" in typescript and "40 132" in typescript
+
+
+def test_sftp_and_scp_round_trip_a_file(lab, api, tmp_path):
+    payload = (b"pamnode sftp " * 40000)[:500_000]
+    source = tmp_path / "payload.bin"
+    source.write_bytes(payload)
+    remote = f"/tmp/pamnode-sftp-{time.monotonic_ns()}.bin"
+    back = tmp_path / "back.bin"
+    # Commands on stdin (sftp -b would forbid password authentication).
+    batch = f"put {source} {remote}\nget {remote} {back}\nrm {remote}\n"
+    done = lab["ssh"].run(
+        "sftp",
+        "-P",
+        str(lab["ssh"].port),
+        "tadmin@corp#remote-web@127.0.0.1",
+        stdin=batch.encode(),
+    )
+    assert done.returncode == 0, done.stderr
+    assert hashlib.sha256(back.read_bytes()).digest() == hashlib.sha256(payload).digest()
+
+    row = newest(api, "SSHP:SFTP")
+    assert row["state"] == "completed" and row["node_signature"].startswith("peer-west::")
+    files = recording(api, row["id"], "files")
+    assert f"open {remote} (write, create, truncate)" in files
+    assert f"close {remote}: {len(payload)} bytes written, 0 bytes read" in files
+    assert f"remove {remote}" in files
+
+    copied = tmp_path / "scp.bin"
+    done = lab["ssh"].run(
+        "scp", "-P", str(lab["ssh"].port), str(source), f"tadmin@corp#local-web@127.0.0.1:{remote}"
+    )
+    assert done.returncode == 0, done.stderr
+    # scp checks the user name of a remote source, and refuses '#': give it as an option.
+    done = lab["ssh"].run(
+        "scp",
+        "-P",
+        str(lab["ssh"].port),
+        "-o",
+        "User=tadmin@corp#local-web",
+        f"127.0.0.1:{remote}",
+        str(copied),
+    )
+    assert done.returncode == 0, done.stderr
+    assert copied.read_bytes() == payload
+    lab["ssh"].ssh("tadmin@corp#local-web", "rm", "-f", remote)
+
+
+def test_refusals_a_person_can_act_on(lab, api):
+    ssh = lab["ssh"]
+    wrong = OpenSshClient(ssh.host, ssh.port, "not-the-password", ssh.workdir)
+    done = wrong.ssh("viewer-1@corp#local-web", "true")
+    assert done.returncode == 255 and b"Permission denied" in done.stderr
+
+    done = ssh.ssh("tadmin@corp", "true")
+    assert done.returncode == 255
+    assert b"names no asset: log in as 'login#asset'" in done.stderr
+
+    done = ssh.ssh("viewer-1@corp#local-web", "true")
+    assert done.returncode == 255
+    assert b"may not open sessions on it" in done.stderr
+
+    done = ssh.ssh("tadmin@corp#no-such-host", "true")
+    assert done.returncode == 255 and b"this site has no asset no-such-host" in done.stderr
+
+    done = ssh.run(
+        "ssh", "-p", str(ssh.port), "-W", "127.0.0.1:22", "tadmin@corp#local-web@127.0.0.1"
+    )
+    assert done.returncode == 255
+    assert b"does not forward ports or sockets" in done.stderr
+
+
+def test_terminate_and_idle_end_a_shell(lab, api):
+    terminal = lab["ssh"].shell("tadmin@corp#local-web")
+    try:
+        terminal.expect("$ ")
+        row = wait_session(api, newest_open(api)["id"], {"active"})
+        ended = expect(api.post(f"sessions/{row['id']}/terminate"), 200)
+        assert ended["state"] == "completed" and ended["terminated_by"] == "tadmin"
+        assert terminal.wait() != 0
+    finally:
+        terminal.close()
+
+    terminal = lab["ssh"].shell("tadmin@corp#local-web")
+    try:
+        terminal.expect("$ ")
+        terminal.expect(f"ended after {IDLE_S} s without traffic", timeout=IDLE_S + 15)
+    finally:
+        terminal.close()
+    row = newest(api, "SSHP:Shell")
+    assert (row["state"], row["error_code"]) == ("completed", "idle_timeout")
+
+
+def newest_open(api) -> dict:
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        page = expect(api.get("sessions", params={"state": "active"}), 200)
+        if page["sessions"]:
+            return page["sessions"][0]
+        time.sleep(0.2)
+    raise AssertionError("no active session")
+
+
+def test_the_host_key_is_pinned_and_enforced(lab, api, sshd):
+    host = ssh_host(api, sshd, "pinned-web")
+    assert lab["ssh"].ssh("tadmin@corp#pinned-web", "true").returncode == 0
+    pinned = run_sql(
+        lab["main"], f"SELECT key FROM asset_host_keys WHERE asset_id = '{host['id']}'"
+    )
+    assert pinned == [(sshd.host_key_line,)]
+    impostor = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOv4i0ODnTrvhbMe8aHX6G2+sD7bC2kCnA0yYn8e0ZtM"
+    run_sql(
+        lab["main"],
+        f"UPDATE asset_host_keys SET key = '{impostor}' WHERE asset_id = '{host['id']}'",
+    )
+    done = lab["ssh"].ssh("tadmin@corp#pinned-web", "true")
+    assert done.returncode == 255 and b"host key of" in done.stderr and b"changed" in done.stderr
+    row = newest(api, "SSHP:Exec")
+    assert (row["state"], row["error_code"]) == ("failed", "host_key_changed")
