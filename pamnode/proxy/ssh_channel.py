@@ -290,9 +290,10 @@ class ProxiedChannel(asyncssh.SSHServerSession[bytes]):
         if self._recorder is not None:
             self._recorder.exited(target.status, target.signal[0] if target.signal else None)
         if idle:
+            code = "idle_timeout"
             message = f"ended after {self.ctx.idle_timeout_s:g} s without traffic"
             self._fail(message)
-            return message, "idle_timeout"
+            return message, code
         if self._client_gone:
             return "", ""
         if target.signal is not None:
