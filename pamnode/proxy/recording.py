@@ -83,7 +83,7 @@ class CommandRecorder:
 # SFTP version 3 (draft-ietf-secsh-filexfer-02, what OpenSSH speaks): the packet types read.
 _OPEN, _CLOSE, _READ, _WRITE, _SETSTAT = 3, 4, 5, 6, 9
 _OPENDIR, _REMOVE, _MKDIR, _RMDIR, _RENAME, _SYMLINK = 11, 13, 14, 15, 18, 20
-_EXTENDED, _HANDLE = 200, 102
+_EXTENDED, _STATUS, _HANDLE, _DATA = 200, 101, 102, 103
 _OPEN_FLAGS = {0x01: "read", 0x02: "write", 0x04: "append", 0x08: "create", 0x10: "truncate"}
 _ONE_PATH = {_SETSTAT: "setstat", _OPENDIR: "list", _REMOVE: "remove", _MKDIR: "mkdir"}
 _ONE_PATH |= {_RMDIR: "rmdir"}
@@ -151,6 +151,8 @@ class SftpRecorder:
         # Request id of an OPEN -> its path; the server's handle -> [path, written, read].
         self._opening: dict[int, str] = {}
         self._open: dict[bytes, list[str | int]] = {}
+        # Request id of a READ -> its handle, until the server answers.
+        self._reading: dict[int, bytes] = {}
 
     def _line(self, text: str) -> None:
         self._file.write(f"{_stamp()} {text}\n".encode())
@@ -170,9 +172,8 @@ class SftpRecorder:
             fields.uint32(), fields.uint32()  # the 64-bit offset
             self._count(handle, 1, fields.skip_string())
         elif kind == _READ:
-            handle = fields.string()
-            fields.uint32(), fields.uint32()
-            self._count(handle, 2, fields.uint32())
+            # Counted from the server's DATA answers: a client may ask beyond the end.
+            self._reading[request_id] = fields.string()
         elif kind == _OPEN:
             path = fields.string().decode()
             flags = fields.uint32()
@@ -191,10 +192,15 @@ class SftpRecorder:
             self._line(f"{_EXTENDED_TWO_PATHS[name]} {first} -> {second}")
 
     def _reply(self, kind: int, fields: _Reader) -> None:
+        request_id = fields.uint32()
         if kind == _HANDLE:
-            path = self._opening.pop(fields.uint32(), None)
+            path = self._opening.pop(request_id, None)
             if path is not None:
                 self._open[fields.string()] = [path, 0, 0]
+        elif kind in (_DATA, _STATUS):
+            handle = self._reading.pop(request_id, None)
+            if handle is not None and kind == _DATA:
+                self._count(handle, 2, fields.skip_string())
 
     def _count(self, handle: bytes, field: int, size: int) -> None:
         if (held := self._open.get(handle)) is not None:

@@ -25,11 +25,19 @@ class Isolated:
 
 
 @contextlib.contextmanager
-def isolated_lab(workdir: Path, peer_env: dict[str, str] | None = None) -> Iterator[Isolated]:
+def isolated_lab(
+    workdir: Path,
+    peer_env: dict[str, str] | None = None,
+    main_env: dict[str, str] | None = None,
+) -> Iterator[Isolated]:
     with three_zone_topology() as zones:
         sshd = SshServer(zones.datacenter_addr, 22, netns=zones.datacenter.name)
         main = NodeProcess(
-            workdir / "main", MAIN_NODE, netns=zones.main.name, address=zones.admin_main_addr
+            workdir / "main",
+            MAIN_NODE,
+            netns=zones.main.name,
+            address=zones.admin_main_addr,
+            env=main_env,
         )
         peer = NodeProcess(
             workdir / "peer",
