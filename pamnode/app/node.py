@@ -63,6 +63,8 @@ class Node:
 
     async def close(self) -> None:
         await self.jobs.pool.shutdown()
+        for waiting in list(self.proxy.background):
+            waiting.cancel()
         if self.front is not None:
             await self.front.close()
         if self.http_proxy is not None:

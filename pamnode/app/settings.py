@@ -55,7 +55,7 @@ class Settings(BaseSettings):
     ssh_proxy_tenant: str | None = None
     ssh_proxy_site: str = "root"
     # RDP pass-through: the address its one-time ports listen on (default: --host), and the
-    # address written into the .rdp file (default: the same).
+    # address written into the .rdp file (default: the host name the API request came to).
     rdp_proxy_host: str | None = None
     rdp_proxy_advertised: str | None = None
     # A proxy session (SSH or RDP) in which no byte moved for this long is ended.

@@ -1,6 +1,7 @@
 """`pamnode sessions …`: Reports > Sessions from a shell (the remote screen itself is the
 console's; a program attaches to a session's tunnel, see docs/architecture.md)."""
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -45,3 +46,25 @@ def show_session(session_id: str) -> None:
 def terminate_session(session_id: str, yes: Yes = False) -> None:
     confirm(yes, f"Terminate session {session_id}? It ends at once on every hop.")
     show(request("POST", f"sessions/{session_id}/terminate"))
+
+
+@sessions_app.command("rdp-proxy")
+def rdp_proxy(
+    asset_id: str,
+    out: Annotated[
+        Path | None, typer.Option(help="Write the .rdp file here (default: print it).")
+    ] = None,
+) -> None:
+    """RDP pass-through: a one-time port on the main for your RDP client (you log in to the
+    host yourself); the stream goes through the asset's peer node when it has one."""
+    offer = request("POST", f"assets/{asset_id}/rdp-proxy")
+    typer.echo(
+        f"Connect an RDP client to {offer['host']}:{offer['port']} within "
+        f"{offer['expires_in_s']:g} s (one connection, from this address). "
+        f"Session {offer['session_id']}."
+    )
+    if out is None:
+        typer.echo(offer["rdp_file"])
+    else:
+        out.write_text(offer["rdp_file"])
+        typer.echo(f"Wrote {out}")

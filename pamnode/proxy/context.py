@@ -1,6 +1,7 @@
 """What the proxy area needs of the running node: on a peer, the HTTP proxy's grants; on a
 main, what its SSH proxy and RDP pass-through need to open, carry and record sessions."""
 
+import asyncio
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +34,8 @@ class ProxyContext:
     # so Terminate can end one from outside.
     live: dict[str, Connection]
     idle_timeout_s: float = IDLE_TIMEOUT_S
+    # RDP pass-throughs waiting for their client or carrying it (they outlive the request).
+    background: set["asyncio.Task[None]"] = field(default_factory=set)
     grants: OneTimeBook[ProxyGrant] = field(default_factory=grant_book)
     # Where this node's HTTP proxy listens, once it does.
     address: str | None = None

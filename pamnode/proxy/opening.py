@@ -17,7 +17,6 @@ from pamnode.proxy.context import ProxyContext
 from pamnode.proxy.route import Candidate
 from pamnode.sessions.models import Channel
 from pamnode.sessions.opening import open_session
-from pamnode.sessions.states import SessionState
 
 
 @dataclass(frozen=True)
@@ -53,8 +52,6 @@ async def open_proxy_session(
             Candidate.of(ctx.keyring, principal.tenant.id, peer)
             for peer in attempt_order(peers, ctx.rng)
         ]
-        # A proxy session is attached from the start: its client is already here.
-        session.state = SessionState.CONNECTING
         return Opened(
             session.id,
             asset.id,

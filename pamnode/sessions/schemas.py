@@ -54,6 +54,16 @@ class OpenedSessionOut(SessionOut):
     tunnel: str
 
 
+class RdpProxyOut(BaseModel):
+    session_id: str
+    # The one-time port an RDP client connects to (from the address that asked), in time.
+    host: str
+    port: int
+    expires_in_s: float
+    # The same as a .rdp file for mstsc, FreeRDP or Remmina.
+    rdp_file: str
+
+
 class SessionPageOut(BaseModel):
     total: int
     sessions: list[SessionOut]

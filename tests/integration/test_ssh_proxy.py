@@ -1,6 +1,7 @@
-"""The main's native SSH proxy, driven by OpenSSH's own clients on loopback: exec, a shell on a
-real PTY, SFTP and scp, straight from the main or out through a peer's HTTP proxy; the refusals
-a person sees; the Sessions report and recordings. The three-namespace version is in tests/e2e.
+"""The main's native proxy on loopback: its SSH proxy driven by OpenSSH's own clients (exec, a
+shell on a real PTY, SFTP and scp), straight from the main or out through a peer's HTTP proxy;
+the refusals a person sees; the Sessions report and recordings; RDP pass-through to a real
+xrdp. The three-namespace version is in tests/e2e.
 """
 
 from __future__ import annotations
@@ -13,8 +14,11 @@ import pytest
 
 from pamnode.lab.openssh import OpenSshClient
 from pamnode.lab.ports import free_port
+from pamnode.lab.rdp import X224_CONNECTION_CONFIRM, X224_CONNECTION_REQUEST, RdpServer
+from pamnode.lab.vnc import exchange
+from tests.support.assets import add_asset
 from tests.support.db import run_sql
-from tests.support.identity import PASSWORD, add_user, create_tenant, expect
+from tests.support.identity import PASSWORD, add_user, create_tenant, error_of, expect
 from tests.support.jobs import ssh_host
 from tests.support.peers import add_peer, establish_trust, prepare_peer_site
 from tests.support.sessions import wait_session
@@ -255,3 +259,37 @@ def test_the_host_key_is_pinned_and_enforced(lab, api, sshd):
     assert done.returncode == 255 and b"host key of" in done.stderr and b"changed" in done.stderr
     row = newest(api, "SSHP:Exec")
     assert (row["state"], row["error_code"]) == ("failed", "host_key_changed")
+
+
+def test_rdp_pass_through_carries_one_client_through_the_peer(lab, api):
+    with RdpServer("127.0.0.1", free_port()) as rdp:
+        desk = add_asset(
+            api,
+            "rdp-desk",
+            "windows-host",
+            properties={"host": "127.0.0.1", "session_port": rdp.port},
+            secrets={"username": "someone", "password": "unused-here"},
+        )
+        body = {"peer_node": "west", "enabled": True}
+        expect(api.post(f"assets/{desk['id']}/peer-nodes", json=body), 201)
+        offer = expect(api.post(f"assets/{desk['id']}/rdp-proxy"), 201)
+        assert offer["host"] == "127.0.0.1" and offer["expires_in_s"] == 60
+        assert f"full address:s:127.0.0.1:{offer['port']}" in offer["rdp_file"]
+        assert "password" not in offer["rdp_file"] and "someone" not in offer["rdp_file"]
+
+        # A real RDP exchange: xrdp confirms the client's X.224 connection request.
+        answer = exchange("127.0.0.1", offer["port"], X224_CONNECTION_REQUEST, 19)
+        assert answer[5] == X224_CONNECTION_CONFIRM
+        row = wait_session(api, offer["session_id"], {"completed", "failed"})
+        # The port was for one connection only.
+        with pytest.raises(OSError):
+            exchange("127.0.0.1", offer["port"], X224_CONNECTION_REQUEST, 19)
+    assert (row["channel"], row["state"], row["peer_node"]) == ("RDPP", "completed", "west")
+    assert row["node_signature"] == f"peer-west::{PEER_TENANT}::root"
+    assert row["bytes_out"] == len(X224_CONNECTION_REQUEST) and row["bytes_in"] >= 19
+    assert row["recordings"] == []
+
+    # A Unix host reached by SSH cannot carry an RDP pass-through.
+    local = next(a for a in expect(api.get("assets"), 200) if a["name"] == "local-web")
+    refused = error_of(api.post(f"assets/{local['id']}/rdp-proxy"), 422)
+    assert refused["code"] == "session_protocol_mismatch"

@@ -1,4 +1,4 @@
-"""REST routes of Access (open a session) and Reports > Sessions."""
+"""REST routes of Access (open a session), RDP pass-through and Reports > Sessions."""
 
 from typing import Annotated
 
@@ -9,10 +9,12 @@ from pydantic import AwareDatetime
 from pamnode.http.deps import DB, Caller, NodeDep
 from pamnode.http.downloads import recording_response
 from pamnode.http.paging import Limit, Offset
+from pamnode.proxy.rdp import open_rdp_proxy
 from pamnode.sessions import report
 from pamnode.sessions.opening import open_session
 from pamnode.sessions.schemas import (
     OpenedSessionOut,
+    RdpProxyOut,
     SessionDetailsOut,
     SessionOut,
     SessionPageOut,
@@ -34,6 +36,29 @@ async def open_asset_session(
     session = await open_session(db, caller, asset_id)
     opened = SessionOut.model_validate(session).model_dump()
     return OpenedSessionOut(**opened, tunnel=tunnel_path(request, session.id))
+
+
+@router.post("/assets/{asset_id}/rdp-proxy", status_code=status.HTTP_201_CREATED)
+async def open_rdp_pass_through(
+    asset_id: str, request: Request, caller: Caller, node: NodeDep
+) -> RdpProxyOut:
+    """RDP pass-through: a one-time port on this node that carries one RDP client's stream to
+    the asset (through its peer's HTTP proxy when it has one); the client logs in itself."""
+    settings = node.settings
+    offer = await open_rdp_proxy(
+        node.proxy,
+        caller,
+        asset_id,
+        settings.rdp_proxy_host or settings.host,
+        settings.rdp_proxy_advertised or request.url.hostname or settings.host,
+    )
+    return RdpProxyOut(
+        session_id=offer.session_id,
+        host=offer.host,
+        port=offer.port,
+        expires_in_s=offer.expires_in_s,
+        rdp_file=offer.rdp_file,
+    )
 
 
 @router.get("/sessions")

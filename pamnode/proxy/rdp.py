@@ -1,0 +1,125 @@
+"""RDP pass-through: an RDP client's TCP stream carried to the asset's RDP port, straight or
+through the peer's HTTP proxy, on a one-time port of the main.
+
+`open_rdp_proxy` opens the session (Channel RDPP) and a listener on a free port; the first
+connection from the address that asked for it, within ATTACH_WITHIN_S, is carried; the
+listener then closes. The bytes are not looked at (they are TLS between the client and the
+host): the session records bytes and duration, and no screen. The client logs in to the host
+itself; the vault's credential is not used (a gateway session injects it instead).
+"""
+
+import asyncio
+import logging
+from dataclasses import dataclass
+
+from pamnode.core.errors import PamError
+from pamnode.core.streams import Connection, splice
+from pamnode.identity.principal import Principal
+from pamnode.proxy.context import ProxyContext
+from pamnode.proxy.opening import Opened, open_proxy_session
+from pamnode.proxy.route import reach
+from pamnode.sessions import lifecycle
+from pamnode.sessions.models import Channel
+from pamnode.sessions.states import SessionState
+
+log = logging.getLogger("pamnode.proxy.rdp")
+
+# How long the one-time port waits for the RDP client.
+ATTACH_WITHIN_S = 60.0
+
+
+@dataclass(frozen=True)
+class RdpOffer:
+    session_id: str
+    asset_name: str
+    # Where the RDP client connects (once).
+    host: str
+    port: int
+    expires_in_s: float
+
+    @property
+    def rdp_file(self) -> str:
+        """A .rdp file for Windows' mstsc, FreeRDP or Remmina; the host asks for the login."""
+        return (
+            f"full address:s:{self.host}:{self.port}\r\n"
+            "prompt for credentials:i:1\r\n"
+            "authentication level:i:2\r\n"
+            f"alternate shell:s:\r\nsession bpp:i:32\r\n"
+        )
+
+
+async def open_rdp_proxy(
+    ctx: ProxyContext, principal: Principal, asset_ref: str, bind_host: str, advertised: str
+) -> RdpOffer:
+    opened = await open_proxy_session(ctx, principal, asset_ref, Channel.RDPP)
+    arrived: asyncio.Future[Connection] = asyncio.get_running_loop().create_future()
+
+    async def accept(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        source = str((writer.get_extra_info("peername") or ("",))[0])
+        if arrived.done() or source != principal.source:
+            log.warning("rdp pass-through %s: turned away %s", opened.session_id, source)
+            writer.close()
+            return
+        arrived.set_result(Connection(reader, writer))
+
+    server = await asyncio.start_server(accept, bind_host, 0)
+    port = int(server.sockets[0].getsockname()[1])
+    task = asyncio.create_task(_carry(ctx, principal, opened, server, arrived))
+    ctx.background.add(task)
+    task.add_done_callback(ctx.background.discard)
+    return RdpOffer(opened.session_id, opened.asset_name, advertised, port, ATTACH_WITHIN_S)
+
+
+async def _carry(
+    ctx: ProxyContext,
+    principal: Principal,
+    opened: Opened,
+    server: asyncio.Server,
+    arrived: "asyncio.Future[Connection]",
+) -> None:
+    scope = principal.audit_scope
+    sid = opened.session_id
+    try:
+        client = await asyncio.wait_for(arrived, ATTACH_WITHIN_S)
+    except TimeoutError:
+        await lifecycle.ended(
+            ctx.sessions,
+            scope,
+            sid,
+            SessionState.FAILED,
+            f"no RDP client connected within {ATTACH_WITHIN_S:g} s",
+            "session_unattached",
+        )
+        return
+    finally:
+        server.close()
+    try:
+        route = await reach(
+            ctx, sid, opened.host, opened.port, opened.candidates, opened.here_signature
+        )
+    except PamError as exc:
+        await client.close()
+        await lifecycle.ended(ctx.sessions, scope, sid, SessionState.FAILED, exc.message, exc.code)
+        return
+    ctx.live[sid] = route.connection
+    await lifecycle.started(
+        ctx.sessions, scope, sid, route.via, route.peer_node, route.node_signature
+    )
+    idle = False
+    try:
+        idle = await splice(client, route.connection, idle_timeout_s=ctx.idle_timeout_s)
+    finally:
+        ctx.live.pop(sid, None)
+        code = "idle_timeout" if idle else ""
+        await asyncio.shield(
+            lifecycle.ended(
+                ctx.sessions,
+                scope,
+                sid,
+                SessionState.COMPLETED,
+                f"ended after {ctx.idle_timeout_s:g} s without traffic" if idle else "",
+                code,
+                bytes_in=route.connection.bytes_in,
+                bytes_out=route.connection.bytes_out,
+            )
+        )
