@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import time
 
-from tests.support.assets import add_asset
 from tests.support.identity import create_tenant, expect
-from tests.support.isolated import isolated_lab
+from tests.support.isolated import datacenter_host, isolated_lab
 from tests.support.peers import add_peer, establish_trust, prepare_peer_site
 
 FINISHED = {"succeeded", "failed", "cancelled", "timed_out"}
@@ -35,15 +34,7 @@ def test_status_check_fails_direct_and_succeeds_through_the_peer(tmp_path):
         jwt = prepare_peer_site(peer, "proxm-27")
         admin = create_tenant(main, "corp")
         with main.client("corp", token=admin) as client:
-            box = add_asset(client, "datacenter", "container")
-            asset = add_asset(
-                client,
-                "db-1",
-                "unix-host",
-                box["id"],
-                properties={"host": zones.datacenter_addr, "port": 22},
-                secrets={"username": sshd.user, "password": sshd.password},
-            )
+            box, asset = datacenter_host(client, lab)
 
             direct = run_check(client, asset["id"])
             assert direct["state"] == "failed", direct

@@ -11,10 +11,9 @@ import hashlib
 import socket
 
 from pamnode.lab.openssh import OpenSshClient
-from tests.support.assets import add_asset
 from tests.support.identity import PASSWORD, create_tenant, expect
-from tests.support.isolated import PEER_NODE, isolated_lab
-from tests.support.peers import add_peer, establish_trust, prepare_peer_site
+from tests.support.isolated import PEER_NODE, datacenter_host, isolated_lab
+from tests.support.peers import add_trusted_peer, prepare_peer_site
 from tests.support.sessions import wait_session
 
 SSH_PROXY_PORT = 2203
@@ -34,31 +33,22 @@ def test_openssh_clients_reach_the_datacenter_through_the_peers_http_proxy(tmp_p
         main_env={"PAMNODE_SSH_PROXY_PORT": str(SSH_PROXY_PORT)},
         peer_env={"PAMNODE_HTTP_PROXY_PORT": str(HTTP_PROXY_PORT)},
     ) as lab:
-        zones, sshd, main, peer = lab.zones, lab.sshd, lab.main, lab.peer
+        zones, main, peer = lab.zones, lab.main, lab.peer
         jwt = prepare_peer_site(peer, "proxm-27")
         admin = create_tenant(main, "corp")
         with main.client("corp", token=admin) as client:
-            box = add_asset(client, "datacenter", "container")
-            add_asset(
-                client,
-                "db-1",
-                "unix-host",
-                box["id"],
-                properties={"host": zones.datacenter_addr, "port": 22},
-                secrets={"username": sshd.user, "password": sshd.password},
-            )
-            created = add_peer(
+            box, _ = datacenter_host(client, lab)
+            created = add_trusted_peer(
                 client,
                 "remote",
                 peer,
                 "proxm-27",
                 jwt,
+                "http-proxy",
                 peer_address=zones.peer_main_addr,
                 http_proxy=True,
                 http_proxy_address=f"{zones.peer_main_addr}:{HTTP_PROXY_PORT}",
             )
-            establish_trust(client, created["id"])
-            establish_trust(client, created["id"], "http-proxy")
             info = expect(client.post(f"peer-nodes/{created['id']}/test-connection"), 200)
             assert info["capabilities"]["http_proxy"] is True, info
             expect(client.post(f"assets/{box['id']}/peer-nodes", json={"peer_node": "remote"}), 201)

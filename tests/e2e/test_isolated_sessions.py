@@ -7,10 +7,9 @@ in the datacenter. The tunnel is spoken by a program as a browser would speak it
 from __future__ import annotations
 
 from pamnode.lab.tunnel_client import TunnelClient, run_command
-from tests.support.assets import add_asset
 from tests.support.identity import create_tenant, expect
-from tests.support.isolated import isolated_lab
-from tests.support.peers import add_peer, establish_trust, prepare_peer_site
+from tests.support.isolated import datacenter_host, isolated_lab
+from tests.support.peers import add_trusted_peer, prepare_peer_site
 from tests.support.sessions import open_session, typescript, wait_session
 
 GATEWAY_PORT = 4822
@@ -18,19 +17,11 @@ GATEWAY_PORT = 4822
 
 def test_ssh_session_reaches_the_datacenter_only_through_the_peers_gateway(tmp_path):
     with isolated_lab(tmp_path, peer_env={"PAMNODE_GATEWAY_PORT": str(GATEWAY_PORT)}) as lab:
-        zones, sshd, main, peer = lab.zones, lab.sshd, lab.main, lab.peer
+        zones, main, peer = lab.zones, lab.main, lab.peer
         jwt = prepare_peer_site(peer, "proxm-27")
         admin = create_tenant(main, "corp")
         with main.client("corp", token=admin) as client:
-            box = add_asset(client, "datacenter", "container")
-            asset = add_asset(
-                client,
-                "db-1",
-                "unix-host",
-                box["id"],
-                properties={"host": zones.datacenter_addr, "port": 22},
-                secrets={"username": sshd.user, "password": sshd.password},
-            )
+            box, asset = datacenter_host(client, lab)
 
             # Without a peer the main's own guacd carries it, and cannot reach the host.
             direct = open_session(client, asset["id"])
@@ -42,18 +33,17 @@ def test_ssh_session_reaches_the_datacenter_only_through_the_peers_gateway(tmp_p
             assert failed["node_signature"] == "main-node::corp::root"
 
             gateway = f"{zones.peer_main_addr}:{GATEWAY_PORT}"
-            created = add_peer(
+            created = add_trusted_peer(
                 client,
                 "remote",
                 peer,
                 "proxm-27",
                 jwt,
+                "gateway",
                 peer_address=zones.peer_main_addr,
                 gateway=True,
                 gateway_address=gateway,
             )
-            establish_trust(client, created["id"])
-            establish_trust(client, created["id"], "gateway")
             info = expect(client.post(f"peer-nodes/{created['id']}/test-connection"), 200)
             assert info["ok"] and info["capabilities"]["gateway"] is True, info
             expect(client.post(f"assets/{box['id']}/peer-nodes", json={"peer_node": "remote"}), 201)

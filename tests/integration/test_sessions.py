@@ -20,7 +20,7 @@ from tests.support.assets import add_asset
 from tests.support.db import run_sql
 from tests.support.identity import PASSWORD, add_user, create_tenant, error_of, expect
 from tests.support.jobs import run_jobs, ssh_host
-from tests.support.peers import add_peer, cert_sha256, establish_trust, prepare_peer_site
+from tests.support.peers import add_trusted_peer, cert_sha256, prepare_peer_site
 from tests.support.sessions import open_session, typescript, wait_session
 
 PEER_TENANT = "dc-east"
@@ -49,17 +49,16 @@ def lab(node_factory, sshd):
     jwt = prepare_peer_site(peer, PEER_TENANT)
     admin = create_tenant(main, "corp")
     with main.client("corp", token=admin) as client:
-        created = add_peer(
+        created = add_trusted_peer(
             client,
             "east",
             peer,
             PEER_TENANT,
             jwt,
+            "gateway",
             gateway=True,
             gateway_address=f"127.0.0.1:{gateway_port}",
         )
-        establish_trust(client, created["id"])
-        establish_trust(client, created["id"], "gateway")
     return {
         "main": main,
         "peer": peer,
@@ -219,17 +218,16 @@ def west(lab, node_factory):
     peer, gateway_port = _gateway_node(node_factory, "peer-west")
     jwt = prepare_peer_site(peer, PEER_TENANT)
     with lab["main"].client("corp", token=lab["admin"]) as client:
-        created = add_peer(
+        created = add_trusted_peer(
             client,
             "west",
             peer,
             PEER_TENANT,
             jwt,
+            "gateway",
             gateway=True,
             gateway_address=f"127.0.0.1:{gateway_port}",
         )
-        establish_trust(client, created["id"])
-        establish_trust(client, created["id"], "gateway")
     return {"node": peer, "gateway_port": gateway_port, "id": created["id"]}
 
 
@@ -271,17 +269,16 @@ def test_two_gateways_share_sessions_and_fail_over(lab, west, main_client, sshd)
 
 def test_a_changed_gateway_certificate_is_refused_naming_both(lab, west, main_client, sshd):
     east_gateway = f"127.0.0.1:{lab['gateway_port']}"
-    created = add_peer(
+    created = add_trusted_peer(
         main_client,
         "relabelled",
         lab["peer"],
         PEER_TENANT,
         lab["jwt"],
+        "gateway",
         gateway=True,
         gateway_address=f"127.0.0.1:{west['gateway_port']}",
     )
-    establish_trust(main_client, created["id"])
-    establish_trust(main_client, created["id"], "gateway")
     patched = main_client.patch(
         f"peer-nodes/{created['id']}", json={"gateway_address": east_gateway}
     )

@@ -20,7 +20,7 @@ from tests.support.assets import add_asset
 from tests.support.db import run_sql
 from tests.support.identity import PASSWORD, add_user, create_tenant, error_of, expect
 from tests.support.jobs import ssh_host
-from tests.support.peers import add_peer, establish_trust, prepare_peer_site
+from tests.support.peers import add_trusted_peer, prepare_peer_site
 from tests.support.sessions import wait_session
 
 PEER_TENANT = "dc-west"
@@ -43,17 +43,16 @@ def lab(node_factory, sshd, tmp_path_factory):
     jwt = prepare_peer_site(peer, PEER_TENANT)
     admin = create_tenant(main, "corp")
     with main.client("corp", token=admin) as client:
-        created = add_peer(
+        add_trusted_peer(
             client,
             "west",
             peer,
             PEER_TENANT,
             jwt,
+            "http-proxy",
             http_proxy=True,
             http_proxy_address=f"127.0.0.1:{proxy_port}",
         )
-        establish_trust(client, created["id"])
-        establish_trust(client, created["id"], "http-proxy")
         local = ssh_host(client, sshd, "local-web")
         remote = ssh_host(client, sshd, "remote-web")
         body = {"peer_node": "west", "enabled": True}

@@ -8,10 +8,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
+
 from pamnode.lab.netns import ThreeZones, three_zone_topology
 from pamnode.lab.node_process import NodeProcess
 from pamnode.lab.sshd import SshServer
 from tests.conftest import ADMIN_LOGIN, ADMIN_PASSWORD
+from tests.support.assets import add_asset
 
 MAIN_NODE, PEER_NODE = "main-node", "12P-remotePeer-dev"
 
@@ -22,6 +25,20 @@ class Isolated:
     sshd: SshServer
     main: NodeProcess
     peer: NodeProcess
+
+
+def datacenter_host(client: httpx.Client, lab: Isolated) -> tuple[dict, dict]:
+    """A container "datacenter" holding "db-1", the datacenter's sshd with its password."""
+    box = add_asset(client, "datacenter", "container")
+    host = add_asset(
+        client,
+        "db-1",
+        "unix-host",
+        box["id"],
+        properties={"host": lab.zones.datacenter_addr, "port": 22},
+        secrets={"username": lab.sshd.user, "password": lab.sshd.password},
+    )
+    return box, host
 
 
 @contextlib.contextmanager

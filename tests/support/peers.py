@@ -56,5 +56,22 @@ def establish_trust(main: httpx.Client, peer_id: str, component: str = "job-runn
     return expect(main.post(f"peer-nodes/{peer_id}/establish-trust", json=body), 200)
 
 
+def add_trusted_peer(
+    main: httpx.Client,
+    name: str,
+    peer: NodeProcess,
+    tenant: str,
+    token: str,
+    *components: str,
+    peer_address: str | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
+    """Add `peer` and pin its job runner and each of `components` ("gateway", "http-proxy")."""
+    created = add_peer(main, name, peer, tenant, token, peer_address, **extra)
+    for component in ("job-runner", *components):
+        establish_trust(main, created["id"], component)
+    return created
+
+
 def check_connection(main: httpx.Client, peer_id: str) -> dict[str, Any]:
     return expect(main.post(f"peer-nodes/{peer_id}/test-connection"), 200)
