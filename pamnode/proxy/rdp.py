@@ -18,7 +18,7 @@ from pamnode.identity.principal import Principal
 from pamnode.proxy.context import ProxyContext
 from pamnode.proxy.opening import Opened, open_proxy_session
 from pamnode.proxy.route import reach
-from pamnode.sessions import lifecycle
+from pamnode.sessions import lifecycle, states
 from pamnode.sessions.models import Channel
 from pamnode.sessions.states import SessionState
 
@@ -93,6 +93,10 @@ async def _carry(
         return
     finally:
         server.close()
+    if not await states.claim(ctx.sessions, sid):
+        # Terminated while it waited for its client.
+        await client.close()
+        return
     try:
         route = await reach(
             ctx, sid, opened.host, opened.port, opened.candidates, opened.here_signature
