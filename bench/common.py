@@ -1,11 +1,15 @@
 """What the benchmarks share: the tenant they make on each node, Step 1 on a peer, a tolerant
-subprocess helper. Imported by `bench/*.py`, which run as scripts (their folder is on the path).
+subprocess helper, CPU seconds of a process, the tables and the machine's description.
+Imported by `bench/*.py`, which run as scripts (their folder is on the path).
 """
 
 from __future__ import annotations
 
+import os
+import platform
 import subprocess
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -60,3 +64,65 @@ def run_text(argv: list[str]) -> str:
         return subprocess.run(argv, capture_output=True, text=True, timeout=30).stdout.rstrip()
     except (OSError, subprocess.SubprocessError):
         return "n/a"
+
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def cpu_s(pid: int, children: bool = False) -> float:
+    """CPU seconds (user + system) of `pid`; with `children`, also of its reaped children."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    # fields[0] is field 3 (state): utime, stime, cutime, cstime are fields 14-17.
+    ticks = int(fields[11]) + int(fields[12])
+    if children:
+        ticks += int(fields[13]) + int(fields[14])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def text_table(header: list[str], rows: list[list[str]], labels: int = 1) -> str:
+    """Aligned columns for the terminal: the first `labels` columns left, numbers right."""
+    body = [header, *rows]
+    widths = [max(len(row[i]) for row in body) for i in range(len(header))]
+    lines = []
+    for index, row in enumerate(body):
+        pairs = enumerate(zip(row, widths, strict=True))
+        cells = [c.ljust(w) if i < labels else c.rjust(w) for i, (c, w) in pairs]
+        lines.append("  ".join(cells))
+        if index == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def markdown_table(header: list[str], rows: list[list[str]], labels: int = 1) -> str:
+    align = "|" + "---|" * labels + "---:|" * (len(header) - labels)
+    lines = ["| " + " | ".join(header) + " |", align]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def machine(tools: str) -> list[str]:
+    """The machine a run happened on, for docs/benchmarks.md; `tools` names the versions of
+    the benchmark's own components."""
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        "unknown",
+    )
+    load = Path("/proc/loadavg").read_text().split()[:3]
+    ssh_version = subprocess.run(["ssh", "-V"], capture_output=True, text=True).stderr.strip()
+    commit = run_text(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"])
+    dirty = run_text(["git", "-C", str(REPO), "status", "--porcelain", "--", "pamnode"])
+    if dirty and dirty != "n/a":
+        commit += f" plus uncommitted changes to {len(dirty.splitlines())} file(s) in pamnode/"
+    return [
+        f"- date (start): {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}",
+        f"- nproc: {run_text(['nproc'])}; CPU: {cpu}",
+        f"- kernel: {platform.release()}; Python {platform.python_version()}",
+        # Other work on the machine skews every measurement; this says how busy it was.
+        f"- load average at the start (1/5/15 min): {' '.join(load)}",
+        f"- {tools}; {ssh_version}",
+        f"- pamnode at commit {commit}",
+    ]

@@ -30,7 +30,6 @@ import argparse
 import contextlib
 import json
 import os
-import platform
 import resource
 import shlex
 import shutil
@@ -49,12 +48,17 @@ import httpx
 from common import (
     ADMIN_LOGIN,
     ADMIN_PASSWORD,
+    REPO,
     TENANT,
     BenchError,
+    cpu_s,
     create_tenant,
     expect,
+    machine,
+    markdown_table,
     run_text,
     service_token,
+    text_table,
 )
 
 from pamnode.jobs.executors.ssh import STATUS_SCRIPT
@@ -62,7 +66,6 @@ from pamnode.lab.node_process import NodeProcess
 from pamnode.lab.ports import free_port
 from pamnode.lab.sshd import SshServer
 
-REPO = Path(__file__).resolve().parent.parent
 CALLBACKS = Path(__file__).resolve().parent / "ansible_callbacks"
 FINISHED = {"succeeded", "failed", "cancelled", "timed_out"}
 POLL_S = 0.2
@@ -135,17 +138,6 @@ def node_pid(node: NodeProcess) -> int:
     # runs in that process (one worker), so this PID is the node's own.
     assert node.proc is not None
     return node.proc.pid
-
-
-def cpu_s(pid: int, children: bool = False) -> float:
-    """CPU seconds (user + system) of `pid`; with `children`, also of its reaped children."""
-    stat = Path(f"/proc/{pid}/stat").read_text()
-    fields = stat.rsplit(")", 1)[1].split()
-    # fields[0] is field 3 (state): utime, stime, cutime, cstime are fields 14-17.
-    ticks = int(fields[11]) + int(fields[12])
-    if children:
-        ticks += int(fields[13]) + int(fields[14])
-    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 class CpuMeter:
@@ -524,25 +516,6 @@ def rows(results: list[Result]) -> list[list[str]]:
     return table
 
 
-def text_table(results: list[Result]) -> str:
-    body = [HEADER, *rows(results)]
-    widths = [max(len(row[i]) for row in body) for i in range(len(HEADER))]
-    lines = []
-    for index, row in enumerate(body):
-        pairs = enumerate(zip(row, widths, strict=True))
-        cells = [c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in pairs]
-        lines.append("  ".join(cells))
-        if index == 0:
-            lines.append("  ".join("-" * w for w in widths))
-    return "\n".join(lines)
-
-
-def markdown_table(results: list[Result]) -> str:
-    lines = ["| " + " | ".join(HEADER) + " |", "|" + "|".join(["---"] + ["---:"] * 7) + "|"]
-    lines += ["| " + " | ".join(row) + " |" for row in rows(results)]
-    return "\n".join(lines)
-
-
 def verdict(results: list[Result]) -> list[str]:
     by_mode = {r.mode: r for r in results}
     direct = by_mode["direct"].wall_s
@@ -564,30 +537,10 @@ def verdict(results: list[Result]) -> list[str]:
     return lines
 
 
-def machine() -> list[str]:
-    cpu = next(
-        (
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("model name")
-        ),
-        "unknown",
-    )
-    load = Path("/proc/loadavg").read_text().split()[:3]
-    ansible_version = run_text([ansible_binary(), "--version"]).splitlines()[:1]
-    ssh_version = subprocess.run(["ssh", "-V"], capture_output=True, text=True).stderr.strip()
-    commit = run_text(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"])
-    dirty = run_text(["git", "-C", str(REPO), "status", "--porcelain", "--", "pamnode"])
-    if dirty and dirty != "n/a":
-        commit += f" plus uncommitted changes to {len(dirty.splitlines())} file(s) in pamnode/"
+def jobs_machine() -> list[str]:
+    ansible = run_text([ansible_binary(), "--version"]).splitlines()[:1]
     return [
-        f"- date (start): {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}",
-        f"- nproc: {run_text(['nproc'])}; CPU: {cpu}",
-        f"- kernel: {platform.release()}; Python {platform.python_version()}",
-        # Other work on the machine skews every mode; this says how busy it was.
-        f"- load average at the start (1/5/15 min): {' '.join(load)}",
-        f"- {ansible_version[0] if ansible_version else 'ansible: n/a'}; {ssh_version}",
-        f"- pamnode at commit {commit}",
+        *machine(ansible[0] if ansible else "ansible: n/a"),
         "- `free -g`:",
         "",
         "```",
@@ -607,7 +560,7 @@ def record(
     """Replace (or add) this database's section of `out`; a failed run is recorded as such."""
     notes = [f"- {r.mode}: " + "; ".join(r.notes) for r in results if r.notes]
     if failure is None:
-        outcome = [markdown_table(results), "", "Targets:", "", *verdict(results)]
+        outcome = [markdown_table(HEADER, rows(results)), "", "Targets:", "", *verdict(results)]
         outcome += ["", "Notes:", "", *notes]
     else:
         outcome = ["**The run failed; it measured nothing.**", "", "```", failure, "```"]
@@ -838,7 +791,7 @@ def main(argv: list[str] | None = None) -> int:
     ansible_binary()
     command = shlex.join([".venv/bin/python", "-m", "bench.jobs", *sys.argv[1:]])
     # Taken before the run: the commit and the load it started with.
-    machine_lines = machine()
+    machine_lines = jobs_machine()
 
     def stop_on_signal(signum: int, _frame: object) -> None:
         raise SystemExit(128 + signum)
@@ -866,7 +819,7 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(lab.work, ignore_errors=True)
 
     print()
-    print(text_table(results))
+    print(text_table(HEADER, rows(results)))
     print()
     print("\n".join(verdict(results)))
     for r in results:

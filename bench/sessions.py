@@ -54,7 +54,6 @@ import asyncio
 import codecs
 import contextlib
 import os
-import platform
 import re
 import resource
 import shlex
@@ -68,7 +67,6 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -78,10 +76,14 @@ from common import (
     ADMIN_PASSWORD,
     TENANT,
     BenchError,
+    cpu_s,
     create_tenant,
     expect,
+    machine,
+    markdown_table,
     run_text,
     service_token,
+    text_table,
 )
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
@@ -94,7 +96,6 @@ from pamnode.sessions.guacamole.handshake import Display, handshake
 from pamnode.sessions.guacamole.protocol import encode, parse
 from pamnode.sessions.guacamole.stream import GuacStream
 
-REPO = Path(__file__).resolve().parent.parent
 GUACD = "/usr/sbin/guacd"
 PEER = "east"
 DISPLAY = Display(width=1024, height=768, dpi=96)
@@ -116,15 +117,6 @@ SYNC = re.compile(r"(?<![^;])4\.sync,\d+\.(\d+)(?:,\d+\.\d*)*;")
 NOP = "3.nop;"
 NAME = re.compile(r"(?<![^;])4\.name,\d+\.([^;]*);")
 INTERNAL = re.compile(r"(?<![^;])0\.,[^;]*;")
-
-
-def cpu_s(pid: int, children: bool = False) -> float:
-    """CPU seconds (user + system) of `pid`; with `children`, also of its reaped children."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    ticks = int(fields[11]) + int(fields[12])
-    if children:
-        ticks += int(fields[13]) + int(fields[14])
-    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 # --- the client side: a channel of Guacamole text, and a terminal on it ----------------------
@@ -794,25 +786,6 @@ def table_rows(rows: list[Row]) -> list[list[str]]:
     return out
 
 
-def text_table(rows: list[Row]) -> str:
-    body = [HEADER, *table_rows(rows)]
-    widths = [max(len(r[i]) for r in body) for i in range(len(HEADER))]
-    lines = []
-    for index, row in enumerate(body):
-        pairs = enumerate(zip(row, widths, strict=True))
-        cells = [c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in pairs]
-        lines.append("  ".join(cells))
-        if index == 0:
-            lines.append("  ".join("-" * w for w in widths))
-    return "\n".join(lines)
-
-
-def markdown_table(rows: list[Row]) -> str:
-    lines = ["| " + " | ".join(HEADER) + " |", "|---|---|" + "---:|" * (len(HEADER) - 2)]
-    lines += ["| " + " | ".join(row) + " |" for row in table_rows(rows)]
-    return "\n".join(lines)
-
-
 def verdict(rows: list[Row]) -> list[str]:
     lines = []
     for row in rows:
@@ -848,32 +821,6 @@ def notes(rows: list[Row], races: list[str]) -> list[str]:
             parts.append(f"key RTT median ms by round {keys}")
         lines.append(f"- {row.route} ({row.workload.name}): " + "; ".join(parts))
     return lines
-
-
-def machine() -> list[str]:
-    cpu = next(
-        (
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("model name")
-        ),
-        "unknown",
-    )
-    load = Path("/proc/loadavg").read_text().split()[:3]
-    guacd = run_text([GUACD, "-v"]).splitlines()[:1]
-    ssh_version = subprocess.run(["ssh", "-V"], capture_output=True, text=True).stderr.strip()
-    commit = run_text(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"])
-    dirty = run_text(["git", "-C", str(REPO), "status", "--porcelain", "--", "pamnode"])
-    if dirty and dirty != "n/a":
-        commit += f" plus uncommitted changes to {len(dirty.splitlines())} file(s) in pamnode/"
-    return [
-        f"- date (start): {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}",
-        f"- nproc: {run_text(['nproc'])}; CPU: {cpu}",
-        f"- kernel: {platform.release()}; Python {platform.python_version()}",
-        f"- load average at the start (1/5/15 min): {' '.join(load)}",
-        f"- {guacd[0] if guacd else 'guacd: n/a'}; {ssh_version}",
-        f"- pamnode at commit {commit}",
-    ]
 
 
 # --- the run ----------------------------------------------------------------------------------
@@ -975,7 +922,8 @@ def main(argv: list[str] | None = None) -> int:
         print("bench/sessions.py needs root: the sshd gets its own Unix user", file=sys.stderr)
         return 2
     command = shlex.join([".venv/bin/python", "bench/sessions.py", *sys.argv[1:]])
-    machine_lines = machine()
+    guacd = run_text([GUACD, "-v"]).splitlines()[:1]
+    machine_lines = machine(guacd[0] if guacd else "guacd: n/a")
 
     def stop_on_signal(signum: int, _frame: object) -> None:
         raise SystemExit(128 + signum)
@@ -998,7 +946,7 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(lab.work, ignore_errors=True)
 
     print()
-    print(text_table(rows))
+    print(text_table(HEADER, table_rows(rows), labels=2))
     print()
     print("\n".join(verdict(rows)))
     print()
@@ -1008,7 +956,7 @@ def main(argv: list[str] | None = None) -> int:
     print("\n--- markdown ---\n")
     print("Command (as root, from the repository root):\n\n```\n" + command + "\n```\n")
     print("Machine:\n\n" + "\n".join(machine_lines) + "\n")
-    print(markdown_table(rows))
+    print(markdown_table(HEADER, table_rows(rows), labels=2))
     print()
     print("\n".join(verdict(rows)))
     print()
