@@ -7,7 +7,6 @@ and is reached at `address`, the end of a link that the caller can route to.
 from __future__ import annotations
 
 import os
-import signal
 import ssl
 import subprocess
 import sys
@@ -19,6 +18,7 @@ from typing import IO
 import httpx
 
 from pamnode.lab.ports import free_port
+from pamnode.lab.server import end_process
 
 START_TIMEOUT = 60.0
 STOP_TIMEOUT = 10.0
@@ -176,16 +176,8 @@ class NodeProcess:
             self._log_handle = None
 
     def stop(self) -> None:
-        """Graceful SIGTERM, escalating to SIGKILL after STOP_TIMEOUT."""
-        if self.proc is None:
-            return
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=STOP_TIMEOUT)
+        """Graceful SIGTERM, escalating to SIGKILL after STOP_TIMEOUT_S."""
+        end_process(self.proc)
         self._close_log()
 
     def kill(self) -> None:

@@ -18,10 +18,8 @@ import contextlib
 import os
 import pwd
 import secrets
-import shutil
 import signal
 import subprocess
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -29,14 +27,15 @@ from typing import IO, NoReturn
 
 from pamnode.app.tls import ensure_self_signed
 from pamnode.lab import LabUnavailable
-from pamnode.lab.accounts import live_pids, make_user, remove_user
+from pamnode.lab.accounts import live_pids
+from pamnode.lab.server import STOP_TIMEOUT_S, LabServer
 from pamnode.lab.vnc import XVNC, exchange
 
 XRDP = Path("/usr/sbin/xrdp")
 SESMAN = Path("/usr/sbin/xrdp-sesman")
 XRDP_ETC = Path("/etc/xrdp")
 START_TIMEOUT = 15.0
-STOP_TIMEOUT = 10.0
+
 # TPKT + X.224 Connection Request carrying an RDP Negotiation Request for TLS.
 X224_CONNECTION_REQUEST = bytes.fromhex("030000130ee000000000000100080001000000")
 X224_CONNECTION_CONFIRM = 0xD0
@@ -50,11 +49,11 @@ def sesman_port() -> int:
 
 
 def _terminate(find: Callable[[], list[int]]) -> None:
-    """SIGTERM what `find` lists, then wait until it lists nothing (or STOP_TIMEOUT passes)."""
+    """SIGTERM what `find` lists, then wait until it lists nothing (or STOP_TIMEOUT_S passes)."""
     for pid in find():
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + STOP_TIMEOUT
+    deadline = time.monotonic() + STOP_TIMEOUT_S
     while find() and time.monotonic() < deadline:
         time.sleep(0.05)
 
@@ -71,41 +70,30 @@ def _end_group(proc: subprocess.Popen[bytes] | None) -> None:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, sig)
         try:
-            proc.wait(timeout=STOP_TIMEOUT)
+            proc.wait(timeout=STOP_TIMEOUT_S)
             return
         except subprocess.TimeoutExpired:
             continue
 
 
-class RdpServer:
+class RdpServer(LabServer):
+    PREFIX = "pamnode-rdp-"
+
     def __init__(self, address: str, port: int, netns: str | None = None) -> None:
-        self.address = address
-        self.port = port
-        self.netns = netns
+        super().__init__(address, port, netns)
         # A unique account per server, so parallel or leftover runs never share one.
         self.user = f"pn-{secrets.token_hex(4)}"
         self.password = secrets.token_urlsafe(18)
-        self.dir: Path | None = None
         self.xrdp: subprocess.Popen[bytes] | None = None
         self.sesman: subprocess.Popen[bytes] | None = None
         self._logs: list[IO[bytes]] = []
-        self._user_made = False
-
-    def _path(self, name: str) -> Path:
-        assert self.dir is not None, "server not started"
-        return self.dir / name
 
     def log_text(self) -> str:
         """What xrdp and sesman logged, and printed before their logs opened."""
-        parts = []
-        for name in ("sesman.out", "sesman.log", "xrdp.out", "xrdp.log"):
-            try:
-                parts.append(f"--- {name}\n{self._path(name).read_text(errors='replace')}")
-            except (AssertionError, FileNotFoundError):
-                continue
-        return "\n".join(parts)
+        names = ("sesman.out", "sesman.log", "xrdp.out", "xrdp.log")
+        return "\n".join(f"--- {name}\n{self._read(name)}" for name in names)
 
-    def start(self) -> RdpServer:
+    def _require(self) -> None:
         for binary, package in (
             (XRDP, "xrdp"),
             (SESMAN, "xrdp"),
@@ -115,21 +103,14 @@ class RdpServer:
                 raise LabUnavailable(f"{binary} is not installed (Debian package {package})")
         if os.geteuid() != 0:
             raise LabUnavailable("xrdp with its own Unix user needs root (useradd, PAM, setuid)")
-        self.dir = Path(tempfile.mkdtemp(prefix="pamnode-rdp-"))
+
+    def _setup(self) -> None:
+        assert self.dir is not None
         # sesman runs the session script as the user, who must be able to reach it.
         self.dir.chmod(0o755)
-        try:
-            self._make_user()
-            self._write_files()
-            self._spawn()
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-    def _make_user(self) -> None:
-        make_user(self.user, self.password)
-        self._user_made = True
+        self._make_user(self.user, self.password)
+        self._write_files()
+        self._spawn()
 
     def _write_files(self) -> None:
         cert, key = ensure_self_signed(self._path("tls"), "pamnode-lab", self.address)
@@ -239,24 +220,16 @@ class RdpServer:
             f"RdpServer on {self.address}:{self.port}: {what}\n{self.log_text()[-4000:]}"
         )
 
-    def stop(self) -> None:
-        try:
-            _end_group(self.xrdp)
-            self.xrdp = None
-            if self._user_made:
-                self._end_sessions()
-            _end_group(self.sesman)
-            self.sesman = None
-            for log in self._logs:
-                log.close()
-            self._logs.clear()
-            if self._user_made:
-                remove_user(self.user)
-                self._user_made = False
-        finally:
-            if self.dir is not None:
-                shutil.rmtree(self.dir, ignore_errors=True)
-                self.dir = None
+    def _stop_processes(self) -> None:
+        _end_group(self.xrdp)
+        self.xrdp = None
+        if self._user_made:
+            self._end_sessions()
+        _end_group(self.sesman)
+        self.sesman = None
+        for log in self._logs:
+            log.close()
+        self._logs.clear()
 
     def _end_sessions(self) -> None:
         # Asked to stop while sesman still runs to reap them, a session's processes end it
@@ -264,9 +237,3 @@ class RdpServer:
         # account is this server's own, so its processes are ones this server started.
         uid = pwd.getpwnam(self.user).pw_uid
         _terminate(lambda: live_pids("Uid", uid))
-
-    def __enter__(self) -> RdpServer:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()

@@ -10,10 +10,7 @@ from __future__ import annotations
 import os
 import pwd
 import secrets
-import shutil
-import signal
 import subprocess
-import tempfile
 import time
 from pathlib import Path
 from typing import IO
@@ -21,11 +18,10 @@ from typing import IO
 import asyncssh
 
 from pamnode.lab import LabUnavailable
-from pamnode.lab.accounts import make_user, remove_user
+from pamnode.lab.server import LabServer, end_process
 
 SSHD = Path("/usr/sbin/sshd")
 START_TIMEOUT = 15.0
-STOP_TIMEOUT = 10.0
 
 
 def _new_ed25519() -> asyncssh.SSHKey:
@@ -37,11 +33,11 @@ def _public_line(key: asyncssh.SSHKey) -> str:
     return f"{algorithm} {blob}"
 
 
-class SshServer:
+class SshServer(LabServer):
+    PREFIX = "pamnode-sshd-"
+
     def __init__(self, address: str, port: int, netns: str | None = None) -> None:
-        self.address = address
-        self.port = port
-        self.netns = netns
+        super().__init__(address, port, netns)
         # A unique account per server, so parallel or leftover runs never share one.
         self.user = f"pn-{secrets.token_hex(4)}"
         self.password = secrets.token_urlsafe(18)
@@ -49,10 +45,8 @@ class SshServer:
         self.private_key = self._client_key.export_private_key("openssh").decode()
         self.public_key = _public_line(self._client_key)
         self._host_key = _new_ed25519()
-        self.dir: Path | None = None
         self.proc: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
-        self._user_made = False
 
     @property
     def host_key_line(self) -> str:
@@ -65,39 +59,28 @@ class SshServer:
 
     @property
     def log_path(self) -> Path:
-        assert self.dir is not None, "server not started"
-        return self.dir / "sshd.log"
+        return self._path("sshd.log")
 
     def log_text(self) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")
-        except (AssertionError, FileNotFoundError):
-            return ""
+        return self._read("sshd.log")
 
-    def start(self) -> SshServer:
+    def _require(self) -> None:
         if not SSHD.exists():
             raise LabUnavailable(f"{SSHD} is not installed (Debian package openssh-server)")
         if os.geteuid() != 0:
             raise LabUnavailable(
                 "sshd with its own Unix user needs root (useradd, privilege separation)"
             )
+
+    def _setup(self) -> None:
         # sshd refuses to start without its privilege-separation directory.
         Path("/run/sshd").mkdir(mode=0o755, parents=True, exist_ok=True)
-        self.dir = Path(tempfile.mkdtemp(prefix="pamnode-sshd-"))
+        assert self.dir is not None
         # sshd reads authorized_keys as the user, so the user must be able to reach it.
         self.dir.chmod(0o755)
-        try:
-            self._make_user()
-            self._write_files()
-            self._spawn()
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-    def _make_user(self) -> None:
-        make_user(self.user, self.password)
-        self._user_made = True
+        self._make_user(self.user, self.password)
+        self._write_files()
+        self._spawn()
 
     def _write_files(self) -> None:
         assert self.dir is not None
@@ -159,14 +142,8 @@ class SshServer:
             f"(exit {self.proc.poll()}):\n{self.log_text()[-3000:]}"
         )
 
-    def _end_process(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=STOP_TIMEOUT)
+    def _stop_processes(self) -> None:
+        end_process(self.proc)
         self.proc = None
         if self._log is not None:
             self._log.close()
@@ -174,7 +151,7 @@ class SshServer:
 
     def replace_host_key(self) -> None:
         """Restart with a new host key, as a rebuilt or impostor host would present."""
-        self._end_process()
+        self._stop_processes()
         self._host_key = _new_ed25519()
         self._write_host_key()
         self._spawn()
@@ -186,20 +163,3 @@ class SshServer:
         self._host_key.write_private_key(str(path))
         path.chmod(0o600)
         return path
-
-    def stop(self) -> None:
-        try:
-            self._end_process()
-            if self._user_made:
-                remove_user(self.user)
-                self._user_made = False
-        finally:
-            if self.dir is not None:
-                shutil.rmtree(self.dir, ignore_errors=True)
-                self.dir = None
-
-    def __enter__(self) -> SshServer:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()

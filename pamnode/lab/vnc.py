@@ -12,12 +12,9 @@ import os
 import re
 import secrets
 import select
-import shutil
-import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import IO, NoReturn
@@ -26,10 +23,10 @@ from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
 from cryptography.hazmat.primitives.ciphers import Cipher, modes
 
 from pamnode.lab import LabUnavailable
+from pamnode.lab.server import LabServer, end_process
 
 XVNC = Path("/usr/bin/Xvnc")
 START_TIMEOUT = 15.0
-STOP_TIMEOUT = 10.0
 PROBE_TIMEOUT = 2.0
 RFB_BANNER = re.compile(rb"RFB 003\.00\d\n")
 # The fixed key VNC password files are DES-encrypted with: TigerVNC's d3des key with the bits of
@@ -76,45 +73,36 @@ def exchange(address: str, port: int, send: bytes, size: int, netns: str | None 
     return bytes.fromhex(result.stdout.strip())
 
 
-class VncServer:
+class VncServer(LabServer):
+    PREFIX = "pamnode-vnc-"
+
     def __init__(self, address: str, port: int, netns: str | None = None) -> None:
-        self.address = address
-        self.port = port
-        self.netns = netns
+        super().__init__(address, port, netns)
         # Exactly 8 characters: VNC authentication ignores any beyond the eighth.
         self.password = secrets.token_urlsafe(6)
         # The X display (":N") Xvnc chose, known once started.
         self.display: str | None = None
-        self.dir: Path | None = None
         self.proc: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
 
     @property
     def log_path(self) -> Path:
-        assert self.dir is not None, "server not started"
-        return self.dir / "Xvnc.log"
+        return self._path("Xvnc.log")
 
     def log_text(self) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")
-        except (AssertionError, FileNotFoundError):
-            return ""
+        return self._read("Xvnc.log")
 
-    def start(self) -> VncServer:
+    def _require(self) -> None:
         if not XVNC.exists():
             raise LabUnavailable(
                 f"{XVNC} is not installed (Debian package tigervnc-standalone-server)"
             )
-        self.dir = Path(tempfile.mkdtemp(prefix="pamnode-vnc-"))
-        try:
-            password_file = self.dir / "passwd"
-            password_file.write_bytes(obfuscated_password(self.password))
-            password_file.chmod(0o600)
-            self._spawn(password_file)
-        except BaseException:
-            self.stop()
-            raise
-        return self
+
+    def _setup(self) -> None:
+        password_file = self._path("passwd")
+        password_file.write_bytes(obfuscated_password(self.password))
+        password_file.chmod(0o600)
+        self._spawn(password_file)
 
     def _argv(self, password_file: Path, display_fd: int) -> list[str]:
         argv = [
@@ -205,28 +193,11 @@ class VncServer:
             f"(exit {self.proc.poll()}):\n{self.log_text()[-3000:]}"
         )
 
-    def stop(self) -> None:
-        try:
-            # SIGTERM lets Xvnc remove its /tmp/.X*-lock and socket, which a kill would leave.
-            if self.proc is not None and self.proc.poll() is None:
-                self.proc.send_signal(signal.SIGTERM)
-                try:
-                    self.proc.wait(timeout=STOP_TIMEOUT)
-                except subprocess.TimeoutExpired:
-                    self.proc.kill()
-                    self.proc.wait(timeout=STOP_TIMEOUT)
-            self.proc = None
-            self.display = None
-            if self._log is not None:
-                self._log.close()
-                self._log = None
-        finally:
-            if self.dir is not None:
-                shutil.rmtree(self.dir, ignore_errors=True)
-                self.dir = None
-
-    def __enter__(self) -> VncServer:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
+    def _stop_processes(self) -> None:
+        # SIGTERM lets Xvnc remove its /tmp/.X*-lock and socket, which a kill would leave.
+        end_process(self.proc)
+        self.proc = None
+        self.display = None
+        if self._log is not None:
+            self._log.close()
+            self._log = None

@@ -60,7 +60,11 @@ async def _up(client: ClientChannel, upstream: GuacStream) -> str:
                 continue
             forward.append(instruction.encode())
         if forward:
-            await upstream.send("".join(forward))
+            try:
+                await upstream.send("".join(forward))
+            except ConnectionError:
+                # guacd's side closed (Terminate closes it) while the client still spoke.
+                return ""
     return ""
 
 
