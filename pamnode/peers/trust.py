@@ -59,19 +59,29 @@ def _unverified_context() -> ssl.SSLContext:
     return context
 
 
-async def fetch_leaf(host: str, port: int) -> bytes:
-    """Connect without trusting anything and return the leaf certificate the peer presents."""
+async def _open_tls(
+    host: str, port: int, context: ssl.SSLContext
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """TLS to host:port, or a PeerFailure naming the layer that failed; a certificate the
+    context refuses is raised as it is, for the caller to explain."""
     try:
-        _reader, writer = await asyncio.wait_for(
-            asyncio.open_connection(host, port, ssl=_unverified_context(), server_hostname=host),
+        return await asyncio.wait_for(
+            asyncio.open_connection(host, port, ssl=context, server_hostname=host),
             CONNECT_TIMEOUT_S,
         )
+    except ssl.SSLCertVerificationError:
+        raise
     except OSError as exc:
         raise connection_error(host, port, exc) from exc
     except TimeoutError as exc:
         raise PeerFailure(
             f"no answer from {host}:{port} within {CONNECT_TIMEOUT_S:.0f} s", code="connect_failed"
         ) from exc
+
+
+async def fetch_leaf(host: str, port: int) -> bytes:
+    """Connect without trusting anything and return the leaf certificate the peer presents."""
+    _reader, writer = await _open_tls(host, port, _unverified_context())
     try:
         ssl_object: ssl.SSLObject | None = writer.get_extra_info("ssl_object")
         der = ssl_object.getpeercert(binary_form=True) if ssl_object else None
@@ -119,18 +129,9 @@ async def open_pinned(
     """A TLS connection that accepts exactly the pinned certificate, or a PeerFailure naming
     what failed (a changed certificate with both fingerprints)."""
     try:
-        return await asyncio.wait_for(
-            asyncio.open_connection(host, port, ssl=pinned_context(pin_pem), server_hostname=host),
-            CONNECT_TIMEOUT_S,
-        )
+        return await _open_tls(host, port, pinned_context(pin_pem))
     except ssl.SSLCertVerificationError as exc:
         presented = fingerprint(await fetch_leaf(host, port))
         if presented != pin_sha256:
             raise pin_mismatch(pin_sha256, presented) from exc
         raise connection_error(host, port, exc) from exc
-    except OSError as exc:
-        raise connection_error(host, port, exc) from exc
-    except TimeoutError as exc:
-        raise PeerFailure(
-            f"no answer from {host}:{port} within {CONNECT_TIMEOUT_S:.0f} s", code="connect_failed"
-        ) from exc
