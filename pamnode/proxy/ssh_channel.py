@@ -284,9 +284,9 @@ class ProxiedChannel(asyncssh.SSHServerSession[bytes]):
             self.ctx.live.pop(opened.session_id, None)
             conn.close()
             idle = await carrier
-        return self._ended(opened, target, idle)
+        return self._ended(target, idle)
 
-    def _ended(self, opened: Opened, target: _TargetSide, idle: bool) -> tuple[str, str]:
+    def _ended(self, target: _TargetSide, idle: bool) -> tuple[str, str]:
         if self._recorder is not None:
             self._recorder.exited(target.status, target.signal[0] if target.signal else None)
         if idle:
