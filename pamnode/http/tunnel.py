@@ -44,7 +44,8 @@ class _WebSocketChannel:
 
     async def close(self, status: int, message: str) -> None:
         # guacamole-common-js reads a close reason as the Guacamole status code.
-        with contextlib.suppress(RuntimeError):
+        # The browser may be gone already; there is nobody left to tell.
+        with contextlib.suppress(WebSocketDisconnect, RuntimeError):
             await self.websocket.close(code=1000, reason=str(status) if status else "")
 
 

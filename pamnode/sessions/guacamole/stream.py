@@ -48,6 +48,10 @@ class GuacStream(Connection):
         return self._pending.pop(0)
 
     async def send(self, text: str) -> None:
+        if self.writer.is_closing():
+            # Closed from outside (Terminate): uvloop refuses writes to a closed transport
+            # with a RuntimeError, asyncio's own loop drops them; both callers expect this.
+            raise ConnectionResetError("the Guacamole connection is closed")
         data = text.encode()
         self.bytes_out += len(data)
         self.writer.write(data)
