@@ -75,7 +75,14 @@ class TunnelClient:
                 break
             assert isinstance(message, str)
             self._scanner.feed(message)
-            found = self._handle(self._scanner.take())
+            try:
+                found = self._handle(self._scanner.take())
+            except ConnectionClosed as closed:
+                # The main closed the tunnel while this client answered a sync, as a
+                # browser's answer can cross the close.
+                self.seen.close_reason = closed.rcvd.reason if closed.rcvd else ""
+                self.seen.closed = True
+                break
             if until is not None and until in found:
                 break
         return self.seen
