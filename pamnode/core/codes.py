@@ -170,6 +170,7 @@ class Code(StrEnum):
     JOB_NOT_FOUND = "job_not_found", "the site (or peer) has no such job"
     JOB_FINISHED = "job_finished", "the job has ended already"
     JOB_ID_TAKEN = "job_id_taken", "a main sent a job id this node uses otherwise"
+    FEED_CURSOR_INVALID = "feed_cursor_invalid", "a job feed cursor this node did not give"
     SCRIPT_EXISTS = "script_exists", "the site has a script of that name", "name"
     SCRIPT_NOT_FOUND = "script_not_found", "the site has no such script"
 

@@ -20,6 +20,7 @@ from pamnode.http.api import sessions as sessions_api
 from pamnode.http.api import vault as vault_api
 from pamnode.http.limits import RequestLimits
 from pamnode.jobs.executors.base import Executors
+from pamnode.jobs.queue import start_queue
 from pamnode.jobs.recovery import reconcile
 
 SITE_PREFIX = "/ztna/{tenant}/{site}"
@@ -33,6 +34,7 @@ def create_app(settings: Settings, executors: Executors | None = None) -> FastAP
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.node = await open_node(settings, executors)
         await reconcile(app.state.node.jobs)
+        start_queue(app.state.node.jobs)
         await serve_listeners(app.state.node)
         try:
             yield

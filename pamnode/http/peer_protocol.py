@@ -8,7 +8,15 @@ from fastapi.responses import FileResponse
 from pamnode.http.deps import DB, Caller, NodeDep
 from pamnode.http.downloads import recording_response
 from pamnode.jobs import peer_side
-from pamnode.jobs.wire import PeerJobIn, PeerJobStatus
+from pamnode.jobs.wire import (
+    FEED_MAX,
+    PeerJobBatchIn,
+    PeerJobBatchOut,
+    PeerJobCancelIn,
+    PeerJobFeed,
+    PeerJobIn,
+    PeerJobStatus,
+)
 from pamnode.peers import serving
 from pamnode.peers.wire import PeerInfo
 from pamnode.proxy import peer_side as proxy_side
@@ -26,9 +34,39 @@ async def peer_info(caller: Caller, node: NodeDep) -> PeerInfo:
     return serving.describe(node.settings.node_name, node.version, gateway, proxy, caller)
 
 
+@router.post("/jobs/batch", status_code=status.HTTP_202_ACCEPTED)
+async def submit_jobs(
+    body: PeerJobBatchIn, caller: Caller, db: DB, node: NodeDep
+) -> PeerJobBatchOut:
+    jobs = await peer_side.accept(db, node.jobs, caller, body.jobs)
+    return PeerJobBatchOut(jobs=[PeerJobStatus.model_validate(job) for job in jobs])
+
+
+@router.get("/jobs/feed")
+async def job_feed(
+    caller: Caller,
+    db: DB,
+    node: NodeDep,
+    after: Annotated[str, Query(min_length=1, max_length=80)],
+    wait: Annotated[float, Query(ge=0, le=60)] = 0,
+    limit: Annotated[int, Query(ge=1, le=FEED_MAX)] = 100,
+) -> PeerJobFeed:
+    """The caller's jobs changed after the cursor `after` (or `now`); see pamnode.jobs.wire."""
+    return await peer_side.feed(db, node.jobs, caller, after, wait, limit)
+
+
+@router.post("/jobs/cancel")
+async def cancel_jobs(
+    body: PeerJobCancelIn, caller: Caller, db: DB, node: NodeDep
+) -> PeerJobBatchOut:
+    jobs = await peer_side.cancel(db, node.jobs, caller, body.ids)
+    return PeerJobBatchOut(jobs=[PeerJobStatus.model_validate(job) for job in jobs])
+
+
 @router.post("/jobs", status_code=status.HTTP_202_ACCEPTED)
 async def submit_job(body: PeerJobIn, caller: Caller, db: DB, node: NodeDep) -> PeerJobStatus:
-    return PeerJobStatus.model_validate(await peer_side.accept(db, node.jobs, caller, body))
+    (job,) = await peer_side.accept(db, node.jobs, caller, [body])
+    return PeerJobStatus.model_validate(job)
 
 
 @router.get("/jobs/{job_id}")
@@ -48,7 +86,8 @@ async def job_status(
 
 @router.delete("/jobs/{job_id}")
 async def cancel_job(job_id: str, caller: Caller, db: DB, node: NodeDep) -> PeerJobStatus:
-    return PeerJobStatus.model_validate(await peer_side.cancel(db, node.jobs, caller, job_id))
+    (job,) = await peer_side.cancel(db, node.jobs, caller, [job_id])
+    return PeerJobStatus.model_validate(job)
 
 
 @router.post("/sessions", status_code=status.HTTP_201_CREATED)

@@ -1,15 +1,28 @@
 """What the job path needs of the running node, and nothing more."""
 
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from pamnode.assets.credentials import Credential
 from pamnode.crypto.keyring import KeyRing
 from pamnode.jobs.executors.base import Executors
+from pamnode.jobs.peer_link import PeerLinks
 from pamnode.jobs.pool import JobPool
+from pamnode.jobs.specs import JobSpec
 from pamnode.peers.client import PeerClients
 from pamnode.peers.serving import node_signature
+
+
+@dataclass(frozen=True)
+class Handed:
+    """A job a main sent here, until it starts: what only memory may hold (its credential,
+    the host key the main pinned) and the signature it will bear."""
+
+    spec: JobSpec
+    credential: Credential
+    signature: str
 
 
 @dataclass(frozen=True)
@@ -26,6 +39,10 @@ class JobContext:
     output_cap_bytes: int
     # How long past its timeout a delegated job may stay unfinished before the main gives up.
     follow_grace_s: float
+    # This main's traffic with each peer: batches out, one feed back.
+    links: PeerLinks = field(default_factory=PeerLinks)
+    # Jobs sent here by a main and still queued, by id (never written to the database).
+    handed: dict[str, Handed] = field(default_factory=dict)
 
     def signature(self, tenant: str, site: str) -> str:
         """The node signature of a job run here."""

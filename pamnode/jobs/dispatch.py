@@ -11,9 +11,10 @@ from pamnode.crypto.keyring import KeyRingError
 from pamnode.identity.models import Site, Tenant
 from pamnode.jobs import states
 from pamnode.jobs.context import JobContext
-from pamnode.jobs.delegation import Candidate, delegate
+from pamnode.jobs.delegation import delegate
 from pamnode.jobs.local import run_here
 from pamnode.jobs.models import Job
+from pamnode.jobs.peer_link import Candidate
 from pamnode.jobs.specs import JobSpec
 from pamnode.peers.selection import Purpose, attempt_order, effective, reaches
 
@@ -27,7 +28,9 @@ async def run_requested(ctx: JobContext, job_id: str) -> None:
         asset = await db.get(Asset, job.asset_id) if job.asset_id else None
         if site is None or asset is None:
             await db.rollback()
-            await states.fail(ctx.sessions, job_id, "asset_gone", "the asset no longer exists")
+            await states.fail(
+                ctx.sessions, job_id, None, "asset_gone", "the asset no longer exists"
+            )
             return
         tenant = await db.get(Tenant, site.tenant_id)
         assert tenant is not None
@@ -35,7 +38,7 @@ async def run_requested(ctx: JobContext, job_id: str) -> None:
             secrets = await open_secrets(db, ctx.keyring, tenant.id, asset)
         except (VaultError, KeyRingError) as exc:
             await db.rollback()
-            await states.fail(ctx.sessions, job_id, "vault_unavailable", str(exc))
+            await states.fail(ctx.sessions, job_id, None, "vault_unavailable", str(exc))
             return
         pinned = await db.get(AssetHostKey, asset.id)
         peers = effective(await reaches(db, asset.id), Purpose.JOBS)

@@ -1,4 +1,4 @@
-"""Execute on an asset or container: the jobs it makes, committed, then handed to the pool."""
+"""Execute on an asset or container: the jobs it makes, committed to the queue."""
 
 from dataclasses import dataclass
 
@@ -13,9 +13,7 @@ from pamnode.core.errors import InvalidInput
 from pamnode.db.base import new_id
 from pamnode.identity.principal import Principal
 from pamnode.jobs.context import JobContext
-from pamnode.jobs.dispatch import run_requested
 from pamnode.jobs.models import Job
-from pamnode.jobs.pool import Work
 from pamnode.jobs.scripts import find_script
 from pamnode.jobs.specs import JobSpec, Target, Task, check_runs_on, protocol_for
 from pamnode.jobs.states import JobState
@@ -99,16 +97,8 @@ async def execute(
     for job in jobs:
         record(db, principal.audit_scope, "job.start", job.asset_name, job=job.id, task=job.task)
     # Committed, with their audit events, in the request's own transaction (a second one
-    # would hold a second connection per request) before any worker looks for them; nothing
+    # would hold a second connection per request) before the pool looks for them; nothing
     # the request does afterwards can fail once they may run.
     await db.commit()
-    for job in jobs:
-        ctx.pool.submit(job.id, _requested(ctx, job.id))
+    ctx.pool.kick()
     return Execution(batch_id, jobs, skipped)
-
-
-def _requested(ctx: JobContext, job_id: str) -> Work:
-    async def work() -> None:
-        await run_requested(ctx, job_id)
-
-    return work

@@ -14,19 +14,27 @@ from pamnode.jobs.states import JobState
 async def run_here(
     ctx: JobContext, job_id: str, spec: JobSpec, credential: Credential, sig: str
 ) -> TaskResult | None:
-    """Run the task on this node and record the outcome; the result, if the task ran."""
-    attempt = await states.begin_attempt(ctx.sessions, job_id, None)
-    await states.update(ctx.sessions, job_id, state=JobState.RUNNING, started_at=utcnow())
+    """Run the task on this node and record the outcome; the result, if the task ran.
+
+    Two writes: the attempt opens as the job starts running, and closes with its outcome.
+    """
+    attempt = await states.begin_attempt(
+        ctx.sessions, job_id, None, state=JobState.RUNNING, started_at=utcnow()
+    )
+    if attempt is None:
+        return None  # cancelled before it started
     ctx.pool.changed(job_id)
     executor = ctx.executors[spec.target.protocol]
     try:
         result = await asyncio.wait_for(executor.run(spec, credential), spec.timeout_s)
     except TimeoutError:
         message = f"the job did not finish within {spec.timeout_s} s"
-        await states.end_attempt(ctx.sessions, attempt, "timed_out", message)
-        await states.update(
+        await states.end(
             ctx.sessions,
             job_id,
+            attempt,
+            "timed_out",
+            message,
             state=JobState.TIMED_OUT,
             error=message,
             error_code="timeout",
@@ -34,19 +42,27 @@ async def run_here(
         )
         return None
     except ExecutionError as exc:
-        await states.end_attempt(ctx.sessions, attempt, "failed", exc.message)
-        await states.fail(ctx.sessions, job_id, exc.code, exc.message, node_signature=sig)
+        await states.fail(
+            ctx.sessions, job_id, attempt, exc.code, exc.message, "failed", node_signature=sig
+        )
         return None
     except asyncio.CancelledError:
         if ctx.pool.cancelled_by_user(job_id):
-            await states.end_attempt(ctx.sessions, attempt, "cancelled")
-            await states.update(ctx.sessions, job_id, state=JobState.CANCELLED, node_signature=sig)
+            await states.end(
+                ctx.sessions,
+                job_id,
+                attempt,
+                "cancelled",
+                state=JobState.CANCELLED,
+                node_signature=sig,
+            )
         raise
-    await states.end_attempt(ctx.sessions, attempt, "ran")
     succeeded = result.exit_status == 0
-    await states.update(
+    await states.end(
         ctx.sessions,
         job_id,
+        attempt,
+        "ran",
         state=JobState.SUCCEEDED if succeeded else JobState.FAILED,
         exit_status=result.exit_status,
         output=states.capped(result.output, ctx.output_cap_bytes),

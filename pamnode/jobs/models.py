@@ -3,7 +3,7 @@
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from pamnode.db.base import Base, UTCDateTime, new_id, utcnow
@@ -26,6 +26,8 @@ class Script(Base):
 
 class Job(Base):
     __tablename__ = "jobs"
+    # The queue takes the oldest queued jobs first, in index order.
+    __table_args__ = (Index("ix_jobs_state_created_at", "state", "created_at"),)
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     site_id: Mapped[str] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"), index=True)
@@ -59,6 +61,9 @@ class Job(Base):
     error_code: Mapped[str] = mapped_column(String(40), default="")
     # The SSH host key the endpoint presented (public), so the main can pin it on first contact.
     host_key: Mapped[str | None] = mapped_column(Text)
+    # The number of this row's latest change in the node's job feed (`JobFeed`); what a main
+    # following its jobs here with a cursor reads past.
+    change_seq: Mapped[int | None] = mapped_column(BigInteger, index=True)
 
     attempts: Mapped[list["JobAttempt"]] = relationship(
         cascade="all, delete-orphan",
@@ -83,3 +88,30 @@ class JobAttempt(Base):
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     outcome: Mapped[str] = mapped_column(String(16), default="running")
     error: Mapped[str] = mapped_column(Text, default="")
+
+
+class JobFeed(Base):
+    """The node's one counter of job changes: every write to a job takes the next number.
+
+    Taking it locks this row (PostgreSQL) or the database (SQLite) until the write commits,
+    so numbers commit in order: a reader that has seen number N has seen every change up to N.
+    `feed_id` names this database's counter, so a cursor from another (a peer rebuilt at the
+    same address) is recognised and read from the start.
+    """
+
+    __tablename__ = "job_feed"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    feed_id: Mapped[str] = mapped_column(String(36))
+    seq: Mapped[int] = mapped_column(BigInteger)
+
+
+class JobFeedCursor(Base):
+    """How far this main has read a peer's job feed: the peer's `feed_id:seq`."""
+
+    __tablename__ = "job_feed_cursors"
+
+    peer_id: Mapped[str] = mapped_column(
+        ForeignKey("peer_nodes.id", ondelete="CASCADE"), primary_key=True
+    )
+    cursor: Mapped[str] = mapped_column(String(80))

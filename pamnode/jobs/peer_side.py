@@ -1,72 +1,95 @@
-"""The peer side of delegated jobs: accept once per id, run here, report, cancel.
+"""The peer side of delegated jobs: accept once per id, queue, report changes, cancel.
 
-The credential that comes with a job lives only in the coroutine that runs it: it is never
-written to this node's database, so a restart forgets it and the job ends as interrupted.
+The credential that comes with a job lives only in memory (`JobContext.handed`, then the
+coroutine that runs it): it is never written to this node's database, so a restart forgets
+it and the job ends as interrupted (`pamnode.jobs.recovery`), which the main reads in the feed.
 """
 
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import noload
 
-from pamnode.assets.credentials import Credential
 from pamnode.audit.service import record
-from pamnode.core.errors import Conflict, NotFound
+from pamnode.core.errors import Conflict, InvalidInput, NotFound
 from pamnode.identity.principal import Principal
 from pamnode.jobs import states
-from pamnode.jobs.context import JobContext
-from pamnode.jobs.local import run_here
-from pamnode.jobs.models import Job
-from pamnode.jobs.pool import Work, until
-from pamnode.jobs.specs import JobSpec
+from pamnode.jobs.context import Handed, JobContext
+from pamnode.jobs.models import Job, JobFeed
+from pamnode.jobs.pool import until
+from pamnode.jobs.queue import stop
 from pamnode.jobs.states import JobState
-from pamnode.jobs.wire import PeerJobIn
+from pamnode.jobs.wire import NOW, PeerJobFeed, PeerJobIn, PeerJobStatus
 from pamnode.peers.serving import require_peer_caller
 
 
-async def accept(db: AsyncSession, ctx: JobContext, principal: Principal, body: PeerJobIn) -> Job:
-    """Take the job unless this id is known already; the same id twice never runs twice."""
+def _requester(principal: Principal) -> str:
+    """Who asked for a job sent here: the main's service user; its feed shows only these."""
+    return f"{principal.user.login} (main node)"
+
+
+async def accept(
+    db: AsyncSession, ctx: JobContext, principal: Principal, jobs: list[PeerJobIn]
+) -> list[Job]:
+    """Queue the jobs whose ids are new here; an id known already is answered, never run
+    again. The jobs, in the order asked for."""
     require_peer_caller(principal)
-    known = await _existing(db, principal, body.id)
-    if known is not None:
-        return known
-    spec = body.spec()
-    job = Job(
+    ids = [body.id for body in jobs]
+    for _ in range(2):
+        known = await _known(db, principal, ids)
+        new = [body for body in jobs if body.id not in known]
+        rows = [_row(principal, body) for body in new]
+        sig = ctx.signature(principal.tenant.name, principal.site.name)
+        # Held before the rows commit: the pool may take them the moment they do.
+        for body in new:
+            ctx.handed[body.id] = Handed(body.spec(), body.credential_given(), sig)
+        db.add_all(rows)
+        for row, body in zip(rows, new, strict=True):
+            record(
+                db,
+                principal.audit_scope,
+                "job.accept",
+                row.id,
+                task=row.task,
+                host=body.target.host,
+            )
+        try:
+            await db.commit()
+        except IntegrityError:
+            # The same id posted twice at once: the other request's job is the one.
+            await db.rollback()
+            for body in new:
+                ctx.handed.pop(body.id, None)
+            continue
+        ctx.pool.kick()
+        made = {row.id: row for row in rows}
+        return [known.get(job_id) or made[job_id] for job_id in ids]
+    raise Conflict("the same job ids are being sent concurrently; send again", code="job_id_taken")
+
+
+def _row(principal: Principal, body: PeerJobIn) -> Job:
+    return Job(
         id=body.id,
         site_id=principal.site.id,
         origin="peer",
         state=JobState.QUEUED,
-        requested_by=f"{principal.user.login} (main node)",
-        **spec.columns(),
+        requested_by=_requester(principal),
+        **body.spec().columns(),
     )
-    # Committed, with its audit event, before the work starts: a second POST of this id finds
-    # it, and nothing the request does afterwards can fail once the job may run.
-    db.add(job)
-    record(db, principal.audit_scope, "job.accept", job.id, task=job.task, host=spec.target.host)
-    try:
-        await db.commit()
-    except IntegrityError:
-        # The same id posted twice at once: the other request's job is the one.
-        await db.rollback()
-        known = await _existing(db, principal, body.id)
-        assert known is not None
-        return known
-    sig = ctx.signature(principal.tenant.name, principal.site.name)
-    ctx.pool.submit(job.id, _delegated(ctx, job.id, spec, body.credential_given(), sig))
-    return job
 
 
-def _delegated(
-    ctx: JobContext, job_id: str, spec: JobSpec, credential: Credential, sig: str
-) -> Work:
-    async def work() -> None:
-        await run_here(ctx, job_id, spec, credential, sig)
+async def _known(db: AsyncSession, principal: Principal, ids: list[str]) -> dict[str, Job]:
+    found = (await db.scalars(select(Job).where(Job.id.in_(ids)))).all()
+    for job in found:
+        if job.site_id != principal.site.id or job.origin != "peer":
+            raise Conflict(f"job id {job.id} is already used on this node", code="job_id_taken")
+    return {job.id: job for job in found}
 
-    return work
 
-
-async def _existing(db: AsyncSession, principal: Principal, job_id: str) -> Job | None:
-    job = await db.get(Job, job_id)
-    if job is not None and (job.site_id != principal.site.id or job.origin != "peer"):
-        raise Conflict(f"job id {job_id} is already used on this node", code="job_id_taken")
+async def _one(db: AsyncSession, principal: Principal, job_id: str) -> Job:
+    job = (await _known(db, principal, [job_id])).get(job_id)
+    if job is None:
+        raise NotFound(f"this peer has no job {job_id}", code="job_not_found")
     return job
 
 
@@ -80,8 +103,7 @@ async def status(
 ) -> Job:
     """The job now if its state differs from `seen`, else at its next change (long-poll)."""
     require_peer_caller(principal)
-    if await _existing(db, principal, job_id) is None:
-        raise NotFound(f"this peer has no job {job_id}", code="job_not_found")
+    await _one(db, principal, job_id)
     # Hand the connection back before a long-poll, or waiting callers would drain the pool.
     await db.commit()
     change = ctx.pool.watch(job_id)
@@ -92,15 +114,87 @@ async def status(
     return await states.read(ctx.sessions, job_id)
 
 
-async def cancel(db: AsyncSession, ctx: JobContext, principal: Principal, job_id: str) -> Job:
+async def feed(
+    db: AsyncSession,
+    ctx: JobContext,
+    principal: Principal,
+    after: str,
+    wait_s: float,
+    limit: int,
+) -> PeerJobFeed:
+    """The caller's jobs changed after the cursor, oldest change first; with none, wait up to
+    `wait_s` for the next change on this node."""
     require_peer_caller(principal)
-    job = await _existing(db, principal, job_id)
-    if job is None:
-        raise NotFound(f"this peer has no job {job_id}", code="job_not_found")
-    record(db, principal.audit_scope, "job.cancel", job_id)
-    # Ended before acting: the job's own state writes must not wait on this request.
+    counter = await db.get(JobFeed, 1)
+    assert counter is not None, "the job feed's counter row is missing (migration 0007)"
+    if after == NOW:
+        return PeerJobFeed(cursor=f"{counter.feed_id}:{counter.seq}", jobs=[], more=False)
+    start = _position(after, counter.feed_id)
+    # Hand the connection back before a long-poll, or waiting callers would drain the pool.
     await db.commit()
-    if not ctx.pool.cancel(job_id) and job.state not in states.FINISHED:
-        await states.update(ctx.sessions, job_id, state=JobState.CANCELLED)
-    await ctx.pool.wait(job_id, 10)
-    return await states.read(ctx.sessions, job_id)
+    change = ctx.pool.watch_all()
+    page = await _page(ctx, principal, start, limit)
+    if not page and wait_s > 0:
+        await until(change, wait_s)
+        page = await _page(ctx, principal, start, limit)
+    jobs = page[:limit]
+    cursor = jobs[-1].change_seq if jobs else start
+    return PeerJobFeed(
+        cursor=f"{counter.feed_id}:{cursor}",
+        jobs=[PeerJobStatus.model_validate(job) for job in jobs],
+        more=len(page) > limit,
+    )
+
+
+def _position(cursor: str, feed_id: str) -> int:
+    """Where a cursor points in this node's feed: past its number, or (a cursor of another
+    feed: this peer was rebuilt at the same address) at the start."""
+    given_feed, _, number = cursor.rpartition(":")
+    if not given_feed or not number.isdigit():
+        raise InvalidInput(
+            f"the feed cursor {cursor[:80]!r} is not one this node gave (feed_id:number)",
+            code="feed_cursor_invalid",
+        )
+    return int(number) if given_feed == feed_id else 0
+
+
+async def _page(ctx: JobContext, principal: Principal, start: int, limit: int) -> list[Job]:
+    async with ctx.sessions() as db:
+        query = (
+            select(Job)
+            .options(noload(Job.attempts))
+            .where(
+                Job.change_seq > start,
+                Job.site_id == principal.site.id,
+                Job.origin == "peer",
+                Job.requested_by == _requester(principal),
+            )
+            .order_by(Job.change_seq)
+            .limit(limit + 1)
+        )
+        return list((await db.scalars(query)).all())
+
+
+async def cancel(
+    db: AsyncSession, ctx: JobContext, principal: Principal, job_ids: list[str]
+) -> list[Job]:
+    """Cancel the caller's jobs (running or queued); the jobs as they are then."""
+    require_peer_caller(principal)
+    known = await _known(db, principal, job_ids)
+    missing = [job_id for job_id in job_ids if job_id not in known]
+    if missing:
+        raise NotFound(f"this peer has no job {missing[0]}", code="job_not_found")
+    for job_id in job_ids:
+        record(db, principal.audit_scope, "job.cancel", job_id)
+    # Ended before acting: the jobs' own state writes must not wait on this request.
+    await db.commit()
+    for job_id in job_ids:
+        if known[job_id].state not in states.FINISHED:
+            await stop(ctx, job_id)
+    if len(job_ids) == 1:
+        # A single cancel answers with the job's end, as the per-job route always has.
+        await ctx.pool.wait(job_ids[0], 10)
+    async with ctx.sessions() as fresh:
+        ended = (await fresh.scalars(select(Job).where(Job.id.in_(job_ids)))).all()
+    by_id = {job.id: job for job in ended}
+    return [by_id[job_id] for job_id in job_ids]

@@ -1,12 +1,15 @@
 """The in-process worker pool: runs job coroutines under a concurrency limit.
 
-The database is the record of every job; this pool only holds what is running now, so that
-a long-poll can wait for a job to finish and a cancel can reach its coroutine.
+The database is the record of every job, and its queue: jobs beyond the limit wait there as
+rows, not here as tasks. Whenever a slot is free (or `kick` says new jobs were queued), the
+pool asks its `Taker` for that many of the oldest queued jobs. It holds only what runs now,
+so that a long-poll can wait for a job's next change and a cancel can reach its coroutine.
 """
 
 import asyncio
 import contextlib
 import logging
+import weakref
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
@@ -17,6 +20,10 @@ Work = Callable[[], Awaitable[object]]
 CrashHandler = Callable[[str, BaseException], Awaitable[None]]
 # Records that a user cancelled a job before its work could (e.g. while it waited for a slot).
 CancelHandler = Callable[[str], Coroutine[Any, Any, None]]
+# Up to `free` queued jobs not among `running`, oldest first, each with the work that runs it.
+Taker = Callable[[int, frozenset[str]], Awaitable[list[tuple[str, Work]]]]
+# A taker that failed (the database away) is asked again after this pause.
+RETAKE_S = 1.0
 
 
 class JobPool:
@@ -26,10 +33,18 @@ class JobPool:
         on_crash: CrashHandler | None = None,
         on_cancel: CancelHandler | None = None,
     ) -> None:
+        self._limit = concurrency
         self._slots = asyncio.Semaphore(concurrency)
         self._tasks: dict[str, asyncio.Task[None]] = {}
         # Set, and replaced, at each change of a job: long-polls wake on the next change.
-        self._changes: dict[str, asyncio.Event] = {}
+        # Weak: an event nobody waits on any more goes with its last waiter.
+        self._changes: weakref.WeakValueDictionary[str, asyncio.Event] = (
+            weakref.WeakValueDictionary()
+        )
+        # Likewise for a change of any job (a peer's feed waits on this).
+        self._any_change = asyncio.Event()
+        self._wake = asyncio.Event()
+        self._filling: asyncio.Task[None] | None = None
         self._on_crash = on_crash
         self._on_cancel = on_cancel
         # Records of cancels still being written, kept so that they are not collected midway.
@@ -37,6 +52,35 @@ class JobPool:
         # Jobs a user cancelled, as opposed to jobs stopped because the node shuts down:
         # only the first become "cancelled"; the others are picked up again after a restart.
         self._cancelled: set[str] = set()
+
+    def fill_from(self, take: Taker) -> None:
+        """Start taking queued jobs into free slots, now and after every change."""
+        self._filling = asyncio.create_task(self._fill(take), name="job queue")
+        self.kick()
+
+    def kick(self) -> None:
+        """Jobs were queued: take them if there are free slots."""
+        self._wake.set()
+
+    async def _fill(self, take: Taker) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            free = self._limit - len(self._tasks)
+            if free <= 0:
+                continue
+            try:
+                taken = await take(free, frozenset(self._tasks))
+            except Exception:
+                log.exception("could not take queued jobs; trying again in %s s", RETAKE_S)
+                await asyncio.sleep(RETAKE_S)
+                self.kick()
+                continue
+            for job_id, work in taken:
+                self.submit(job_id, work)
+            if len(taken) == free:
+                # Perhaps more wait: look again once these are under way.
+                self.kick()
 
     def submit(self, job_id: str, work: Work) -> bool:
         """Start the job unless it is already running here; say whether it was started."""
@@ -62,6 +106,7 @@ class JobPool:
 
     def _finished(self, job_id: str, task: asyncio.Task[None]) -> None:
         self._tasks.pop(job_id, None)
+        self.kick()
         by_user = job_id in self._cancelled
         self._cancelled.discard(job_id)
         if not (task.cancelled() and by_user and self._on_cancel is not None):
@@ -77,23 +122,31 @@ class JobPool:
         return job_id in self._tasks
 
     def changed(self, job_id: str) -> None:
-        """Wake whoever waits on this job: its state has just changed."""
+        """Wake whoever waits on this job, or on any job: its state has just changed."""
         event = self._changes.pop(job_id, None)
         if event is not None:
             event.set()
+        self._any_change.set()
+        self._any_change = asyncio.Event()
 
-    def watch(self, job_id: str) -> asyncio.Event | None:
-        """An event set at the job's next change; None when the job is not running here.
+    def watch(self, job_id: str) -> asyncio.Event:
+        """An event set at the job's next change on this node.
 
         Take it before reading the job's state, so that a change in between is not missed.
         """
-        if job_id not in self._tasks:
-            return None
-        return self._changes.setdefault(job_id, asyncio.Event())
+        event = self._changes.get(job_id)
+        if event is None:
+            event = self._changes[job_id] = asyncio.Event()
+        return event
+
+    def watch_all(self) -> asyncio.Event:
+        """An event set at the next change of any job on this node (taken before reading)."""
+        return self._any_change
 
     async def wait(self, job_id: str, timeout_s: float) -> None:
         """Return at the job's next change (or at once if it is not running here)."""
-        await until(self.watch(job_id), timeout_s)
+        if job_id in self._tasks:
+            await until(self.watch(job_id), timeout_s)
 
     def cancel(self, job_id: str) -> bool:
         task = self._tasks.get(job_id)
@@ -107,14 +160,15 @@ class JobPool:
         return job_id in self._cancelled
 
     async def shutdown(self) -> None:
+        if self._filling is not None:
+            self._filling.cancel()
         tasks = list(self._tasks.values())
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
 
-async def until(event: asyncio.Event | None, timeout_s: float) -> None:
-    """Wait for `event` (a `watch`), at most `timeout_s`; None means nothing to wait for."""
-    if event is not None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(event.wait(), timeout_s)
+async def until(event: asyncio.Event, timeout_s: float) -> None:
+    """Wait for `event` (a `watch`), at most `timeout_s`."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(event.wait(), timeout_s)

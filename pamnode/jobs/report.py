@@ -14,7 +14,7 @@ from pamnode.identity.roles import Permission
 from pamnode.jobs import states
 from pamnode.jobs.context import JobContext
 from pamnode.jobs.models import Job
-from pamnode.jobs.states import JobState
+from pamnode.jobs.queue import stop
 from pamnode.peers.serving import signed_by
 
 
@@ -76,7 +76,6 @@ async def cancel_job(db: AsyncSession, ctx: JobContext, principal: Principal, jo
     record(db, principal.audit_scope, "job.cancel", job.asset_name, job=job_id)
     # Ended before acting: the job's own state writes must not wait on this request.
     await db.commit()
-    if not ctx.pool.cancel(job_id):
-        await states.update(ctx.sessions, job_id, state=JobState.CANCELLED)
+    await stop(ctx, job_id)
     await ctx.pool.wait(job_id, 15)
     return await states.read(ctx.sessions, job_id)

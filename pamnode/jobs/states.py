@@ -1,12 +1,23 @@
-"""Job states and the transitions that write them, each in a short transaction of its own."""
+"""Job states and the writes that change them: one short transaction per change at most.
 
+Every write here is a Core statement that names its condition (a job already ended keeps its
+end), so two writers racing on one job cannot both win, on SQLite as on PostgreSQL; and each
+takes the next numbers of the node's job feed (`JobFeed`), which a main reads with a cursor.
+A change that opens or closes an attempt writes the attempt in the same transaction.
+"""
+
+import asyncio
+import functools
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from pamnode.db.base import utcnow
-from pamnode.jobs.models import Job, JobAttempt
+from pamnode.db.base import new_id, utcnow
+from pamnode.jobs.models import Job, JobAttempt, JobFeed
 
 
 class JobState(StrEnum):
@@ -25,42 +36,167 @@ UNFINISHED = frozenset(set(JobState) - FINISHED)
 Sessions = async_sessionmaker[AsyncSession]
 
 
-async def update(sessions: Sessions, job_id: str, **fields: Any) -> Job:
-    async with sessions.begin() as db:
-        job = await db.get(Job, job_id)
-        assert job is not None, f"job {job_id} vanished"
-        for name, value in fields.items():
-            setattr(job, name, value)
-        if fields.get("state") in FINISHED and job.finished_at is None:
-            job.finished_at = utcnow()
-        return job
+P = ParamSpec("P")
+T = TypeVar("T")
+# Writes whose callers were cancelled, still running to their commit.
+_finishing: set[asyncio.Task[Any]] = set()
 
 
-async def fail(sessions: Sessions, job_id: str, code: str, message: str, **fields: Any) -> Job:
-    return await update(
-        sessions, job_id, state=JobState.FAILED, error_code=code, error=message, **fields
+def to_the_end(write: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
+    """Run a write in its own transaction to its commit even if its caller is cancelled (a
+    user's cancel reaches a job's coroutine at any await): cut inside the transaction, it
+    would leave the job half-written and SQLite's write lock held by a pooled connection."""
+
+    @functools.wraps(write)
+    async def shielded(*args: P.args, **kwargs: P.kwargs) -> T:
+        task = asyncio.ensure_future(write(*args, **kwargs))
+        _finishing.add(task)
+        task.add_done_callback(_finishing.discard)
+        return await asyncio.shield(task)
+
+    return shielded
+
+
+@dataclass(frozen=True)
+class Change:
+    """One write to one job: its columns, and the attempt it closes (with how it ended)."""
+
+    job_id: str
+    fields: dict[str, Any]
+    attempt_id: str | None = None
+    outcome: str = ""
+    attempt_error: str = ""
+    # Only while the job is still queued (a cancel of a job no worker has taken yet).
+    only_queued: bool = False
+
+
+async def take_numbers(db: AsyncSession, count: int) -> int:
+    """Reserve `count` numbers of the job feed; the first of them. Locks the counter until
+    the caller's transaction ends, which is what keeps the numbers in commit order."""
+    last = await db.scalar(update(JobFeed).values(seq=JobFeed.seq + count).returning(JobFeed.seq))
+    assert last is not None, "the job feed's counter row is missing (migration 0007)"
+    return int(last) - count + 1
+
+
+async def write(db: AsyncSession, changes: Sequence[Change]) -> list[str]:
+    """Apply `changes` in the caller's transaction; the ids of the jobs that changed (a job
+    that had ended already, or left the queue for `only_queued`, keeps what it has)."""
+    if not changes:
+        return []
+    first = await take_numbers(db, len(changes))
+    changed = []
+    for number, change in enumerate(changes, start=first):
+        values: dict[str, Any] = {**change.fields, "change_seq": number}
+        if values.get("state") in FINISHED:
+            values["finished_at"] = func.coalesce(Job.finished_at, utcnow())
+        allowed = [JobState.QUEUED.value] if change.only_queued else [s.value for s in UNFINISHED]
+        statement = update(Job).where(Job.id == change.job_id, Job.state.in_(allowed))
+        result = await db.execute(statement.values(**values))
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            continue
+        changed.append(change.job_id)
+        if change.attempt_id is not None:
+            await _end_attempt(db, change.attempt_id, change.outcome, change.attempt_error)
+    return changed
+
+
+async def _end_attempt(db: AsyncSession, attempt_id: str, outcome: str, error: str) -> None:
+    await db.execute(
+        update(JobAttempt)
+        .where(JobAttempt.id == attempt_id, JobAttempt.finished_at.is_(None))
+        .values(outcome=outcome, error=error, finished_at=utcnow())
     )
 
 
-def end_open_attempts(job: Job, outcome: str, error: str) -> None:
-    """Close every attempt of `job` still open, in the caller's transaction."""
-    for attempt in job.attempts:
-        if attempt.finished_at is None:
-            attempt.outcome, attempt.error, attempt.finished_at = outcome, error, utcnow()
+@to_the_end
+async def end(
+    sessions: Sessions,
+    job_id: str,
+    attempt_id: str | None,
+    outcome: str,
+    attempt_error: str = "",
+    **fields: Any,
+) -> bool:
+    """Close the attempt and write the job's change with it, in one transaction."""
+    async with sessions.begin() as db:
+        done = Change(job_id, fields, attempt_id, outcome, attempt_error)
+        return bool(await write(db, [done]))
 
 
+async def fail(
+    sessions: Sessions,
+    job_id: str,
+    attempt_id: str | None,
+    code: str,
+    message: str,
+    outcome: str = "refused",
+    **fields: Any,
+) -> bool:
+    """Fail the job with its reason, closing `attempt_id` (if any) as `outcome`."""
+    fields.update(state=JobState.FAILED, error_code=code, error=message)
+    return await end(sessions, job_id, attempt_id, outcome, message, **fields)
+
+
+@to_the_end
+async def end_if_queued(sessions: Sessions, job_id: str, state: JobState) -> bool:
+    """End a job no worker has taken yet (a cancel); False once a worker has it."""
+    async with sessions.begin() as db:
+        return bool(await write(db, [Change(job_id, {"state": state}, only_queued=True)]))
+
+
+@to_the_end
+async def begin_attempt(
+    sessions: Sessions,
+    job_id: str,
+    peer_node: str | None,
+    ended: str | None = None,
+    outcome: str = "",
+    error: str = "",
+    **fields: Any,
+) -> str | None:
+    """Open the job's next attempt (closing `ended`, the one before) and write `fields` with
+    it, in one transaction; None when the job ended meanwhile (cancelled): do not run it."""
+    async with sessions.begin() as db:
+        change = Change(job_id, {"peer_node": peer_node, **fields}, ended, outcome, error)
+        if not await write(db, [change]):
+            return None
+        count = select(func.count()).where(JobAttempt.job_id == job_id).scalar_subquery()
+        attempt_id = new_id()
+        await db.execute(
+            insert(JobAttempt).values(
+                id=attempt_id,
+                job_id=job_id,
+                number=count + 1,
+                peer_node=peer_node,
+                started_at=utcnow(),
+                outcome="running",
+                error="",
+            )
+        )
+        return attempt_id
+
+
+@to_the_end
 async def end_unfinished(
     sessions: Sessions, job_id: str, state: JobState, code: str = "", message: str = ""
 ) -> None:
     """End a job that can no longer end on its own (it broke, or was cancelled before it ran),
     closing its open attempts with it. A job that ended meanwhile keeps its end."""
     async with sessions.begin() as db:
-        job = await db.get(Job, job_id)
-        if job is None or job.state in FINISHED:
-            return
-        job.state, job.error_code, job.error = state, code, message
-        job.finished_at = utcnow()
-        end_open_attempts(job, state.value, message)
+        fields = {"state": state, "error_code": code, "error": message}
+        if await write(db, [Change(job_id, fields)]):
+            await end_open_attempts(db, [job_id], state.value, message)
+
+
+async def end_open_attempts(
+    db: AsyncSession, job_ids: Sequence[str], outcome: str, error: str
+) -> None:
+    """Close every attempt of these jobs still open, in the caller's transaction."""
+    await db.execute(
+        update(JobAttempt)
+        .where(JobAttempt.job_id.in_(job_ids), JobAttempt.finished_at.is_(None))
+        .values(outcome=outcome, error=error, finished_at=utcnow())
+    )
 
 
 def capped(output: str, cap_bytes: int) -> str:
@@ -70,23 +206,6 @@ def capped(output: str, cap_bytes: int) -> str:
         return output
     kept = raw[:cap_bytes].decode(errors="ignore")
     return f"{kept}\n[pamnode: output truncated, {cap_bytes} of {len(raw)} bytes kept]\n"
-
-
-async def begin_attempt(sessions: Sessions, job_id: str, peer_node: str | None) -> str:
-    async with sessions.begin() as db:
-        job = await db.get(Job, job_id)
-        assert job is not None
-        attempt = JobAttempt(job_id=job_id, number=len(job.attempts) + 1, peer_node=peer_node)
-        db.add(attempt)
-        await db.flush()
-        return attempt.id
-
-
-async def end_attempt(sessions: Sessions, attempt_id: str, outcome: str, error: str = "") -> None:
-    async with sessions.begin() as db:
-        attempt = await db.get(JobAttempt, attempt_id)
-        assert attempt is not None
-        attempt.outcome, attempt.error, attempt.finished_at = outcome, error, utcnow()
 
 
 async def read(sessions: Sessions, job_id: str) -> Job:

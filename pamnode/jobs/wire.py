@@ -4,10 +4,21 @@ The main builds a `PeerJobIn` from its spec and the vault's credential and reads
 as a `PeerJobStatus`; the peer validates the same `PeerJobIn` and answers a `PeerJobStatus`
 made from its job row. The fields of a job's outcome are listed here and nowhere else.
 
-Routes (under a site's `/api/`): `POST peer/jobs` (PeerJobIn -> 202 PeerJobStatus, the same id
-twice never runs twice), `GET peer/jobs/{id}?wait=S&seen=STATE` (long-poll: answers at once
-when the state differs from `seen`), `DELETE peer/jobs/{id}` (cancel). Refusals use the API's
-error body, read by `pamnode.peers.client.refusal`.
+Routes for volume, which the main uses (under a site's `/api/`):
+- `POST peer/jobs/batch` (PeerJobBatchIn -> 202 PeerJobBatchOut): many jobs in one request,
+  each still idempotent by its id (an id the peer knows is answered, never run again);
+- `GET peer/jobs/feed?after=CURSOR&wait=S&limit=N` (-> PeerJobFeed): every job of this caller
+  that changed after the cursor, in the order of the changes, each with its state now; with
+  nothing new it waits up to S s. The cursor is `feed_id:number`, opaque to the main, which
+  stores the last one it has applied: after a lost connection or a restart of either side it
+  asks again from there and misses nothing. `after=now` answers the current cursor only;
+  a cursor of another feed (the peer was rebuilt) is read from the start;
+- `POST peer/jobs/cancel` (PeerJobCancelIn -> PeerJobBatchOut): cancel many.
+
+Routes for single jobs (tests, scripts): `POST peer/jobs` (PeerJobIn -> 202 PeerJobStatus),
+`GET peer/jobs/{id}?wait=S&seen=STATE` (long-poll: answers at once when the state differs from
+`seen`), `DELETE peer/jobs/{id}` (cancel). Refusals use the API's error body, read by
+`pamnode.peers.client.refusal`.
 """
 
 from __future__ import annotations
@@ -109,3 +120,51 @@ class PeerJobStatus(BaseModel):
         if self.state in (JobState.SUCCEEDED, JobState.FAILED) and self.exit_status is not None:
             return TaskResult(self.exit_status, self.output, self.facts, self.host_key)
         return None
+
+
+# What one request may carry: a main sends at most its job concurrency at once.
+BATCH_MAX = 500
+FEED_MAX = 500
+NOW = "now"
+
+
+def _distinct(ids: list[str]) -> list[str]:
+    if len(set(ids)) != len(ids):
+        raise ValueError("a job id appears twice in one request")
+    return ids
+
+
+class PeerJobBatchIn(Strict):
+    jobs: Annotated[list[PeerJobIn], Field(min_length=1, max_length=BATCH_MAX)]
+
+    @model_validator(mode="after")
+    def _ids_distinct(self) -> PeerJobBatchIn:
+        _distinct([job.id for job in self.jobs])
+        return self
+
+
+class PeerJobCancelIn(Strict):
+    ids: Annotated[
+        list[Annotated[str, Field(min_length=1, max_length=36)]],
+        Field(min_length=1, max_length=BATCH_MAX),
+    ]
+
+    @model_validator(mode="after")
+    def _ids_distinct(self) -> PeerJobCancelIn:
+        _distinct(self.ids)
+        return self
+
+
+class PeerJobBatchOut(BaseModel):
+    """The jobs of a batch or a cancel, as they are now, in the order they were asked for."""
+
+    jobs: list[PeerJobStatus]
+
+
+class PeerJobFeed(BaseModel):
+    """A page of the feed: the changed jobs, and the cursor to ask from next."""
+
+    cursor: Annotated[str, Field(max_length=80)]
+    jobs: list[PeerJobStatus]
+    # More changes wait past this page: ask again at once.
+    more: bool

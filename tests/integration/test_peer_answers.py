@@ -60,7 +60,7 @@ def _closed_attempt(job: dict) -> dict:
 def test_a_peer_that_answers_at_once_is_held_to_the_deadline(world):
     main, admin, rogue, _, asset_id = world
     rogue.mode = "impatient"
-    before = rogue.requests["status"]
+    before = rogue.requests["feed"]
     started = time.monotonic()
     job = _run(main, admin, asset_id, timeout_s=2)
     took = time.monotonic() - started
@@ -70,7 +70,7 @@ def test_a_peer_that_answers_at_once_is_held_to_the_deadline(world):
     assert _closed_attempt(job)["outcome"] == "timed_out"
     assert took < 2 + GRACE_S + 15, took
     # A pause after each answer without news: a handful of requests, not thousands.
-    asked = rogue.requests["status"] - before
+    asked = rogue.requests["feed"] - before
     assert asked <= (2 + GRACE_S) / 2 + 3, asked
     assert rogue.requests["cancel"] >= 1
 
@@ -79,8 +79,8 @@ def test_a_peer_that_answers_at_once_is_held_to_the_deadline(world):
     ("mode", "names"),
     [
         ("garbage", "(it is not JSON)"),
-        ("missing_fields", "(exit_status: Field required)"),
-        ("post_garbage", "POST peer/jobs breaks the peer protocol (it is not JSON)"),
+        ("missing_fields", "(jobs.0.exit_status: Field required)"),
+        ("post_garbage", "POST peer/jobs/batch breaks the peer protocol (it is not JSON)"),
     ],
 )
 def test_an_answer_that_breaks_the_contract_fails_the_job_with_its_own_reason(world, mode, names):

@@ -24,7 +24,8 @@ from starlette.routing import Route
 from pamnode.app.tls import ensure_self_signed
 from pamnode.lab.ports import free_port
 
-# How each mode answers GET peer/jobs/{id}; POST is garbage only in "post_garbage".
+# How each mode answers about a job (the feed, GET peer/jobs/{id}); POST is garbage only in
+# "post_garbage".
 MODES = ("impatient", "garbage", "missing_fields", "spoofed", "huge", "post_garbage")
 HUGE_BYTES = 20 * 1024 * 1024
 
@@ -36,10 +37,15 @@ class RoguePeer:
         self.cert_path, self.key_path = ensure_self_signed(data_dir / "tls", "rogue", "127.0.0.1")
         self.mode = "impatient"
         self.requests: Counter[str] = Counter()
+        # Every job id a main sent, in the order it came: the feed reports on the last one.
+        self.jobs: list[str] = []
         prefix = f"/ztna/{tenant}/root/api/peer"
         app = Starlette(
             routes=[
                 Route(f"{prefix}/info", self._info, methods=["GET"]),
+                Route(f"{prefix}/jobs/batch", self._submit_batch, methods=["POST"]),
+                Route(f"{prefix}/jobs/feed", self._feed, methods=["GET"]),
+                Route(f"{prefix}/jobs/cancel", self._cancel_batch, methods=["POST"]),
                 Route(f"{prefix}/jobs", self._submit, methods=["POST"]),
                 Route(f"{prefix}/jobs/{{job_id}}", self._status, methods=["GET"]),
                 Route(f"{prefix}/jobs/{{job_id}}", self._cancel, methods=["DELETE"]),
@@ -119,39 +125,62 @@ class RoguePeer:
             return PlainTextResponse("accepted, probably", status_code=202)
         return JSONResponse(self._status_body(job_id, "queued"), status_code=202)
 
-    async def _status(self, request: Request) -> Response:
-        self.requests["status"] += 1
-        job_id = request.path_params["job_id"]
-        now = datetime.now(UTC).isoformat()
+    async def _submit_batch(self, request: Request) -> Response:
+        self.requests["submit"] += 1
+        ids = [job["id"] for job in (await request.json())["jobs"]]
+        self.jobs.extend(ids)
+        if self.mode == "post_garbage":
+            return PlainTextResponse("accepted, probably", status_code=202)
+        jobs = [self._status_body(job_id, "queued") for job_id in ids]
+        return JSONResponse({"jobs": jobs}, status_code=202)
+
+    async def _feed(self, request: Request) -> Response:
+        """The last job sent, as the mode says, at once whatever `wait` asks for, with a
+        cursor that never moves; `after=now` is answered properly (unless all is garbage)."""
+        self.requests["feed"] += 1
         if self.mode == "garbage":
             return PlainTextResponse("<html>oops</html>")
+        jobs = [] if request.query_params["after"] == "now" else self.jobs[-1:]
+        return JSONResponse(
+            {"cursor": "rogue:1", "jobs": [self._about(job_id) for job_id in jobs], "more": False}
+        )
+
+    async def _cancel_batch(self, request: Request) -> Response:
+        self.requests["cancel"] += 1
+        ids = (await request.json())["ids"]
+        return JSONResponse({"jobs": [self._status_body(job_id, "cancelled") for job_id in ids]})
+
+    async def _status(self, request: Request) -> Response:
+        self.requests["status"] += 1
+        if self.mode == "garbage":
+            return PlainTextResponse("<html>oops</html>")
+        return JSONResponse(self._about(request.path_params["job_id"]))
+
+    def _about(self, job_id: str) -> dict[str, Any]:
+        now = datetime.now(UTC).isoformat()
         if self.mode == "missing_fields":
-            return JSONResponse({"id": job_id, "state": "succeeded"})
+            return {"id": job_id, "state": "succeeded"}
         if self.mode == "spoofed":
-            return JSONResponse(
-                self._status_body(
-                    job_id,
-                    "succeeded",
-                    exit_status=0,
-                    started_at=now,
-                    finished_at=now,
-                    node_signature="spoofed::acme::root",
-                )
+            return self._status_body(
+                job_id,
+                "succeeded",
+                exit_status=0,
+                started_at=now,
+                finished_at=now,
+                node_signature="spoofed::acme::root",
             )
         if self.mode == "huge":
-            return JSONResponse(
-                self._status_body(
-                    job_id,
-                    "succeeded",
-                    exit_status=0,
-                    output="x" * HUGE_BYTES,
-                    started_at=now,
-                    finished_at=now,
-                    node_signature=f"rogue::{self.tenant}::root",
-                )
+            return self._status_body(
+                job_id,
+                "succeeded",
+                exit_status=0,
+                output="x" * HUGE_BYTES,
+                started_at=now,
+                finished_at=now,
+                node_signature=f"rogue::{self.tenant}::root",
             )
         # "impatient": running at once, whatever `wait` asks for.
-        return JSONResponse(self._status_body(job_id, "running", started_at=now))
+        return self._status_body(job_id, "running", started_at=now)
 
     async def _cancel(self, request: Request) -> Response:
         self.requests["cancel"] += 1

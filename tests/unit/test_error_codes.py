@@ -25,9 +25,9 @@ CODE_ARGUMENT = {
     "Conflict": 1,
     "Unauthenticated": 1,
     "Forbidden": 1,
-    "fail": 2,
+    "fail": 3,
     "end_unfinished": 3,
-    "_give_up": 4,
+    "_failed": 2,
     "_refuse": 2,
     "_error": 1,
 }

@@ -1,0 +1,313 @@
+"""All of this main's delegated jobs on one peer: sent in batches, followed with one feed.
+
+A job's coroutine registers that it waits (`follow`) before it sends (`send`), so no change
+can come back before someone listens. `send` puts the job in the link's outbox; one sender
+posts whatever has gathered there in one `POST peer/jobs/batch`, and what gathers while that
+request is under way goes in the next. One follower reads `GET peer/jobs/feed` from the cursor
+stored for this peer, writes the changes of every job it follows together with the new cursor
+in one transaction, then wakes those jobs' coroutines with their results. The cursor is stored
+only with the changes it covers, so after a lost connection or a restart of either side the
+follower asks again from there and misses nothing (`pamnode.jobs.wire` has the contract).
+
+What the main believes of an answer is decided here, once: a result signed for another tenant
+or site than the peer's URL names fails its job (`peer_signature_mismatch`); an answer that
+breaks the contract fails every job it was about (`peer_answer_invalid`), which the peer is
+then asked to cancel, since another peer could otherwise run them a second time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+from urllib.parse import quote
+
+from pamnode.core.errors import PeerFailure
+from pamnode.crypto.keyring import KeyRing
+from pamnode.jobs import states
+from pamnode.jobs.models import JobFeedCursor
+from pamnode.jobs.specs import TaskResult
+from pamnode.jobs.states import Change, JobState
+from pamnode.jobs.wire import (
+    BATCH_MAX,
+    NOW,
+    PeerJobBatchIn,
+    PeerJobBatchOut,
+    PeerJobCancelIn,
+    PeerJobFeed,
+    PeerJobIn,
+    PeerJobStatus,
+)
+from pamnode.peers.addresses import parse_peer_url
+from pamnode.peers.client import PeerEndpoint
+from pamnode.peers.connection import endpoint
+from pamnode.peers.models import PeerNode
+
+if TYPE_CHECKING:
+    from pamnode.jobs.context import JobContext
+
+log = logging.getLogger("pamnode.jobs")
+
+LONG_POLL_S = 20
+# A feed that answers at once without news is asked again only after this pause.
+IMPATIENT_PAUSE_S = 2.0
+# After a failed feed request, or a failure to write what it brought.
+RETRY_S = 2.0
+# How long a last look at the feed may take when a job reaches its deadline.
+CHECK_S = 5.0
+INVALID_ANSWER = "peer_answer_invalid"
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A peer a job may go to: its name, its pinned endpoint, the tenant and site its URL
+    names (a result signed otherwise is refused)."""
+
+    peer_id: str
+    name: str
+    endpoint: PeerEndpoint
+    tenant: str
+    site: str
+
+    @classmethod
+    def of(cls, ring: KeyRing, tenant_id: str, peer: PeerNode) -> Candidate:
+        url = parse_peer_url(peer.url)
+        return cls(peer.id, peer.name, endpoint(ring, tenant_id, peer), url.tenant, url.site)
+
+    def signed_here(self, signature: str | None) -> bool:
+        """Whether a signature names this peer's tenant and site; no signature claims nothing
+        (a job the peer ended before it ran, e.g. cancelled or interrupted)."""
+        if signature is None:
+            return True
+        parts = signature.split("::")
+        return len(parts) == 3 and bool(parts[0]) and parts[1:] == [self.tenant, self.site]
+
+
+@dataclass
+class Followed:
+    attempt_id: str
+    # The task's result when it ran on the peer, None when it ended otherwise.
+    ended: asyncio.Future[TaskResult | None]
+    running_noted: bool = False
+
+
+def _again(exc: PeerFailure) -> PeerFailure:
+    # Each waiting job raises its own exception object: one shared across tasks would
+    # collect every task's traceback.
+    return PeerFailure(exc.message, code=exc.code)
+
+
+class PeerLink:
+    def __init__(self, ctx: JobContext, candidate: Candidate) -> None:
+        self.ctx = ctx
+        self.candidate = candidate
+        self._outbox: list[tuple[PeerJobIn, asyncio.Future[None]]] = []
+        self._sender: asyncio.Task[None] | None = None
+        self._followed: dict[str, Followed] = {}
+        self._follower: asyncio.Task[None] | None = None
+        self._cursor: str | None = None
+        self._cursor_lock = asyncio.Lock()
+
+    # --- the job's side -------------------------------------------------------------------
+
+    def follow(self, job_id: str, attempt_id: str) -> asyncio.Future[TaskResult | None]:
+        """Listen for the job's end on this peer; call before `send`."""
+        ended: asyncio.Future[TaskResult | None] = asyncio.get_running_loop().create_future()
+        self._followed[job_id] = Followed(attempt_id, ended)
+        if self._follower is None or self._follower.done():
+            self._follower = asyncio.create_task(self._follow_all(), name=self._name("feed"))
+        return ended
+
+    def forget(self, job_id: str) -> None:
+        self._followed.pop(job_id, None)
+
+    async def send(self, body: PeerJobIn) -> None:
+        """Hand the job to the peer (in a batch); raise PeerFailure if the peer did not take it."""
+        await self._cursor_now()
+        sent: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._outbox.append((body, sent))
+        if self._sender is None or self._sender.done():
+            self._sender = asyncio.create_task(self._send_all(), name=self._name("sender"))
+        await sent
+
+    async def cancel(self, job_ids: list[str]) -> str:
+        """Ask the peer to cancel these jobs; what went wrong, if it could not be told."""
+        body = PeerJobCancelIn(ids=job_ids)
+        try:
+            await self.ctx.peers.exchange(
+                self.candidate.endpoint, "POST", "peer/jobs/cancel", PeerJobBatchOut, body
+            )
+        except PeerFailure as exc:
+            return f"the peer could not be told: {exc.message}"
+        return ""
+
+    # --- sending ------------------------------------------------------------------------
+
+    async def _send_all(self) -> None:
+        while self._outbox:
+            batch, self._outbox = self._outbox[:BATCH_MAX], self._outbox[BATCH_MAX:]
+            body = PeerJobBatchIn(jobs=[job for job, _ in batch])
+            try:
+                await self.ctx.peers.exchange(
+                    self.candidate.endpoint, "POST", "peer/jobs/batch", PeerJobBatchOut, body
+                )
+            except PeerFailure as exc:
+                for _, sent in batch:
+                    if not sent.done():
+                        sent.set_exception(_again(exc))
+                continue
+            for _, sent in batch:
+                if not sent.done():
+                    sent.set_result(None)
+
+    # --- following ----------------------------------------------------------------------
+
+    async def _cursor_now(self) -> str:
+        """The stored cursor for this peer; for a peer never read before, its feed's present
+        (asked before the first job goes out, so no change of ours can come before it)."""
+        async with self._cursor_lock:
+            if self._cursor is None:
+                async with self.ctx.sessions() as db:
+                    stored = await db.get(JobFeedCursor, self.candidate.peer_id)
+                if stored is not None:
+                    self._cursor = stored.cursor
+                else:
+                    now = await self._read_feed(NOW, 0)
+                    await self._store([], now.cursor)
+            assert self._cursor is not None
+            return self._cursor
+
+    async def _read_feed(self, after: str, wait_s: int, slack_s: float = 15) -> PeerJobFeed:
+        return await self.ctx.peers.exchange(
+            self.candidate.endpoint,
+            "GET",
+            f"peer/jobs/feed?after={quote(after)}&wait={wait_s}",
+            PeerJobFeed,
+            timeout=wait_s + slack_s,
+        )
+
+    async def check(self) -> str:
+        """Read the feed once more, now, briefly (a job reached its deadline): apply what it
+        brings; why the peer could not be read, or "" when it could."""
+        try:
+            await self._apply(await self._read_feed(await self._cursor_now(), 0, CHECK_S))
+        except PeerFailure as exc:
+            return exc.message
+        return ""
+
+    async def _follow_all(self) -> None:
+        while self._followed:
+            asked = time.monotonic()
+            try:
+                page = await self._read_feed(await self._cursor_now(), LONG_POLL_S)
+                news = await self._apply(page)
+            except PeerFailure as exc:
+                if exc.code == INVALID_ANSWER:
+                    await self.give_up(list(self._followed), exc.code, exc.message)
+                    continue
+                await asyncio.sleep(RETRY_S)
+                continue
+            except Exception:
+                log.exception(
+                    "following peer %s failed; again in %s s", self.candidate.name, RETRY_S
+                )
+                await asyncio.sleep(RETRY_S)
+                continue
+            if not news and not page.more and time.monotonic() - asked < 1:
+                await asyncio.sleep(IMPATIENT_PAUSE_S)
+
+    async def _apply(self, page: PeerJobFeed) -> bool:
+        """Write what the page says of the jobs followed here, with the cursor; whether any
+        of them changed."""
+        changes: list[Change] = []
+        results: dict[str, TaskResult | None] = {}
+        refused: list[str] = []
+        for remote in page.jobs:
+            followed = self._followed.get(remote.id)
+            if followed is None:
+                continue
+            change = self._change(remote, followed)
+            if change is None:
+                continue
+            changes.append(change)
+            if remote.finished:
+                results[remote.id] = remote.result() if change.outcome == "ran" else None
+                if change.outcome == "refused":
+                    refused.append(remote.id)
+        changed = await self._store(changes, page.cursor)
+        for job_id, result in results.items():
+            self._end(job_id, result)
+        for job_id in changed:
+            self.ctx.pool.changed(job_id)
+        if refused:
+            await self.cancel(refused)
+        return bool(changes)
+
+    def _change(self, remote: PeerJobStatus, followed: Followed) -> Change | None:
+        if remote.finished:
+            if not self.candidate.signed_here(remote.node_signature):
+                message = (
+                    f"peer node '{self.candidate.name}' signed the job as "
+                    f"'{remote.node_signature}', not as a node of "
+                    f"{self.candidate.tenant}/{self.candidate.site} that its URL names"
+                )
+                return _failed(remote.id, followed.attempt_id, "peer_signature_mismatch", message)
+            remote.output = states.capped(remote.output, self.ctx.output_cap_bytes)
+            return Change(remote.id, remote.outcome(), followed.attempt_id, "ran")
+        if remote.state == JobState.RUNNING and not followed.running_noted:
+            followed.running_noted = True
+            return Change(remote.id, {"state": JobState.RUNNING, "started_at": remote.started_at})
+        return None
+
+    async def _store(self, changes: list[Change], cursor: str) -> list[str]:
+        """The changes and the cursor that covers them, in one transaction."""
+        async with self.ctx.sessions.begin() as db:
+            changed = await states.write(db, changes)
+            await db.merge(JobFeedCursor(peer_id=self.candidate.peer_id, cursor=cursor))
+        self._cursor = cursor
+        return changed
+
+    def _end(self, job_id: str, result: TaskResult | None) -> None:
+        followed = self._followed.pop(job_id, None)
+        if followed is not None and not followed.ended.done():
+            followed.ended.set_result(result)
+
+    async def give_up(self, job_ids: list[str], code: str, message: str) -> None:
+        """Fail these jobs for what the peer answered, and ask it to stop them."""
+        await self.cancel(job_ids)
+        failed = [
+            _failed(job_id, self._followed[job_id].attempt_id, code, message)
+            for job_id in job_ids
+            if job_id in self._followed
+        ]
+        async with self.ctx.sessions.begin() as db:
+            changed = await states.write(db, failed)
+        for job_id in job_ids:
+            self._end(job_id, None)
+        for job_id in changed:
+            self.ctx.pool.changed(job_id)
+
+    def _name(self, role: str) -> str:
+        return f"peer {self.candidate.name} {role}"
+
+
+def _failed(job_id: str, attempt_id: str, code: str, message: str) -> Change:
+    fields = {"state": JobState.FAILED, "error_code": code, "error": message}
+    return Change(job_id, fields, attempt_id, "refused", message)
+
+
+class PeerLinks:
+    """One link per peer and endpoint: re-establishing trust or a new token makes a new
+    link, while the jobs of the old one are followed there to their end."""
+
+    def __init__(self) -> None:
+        self._links: dict[tuple[str, PeerEndpoint], PeerLink] = {}
+
+    def get(self, ctx: JobContext, candidate: Candidate) -> PeerLink:
+        key = (candidate.peer_id, candidate.endpoint)
+        link = self._links.get(key)
+        if link is None:
+            link = self._links[key] = PeerLink(ctx, candidate)
+        return link
