@@ -16,6 +16,7 @@ from pamnode.app.tls import server_context
 from pamnode.crypto.keyring import KeyRing
 from pamnode.db.engine import make_engine, make_sessionmaker
 from pamnode.db.migrate import upgrade
+from pamnode.identity.caller_cache import CallerCache
 from pamnode.identity.tenants import BASE_TENANT, ensure_base_tenant, find_tenant
 from pamnode.identity.throttle import LoginThrottle
 from pamnode.jobs.context import JobContext
@@ -59,6 +60,8 @@ class Node:
     http_proxy: HttpProxy | None = None
     ssh_proxy: SshProxy | None = None
     login_throttle: LoginThrottle = field(default_factory=LoginThrottle)
+    # Verified API-token callers, remembered for settings.api_token_cache_s (off by default).
+    callers: CallerCache = field(default_factory=lambda: CallerCache(0))
     version: str = __version__
 
     async def close(self) -> None:
@@ -155,6 +158,7 @@ async def open_node(settings: Settings, executors: Executors | None = None) -> N
         remote_sessions,
         proxy,
         login_throttle=login_throttle,
+        callers=CallerCache(settings.api_token_cache_s),
     )
     return node
 

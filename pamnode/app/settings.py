@@ -30,6 +30,11 @@ class Settings(BaseSettings):
     # per node.
     db_pool_size: int = Field(default=16, ge=1)
     db_pool_timeout_s: float = Field(default=1.0, gt=0)
+    # How long a verified API-token caller is remembered (identity/caller_cache.py): a token
+    # disabled, deleted or expired, or a user locked or deleted, or a role changed, through
+    # another node sharing the database is refused at most this long after; through this
+    # node, at once. 0 verifies every request against the database.
+    api_token_cache_s: float = Field(default=5.0, ge=0, le=60)
     # Request bodies beyond this size are refused with 413 before authentication.
     max_body_bytes: int = Field(default=2 * 1024 * 1024, ge=64 * 1024)
     # What is kept of a job's output (here or from a peer); the rest is cut, and marked so.

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from pamnode.app.node import Node
 from pamnode.core.errors import Unauthenticated
 from pamnode.identity import tenants
-from pamnode.identity.auth import authenticate, bearer_value
+from pamnode.identity.auth import Verified, authenticate, bearer_token, bearer_value, verify_caller
 from pamnode.identity.models import Site, Tenant
 from pamnode.identity.principal import Principal
 
@@ -50,6 +50,13 @@ async def _site_scope(tenant: str, site: str, db: DB) -> SiteScope:
 Scope = Annotated[SiteScope, Depends(_site_scope)]
 
 
+def _identified(request: Request, principal: Principal, claims: dict[str, object]) -> Principal:
+    """What the audit of refusals and logout read of the caller, whichever way it came."""
+    request.state.actor = principal.user.login
+    request.state.token_claims = claims
+    return principal
+
+
 async def _authenticated(
     request: Request, scope: SiteScope, db: AsyncSession, token: str
 ) -> Principal:
@@ -57,18 +64,31 @@ async def _authenticated(
     principal, claims = await authenticate(
         db, scope.tenant, scope.site, token, client_address(request)
     )
-    request.state.actor = principal.user.login
-    request.state.token_claims = claims
-    return principal
+    return _identified(request, principal, claims)
 
 
 async def _principal(
     request: Request,
-    scope: Scope,
+    tenant: str,
+    site: str,
     db: DB,
+    node: NodeDep,
     authorization: Annotated[str | None, Header()] = None,
 ) -> Principal:
-    return await _authenticated(request, scope, db, bearer_value(authorization))
+    """The bearer's caller: an API-token caller verified a moment ago comes from the node's
+    cache (identity/caller_cache.py) without the database; anything else is verified here,
+    the URL's tenant and site first, as with the site scope."""
+    source = client_address(request)
+
+    async def verify() -> Verified:
+        scope = await _site_scope(tenant, site, db)
+        token = bearer_value(authorization)
+        return await verify_caller(db, scope.tenant, scope.site, token, source)
+
+    principal, claims = await node.callers.caller(
+        db, bearer_token(authorization), tenant, site, source, verify
+    )
+    return _identified(request, principal, claims)
 
 
 Caller = Annotated[Principal, Depends(_principal)]

@@ -1,5 +1,6 @@
 """Login, and turning a bearer token into a Principal, with one distinct refusal per cause."""
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
@@ -86,21 +87,47 @@ async def logout(db: AsyncSession, principal: Principal, session_id: str) -> Non
     record(db, principal.audit_scope, "auth.logout", principal.user.login)
 
 
-def bearer_value(authorization: str | None) -> str:
+def bearer_token(authorization: str | None) -> str | None:
+    """The token of an `Authorization: Bearer <token>` header, or None."""
     scheme, _, value = (authorization or "").partition(" ")
     if scheme.lower() != "bearer" or not value.strip():
+        return None
+    return value.strip()
+
+
+def bearer_value(authorization: str | None) -> str:
+    token = bearer_token(authorization)
+    if token is None:
         raise Unauthenticated(
             "no bearer token: log in with POST auth/login, or send an API token as "
             "'Authorization: Bearer <token>'",
             code="token_missing",
         )
-    return value.strip()
+    return token
+
+
+@dataclass(frozen=True)
+class Verified:
+    """A caller whose token passed every check, with the token's claims and, for an API
+    token, its row (whose expiry bounds how long the caller may be remembered)."""
+
+    principal: Principal
+    claims: dict[str, object]
+    api_token: ApiToken | None
 
 
 async def authenticate(
     db: AsyncSession, tenant: Tenant, site: Site, token: str, source: str
 ) -> tuple[Principal, dict[str, object]]:
     """Return the caller and the token's claims, or raise the one refusal that applies."""
+    verified = await verify_caller(db, tenant, site, token, source)
+    return verified.principal, verified.claims
+
+
+async def verify_caller(
+    db: AsyncSession, tenant: Tenant, site: Site, token: str, source: str
+) -> Verified:
+    """Every check of a bearer token against the database, or the one refusal that applies."""
     issuer = await db.scalar(
         select(Tenant).where(Tenant.signing_kid == signing.unverified_key_id(token))
     )
@@ -137,7 +164,7 @@ async def authenticate(
         )
     via = "api-token" if claims["typ"] == API_TOKEN_TYPE else "session"
     roles = await roles_of(db, site, user)
-    return Principal(user, tenant, site, roles, via, source), claims
+    return Verified(Principal(user, tenant, site, roles, via, source), claims, api_token)
 
 
 async def _check_api_token(db: AsyncSession, site: Site, claims: dict[str, object]) -> ApiToken:

@@ -50,3 +50,21 @@ def issue_token(client: httpx.Client, user: str, **fields: Any) -> tuple[str, st
     token_id = expect(client.post("api-tokens", json=body), 201)["id"]
     jwt = expect(client.post(f"api-tokens/{token_id}/unlock"), 200)["jwt"]
     return token_id, jwt
+
+
+async def add_user_async(client: httpx.AsyncClient, login: str, *roles: str) -> list[str]:
+    """`add_user` for an in-process node; return the ids of the role grants."""
+    expect(await client.post("users", json={"login": login, "password": PASSWORD}), 201)
+    grants = []
+    for role in roles:
+        body = {"principal": login, "role": role}
+        grants.append(expect(await client.post("site-roles", json=body), 201)["id"])
+    return grants
+
+
+async def issue_token_async(client: httpx.AsyncClient, user: str, **fields: Any) -> tuple[str, str]:
+    """`issue_token` for an in-process node: add an API token and unlock it; (id, JWT)."""
+    body = {"user": user, "expires_at": in_days(30), "description": "test", **fields}
+    token_id = expect(await client.post("api-tokens", json=body), 201)["id"]
+    jwt = expect(await client.post(f"api-tokens/{token_id}/unlock"), 200)["jwt"]
+    return token_id, jwt
