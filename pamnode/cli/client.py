@@ -47,6 +47,56 @@ def site_api(url: str) -> str:
     return url.rstrip("/") + "/api/"
 
 
+class Api:
+    """One connection to the API with the stored login (or the one given), reused by every
+    call made through it: a command that asks again and again (following jobs) pays for one
+    TLS handshake, not one per question."""
+
+    def __init__(self, session: dict[str, Any] | None = None) -> None:
+        if session is None:
+            try:
+                session = json.loads(_session_file().read_text())
+            except FileNotFoundError:
+                raise fail("not logged in: run `pamnode login URL --user LOGIN` first") from None
+        self.url = str(session["url"])
+        token = session.get("token")
+        self._client = httpx.Client(
+            base_url=site_api(self.url),
+            verify=tls_context(session.get("ca_file")),
+            headers={"Authorization": f"Bearer {token}"} if token else {},
+        )
+
+    def __enter__(self) -> "Api":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._client.close()
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        params: dict[str, Any] | None = None,
+    ) -> Any:
+        """Call the API; exit with the server's message."""
+        try:
+            response = self._client.request(method, path, json=body, params=params)
+        except httpx.HTTPError as exc:
+            raise fail(f"cannot reach {self.url}: {exc}") from None
+        if response.is_error:
+            try:
+                message = response.json()["error"]["message"]
+            except (ValueError, KeyError, TypeError):
+                message = response.text[:500]
+            raise fail(f"{response.status_code}: {message}")
+        return response.json() if response.content else None
+
+
 def request(
     method: str,
     path: str,
@@ -55,24 +105,7 @@ def request(
     params: dict[str, Any] | None = None,
     session: dict[str, Any] | None = None,
 ) -> Any:
-    """Call the API with the stored login (or the one given); exit with the server's message."""
-    if session is None:
-        try:
-            session = json.loads(_session_file().read_text())
-        except FileNotFoundError:
-            raise fail("not logged in: run `pamnode login URL --user LOGIN` first") from None
-    headers = {"Authorization": f"Bearer {session['token']}"} if session.get("token") else {}
-    try:
-        with httpx.Client(
-            base_url=site_api(session["url"]), verify=tls_context(session.get("ca_file"))
-        ) as client:
-            response = client.request(method, path, json=body, params=params, headers=headers)
-    except httpx.HTTPError as exc:
-        raise fail(f"cannot reach {session['url']}: {exc}") from None
-    if response.is_error:
-        try:
-            message = response.json()["error"]["message"]
-        except (ValueError, KeyError, TypeError):
-            message = response.text[:500]
-        raise fail(f"{response.status_code}: {message}")
-    return response.json() if response.content else None
+    """One call to the API with the stored login (or the one given); exit with the server's
+    message."""
+    with Api(session) as api:
+        return api.request(method, path, body=body, params=params)

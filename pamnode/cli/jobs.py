@@ -1,24 +1,46 @@
 """`pamnode jobs …`, `pamnode script …` and `pamnode asset execute`: jobs from a shell."""
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from pamnode.cli.client import request
-from pamnode.cli.output import Yes, confirm, show, table
+from pamnode.cli.assets import resolve
+from pamnode.cli.client import Api, request
+from pamnode.cli.output import Yes, confirm, console, show, table
 
 jobs_app = typer.Typer(help="Reports > Jobs.", no_args_is_help=True)
 script_app = typer.Typer(help="Management > Scripts.", no_args_is_help=True)
 
+# Every state a job can be in, in the order the progress display names them.
+STATES = ["running", "dispatched", "queued", "succeeded", "failed", "timed_out", "cancelled"]
 FINISHED = {"succeeded", "failed", "cancelled", "timed_out"}
+UNSUCCESSFUL = ["failed", "timed_out", "cancelled"]
+# The states a batch's jobs are counted in, ends first; the rest of the batch is queued.
+COUNTED = ["succeeded", *UNSUCCESSFUL, "running", "dispatched"]
 JOB_COLUMNS = ["id", "state", "task", "asset_name", "node_signature", "peer_node", "created_at"]
+
+# Seconds between two looks at the jobs being followed.
+POLL_S = 1.0
+# Without a terminal: a line when the counts changed, at most this often …
+PLAIN_EVERY_S = 5.0
+# … and at least this often, so that a log shows the command is still waiting.
+PLAIN_QUIET_S = 60.0
+# Unsuccessful jobs a large batch's summary names; the rest are one command away.
+SHOWN_FAILURES = 20
+# The API's largest page.
+PAGE = 1000
+# Lines around a batch's table (its borders and header, the summary, the next prompt).
+TABLE_MARGIN = 6
+
+Counts = dict[str, int]
 
 
 def execute(
-    asset: Annotated[str, typer.Argument(help="Asset or container id.")],
+    asset: Annotated[str, typer.Argument(help="Asset or container: its id or its path.")],
     task: Annotated[str, typer.Argument(help="unix-status-check, windows-status-check, script")],
     script: Annotated[str | None, typer.Option(help="Script name, for the task 'script'.")] = None,
     timeout: Annotated[int, typer.Option(help="Seconds before the job is stopped.")] = 300,
@@ -26,39 +48,198 @@ def execute(
 ) -> None:
     """Execute a task on an asset, or on every asset below a container."""
     body = {"task": task, "script": script, "timeout_s": timeout}
-    started = request("POST", f"assets/{asset}/execute", body=body)
+    started = request("POST", f"assets/{resolve(asset)}/execute", body=body)
     if started["skipped"]:
         typer.echo(f"skipped (task does not apply): {', '.join(started['skipped'])}")
+    jobs: list[dict[str, Any]] = started["jobs"]
+    batch_id: str | None = started["batch_id"]
     if not wait:
-        table(started["jobs"], JOB_COLUMNS)
+        if batch_id is None or len(jobs) + TABLE_MARGIN <= console.height:
+            table(jobs, JOB_COLUMNS)
+        else:
+            typer.echo(f"{len(jobs):,} jobs started in batch {batch_id}")
+        if batch_id is not None:
+            typer.echo(f"follow them with `{_list_command(batch_id)}`")
         return
-    ended = _follow([job["id"] for job in started["jobs"]])
-    table(ended, JOB_COLUMNS)
-    if len(ended) == 1:
-        show(request("GET", f"jobs/{ended[0]['id']}"))
-    if any(job["state"] != "succeeded" for job in ended):
+    with Api() as api:
+        if batch_id is None:
+            counts = _follow_job(api, jobs[0]["id"])
+        else:
+            counts = _follow_batch(api, batch_id, jobs)
+    if counts.get("succeeded", 0) != len(jobs):
         raise typer.Exit(1)
 
 
-def _follow(job_ids: list[str]) -> list[dict[str, Any]]:
-    latest: dict[str, dict[str, Any]] = {}
+def _follow_job(api: Api, job_id: str) -> Counts:
+    """A single job (no batch) is followed by its id; its details are shown at its end."""
+    latest: dict[str, Any] = {}
+
+    def poll() -> Counts:
+        latest.update(api.request("GET", f"jobs/{job_id}"))
+        return {latest["state"]: 1}
+
+    counts = _follow(poll, 1, f"pamnode jobs show {job_id}")
+    table([latest], _columns([latest]))
+    show(latest)
+    return counts
+
+
+def _follow_batch(api: Api, batch_id: str, started: list[dict[str, Any]]) -> Counts:
+    """A batch is followed by counting its jobs in each state (one small page per state,
+    whose total is the count), so a turn costs the same for 3 jobs or 2,000."""
+    total = len(started)
+
+    def poll() -> Counts:
+        # Jobs move one way (queued, dispatched, running, an end) while the states are
+        # counted one after the other: counted from the end backwards, a job that moves
+        # meanwhile is missed rather than counted twice, and those missed are shown as queued
+        # until the next turn, so that the counts always add up to the batch.
+        counts = {state: _count(api, batch_id, state) for state in COUNTED}
+        counts["queued"] = max(0, total - sum(counts.values()))
+        return counts
+
+    counts = _follow(poll, total, _list_command(batch_id))
+    if total + TABLE_MARGIN <= console.height:
+        # Small enough for a screen: a row per job, in the order they were started.
+        order = {job["id"]: index for index, job in enumerate(started)}
+        rows = _batch_jobs(api, batch_id, None, total)
+        rows.sort(key=lambda job: order.get(job["id"], total))
+        table(rows, _columns(rows))
+        typer.echo(_summary(batch_id, total, counts))
+    else:
+        typer.echo(_summary(batch_id, total, counts))
+        _show_failures(api, batch_id, counts)
+    return counts
+
+
+def _count(api: Api, batch_id: str, state: str) -> int:
+    params = {"batch_id": batch_id, "state": state, "limit": 1}
+    return int(api.request("GET", "jobs", params=params)["total"])
+
+
+def _batch_jobs(api: Api, batch_id: str, state: str | None, wanted: int) -> list[dict[str, Any]]:
+    """Up to `wanted` jobs of the batch (in `state`, if given), a page at a time."""
+    rows: list[dict[str, Any]] = []
+    while len(rows) < wanted:
+        params: dict[str, Any] = {
+            "batch_id": batch_id,
+            "limit": min(PAGE, wanted - len(rows)),
+            "offset": len(rows),
+        }
+        if state is not None:
+            params["state"] = state
+        page = api.request("GET", "jobs", params=params)["jobs"]
+        rows.extend(page)
+        if not page:
+            break
+    return rows
+
+
+def _follow(poll: Callable[[], Counts], total: int, resume: str) -> Counts:
+    """Look at the jobs until every one has ended: a progress bar on a terminal, a plain line
+    now and then otherwise. Ctrl-C stops following, not the jobs."""
+    try:
+        if console.is_terminal:
+            return _follow_live(poll, total)
+        return _follow_plain(poll, total)
+    except KeyboardInterrupt:
+        typer.echo(
+            f"\nstopped following: the jobs continue on the node; follow them with `{resume}`",
+            err=True,
+        )
+        raise typer.Exit(130) from None
+
+
+def _follow_live(poll: Callable[[], Counts], total: int) -> Counts:
     columns = (
-        TextColumn("{task.description}"),
+        TextColumn("jobs"),
         BarColumn(),
-        TextColumn("{task.completed}/{task.total}"),
+        TextColumn("{task.completed:,.0f}/{task.total:,.0f} finished"),
         TimeElapsedColumn(),
+        TextColumn("{task.fields[states]}"),
     )
-    with Progress(*columns, transient=True) as progress:
-        bar = progress.add_task("jobs running", total=len(job_ids))
+    with Progress(*columns, console=console, transient=True) as progress:
+        bar = progress.add_task("jobs", total=total, states="")
         while True:
-            for job_id in job_ids:
-                if latest.get(job_id, {}).get("state") not in FINISHED:
-                    latest[job_id] = request("GET", f"jobs/{job_id}")
-            done = sum(job["state"] in FINISHED for job in latest.values())
-            progress.update(bar, completed=done)
-            if done == len(job_ids):
-                return [latest[job_id] for job_id in job_ids]
-            time.sleep(0.5)
+            counts = poll()
+            done = _finished(counts)
+            progress.update(bar, completed=done, states=_spelled(counts))
+            if done >= total:
+                return counts
+            time.sleep(POLL_S)
+
+
+def _follow_plain(poll: Callable[[], Counts], total: int) -> Counts:
+    said, said_at = "", float("-inf")
+    while True:
+        counts = poll()
+        done = _finished(counts)
+        if done >= total:
+            return counts
+        line = f"{done:,}/{total:,} finished · {_spelled(counts)}"
+        now = time.monotonic()
+        if (line != said and now - said_at >= PLAIN_EVERY_S) or now - said_at >= PLAIN_QUIET_S:
+            typer.echo(line)
+            said, said_at = line, now
+        time.sleep(POLL_S)
+
+
+def _finished(counts: Counts) -> int:
+    return sum(number for state, number in counts.items() if state in FINISHED)
+
+
+def _spelled(counts: Counts) -> str:
+    """`running 50 · queued 1,900 · failed 3`: the states that hold any job."""
+    return " · ".join(
+        f"{state.replace('_', ' ')} {counts[state]:,}" for state in STATES if counts.get(state)
+    )
+
+
+def _columns(rows: list[dict[str, Any]]) -> list[str]:
+    # The error code earns a column only when some job has one.
+    failed = any(row.get("error_code") for row in rows)
+    return [*JOB_COLUMNS, "error_code"] if failed else JOB_COLUMNS
+
+
+def _summary(batch_id: str, total: int, counts: Counts) -> str:
+    return f"{total:,} jobs of batch {batch_id}: {_spelled(counts)}"
+
+
+def _show_failures(api: Api, batch_id: str, counts: Counts) -> None:
+    """The first unsuccessful jobs by asset name and error code, and how to list them all."""
+    rows: list[dict[str, Any]] = []
+    for state in UNSUCCESSFUL:
+        wanted = min(counts.get(state, 0), SHOWN_FAILURES - len(rows))
+        if wanted > 0:
+            rows.extend(_batch_jobs(api, batch_id, state, wanted))
+    if not rows:
+        return
+    typer.echo("did not succeed:")
+    width = max(len(row["asset_name"]) for row in rows)
+    for row in rows:
+        reason = " ".join(row["error"].split())
+        reason = reason if len(reason) <= 100 else reason[:99] + "…"
+        code = row["error_code"] or "-"
+        typer.echo(f"  {row['asset_name']:<{width}}  {row['state']:<9}  {code}  {reason}".rstrip())
+    unsuccessful = sum(counts.get(state, 0) for state in UNSUCCESSFUL)
+    if unsuccessful > len(rows):
+        typer.echo(f"… and {unsuccessful - len(rows):,} more. To list them all:")
+    else:
+        typer.echo("To list them:")
+    for state in UNSUCCESSFUL:
+        number = counts.get(state, 0)
+        if number:
+            more = f"  (then --offset {PAGE}, {2 * PAGE}, …)" if number > PAGE else ""
+            typer.echo(f"  {_list_command(batch_id, state, min(number, PAGE))}{more}")
+
+
+def _list_command(batch_id: str, state: str | None = None, limit: int | None = None) -> str:
+    command = f"pamnode jobs list --batch {batch_id}"
+    if state is not None:
+        command += f" --state {state}"
+    if limit is not None and limit > 50:
+        command += f" --limit {limit}"
+    return command
 
 
 @jobs_app.command("list")
@@ -67,12 +248,26 @@ def list_jobs(
     state: str | None = None,
     task: str | None = None,
     node: Annotated[str | None, typer.Option(help="Node name or node signature.")] = None,
-    limit: int = 50,
+    batch: Annotated[
+        str | None, typer.Option(help="Batch id: the jobs of one execution on a container.")
+    ] = None,
+    limit: Annotated[int, typer.Option(help="At most this many jobs (up to 1000).")] = 50,
+    offset: Annotated[int, typer.Option(help="Skip this many jobs first (newest first).")] = 0,
 ) -> None:
-    params = {"asset_id": asset, "state": state, "task": task, "node": node, "limit": limit}
+    params = {
+        "asset_id": asset,
+        "state": state,
+        "task": task,
+        "node": node,
+        "batch_id": batch,
+        "limit": limit,
+        "offset": offset or None,
+    }
     page = request("GET", "jobs", params={k: v for k, v in params.items() if v is not None})
     table(page["jobs"], JOB_COLUMNS)
-    typer.echo(f"{len(page['jobs'])} of {page['total']} jobs")
+    first, last = offset + 1, offset + len(page["jobs"])
+    shown = f"{first:,} to {last:,}" if offset and page["jobs"] else f"{len(page['jobs']):,}"
+    typer.echo(f"{shown} of {page['total']:,} jobs")
 
 
 @jobs_app.command("show")

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+from pathlib import Path
+
+from pamnode.lab.node_process import NodeProcess
 
 
 def run_cli(env: dict[str, str], *args: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -18,3 +22,43 @@ def run_cli(env: dict[str, str], *args: str, check: bool = True) -> subprocess.C
     if check:
         assert result.returncode == 0, f"pamnode {' '.join(args)}: {result.stderr}"
     return result
+
+
+def start_cli(env: dict[str, str], *args: str) -> subprocess.Popen[str]:
+    """`pamnode …` left running, its output readable line by line as it comes."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "pamnode", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def cli_env(config_dir: Path, lines: int = 24) -> dict[str, str]:
+    """An environment of its own for the CLI's stored login; a terminal size fixed wide enough
+    that Rich tables do not wrap the cells we look for, and `lines` high."""
+    return {
+        **os.environ,
+        "PAMNODE_CONFIG_DIR": str(config_dir),
+        "COLUMNS": "250",
+        "LINES": str(lines),
+    }
+
+
+def log_in(
+    env: dict[str, str], node: NodeProcess, tenant: str, login: str, password_file: Path
+) -> None:
+    url = f"{node.base_url}/ztna/{tenant}/root"
+    run_cli(
+        env,
+        "login",
+        url,
+        "--user",
+        login,
+        "--password-file",
+        str(password_file),
+        "--ca-file",
+        str(node.cert_path),
+    )
