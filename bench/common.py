@@ -1,6 +1,9 @@
-"""What the benchmarks share: the tenant they make on each node, Step 1 on a peer, a tolerant
-subprocess helper, CPU seconds of a process, the tables and the machine's description.
-Imported by `bench/*.py`, which run as scripts (their folder is on the path).
+"""What the benchmarks share: the tenant they make on each node, Step 1 on a peer, a container
+of Unix hosts, a tolerant subprocess helper, CPU seconds and resident memory of a process, the
+tables, the machine's description and the generated sections of docs/benchmarks.md.
+
+Imported as `bench.common` by `bench/*.py`, which run as modules from the repository root
+(`.venv/bin/python -m bench.jobs`), so that `bench` is a package.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from typing import Any
 import httpx
 
 from pamnode.lab.node_process import NodeProcess
+from pamnode.lab.sshd import SshServer
 
 TENANT = "bench"
 
@@ -59,6 +63,62 @@ def service_token(peer: NodeProcess) -> str:
         return str(expect(client.post(f"api-tokens/{token_id}/unlock"), 200)["jwt"])
 
 
+def create_fleet(
+    client: httpx.Client, servers: list[SshServer], n: int, progress_every: int = 500
+) -> str:
+    """Container `fleet` with `n` Unix hosts spread over `servers` (each with that server's user
+    and private key), made through the API one asset at a time; return the container's id."""
+    body = {"name": "fleet", "type": "container", "parent_id": None}
+    fleet_id = str(expect(client.post("assets", json=body), 201)["id"])
+    width = max(4, len(str(n - 1)))
+    for i in range(n):
+        server = servers[i % len(servers)]
+        host = {
+            "name": f"host-{i:0{width}d}",
+            "type": "unix-host",
+            "parent_id": fleet_id,
+            "properties": {"host": server.address, "port": server.port},
+            "secrets": {"username": server.user, "private_key": server.private_key},
+        }
+        expect(client.post("assets", json=host), 201)
+        if progress_every and (i + 1) % progress_every == 0 and i + 1 < n:
+            print(f"  {i + 1} of {n} assets created", flush=True)
+    print(f"  {n} assets created", flush=True)
+    return fleet_id
+
+
+# A job's states before it ends (pamnode/jobs/states.py), in the order a job goes through them.
+UNFINISHED = ("queued", "dispatched", "running")
+
+
+def count_jobs(client: httpx.Client, batch_id: str, state: str) -> int:
+    """How many jobs of the batch are in `state`: the `total` of a one-row page."""
+    params: dict[str, str | int] = {"batch_id": batch_id, "state": state, "limit": 1}
+    return int(expect(client.get("jobs", params=params), 200)["total"])
+
+
+def unfinished_jobs(client: httpx.Client, batch_id: str) -> int:
+    """The batch's unfinished jobs, cheaply: while any is queued, only the queued ones are
+    counted (one request; a lower bound, above 0, that falls as jobs start), then those
+    dispatched or running. Jobs only move forward through UNFINISHED and the states are counted
+    in that order, so 0 means every job has ended (still, read the batch to be sure)."""
+    queued = count_jobs(client, batch_id, UNFINISHED[0])
+    if queued:
+        return queued
+    return sum(count_jobs(client, batch_id, state) for state in UNFINISHED[1:])
+
+
+def batch_jobs(client: httpx.Client, batch_id: str) -> list[dict[str, Any]]:
+    """Every job of the batch, in pages of 1,000."""
+    jobs: list[dict[str, Any]] = []
+    while True:
+        params: dict[str, str | int] = {"batch_id": batch_id, "limit": 1000, "offset": len(jobs)}
+        page = expect(client.get("jobs", params=params), 200)
+        jobs.extend(page["jobs"])
+        if len(jobs) >= page["total"] or not page["jobs"]:
+            return jobs
+
+
 def run_text(argv: list[str]) -> str:
     try:
         return subprocess.run(argv, capture_output=True, text=True, timeout=30).stdout.rstrip()
@@ -77,6 +137,37 @@ def cpu_s(pid: int, children: bool = False) -> float:
     if children:
         ticks += int(fields[13]) + int(fields[14])
     return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def node_pid(node: NodeProcess) -> int:
+    # NodeProcess starts `python -m pamnode serve` itself (no netns, no wrapper), and uvicorn
+    # runs in that process (one worker), so this PID is the node's own.
+    assert node.proc is not None
+    return node.proc.pid
+
+
+def reset_peak(pid: int) -> None:
+    """Set the process's peak resident set size (VmHWM) back to its current one."""
+    # "5" resets VmHWM to VmRSS (proc(5), /proc/PID/clear_refs).
+    Path(f"/proc/{pid}/clear_refs").write_text("5")
+
+
+def status_mib(pid: int, name: str) -> float:
+    """A memory line of /proc/PID/status (VmRSS, VmHWM, ...), in MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(f"{name}:"):
+            return int(line.split()[1]) / 1024  # the kernel writes kB, i.e. KiB
+    raise BenchError(f"no {name} in /proc/{pid}/status")
+
+
+def peak_mib(pid: int) -> float:
+    """Peak resident set size (VmHWM) since the start or the last reset_peak, in MiB."""
+    return status_mib(pid, "VmHWM")
+
+
+def rss_mib(pid: int) -> float:
+    """Resident set size now (VmRSS), in MiB."""
+    return status_mib(pid, "VmRSS")
 
 
 def text_table(header: list[str], rows: list[list[str]], labels: int = 1) -> str:
@@ -126,3 +217,54 @@ def machine(tools: str) -> list[str]:
         f"- {tools}; {ssh_version}",
         f"- pamnode at commit {commit}",
     ]
+
+
+def free_lines() -> list[str]:
+    """`free -g` as lines of the machine's description."""
+    return ["- `free -g`:", "", "```", run_text(["free", "-g"]), "```"]
+
+
+def section_marks(key: str) -> tuple[str, str]:
+    """The begin and end markers of a generated section of docs/benchmarks.md; `key` names the
+    script and what tells its runs apart (e.g. `bench/jobs.py --database sqlite --n 200`)."""
+    return (
+        f"<!-- {key}: begin (generated; re-run to replace) -->",
+        f"<!-- {key}: end -->",
+    )
+
+
+def write_section(out: Path, key: str, body: list[str]) -> None:
+    """Replace the section `key` of `out` with `body`, or add it where it belongs: after the
+    last generated section of the same script; else at the end of the hand-written part about
+    that script (the `## ` heading that names it in backquotes, up to the next `## `); else at
+    the end of the file."""
+    begin, end = section_marks(key)
+    section = "\n".join([begin, *body, end])
+    text = out.read_text() if out.exists() else "# Benchmarks\n\nRecorded by bench/ scripts.\n"
+    if begin in text and end in text.split(begin, 1)[1]:
+        head, rest = text.split(begin, 1)
+        text = head + section + rest.split(end, 1)[1]
+        out.write_text(text)
+        return
+    script = key.split()[0]
+    lines = text.rstrip("\n").split("\n")
+    mark = f"<!-- {script} "
+    ends = [
+        i for i, line in enumerate(lines) if line.startswith(mark) and line.endswith(" end -->")
+    ]
+    headings = [i for i, line in enumerate(lines) if line.startswith("## ")]
+    about = [i for i in headings if f"`{script}`" in lines[i]]
+    if ends:
+        at = ends[-1] + 1
+    elif about:
+        at = next((i for i in headings if i > about[0]), len(lines))
+    else:
+        at = len(lines)
+    before, after = lines[:at], lines[at:]
+    while before and not before[-1].strip():
+        before.pop()
+    while after and not after[0].strip():
+        after.pop(0)
+    text = "\n".join([*before, "", section, *(["", *after] if after else [])]) + "\n"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text)

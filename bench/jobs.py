@@ -1,33 +1,62 @@
-"""N Unix Status Checks against real sshd endpoints: direct, through one peer, through two peers,
-and `ansible` ad-hoc with the same command and the same parallelism, all in one run.
+"""N Unix Status Checks against real sshd endpoints: bare asyncssh (no pamnode), pamnode
+direct, through one peer, through two peers, and `ansible` ad-hoc, with the same command and
+the same parallelism, all in one run.
 
     .venv/bin/python -m bench.jobs [--n 200] [--parallel 50] [--endpoints 4] [--rounds 1]
-        [--ansible-modules raw,shell] [--database sqlite|postgresql] [--out docs/benchmarks.md]
-        [--py-spy DIR] [--keep]
+        [--modes bare,direct,1peer,2peers] [--ansible-modules raw,shell]
+        [--database sqlite|postgresql] [--out docs/benchmarks.md] [--py-spy DIR] [--keep]
 
-Needs root (each OpenSSH sshd gets its own throwaway Unix user) and `ansible-core`
+Run it as a module from the repository root (it imports `bench.common`). Needs root (each
+OpenSSH sshd gets its own throwaway Unix user) and, for the ansible modes, `ansible-core`
 (`pip install -e '.[bench]'`). Everything started here is stopped at the end, also on error.
-The table is printed and written to this database's section of docs/benchmarks.md; a failed
-run is recorded there as failed, with the reason.
+Nodes are started only for the pamnode modes chosen with `--modes` (peers only for 1peer and
+2peers); `--ansible-modules ''` runs no ansible. The table is printed and written to the
+section of docs/benchmarks.md for this database and N (a run with other modes but the same
+database and N replaces it); a failed run is recorded there as failed, with the reason.
 
-What is measured, per mode (after one unrecorded warm-up batch of each):
-- wall: from just before the request that starts the batch until the client sees every job
-  finished (pamnode: `POST assets/{container}/execute`, then polling `GET jobs?batch_id=`
-  every POLL_S; ansible: the `ansible` process from start to exit).
+Modes (each with one unrecorded warm-up batch first; with --rounds, the round with the median
+wall is shown):
+- bare: no pamnode at all. This process runs the same command line (COMMAND, the one pamnode's
+  SSH executor runs) with asyncssh, the library that executor uses, one SSH connection per job
+  as pamnode opens one per job, at most --parallel at once (an asyncio.Semaphore), to the same
+  endpoints with the same users and private keys (each imported once), host keys checked
+  against the servers' real keys (an in-memory known_hosts), on the event loop the nodes run
+  on (uvloop when it is installed, as uvicorn picks it). What SSH itself costs at this
+  parallelism: the floor for every other mode.
+- direct: the main node runs the checks itself.
+- 1 peer, 2 peers: the container is assigned to peer `a` (and `b`); the main delegates.
+- ansible -m raw (the same command line over one ssh connection per host, the fair
+  comparison) and ansible -m shell (a Python module on the host), `-f` = --parallel.
+
+What is measured, per mode:
+- wall: from just before the batch starts until every job is known finished (pamnode: `POST
+  assets/{container}/execute`, then every POLL_S the count of the batch's unfinished jobs
+  (`GET jobs?batch_id=&state=&limit=1`, its `total`), then the batch read once; bare: the
+  first connection attempt to the last job's end; ansible: the `ansible` process from start
+  to exit).
 - jobs/s: N / wall.
 - latency: pamnode: `finished_at - created_at` of each job (for a delegated job finished_at is
-  the peer's); ansible: when the controller got the host's result (callback in
+  the peer's); bare: from the start of the batch until that job's result (its connection
+  closed); ansible: when the controller got the host's result (callback in
   bench/ansible_callbacks) minus the `ansible` start.
+- ratios: wall ÷ bare and wall ÷ direct (the wall of that mode in the same run and round),
+  and jobs/s ÷ bare, the throughput target's measure.
 - main peak: VmHWM of the main node's process during that mode (reset before each mode through
   /proc/PID/clear_refs). The peers' peak likewise.
+- checks: every job succeeded (bare: exit status 0 and the status script's last section,
+  `--pamnode-section:user`, in its output; ansible: every host ok and the section in the log),
+  and ran where the mode says (pamnode: the node that signed it); otherwise the run fails.
 - notes: CPU seconds of each process in the mode (/proc/PID/stat; sshd with its reaped
-  sessions; ansible with its workers and ssh clients) and the median phases of a job.
+  sessions; bare: this process, getrusage(RUSAGE_SELF); ansible with its workers and ssh
+  clients) and the median phases of a job.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
+import functools
 import json
 import os
 import resource
@@ -39,28 +68,38 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import asyncssh
 import httpx
-from common import (
+
+from bench.common import (
     ADMIN_LOGIN,
     ADMIN_PASSWORD,
     REPO,
     TENANT,
     BenchError,
+    batch_jobs,
     cpu_s,
+    create_fleet,
     create_tenant,
     expect,
+    free_lines,
     machine,
     markdown_table,
+    node_pid,
+    peak_mib,
+    reset_peak,
     run_text,
     service_token,
     text_table,
+    unfinished_jobs,
+    write_section,
 )
-
 from pamnode.jobs.executors.ssh import STATUS_SCRIPT
 from pamnode.lab.node_process import NodeProcess
 from pamnode.lab.ports import free_port
@@ -74,10 +113,16 @@ RUN_TIMEOUT_S = 900.0
 STALL_S = 60.0
 # The same command line as pamnode's SSH executor runs (pamnode/jobs/executors/ssh.py).
 COMMAND = f"exec sh -c {shlex.quote(STATUS_SCRIPT)} 2>&1"
+# What every status check prints last: a job whose output lacks it did not run the script.
+LAST_SECTION = "--pamnode-section:user"
 PEERS = ("a", "b")
-# One section per database, each replaced by the next run on that database.
-MARK_BEGIN = "<!-- bench/jobs.py --database {}: begin (generated; re-run to replace) -->"
-MARK_END = "<!-- bench/jobs.py --database {}: end -->"
+# --modes: the option's names, the label in the table, and the peers each needs.
+MODES = {"bare": "bare", "direct": "direct", "1peer": "1 peer", "2peers": "2 peers"}
+MODE_PEERS: dict[str, tuple[str, ...]] = {"direct": (), "1peer": ("a",), "2peers": PEERS}
+# bare: the bounds of a job in pamnode (its SSH executor's connect timeout, Execute's default
+# time budget); a status check takes well under a second of either.
+BARE_CONNECT_TIMEOUT_S = 15.0
+BARE_RUN_TIMEOUT_S = 300.0
 
 
 # --- real components ------------------------------------------------------------------------
@@ -118,26 +163,7 @@ def add_peer(client: httpx.Client, name: str, peer: NodeProcess, jwt: str) -> No
         raise BenchError(f"peer {name} fails Test Connection: {check}")
 
 
-# --- memory -----------------------------------------------------------------------------------
-
-
-def reset_peak(pid: int) -> None:
-    # "5" resets the peak resident set size (VmHWM) to the current one (proc(5)).
-    Path(f"/proc/{pid}/clear_refs").write_text("5")
-
-
-def peak_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    raise BenchError(f"no VmHWM in /proc/{pid}/status")
-
-
-def node_pid(node: NodeProcess) -> int:
-    # NodeProcess starts `python -m pamnode serve` itself (no netns, no wrapper), and uvicorn
-    # runs in that process (one worker), so this PID is the node's own.
-    assert node.proc is not None
-    return node.proc.pid
+# --- CPU --------------------------------------------------------------------------------------
 
 
 class CpuMeter:
@@ -225,16 +251,6 @@ def parse_time(value: str) -> datetime:
     return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
-def batch_jobs(client: httpx.Client, batch_id: str) -> list[dict[str, Any]]:
-    jobs: list[dict[str, Any]] = []
-    while True:
-        params = {"batch_id": batch_id, "limit": 1000, "offset": len(jobs)}
-        page = expect(client.get("jobs", params=params), 200)
-        jobs.extend(page["jobs"])
-        if len(jobs) >= page["total"] or not page["jobs"]:
-            return jobs
-
-
 LOST_JOB = "failed outside its own error handling"
 
 
@@ -251,14 +267,18 @@ def _submit_and_wait(
     deadline = time.monotonic() + RUN_TIMEOUT_S
     progress, progress_at = -1, time.monotonic()
     while True:
-        jobs = batch_jobs(client, started["batch_id"])
-        done = sum(job["state"] in FINISHED for job in jobs)
-        if len(jobs) == n and done == n:
-            return started, jobs
-        if done != progress:
-            progress, progress_at = done, time.monotonic()
+        # Counting is cheap for the main; reading every job at each poll would not be (at
+        # N=2000, two pages of 1,000 jobs five times a second).
+        left = unfinished_jobs(client, started["batch_id"])
+        if left == 0:
+            jobs = batch_jobs(client, started["batch_id"])
+            if len(jobs) == n and all(job["state"] in FINISHED for job in jobs):
+                return started, jobs
+        if left != progress:
+            progress, progress_at = left, time.monotonic()
         stalled = time.monotonic() - progress_at > STALL_S
         if stalled or time.monotonic() > deadline:
+            jobs = batch_jobs(client, started["batch_id"])
             states: dict[str, int] = {}
             for job in jobs:
                 states[job["state"]] = states.get(job["state"], 0) + 1
@@ -356,6 +376,105 @@ def run_pamnode(
         phase_note(client, jobs),
     ]
     return Result(mode, wall, latencies, main_peak, peer_peak, notes)
+
+
+@dataclass(frozen=True)
+class BareTarget:
+    host: str
+    port: int
+    user: str
+    key: asyncssh.SSHKey
+
+
+def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop's loop when it is installed (uvicorn's `loop="auto"` runs the nodes on it), so
+    that bare and the nodes run asyncssh on the same kind of event loop; else asyncio's."""
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
+
+
+def loop_name() -> str:
+    factory = loop_factory()
+    if factory is None:
+        return "asyncio's event loop"
+    import uvloop
+
+    return f"uvloop {uvloop.__version__}"
+
+
+async def _bare_batch(
+    targets: list[BareTarget], known_hosts: asyncssh.SSHKnownHosts, parallel: int
+) -> tuple[float, list[float], list[str]]:
+    """Run COMMAND once per target, at most `parallel` at once; the wall, each job's seconds
+    from the start of the batch to its end, and what went wrong (one line per failed job)."""
+    gate = asyncio.Semaphore(parallel)
+    t0 = time.monotonic()
+
+    async def one(index: int, target: BareTarget) -> float | str:
+        where = f"job {index} ({target.user}@{target.host}:{target.port})"
+        async with gate:
+            try:
+                async with asyncssh.connect(
+                    target.host,
+                    target.port,
+                    username=target.user,
+                    client_keys=[target.key],
+                    known_hosts=known_hosts,
+                    # Nothing of this machine's own SSH setup: no agent, no ~/.ssh/config.
+                    agent_path=None,
+                    config=None,
+                    gss_auth=False,
+                    gss_kex=False,
+                    connect_timeout=BARE_CONNECT_TIMEOUT_S,
+                ) as conn:
+                    done = await conn.run(
+                        COMMAND,
+                        stdin=asyncssh.DEVNULL,
+                        stderr=asyncssh.STDOUT,
+                        encoding="utf-8",
+                        errors="replace",
+                        timeout=BARE_RUN_TIMEOUT_S,
+                    )
+            except Exception as exc:
+                return f"{where}: {type(exc).__name__}: {exc}"
+        finished = time.monotonic() - t0
+        output = str(done.stdout or "")
+        if done.exit_status != 0 or LAST_SECTION not in output:
+            return f"{where}: exit status {done.exit_status}, output ends {output[-200:]!r}"
+        return finished
+
+    outcomes = await asyncio.gather(*(one(i, target) for i, target in enumerate(targets)))
+    wall = time.monotonic() - t0
+    latencies = [o for o in outcomes if isinstance(o, float)]
+    failures = [o for o in outcomes if isinstance(o, str)]
+    return wall, latencies, failures
+
+
+def run_bare(servers: list[SshServer], n: int, parallel: int) -> Result:
+    """One batch of N checks with asyncssh from this process, no pamnode (see the docstring)."""
+    keys = [asyncssh.import_private_key(server.private_key) for server in servers]
+    known_hosts = asyncssh.import_known_hosts(
+        "".join(f"[{s.address}]:{s.port} {s.host_key_line}\n" for s in servers)
+    )
+    targets = []
+    for i in range(n):
+        server = servers[i % len(servers)]
+        targets.append(BareTarget(server.address, server.port, server.user, keys[i % len(servers)]))
+    meter = CpuMeter({}, servers)
+    before = resource.getrusage(resource.RUSAGE_SELF)
+    with asyncio.Runner(loop_factory=loop_factory()) as runner:
+        wall, latencies, failures = runner.run(_bare_batch(targets, known_hosts, parallel))
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    used = {"bench": (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)}
+    used.update(meter.used())
+    if failures:
+        sample = "\n".join(failures[:5])
+        raise BenchError(f"bare: {len(failures)} of {n} jobs failed, e.g.\n{sample}")
+    notes = [cpu_note(used), f"asyncssh {asyncssh.__version__} on {loop_name()}"]
+    return Result("bare", wall, latencies, None, notes=notes)
 
 
 def write_ansible_files(
@@ -493,11 +612,27 @@ def fmt(value: float | None, digits: int = 0) -> str:
     return "n/a" if value is None else f"{value:.{digits}f}"
 
 
-HEADER = ["mode", "wall s", "jobs/s", "p50 ms", "p95 ms", "main peak MiB", "peer peak MiB", "ratio"]
+def times(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2f}x"
+
+
+HEADER = [
+    "mode",
+    "wall s",
+    "jobs/s",
+    "p50 ms",
+    "p95 ms",
+    "main peak MiB",
+    "peer peak MiB",
+    "wall ÷ bare",
+    "wall ÷ direct",
+    "jobs/s ÷ bare",
+]
 
 
 def rows(results: list[Result]) -> list[list[str]]:
-    direct = results[0].wall_s
+    by_mode = {r.mode: r for r in results}
+    bare, direct = by_mode.get("bare"), by_mode.get("direct")
     table = []
     for r in results:
         p50, p95 = r.pct(50), r.pct(95)
@@ -510,43 +645,87 @@ def rows(results: list[Result]) -> list[list[str]]:
                 fmt(p95 * 1000 if p95 is not None else None),
                 fmt(r.main_peak_mib, 1),
                 fmt(r.peer_peak_mib, 1),
-                f"{r.wall_s / direct:.2f}x",
+                times(r.wall_s / bare.wall_s if bare else None),
+                times(r.wall_s / direct.wall_s if direct else None),
+                times(r.per_s / bare.per_s if bare and bare.per_s else None),
             ]
         )
     return table
 
 
-def verdict(results: list[Result]) -> list[str]:
+# The issue's targets: the wall of a delegated batch at most this many times direct's.
+PEER_LIMITS = {"1 peer": 1.25, "2 peers": 1.2}
+# ...and direct's throughput at least this share of bare asyncssh's.
+BARE_SHARE = 0.6
+# Compared with `ansible -m raw`: these modes must be faster.
+FASTER_THAN_RAW = ("direct", "1 peer")
+
+
+def verdict(results: list[Result], n: int, parallel: int) -> list[str]:
+    """The issue's targets, each stated only when the modes it compares ran."""
     by_mode = {r.mode: r for r in results}
-    direct = by_mode["direct"].wall_s
     lines = []
-    for mode in ("1 peer", "2 peers"):
-        ratio = by_mode[mode].wall_s / direct
-        met = "met" if ratio <= 1.25 else "MISSED"
-        lines.append(f"- {mode} within 1.25x of direct: {met} ({ratio:.2f}x).")
-    for r in results:
-        if not r.mode.startswith("ansible"):
+    direct = by_mode.get("direct")
+    for mode, limit in PEER_LIMITS.items():
+        if direct is None or mode not in by_mode:
             continue
-        for mode in ("direct", "1 peer", "2 peers"):
-            ours = by_mode[mode].wall_s
-            met = "met" if ours < r.wall_s else "MISSED"
-            lines.append(
-                f"- {mode} faster than `{r.mode}` at equal parallelism: {met} "
-                f"({ours:.2f} s vs {r.wall_s:.2f} s, {r.wall_s / ours:.2f}x)."
-            )
+        ratio = by_mode[mode].wall_s / direct.wall_s
+        met = "met" if ratio <= limit else "MISSED"
+        lines.append(f"- {mode}: wall ≤ {limit:g}x of direct: {met} ({ratio:.2f}x).")
+    bare = by_mode.get("bare")
+    if direct is not None and bare is not None:
+        share = direct.per_s / bare.per_s
+        met = "met" if share >= BARE_SHARE else "MISSED"
+        lines.append(
+            f"- direct ≥ {BARE_SHARE:g}x the throughput of bare asyncssh at N={n}, "
+            f"parallelism {parallel}: {met} ({direct.per_s:.1f} vs {bare.per_s:.1f} jobs/s, "
+            f"{share:.2f}x)."
+        )
+    raw = by_mode.get("ansible -m raw")
+    for mode in FASTER_THAN_RAW:
+        if raw is not None and mode in by_mode:
+            lines.append(faster_line(by_mode[mode], raw, "met", "MISSED"))
+    return lines or ["- none: no target compares the modes that ran."]
+
+
+def faster_line(ours: Result, theirs: Result, yes: str, no: str) -> str:
+    said = yes if ours.wall_s < theirs.wall_s else no
+    return (
+        f"- {ours.mode} faster than `{theirs.mode}` at equal parallelism: {said} "
+        f"({ours.wall_s:.2f} s vs {theirs.wall_s:.2f} s, {theirs.wall_s / ours.wall_s:.2f}x)."
+    )
+
+
+def comparisons(results: list[Result]) -> list[str]:
+    """Against ansible, what the targets do not cover (for reading, not judged)."""
+    lines = []
+    for theirs in results:
+        if not theirs.mode.startswith("ansible"):
+            continue
+        for ours in results:
+            if ours.mode in MODES.values() and not (
+                theirs.mode == "ansible -m raw" and ours.mode in FASTER_THAN_RAW
+            ):
+                lines.append(faster_line(ours, theirs, "yes", "no"))
     return lines
 
 
-def jobs_machine() -> list[str]:
-    ansible = run_text([ansible_binary(), "--version"]).splitlines()[:1]
-    return [
-        *machine(ansible[0] if ansible else "ansible: n/a"),
-        "- `free -g`:",
-        "",
-        "```",
-        run_text(["free", "-g"]),
-        "```",
-    ]
+def jobs_machine(ansible: bool) -> list[str]:
+    tools = f"asyncssh {asyncssh.__version__} ({loop_name()} in bare)"
+    if ansible:
+        version = run_text([ansible_binary(), "--version"]).splitlines()[:1]
+        tools += "; " + (version[0] if version else "ansible: n/a")
+    return [*machine(tools), *free_lines()]
+
+
+def section_key(args: argparse.Namespace) -> str:
+    # One section per database and N: a run at N=200 and one at N=2000 are both kept.
+    return f"bench/jobs.py --database {args.database} --n {args.n}"
+
+
+def mode_labels(args: argparse.Namespace) -> list[str]:
+    labels = [MODES[m] for m in args.modes]
+    return [*labels, *(f"ansible -m {module}" for module in args.ansible_modules)]
 
 
 def record(
@@ -557,48 +736,42 @@ def record(
     results: list[Result],
     failure: str | None = None,
 ) -> None:
-    """Replace (or add) this database's section of `out`; a failed run is recorded as such."""
+    """Replace (or add) this database's and N's section of `out`; a failed run is recorded as
+    such."""
     notes = [f"- {r.mode}: " + "; ".join(r.notes) for r in results if r.notes]
     if failure is None:
-        outcome = [markdown_table(HEADER, rows(results)), "", "Targets:", "", *verdict(results)]
+        outcome = [markdown_table(HEADER, rows(results)), "", "Targets:", ""]
+        outcome += verdict(results, args.n, args.parallel)
+        if others := comparisons(results):
+            outcome += ["", "Other comparisons (not targets):", "", *others]
         outcome += ["", "Notes:", "", *notes]
     else:
         outcome = ["**The run failed; it measured nothing.**", "", "```", failure, "```"]
-    begin, end = MARK_BEGIN.format(args.database), MARK_END.format(args.database)
-    section = "\n".join(
-        [
-            begin,
-            f"## Jobs on {args.database}: direct, through peers, and ansible (`bench/jobs.py`)",
-            "",
-            "Command (as root, from the repository root):",
-            "",
-            "```",
-            command,
-            "```",
-            "",
-            "Machine:",
-            "",
-            *machine_lines,
-            "",
-            f"{args.n} Unix Status Checks over {args.endpoints} real OpenSSH sshd endpoints on "
-            f"127.0.0.1 (ed25519 key auth), parallelism {args.parallel} "
-            f"(`PAMNODE_JOB_CONCURRENCY` of every node, `ansible -f`), "
-            f"{args.rounds} round(s), every node on {args.database}; "
-            "ratio = wall / wall of direct.",
-            "",
-            *outcome,
-            end,
-        ]
-    )
-    text = out.read_text() if out.exists() else "# Benchmarks\n\nRecorded by bench/ scripts.\n"
-    if begin in text and end in text:
-        head, rest = text.split(begin, 1)
-        tail = rest.split(end, 1)[1]
-        text = head + section + tail
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(text)
+    labels = mode_labels(args)
+    body = [
+        f"## Jobs on {args.database}, N={args.n}: {', '.join(labels)} (`bench/jobs.py`)",
+        "",
+        "Command (as root, from the repository root):",
+        "",
+        "```",
+        command,
+        "```",
+        "",
+        "Machine:",
+        "",
+        *machine_lines,
+        "",
+        f"{args.n} Unix Status Checks over {args.endpoints} real OpenSSH sshd endpoints on "
+        f"127.0.0.1 (ed25519 key auth), parallelism {args.parallel} "
+        "(`PAMNODE_JOB_CONCURRENCY` of every node, bare's semaphore, `ansible -f`), "
+        f"{args.rounds} round(s), every node on {args.database}; modes: {', '.join(labels)}. "
+        "bare = the same command with asyncssh from the benchmark's process, no pamnode; "
+        "wall ÷ bare, wall ÷ direct = wall / wall of that mode; "
+        "jobs/s ÷ bare = jobs/s / jobs/s of bare.",
+        "",
+        *outcome,
+    ]
+    write_section(out, section_key(args), body)
 
 
 # --- the run ----------------------------------------------------------------------------------
@@ -642,7 +815,8 @@ class Lab:
 
     def stop(self) -> list[str]:
         errors = []
-        for item in [*reversed(self.nodes), *reversed(self.servers)]:
+        items: list[NodeProcess | SshServer] = [*reversed(self.nodes), *reversed(self.servers)]
+        for item in items:
             try:
                 item.stop()
             except Exception as exc:
@@ -661,74 +835,111 @@ def set_assignments(client: httpx.Client, fleet_id: str, ids: dict[str, str], on
         expect(client.patch(f"assets/{fleet_id}/peer-nodes/{assignment_id}", json=body), 200)
 
 
+@dataclass
+class NodeModes:
+    """What the pamnode modes share: the main's client, the container and its peer
+    assignments (all disabled but those of the mode that runs)."""
+
+    client: httpx.Client
+    fleet_id: str
+    assignment_ids: dict[str, str]
+    main: NodeProcess
+    peers: dict[str, NodeProcess]
+    servers: list[SshServer]
+    n: int
+
+    def run(self, mode: str, py_spy: Path | None) -> Result:
+        """One batch of `mode` (a --modes name other than bare)."""
+        on = set(MODE_PEERS[mode])
+        if on:
+            signatures: dict[str, str | None] = {f"peer-{p}::{TENANT}::root": p for p in on}
+        else:
+            signatures = {f"main::{TENANT}::root": None}
+        set_assignments(self.client, self.fleet_id, self.assignment_ids, on)
+        used = [self.peers[p] for p in sorted(on)]
+        return run_pamnode(
+            MODES[mode],
+            self.client,
+            self.fleet_id,
+            self.n,
+            self.main,
+            used,
+            self.servers,
+            signatures,
+            py_spy,
+        )
+
+
+def ansible_run(
+    args: argparse.Namespace,
+    work: Path,
+    files: tuple[Path, dict[str, str]],
+    servers: list[SshServer],
+    module: str,
+) -> Callable[[Path | None], Result]:
+    """One batch of `ansible -m module`; `files`: the inventory and the environment."""
+    inventory, env = files
+
+    def run(_py_spy: Path | None) -> Result:
+        return run_ansible(work, inventory, env, args.n, args.parallel, module, servers)
+
+    return run
+
+
 def bench(args: argparse.Namespace, lab: Lab) -> list[Result]:
     # Read by every node at start: its job slots.
     os.environ["PAMNODE_JOB_CONCURRENCY"] = str(args.parallel)
-    print(f"starting {args.endpoints} sshd, a main and {len(PEERS)} peers in {lab.work}")
+    node_modes = [m for m in args.modes if m in MODE_PEERS]
+    peer_names = [p for p in PEERS if any(p in MODE_PEERS[m] for m in node_modes)]
+    started = f"{args.endpoints} sshd"
+    if node_modes:
+        started += f", a main and {len(peer_names)} peer(s)"
+    print(f"starting {started} in {lab.work}")
     servers = [lab.sshd() for _ in range(args.endpoints)]
-    main = lab.node("main")
-    peers = {name: lab.node(f"peer-{name}") for name in PEERS}
-    jwts = {name: service_token(peer) for name, peer in peers.items()}
-    admin = create_tenant(main)
-    with main.client(TENANT, token=admin) as client:
-        client.timeout = httpx.Timeout(120.0)
-        for name, peer in peers.items():
-            add_peer(client, name, peer, jwts[name])
-        body = {"name": "fleet", "type": "container", "parent_id": None}
-        fleet_id = expect(client.post("assets", json=body), 201)["id"]
-        for i in range(args.n):
-            server = servers[i % len(servers)]
-            host = {
-                "name": f"host-{i:04d}",
-                "type": "unix-host",
-                "parent_id": fleet_id,
-                "properties": {"host": server.address, "port": server.port},
-                "secrets": {"username": server.user, "private_key": server.private_key},
-            }
-            expect(client.post("assets", json=host), 201)
-        assignment_ids = {}
-        for name in PEERS:
-            made = expect(
-                client.post(
-                    f"assets/{fleet_id}/peer-nodes", json={"peer_node": name, "enabled": False}
-                ),
-                201,
-            )
-            assignment_ids[name] = made["id"]
-
-        main_sig = f"main::{TENANT}::root"
-        modes: list[tuple[str, set[str], dict[str, str | None]]] = [
-            ("direct", set(), {main_sig: None}),
-            ("1 peer", {"a"}, {f"peer-a::{TENANT}::root": "a"}),
-            ("2 peers", {"a", "b"}, {f"peer-{p}::{TENANT}::root": p for p in PEERS}),
-        ]
-        inventory, env = write_ansible_files(lab.work, servers, args.n)
+    # Each mode's batch, as a function of the py-spy directory (pamnode modes only).
+    runs: list[tuple[str, Callable[[Path | None], Result]]] = []
+    if "bare" in args.modes:
+        runs.append(("bare", lambda _spy: run_bare(servers, args.n, args.parallel)))
+    with contextlib.ExitStack() as stack:
+        if node_modes:
+            main = lab.node("main")
+            peers = {name: lab.node(f"peer-{name}") for name in peer_names}
+            jwts = {name: service_token(peer) for name, peer in peers.items()}
+            admin = create_tenant(main)
+            client = stack.enter_context(main.client(TENANT, token=admin))
+            client.timeout = httpx.Timeout(120.0)
+            for name, peer in peers.items():
+                add_peer(client, name, peer, jwts[name])
+            print(f"creating {args.n} assets on the main")
+            fleet_id = create_fleet(client, servers, args.n)
+            assignment_ids = {}
+            for name in peer_names:
+                body = {"peer_node": name, "enabled": False}
+                made = expect(client.post(f"assets/{fleet_id}/peer-nodes", json=body), 201)
+                assignment_ids[name] = made["id"]
+            nodes = NodeModes(client, fleet_id, assignment_ids, main, peers, servers, args.n)
+            for mode in node_modes:
+                runs.append((MODES[mode], functools.partial(nodes.run, mode)))
+        if args.ansible_modules:
+            files = write_ansible_files(lab.work, servers, args.n)
+            for module in args.ansible_modules:
+                run = ansible_run(args, lab.work, files, servers, module)
+                runs.append((f"ansible -m {module}", run))
 
         # Warm-up, not recorded: the first contact pins every asset's host key (a database
-        # write per asset that later runs do not make), and each node and ansible load code.
+        # write per asset that later runs do not make), and each node, this process's asyncssh
+        # and ansible load their code.
         print("warm-up: one batch per mode, not recorded")
-        for mode, on, sigs in modes:
-            set_assignments(client, fleet_id, assignment_ids, on)
-            used = [peers[p] for p in sorted(on)]
-            run_pamnode(mode, client, fleet_id, args.n, main, used, servers, sigs)
-        for module in args.ansible_modules:
-            run_ansible(lab.work, inventory, env, args.n, args.parallel, module, servers)
+        for label, run_mode in runs:
+            run_mode(None)
+            print(f"warm-up: {label} done")
 
         rounds: dict[str, list[Result]] = {}
         for number in range(1, args.rounds + 1):
-            for mode, on, sigs in modes:
-                set_assignments(client, fleet_id, assignment_ids, on)
-                used = [peers[p] for p in sorted(on)]
-                spy = args.py_spy if number == 1 else None
-                result = run_pamnode(mode, client, fleet_id, args.n, main, used, servers, sigs, spy)
-                rounds.setdefault(mode, []).append(result)
-                print(f"round {number}: {mode}: {result.wall_s:.2f} s")
-            for module in args.ansible_modules:
-                result = run_ansible(
-                    lab.work, inventory, env, args.n, args.parallel, module, servers
-                )
-                rounds.setdefault(result.mode, []).append(result)
-                print(f"round {number}: {result.mode}: {result.wall_s:.2f} s")
+            for label, run_mode in runs:
+                result = run_mode(args.py_spy if number == 1 else None)
+                rounds.setdefault(label, []).append(result)
+                print(f"round {number}: {label}: {result.wall_s:.2f} s")
     return [median_result(results) for results in rounds.values()]
 
 
@@ -747,19 +958,38 @@ def log_findings(lab: Lab) -> str:
     return "node logs: " + "; ".join(lines)
 
 
+def parse_modes(value: str) -> list[str]:
+    chosen = {m.strip() for m in value.split(",") if m.strip()}
+    if unknown := chosen - set(MODES):
+        raise argparse.ArgumentTypeError(
+            f"unknown mode(s) {', '.join(sorted(unknown))}; choose from {', '.join(MODES)}"
+        )
+    return [m for m in MODES if m in chosen]
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=int, default=200, help="status checks per mode (200)")
     parser.add_argument(
-        "--parallel", type=int, default=50, help="PAMNODE_JOB_CONCURRENCY and ansible -f (50)"
+        "--parallel",
+        type=int,
+        default=50,
+        help="PAMNODE_JOB_CONCURRENCY, bare's semaphore and ansible -f (50)",
     )
     parser.add_argument("--endpoints", type=int, default=4, help="sshd servers (4)")
     parser.add_argument("--rounds", type=int, default=1, help="rounds; the median is shown (1)")
     parser.add_argument(
+        "--modes",
+        type=parse_modes,
+        default=list(MODES),
+        help="comma-separated, of bare (asyncssh, no pamnode), direct, 1peer, 2peers (all)",
+    )
+    parser.add_argument(
         "--ansible-modules",
         type=lambda s: [m for m in s.split(",") if m],
         default=["raw", "shell"],
-        help="comma-separated: raw (the same command over ssh), shell (python module) (raw,shell)",
+        help="comma-separated: raw (the same command over ssh), shell (python module); "
+        "'' for no ansible (raw,shell)",
     )
     parser.add_argument(
         "--database",
@@ -780,6 +1010,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error("--n, --parallel, --endpoints and --rounds must be at least 1")
     if not set(args.ansible_modules) <= {"raw", "shell"}:
         parser.error("--ansible-modules takes raw and/or shell")
+    args.ansible_modules = [m for m in ("raw", "shell") if m in args.ansible_modules]
+    if not args.modes and not args.ansible_modules:
+        parser.error("nothing to run: --modes and --ansible-modules are both empty")
     return args
 
 
@@ -788,10 +1021,11 @@ def main(argv: list[str] | None = None) -> int:
     if os.geteuid() != 0:
         print("bench/jobs.py needs root: each sshd gets its own Unix user", file=sys.stderr)
         return 2
-    ansible_binary()
+    if args.ansible_modules:
+        ansible_binary()
     command = shlex.join([".venv/bin/python", "-m", "bench.jobs", *sys.argv[1:]])
     # Taken before the run: the commit and the load it started with.
-    machine_lines = jobs_machine()
+    machine_lines = jobs_machine(bool(args.ansible_modules))
 
     def stop_on_signal(signum: int, _frame: object) -> None:
         raise SystemExit(128 + signum)
@@ -799,6 +1033,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, stop_on_signal)
     lab = Lab(Path(tempfile.mkdtemp(prefix="pamnode-bench-")), args.database)
     failed = True
+    started = time.monotonic()
     try:
         results = bench(args, lab)
         failed = False
@@ -821,12 +1056,14 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(text_table(HEADER, rows(results)))
     print()
-    print("\n".join(verdict(results)))
+    print("\n".join(verdict(results, args.n, args.parallel)))
+    for line in comparisons(results):
+        print(line)
     for r in results:
         for note in r.notes:
             print(f"  {r.mode}: {note}")
     record(args.out, command, args, machine_lines, results)
-    print(f"\nrecorded in {args.out}")
+    print(f"\nrecorded in {args.out} ({time.monotonic() - started:.0f} s in all)")
     return 0
 
 

@@ -1,6 +1,6 @@
 """Bulk SSH output drawn by guacd, through three routes against one real sshd, in one run.
 
-    .venv/bin/python bench/sessions.py [--rounds 3] [--workloads random,seq]
+    .venv/bin/python -m bench.sessions [--rounds 3] [--workloads random,seq]
         [--random 12000000] [--seq 1000000] [--keys 30] [--compression deflate|none]
         [--no-rec-baseline] [--py-spy DIR] [--keep]
 
@@ -71,7 +71,11 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import httpx
-from common import (
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+from websockets.typing import Subprotocol
+
+from bench.common import (
     ADMIN_LOGIN,
     ADMIN_PASSWORD,
     TENANT,
@@ -85,10 +89,6 @@ from common import (
     service_token,
     text_table,
 )
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed
-from websockets.typing import Subprotocol
-
 from pamnode.lab.node_process import NodeProcess, tls_context
 from pamnode.lab.ports import free_port
 from pamnode.lab.sshd import SshServer
@@ -921,7 +921,7 @@ def main(argv: list[str] | None = None) -> int:
     if os.geteuid() != 0:
         print("bench/sessions.py needs root: the sshd gets its own Unix user", file=sys.stderr)
         return 2
-    command = shlex.join([".venv/bin/python", "bench/sessions.py", *sys.argv[1:]])
+    command = shlex.join([".venv/bin/python", "-m", "bench.sessions", *sys.argv[1:]])
     guacd = run_text([GUACD, "-v"]).splitlines()[:1]
     machine_lines = machine(guacd[0] if guacd else "guacd: n/a")
 
