@@ -120,16 +120,7 @@ async def _past_deadline(
         f"and {ctx.follow_grace_s:g} s of grace"
     )
     await link.cancel([job_id])
-    await states.end(
-        ctx.sessions,
-        job_id,
-        attempt,
-        "timed_out",
-        message,
-        state=JobState.TIMED_OUT,
-        error=message,
-        error_code="timeout",
-    )
+    await states.time_out(ctx.sessions, job_id, attempt, message)
 
 
 async def _cancelled(ctx: JobContext, job_id: str, link: PeerLink, attempt: str) -> None:

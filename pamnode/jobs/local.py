@@ -29,17 +29,7 @@ async def run_here(
         result = await asyncio.wait_for(executor.run(spec, credential), spec.timeout_s)
     except TimeoutError:
         message = f"the job did not finish within {spec.timeout_s} s"
-        await states.end(
-            ctx.sessions,
-            job_id,
-            attempt,
-            "timed_out",
-            message,
-            state=JobState.TIMED_OUT,
-            error=message,
-            error_code="timeout",
-            node_signature=sig,
-        )
+        await states.time_out(ctx.sessions, job_id, attempt, message, node_signature=sig)
         return None
     except ExecutionError as exc:
         await states.fail(

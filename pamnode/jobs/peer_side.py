@@ -8,7 +8,7 @@ it and the job ends as interrupted (`pamnode.jobs.recovery`), which the main rea
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import noload
+from sqlalchemy.orm import lazyload
 
 from pamnode.audit.service import record
 from pamnode.core.errors import Conflict, InvalidInput, NotFound
@@ -162,7 +162,7 @@ async def _page(ctx: JobContext, principal: Principal, start: int, limit: int) -
     async with ctx.sessions() as db:
         query = (
             select(Job)
-            .options(noload(Job.attempts))
+            .options(lazyload(Job.attempts))
             .where(
                 Job.change_seq > start,
                 Job.site_id == principal.site.id,

@@ -137,6 +137,14 @@ async def fail(
     return await end(sessions, job_id, attempt_id, outcome, message, **fields)
 
 
+async def time_out(
+    sessions: Sessions, job_id: str, attempt_id: str, message: str, **fields: Any
+) -> bool:
+    """End the job as timed out, closing its attempt likewise."""
+    fields.update(state=JobState.TIMED_OUT, error=message, error_code="timeout")
+    return await end(sessions, job_id, attempt_id, "timed_out", message, **fields)
+
+
 @to_the_end
 async def end_if_queued(sessions: Sessions, job_id: str, state: JobState) -> bool:
     """End a job no worker has taken yet (a cancel); False once a worker has it."""
