@@ -69,9 +69,10 @@ def test_a_peer_that_answers_at_once_is_held_to_the_deadline(world):
     assert "did not finish the job within its 2 s" in job["error"]
     assert _closed_attempt(job)["outcome"] == "timed_out"
     assert took < 2 + GRACE_S + 15, took
-    # A pause after each answer without news: a handful of requests, not thousands.
+    # A pause after each answer without news: a handful of requests, not thousands (plus, at
+    # most, the first read of the peer's cursor and the last look at the deadline).
     asked = rogue.requests["feed"] - before
-    assert asked <= (2 + GRACE_S) / 2 + 3, asked
+    assert asked <= (2 + GRACE_S) / 2 + 3 + 2, asked
     assert rogue.requests["cancel"] >= 1
 
 

@@ -165,12 +165,23 @@ def test_a_main_follows_many_jobs_with_one_feed_and_stores_its_cursor(world, ssh
     assert cursor.startswith(f"{feed_id}:") and 0 < int(cursor.split(":")[1]) <= seq
 
 
+def _slow_job_running(client: httpx.Client, sshd, box: str, name: str) -> dict[str, Any]:
+    """A slow script delegated to the peer, once the main shows it running there."""
+    asset = ssh_host(client, sshd, name, box)
+    (job,) = start_jobs(client, asset["id"], task="script", script="slow", timeout_s=60)
+    return wait_job(client, job["id"], timeout=20, states={"running"})
+
+
+def _runs_on_peer(peer, job_id: str) -> int:
+    """How many times the peer started the job (its attempts)."""
+    ((runs,),) = run_sql(peer, "SELECT count(*) FROM job_attempts WHERE job_id = :id", id=job_id)
+    return int(runs)
+
+
 def test_a_main_down_while_its_job_ends_takes_the_result_once(world, sshd):
     main, peer, _, admin, box = world
     with main.client("corp", token=admin) as client:
-        asset = ssh_host(client, sshd, "ends-while-down", box)
-        (job,) = start_jobs(client, asset["id"], task="script", script="slow", timeout_s=60)
-        wait_job(client, job["id"], timeout=20, states={"running"})
+        job = _slow_job_running(client, sshd, box, "ends-while-down")
     main.stop()
     try:
         query = "SELECT state FROM jobs WHERE id = :id"
@@ -184,16 +195,13 @@ def test_a_main_down_while_its_job_ends_takes_the_result_once(world, sshd):
         done = wait_job(client, job["id"])
     assert done["state"] == "succeeded" and "done" in done["output"], done
     assert len(done["attempts"]) == 1 and done["attempts"][0]["outcome"] == "ran"
-    runs = run_sql(peer, "SELECT count(*) FROM job_attempts WHERE job_id = :id", id=job["id"])
-    assert runs == [(1,)]
+    assert _runs_on_peer(peer, job["id"]) == 1
 
 
 def test_a_peer_restarted_mid_job_never_runs_it_again(world, sshd):
     main, peer, _, admin, box = world
     with main.client("corp", token=admin) as client:
-        asset = ssh_host(client, sshd, "peer-restarts", box)
-        (job,) = start_jobs(client, asset["id"], task="script", script="slow", timeout_s=60)
-        wait_job(client, job["id"], timeout=20, states={"running"})
+        job = _slow_job_running(client, sshd, box, "peer-restarts")
         peer.restart()
         done = wait_job(client, job["id"])
     assert done["state"] == "failed" and done["error_code"] == "interrupted", done
@@ -201,8 +209,7 @@ def test_a_peer_restarted_mid_job_never_runs_it_again(world, sshd):
     time.sleep(7)  # longer than the script: a second run would have written "done"
     rows = run_sql(peer, "SELECT state, output FROM jobs WHERE id = :id", id=job["id"])
     assert rows == [("failed", rows[0][1])] and "done" not in rows[0][1]
-    runs = run_sql(peer, "SELECT count(*) FROM job_attempts WHERE job_id = :id", id=job["id"])
-    assert runs == [(1,)]
+    assert _runs_on_peer(peer, job["id"]) == 1
 
 
 def test_credentials_never_stored_on_the_peer(world, sshd):
