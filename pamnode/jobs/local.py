@@ -27,26 +27,23 @@ async def run_here(
     executor = ctx.executors[spec.target.protocol]
     try:
         result = await asyncio.wait_for(executor.run(spec, credential), spec.timeout_s)
-    except TimeoutError:
-        message = f"the job did not finish within {spec.timeout_s} s"
-        await states.time_out(ctx.sessions, job_id, attempt, message, node_signature=sig)
-        return None
-    except ExecutionError as exc:
-        await states.fail(
-            ctx.sessions, job_id, attempt, exc.code, exc.message, "failed", node_signature=sig
-        )
-        return None
     except asyncio.CancelledError:
         if ctx.pool.cancelled_by_user(job_id):
-            await states.end(
-                ctx.sessions,
-                job_id,
-                attempt,
-                "cancelled",
-                state=JobState.CANCELLED,
-                node_signature=sig,
-            )
+            await _cancelled(ctx, job_id, attempt, sig)
         raise
+    except (TimeoutError, ExecutionError) as exc:
+        if ctx.pool.cancelled_by_user(job_id):
+            # The user's cancel landed as the connection gave way (Python 3.11's wait_for can
+            # hand it back as a timeout): the cancel is what happened to the job.
+            await _cancelled(ctx, job_id, attempt, sig)
+        elif isinstance(exc, ExecutionError):
+            await states.fail(
+                ctx.sessions, job_id, attempt, exc.code, exc.message, "failed", node_signature=sig
+            )
+        else:
+            message = f"the job did not finish within {spec.timeout_s} s"
+            await states.time_out(ctx.sessions, job_id, attempt, message, node_signature=sig)
+        return None
     succeeded = result.exit_status == 0
     await states.end(
         ctx.sessions,
@@ -63,3 +60,9 @@ async def run_here(
         host_key=result.host_key,
     )
     return result
+
+
+async def _cancelled(ctx: JobContext, job_id: str, attempt: str, sig: str) -> None:
+    await states.end(
+        ctx.sessions, job_id, attempt, "cancelled", state=JobState.CANCELLED, node_signature=sig
+    )

@@ -132,7 +132,7 @@ def test_cancel_passes_through_in_batches(world, sshd):
         cancelled = expect(api.post("peer/jobs/cancel", json={"ids": ids}), 200)["jobs"]
         assert [job["id"] for job in cancelled] == ids
         _, ended = _follow(api, start, set(ids))
-        assert {job["state"] for job in ended.values()} == {"cancelled"}
+        assert {job["state"] for job in ended.values()} == {"cancelled"}, ended
         unknown = api.post("peer/jobs/cancel", json={"ids": [str(uuid.uuid4())]})
         assert error_of(unknown, 404)["code"] == "job_not_found"
     # Cancelled before their scripts could end: the peer never wrote "done".
