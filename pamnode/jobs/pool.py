@@ -47,8 +47,10 @@ class JobPool:
         self._filling: asyncio.Task[None] | None = None
         self._on_crash = on_crash
         self._on_cancel = on_cancel
-        # Records of cancels still being written, kept so that they are not collected midway.
-        self._recording: set[asyncio.Task[None]] = set()
+        # Records of cancels still being written, by job: kept so that they are not collected
+        # midway, and so that the queue does not take such a job again meanwhile (a write its
+        # coroutine began may still land: `states.to_the_end`).
+        self._recording: dict[str, asyncio.Task[None]] = {}
         # Jobs a user cancelled, as opposed to jobs stopped because the node shuts down:
         # only the first become "cancelled"; the others are picked up again after a restart.
         self._cancelled: set[str] = set()
@@ -70,7 +72,7 @@ class JobPool:
             if free <= 0:
                 continue
             try:
-                taken = await take(free, frozenset(self._tasks))
+                taken = await take(free, frozenset(self._tasks) | set(self._recording))
             except Exception:
                 log.exception("could not take queued jobs; trying again in %s s", RETAKE_S)
                 await asyncio.sleep(RETAKE_S)
@@ -114,9 +116,12 @@ class JobPool:
             return
         # Wake long-polls and the cancelling request only once the cancel is on record.
         recording = asyncio.get_running_loop().create_task(self._on_cancel(job_id))
-        self._recording.add(recording)
-        recording.add_done_callback(self._recording.discard)
-        recording.add_done_callback(lambda _: self.changed(job_id))
+        self._recording[job_id] = recording
+        recording.add_done_callback(lambda _: self._recorded(job_id))
+
+    def _recorded(self, job_id: str) -> None:
+        self._recording.pop(job_id, None)
+        self.changed(job_id)
 
     def running(self, job_id: str) -> bool:
         return job_id in self._tasks
