@@ -39,7 +39,9 @@ def test_keyboard_only(site, new_page):
     _, base, _ = site
     page = new_page()
     page.goto(f"{base}/login")
-    # The login field has the focus; Tab, Enter and Escape do the rest.
+    # The login field has the focus; Tab, Enter and Escape do the rest. Typing waits for the
+    # focus (CI once lost the first key to a page still loading: "admin").
+    expect(page.get_by_label("Login")).to_be_focused()
     page.keyboard.type("tadmin")
     page.keyboard.press("Tab")
     page.keyboard.type(PASSWORD)
