@@ -10,10 +10,15 @@ from __future__ import annotations
 
 import os
 import platform
+import shlex
+import shutil
+import signal
 import subprocess
+import sys
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import httpx
 
@@ -27,6 +32,9 @@ ADMIN_LOGIN, ADMIN_PASSWORD = "admin", "Bench-Admin-Passw0rd!"
 
 
 TENANT_PASSWORD = "Bench-Tenant-Passw0rd!"
+
+
+T = TypeVar("T")
 
 
 class BenchError(Exception):
@@ -268,3 +276,59 @@ def write_section(out: Path, key: str, body: list[str]) -> None:
     text = "\n".join([*before, "", section, *(["", *after] if after else [])]) + "\n"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text)
+
+
+# --- running a benchmark -------------------------------------------------------------------
+
+
+class StoppableLab(Protocol):
+    """What a benchmark starts: its work directory (logs) and a stop that names what failed."""
+
+    work: Path
+
+    def stop(self) -> list[str]: ...
+
+
+def command_line(module: str) -> str:
+    """The exact command of this run, as recorded beside its figures."""
+    return shlex.join([".venv/bin/python", "-m", module, *sys.argv[1:]])
+
+
+def is_root(script: str, why: str) -> bool:
+    if os.geteuid() == 0:
+        return True
+    print(f"{script} needs root: {why}", file=sys.stderr)
+    return False
+
+
+def _exit_on_signal(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
+def run_in_lab(
+    lab: StoppableLab,
+    keep: bool,
+    work: Callable[[], T],
+    failed: Callable[[str], None] = lambda _reason: None,
+    failures: tuple[type[Exception], ...] = (BenchError,),
+) -> T | None:
+    """`work()`, then the lab stopped whatever happened (SIGTERM included), its directory kept
+    when the run failed or `keep` asks; on one of `failures`, the reason printed and handed to
+    `failed` (to record it), and None."""
+    signal.signal(signal.SIGTERM, _exit_on_signal)
+    ok = False
+    try:
+        result = work()
+        ok = True
+        return result
+    except failures as exc:
+        print(f"benchmark failed: {exc}", file=sys.stderr)
+        failed(str(exc))
+        return None
+    finally:
+        for error in lab.stop():
+            print(f"cleanup: {error}", file=sys.stderr)
+        if not ok or keep:
+            print(f"logs kept in {lab.work}", file=sys.stderr)
+        else:
+            shutil.rmtree(lab.work, ignore_errors=True)

@@ -84,16 +84,19 @@ from bench.common import (
     TENANT,
     BenchError,
     batch_jobs,
+    command_line,
     cpu_s,
     create_fleet,
     create_tenant,
     expect,
     free_lines,
+    is_root,
     machine,
     markdown_table,
     node_pid,
     peak_mib,
     reset_peak,
+    run_in_lab,
     run_text,
     service_token,
     text_table,
@@ -1018,41 +1021,25 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    if os.geteuid() != 0:
-        print("bench/jobs.py needs root: each sshd gets its own Unix user", file=sys.stderr)
+    if not is_root("bench/jobs.py", "each sshd gets its own Unix user"):
         return 2
     if args.ansible_modules:
         ansible_binary()
-    command = shlex.join([".venv/bin/python", "-m", "bench.jobs", *sys.argv[1:]])
+    command = command_line("bench.jobs")
     # Taken before the run: the commit and the load it started with.
     machine_lines = jobs_machine(bool(args.ansible_modules))
-
-    def stop_on_signal(signum: int, _frame: object) -> None:
-        raise SystemExit(128 + signum)
-
-    signal.signal(signal.SIGTERM, stop_on_signal)
-    lab = Lab(Path(tempfile.mkdtemp(prefix="pamnode-bench-")), args.database)
-    failed = True
     started = time.monotonic()
-    try:
-        results = bench(args, lab)
-        failed = False
-    except BenchError as exc:
-        print(f"benchmark failed: {exc}", file=sys.stderr)
-        failure = f"{exc}\n\n{log_findings(lab)}"
-        print(log_findings(lab), file=sys.stderr)
-        record(args.out, command, args, machine_lines, [], failure)
-        print(f"the failure is recorded in {args.out}", file=sys.stderr)
-        return 1
-    finally:
-        errors = lab.stop()
-        for error in errors:
-            print(f"cleanup: {error}", file=sys.stderr)
-        if failed or args.keep:
-            print(f"logs kept in {lab.work}", file=sys.stderr)
-        else:
-            shutil.rmtree(lab.work, ignore_errors=True)
+    lab = Lab(Path(tempfile.mkdtemp(prefix="pamnode-bench-")), args.database)
 
+    def failed(reason: str) -> None:
+        findings = log_findings(lab)
+        print(findings, file=sys.stderr)
+        record(args.out, command, args, machine_lines, [], f"{reason}\n\n{findings}")
+        print(f"the failure is recorded in {args.out}", file=sys.stderr)
+
+    results = run_in_lab(lab, args.keep, lambda: bench(args, lab), failed)
+    if results is None:
+        return 1
     print()
     print(text_table(HEADER, rows(results)))
     print()

@@ -40,9 +40,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shlex
-import shutil
-import signal
 import sys
 import tempfile
 import threading
@@ -57,17 +54,20 @@ from bench.common import (
     REPO,
     TENANT,
     BenchError,
+    command_line,
     count_jobs,
     create_fleet,
     create_tenant,
     expect,
     free_lines,
+    is_root,
     machine,
     markdown_table,
     node_pid,
     peak_mib,
     reset_peak,
     rss_mib,
+    run_in_lab,
     text_table,
     unfinished_jobs,
     write_section,
@@ -360,39 +360,26 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    if os.geteuid() != 0:
-        print("bench/queued.py needs root: each sshd gets its own Unix user", file=sys.stderr)
+    if not is_root("bench/queued.py", "each sshd gets its own Unix user"):
         return 2
-    command = shlex.join([".venv/bin/python", "-m", "bench.queued", *sys.argv[1:]])
+    command = command_line("bench.queued")
     # Taken before the run: the commit and the load it started with.
     machine_lines = [*machine(f"asyncssh {asyncssh.__version__}"), *free_lines()]
-
-    def stop_on_signal(signum: int, _frame: object) -> None:
-        raise SystemExit(128 + signum)
-
-    signal.signal(signal.SIGTERM, stop_on_signal)
-    lab = Lab(Path(tempfile.mkdtemp(prefix="pamnode-bench-queued-")), args.database)
-    failed = True
     started = time.monotonic()
-    try:
-        result = bench(args, lab)
-        failed = False
-    except (BenchError, httpx.HTTPError) as exc:
-        # An HTTP error too: an Execute of 10,000 jobs may outlast its timeout.
-        print(f"benchmark failed: {exc!r}", file=sys.stderr)
+    lab = Lab(Path(tempfile.mkdtemp(prefix="pamnode-bench-queued-")), args.database)
+
+    def failed(reason: str) -> None:
         findings = log_findings(lab)
         print(findings, file=sys.stderr)
-        record(args.out, command, args, machine_lines, None, f"{exc}\n\n{findings}")
+        record(args.out, command, args, machine_lines, None, f"{reason}\n\n{findings}")
         print(f"the failure is recorded in {args.out}", file=sys.stderr)
-        return 1
-    finally:
-        for error in lab.stop():
-            print(f"cleanup: {error}", file=sys.stderr)
-        if failed or args.keep:
-            print(f"logs kept in {lab.work}", file=sys.stderr)
-        else:
-            shutil.rmtree(lab.work, ignore_errors=True)
 
+    # An HTTP error fails the run too: an Execute of 10,000 jobs may outlast its timeout.
+    result = run_in_lab(
+        lab, args.keep, lambda: bench(args, lab), failed, (BenchError, httpx.HTTPError)
+    )
+    if result is None:
+        return 1
     print()
     print(text_table(HEADER, rows(result)))
     print()

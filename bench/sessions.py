@@ -56,7 +56,6 @@ import contextlib
 import os
 import re
 import resource
-import shlex
 import shutil
 import signal
 import socket
@@ -80,11 +79,14 @@ from bench.common import (
     ADMIN_PASSWORD,
     TENANT,
     BenchError,
+    command_line,
     cpu_s,
     create_tenant,
     expect,
+    is_root,
     machine,
     markdown_table,
+    run_in_lab,
     run_text,
     service_token,
     text_table,
@@ -918,33 +920,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    if os.geteuid() != 0:
-        print("bench/sessions.py needs root: the sshd gets its own Unix user", file=sys.stderr)
+    if not is_root("bench/sessions.py", "the sshd gets its own Unix user"):
         return 2
-    command = shlex.join([".venv/bin/python", "-m", "bench.sessions", *sys.argv[1:]])
+    command = command_line("bench.sessions")
     guacd = run_text([GUACD, "-v"]).splitlines()[:1]
     machine_lines = machine(guacd[0] if guacd else "guacd: n/a")
-
-    def stop_on_signal(signum: int, _frame: object) -> None:
-        raise SystemExit(128 + signum)
-
-    signal.signal(signal.SIGTERM, stop_on_signal)
     lab = Lab(Path(tempfile.mkdtemp(prefix="pamnode-bench-sessions-")))
-    failed = True
-    try:
-        rows, races = asyncio.run(bench(args, lab, lambda line: print(line, flush=True)))
-        failed = False
-    except BenchError as exc:
-        print(f"benchmark failed: {exc}", file=sys.stderr)
+    measured = run_in_lab(
+        lab, args.keep, lambda: asyncio.run(bench(args, lab, lambda line: print(line, flush=True)))
+    )
+    if measured is None:
         return 1
-    finally:
-        for error in lab.stop():
-            print(f"cleanup: {error}", file=sys.stderr)
-        if failed or args.keep:
-            print(f"logs kept in {lab.work}", file=sys.stderr)
-        else:
-            shutil.rmtree(lab.work, ignore_errors=True)
-
+    rows, races = measured
     print()
     print(text_table(HEADER, table_rows(rows), labels=2))
     print()
