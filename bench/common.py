@@ -332,3 +332,31 @@ def run_in_lab(
             print(f"logs kept in {lab.work}", file=sys.stderr)
         else:
             shutil.rmtree(lab.work, ignore_errors=True)
+
+
+def failed_outcome(failure: str) -> list[str]:
+    """What a section says of a run that failed."""
+    return ["**The run failed; it measured nothing.**", "", "```", failure, "```"]
+
+
+def run_section(
+    title: str, command: str, machine_lines: list[str], about: str, outcome: list[str]
+) -> list[str]:
+    """A generated section: its title, the exact command, the machine, what ran, the outcome."""
+    return [
+        title,
+        "",
+        "Command (as root, from the repository root):",
+        "",
+        "```",
+        command,
+        "```",
+        "",
+        "Machine:",
+        "",
+        *machine_lines,
+        "",
+        about,
+        "",
+        *outcome,
+    ]

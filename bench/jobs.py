@@ -89,6 +89,7 @@ from bench.common import (
     create_fleet,
     create_tenant,
     expect,
+    failed_outcome,
     free_lines,
     is_root,
     machine,
@@ -97,6 +98,7 @@ from bench.common import (
     peak_mib,
     reset_peak,
     run_in_lab,
+    run_section,
     run_text,
     service_token,
     text_table,
@@ -749,31 +751,19 @@ def record(
             outcome += ["", "Other comparisons (not targets):", "", *others]
         outcome += ["", "Notes:", "", *notes]
     else:
-        outcome = ["**The run failed; it measured nothing.**", "", "```", failure, "```"]
+        outcome = failed_outcome(failure)
     labels = mode_labels(args)
-    body = [
-        f"## Jobs on {args.database}, N={args.n}: {', '.join(labels)} (`bench/jobs.py`)",
-        "",
-        "Command (as root, from the repository root):",
-        "",
-        "```",
-        command,
-        "```",
-        "",
-        "Machine:",
-        "",
-        *machine_lines,
-        "",
+    title = f"## Jobs on {args.database}, N={args.n}: {', '.join(labels)} (`bench/jobs.py`)"
+    about = (
         f"{args.n} Unix Status Checks over {args.endpoints} real OpenSSH sshd endpoints on "
         f"127.0.0.1 (ed25519 key auth), parallelism {args.parallel} "
         "(`PAMNODE_JOB_CONCURRENCY` of every node, bare's semaphore, `ansible -f`), "
         f"{args.rounds} round(s), every node on {args.database}; modes: {', '.join(labels)}. "
         "bare = the same command with asyncssh from the benchmark's process, no pamnode; "
         "wall ÷ bare, wall ÷ direct = wall / wall of that mode; "
-        "jobs/s ÷ bare = jobs/s / jobs/s of bare.",
-        "",
-        *outcome,
-    ]
+        "jobs/s ÷ bare = jobs/s / jobs/s of bare."
+    )
+    body = run_section(title, command, machine_lines, about, outcome)
     write_section(out, section_key(args), body)
 
 

@@ -59,6 +59,7 @@ from bench.common import (
     create_fleet,
     create_tenant,
     expect,
+    failed_outcome,
     free_lines,
     is_root,
     machine,
@@ -68,6 +69,7 @@ from bench.common import (
     reset_peak,
     rss_mib,
     run_in_lab,
+    run_section,
     text_table,
     unfinished_jobs,
     write_section,
@@ -304,30 +306,20 @@ def record(
         outcome = [markdown_table(HEADER, rows(result)), "", "Target:", "", *verdict(result)]
         outcome += ["", "Notes:", "", *(f"- {note}" for note in result.notes)]
     else:
-        outcome = ["**The run failed; it measured nothing.**", "", "```", str(failure), "```"]
-    body = [
-        f"## Main node memory with {args.n:,} queued jobs on {args.database} (`bench/queued.py`)",
-        "",
-        "Command (as root, from the repository root):",
-        "",
-        "```",
-        command,
-        "```",
-        "",
-        "Machine:",
-        "",
-        *machine_lines,
-        "",
+        outcome = failed_outcome(str(failure))
+    title = (
+        f"## Main node memory with {args.n:,} queued jobs on {args.database} (`bench/queued.py`)"
+    )
+    about = (
         f"One Execute of the Unix Status Check on a container of {args.n:,} unix-host assets "
         f"over {args.endpoints} real OpenSSH sshd on 127.0.0.1 (ed25519 key auth): {args.n:,} "
         f"jobs queued at once on one main node on {args.database} (no peers). Idle RSS = the "
         "main's VmRSS just before Execute, with the assets made; peak RSS = its VmHWM from "
         "then until every job had ended (or the highest VmRSS sampled every "
         f"{SAMPLE_S:g} s, if higher); MiB = 2^20 bytes; wall = from Execute until no job "
-        "was unfinished.",
-        "",
-        *outcome,
-    ]
+        "was unfinished."
+    )
+    body = run_section(title, command, machine_lines, about, outcome)
     write_section(out, section_key(args), body)
 
 
