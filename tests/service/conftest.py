@@ -7,9 +7,11 @@ show (TLS, sshd, PostgreSQL, restarts, namespaces) stays in tests/integration an
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -57,15 +59,23 @@ class InProcessNode:
         return await self.login(name, admin)
 
 
-@pytest.fixture(scope="module")
-async def node(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[InProcessNode]:
+@contextlib.asynccontextmanager
+async def in_process_node(data: Path, **settings: Any) -> AsyncIterator[InProcessNode]:
+    """A node in this process (fake executors, a base administrator) with these settings."""
     executor = FakeExecutor()
-    data: Path = tmp_path_factory.mktemp("svc")
-    settings = Settings(data_dir=data, node_name=NODE_NAME, job_output_cap_bytes=64 * 1024)
-    app = create_app(settings, executors={"ssh": executor, "winrm": executor})
+    node_settings = Settings(data_dir=data, node_name=NODE_NAME, **settings)
+    app = create_app(node_settings, executors={"ssh": executor, "winrm": executor})
     async with app.router.lifespan_context(app):
         async with app.state.node.sessions.begin() as db:
             await init_base_admin(db, ADMIN_LOGIN, ADMIN_PASSWORD)
         transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 40000))
         async with httpx.AsyncClient(transport=transport, base_url="https://testserver") as client:
             yield InProcessNode(transport, client, executor)
+
+
+@pytest.fixture(scope="module")
+async def node(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[InProcessNode]:
+    async with in_process_node(
+        tmp_path_factory.mktemp("svc"), job_output_cap_bytes=64 * 1024
+    ) as started:
+        yield started

@@ -18,7 +18,6 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -28,13 +27,10 @@ from sqlalchemy import delete, event, update
 from pamnode.app.node import Node
 from pamnode.app.settings import Settings
 from pamnode.http import deps
-from pamnode.http.app import create_app
 from pamnode.identity.caller_cache import CallerCache
 from pamnode.identity.models import ApiToken, User
-from pamnode.identity.tenants import init_base_admin
-from pamnode.jobs.executors.fake import FakeExecutor
 from tests.conftest import ADMIN_LOGIN, ADMIN_PASSWORD
-from tests.service.conftest import NODE_NAME, InProcessNode
+from tests.service.conftest import InProcessNode, in_process_node
 from tests.support.identity import (
     add_user_async,
     error_of,
@@ -50,16 +46,10 @@ _serial = itertools.count(1)
 @pytest.fixture(scope="module")
 async def node(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[InProcessNode]:
     """An in-process node (as tests/service/conftest.py's) whose cache keeps callers 1 s."""
-    executor = FakeExecutor()
-    data: Path = tmp_path_factory.mktemp("caller-cache")
-    settings = Settings(data_dir=data, node_name=NODE_NAME, api_token_cache_s=TTL_S)
-    app = create_app(settings, executors={"ssh": executor, "winrm": executor})
-    async with app.router.lifespan_context(app):
-        async with app.state.node.sessions.begin() as db:
-            await init_base_admin(db, ADMIN_LOGIN, ADMIN_PASSWORD)
-        transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 40000))
-        async with httpx.AsyncClient(transport=transport, base_url="https://testserver") as client:
-            yield InProcessNode(transport, client, executor)
+    async with in_process_node(
+        tmp_path_factory.mktemp("caller-cache"), api_token_cache_s=TTL_S
+    ) as started:
+        yield started
 
 
 def pam_node(node: InProcessNode) -> Node:
