@@ -35,6 +35,8 @@ async def delegate(
     body = PeerJobIn.of(job_id, spec, credential)
     reasons: list[str] = []
     attempt: str | None = None
+    # Why the previous peer did not take the job: its attempt closes with this.
+    refused = ""
     for candidate in candidates:
         attempt = await states.begin_attempt(
             ctx.sessions,
@@ -42,7 +44,7 @@ async def delegate(
             candidate.name,
             ended=attempt,
             outcome="unreachable",
-            error=reasons[-1] if reasons else "",
+            error=refused,
             state=JobState.DISPATCHED,
         )
         if attempt is None:
@@ -57,7 +59,8 @@ async def delegate(
                 await link.give_up([job_id], exc.code, exc.message)
                 return None
             link.forget(job_id)
-            reasons.append(f"{candidate.name}: {exc.message}")
+            refused = exc.message
+            reasons.append(f"{candidate.name}: {refused}")
             continue
         except asyncio.CancelledError:
             await _cancelled(ctx, job_id, link, attempt)
@@ -65,13 +68,12 @@ async def delegate(
         log.info("job %s dispatched to peer %s", job_id, candidate.name)
         return await follow(ctx, job_id, link, attempt, spec.timeout_s, ended=ended)
     message = "no assigned peer node could take the job: " + "; ".join(reasons)
-    error = reasons[-1].split(": ", 1)[1] if reasons else ""
     await states.end(
         ctx.sessions,
         job_id,
         attempt,
         "unreachable",
-        error,
+        refused,
         state=JobState.FAILED,
         error_code="peers_unreachable",
         error=message,
