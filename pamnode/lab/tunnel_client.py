@@ -87,6 +87,20 @@ class TunnelClient:
                 break
         return self.seen
 
+    def settle(self, quiet_s: float, at_most_s: float) -> Seen:
+        """Read until the display has drawn nothing for `quiet_s` (the shell has printed its
+        banner and prompt), or for `at_most_s` at most."""
+        deadline = time.monotonic() + at_most_s
+        while time.monotonic() < deadline and not self.seen.closed:
+            drawn = self._drawn()
+            self.pump(min(quiet_s, max(0.0, deadline - time.monotonic())))
+            if self._drawn() == drawn:
+                break
+        return self.seen
+
+    def _drawn(self) -> int:
+        return sum(n for opcode, n in self.seen.opcodes.items() if opcode not in ("sync", "nop"))
+
     def _handle(self, instructions: list[Instruction]) -> set[str]:
         found = set()
         for instruction in instructions:
@@ -107,8 +121,10 @@ class TunnelClient:
 
 
 # Keys typed before guacd's SSH channel is open are lost, and nothing drawn says when the
-# shell is ready (the text is in images): so the command ends with `exit`, and is typed again
-# if the session has not ended on its own within a while.
+# shell is ready (the text is in images): so the command waits until the display is quiet
+# (CI once lost "hostname; " typed while the banner was drawn), ends with `exit`, and is
+# typed again if the session has not ended on its own within a while.
+QUIET_S = 1.0
 TRIES = 3
 TRY_S = 10.0
 
@@ -117,6 +133,7 @@ def run_command(node: NodeProcess, token: str, tunnel: str, command: str) -> See
     """Attach, type `command; exit` once the terminal draws, read until the session ends."""
     with TunnelClient(node, tunnel, token) as client:
         client.pump(15, until="sync")
+        client.settle(QUIET_S, 15)
         for _ in range(TRIES):
             client.type(f"{command}; exit\n")
             client.pump(TRY_S, until="disconnect")
