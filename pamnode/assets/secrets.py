@@ -4,7 +4,7 @@ import re
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pamnode.assets.models import Asset, AssetSecret, AssetType
@@ -137,12 +137,18 @@ async def write_secrets(
     )
 
 
+# Built once: it runs for every job and session.
+_SECRETS_OF = select(AssetSecret.field, AssetSecret.sealed).where(
+    AssetSecret.asset_id == bindparam("asset_id")
+)
+
+
 async def open_secrets(
-    db: AsyncSession, ring: KeyRing, tenant_id: str, asset: Asset
+    db: AsyncSession, ring: KeyRing, tenant_id: str, asset_id: str
 ) -> dict[str, str]:
     """The asset's vault fields in clear, for the code that connects to it (never the API)."""
-    rows = await db.scalars(select(AssetSecret).where(AssetSecret.asset_id == asset.id))
+    rows = (await db.execute(_SECRETS_OF, {"asset_id": asset_id})).all()
     return {
-        row.field: open_sealed(ring, tenant_id, row.sealed, context(asset.id, row.field)).decode()
-        for row in rows
+        field: open_sealed(ring, tenant_id, sealed, context(asset_id, field)).decode()
+        for field, sealed in rows
     }

@@ -7,7 +7,7 @@ the one contract callers rely on.
 
 from dataclasses import dataclass
 
-from sqlalchemy import literal, select
+from sqlalchemy import CTE, bindparam, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pamnode.assets.models import Asset
@@ -17,20 +17,29 @@ from pamnode.assets.models import Asset
 MAX_DEPTH = 32
 
 
-async def lineage(db: AsyncSession, asset_id: str) -> list[Asset]:
-    """The asset, then each container above it up to the top of the library."""
+def _ancestry() -> CTE:
     up = (
         select(Asset.id, Asset.parent_id, literal(0).label("depth"))
-        .where(Asset.id == asset_id)
+        .where(Asset.id == bindparam("asset_id"))
         .cte("up", recursive=True)
     )
-    up = up.union_all(
+    return up.union_all(
         select(Asset.id, Asset.parent_id, up.c.depth + 1).where(
             Asset.id == up.c.parent_id, up.c.depth < MAX_DEPTH
         )
     )
-    query = select(Asset).join(up, Asset.id == up.c.id).order_by(up.c.depth)
-    return list((await db.scalars(query)).all())
+
+
+# `lineage` as a query to join, built once (building it was a good part of its cost): the ids
+# (`id`) of the asset and of the containers above it, with `depth` (0 for the asset itself).
+# Execute with the parameter `asset_id`.
+ANCESTRY = _ancestry()
+_LINEAGE = select(Asset).join(ANCESTRY, Asset.id == ANCESTRY.c.id).order_by(ANCESTRY.c.depth)
+
+
+async def lineage(db: AsyncSession, asset_id: str) -> list[Asset]:
+    """The asset, then each container above it up to the top of the library."""
+    return list((await db.scalars(_LINEAGE, {"asset_id": asset_id})).all())
 
 
 @dataclass(frozen=True)

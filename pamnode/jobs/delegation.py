@@ -11,6 +11,8 @@ import asyncio
 import logging
 from datetime import datetime
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from pamnode.assets.credentials import Credential
 from pamnode.core.errors import PeerFailure
 from pamnode.db.base import utcnow
@@ -24,31 +26,40 @@ from pamnode.jobs.wire import PeerJobIn
 log = logging.getLogger("pamnode.jobs")
 
 
+async def begin_delegation(db: AsyncSession, job_id: str, first: Candidate) -> str | None:
+    """Open the job's attempt on the first peer to try, in the queue's transaction; None when
+    it ended meanwhile (cancelled)."""
+    return await states.open_attempt(db, job_id, first.name, state=JobState.DISPATCHED)
+
+
 async def delegate(
     ctx: JobContext,
     job_id: str,
+    attempt: str,
     spec: JobSpec,
     credential: Credential,
     candidates: list[Candidate],
 ) -> TaskResult | None:
-    """Send the job to the first peer that takes it; every refusal is an attempt on record."""
+    """Send the job to the first peer that takes it (its attempt opened by
+    `begin_delegation`); every refusal is an attempt on record."""
     body = PeerJobIn.of(job_id, spec, credential)
     reasons: list[str] = []
-    attempt: str | None = None
     # Why the previous peer did not take the job: its attempt closes with this.
     refused = ""
-    for candidate in candidates:
-        attempt = await states.begin_attempt(
-            ctx.sessions,
-            job_id,
-            candidate.name,
-            ended=attempt,
-            outcome="unreachable",
-            error=refused,
-            state=JobState.DISPATCHED,
-        )
-        if attempt is None:
-            return None  # cancelled before it went out
+    for index, candidate in enumerate(candidates):
+        if index:
+            opened = await states.begin_attempt(
+                ctx.sessions,
+                job_id,
+                candidate.name,
+                ended=attempt,
+                outcome="unreachable",
+                error=refused,
+                state=JobState.DISPATCHED,
+            )
+            if opened is None:
+                return None  # cancelled before it went out again
+            attempt = opened
         link = ctx.links.get(ctx, candidate)
         ended = link.follow(job_id, attempt)
         try:

@@ -1,6 +1,12 @@
-"""Running a job's task on this node, through the executor for its target's protocol."""
+"""Running a job's task on this node, through the executor for its target's protocol.
+
+Two writes: the attempt opens as the queue takes the job (`begin_here`), and closes with its
+outcome (`run_here`).
+"""
 
 import asyncio
+
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from pamnode.assets.credentials import Credential
 from pamnode.core.errors import ExecutionError
@@ -11,19 +17,17 @@ from pamnode.jobs.specs import JobSpec, TaskResult
 from pamnode.jobs.states import JobState
 
 
-async def run_here(
-    ctx: JobContext, job_id: str, spec: JobSpec, credential: Credential, sig: str
-) -> TaskResult | None:
-    """Run the task on this node and record the outcome; the result, if the task ran.
+async def begin_here(db: AsyncSession, job_id: str) -> str | None:
+    """Open the job's attempt on this node as it starts running, in the queue's transaction;
+    None when it ended meanwhile (cancelled)."""
+    return await states.open_attempt(db, job_id, None, state=JobState.RUNNING, started_at=utcnow())
 
-    Two writes: the attempt opens as the job starts running, and closes with its outcome.
-    """
-    attempt = await states.begin_attempt(
-        ctx.sessions, job_id, None, state=JobState.RUNNING, started_at=utcnow()
-    )
-    if attempt is None:
-        return None  # cancelled before it started
-    ctx.pool.changed(job_id)
+
+async def run_here(
+    ctx: JobContext, job_id: str, attempt: str, spec: JobSpec, credential: Credential, sig: str
+) -> TaskResult | None:
+    """Run the task on this node and record the outcome with its attempt (`begin_here`); the
+    result, if the task ran."""
     executor = ctx.executors[spec.target.protocol]
     try:
         result = await asyncio.wait_for(executor.run(spec, credential), spec.timeout_s)

@@ -26,6 +26,15 @@ Taker = Callable[[int, frozenset[str]], Awaitable[list[tuple[str, Work]]]]
 RETAKE_S = 1.0
 
 
+class BrokenJob(Exception):
+    """Raised by a `Taker` (from the error as its cause) for a job it could not start: the
+    pool records that job's crash and takes again, so one bad job never blocks the queue."""
+
+    def __init__(self, job_id: str) -> None:
+        super().__init__(f"job {job_id} broke as it was taken")
+        self.job_id = job_id
+
+
 class JobPool:
     def __init__(
         self,
@@ -73,6 +82,12 @@ class JobPool:
                 continue
             try:
                 taken = await take(free, frozenset(self._tasks) | set(self._recording))
+            except BrokenJob as broken:
+                log.exception("job %s failed as it was taken", broken.job_id)
+                if self._on_crash is not None:
+                    await self._on_crash(broken.job_id, broken.__cause__ or broken)
+                self.kick()
+                continue
             except Exception:
                 log.exception("could not take queued jobs; trying again in %s s", RETAKE_S)
                 await asyncio.sleep(RETAKE_S)

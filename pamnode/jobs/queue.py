@@ -6,13 +6,14 @@ sent here also waits in `JobContext.handed`, which holds its credential in memor
 """
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from pamnode.jobs import states
-from pamnode.jobs.context import Handed, JobContext
-from pamnode.jobs.dispatch import run_requested
-from pamnode.jobs.local import run_here
+from pamnode.jobs.context import JobContext
+from pamnode.jobs.dispatch import claim_requested
+from pamnode.jobs.local import begin_here, run_here
 from pamnode.jobs.models import Job
-from pamnode.jobs.pool import Work
+from pamnode.jobs.pool import BrokenJob, Work
 from pamnode.jobs.states import JobState
 
 INTERRUPTED = "interrupted by restart"
@@ -27,11 +28,15 @@ def start_queue(ctx: JobContext) -> None:
     ctx.pool.fill_from(take)
 
 
+@states.to_the_end
 async def take_queued(
     ctx: JobContext, free: int, running: frozenset[str]
 ) -> list[tuple[str, Work]]:
-    """Up to `free` of the oldest queued jobs not already running here, with their work."""
-    async with ctx.sessions() as db:
+    """Up to `free` of the oldest queued jobs not already running here, each with the work
+    that runs it. One transaction takes them, reads what each needs and opens its first
+    attempt (so a job's start costs one write, not three)."""
+    taken: list[tuple[str, Work]] = []
+    async with ctx.sessions.begin() as db:
         rows = (
             await db.execute(
                 select(Job.id, Job.origin)
@@ -40,32 +45,37 @@ async def take_queued(
                 .limit(free)
             )
         ).all()
-    taken: list[tuple[str, Work]] = []
-    for job_id, origin in rows:
-        if origin == "local":
-            taken.append((job_id, _requested(ctx, job_id)))
-            continue
-        handed = ctx.handed.pop(job_id, None)
-        if handed is None:
-            # Its credential went with a restart of this node: it cannot run.
-            await states.end_unfinished(
-                ctx.sessions, job_id, JobState.FAILED, "interrupted", INTERRUPTED
-            )
-            continue
-        taken.append((job_id, _handed(ctx, job_id, handed)))
+        for job_id, origin in rows:
+            try:
+                if origin == "local":
+                    work = await claim_requested(db, ctx, job_id)
+                else:
+                    work = await _claim_handed(db, ctx, job_id)
+            except Exception as exc:
+                # The whole take rolls back (the error may have ended the transaction); the
+                # pool fails this job on its own and takes the others again.
+                raise BrokenJob(job_id) from exc
+            if work is not None:
+                taken.append((job_id, work))
+    for job_id, _ in taken:
+        # Held until its attempt was on record: a failed take leaves it to the next one.
+        ctx.handed.pop(job_id, None)
+        ctx.pool.changed(job_id)
     return taken
 
 
-def _requested(ctx: JobContext, job_id: str) -> Work:
+async def _claim_handed(db: AsyncSession, ctx: JobContext, job_id: str) -> Work | None:
+    handed = ctx.handed.get(job_id)
+    if handed is None:
+        # Its credential went with a restart of this node: it cannot run.
+        await states.end_broken(db, job_id, JobState.FAILED, "interrupted", INTERRUPTED)
+        return None
+    attempt = await begin_here(db, job_id)
+    if attempt is None:
+        return None
+
     async def work() -> None:
-        await run_requested(ctx, job_id)
-
-    return work
-
-
-def _handed(ctx: JobContext, job_id: str, handed: Handed) -> Work:
-    async def work() -> None:
-        await run_here(ctx, job_id, handed.spec, handed.credential, handed.signature)
+        await run_here(ctx, job_id, attempt, handed.spec, handed.credential, handed.signature)
 
     return work
 

@@ -10,10 +10,11 @@ import asyncio
 import functools
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 from typing import Any, ParamSpec, TypeVar
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import Update, bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from pamnode.db.base import new_id, utcnow
@@ -70,10 +71,47 @@ class Change:
     only_queued: bool = False
 
 
+# The hot path's statements are built once (building one cost about what running it did);
+# their values are parameters.
+_TAKE_NUMBERS = update(JobFeed).values(seq=JobFeed.seq + bindparam("count")).returning(JobFeed.seq)
+_END_ATTEMPT = (
+    update(JobAttempt)
+    .where(JobAttempt.id == bindparam("attempt_id"), JobAttempt.finished_at.is_(None))
+    .values(
+        outcome=bindparam("v_outcome"), error=bindparam("v_error"), finished_at=bindparam("v_now")
+    )
+)
+_OPEN_ATTEMPT = insert(JobAttempt).values(
+    id=bindparam("v_id"),
+    job_id=bindparam("v_job_id"),
+    number=select(func.count()).where(JobAttempt.job_id == bindparam("v_job_id")).scalar_subquery()
+    + 1,
+    peer_node=bindparam("v_peer_node"),
+    started_at=bindparam("v_now"),
+    outcome="running",
+    error="",
+)
+
+
+@functools.cache
+def _change_statement(columns: frozenset[str], finishing: bool, only_queued: bool) -> Update:
+    """The conditional UPDATE for a change of these columns, one per shape."""
+    allowed = [JobState.QUEUED.value] if only_queued else sorted(s.value for s in UNFINISHED)
+    values: dict[str, Any] = {name: bindparam(f"v_{name}") for name in columns}
+    if finishing:
+        values["finished_at"] = func.coalesce(Job.finished_at, bindparam("v_now"))
+    return (
+        update(Job)
+        .where(Job.id == bindparam("job_id"), Job.state.in_(allowed))
+        .values(change_seq=bindparam("v_change_seq"), **values)
+    )
+
+
 async def take_numbers(db: AsyncSession, count: int) -> int:
     """Reserve `count` numbers of the job feed; the first of them. Locks the counter until
     the caller's transaction ends, which is what keeps the numbers in commit order."""
-    last = await db.scalar(update(JobFeed).values(seq=JobFeed.seq + count).returning(JobFeed.seq))
+    conn = await db.connection()
+    last = await conn.scalar(_TAKE_NUMBERS, {"count": count})
     assert last is not None, "the job feed's counter row is missing (migration 0007)"
     return int(last) - count + 1
 
@@ -84,31 +122,39 @@ async def write(db: AsyncSession, changes: Sequence[Change]) -> list[str]:
     if not changes:
         return []
     first = await take_numbers(db, len(changes))
+    conn = await db.connection()
+    now = utcnow()
     changed = []
     for number, change in enumerate(changes, start=first):
-        values: dict[str, Any] = {**change.fields, "change_seq": number}
-        if values.get("state") in FINISHED:
-            values["finished_at"] = func.coalesce(Job.finished_at, utcnow())
-        allowed = [JobState.QUEUED.value] if change.only_queued else [s.value for s in UNFINISHED]
-        statement = update(Job).where(Job.id == change.job_id, Job.state.in_(allowed))
-        result = await db.execute(statement.values(**values))
-        if result.rowcount != 1:  # type: ignore[attr-defined]
+        finishing = change.fields.get("state") in FINISHED
+        statement = _change_statement(frozenset(change.fields), finishing, change.only_queued)
+        values = {f"v_{name}": value for name, value in change.fields.items()}
+        result = await conn.execute(
+            statement, {"job_id": change.job_id, "v_change_seq": number, "v_now": now, **values}
+        )
+        if result.rowcount != 1:
             continue
         changed.append(change.job_id)
         if change.attempt_id is not None:
-            await _end_attempt(db, change.attempt_id, change.outcome, change.attempt_error)
+            await _end_attempt(db, change.attempt_id, change.outcome, change.attempt_error, now)
     return changed
 
 
-async def _end_attempt(db: AsyncSession, attempt_id: str, outcome: str, error: str) -> None:
-    await db.execute(
-        update(JobAttempt)
-        .where(JobAttempt.id == attempt_id, JobAttempt.finished_at.is_(None))
-        .values(outcome=outcome, error=error, finished_at=utcnow())
-    )
+async def _end_attempt(
+    db: AsyncSession, attempt_id: str, outcome: str, error: str, now: datetime
+) -> None:
+    conn = await db.connection()
+    values = {"attempt_id": attempt_id, "v_outcome": outcome, "v_error": error}
+    await conn.execute(_END_ATTEMPT, {**values, "v_now": now})
 
 
 @to_the_end
+async def commit(sessions: Sessions, change: Change) -> bool:
+    """Write one change in a transaction of its own; whether the job changed."""
+    async with sessions.begin() as db:
+        return bool(await write(db, [change]))
+
+
 async def end(
     sessions: Sessions,
     job_id: str,
@@ -118,9 +164,20 @@ async def end(
     **fields: Any,
 ) -> bool:
     """Close the attempt and write the job's change with it, in one transaction."""
-    async with sessions.begin() as db:
-        done = Change(job_id, fields, attempt_id, outcome, attempt_error)
-        return bool(await write(db, [done]))
+    return await commit(sessions, Change(job_id, fields, attempt_id, outcome, attempt_error))
+
+
+def failure(
+    job_id: str,
+    attempt_id: str | None,
+    code: str,
+    message: str,
+    outcome: str = "refused",
+    **fields: Any,
+) -> Change:
+    """The job failed with its reason, closing `attempt_id` (if any) as `outcome`."""
+    fields.update(state=JobState.FAILED, error_code=code, error=message)
+    return Change(job_id, fields, attempt_id, outcome, message)
 
 
 async def fail(
@@ -132,9 +189,8 @@ async def fail(
     outcome: str = "refused",
     **fields: Any,
 ) -> bool:
-    """Fail the job with its reason, closing `attempt_id` (if any) as `outcome`."""
-    fields.update(state=JobState.FAILED, error_code=code, error=message)
-    return await end(sessions, job_id, attempt_id, outcome, message, **fields)
+    """Write `failure` in a transaction of its own."""
+    return await commit(sessions, failure(job_id, attempt_id, code, message, outcome, **fields))
 
 
 async def time_out(
@@ -145,11 +201,31 @@ async def time_out(
     return await end(sessions, job_id, attempt_id, "timed_out", message, **fields)
 
 
-@to_the_end
 async def end_if_queued(sessions: Sessions, job_id: str, state: JobState) -> bool:
     """End a job no worker has taken yet (a cancel); False once a worker has it."""
-    async with sessions.begin() as db:
-        return bool(await write(db, [Change(job_id, {"state": state}, only_queued=True)]))
+    return await commit(sessions, Change(job_id, {"state": state}, only_queued=True))
+
+
+async def open_attempt(
+    db: AsyncSession,
+    job_id: str,
+    peer_node: str | None,
+    ended: str | None = None,
+    outcome: str = "",
+    error: str = "",
+    **fields: Any,
+) -> str | None:
+    """Open the job's next attempt (closing `ended`, the one before) and write `fields` with
+    it, in the caller's transaction; None when the job ended meanwhile (cancelled): do not
+    run it."""
+    change = Change(job_id, {"peer_node": peer_node, **fields}, ended, outcome, error)
+    if not await write(db, [change]):
+        return None
+    attempt_id = new_id()
+    conn = await db.connection()
+    values = {"v_id": attempt_id, "v_job_id": job_id, "v_peer_node": peer_node}
+    await conn.execute(_OPEN_ATTEMPT, {**values, "v_now": utcnow()})
+    return attempt_id
 
 
 @to_the_end
@@ -162,45 +238,37 @@ async def begin_attempt(
     error: str = "",
     **fields: Any,
 ) -> str | None:
-    """Open the job's next attempt (closing `ended`, the one before) and write `fields` with
-    it, in one transaction; None when the job ended meanwhile (cancelled): do not run it."""
+    """`open_attempt` in a transaction of its own."""
     async with sessions.begin() as db:
-        change = Change(job_id, {"peer_node": peer_node, **fields}, ended, outcome, error)
-        if not await write(db, [change]):
-            return None
-        count = select(func.count()).where(JobAttempt.job_id == job_id).scalar_subquery()
-        attempt_id = new_id()
-        await db.execute(
-            insert(JobAttempt).values(
-                id=attempt_id,
-                job_id=job_id,
-                number=count + 1,
-                peer_node=peer_node,
-                started_at=utcnow(),
-                outcome="running",
-                error="",
-            )
-        )
-        return attempt_id
+        return await open_attempt(db, job_id, peer_node, ended, outcome, error, **fields)
+
+
+async def end_broken(
+    db: AsyncSession, job_id: str, state: JobState, code: str = "", message: str = ""
+) -> None:
+    """End a job that can no longer end on its own (it broke, or was cancelled before it ran),
+    closing its open attempts with it, in the caller's transaction. A job that ended
+    meanwhile keeps its end."""
+    fields = {"state": state, "error_code": code, "error": message}
+    if await write(db, [Change(job_id, fields)]):
+        await end_open_attempts(db, [job_id], state.value, message)
 
 
 @to_the_end
 async def end_unfinished(
     sessions: Sessions, job_id: str, state: JobState, code: str = "", message: str = ""
 ) -> None:
-    """End a job that can no longer end on its own (it broke, or was cancelled before it ran),
-    closing its open attempts with it. A job that ended meanwhile keeps its end."""
+    """`end_broken` in a transaction of its own."""
     async with sessions.begin() as db:
-        fields = {"state": state, "error_code": code, "error": message}
-        if await write(db, [Change(job_id, fields)]):
-            await end_open_attempts(db, [job_id], state.value, message)
+        await end_broken(db, job_id, state, code, message)
 
 
 async def end_open_attempts(
     db: AsyncSession, job_ids: Sequence[str], outcome: str, error: str
 ) -> None:
     """Close every attempt of these jobs still open, in the caller's transaction."""
-    await db.execute(
+    conn = await db.connection()
+    await conn.execute(
         update(JobAttempt)
         .where(JobAttempt.job_id.in_(job_ids), JobAttempt.finished_at.is_(None))
         .values(outcome=outcome, error=error, finished_at=utcnow())

@@ -12,7 +12,7 @@ from pamnode.core.errors import Unavailable
 from pamnode.crypto.cipher import VaultError
 from pamnode.crypto.keyring import KeyRingError
 from pamnode.identity.principal import Principal
-from pamnode.peers.selection import Purpose, attempt_order, effective, reaches
+from pamnode.peers.selection import Purpose, attempt_order, serving
 from pamnode.proxy.context import ProxyContext
 from pamnode.proxy.route import Candidate
 from pamnode.sessions.models import Channel
@@ -43,11 +43,11 @@ async def open_proxy_session(
         asset = await db.get(Asset, asset_id)
         assert asset is not None
         try:
-            secrets = await open_secrets(db, ctx.keyring, principal.tenant.id, asset)
+            secrets = await open_secrets(db, ctx.keyring, principal.tenant.id, asset.id)
         except (VaultError, KeyRingError) as exc:
             raise Unavailable(str(exc), code="vault_unavailable") from exc
         pinned = await db.get(AssetHostKey, asset.id)
-        peers = effective(await reaches(db, asset.id), Purpose.PROXY)
+        peers = await serving(db, asset.id, Purpose.PROXY)
         candidates = [
             Candidate.of(ctx.keyring, principal.tenant.id, peer)
             for peer in attempt_order(peers, ctx.rng)

@@ -21,7 +21,7 @@ from pamnode.identity.models import Site, Tenant
 from pamnode.peers.client import PeerEndpoint
 from pamnode.peers.connection import ListenerEndpoint, endpoint, listener_endpoint
 from pamnode.peers.models import Component
-from pamnode.peers.selection import Purpose, attempt_order, effective, reaches
+from pamnode.peers.selection import Purpose, attempt_order, serving
 from pamnode.peers.trust import open_pinned
 from pamnode.sessions.context import SessionContext
 from pamnode.sessions.guacamole.handshake import Display, GuacdRefused, handshake
@@ -73,11 +73,11 @@ async def _plan(ctx: SessionContext, session_id: str) -> _Plan:
         tenant = await db.get(Tenant, site.tenant_id)
         assert tenant is not None
         try:
-            secrets = await open_secrets(db, ctx.keyring, tenant.id, asset)
+            secrets = await open_secrets(db, ctx.keyring, tenant.id, asset.id)
         except (VaultError, KeyRingError) as exc:
             raise Unavailable(str(exc), code="vault_unavailable") from exc
         pinned = await db.get(AssetHostKey, asset.id)
-        peers = effective(await reaches(db, asset.id), Purpose.SESSIONS)
+        peers = await serving(db, asset.id, Purpose.SESSIONS)
         candidates = [
             Candidate(
                 peer.name,

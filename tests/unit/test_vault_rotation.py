@@ -124,7 +124,7 @@ async def test_rotation_reseals_in_batches_and_keeps_every_plaintext(world):
             .join(Site)
             .where(Site.tenant_id == tenants["acme"])
         )
-        assert await open_secrets(db, ring, tenants["acme"], asset) == {
+        assert await open_secrets(db, ring, tenants["acme"], asset.id) == {
             "username": "acme-username-3",
             "password": "acme-password-3",
         }
