@@ -253,7 +253,9 @@ class PeerLink:
                     f"'{remote.node_signature}', not as a node of "
                     f"{self.candidate.tenant}/{self.candidate.site} that its URL names"
                 )
-                return _failed(remote.id, followed.attempt_id, "peer_signature_mismatch", message)
+                return states.failure(
+                    remote.id, followed.attempt_id, "peer_signature_mismatch", message
+                )
             remote.output = states.capped(remote.output, self.ctx.output_cap_bytes)
             return Change(remote.id, remote.outcome(), followed.attempt_id, "ran")
         if remote.state == JobState.RUNNING and not followed.running_noted:
@@ -278,7 +280,7 @@ class PeerLink:
         """Fail these jobs for what the peer answered, and ask it to stop them."""
         await self.cancel(job_ids)
         failed = [
-            _failed(job_id, self._followed[job_id].attempt_id, code, message)
+            states.failure(job_id, self._followed[job_id].attempt_id, code, message)
             for job_id in job_ids
             if job_id in self._followed
         ]
@@ -291,11 +293,6 @@ class PeerLink:
 
     def _name(self, role: str) -> str:
         return f"peer {self.candidate.name} {role}"
-
-
-def _failed(job_id: str, attempt_id: str, code: str, message: str) -> Change:
-    fields = {"state": JobState.FAILED, "error_code": code, "error": message}
-    return Change(job_id, fields, attempt_id, "refused", message)
 
 
 class PeerLinks:

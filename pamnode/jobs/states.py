@@ -8,6 +8,7 @@ A change that opens or closes an attempt writes the attempt in the same transact
 
 import asyncio
 import functools
+import weakref
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -119,12 +120,18 @@ async def take_numbers(db: AsyncSession, count: int) -> int:
 async def write(db: AsyncSession, changes: Sequence[Change]) -> list[str]:
     """Apply `changes` in the caller's transaction; the ids of the jobs that changed (a job
     that had ended already, or left the queue for `only_queued`, keeps what it has)."""
+    applied = await _apply(db, changes)
+    return [change.job_id for change, done in zip(changes, applied, strict=True) if done]
+
+
+async def _apply(db: AsyncSession, changes: Sequence[Change]) -> list[bool]:
+    """Whether each change applied, in order."""
     if not changes:
         return []
     first = await take_numbers(db, len(changes))
     conn = await db.connection()
     now = utcnow()
-    changed = []
+    applied = []
     for number, change in enumerate(changes, start=first):
         finishing = change.fields.get("state") in FINISHED
         statement = _change_statement(frozenset(change.fields), finishing, change.only_queued)
@@ -132,12 +139,10 @@ async def write(db: AsyncSession, changes: Sequence[Change]) -> list[str]:
         result = await conn.execute(
             statement, {"job_id": change.job_id, "v_change_seq": number, "v_now": now, **values}
         )
-        if result.rowcount != 1:
-            continue
-        changed.append(change.job_id)
-        if change.attempt_id is not None:
+        applied.append(result.rowcount == 1)
+        if applied[-1] and change.attempt_id is not None:
             await _end_attempt(db, change.attempt_id, change.outcome, change.attempt_error, now)
-    return changed
+    return applied
 
 
 async def _end_attempt(
@@ -148,11 +153,59 @@ async def _end_attempt(
     await conn.execute(_END_ATTEMPT, {**values, "v_now": now})
 
 
-@to_the_end
 async def commit(sessions: Sessions, change: Change) -> bool:
-    """Write one change in a transaction of its own; whether the job changed."""
-    async with sessions.begin() as db:
-        return bool(await write(db, [change]))
+    """Write one change, committed before this returns (even if the caller is cancelled);
+    whether the job changed. Changes that come while another commit is under way are written
+    together in the next transaction (`GroupCommit`)."""
+    committer = _committers.get(sessions)
+    if committer is None:
+        committer = _committers[sessions] = GroupCommit(sessions)
+    return await committer.commit(change)
+
+
+class GroupCommit:
+    """One writer of single changes per database: a change waits while a transaction is
+    under way and goes with every other waiting change in the next. Jobs that end at once then
+    cost one transaction (on SQLite, one turn of its single write lock) instead of one each;
+    a change alone is written at once."""
+
+    def __init__(self, sessions: Sessions) -> None:
+        self._sessions = sessions
+        self._waiting: list[tuple[Change, asyncio.Future[bool]]] = []
+        self._writer: asyncio.Task[None] | None = None
+
+    async def commit(self, change: Change) -> bool:
+        done = asyncio.get_running_loop().create_future()
+        self._waiting.append((change, done))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write_waiting(), name="job state writer")
+        # Shielded: a cancelled caller's change is still written (`to_the_end`).
+        return await asyncio.shield(done)
+
+    async def _write_waiting(self) -> None:
+        while self._waiting:
+            group, self._waiting = self._waiting, []
+            if not await self._write(group) and len(group) > 1:
+                # One change may be at fault: each alone, so that only its writer hears of it.
+                for one in group:
+                    await self._write([one])
+
+    async def _write(self, group: list[tuple[Change, asyncio.Future[bool]]]) -> bool:
+        """The group in one transaction; False when it failed (a change alone hears why)."""
+        try:
+            async with self._sessions.begin() as db:
+                applied = await _apply(db, [change for change, _ in group])
+        except Exception as exc:
+            if len(group) == 1:
+                group[0][1].set_exception(exc)
+            return False
+        for (_, done), changed in zip(group, applied, strict=True):
+            done.set_result(changed)
+        return True
+
+
+# One `GroupCommit` per database (sessions factory) of this process.
+_committers: weakref.WeakKeyDictionary[Sessions, GroupCommit] = weakref.WeakKeyDictionary()
 
 
 async def end(

@@ -27,7 +27,8 @@ CODE_ARGUMENT = {
     "Forbidden": 1,
     "fail": 3,
     "end_unfinished": 3,
-    "_failed": 2,
+    "failure": 2,
+    "end_broken": 3,
     "_refuse": 2,
     "_error": 1,
 }
