@@ -48,8 +48,9 @@ async def delegate(
     refused = ""
     for index, candidate in enumerate(candidates):
         if index:
-            opened = await states.begin_attempt(
+            opened = await states.apart(
                 ctx.sessions,
+                states.open_attempt,
                 job_id,
                 candidate.name,
                 ended=attempt,

@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from sqlalchemy import Update, bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -281,21 +281,6 @@ async def open_attempt(
     return attempt_id
 
 
-@to_the_end
-async def begin_attempt(
-    sessions: Sessions,
-    job_id: str,
-    peer_node: str | None,
-    ended: str | None = None,
-    outcome: str = "",
-    error: str = "",
-    **fields: Any,
-) -> str | None:
-    """`open_attempt` in a transaction of its own."""
-    async with sessions.begin() as db:
-        return await open_attempt(db, job_id, peer_node, ended, outcome, error, **fields)
-
-
 async def end_broken(
     db: AsyncSession, job_id: str, state: JobState, code: str = "", message: str = ""
 ) -> None:
@@ -307,13 +292,27 @@ async def end_broken(
         await end_open_attempts(db, [job_id], state.value, message)
 
 
-@to_the_end
 async def end_unfinished(
     sessions: Sessions, job_id: str, state: JobState, code: str = "", message: str = ""
 ) -> None:
     """`end_broken` in a transaction of its own."""
-    async with sessions.begin() as db:
-        await end_broken(db, job_id, state, code, message)
+    await apart(sessions, end_broken, job_id, state, code, message)
+
+
+async def apart(
+    sessions: Sessions,
+    write: Callable[Concatenate[AsyncSession, P], Awaitable[T]],
+    *args: P.args,
+    **kwargs: P.kwargs,
+) -> T:
+    """`write` (one of this module's writes that take the caller's transaction) in a
+    transaction of its own, to its commit even if the caller is cancelled."""
+
+    async def in_own_transaction() -> T:
+        async with sessions.begin() as db:
+            return await write(db, *args, **kwargs)
+
+    return await to_the_end(in_own_transaction)()
 
 
 async def end_open_attempts(
