@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 import uvicorn
 
+from pamnode import __version__
 from pamnode.app.data_dir import UMASK, make_private
 from pamnode.app.node import open_node
 from pamnode.app.settings import DEFAULT_PORT, Settings
@@ -21,6 +22,25 @@ from pamnode.core.errors import PamError
 from pamnode.identity.tenants import BASE_TENANT, init_base_admin
 
 app = typer.Typer(help="pamnode: a privileged-access-management node.", no_args_is_help=True)
+
+
+def _print_version(asked: bool) -> None:
+    if asked:
+        typer.echo(f"pamnode {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """pamnode: a privileged-access-management node."""
+
 
 DataDir = Annotated[Path, typer.Option("--data", help="Data directory (key ring, TLS, SQLite).")]
 DatabaseUrl = Annotated[

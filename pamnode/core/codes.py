@@ -46,6 +46,7 @@ class Code(StrEnum):
     CSRF_REFUSED = "csrf_refused", "a console form was posted from another origin"
     SESSION_MISSING = "session_missing", "the console needs a login (no session cookie)"
     VAULT_UNAVAILABLE = "vault_unavailable", "the key ring cannot open or seal secrets"
+    NOT_READY = "not_ready", "the node's database or key ring cannot be used (GET /readyz)"
 
     # Identity: tenants, sites, users, roles, tokens, login.
     BASE_TENANT_REFUSED = "base_tenant_refused", "the base tenant only manages tenants"

@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from pamnode import __version__
 from pamnode.app.node import open_node, serve_listeners
 from pamnode.app.settings import Settings
-from pamnode.http import console, errors, peer_protocol, tunnel
+from pamnode.http import console, errors, health, peer_protocol, tunnel
 from pamnode.http.api import assets as assets_api
 from pamnode.http.api import assignments as assignments_api
 from pamnode.http.api import audit as audit_api
@@ -44,10 +44,7 @@ def create_app(settings: Settings, executors: Executors | None = None) -> FastAP
     app = FastAPI(title="pamnode", version=__version__, lifespan=lifespan)
     errors.install(app)
 
-    @app.get("/healthz", tags=["node"])
-    async def healthz() -> dict[str, str]:
-        return {"status": "ok", "node": settings.node_name, "version": __version__}
-
+    app.include_router(health.router)
     for router in (
         identity_api.router,
         audit_api.router,
