@@ -36,7 +36,7 @@ class Settings(BaseSettings):
     # node, at once. 0 verifies every request against the database.
     api_token_cache_s: float = Field(default=5.0, ge=0, le=60)
     # Request bodies beyond this size are refused with 413 before authentication.
-    max_body_bytes: int = Field(default=2 * 1024 * 1024, ge=64 * 1024)
+    max_body_bytes: int = Field(default=1024 * 1024, ge=64 * 1024)
     # What is kept of a job's output (here or from a peer); the rest is cut, and marked so.
     job_output_cap_bytes: int = Field(default=1024 * 1024, ge=1024)
     # How long past its timeout a delegated job may stay unfinished on its peer before the

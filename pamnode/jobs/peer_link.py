@@ -57,6 +57,8 @@ IMPATIENT_PAUSE_S = 2.0
 RETRY_S = 2.0
 # How long a last look at the feed may take when a job reaches its deadline.
 CHECK_S = 5.0
+# The peer's answer to a request larger than its `max_body_bytes` (`pamnode.peers.client`).
+BODY_TOO_LARGE = "body_too_large"
 INVALID_ANSWER = "peer_answer_invalid"
 
 
@@ -104,6 +106,8 @@ class PeerLink:
         self.ctx = ctx
         self.candidate = candidate
         self._outbox: list[tuple[PeerJobIn, asyncio.Future[None]]] = []
+        # Jobs per batch: BATCH_MAX, halved while the peer refuses a batch's size.
+        self._batch_size = BATCH_MAX
         self._sender: asyncio.Task[None] | None = None
         self._followed: dict[str, Followed] = {}
         self._follower: asyncio.Task[None] | None = None
@@ -147,13 +151,20 @@ class PeerLink:
 
     async def _send_all(self) -> None:
         while self._outbox:
-            batch, self._outbox = self._outbox[:BATCH_MAX], self._outbox[BATCH_MAX:]
+            size = self._batch_size
+            batch, self._outbox = self._outbox[:size], self._outbox[size:]
             body = PeerJobBatchIn(jobs=[job for job, _ in batch])
             try:
                 await self.ctx.peers.exchange(
                     self.candidate.endpoint, "POST", "peer/jobs/batch", PeerJobBatchOut, body
                 )
             except PeerFailure as exc:
+                if exc.code == BODY_TOO_LARGE and len(batch) > 1:
+                    # Larger than the peer takes (jobs with big scripts): half as many next,
+                    # these first. One job alone that is still too large fails with the reason.
+                    self._batch_size = len(batch) // 2
+                    self._outbox = batch + self._outbox
+                    continue
                 for _, sent in batch:
                     if not sent.done():
                         sent.set_exception(_again(exc))
@@ -161,6 +172,7 @@ class PeerLink:
             for _, sent in batch:
                 if not sent.done():
                     sent.set_result(None)
+            self._batch_size = min(BATCH_MAX, self._batch_size * 2)
 
     # --- following ----------------------------------------------------------------------
 

@@ -62,6 +62,9 @@ def refusal(response: httpx.Response) -> PeerFailure:
             f"{response.text[:200]!r}; is the URL a pamnode site URL?",
             code="peer_error",
         )
+    if code == "body_too_large":
+        # The sender may split what it sent (`jobs/peer_link`); the peer's limit is its own.
+        return PeerFailure(f"the peer refused the request's size: {message}", code=code)
     if code == "base_tenant_refused":
         return PeerFailure(f"the peer refused: {message}", code="peer_is_base_tenant")
     if code in _TENANT_SITE:

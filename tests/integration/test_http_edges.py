@@ -14,7 +14,7 @@ import pytest
 from pamnode.lab.node_process import tls_context
 from tests.support.identity import create_tenant, error_of, expect
 
-MAX_BODY = 2 * 1024 * 1024
+MAX_BODY = 1024 * 1024
 
 
 @pytest.fixture(scope="module")

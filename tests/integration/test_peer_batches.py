@@ -222,3 +222,29 @@ def test_credentials_never_stored_on_the_peer(world, sshd):
     if peer.sqlite_path is not None:
         for path in peer.sqlite_path.parent.glob(peer.sqlite_path.name + "*"):
             assert sshd.password.encode() not in path.read_bytes(), path
+
+
+def test_a_batch_larger_than_the_peer_takes_is_split(node_factory, sshd):
+    """Jobs with a big script, more of them than the peer's body limit takes in one batch:
+    the main sends them in smaller batches and every one runs, once, on the peer."""
+    peer = node_factory("small-peer", env={"PAMNODE_MAX_BODY_BYTES": str(64 * 1024)})
+    main = node_factory("small-main")
+    jwt = prepare_peer_site(peer, "remote")
+    admin = create_tenant(main, "corp")
+    # About 20 KB of script per job: eight jobs are 160 KB, over the peer's 64 KiB.
+    script = "echo big-script-ran\n" + "# padding that makes the job large\n" * 600
+    with main.client("corp", token=admin) as client:
+        peer_id = add_peer(client, "far", peer, "remote", jwt)["id"]
+        establish_trust(client, peer_id)
+        box = add_asset(client, "dc", "container")
+        expect(client.post(f"assets/{box['id']}/peer-nodes", json={"peer_node": "far"}), 201)
+        expect(client.post("scripts", json={"name": "big", "type": "shell", "body": script}), 201)
+        for index in range(8):
+            ssh_host(client, sshd, f"big-{index}", box["id"])
+        jobs = start_jobs(client, box["id"], "script", script="big")
+        done = [wait_job(client, job["id"]) for job in jobs]
+    assert [job["state"] for job in done] == ["succeeded"] * 8, done
+    assert all("big-script-ran" in job["output"] for job in done)
+    assert {job["node_signature"] for job in done} == {f"{peer.name}::remote::root"}
+    for job in done:
+        assert _runs_on_peer(peer, job["id"]) == 1
