@@ -35,6 +35,7 @@ class Code(StrEnum):
     ERROR = "error", "something went wrong that a person should read about"
     INVALID_INPUT = "invalid_input", "a field of the request is missing, malformed or too large"
     NOT_FOUND = "not_found", "what the request names does not exist here"
+    METHOD_NOT_ALLOWED = "method_not_allowed", "the URL exists, but not with that HTTP method"
     CONFLICT = "conflict", "the change conflicts with data written at the same time"
     UNAUTHENTICATED = "unauthenticated", "the caller could not be identified"
     FORBIDDEN = "forbidden", "the caller is known but may not do this"
@@ -158,7 +159,7 @@ class Code(StrEnum):
     PROTOCOL_ERROR = "protocol_error", "the host answered, but not as the task expects"
     ASSET_GONE = "asset_gone", "the asset was deleted before the job ran"
     INTERRUPTED = "interrupted", "a restart ended the job, which is never run twice"
-    INTERNAL_ERROR = "internal_error", "the job broke inside pamnode (see the node's log)"
+    INTERNAL_ERROR = "internal_error", "a job or a request broke inside pamnode (see its log)"
     PEERS_UNREACHABLE = "peers_unreachable", "no assigned peer node could take the job"
     PEER_LOST = "peer_lost", "the peer stayed unreachable past the job's deadline"
     PEER_SIGNATURE_MISMATCH = (

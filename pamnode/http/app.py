@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from pamnode import __version__
 from pamnode.app.node import open_node, serve_listeners
 from pamnode.app.settings import Settings
-from pamnode.http import console, errors, health, peer_protocol, tunnel
+from pamnode.http import apidocs, console, errors, health, peer_protocol, tunnel
 from pamnode.http.api import assets as assets_api
 from pamnode.http.api import assignments as assignments_api
 from pamnode.http.api import audit as audit_api
@@ -41,10 +41,13 @@ def create_app(settings: Settings, executors: Executors | None = None) -> FastAP
         finally:
             await app.state.node.close()
 
-    app = FastAPI(title="pamnode", version=__version__, lifespan=lifespan)
+    app = FastAPI(
+        title="pamnode", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None
+    )
     errors.install(app)
 
     app.include_router(health.router)
+    apidocs.install(app, API_PREFIX)
     for router in (
         identity_api.router,
         audit_api.router,

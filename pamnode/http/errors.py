@@ -1,6 +1,7 @@
 """How each kind of error (core/errors.py) is spelled on the wire and in the console.
 
-One body everywhere: `{"error": {"code", "message"}}`. Refusals (401, 403, 429) are audited,
+One body everywhere, for every status (the framework's own 404 and 405, and 500, included):
+`{"error": {"code", "message"}}`. Refusals (401, 403, 429) are audited,
 sampled by `refusals.RefusalSampler`; a saturated request pool is 503 with Retry-After.
 """
 
@@ -11,6 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from pamnode.audit.service import AuditScope, record
 from pamnode.core.errors import (
@@ -126,9 +128,36 @@ async def _integrity_error(_request: Request, exc: Exception) -> JSONResponse:
     return _error(409, "conflict", "the change conflicts with data written at the same time")
 
 
+async def _framework_error(request: Request, exc: Exception) -> Response:
+    """What the framework raises itself (no route, wrong method), in the same body as ours."""
+    assert isinstance(exc, StarletteHTTPException)
+    status = exc.status_code
+    path = request.url.path[:200]
+    error: PamError
+    if status == 404:
+        error = NotFound(f"nothing is at {path}", code="not_found")
+    elif status == 405:
+        error = PamError(f"{request.method} is not allowed on {path}", code="method_not_allowed")
+    else:
+        error = PamError(str(exc.detail))
+    if console.is_console_request(request) and status == 404:
+        return console.error_response(request, error, status)
+    response = _error(status, error.code, error.message)
+    response.headers.update(exc.headers or {})
+    return response
+
+
+async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
+    # The server logs the traceback; the caller learns nothing of the node's internals.
+    log.error("request failed: %s", type(exc).__name__)
+    return _error(500, "internal_error", "the node failed to answer this request; see its log")
+
+
 def install(app: FastAPI) -> None:
     app.state.refusals = RefusalSampler()
     app.add_exception_handler(PamError, _pam_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(IntegrityError, _integrity_error)
     app.add_exception_handler(PoolTimeout, _busy)
+    app.add_exception_handler(StarletteHTTPException, _framework_error)
+    app.add_exception_handler(Exception, _unexpected)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import httpx
 from typer.testing import CliRunner
 
 from pamnode import __version__
@@ -45,3 +46,45 @@ def test_the_cli_prints_its_version():
     result = CliRunner().invoke(cli, ["--version"])
     assert result.exit_code == 0
     assert result.output == f"pamnode {__version__}\n"
+
+
+async def test_every_status_uses_the_error_format(node):
+    missing = await node.client.get("/nothing-here")
+    assert missing.status_code == 404
+    assert missing.json() == {
+        "error": {"code": "not_found", "message": "nothing is at /nothing-here"}
+    }
+    wrong = await node.client.delete("/healthz")
+    assert wrong.status_code == 405
+    assert wrong.json()["error"]["code"] == "method_not_allowed"
+    assert wrong.headers["allow"] == "GET"
+
+
+async def test_the_api_docs_need_no_internet_and_declare_the_bearer_scheme(node):
+    page = (await node.client.get("/docs")).text
+    assert "https://" not in page and "http://" not in page
+    for asset in ("swagger-ui-bundle.js", "swagger-ui.css", "favicon-32x32.png"):
+        assert f"/apidocs-static/{asset}" in page
+        assert (await node.client.get(f"/apidocs-static/{asset}")).status_code == 200
+    spec = (await node.client.get("/openapi.json")).json()
+    assert spec["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
+    paths = spec["paths"]
+    assert paths["/ztna/{tenant}/{site}/api/users"]["get"]["security"] == [{"bearer": []}]
+    assert "security" not in paths["/ztna/{tenant}/{site}/api/auth/login"]["post"]
+    assert "security" not in paths["/healthz"]["get"]
+
+
+async def test_an_unexpected_error_is_a_500_in_the_error_format(node, monkeypatch):
+    app = node.transport.app
+    monkeypatch.setattr(app.state.node.keyring, "active_key", _broken)  # type: ignore[attr-defined]
+    # The server still sees the exception (to log it); this client only reads the answer.
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="https://testserver") as client:
+        response = await client.get("/readyz")
+    assert response.status_code == 500
+    assert response.json()["error"]["code"] == "internal_error"
+    assert "secret detail" not in response.text
+
+
+def _broken(tenant_id: str) -> tuple[int, bytes]:
+    raise RuntimeError("secret detail of a bug")
