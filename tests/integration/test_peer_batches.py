@@ -32,12 +32,18 @@ def world(node_factory, sshd):
     jwt = prepare_peer_site(peer, "remote")
     admin = create_tenant(main, "corp")
     with main.client("corp", token=admin) as client:
-        peer_id = add_peer(client, "far", peer, "remote", jwt)["id"]
-        establish_trust(client, peer_id)
-        box = add_asset(client, "dc", "container")
-        expect(client.post(f"assets/{box['id']}/peer-nodes", json={"peer_node": "far"}), 201)
-        expect(client.post("scripts", json={"name": "slow", "type": "shell", "body": SLOW}), 201)
-    return main, peer, jwt, admin, box["id"]
+        box = _delegating_container(client, peer, jwt, "slow", SLOW)
+    return main, peer, jwt, admin, box
+
+
+def _delegating_container(client, peer, jwt: str, script: str, body: str) -> str:
+    """Peer `far` trusted, container `dc` assigned to it, a script: the container's id."""
+    peer_id = add_peer(client, "far", peer, "remote", jwt)["id"]
+    establish_trust(client, peer_id)
+    box = add_asset(client, "dc", "container")
+    expect(client.post(f"assets/{box['id']}/peer-nodes", json={"peer_node": "far"}), 201)
+    expect(client.post("scripts", json={"name": script, "type": "shell", "body": body}), 201)
+    return str(box["id"])
 
 
 def _job(sshd, script: str | None = None, job_id: str | None = None) -> dict[str, Any]:
@@ -234,14 +240,10 @@ def test_a_batch_larger_than_the_peer_takes_is_split(node_factory, sshd):
     # About 20 KB of script per job: eight jobs are 160 KB, over the peer's 64 KiB.
     script = "echo big-script-ran\n" + "# padding that makes the job large\n" * 600
     with main.client("corp", token=admin) as client:
-        peer_id = add_peer(client, "far", peer, "remote", jwt)["id"]
-        establish_trust(client, peer_id)
-        box = add_asset(client, "dc", "container")
-        expect(client.post(f"assets/{box['id']}/peer-nodes", json={"peer_node": "far"}), 201)
-        expect(client.post("scripts", json={"name": "big", "type": "shell", "body": script}), 201)
+        box = _delegating_container(client, peer, jwt, "big", script)
         for index in range(8):
-            ssh_host(client, sshd, f"big-{index}", box["id"])
-        jobs = start_jobs(client, box["id"], "script", script="big")
+            ssh_host(client, sshd, f"big-{index}", box)
+        jobs = start_jobs(client, box, "script", script="big")
         done = [wait_job(client, job["id"]) for job in jobs]
     assert [job["state"] for job in done] == ["succeeded"] * 8, done
     assert all("big-script-ran" in job["output"] for job in done)
