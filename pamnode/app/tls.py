@@ -76,3 +76,10 @@ def server_context(cert_path: Path, key_path: Path) -> ssl.SSLContext:
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     context.load_cert_chain(cert_path, key_path)
     return context
+
+
+def certificate_der(cert_path: Path) -> bytes:
+    """The first certificate of a PEM file, as DER (what a TLS client is presented)."""
+    return x509.load_pem_x509_certificate(cert_path.read_bytes()).public_bytes(
+        serialization.Encoding.DER
+    )

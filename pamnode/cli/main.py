@@ -1,6 +1,7 @@
 """The `pamnode` command: run a node, create its first administrator, administer it remotely."""
 
 import asyncio
+import logging
 import os
 from pathlib import Path
 from typing import Annotated
@@ -117,6 +118,7 @@ def serve(
         cert, key = ensure_self_signed(data / "tls", settings.node_name, host)
     # The gateway front and the HTTP proxy serve with the same certificate as HTTPS.
     settings = settings.model_copy(update={"cert_file": cert, "key_file": key})
+    _log_beside_uvicorn()
     uvicorn.run(
         create_app(settings),
         host=host,
@@ -128,6 +130,17 @@ def serve(
         proxy_headers=bool(forwarded_allow_ips),
         forwarded_allow_ips=forwarded_allow_ips,
     )
+
+
+def _log_beside_uvicorn() -> None:
+    """pamnode's own log lines (the startup banner, peers followed...) on stderr, as uvicorn
+    writes its own."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(levelname)-9s %(message)s"))
+    logger = logging.getLogger("pamnode")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
 
 
 @app.command()

@@ -1,12 +1,14 @@
 """The application factory: every area's router under /ztna/{tenant}/{site}/api, the console, the
 peer protocol, the error handlers (http/errors.py) and the request limits (http/limits.py)."""
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
 from pamnode import __version__
+from pamnode.app.banner import banner
 from pamnode.app.node import open_node, serve_listeners
 from pamnode.app.settings import Settings
 from pamnode.http import apidocs, console, errors, health, peer_protocol, tunnel
@@ -23,6 +25,8 @@ from pamnode.jobs.executors.base import Executors
 from pamnode.jobs.queue import start_queue
 from pamnode.jobs.recovery import reconcile
 
+log = logging.getLogger("pamnode.node")
+
 SITE_PREFIX = "/ztna/{tenant}/{site}"
 API_PREFIX = SITE_PREFIX + "/api"
 
@@ -36,6 +40,9 @@ def create_app(settings: Settings, executors: Executors | None = None) -> FastAP
         await reconcile(app.state.node.jobs)
         start_queue(app.state.node.jobs)
         await serve_listeners(app.state.node)
+        async with app.state.node.sessions() as db:
+            for level, line in await banner(db, settings):
+                log.log(level, line)
         try:
             yield
         finally:

@@ -38,6 +38,18 @@ def main_client(nodes):
         yield client
 
 
+def test_the_startup_banner_says_where_the_node_is(nodes):
+    _, peer, _, _, _ = nodes
+    log = peer.log_text()
+    origin = peer.base_url
+    assert f"node 'remote-peer', listening on {origin}" in log
+    assert f"console of base/root: {origin}/ztna/base/root/" in log
+    # The node started before `pamnode init` made its administrator (node_factory's order).
+    assert "WARNING   NO ADMINISTRATOR YET" in log and "pamnode init --data" in log
+    (database,) = [line for line in log.splitlines() if "database: " in line]
+    assert "sqlite+aiosqlite:///" in database or "postgresql+asyncpg://" in database
+
+
 def test_seed_walkthrough_verify_establish_and_test(nodes, main_client):
     main, peer, _, _, jwt = nodes
     created = add_peer(main_client, "12P-remotePeer", peer, PEER_TENANT, jwt)
@@ -54,6 +66,10 @@ def test_seed_walkthrough_verify_establish_and_test(nodes, main_client):
         200,
     )
     assert shown["sha256"] == cert_sha256(peer) and shown["trusted"] is False
+    # What the peer's administrator reads out from its startup banner is what Verify Trust shows.
+    assert f"certificate SHA-256 (Verify Trust on a main shows this): {shown['sha256']}" in (
+        peer.log_text()
+    )
     assert "127.0.0.1" in shown["sans"] and "CN=remote-peer" in shown["subject"]
 
     wrong = {"component": "job-runner", "sha256": "AB" * 32}

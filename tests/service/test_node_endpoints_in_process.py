@@ -6,6 +6,7 @@ import httpx
 from typer.testing import CliRunner
 
 from pamnode import __version__
+from pamnode.app.banner import banner
 from pamnode.cli.main import app as cli
 from pamnode.crypto.keyring import KeyRingError
 from tests.service.conftest import NODE_NAME
@@ -88,3 +89,13 @@ async def test_an_unexpected_error_is_a_500_in_the_error_format(node, monkeypatc
 
 def _broken(tenant_id: str) -> tuple[int, bytes]:
     raise RuntimeError("secret detail of a bug")
+
+
+async def test_the_banner_never_shows_the_database_password(node):
+    state = node.transport.app.state.node  # type: ignore[attr-defined]
+    url = "postgresql+asyncpg://pamnode:Db-Secret-9@db.example:5432/pamnode"
+    settings = state.settings.model_copy(update={"database_url": url})
+    async with state.sessions() as db:
+        said = "\n".join(line for _, line in await banner(db, settings))
+    assert "database: postgresql+asyncpg://pamnode:***@db.example:5432/pamnode" in said
+    assert "Db-Secret-9" not in said
