@@ -99,3 +99,10 @@ async def test_the_banner_never_shows_the_database_password(node):
         said = "\n".join(line for _, line in await banner(db, settings))
     assert "database: postgresql+asyncpg://pamnode:***@db.example:5432/pamnode" in said
     assert "Db-Secret-9" not in said
+
+
+async def test_the_console_has_a_favicon(node):
+    page = (await node.client.get("/ztna/base/root/login")).text
+    assert '<link rel="icon" type="image/svg+xml" href="/static/favicon.svg">' in page
+    icon = await node.client.get("/static/favicon.svg")
+    assert icon.status_code == 200 and icon.headers["content-type"] == "image/svg+xml"
