@@ -7,7 +7,16 @@ from typing import Annotated
 import httpx
 import typer
 
-from pamnode.cli.client import fail, forget_session, request, save_session, site_api, tls_context
+from pamnode.cli.client import (
+    fail,
+    forget_session,
+    pin_certificate,
+    request,
+    save_session,
+    site_api,
+    tls_context,
+    unreachable,
+)
 from pamnode.cli.output import Yes, confirm, secret_from, show, table
 
 
@@ -20,20 +29,32 @@ def login(
     ca_file: Annotated[
         str | None, typer.Option(help="Certificate to trust (a self-signed node's cert.pem).")
     ] = None,
+    sha256: Annotated[
+        str | None,
+        typer.Option(
+            help="Trust the certificate the node presents if its SHA-256 is this one (what "
+            "its startup banner shows), and only that certificate from now on.",
+        ),
+    ] = None,
 ) -> None:
     """Log in to a site and keep the session token for the next commands."""
+    if ca_file and sha256:
+        raise fail("give --ca-file or --sha256, not both")
+    if sha256:
+        # Checked before the password leaves this machine.
+        ca_file = pin_certificate(url, sha256)
     password = secret_from(password_file, "Password")
     try:
         response = httpx.post(
             site_api(url) + "auth/login",
             json={"login": user, "password": password},
-            verify=tls_context(ca_file),
+            verify=tls_context(ca_file, pinned=bool(sha256)),
         )
     except httpx.HTTPError as exc:
-        raise fail(f"cannot reach {url}: {exc}") from None
+        raise unreachable(url, exc) from None
     if response.is_error:
         raise fail(f"{response.status_code}: {response.json()['error']['message']}")
-    save_session(url, response.json()["token"], ca_file)
+    save_session(url, response.json()["token"], ca_file, pinned=bool(sha256))
     typer.echo(f"logged in to {url} as {user}")
 
 

@@ -9,6 +9,8 @@ from typing import Any
 import httpx
 import typer
 
+from pamnode.peers.trust import fingerprint
+
 
 def config_dir() -> Path:
     if "PAMNODE_CONFIG_DIR" in os.environ:
@@ -21,12 +23,12 @@ def _session_file() -> Path:
     return config_dir() / "session.json"
 
 
-def save_session(url: str, token: str, ca_file: str | None) -> None:
+def save_session(url: str, token: str, ca_file: str | None, pinned: bool = False) -> None:
     path = _session_file()
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as handle:
-        json.dump({"url": url, "token": token, "ca_file": ca_file}, handle)
+        json.dump({"url": url, "token": token, "ca_file": ca_file, "pinned": pinned}, handle)
 
 
 def forget_session() -> None:
@@ -38,9 +40,51 @@ def fail(message: str) -> typer.Exit:
     return typer.Exit(1)
 
 
-def tls_context(ca_file: str | None) -> ssl.SSLContext:
-    """Trust the given node certificate (a self-signed node's own), else the system store."""
-    return ssl.create_default_context(cafile=ca_file) if ca_file else ssl.create_default_context()
+def tls_context(ca_file: str | None, pinned: bool = False) -> ssl.SSLContext:
+    """Trust the given node certificate (a self-signed node's own), else the system store.
+
+    `pinned`: `ca_file` is the node's own certificate, pinned by its SHA-256 (`login
+    --sha256`): that certificate alone is trusted, whatever names it holds.
+    """
+    if not ca_file:
+        return ssl.create_default_context()
+    context = ssl.create_default_context(cafile=ca_file)
+    if pinned:
+        context.check_hostname = False
+        context.verify_flags |= ssl.VERIFY_X509_PARTIAL_CHAIN
+    return context
+
+
+def pin_certificate(url: str, sha256: str) -> str:
+    """Fetch the certificate the node at `url` presents and keep it, if its SHA-256 is
+    `sha256` (hex, any case, colons allowed); the file to trust from now on."""
+    wanted = sha256.replace(":", "").strip().upper()
+    address = httpx.URL(url)
+    try:
+        pem = ssl.get_server_certificate((address.host, address.port or 443), timeout=10)
+    except OSError as exc:
+        raise fail(f"cannot reach {url}: {exc}") from None
+    presented = fingerprint(ssl.PEM_cert_to_DER_cert(pem))
+    if presented != wanted:
+        raise fail(
+            f"the node presents a certificate with SHA-256 {presented}, not {wanted}: "
+            "nothing was sent to it"
+        )
+    path = config_dir() / f"pinned-{presented[:16].lower()}.pem"
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path.write_text(pem)
+    return str(path)
+
+
+def unreachable(url: str, exc: httpx.HTTPError) -> typer.Exit:
+    """Why `url` could not be used, with what to do when its certificate is not trusted."""
+    if "CERTIFICATE_VERIFY_FAILED" in str(exc):
+        return fail(
+            f"the certificate of {url} is not trusted here ({exc}). A node with its own "
+            "self-signed certificate: log in with --ca-file pointing to its DATA/tls/cert.pem, "
+            "or with --sha256 and the SHA-256 its startup banner shows"
+        )
+    return fail(f"cannot reach {url}: {exc}")
 
 
 def site_api(url: str) -> str:
@@ -62,7 +106,7 @@ class Api:
         token = session.get("token")
         self._client = httpx.Client(
             base_url=site_api(self.url),
-            verify=tls_context(session.get("ca_file")),
+            verify=tls_context(session.get("ca_file"), bool(session.get("pinned"))),
             headers={"Authorization": f"Bearer {token}"} if token else {},
         )
 
@@ -87,7 +131,7 @@ class Api:
         try:
             response = self._client.request(method, path, json=body, params=params)
         except httpx.HTTPError as exc:
-            raise fail(f"cannot reach {self.url}: {exc}") from None
+            raise unreachable(self.url, exc) from None
         if response.is_error:
             try:
                 message = response.json()["error"]["message"]

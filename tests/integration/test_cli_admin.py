@@ -7,6 +7,7 @@ import os
 
 from tests.support.cli import run_cli
 from tests.support.identity import PASSWORD, create_tenant, error_of
+from tests.support.peers import cert_sha256
 
 
 def test_peer_administrator_walks_step_one(node_factory, tmp_path):
@@ -72,3 +73,30 @@ def test_peer_administrator_walks_step_one(node_factory, tmp_path):
 
     audit = run_cli(env, "audit", "--limit", "100").stdout
     assert "api-token.unlock" in audit and "site-role.grant" in audit
+
+
+def test_login_to_a_self_signed_node_says_how_and_pins_by_sha256(node_factory, tmp_path):
+    node = node_factory("cli-pin")
+    create_tenant(node, "corp")
+    env = {**os.environ, "PAMNODE_CONFIG_DIR": str(tmp_path / "config"), "COLUMNS": "250"}
+    password_file = tmp_path / "pw"
+    password_file.write_text(PASSWORD + "\n")
+    url = f"{node.base_url}/ztna/corp/root"
+    login = ["login", url, "--user", "tadmin", "--password-file", str(password_file)]
+
+    untrusted = run_cli(env, *login, check=False)
+    assert untrusted.returncode == 1
+    assert "is not trusted here" in untrusted.stderr
+    assert "--ca-file" in untrusted.stderr and "--sha256" in untrusted.stderr
+
+    wrong = run_cli(env, *login, "--sha256", "AB" * 32, check=False)
+    assert wrong.returncode == 1
+    assert f"presents a certificate with SHA-256 {cert_sha256(node)}" in wrong.stderr
+    assert "nothing was sent to it" in wrong.stderr
+    assert not (tmp_path / "config" / "session.json").exists()
+
+    # As an administrator reads it out: lower case, with colons.
+    spoken = ":".join(a + b for a, b in zip(*[iter(cert_sha256(node).lower())] * 2, strict=True))
+    run_cli(env, *login, "--sha256", spoken)
+    # Later commands trust that certificate alone.
+    assert "tadmin" in run_cli(env, "user", "list").stdout
