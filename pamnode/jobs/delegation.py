@@ -11,8 +11,6 @@ import asyncio
 import logging
 from datetime import datetime
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from pamnode.assets.credentials import Credential
 from pamnode.core.errors import PeerFailure
 from pamnode.db.base import utcnow
@@ -20,16 +18,15 @@ from pamnode.jobs import states
 from pamnode.jobs.context import JobContext
 from pamnode.jobs.peer_link import INVALID_ANSWER, Candidate, PeerLink
 from pamnode.jobs.specs import JobSpec, TaskResult
-from pamnode.jobs.states import JobState
+from pamnode.jobs.states import JobState, Opening
 from pamnode.jobs.wire import PeerJobIn
 
 log = logging.getLogger("pamnode.jobs")
 
 
-async def begin_delegation(db: AsyncSession, job_id: str, first: Candidate) -> str | None:
-    """Open the job's attempt on the first peer to try, in the queue's transaction; None when
-    it ended meanwhile (cancelled)."""
-    return await states.open_attempt(db, job_id, first.name, state=JobState.DISPATCHED)
+def begin_delegation(job_id: str, first: Candidate) -> Opening:
+    """The job's attempt on the first peer to try, opened as the queue takes it."""
+    return Opening(job_id, first.name, {"state": JobState.DISPATCHED})
 
 
 async def delegate(
@@ -48,16 +45,15 @@ async def delegate(
     refused = ""
     for index, candidate in enumerate(candidates):
         if index:
-            opened = await states.apart(
-                ctx.sessions,
-                states.open_attempt,
+            following = Opening(
                 job_id,
                 candidate.name,
+                {"state": JobState.DISPATCHED},
                 ended=attempt,
                 outcome="unreachable",
                 error=refused,
-                state=JobState.DISPATCHED,
             )
+            opened = await states.apart(ctx.sessions, states.open_attempt, following)
             if opened is None:
                 return None  # cancelled before it went out again
             attempt = opened

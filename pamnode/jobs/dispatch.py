@@ -3,6 +3,9 @@
 `delegation` and `local` run.
 """
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import lazyload
@@ -22,6 +25,7 @@ from pamnode.jobs.models import Job
 from pamnode.jobs.peer_link import Candidate
 from pamnode.jobs.pool import Work
 from pamnode.jobs.specs import JobSpec, TaskResult
+from pamnode.jobs.states import Change, Opening
 from pamnode.peers.selection import Purpose, attempt_order, serving
 
 ASSET_GONE = "the asset no longer exists"
@@ -47,20 +51,29 @@ _REQUESTED = (
 )
 
 
-async def claim_requested(db: AsyncSession, ctx: JobContext, job_id: str) -> Work | None:
-    """Decide where a job asked for on this node runs (through a peer when its asset has any,
-    else here) and open its first attempt, in the queue's transaction; the work that runs it,
-    or None when it cannot run (it ended, with its reason)."""
+@dataclass(frozen=True)
+class Plan:
+    """What the queue writes for a job it takes, and what then runs it: the attempt to open and
+    the work given that attempt's id, or the failure that ends a job that cannot run."""
+
+    job_id: str
+    opening: Opening | None = None
+    work: Callable[[str], Work] | None = None
+    failure: Change | None = None
+
+
+async def plan_requested(db: AsyncSession, ctx: JobContext, job_id: str) -> Plan:
+    """Decide where a job asked for on this node runs: through a peer when its asset has any,
+    else here. Reads only: the queue writes every plan of a take at the end of its transaction
+    (on SQLite, the write lock is then held for the writes alone)."""
     job = (await db.execute(_REQUESTED, {"job_id": job_id})).one()
     asset_id = job.asset_id
     if asset_id is None:
-        await states.write(db, [states.failure(job_id, None, "asset_gone", ASSET_GONE)])
-        return None
+        return Plan(job_id, failure=states.failure(job_id, None, "asset_gone", ASSET_GONE))
     try:
         secrets = await open_secrets(db, ctx.keyring, job.tenant_id, asset_id)
     except (VaultError, KeyRingError) as exc:
-        await states.write(db, [states.failure(job_id, None, "vault_unavailable", str(exc))])
-        return None
+        return Plan(job_id, failure=states.failure(job_id, None, "vault_unavailable", str(exc)))
     peers = await serving(db, asset_id, Purpose.JOBS)
     candidates = [
         Candidate.of(ctx.keyring, job.tenant_id, peer) for peer in attempt_order(peers, ctx.rng)
@@ -70,25 +83,25 @@ async def claim_requested(db: AsyncSession, ctx: JobContext, job_id: str) -> Wor
     pinned = job.pinned is not None
 
     if candidates:
-        dispatched = await begin_delegation(db, job_id, candidates[0])
-        if dispatched is None:
-            return None
 
-        async def through_peer() -> None:
-            result = await delegate(ctx, job_id, dispatched, spec, credential, candidates)
-            await _pin(ctx, asset_id, pinned, result)
+        def through_peer(attempt: str) -> Work:
+            async def work() -> None:
+                result = await delegate(ctx, job_id, attempt, spec, credential, candidates)
+                await _pin(ctx, asset_id, pinned, result)
 
-        return through_peer
-    running = await begin_here(db, job_id)
-    if running is None:
-        return None
+            return work
+
+        return Plan(job_id, begin_delegation(job_id, candidates[0]), through_peer)
     sig = ctx.signature(job.tenant, job.site)
 
-    async def here() -> None:
-        result = await run_here(ctx, job_id, running, spec, credential, sig)
-        await _pin(ctx, asset_id, pinned, result)
+    def here(attempt: str) -> Work:
+        async def work() -> None:
+            result = await run_here(ctx, job_id, attempt, spec, credential, sig)
+            await _pin(ctx, asset_id, pinned, result)
 
-    return here
+        return work
+
+    return Plan(job_id, begin_here(job_id), here)
 
 
 async def _pin(ctx: JobContext, asset_id: str, pinned: bool, result: TaskResult | None) -> None:

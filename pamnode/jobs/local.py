@@ -6,21 +6,18 @@ outcome (`run_here`).
 
 import asyncio
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from pamnode.assets.credentials import Credential
 from pamnode.core.errors import ExecutionError
 from pamnode.db.base import utcnow
 from pamnode.jobs import states
 from pamnode.jobs.context import JobContext
 from pamnode.jobs.specs import JobSpec, TaskResult
-from pamnode.jobs.states import JobState
+from pamnode.jobs.states import JobState, Opening
 
 
-async def begin_here(db: AsyncSession, job_id: str) -> str | None:
-    """Open the job's attempt on this node as it starts running, in the queue's transaction;
-    None when it ended meanwhile (cancelled)."""
-    return await states.open_attempt(db, job_id, None, state=JobState.RUNNING, started_at=utcnow())
+def begin_here(job_id: str) -> Opening:
+    """The job's attempt on this node, opened as the queue takes it."""
+    return Opening(job_id, None, {"state": JobState.RUNNING, "started_at": utcnow()})
 
 
 async def run_here(

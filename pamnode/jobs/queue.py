@@ -6,11 +6,10 @@ sent here also waits in `JobContext.handed`, which holds its credential in memor
 """
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from pamnode.jobs import states
 from pamnode.jobs.context import JobContext
-from pamnode.jobs.dispatch import claim_requested
+from pamnode.jobs.dispatch import Plan, plan_requested
 from pamnode.jobs.local import begin_here, run_here
 from pamnode.jobs.models import Job
 from pamnode.jobs.pool import BrokenJob, Work
@@ -33,9 +32,8 @@ async def take_queued(
     ctx: JobContext, free: int, running: frozenset[str]
 ) -> list[tuple[str, Work]]:
     """Up to `free` of the oldest queued jobs not already running here, each with the work
-    that runs it. One transaction takes them, reads what each needs and opens its first
-    attempt (so a job's start costs one write, not three)."""
-    taken: list[tuple[str, Work]] = []
+    that runs it. One transaction takes them, reads what each needs, then opens their first
+    attempts together (so a job's start costs a share of one write, not three writes)."""
     async with ctx.sessions.begin() as db:
         rows = (
             await db.execute(
@@ -45,18 +43,30 @@ async def take_queued(
                 .limit(free)
             )
         ).all()
+        plans: list[Plan] = []
         for job_id, origin in rows:
             try:
                 if origin == "local":
-                    work = await claim_requested(db, ctx, job_id)
+                    plans.append(await plan_requested(db, ctx, job_id))
                 else:
-                    work = await _claim_handed(db, ctx, job_id)
+                    plans.append(_plan_handed(ctx, job_id))
             except Exception as exc:
                 # The whole take rolls back (the error may have ended the transaction); the
                 # pool fails this job on its own and takes the others again.
                 raise BrokenJob(job_id) from exc
-            if work is not None:
-                taken.append((job_id, work))
+        # The writes last, together: SQLite's write lock is held for them alone.
+        await states.write(db, [plan.failure for plan in plans if plan.failure is not None])
+        starting = [
+            (plan.job_id, plan.opening, plan.work)
+            for plan in plans
+            if plan.opening is not None and plan.work is not None
+        ]
+        opened = await states.open_attempts(db, [opening for _, opening, _ in starting])
+    taken = [
+        (job_id, work(attempt))
+        for (job_id, _, work), attempt in zip(starting, opened, strict=True)
+        if attempt is not None
+    ]
     for job_id, _ in taken:
         # Held until its attempt was on record: a failed take leaves it to the next one.
         ctx.handed.pop(job_id, None)
@@ -64,20 +74,19 @@ async def take_queued(
     return taken
 
 
-async def _claim_handed(db: AsyncSession, ctx: JobContext, job_id: str) -> Work | None:
+def _plan_handed(ctx: JobContext, job_id: str) -> Plan:
     handed = ctx.handed.get(job_id)
     if handed is None:
         # Its credential went with a restart of this node: it cannot run.
-        await states.end_broken(db, job_id, JobState.FAILED, "interrupted", INTERRUPTED)
-        return None
-    attempt = await begin_here(db, job_id)
-    if attempt is None:
-        return None
+        return Plan(job_id, failure=states.failure(job_id, None, "interrupted", INTERRUPTED))
 
-    async def work() -> None:
-        await run_here(ctx, job_id, attempt, handed.spec, handed.credential, handed.signature)
+    def here(attempt: str) -> Work:
+        async def work() -> None:
+            await run_here(ctx, job_id, attempt, handed.spec, handed.credential, handed.signature)
 
-    return work
+        return work
+
+    return Plan(job_id, begin_here(job_id), here)
 
 
 async def stop(ctx: JobContext, job_id: str) -> None:

@@ -259,26 +259,45 @@ async def end_if_queued(sessions: Sessions, job_id: str, state: JobState) -> boo
     return await commit(sessions, Change(job_id, {"state": state}, only_queued=True))
 
 
-async def open_attempt(
-    db: AsyncSession,
-    job_id: str,
-    peer_node: str | None,
-    ended: str | None = None,
-    outcome: str = "",
-    error: str = "",
-    **fields: Any,
-) -> str | None:
-    """Open the job's next attempt (closing `ended`, the one before) and write `fields` with
-    it, in the caller's transaction; None when the job ended meanwhile (cancelled): do not
-    run it."""
-    change = Change(job_id, {"peer_node": peer_node, **fields}, ended, outcome, error)
-    if not await write(db, [change]):
-        return None
-    attempt_id = new_id()
+@dataclass(frozen=True)
+class Opening:
+    """A job's next attempt to open, with the job's change that goes with it (and the
+    attempt before it to close, with how it ended)."""
+
+    job_id: str
+    peer_node: str | None
+    fields: dict[str, Any]
+    ended: str | None = None
+    outcome: str = ""
+    error: str = ""
+
+
+async def open_attempts(db: AsyncSession, openings: Sequence[Opening]) -> list[str | None]:
+    """Open these attempts in the caller's transaction; each one's id, or None for a job that
+    ended meanwhile (cancelled): do not run it."""
+    changes = [
+        Change(o.job_id, {"peer_node": o.peer_node, **o.fields}, o.ended, o.outcome, o.error)
+        for o in openings
+    ]
+    applied = await _apply(db, changes)
     conn = await db.connection()
-    values = {"v_id": attempt_id, "v_job_id": job_id, "v_peer_node": peer_node}
-    await conn.execute(_OPEN_ATTEMPT, {**values, "v_now": utcnow()})
-    return attempt_id
+    now = utcnow()
+    opened: list[str | None] = []
+    for opening, changed in zip(openings, applied, strict=True):
+        if not changed:
+            opened.append(None)
+            continue
+        attempt_id = new_id()
+        values = {"v_id": attempt_id, "v_job_id": opening.job_id, "v_peer_node": opening.peer_node}
+        await conn.execute(_OPEN_ATTEMPT, {**values, "v_now": now})
+        opened.append(attempt_id)
+    return opened
+
+
+async def open_attempt(db: AsyncSession, opening: Opening) -> str | None:
+    """`open_attempts` for one."""
+    (opened,) = await open_attempts(db, [opening])
+    return opened
 
 
 async def end_broken(

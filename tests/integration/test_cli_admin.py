@@ -4,19 +4,26 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 from tests.support.cli import run_cli
 from tests.support.identity import PASSWORD, create_tenant, error_of
 from tests.support.peers import cert_sha256
 
 
-def test_peer_administrator_walks_step_one(node_factory, tmp_path):
-    node = node_factory("cli")
-    create_tenant(node, "proxm-27")
+def _shell(tmp_path: Path) -> tuple[dict[str, str], Path]:
+    """An administrator's shell: its environment (own CLI config) and a password file."""
     # Wide enough that Rich tables do not wrap the cells we look for.
     env = {**os.environ, "PAMNODE_CONFIG_DIR": str(tmp_path / "config"), "COLUMNS": "250"}
     password_file = tmp_path / "pw"
     password_file.write_text(PASSWORD + "\n")
+    return env, password_file
+
+
+def test_peer_administrator_walks_step_one(node_factory, tmp_path):
+    node = node_factory("cli")
+    create_tenant(node, "proxm-27")
+    env, password_file = _shell(tmp_path)
 
     url = f"{node.base_url}/ztna/proxm-27/root"
     run_cli(
@@ -78,9 +85,7 @@ def test_peer_administrator_walks_step_one(node_factory, tmp_path):
 def test_login_to_a_self_signed_node_says_how_and_pins_by_sha256(node_factory, tmp_path):
     node = node_factory("cli-pin")
     create_tenant(node, "corp")
-    env = {**os.environ, "PAMNODE_CONFIG_DIR": str(tmp_path / "config"), "COLUMNS": "250"}
-    password_file = tmp_path / "pw"
-    password_file.write_text(PASSWORD + "\n")
+    env, password_file = _shell(tmp_path)
     url = f"{node.base_url}/ztna/corp/root"
     login = ["login", url, "--user", "tadmin", "--password-file", str(password_file)]
 
