@@ -29,12 +29,19 @@ raced such a commit (it read the database before the commit and finished after) 
 remembered: the count of revoking commits is read before the first query and compared before
 keeping. Everything here runs on the node's one event loop (no lock).
 
+One verification per key at a time: requests that arrive with a token while it is being
+verified wait for that verification and use what it remembered, instead of each running the
+same six queries (a burst of 200 requests with one token once held the database pool with
+1,200 identical queries and answered 503 to most). A waiter whose key was not remembered
+(the token was refused, or a revocation raced it) verifies for itself, as before.
+
 The caller's ORM objects never cross from one request's session to another: an entry keeps
 plain column values (never the password hash) and each hit rebuilds the tenant, site and
 user as persistent objects of the request's own session without SQL
 (`make_transient_to_detached`, then `merge(load=False)`), as if the request had loaded them.
 """
 
+import asyncio
 import hashlib
 import time
 from collections import OrderedDict
@@ -141,6 +148,8 @@ class CallerCache:
         self._clock = clock
         self._entries: OrderedDict[Key, _Entry] = OrderedDict()
         self._seen = _Revocations.count
+        # Keys being verified now, set when that verification ends (either way).
+        self._verifying: dict[Key, asyncio.Event] = {}
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -161,13 +170,22 @@ class CallerCache:
             verified = await verify()
             return verified.principal, verified.claims
         key = (hashlib.sha256(token.encode()).digest(), tenant, site, source)
+        under_way = self._verifying.get(key)
+        if under_way is not None:
+            await under_way.wait()
         entry = self._recall(key)
         if entry is not None:
             return await self._rebuild(db, entry, source), dict(entry.claims)
         # Read before verify's first query: a revoking commit in between forbids keeping.
         seen = _Revocations.count
-        verified = await verify()
-        self._keep(key, seen, verified)
+        done = self._verifying.setdefault(key, asyncio.Event())
+        try:
+            verified = await verify()
+            self._keep(key, seen, verified)
+        finally:
+            if self._verifying.get(key) is done:
+                del self._verifying[key]
+                done.set()
         return verified.principal, verified.claims
 
     def _forget_revoked(self) -> None:

@@ -5,6 +5,11 @@ so 55 concurrent executes gave 500s after 30 s, 200 gave 200 x 500, and the node
 answering meanwhile. Now a request holds one connection at most, jobs write through a pool of
 their own, and a request that finds no connection within a short wait gets 503 with
 `Retry-After`. Each accepted job then finishes; none is left queued or running.
+
+The bound is on a stall, not on speed: the jobs accepted early in the burst start their SSH
+sessions while the burst is still answered, on the same two cores (the node's loop, sshd and
+this test's client). Here the slowest answer takes about 4 s (a burst of 200 bare requests
+takes 1.4 s); the stall this test was written for took 30 s.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from tests.support.identity import create_tenant, expect
 from tests.support.jobs import FINISHED, ssh_host
 
 BURST = 200
-ANSWER_WITHIN_S = 5.0
+ANSWER_WITHIN_S = 8.0
 
 
 @pytest.fixture(scope="module")

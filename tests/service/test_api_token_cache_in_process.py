@@ -157,6 +157,27 @@ async def test_a_verified_token_is_served_again_without_the_database(node, servi
     assert {**cached, "time": None} == {**verified, "time": None}
 
 
+async def test_a_burst_with_one_new_token_verifies_it_once(node, service, clock):
+    """Requests that come while the token is being verified wait for that verification."""
+    _, _, jwt = service
+    with counted(node) as alone:
+        expect(await peer_info(node, jwt), 200)
+    clock.now += TTL_S + 1  # forgotten: the burst below finds nothing remembered
+    with counted(node) as burst:
+        answers = await asyncio.gather(*(peer_info(node, jwt) for _ in range(20)))
+    assert [answer.status_code for answer in answers] == [200] * 20
+    assert sorted(burst) == sorted(alone)
+
+
+async def test_a_burst_with_a_refused_token_refuses_every_request(node, acme, service, clock):
+    """Nothing is remembered of a refusal: each waiter verifies for itself, and is refused."""
+    login, token_id, jwt = service
+    async with node.as_("acme", acme) as admin:
+        await _disable(admin, login, token_id)
+    answers = await asyncio.gather(*(peer_info(node, jwt) for _ in range(5)))
+    assert [error_of(answer, 401)["code"] for answer in answers] == ["token_disabled"] * 5
+
+
 async def test_a_login_session_is_verified_on_every_request(node, service, clock):
     login, _, _ = service
     session = await node.login("acme", login)
