@@ -1,7 +1,6 @@
 """Request dependencies shared by every area's router: node, transaction, site, caller."""
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Cookie, Depends, Header, Request
@@ -9,9 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from pamnode.app.node import Node
 from pamnode.core.errors import Unauthenticated
-from pamnode.identity import tenants
 from pamnode.identity.auth import Verified, authenticate, bearer_token, bearer_value, verify_caller
-from pamnode.identity.models import Site, Tenant
 from pamnode.identity.principal import Principal
 
 
@@ -36,20 +33,6 @@ def client_address(request: Request) -> str:
     return request.client.host if request.client else ""
 
 
-@dataclass(frozen=True)
-class SiteScope:
-    tenant: Tenant
-    site: Site
-
-
-async def _site_scope(tenant: str, site: str, db: DB) -> SiteScope:
-    found = await tenants.get_tenant(db, tenant)
-    return SiteScope(found, await tenants.get_site(db, found, site))
-
-
-Scope = Annotated[SiteScope, Depends(_site_scope)]
-
-
 def _identified(request: Request, principal: Principal, claims: dict[str, object]) -> Principal:
     """What the audit of refusals and logout read of the caller, whichever way it came."""
     request.state.actor = principal.user.login
@@ -58,12 +41,10 @@ def _identified(request: Request, principal: Principal, claims: dict[str, object
 
 
 async def _authenticated(
-    request: Request, scope: SiteScope, db: AsyncSession, token: str
+    request: Request, tenant: str, site: str, db: AsyncSession, token: str
 ) -> Principal:
     """The one path from a token to a caller, whichever way the token travelled."""
-    principal, claims = await authenticate(
-        db, scope.tenant, scope.site, token, client_address(request)
-    )
+    principal, claims = await authenticate(db, tenant, site, token, client_address(request))
     return _identified(request, principal, claims)
 
 
@@ -77,13 +58,11 @@ async def _principal(
 ) -> Principal:
     """The bearer's caller: an API-token caller verified a moment ago comes from the node's
     cache (identity/caller_cache.py) without the database; anything else is verified here,
-    the URL's tenant and site first, as with the site scope."""
+    the token first, so that an unknown tenant tells an unproven caller nothing."""
     source = client_address(request)
 
     async def verify() -> Verified:
-        scope = await _site_scope(tenant, site, db)
-        token = bearer_value(authorization)
-        return await verify_caller(db, scope.tenant, scope.site, token, source)
+        return await verify_caller(db, tenant, site, bearer_value(authorization), source)
 
     principal, claims = await node.callers.caller(
         db, bearer_token(authorization), tenant, site, source, verify
@@ -99,13 +78,14 @@ SESSION_COOKIE = "pamnode_session"
 
 async def _console_principal(
     request: Request,
-    scope: Scope,
+    tenant: str,
+    site: str,
     db: DB,
     pamnode_session: Annotated[str | None, Cookie()] = None,
 ) -> Principal:
     if not pamnode_session:
         raise Unauthenticated("log in to use the console", code="session_missing")
-    return await _authenticated(request, scope, db, pamnode_session)
+    return await _authenticated(request, tenant, site, db, pamnode_session)
 
 
 ConsoleCaller = Annotated[Principal, Depends(_console_principal)]

@@ -13,7 +13,6 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from pamnode.app.node import Node
 from pamnode.core.errors import PamError, Unauthenticated
 from pamnode.http.deps import SESSION_COOKIE
-from pamnode.identity import tenants
 from pamnode.identity.auth import authenticate, bearer_value
 from pamnode.identity.principal import Principal
 from pamnode.sessions import tunnel
@@ -69,9 +68,7 @@ async def _caller(websocket: WebSocket, node: Node, tenant: str, site: str) -> P
             )
     source = websocket.client.host if websocket.client else ""
     async with node.sessions() as db, db.begin():
-        found = await tenants.get_tenant(db, tenant)
-        scope_site = await tenants.get_site(db, found, site)
-        principal, _ = await authenticate(db, found, scope_site, token, source)
+        principal, _ = await authenticate(db, tenant, site, token, source)
     return principal
 
 

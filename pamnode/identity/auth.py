@@ -1,4 +1,11 @@
-"""Login, and turning a bearer token into a Principal, with one distinct refusal per cause."""
+"""Login, and turning a bearer token into a Principal, with one distinct refusal per cause.
+
+No tenant enumeration: both start from the tenant and site names of the URL, and a caller
+who has not proven who they are learns nothing of whether those exist. A login to an unknown
+tenant or site is refused like a wrong password (after the same password hashing); a token is
+checked before the URL's tenant is looked up, so an unknown tenant refuses it as any tenant
+the token was not issued by does.
+"""
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -17,6 +24,7 @@ from pamnode.identity.grants import roles_of
 from pamnode.identity.models import ApiToken, LoginSession, Site, Tenant, User
 from pamnode.identity.passwords import verify_password
 from pamnode.identity.principal import Principal
+from pamnode.identity.tenants import find_site, find_tenant, get_site
 from pamnode.identity.throttle import LoginThrottle
 from pamnode.identity.users import find_user
 
@@ -24,18 +32,28 @@ SESSION_TYPE = "session"
 LEEWAY = timedelta(seconds=signing.LEEWAY_S)
 
 
+@dataclass(frozen=True)
+class SignedIn:
+    tenant: Tenant
+    site: Site
+    user: User
+
+
 async def login(
     db: AsyncSession,
     ring: KeyRing,
-    tenant: Tenant,
-    site: Site,
+    tenant_name: str,
+    site_name: str,
     login_name: str,
     password: str,
     source: str,
     ttl: timedelta,
     throttle: LoginThrottle,
 ) -> tuple[str, datetime]:
-    user = await check_password(db, tenant, login_name, password, source, throttle)
+    signed_in = await check_password(
+        db, tenant_name, site_name, login_name, password, source, throttle
+    )
+    tenant, site, user = signed_in.tenant, signed_in.site, signed_in.user
     expires_at = utcnow() + ttl
     session = LoginSession(id=new_id(), user_id=user.id, expires_at=expires_at)
     db.add(session)
@@ -48,22 +66,25 @@ async def login(
 
 async def check_password(
     db: AsyncSession,
-    tenant: Tenant,
+    tenant_name: str,
+    site_name: str,
     login_name: str,
     password: str,
     source: str,
     throttle: LoginThrottle,
-) -> User:
-    """The user whose password this is, throttled per login and per source; every login
-    (the console's, the API's, the SSH proxy's) goes through here."""
-    keys = throttle.keys(tenant.name, login_name, source)
+) -> SignedIn:
+    """The tenant, site and user whose password this is, throttled per login and per
+    source; every login (the console's, the API's, the SSH proxy's) goes through here."""
+    keys = throttle.keys(tenant_name, login_name, source)
     if wait := throttle.wait_s(keys):
         raise Throttled(
             f"too many failed logins for '{login_name}' or from {source}: try again in {wait} s",
             retry_after_s=wait,
             code="login_throttled",
         )
-    user = await find_user(db, tenant, login_name)
+    tenant = await find_tenant(db, tenant_name)
+    site = await find_site(db, tenant, site_name) if tenant else None
+    user = await find_user(db, tenant, login_name) if tenant and site else None
     if not await verify_password(user.password_hash if user else None, password):
         locks = throttle.failed(keys)
         if locks:
@@ -73,11 +94,11 @@ async def check_password(
                 code="login_locked",
             )
         raise Unauthenticated("invalid login or password", code="login_failed")
-    assert user is not None
+    assert tenant is not None and site is not None and user is not None
     throttle.succeeded(keys[0])
     if user.locked:
         raise Forbidden(f"user '{user.login}' is locked", code="user_locked")
-    return user
+    return SignedIn(tenant, site, user)
 
 
 async def logout(db: AsyncSession, principal: Principal, session_id: str) -> None:
@@ -117,17 +138,19 @@ class Verified:
 
 
 async def authenticate(
-    db: AsyncSession, tenant: Tenant, site: Site, token: str, source: str
+    db: AsyncSession, tenant_name: str, site_name: str, token: str, source: str
 ) -> tuple[Principal, dict[str, object]]:
     """Return the caller and the token's claims, or raise the one refusal that applies."""
-    verified = await verify_caller(db, tenant, site, token, source)
+    verified = await verify_caller(db, tenant_name, site_name, token, source)
     return verified.principal, verified.claims
 
 
 async def verify_caller(
-    db: AsyncSession, tenant: Tenant, site: Site, token: str, source: str
+    db: AsyncSession, tenant_name: str, site_name: str, token: str, source: str
 ) -> Verified:
-    """Every check of a bearer token against the database, or the one refusal that applies."""
+    """Every check of a bearer token against the database, or the one refusal that applies,
+    for the tenant and site the URL names (the token's own tenant is the URL's, or it is
+    refused before anything of the URL's is looked up)."""
     issuer = await db.scalar(
         select(Tenant).where(Tenant.signing_kid == signing.unverified_key_id(token))
     )
@@ -137,16 +160,17 @@ async def verify_caller(
             code="token_bad_signature",
         )
     claims = signing.verify(token, issuer)
-    if issuer.id != tenant.id:
+    if issuer.name != tenant_name:
         raise Forbidden(
             f"the token was issued by tenant '{issuer.name}' and is not valid on tenant "
-            f"'{tenant.name}'",
+            f"'{tenant_name}'",
             code="token_wrong_tenant",
         )
+    tenant = issuer
     user = await db.get(User, claims["sub"])
     api_token = None
     if claims["typ"] == API_TOKEN_TYPE:
-        api_token = await _check_api_token(db, site, claims)
+        api_token = await _check_api_token(db, site_name, claims)
     elif claims["typ"] == SESSION_TYPE:
         await _check_session(db, claims)
     else:
@@ -163,15 +187,17 @@ async def verify_caller(
             code="token_source_denied",
         )
     via = "api-token" if claims["typ"] == API_TOKEN_TYPE else "session"
+    # A proven caller of this tenant may learn that a site does not exist.
+    site = await get_site(db, tenant, site_name)
     roles = await roles_of(db, site, user)
     return Verified(Principal(user, tenant, site, roles, via, source), claims, api_token)
 
 
-async def _check_api_token(db: AsyncSession, site: Site, claims: dict[str, object]) -> ApiToken:
-    if claims.get("site") != site.name:
+async def _check_api_token(db: AsyncSession, site_name: str, claims: dict[str, object]) -> ApiToken:
+    if claims.get("site") != site_name:
         raise Forbidden(
             f"the API token was issued for site '{claims.get('site')}' and is not valid on "
-            f"site '{site.name}'",
+            f"site '{site_name}'",
             code="token_wrong_site",
         )
     row = await db.get(ApiToken, claims["jti"])

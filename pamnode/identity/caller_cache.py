@@ -1,9 +1,9 @@
 """Verified API-token callers, remembered for a few seconds.
 
 Why: a main node drives its delegated jobs on a peer with one API token, request after
-request (submit, long-poll, cancel). Verifying that token costs a signature check and six
-queries per request (the tenant and site of the URL, the issuing tenant, the user, the
-token's row, the user's roles on the site). A caller verified once is remembered instead.
+request (submit, long-poll, cancel). Verifying that token costs a signature check and five
+queries per request (the issuing tenant, the user, the token's row, the site of the URL, the
+user's roles on it). A caller verified once is remembered instead.
 
 What it bounds:
 
@@ -31,8 +31,8 @@ keeping. Everything here runs on the node's one event loop (no lock).
 
 One verification per key at a time: requests that arrive with a token while it is being
 verified wait for that verification and use what it remembered, instead of each running the
-same six queries (a burst of 200 requests with one token once held the database pool with
-1,200 identical queries and answered 503 to most). A waiter whose key was not remembered
+same five queries (a burst of 200 requests with one token once held the database pool with
+1,000 identical queries and answered 503 to most). A waiter whose key was not remembered
 (the token was refused, or a revocation raced it) verifies for itself, as before.
 
 The caller's ORM objects never cross from one request's session to another: an entry keeps

@@ -26,8 +26,12 @@ async def get_tenant(db: AsyncSession, name: str) -> Tenant:
     return tenant
 
 
+async def find_site(db: AsyncSession, tenant: Tenant, name: str) -> Site | None:
+    return await db.scalar(select(Site).where(Site.tenant_id == tenant.id, Site.name == name))
+
+
 async def get_site(db: AsyncSession, tenant: Tenant, name: str) -> Site:
-    site = await db.scalar(select(Site).where(Site.tenant_id == tenant.id, Site.name == name))
+    site = await find_site(db, tenant, name)
     if site is None:
         raise NotFound(f"tenant '{tenant.name}' has no site named '{name}'", code="site_not_found")
     return site

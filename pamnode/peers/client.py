@@ -22,7 +22,7 @@ TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 Answer = TypeVar("Answer", bound=BaseModel)
 
 # What the peer's own refusal codes mean for the main node's administrator.
-_TENANT_SITE = {"token_wrong_tenant", "token_wrong_site", "tenant_not_found", "site_not_found"}
+_TENANT_SITE = {"token_wrong_tenant", "token_wrong_site", "site_not_found"}
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,6 @@ import ssl
 from pamnode.audit.service import AuditScope, record
 from pamnode.core.errors import Forbidden, InvalidInput, PamError, Unauthenticated, Unavailable
 from pamnode.core.streams import Connection, splice
-from pamnode.identity import tenants
 from pamnode.identity.auth import authenticate, bearer_value
 from pamnode.identity.principal import Principal
 from pamnode.peers.serving import require_peer_caller
@@ -122,9 +121,7 @@ class HttpProxy:
         except Unauthenticated as exc:
             raise Forbidden(exc.message, code=exc.code) from None
         async with self.ctx.sessions() as db, db.begin():
-            tenant = await tenants.get_tenant(db, grant.tenant)
-            site = await tenants.get_site(db, tenant, grant.site)
-            principal, _ = await authenticate(db, tenant, site, token, source)
+            principal, _ = await authenticate(db, grant.tenant, grant.site, token, source)
         require_peer_caller(principal)
         if (host, port) != (grant.host.lower(), grant.port):
             raise Forbidden(

@@ -14,7 +14,6 @@ import asyncssh
 
 from pamnode.audit.service import AuditScope, record
 from pamnode.core.errors import PamError
-from pamnode.identity import tenants
 from pamnode.identity.auth import check_password
 from pamnode.identity.grants import roles_of
 from pamnode.identity.principal import Principal
@@ -140,11 +139,10 @@ class SshProxy:
         """The caller, or the refusal a console login would get (an unknown tenant or site
         is refused like a wrong password)."""
         async with self.ctx.sessions.begin() as db:
-            tenant = await tenants.get_tenant(db, login.tenant)
-            site = await tenants.get_site(db, tenant, login.site)
-            user = await check_password(
-                db, tenant, login.login, password, source, self.ctx.throttle
+            signed_in = await check_password(
+                db, login.tenant, login.site, login.login, password, source, self.ctx.throttle
             )
+            tenant, site, user = signed_in.tenant, signed_in.site, signed_in.user
             roles = await roles_of(db, site, user)
             record(
                 db, AuditScope(tenant.name, site.name, user.login, source), "auth.login", user.login

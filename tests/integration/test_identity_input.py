@@ -108,6 +108,7 @@ def test_failed_tenant_creation_leaves_nothing(acme):
 def test_unknown_tenant_and_site(acme):
     node, admin = acme
     with node.client("nowhere", token=admin) as c:
-        assert error_of(c.get("users"), 404)["code"] == "tenant_not_found"
+        assert error_of(c.get("users"), 403)["code"] == "token_wrong_tenant"
+    # The caller proved it belongs to acme: it may learn that a site does not exist.
     with node.client("acme", "nosite", token=admin) as c:
         assert error_of(c.get("users"), 404)["code"] == "site_not_found"

@@ -35,6 +35,42 @@ async def test_a_wrong_password_and_bad_tokens_are_refused_with_their_codes(node
     assert (malformed.status_code, malformed.json()["error"]["code"]) == (401, "token_malformed")
 
 
+async def test_an_unknown_tenant_or_site_answers_an_unproven_caller_as_a_known_one(node, acme):
+    """No tenant enumeration: what a caller without a valid token of the tenant sees is the
+    same whether the tenant (or site) in the URL exists or not."""
+
+    async def answers(tenant: str, site: str = "root") -> list[tuple[int, object]]:
+        api = f"/ztna/{tenant}/{site}/api/"
+        body = {"login": "tadmin", "password": "not-it-at-all"}
+        seen = [
+            await node.client.post(api + "auth/login", json=body),
+            await node.client.get(api + "users"),
+            await node.client.get(api + "users", headers={"Authorization": "Bearer not-a-jwt"}),
+        ]
+        shown = [(r.status_code, r.json()) for r in seen]
+        login_page = await node.client.get(f"/ztna/{tenant}/{site}/login")
+        return [*shown, (login_page.status_code, "login" in login_page.text)]
+
+    known = await answers("acme")
+    assert known[0] == (
+        401,
+        {"error": {"code": "login_failed", "message": "invalid login or password"}},
+    )
+    assert known[3] == (200, True)
+    assert await answers("nowhere") == known
+    assert await answers("acme", "nosite") == known
+
+
+async def test_a_token_on_another_or_unknown_tenant_is_refused_as_wrong_tenant(node, acme):
+    async with node.as_("nowhere", acme) as client:
+        refused = await client.get("users")
+    assert refused.status_code == 403
+    assert refused.json()["error"] == {
+        "code": "token_wrong_tenant",
+        "message": "the token was issued by tenant 'acme' and is not valid on tenant 'nowhere'",
+    }
+
+
 async def test_bad_user_input_is_refused_and_writes_nothing(node, acme):
     async with node.as_("acme", acme) as client:
         before = (await client.get("users")).json()

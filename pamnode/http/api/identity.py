@@ -4,7 +4,7 @@ from datetime import timedelta
 
 from fastapi import APIRouter, Request, status
 
-from pamnode.http.deps import DB, Caller, NodeDep, Scope, client_address
+from pamnode.http.deps import DB, Caller, NodeDep, client_address
 from pamnode.identity import api_tokens, auth, grants, tenants, users
 from pamnode.identity.models import ApiToken, SiteRoleGrant, User
 from pamnode.identity.schemas import (
@@ -29,15 +29,17 @@ router = APIRouter()
 
 
 @router.post("/auth/login", tags=["auth"])
-async def login(body: LoginIn, request: Request, scope: Scope, db: DB, node: NodeDep) -> LoginOut:
+async def login(
+    tenant: str, site: str, body: LoginIn, request: Request, db: DB, node: NodeDep
+) -> LoginOut:
     # Named before the check so that a refused login is audited under the login tried.
     request.state.actor = body.login
     request.state.audit_action = "auth.login"
     token, expires_at = await auth.login(
         db,
         node.keyring,
-        scope.tenant,
-        scope.site,
+        tenant,
+        site,
         body.login,
         body.password,
         client_address(request),

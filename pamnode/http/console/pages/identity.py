@@ -12,7 +12,7 @@ from pamnode.http.console.caller import Caller
 from pamnode.http.console.csrf import check_same_origin
 from pamnode.http.console.forms import checked, expect_form, form_data, validated
 from pamnode.http.console.render import page, redirect, site_base
-from pamnode.http.deps import DB, SESSION_COOKIE, NodeDep, Scope, client_address
+from pamnode.http.deps import DB, SESSION_COOKIE, NodeDep, client_address
 from pamnode.identity import api_tokens, auth, grants, users
 from pamnode.identity.principal import Principal
 from pamnode.identity.roles import Permission, SiteRole
@@ -33,12 +33,13 @@ async def home(request: Request, caller: Caller) -> Response:
 
 
 @router.get("/login", response_class=HTMLResponse)
-async def login_page(request: Request, scope: Scope, next: str = "") -> Response:
+async def login_page(request: Request, next: str = "") -> Response:
+    # Shown for any tenant in the URL: an unknown one is refused at the password, unnamed.
     return page(request, "login.html", None, title="Log in", values={}, errors={}, next=next)
 
 
 @router.post("/login")
-async def login(request: Request, scope: Scope, db: DB, node: NodeDep) -> Response:
+async def login(request: Request, tenant: str, site: str, db: DB, node: NodeDep) -> Response:
     data = await form_data(request)
     # Named before the check so that a refused login is audited under the login tried.
     request.state.actor = data.get("login", "")[:128]
@@ -49,8 +50,8 @@ async def login(request: Request, scope: Scope, db: DB, node: NodeDep) -> Respon
     token, _ = await auth.login(
         db,
         node.keyring,
-        scope.tenant,
-        scope.site,
+        tenant,
+        site,
         body.login,
         body.password,
         client_address(request),
