@@ -6,6 +6,7 @@ repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$repo_root"
 
 if [[ ! -x .venv/bin/python ]]; then
+    echo "== python3 -m venv .venv"
     python3 -m venv .venv
 fi
 
@@ -17,6 +18,7 @@ want="$(sha256sum pyproject.toml | cut -d' ' -f1)"
 have="$(cat "$stamp" 2>/dev/null || true)"
 if [[ "${PAMNODE_FORCE_INSTALL:-}" == "1" || "$want" != "$have" ]] \
     || ! .venv/bin/python -c 'import importlib.metadata as m; m.version("pamnode")' 2>/dev/null; then
+    echo "== pip install -e '.[test]' (pamnode and its Python dependencies, into .venv)"
     .venv/bin/pip install -q -e '.[test]'
     printf '%s\n' "$want" >"$stamp"
 fi
