@@ -121,6 +121,7 @@ async def open_node(settings: Settings, executors: Executors | None = None) -> N
         rng=random.SystemRandom(),
         output_cap_bytes=settings.job_output_cap_bytes,
         follow_grace_s=settings.peer_follow_grace_s,
+        lease_s=settings.job_lease_s,
     )
     # guacd creates each session's directory, but not the ones above it.
     (settings.data_dir / "recordings").mkdir(mode=DIR_MODE, exist_ok=True)

@@ -42,6 +42,10 @@ class Settings(BaseSettings):
     # How long past its timeout a delegated job may stay unfinished on its peer before the
     # main gives up on it (cancels it there and records it as timed out).
     peer_follow_grace_s: float = Field(default=60, ge=0)
+    # A main node holds each job it runs with a lease it renews every third of this; when it
+    # stops renewing (killed, cut off), another node sharing the database takes its jobs
+    # over this long after its last renewal (jobs/recovery.py).
+    job_lease_s: float = Field(default=30, ge=3)
     # The gateway front (TLS with the node's certificate, in front of guacd) listens here when
     # a port is given; off by default. guacd itself is started on first use, on loopback.
     gateway_host: str | None = None

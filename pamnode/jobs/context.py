@@ -39,6 +39,8 @@ class JobContext:
     output_cap_bytes: int
     # How long past its timeout a delegated job may stay unfinished before the main gives up.
     follow_grace_s: float
+    # How long this node's hold on a job outlives its last renewal (jobs/leases.py).
+    lease_s: float
     # This main's traffic with each peer: batches out, one feed back.
     links: PeerLinks = field(default_factory=PeerLinks)
     # Jobs sent here by a main and still queued, by id (never written to the database).

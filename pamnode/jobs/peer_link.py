@@ -60,6 +60,7 @@ CHECK_S = 5.0
 # The peer's answer to a request larger than its `max_body_bytes` (`pamnode.peers.client`).
 BODY_TOO_LARGE = "body_too_large"
 INVALID_ANSWER = "peer_answer_invalid"
+JOB_NOT_FOUND = "job_not_found"
 
 
 @dataclass(frozen=True)
@@ -135,6 +136,29 @@ class PeerLink:
         if self._sender is None or self._sender.done():
             self._sender = asyncio.create_task(self._send_all(), name=self._name("sender"))
         await sent
+
+    async def look_up(self, job_ids: list[str]) -> None:
+        """Read these followed jobs' state on the peer now and apply it, as a feed page would.
+        For jobs recovered from a lost or restarted main: the feed's cursor, which every main
+        sharing the database moves, may have passed their end. A job the peer never got fails
+        here: its sender is gone, and it is never sent again."""
+        found: list[PeerJobStatus] = []
+        never_sent: list[str] = []
+        for job_id in job_ids:
+            try:
+                found.append(
+                    await self.ctx.peers.exchange(
+                        self.candidate.endpoint, "GET", f"peer/jobs/{job_id}", PeerJobStatus
+                    )
+                )
+            except PeerFailure as exc:
+                # Anything else: the feed, or the job's deadline, will tell.
+                if exc.code == JOB_NOT_FOUND:
+                    never_sent.append(job_id)
+        await self._apply(PeerJobFeed(cursor=await self._cursor_now(), jobs=found, more=False))
+        if never_sent:
+            message = f"the job never reached peer node '{self.candidate.name}': it never ran"
+            await self.give_up(never_sent, "interrupted", message)
 
     async def cancel(self, job_ids: list[str]) -> str:
         """Ask the peer to cancel these jobs; what went wrong, if it could not be told."""

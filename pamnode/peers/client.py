@@ -65,6 +65,9 @@ def refusal(response: httpx.Response) -> PeerFailure:
     if code == "body_too_large":
         # The sender may split what it sent (`jobs/peer_link`); the peer's limit is its own.
         return PeerFailure(f"the peer refused the request's size: {message}", code=code)
+    if code == "job_not_found":
+        # The main asks for a job it took over from a lost main node (`jobs/recovery`).
+        return PeerFailure(f"the peer has no such job: {message}", code=code)
     if code == "base_tenant_refused":
         return PeerFailure(f"the peer refused: {message}", code="peer_is_base_tenant")
     if code in _TENANT_SITE:
