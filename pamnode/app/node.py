@@ -17,7 +17,12 @@ from pamnode.crypto.keyring import KeyRing
 from pamnode.db.engine import make_engine, make_sessionmaker
 from pamnode.db.migrate import upgrade
 from pamnode.identity.caller_cache import CallerCache
-from pamnode.identity.tenants import BASE_TENANT, ensure_base_tenant, find_tenant
+from pamnode.identity.tenants import (
+    BASE_TENANT,
+    check_key_ring,
+    ensure_base_tenant,
+    find_tenant,
+)
 from pamnode.identity.throttle import LoginThrottle
 from pamnode.jobs.context import JobContext
 from pamnode.jobs.executors import default_executors
@@ -92,7 +97,7 @@ async def open_node(settings: Settings, executors: Executors | None = None) -> N
     sessions = make_sessionmaker(engine)
     job_engine = make_engine(url, settings.job_concurrency + JOB_POOL_SPARE, JOB_POOL_TIMEOUT_S)
     job_sessions = make_sessionmaker(job_engine)
-    ring_path = settings.data_dir / "keyring.json"
+    ring_path = settings.keyring_file or settings.data_dir / "keyring.json"
     async with sessions.begin() as db:
         # A new key ring only for a new database: one that lost its key ring must say so
         # on use, not carry on with fresh keys that open nothing.
@@ -101,6 +106,7 @@ async def open_node(settings: Settings, executors: Executors | None = None) -> N
             await ensure_base_tenant(db, keyring)
         else:
             keyring = KeyRing(ring_path)
+            await check_key_ring(db, keyring)
 
     async def crashed(job_id: str, exc: BaseException) -> None:
         message = f"the job broke: {type(exc).__name__}"

@@ -13,6 +13,9 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="PAMNODE_")
 
     data_dir: Path = Path("./pamnode-data")
+    # The key ring (tenant keys, token signing keys): in the data directory unless named
+    # here; several main nodes on one database name one file on shared storage.
+    keyring_file: Path | None = None
     database_url: str | None = None
     node_name: str = socket.gethostname()
     host: str = "127.0.0.1"

@@ -5,7 +5,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from pamnode.audit.service import record
 from pamnode.core.errors import Conflict, Forbidden, InvalidInput, NotFound
-from pamnode.crypto.keyring import KeyRing
+from pamnode.crypto.keyring import KeyRing, KeyRingError
 from pamnode.db.base import new_id
 from pamnode.identity import grants, users
 from pamnode.identity.models import Site, Tenant, User
@@ -63,6 +63,27 @@ async def _add_tenant(db: AsyncSession, ring: KeyRing, name: str, issuer: str) -
 async def ensure_base_tenant(db: AsyncSession, ring: KeyRing) -> Tenant:
     tenant = await find_tenant(db, BASE_TENANT)
     return tenant or await _add_tenant(db, ring, BASE_TENANT, f"pamnode:{BASE_TENANT}")
+
+
+async def check_key_ring(db: AsyncSession, ring: KeyRing) -> None:
+    """Refuse a key ring that is not this database's: each tenant's keys must be there and
+    its signing key the one whose public half the database holds. Checked when a node opens
+    an existing database, before it writes anything: a node with another key ring would
+    seal secrets nobody else can open, and refuse every token."""
+    for tenant in await db.scalars(select(Tenant).order_by(Tenant.name)):
+        try:
+            public = ring.public_key_pem(tenant.id)
+        except KeyRingError:
+            problem = f"it has no keys for tenant '{tenant.name}'"
+        else:
+            if key_id(public) == tenant.signing_kid:
+                continue
+            problem = f"its signing key for tenant '{tenant.name}' is not the database's"
+        raise KeyRingError(
+            f"the key ring {ring.path} does not belong to this database: {problem}. Every "
+            "node serving one database needs the same key ring (docs/scale.md); restore this "
+            "database's key ring from backup"
+        )
 
 
 async def init_base_admin(db: AsyncSession, login: str, password: str) -> User:

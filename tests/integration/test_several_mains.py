@@ -1,15 +1,14 @@
 """Several main nodes on one PostgreSQL database: jobs exactly once across them, and what one
 node gives (a login, the vault's secrets) good on the other.
 
-Two real main nodes serve one PostgreSQL database with the same key ring file (docs/scale.md:
-the documented way to share it), a real peer runs their delegated jobs on a real sshd. One
-main is killed with SIGKILL while its jobs run; the other takes them over when its lease lapses
-(`jobs/leases.py`, `jobs/recovery.py`).
+Two real main nodes serve one PostgreSQL database with one key ring file (docs/scale.md: the
+documented way to share it, `PAMNODE_KEYRING_FILE`), a real peer runs their delegated jobs on a
+real sshd. One main is killed with SIGKILL while its jobs run; the other takes them over when
+its lease lapses (`jobs/leases.py`, `jobs/recovery.py`).
 """
 
 from __future__ import annotations
 
-import shutil
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -48,7 +47,12 @@ class Mains:
 
 @pytest.fixture(scope="module")
 def mains(node_factory, sshd, tmp_path_factory) -> Iterator[Mains]:
-    env = {"PAMNODE_JOB_LEASE_S": str(LEASE_S), "PAMNODE_DB_POOL_SIZE": "8"}
+    ring = tmp_path_factory.mktemp("shared") / "keyring.json"
+    env = {
+        "PAMNODE_JOB_LEASE_S": str(LEASE_S),
+        "PAMNODE_DB_POOL_SIZE": "8",
+        "PAMNODE_KEYRING_FILE": str(ring),
+    }
     peer = node_factory("peer")
     a = node_factory("main-a", env=env)
     jwt = prepare_peer_site(peer, "remote")
@@ -62,12 +66,8 @@ def mains(node_factory, sshd, tmp_path_factory) -> Iterator[Mains]:
             ssh_host(client, sshd, f"web-{index}", box["id"])
         direct = ssh_host(client, sshd, "direct-1")
         expect(client.post("scripts", json={"name": "nap", "type": "shell", "body": SCRIPT}), 201)
-    # The second main: the same database and a copy of the key ring (mode 0600), its own
-    # certificate and node name.
-    data = tmp_path_factory.mktemp("main-b") / "data"
-    data.mkdir(mode=0o700)
-    shutil.copy2(a.data_dir / "keyring.json", data / "keyring.json")
-    b = NodeProcess(data, "main-b", a.database_url, env=env)
+    # The second main: the same database and key ring; its own certificate and node name.
+    b = NodeProcess(tmp_path_factory.mktemp("main-b") / "data", "main-b", a.database_url, env=env)
     b.start()
     try:
         yield Mains(a, b, peer, admin, box["id"], direct["id"])
@@ -83,16 +83,34 @@ def test_a_login_on_one_main_works_on_the_other(mains):
         assert expect(on_b.get("auth/me"), 200)["login"] == "tadmin"
 
 
-def test_a_secret_stored_through_one_main_opens_on_the_other(mains):
-    """The host's password was sealed through main-a; main-b opens it to run a job."""
+def test_a_key_rotated_on_one_main_opens_secrets_on_the_other(mains):
+    """The host's password was sealed through main-a; main-b opens it to run a job, before
+    and after main-a rotates the tenant's key (main-b is not restarted)."""
     with mains.b.client("corp", token=mains.admin) as on_b:
-        (job,) = expect(
-            on_b.post(f"assets/{mains.host}/execute", json={"task": "unix-status-check"}), 202
-        )["jobs"]
-        done = wait_job(on_b, job["id"])
-    assert done["state"] == "succeeded", done
-    assert done["claimed_by"] == "main-b"
+        assert _check_directly(on_b, mains.host)["claimed_by"] == "main-b"
+    with mains.a.client("corp", token=mains.admin) as on_a:
+        assert expect(on_a.post("vault/rotate"), 200)["dropped_versions"] == [1]
+    with mains.b.client("corp", token=mains.admin) as on_b:
+        assert expect(on_b.get("vault"), 200)["active_version"] == 2
+        done = _check_directly(on_b, mains.host)
     assert done["node_signature"].startswith("main-b::")
+
+
+def test_a_node_with_another_key_ring_refuses_to_start(mains, tmp_path):
+    other = NodeProcess(tmp_path / "data", "main-c", mains.a.database_url)
+    with pytest.raises(RuntimeError, match="exited"):
+        other.start()
+    assert "does not belong to this database: it has no keys for tenant 'base'" in (
+        other.log_text()
+    )
+
+
+def _check_directly(client, host_id: str) -> dict:
+    body = {"task": "unix-status-check"}
+    (job,) = expect(client.post(f"assets/{host_id}/execute", json=body), 202)["jobs"]
+    done = wait_job(client, job["id"])
+    assert done["state"] == "succeeded", done
+    return done
 
 
 def test_jobs_end_exactly_once_when_a_main_is_killed(mains):
