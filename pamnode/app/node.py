@@ -141,7 +141,7 @@ async def open_node(settings: Settings, executors: Executors | None = None) -> N
         rng=random.SystemRandom(),
         tickets=ticket_book(settings.session_ticket_ttl_s),
     )
-    await end_interrupted(job_sessions)
+    await end_interrupted(job_sessions, settings.node_name)
     proxy = ProxyContext(
         sessions=job_sessions,
         node_name=settings.node_name,
