@@ -69,7 +69,10 @@ async def check_key_ring(db: AsyncSession, ring: KeyRing) -> None:
     """Refuse a key ring that is not this database's: each tenant's keys must be there and
     its signing key the one whose public half the database holds. Checked when a node opens
     an existing database, before it writes anything: a node with another key ring would
-    seal secrets nobody else can open, and refuse every token."""
+    seal secrets nobody else can open, and refuse every token. A missing key ring file is
+    not refused here: the node starts, and whatever needs a key says the file is missing."""
+    if not ring.path.exists():
+        return
     for tenant in await db.scalars(select(Tenant).order_by(Tenant.name)):
         try:
             public = ring.public_key_pem(tenant.id)

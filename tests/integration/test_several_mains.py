@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import pytest
 
+from pamnode.crypto.keyring import KeyRing
 from pamnode.lab.node_process import NodeProcess
 from tests.support.assets import add_asset
 from tests.support.db import run_sql
@@ -97,6 +98,8 @@ def test_a_key_rotated_on_one_main_opens_secrets_on_the_other(mains):
 
 
 def test_a_node_with_another_key_ring_refuses_to_start(mains, tmp_path):
+    """A key ring of its own (another deployment's): refused before it writes anything."""
+    KeyRing.create_if_missing(tmp_path / "data" / "keyring.json").add_tenant("elsewhere")
     other = NodeProcess(tmp_path / "data", "main-c", mains.a.database_url)
     with pytest.raises(RuntimeError, match="exited"):
         other.start()
