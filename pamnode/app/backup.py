@@ -19,6 +19,7 @@ import tarfile
 import tempfile
 import zlib
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
@@ -30,6 +31,7 @@ from pamnode import __version__
 from pamnode.app.data_dir import DIR_MODE, FILE_MODE, make_private
 from pamnode.app.settings import Settings
 from pamnode.core.errors import Conflict, InvalidInput, NotFound
+from pamnode.db.sole_server import serve_alone
 
 FORMAT = 1
 MANIFEST = "manifest.json"
@@ -79,10 +81,10 @@ class Archive:
 def backup(settings: Settings, target: Path) -> Archive:
     """Write the archive of `settings.data_dir` to `target` (mode 0600, replaced atomically)."""
     data_dir = settings.data_dir
-    ring_path = data_dir / KEYRING
+    ring_path = settings.resolved_keyring_file
     if not ring_path.is_file():
         raise NotFound(
-            f"{data_dir} holds no key ring ({KEYRING}): not a pamnode data directory, or one "
+            f"no key ring at {ring_path}: {data_dir} is not a pamnode data directory, or one "
             "that lost its key ring (restore it from a backup)"
         )
     url = make_url(settings.resolved_database_url)
@@ -230,6 +232,29 @@ def restore(source: Path, data_dir: Path, force: bool) -> Archive:
             f"{data_dir} already holds {' and '.join(there)}: a restore would replace them "
             "(stop the node that uses it, then add --force)"
         )
+    with _not_served(data_dir):
+        return _restore(source, data_dir)
+
+
+@contextmanager
+def _not_served(data_dir: Path) -> Iterator[None]:
+    """Hold the lock a serving node holds on the database there (db/sole_server.py): a node
+    that serves it refuses the restore, and none can start until it is over."""
+    if not (data_dir / DATABASE).exists():
+        yield
+        return
+    try:
+        held = serve_alone(f"sqlite:///{(data_dir / DATABASE).resolve()}")
+    except Conflict:
+        raise Conflict(f"a node is serving {data_dir}: stop it before restoring into it") from None
+    try:
+        yield
+    finally:
+        if held is not None:
+            held.close()
+
+
+def _restore(source: Path, data_dir: Path) -> Archive:
     made = not data_dir.exists()
     data_dir.mkdir(parents=True, exist_ok=True, mode=DIR_MODE)
     # Inside the target, so that files move into place by renaming.

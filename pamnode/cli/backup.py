@@ -75,6 +75,12 @@ def restore(
             f"{fingerprint(certificate_der(cert))}): peers and clients that pinned it trust it."
         )
     typer.echo("Next:")
+    shared = local_settings(data, None).keyring_file
+    if shared is not None:
+        typer.echo(
+            f"  copy {data / archives.KEYRING} to {shared} (PAMNODE_KEYRING_FILE, mode 0600), "
+            "where every node sharing it reads it"
+        )
     if archive.holds_database:
         typer.echo(f"  pamnode serve --data {data}   (with the node name, address and port it had)")
         return

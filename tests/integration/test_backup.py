@@ -163,6 +163,18 @@ def test_restore_refuses_a_data_directory_in_use_unless_forced_and_confirmed(
         "restore", "--from", str(archive), "--data", str(node.data_dir), "--force", check=False
     )
     assert unanswered.returncode == 1 and "Replace pamnode.db and keyring.json" in unanswered.stdout
+    # Forced and confirmed, the node serving there still refuses it.
+    served = pamnode(
+        "restore",
+        "--from",
+        str(archive),
+        "--data",
+        str(node.data_dir),
+        "--force",
+        "--yes",
+        check=False,
+    )
+    assert served.returncode == 1 and f"a node is serving {node.data_dir}" in served.stderr
     assert (node.data_dir / "keyring.json").read_bytes() == ring
 
     # Forced over another node's data: its database, journal files and key ring are gone.
