@@ -8,6 +8,7 @@ against the manifest, and only then moves the files into place: a corrupt archiv
 target as it was.
 """
 
+import gzip
 import hashlib
 import io
 import json
@@ -290,7 +291,7 @@ def _unpack(source: Path, staging: Path) -> Archive:
     sums: dict[str, str] = {}
     manifest: Any = None
     try:
-        with tarfile.open(source, mode="r:gz") as tar:
+        with gzip.open(source) as stream, tarfile.open(fileobj=stream, mode="r|") as tar:
             for member in tar:
                 name = _checked_name(source, member)
                 handle = tar.extractfile(member)
@@ -299,6 +300,10 @@ def _unpack(source: Path, staging: Path) -> Archive:
                     manifest = json.loads(handle.read())
                 else:
                     sums[name] = _unpack_file(handle, staging / name)
+            # To the end of the compressed stream, where gzip checks its CRC: damage that
+            # tar reads as the end of the archive is found here.
+            while stream.read(CHUNK):
+                pass
     except (tarfile.TarError, zlib.error, EOFError, OSError, ValueError) as exc:
         raise InvalidInput(f"{source} is not a readable pamnode backup ({exc})") from None
     return _verified(source, manifest, sums)

@@ -75,6 +75,22 @@ def test_the_image_serves_as_a_non_root_user_and_keeps_its_data_on_the_volume(im
             f"pamnode 600 {DATA}/keyring.json",
         ]
         cert = podman("exec", first, "cat", f"{DATA}/tls/cert.pem").stdout
+        # The documented first administrator, the password on standard input.
+        init = podman(
+            "exec",
+            "-i",
+            first,
+            "pamnode",
+            "init",
+            "--data",
+            DATA,
+            "--admin-login",
+            "admin",
+            "--admin-password-file",
+            "/dev/stdin",
+            input="Admin-Passw0rd!\n",
+        )
+        assert "administrator 'admin' created" in init.stdout
     finally:
         podman("rm", "--force", first, check=False)
 
@@ -82,5 +98,11 @@ def test_the_image_serves_as_a_non_root_user_and_keeps_its_data_on_the_volume(im
     second = start(image, volume)
     try:
         assert podman("exec", second, "cat", f"{DATA}/tls/cert.pem").stdout == cert
+        assert "NO ADMINISTRATOR YET" not in podman("logs", second).stderr
+        # The documented backup, taken by the node's user while it serves.
+        backup = podman(
+            "exec", second, "pamnode", "backup", "--data", DATA, "--to", f"{DATA}/b.tgz"
+        )
+        assert "the SQLite database (an online copy), the key ring" in backup.stdout
     finally:
         podman("rm", "--force", second, check=False)

@@ -101,7 +101,7 @@ def test_a_backup_taken_while_the_node_writes_restores_a_node_that_opens_its_sec
     finally:
         stop.set()
         writer.join(timeout=30)
-    assert len(written) > before, "the node wrote nothing while the backup ran"
+    assert during > before, "the node wrote nothing while the backup ran"
 
     assert f"written to {archive} (mode 0600)" in out
     assert "the SQLite database (an online copy), the key ring, the TLS certificate and key" in out
@@ -217,12 +217,12 @@ def test_a_damaged_archive_is_refused_and_the_target_left_as_it_was(archive, tmp
     }
     empty = tmp_path / "empty"
     empty.mkdir()
-    for path, message in cases.items():
-        for target in (empty, tmp_path / "new"):
-            result = pamnode("restore", "--from", str(path), "--data", str(target), check=False)
-            assert result.returncode == 1, (path, result.stdout)
-            assert result.stderr.startswith("error: ") and str(path) in result.stderr
-            assert message in result.stderr, result.stderr
+    # Into an empty directory and into one that does not exist yet, in turn.
+    for (path, message), target in zip(cases.items(), [empty, tmp_path / "new"] * 2, strict=True):
+        result = pamnode("restore", "--from", str(path), "--data", str(target), check=False)
+        assert result.returncode == 1, (path, result.stdout)
+        assert result.stderr.startswith("error: ") and str(path) in result.stderr
+        assert message in result.stderr, result.stderr
         assert list(empty.iterdir()) == [] and not (tmp_path / "new").exists()
 
 

@@ -37,9 +37,11 @@ def require_podman() -> None:
         raise LabUnavailable("podman's image builds here need root")
 
 
-def podman(*args: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess:
+def podman(
+    *args: str, check: bool = True, timeout: float = 120, input: str = ""
+) -> subprocess.CompletedProcess:
     result = subprocess.run(
-        [*PODMAN, *args], capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL
+        [*PODMAN, *args], capture_output=True, text=True, timeout=timeout, input=input
     )
     if check:
         assert result.returncode == 0, f"podman {' '.join(args)}:\n{result.stderr}"
