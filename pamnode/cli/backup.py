@@ -1,8 +1,9 @@
 """`pamnode backup` and `pamnode restore`: a data directory with its key ring, in one archive."""
 
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 import typer
 
@@ -15,6 +16,8 @@ from pamnode.cli.output import Yes, confirm
 from pamnode.core.errors import PamError
 from pamnode.peers.trust import fingerprint
 
+T = TypeVar("T")
+
 
 def backup(
     data: DataDir,
@@ -25,10 +28,7 @@ def backup(
     runs. A PostgreSQL database is dumped with pg_dump beside it (the command is printed)."""
     os.umask(UMASK)
     settings = local_settings(data, database_url)
-    try:
-        archive = archives.backup(settings, to)
-    except PamError as exc:
-        raise fail(exc.message) from None
+    archive = _or_fail(lambda: archives.backup(settings, to))
     typer.echo(f"backup of {data} written to {to} (mode 0600): {archive.described()}")
     typer.echo(
         "It holds the key ring, which opens every secret in the database: keep it as private "
@@ -60,10 +60,7 @@ def restore(
             "Stop the node that uses it first.",
         )
     os.umask(UMASK)
-    try:
-        archive = archives.restore(source, data, force)
-    except PamError as exc:
-        raise fail(exc.message) from None
+    archive = _or_fail(lambda: archives.restore(source, data, force))
     typer.echo(
         f"restored {source} (pamnode {archive.pamnode_version}, {archive.created_at}) into "
         f"{data}: {archive.described()}; every file matched the manifest's checksums"
@@ -90,6 +87,17 @@ def restore(
         "pamnode.dump\n"
         f"  pamnode serve --data {data} --database-url 'postgresql+asyncpg://USER@HOST/DB'"
     )
+
+
+def _or_fail(work: Callable[[], T]) -> T:
+    """The work's result, or why it failed in one line: the archive or directory the user named
+    may also be unreadable or unwritable."""
+    try:
+        return work()
+    except PamError as exc:
+        raise fail(exc.message) from None
+    except OSError as exc:
+        raise fail(str(exc)) from None
 
 
 def register_backup_commands(app: typer.Typer) -> None:
