@@ -20,6 +20,10 @@ packages=(postgresql openssh-server openssh-client iproute2 procps chromium)
 # guacd and its protocol plugins; the desktop servers the session tests connect to.
 guacd_packages=(guacd libguac-client-ssh0 libguac-client-vnc0 libguac-client-rdp0)
 packages+=(tigervnc-standalone-server xrdp)
+# The operations tests: systemd-analyze checks packaging/systemd/pamnode.service; podman
+# (with runc, and debootstrap for a base image where no registry is reachable) builds and
+# runs packaging/container/Dockerfile.
+packages+=(systemd podman runc debootstrap)
 # The interpreter here may be a pyenv build that ships venv; pulling python3-venv
 # would drag in Debian's own python3 for nothing.
 if ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then

@@ -97,7 +97,7 @@ async def open_node(settings: Settings, executors: Executors | None = None) -> N
     sessions = make_sessionmaker(engine)
     job_engine = make_engine(url, settings.job_concurrency + JOB_POOL_SPARE, JOB_POOL_TIMEOUT_S)
     job_sessions = make_sessionmaker(job_engine)
-    ring_path = settings.keyring_file or settings.data_dir / "keyring.json"
+    ring_path = settings.resolved_keyring_file
     async with sessions.begin() as db:
         # A new key ring only for a new database: one that lost its key ring must say so
         # on use, not carry on with fresh keys that open nothing.

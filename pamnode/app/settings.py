@@ -78,6 +78,10 @@ class Settings(BaseSettings):
     session_ticket_ttl_s: float = Field(default=30.0, gt=0, le=300)
 
     @property
+    def resolved_keyring_file(self) -> Path:
+        return self.keyring_file or self.data_dir / "keyring.json"
+
+    @property
     def resolved_database_url(self) -> str:
         if self.database_url:
             return self.database_url

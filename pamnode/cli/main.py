@@ -16,7 +16,9 @@ from pamnode.app.settings import DEFAULT_PORT, Settings
 from pamnode.app.tls import ensure_self_signed
 from pamnode.cli.admin import register_admin_commands
 from pamnode.cli.assets import asset_app, register_asset_commands
+from pamnode.cli.backup import register_backup_commands
 from pamnode.cli.jobs import execute, jobs_app, script_app
+from pamnode.cli.options import DatabaseUrl, DataDir, local_settings
 from pamnode.cli.peers import peer_app
 from pamnode.cli.sessions import sessions_app
 from pamnode.core.errors import PamError
@@ -41,13 +43,6 @@ def _options(
     ] = False,
 ) -> None:
     """pamnode: a privileged-access-management node."""
-
-
-DataDir = Annotated[Path, typer.Option("--data", help="Data directory (key ring, TLS, SQLite).")]
-DatabaseUrl = Annotated[
-    str | None,
-    typer.Option("--database-url", help="postgresql+asyncpg://… (default: SQLite in --data)."),
-]
 
 
 @app.command()
@@ -155,10 +150,7 @@ def init(
     """Create the first administrator of the base tenant (once)."""
     os.umask(UMASK)
     password = next(iter(admin_password_file.read_text().splitlines()), "")
-    overrides: dict[str, object] = {"data_dir": data}
-    if database_url:
-        overrides["database_url"] = database_url
-    settings = Settings(**overrides)  # type: ignore[arg-type]
+    settings = local_settings(data, database_url)
 
     async def _init() -> str | None:
         node = await open_node(settings)
@@ -228,6 +220,7 @@ def demo(
 
 register_admin_commands(app)
 register_asset_commands(app)
+register_backup_commands(app)
 app.add_typer(peer_app, name="peer")
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(sessions_app, name="sessions")
