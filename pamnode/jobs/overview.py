@@ -22,6 +22,7 @@ from pamnode.identity.roles import Permission, SiteRole
 from pamnode.identity.tenants import refuse_base_tenant
 from pamnode.jobs.models import Job
 from pamnode.jobs.states import JobState
+from pamnode.peers import registry
 from pamnode.peers.models import Component, PeerAssignment, PeerNode
 
 # The overview sums up what these permissions read page by page; only their holders see it.
@@ -64,8 +65,8 @@ class Overview:
     as_main: list[Step]
     peers: list[PeerSummary]
     assets: int
+    # Jobs created in the last RECENT, by state.
     recent_jobs: dict[str, int]
-    recent_since: datetime
 
 
 def _summary(peer: PeerNode, test: AuditEvent | None) -> PeerSummary:
@@ -116,17 +117,10 @@ async def site_overview(db: AsyncSession, principal: Principal) -> Overview:
         )
     ).one()
     has_service_user, has_token, assigned, ran_through_peer, assets = facts
-    peers = list(
-        (
-            await db.scalars(
-                select(PeerNode).where(PeerNode.site_id == site_id).order_by(PeerNode.name)
-            )
-        ).all()
-    )
-    since = now - RECENT
+    peers = await registry.list_peers(db, principal)
     by_state = await db.execute(
         select(Job.state, func.count())
-        .where(Job.site_id == site_id, Job.created_at >= since)
+        .where(Job.site_id == site_id, Job.created_at >= now - RECENT)
         .group_by(Job.state)
     )
     tests = await latest_by_target(
@@ -159,5 +153,4 @@ async def site_overview(db: AsyncSession, principal: Principal) -> Overview:
         peers=summaries,
         assets=int(assets),
         recent_jobs={state: count for state, count in by_state.all()},
-        recent_since=since,
     )
