@@ -109,7 +109,7 @@ def test_tenants_page_in_the_base_tenant_only(nodes, new_page, shot):
     expect(page.get_by_role("heading", name="Tenants")).to_be_visible()
     page.get_by_role("button", name="Add").click()
     dialog = page.get_by_role("dialog")
-    dialog.get_by_label("Name", exact=True).fill("acme")
+    dialog.get_by_role("textbox", name="Name", exact=True).fill("acme")
     dialog.get_by_label("Administrator login").fill("acme-admin")
     dialog.get_by_label("Administrator password").fill("short")
     dialog.get_by_role("button", name="Save").click()
@@ -240,6 +240,7 @@ def test_audit_pages_and_one_line_times(nodes, new_page, shot):
     assert when.evaluate("e => getComputedStyle(e.parentElement).whiteSpace") == "nowrap"
     line = when.evaluate("e => parseFloat(getComputedStyle(e).lineHeight)")
     assert when.bounding_box()["height"] < 1.5 * line
+    page.get_by_role("link", name="Next").scroll_into_view_if_needed()
     shot(page, "audit-01-first-page")
 
     page.get_by_role("link", name="Next").click()
@@ -248,6 +249,7 @@ def test_audit_pages_and_one_line_times(nodes, new_page, shot):
     # The oldest: the administrator's first login, when the tenant was made.
     expect(rows.last).to_contain_text("auth.login")
     expect(page.get_by_role("link", name="Next")).to_have_count(0)
+    where.scroll_into_view_if_needed()
     shot(page, "audit-02-last-page")
     page.get_by_role("link", name="Previous").click()
     expect(where).to_have_text(f"1 to 50 of {total} events")
