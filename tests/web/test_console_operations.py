@@ -105,6 +105,9 @@ def test_tenants_page_in_the_base_tenant_only(nodes, new_page, shot):
     base = site_url(main, "base")
     page = new_page()
     log_in(page, base, ADMIN_LOGIN, ADMIN_PASSWORD)
+    # The base tenant's home leads to Tenants: it holds no assets or peers of its own.
+    expect(page.get_by_role("heading", name="Getting started with peer nodes")).to_have_count(0)
+    expect(page.locator("main").get_by_role("link", name="Open Tenants")).to_be_visible()
     page.get_by_role("navigation", name="Main menu").get_by_role("link", name="Tenants").click()
     expect(page.get_by_role("heading", name="Tenants")).to_be_visible()
     page.get_by_role("button", name="Add").click()
@@ -275,10 +278,11 @@ def test_empty_list_pages_say_what_to_do(nodes, new_page, shot):
         ("jobs", "No jobs yet: open an asset in the Asset library"),
         ("scripts", "No scripts yet: click Add"),
         ("api-tokens", "No API tokens yet: click Add"),
+        ("assets", "No assets yet: click Add container"),
         ("audit?action=nothing.here", "No event matches these filters"),
     ):
         page.goto(f"{base}/{path}")
-        expect(page.locator("td.empty")).to_contain_text(hint)
+        expect(page.locator(".empty")).to_contain_text(hint)
     shot(page, "empty-audit-filtered")
     page.goto(f"{base}/peer-nodes")
     shot(page, "empty-peer-nodes")
