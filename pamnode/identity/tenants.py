@@ -110,7 +110,7 @@ async def create_tenant(
     admin_login: str,
     admin_password: str,
 ) -> Tenant:
-    _require_base(principal)
+    require_base(principal)
     check_url_name("tenant", name)
     tenant = await _add_tenant(db, ring, name, issuer or f"pamnode:{name}")
     root = await get_site(db, tenant, ROOT_SITE)
@@ -123,12 +123,12 @@ async def create_tenant(
 
 
 async def list_tenants(db: AsyncSession, principal: Principal) -> list[Tenant]:
-    _require_base(principal)
+    require_base(principal)
     return list((await db.scalars(select(Tenant).order_by(Tenant.name))).all())
 
 
 async def delete_tenant(db: AsyncSession, principal: Principal, name: str) -> None:
-    _require_base(principal)
+    require_base(principal)
     if name == BASE_TENANT:
         raise InvalidInput("the base tenant cannot be deleted", code="base_tenant_refused")
     tenant = await get_tenant(db, name)
@@ -136,7 +136,7 @@ async def delete_tenant(db: AsyncSession, principal: Principal, name: str) -> No
     record(db, principal.audit_scope, "tenant.delete", name)
 
 
-def _require_base(principal: Principal) -> None:
+def require_base(principal: Principal) -> None:
     principal.require(Permission.TENANTS_MANAGE)
     if principal.tenant.name != BASE_TENANT:
         raise Forbidden(
