@@ -13,6 +13,7 @@ from pamnode import __version__
 from pamnode.app.data_dir import DIR_MODE, make_private
 from pamnode.app.settings import Settings
 from pamnode.app.tls import server_context
+from pamnode.core.metrics import NodeMetrics
 from pamnode.crypto.keyring import KeyRing
 from pamnode.db.engine import make_engine, make_sessionmaker
 from pamnode.db.migrate import upgrade
@@ -60,6 +61,8 @@ class Node:
     jobs: JobContext
     remote_sessions: SessionContext
     proxy: ProxyContext
+    # The Prometheus instruments the areas update (`GET /metrics`).
+    metrics: NodeMetrics
     # The listeners beyond HTTPS, when the settings give them a port.
     front: GatewayFront | None = None
     http_proxy: HttpProxy | None = None
@@ -115,12 +118,14 @@ async def open_node(settings: Settings, executors: Executors | None = None) -> N
     async def cancelled(job_id: str) -> None:
         await end_unfinished(job_sessions, job_id, JobState.CANCELLED)
 
-    peer_clients = PeerClients()
+    metrics = NodeMetrics()
+    metrics.watch_pools({"requests": engine, "jobs": job_engine})
+    peer_clients = PeerClients(metrics)
     login_throttle = LoginThrottle()
     jobs = JobContext(
         sessions=job_sessions,
         keyring=keyring,
-        pool=JobPool(settings.job_concurrency, crashed, cancelled),
+        pool=JobPool(settings.job_concurrency, crashed, cancelled, metrics.job_duration.observe),
         peers=peer_clients,
         executors=executors if executors is not None else default_executors(),
         node_name=settings.node_name,
@@ -128,6 +133,7 @@ async def open_node(settings: Settings, executors: Executors | None = None) -> N
         output_cap_bytes=settings.job_output_cap_bytes,
         follow_grace_s=settings.peer_follow_grace_s,
         lease_s=settings.job_lease_s,
+        metrics=metrics,
     )
     # guacd creates each session's directory, but not the ones above it.
     (settings.data_dir / "recordings").mkdir(mode=DIR_MODE, exist_ok=True)
@@ -140,6 +146,7 @@ async def open_node(settings: Settings, executors: Executors | None = None) -> N
         recordings_dir=(settings.data_dir / "recordings").resolve(),
         rng=random.SystemRandom(),
         tickets=ticket_book(settings.session_ticket_ttl_s),
+        metrics=metrics,
     )
     await end_interrupted(job_sessions, settings.node_name)
     proxy = ProxyContext(
@@ -153,6 +160,7 @@ async def open_node(settings: Settings, executors: Executors | None = None) -> N
         live=remote_sessions.live,
         idle_timeout_s=settings.proxy_idle_timeout_s,
         grants=grant_book(settings.proxy_grant_ttl_s),
+        metrics=metrics,
     )
     node = Node(
         settings,
@@ -164,6 +172,7 @@ async def open_node(settings: Settings, executors: Executors | None = None) -> N
         jobs,
         remote_sessions,
         proxy,
+        metrics,
         login_throttle=login_throttle,
         callers=CallerCache(settings.api_token_cache_s),
     )

@@ -1,10 +1,12 @@
 """Node settings: command-line options override PAMNODE_* environment variables."""
 
 import socket
+from ipaddress import ip_network
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, IPvAnyNetwork, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_PORT = 6443
 
@@ -76,6 +78,19 @@ class Settings(BaseSettings):
     proxy_grant_ttl_s: float = Field(default=30.0, gt=0, le=300)
     # How long a session ticket this node grants as a gateway stays valid (used once).
     session_ticket_ttl_s: float = Field(default=30.0, gt=0, le=300)
+    # GET /metrics answers callers from these networks (comma-separated in the environment;
+    # empty: none) and callers that send metrics_token as a bearer token; nobody else.
+    metrics_allow_cidrs: Annotated[list[IPvAnyNetwork], NoDecode] = Field(
+        default_factory=lambda: [ip_network("127.0.0.0/8"), ip_network("::1/128")]
+    )
+    metrics_token: SecretStr | None = Field(default=None, min_length=16)
+
+    @field_validator("metrics_allow_cidrs", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [entry.strip() for entry in value.split(",") if entry.strip()]
+        return value
 
     @property
     def resolved_keyring_file(self) -> Path:

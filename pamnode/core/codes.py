@@ -49,6 +49,11 @@ class Code(StrEnum):
     SESSION_MISSING = "session_missing", "the console needs a login (no session cookie)"
     VAULT_UNAVAILABLE = "vault_unavailable", "the key ring cannot open or seal secrets"
     NOT_READY = "not_ready", "the node's database or key ring cannot be used (GET /readyz)"
+    METRICS_FORBIDDEN = (
+        "metrics_forbidden",
+        "GET /metrics from an address outside metrics_allow_cidrs, without a token",
+    )
+    METRICS_TOKEN_REFUSED = "metrics_token_refused", "GET /metrics with a wrong metrics token"
 
     # Identity: tenants, sites, users, roles, tokens, login.
     BASE_TENANT_REFUSED = "base_tenant_refused", "the base tenant only manages tenants"

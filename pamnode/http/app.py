@@ -14,7 +14,7 @@ from pamnode.app.node import open_node, serve_listeners
 from pamnode.app.settings import Settings
 from pamnode.core.errors import Conflict
 from pamnode.db.sole_server import serve_alone
-from pamnode.http import apidocs, console, errors, health, peer_protocol, tunnel
+from pamnode.http import apidocs, console, errors, health, metrics, peer_protocol, tunnel
 from pamnode.http.api import assets as assets_api
 from pamnode.http.api import assignments as assignments_api
 from pamnode.http.api import audit as audit_api
@@ -67,6 +67,7 @@ def create_app(settings: Settings, executors: Executors | None = None) -> FastAP
     errors.install(app)
 
     app.include_router(health.router)
+    app.include_router(metrics.router)
     apidocs.install(app, API_PREFIX)
     for router in (
         identity_api.router,

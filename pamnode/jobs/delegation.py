@@ -45,6 +45,7 @@ async def delegate(
     refused = ""
     for index, candidate in enumerate(candidates):
         if index:
+            ctx.metrics.failed_over("job")
             following = Opening(
                 job_id,
                 candidate.name,

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import quote
@@ -94,6 +95,8 @@ class Followed:
     # The task's result when it ran on the peer, None when it ended otherwise.
     ended: asyncio.Future[TaskResult | None]
     running_noted: bool = False
+    # When it went out to the peer (monotonic); None for a job followed again after a restart.
+    sent_at: float | None = None
 
 
 def _again(exc: PeerFailure) -> PeerFailure:
@@ -114,6 +117,7 @@ class PeerLink:
         self._follower: asyncio.Task[None] | None = None
         self._cursor: str | None = None
         self._cursor_lock = asyncio.Lock()
+        self._trips = ctx.metrics.delegation_duration.labels(candidate.endpoint.url)
 
     # --- the job's side -------------------------------------------------------------------
 
@@ -131,6 +135,9 @@ class PeerLink:
     async def send(self, body: PeerJobIn) -> None:
         """Hand the job to the peer (in a batch); raise PeerFailure if the peer did not take it."""
         await self._cursor_now()
+        followed = self._followed.get(body.id)
+        if followed is not None:
+            followed.sent_at = time.monotonic()
         sent: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._outbox.append((body, sent))
         if self._sender is None or self._sender.done():
@@ -273,6 +280,7 @@ class PeerLink:
                 if change.outcome == "refused":
                     refused.append(remote.id)
         changed = await self._store(changes, page.cursor)
+        self._time_trips(results)
         for job_id, result in results.items():
             self._end(job_id, result)
         for job_id in changed:
@@ -306,6 +314,14 @@ class PeerLink:
             await db.merge(JobFeedCursor(peer_id=self.candidate.peer_id, cursor=cursor))
         self._cursor = cursor
         return changed
+
+    def _time_trips(self, job_ids: Iterable[str]) -> None:
+        """How long each job took from its sending to its end coming back on the feed."""
+        now = time.monotonic()
+        for job_id in job_ids:
+            followed = self._followed.get(job_id)
+            if followed is not None and followed.sent_at is not None:
+                self._trips.observe(now - followed.sent_at)
 
     def _end(self, job_id: str, result: TaskResult | None) -> None:
         followed = self._followed.pop(job_id, None)
