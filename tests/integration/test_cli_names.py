@@ -14,6 +14,7 @@ import sys
 import pytest
 
 from pamnode.lab.ports import free_port
+from tests.conftest import ADMIN_LOGIN, ADMIN_PASSWORD
 from tests.support.assets import add_asset
 from tests.support.cli import cli_env, log_in, run_cli
 from tests.support.identity import PASSWORD, create_tenant, expect
@@ -46,11 +47,17 @@ def shell(node_factory, tmp_path_factory):
         assets["dc1/solo"] = add_asset(
             client, "solo", parent=assets["dc1"]["id"], properties=closed, secrets=secrets
         )
+        # Opened, never attached: a row of Reports > Sessions all the same.
+        session = expect(client.post(f"assets/{assets['dc1/solo']['id']}/sessions"), 201)
         body = {"name": "edge", "url": f"https://127.0.0.1:{free_port()}/ztna/corp/root"}
         peer = expect(client.post("peer-nodes", json={**body, "job_runner": True}), 201)
     env = cli_env(home / "config")
     log_in(env, node, "corp", "tadmin", password_file)
-    return env, assets, peer, home
+    base_password = home / "base-pw"
+    base_password.write_text(ADMIN_PASSWORD + "\n")
+    base_env = cli_env(home / "base-config")
+    log_in(base_env, node, "base", ADMIN_LOGIN, base_password)
+    return env, assets, peer, home, base_env, session["id"]
 
 
 def as_json(env: dict[str, str], *args: str):
@@ -59,7 +66,7 @@ def as_json(env: dict[str, str], *args: str):
 
 
 def test_names_and_paths_stand_for_ids(shell):
-    env, assets, peer, home = shell
+    env, assets, peer, home, *_ = shell
 
     started = run_cli(env, "asset", "execute", "dc1/solo", "unix-status-check").stdout
     listed = as_json(env, "jobs", "list", "--asset", "solo")
@@ -96,7 +103,7 @@ def test_names_and_paths_stand_for_ids(shell):
 
 
 def test_an_ambiguous_name_is_refused_with_its_candidates(shell):
-    env, assets, _, _ = shell
+    env, assets, *_ = shell
     refused = run_cli(env, "asset", "show", "web", check=False)
     assert refused.returncode == 1 and refused.stdout == ""
     assert "2 assets have the name 'web': use the id of one:" in refused.stderr
@@ -111,7 +118,7 @@ def test_an_ambiguous_name_is_refused_with_its_candidates(shell):
 
 
 def test_every_list_and_show_prints_the_apis_json(shell):
-    env, assets, peer, _ = shell
+    env, assets, peer, _, base_env, session_id = shell
     host = assets["dc1/solo"]["id"]
     job_id = as_json(env, "jobs", "list")["jobs"][0]["id"]
     run_cli(env, "script", "add", "uptime", "--file", __file__)
@@ -130,6 +137,7 @@ def test_every_list_and_show_prints_the_apis_json(shell):
         ("peer", "show", peer["id"]): dict,
         ("peer", "assignments", "dc1"): dict,
         ("sessions", "list", "--asset", "solo"): dict,
+        ("sessions", "show", session_id): dict,
         ("site", "list"): list,
         ("user", "list"): list,
         ("user", "show", "tadmin"): dict,
@@ -144,10 +152,12 @@ def test_every_list_and_show_prints_the_apis_json(shell):
     listed = as_json(env, "asset", "list")
     assert {a["id"] for a in listed} == {a["id"] for a in assets.values()}
     assert all("properties" in a for a in listed)
+    # Tenants, from the base tenant.
+    assert "corp" in [t["name"] for t in as_json(base_env, "tenant", "list")]
 
 
 def test_tables_keep_whole_ids_in_a_pipe_and_on_a_narrow_terminal(shell):
-    env, assets, _, _ = shell
+    env, assets, *_ = shell
     narrow = {**env, "COLUMNS": "40"}
     piped = run_cli(narrow, "asset", "list").stdout
     for asset in assets.values():
