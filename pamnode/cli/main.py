@@ -11,7 +11,6 @@ import uvicorn
 
 from pamnode import __version__
 from pamnode.app.data_dir import UMASK, make_private
-from pamnode.app.node import open_node
 from pamnode.app.settings import DEFAULT_PORT, Settings
 from pamnode.app.tls import ensure_self_signed
 from pamnode.cli.admin import register_admin_commands
@@ -22,7 +21,6 @@ from pamnode.cli.options import DatabaseUrl, DataDir, local_settings
 from pamnode.cli.peers import peer_app
 from pamnode.cli.sessions import sessions_app
 from pamnode.core.errors import PamError
-from pamnode.identity.tenants import BASE_TENANT, init_base_admin
 
 app = typer.Typer(help="pamnode: a privileged-access-management node.", no_args_is_help=True)
 
@@ -148,6 +146,10 @@ def init(
     database_url: DatabaseUrl = None,
 ) -> None:
     """Create the first administrator of the base tenant (once)."""
+    # Here, not at the top: opening a node weighs more than every remote command together.
+    from pamnode.app.node import open_node
+    from pamnode.identity.tenants import BASE_TENANT, init_base_admin
+
     os.umask(UMASK)
     password = next(iter(admin_password_file.read_text().splitlines()), "")
     settings = local_settings(data, database_url)
