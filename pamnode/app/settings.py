@@ -1,12 +1,18 @@
 """Node settings: command-line options override PAMNODE_* environment variables."""
 
 import socket
+from enum import StrEnum
 from pathlib import Path
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_PORT = 6443
+
+
+class LogFormat(StrEnum):
+    TEXT = "text"
+    JSON = "json"
 
 
 class Settings(BaseSettings):
@@ -19,6 +25,9 @@ class Settings(BaseSettings):
     port: int = DEFAULT_PORT
     cert_file: Path | None = None
     key_file: Path | None = None
+    # How `serve` writes its log lines on stderr: as today's text, or one JSON object a line
+    # (`pamnode.app.logs`), request ids included.
+    log_format: LogFormat = LogFormat.TEXT
     # Lifetime of a login session token, in seconds.
     session_ttl_s: int = 8 * 3600
     # Jobs run at once on this node; more wait in the queue.

@@ -46,7 +46,12 @@ async def reconcile(ctx: JobContext) -> None:
         await states.write(db, [Change(job_id, fields) for job_id in ended])
         await states.end_open_attempts(db, ended, "interrupted", INTERRUPTED)
     for job, candidate, attempt_id in follow_up:
-        log.info("following job %s on peer %s after restart", job.id, candidate.name)
+        log.info(
+            "following job %s on peer %s after restart",
+            job.id,
+            candidate.name,
+            extra={"job_id": job.id, "peer": candidate.name},
+        )
         ctx.pool.submit(job.id, _follower(ctx, job, candidate, attempt_id))
 
 
@@ -70,5 +75,11 @@ async def _delegated_to(db: AsyncSession, ctx: JobContext, job: Job) -> Candidat
     try:
         return Candidate.of(ctx.keyring, site.tenant_id, peer)
     except (PeerFailure, VaultError, KeyRingError) as exc:
-        log.warning("cannot follow job %s on peer %s: %s", job.id, job.peer_node, exc)
+        log.warning(
+            "cannot follow job %s on peer %s: %s",
+            job.id,
+            job.peer_node,
+            exc,
+            extra={"job_id": job.id, "peer": job.peer_node},
+        )
         return None

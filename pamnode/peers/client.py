@@ -9,6 +9,7 @@ import httpx
 from pydantic import BaseModel, ValidationError
 
 from pamnode.core.errors import PeerFailure
+from pamnode.core.request_id import HEADER, outgoing_request_id
 from pamnode.peers.trust import (
     connection_error,
     fetch_leaf,
@@ -128,7 +129,14 @@ class PeerClients:
             TIMEOUT if timeout is None else httpx.Timeout(timeout, connect=min(timeout, 10.0))
         )
         try:
-            response = await client.request(method, path, json=json, timeout=request_timeout)
+            response = await client.request(
+                method,
+                path,
+                json=json,
+                timeout=request_timeout,
+                # The peer logs it with the request: one id in both nodes' logs.
+                headers={HEADER: outgoing_request_id()},
+            )
         except httpx.TimeoutException as exc:
             raise PeerFailure(
                 f"{host}:{port} did not answer in time", code="connect_failed"
