@@ -81,9 +81,10 @@ async def test_an_unexpected_error_is_a_500_in_the_error_format(node, monkeypatc
     # The server still sees the exception (to log it); this client only reads the answer.
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="https://testserver") as client:
-        response = await client.get("/readyz")
+        response = await client.get("/readyz", headers={"X-Request-ID": "trace-500"})
     assert response.status_code == 500
     assert response.json()["error"]["code"] == "internal_error"
+    assert response.headers["X-Request-ID"] == "trace-500"
     assert "secret detail" not in response.text
 
 
