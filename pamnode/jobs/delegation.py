@@ -69,6 +69,13 @@ async def delegate(
             link.forget(job_id)
             refused = exc.message
             reasons.append(f"{candidate.name}: {refused}")
+            log.warning(
+                "job %s not taken by peer %s: %s",
+                job_id,
+                candidate.name,
+                refused,
+                extra={"job_id": job_id, "peer": candidate.name},
+            )
             continue
         except asyncio.CancelledError:
             await _cancelled(ctx, job_id, link, attempt)
