@@ -1,6 +1,7 @@
 """Node settings: command-line options override PAMNODE_* environment variables."""
 
 import socket
+from enum import StrEnum
 from ipaddress import ip_network
 from pathlib import Path
 from typing import Annotated
@@ -9,6 +10,11 @@ from pydantic import Field, IPvAnyNetwork, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_PORT = 6443
+
+
+class LogFormat(StrEnum):
+    TEXT = "text"
+    JSON = "json"
 
 
 class Settings(BaseSettings):
@@ -24,6 +30,9 @@ class Settings(BaseSettings):
     port: int = DEFAULT_PORT
     cert_file: Path | None = None
     key_file: Path | None = None
+    # How `serve` writes its log lines on stderr: as today's text, or one JSON object a line
+    # (`pamnode.app.logs`), request ids included.
+    log_format: LogFormat = LogFormat.TEXT
     # Lifetime of a login session token, in seconds.
     session_ttl_s: int = 8 * 3600
     # Jobs run at once on this node; more wait in the queue.

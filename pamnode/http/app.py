@@ -1,5 +1,6 @@
 """The application factory: every area's router under /ztna/{tenant}/{site}/api, the console, the
-peer protocol, the error handlers (http/errors.py) and the request limits (http/limits.py)."""
+peer protocol, the error handlers (http/errors.py), the request limits (http/limits.py) and
+request ids (http/request_id.py)."""
 
 import asyncio
 import logging
@@ -24,6 +25,7 @@ from pamnode.http.api import peers as peers_api
 from pamnode.http.api import sessions as sessions_api
 from pamnode.http.api import vault as vault_api
 from pamnode.http.limits import RequestLimits
+from pamnode.http.request_id import RequestIds
 from pamnode.jobs.executors.base import Executors
 from pamnode.jobs.queue import start_queue
 from pamnode.jobs.recovery import keep_leases, reconcile
@@ -87,4 +89,6 @@ def create_app(settings: Settings, executors: Executors | None = None) -> FastAP
     console.install(app, SITE_PREFIX)
     # Outermost: refused before routing, authentication or reading a large body.
     app.add_middleware(RequestLimits, max_body_bytes=settings.max_body_bytes)
+    # Outside even that: a refused request has an id too, in its answer and its log line.
+    app.add_middleware(RequestIds)
     return app

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from pamnode.core.errors import PeerFailure
+from pamnode.core.request_id import REQUEST_ID, background_task, new_request_id
 from pamnode.crypto.keyring import KeyRing
 from pamnode.jobs import states
 from pamnode.jobs.models import JobFeedCursor
@@ -109,7 +110,8 @@ class PeerLink:
     def __init__(self, ctx: JobContext, candidate: Candidate) -> None:
         self.ctx = ctx
         self.candidate = candidate
-        self._outbox: list[tuple[PeerJobIn, asyncio.Future[None]]] = []
+        # Each job with what its sender learns: the request id of the batch that took it.
+        self._outbox: list[tuple[PeerJobIn, asyncio.Future[str]]] = []
         # Jobs per batch: BATCH_MAX, halved while the peer refuses a batch's size.
         self._batch_size = BATCH_MAX
         self._sender: asyncio.Task[None] | None = None
@@ -126,23 +128,24 @@ class PeerLink:
         ended: asyncio.Future[TaskResult | None] = asyncio.get_running_loop().create_future()
         self._followed[job_id] = Followed(attempt_id, ended)
         if self._follower is None or self._follower.done():
-            self._follower = asyncio.create_task(self._follow_all(), name=self._name("feed"))
+            self._follower = background_task(self._follow_all(), self._name("feed"))
         return ended
 
     def forget(self, job_id: str) -> None:
         self._followed.pop(job_id, None)
 
-    async def send(self, body: PeerJobIn) -> None:
-        """Hand the job to the peer (in a batch); raise PeerFailure if the peer did not take it."""
+    async def send(self, body: PeerJobIn) -> str:
+        """Hand the job to the peer (in a batch); raise PeerFailure if the peer did not take it.
+        The request id of the batch that took it (the peer logs its jobs with it)."""
         await self._cursor_now()
         followed = self._followed.get(body.id)
         if followed is not None:
             followed.sent_at = time.monotonic()
-        sent: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        sent: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         self._outbox.append((body, sent))
         if self._sender is None or self._sender.done():
-            self._sender = asyncio.create_task(self._send_all(), name=self._name("sender"))
-        await sent
+            self._sender = background_task(self._send_all(), self._name("sender"))
+        return await sent
 
     async def look_up(self, job_ids: list[str]) -> None:
         """Read these followed jobs' state on the peer now and apply it, as a feed page would.
@@ -185,6 +188,9 @@ class PeerLink:
             size = self._batch_size
             batch, self._outbox = self._outbox[:size], self._outbox[size:]
             body = PeerJobBatchIn(jobs=[job for job, _ in batch])
+            # This task's own context: the id goes with the request, and with what it logs.
+            request_id = new_request_id()
+            REQUEST_ID.set(request_id)
             try:
                 await self.ctx.peers.exchange(
                     self.candidate.endpoint, "POST", "peer/jobs/batch", PeerJobBatchOut, body
@@ -202,7 +208,7 @@ class PeerLink:
                 continue
             for _, sent in batch:
                 if not sent.done():
-                    sent.set_result(None)
+                    sent.set_result(request_id)
             self._batch_size = min(BATCH_MAX, self._batch_size * 2)
 
     # --- following ----------------------------------------------------------------------
@@ -243,6 +249,8 @@ class PeerLink:
     async def _follow_all(self) -> None:
         while self._followed:
             asked = time.monotonic()
+            # The feed request's id, also on the lines of the job ends it brings.
+            REQUEST_ID.set(new_request_id())
             try:
                 page = await self._read_feed(await self._cursor_now(), LONG_POLL_S)
                 news = await self._apply(page)

@@ -87,7 +87,13 @@ async def _recover(ctx: JobContext, at_start: bool) -> None:
         attempt = attempt_id or opened.get(job.id)
         if attempt is None:
             continue  # it ended meanwhile
-        log.info("following job %s on peer %s (%s)", job.id, candidate.name, held_by[job.id])
+        log.info(
+            "following job %s on peer %s (held by %s)",
+            job.id,
+            candidate.name,
+            held_by[job.id],
+            extra={"job_id": job.id, "peer": candidate.name},
+        )
         ctx.pool.submit(job.id, _follower(ctx, job, candidate, attempt))
         ctx.pool.changed(job.id)
 
@@ -124,5 +130,11 @@ async def _delegated_to(db: AsyncSession, ctx: JobContext, job: Job) -> Candidat
     try:
         return Candidate.of(ctx.keyring, site.tenant_id, peer)
     except (PeerFailure, VaultError, KeyRingError) as exc:
-        log.warning("cannot follow job %s on peer %s: %s", job.id, job.peer_node, exc)
+        log.warning(
+            "cannot follow job %s on peer %s: %s",
+            job.id,
+            job.peer_node,
+            exc,
+            extra={"job_id": job.id, "peer": job.peer_node},
+        )
         return None

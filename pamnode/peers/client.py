@@ -10,6 +10,7 @@ from pydantic import BaseModel, ValidationError
 
 from pamnode.core.errors import PeerFailure
 from pamnode.core.metrics import NodeMetrics
+from pamnode.core.request_id import HEADER, outgoing_request_id
 from pamnode.peers.trust import (
     connection_error,
     fetch_leaf,
@@ -178,7 +179,14 @@ class PeerClients:
             TIMEOUT if timeout is None else httpx.Timeout(timeout, connect=min(timeout, 10.0))
         )
         try:
-            response = await client.request(method, path, json=json, timeout=request_timeout)
+            response = await client.request(
+                method,
+                path,
+                json=json,
+                timeout=request_timeout,
+                # The peer logs it with the request: one id in both nodes' logs.
+                headers={HEADER: outgoing_request_id()},
+            )
         except httpx.TimeoutException as exc:
             self._metrics.peer_request(endpoint.url, "timeout")
             raise PeerFailure(
