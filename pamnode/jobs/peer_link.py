@@ -18,6 +18,7 @@ then asked to cancel, since another peer could otherwise run them a second time.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Iterable
@@ -136,16 +137,29 @@ class PeerLink:
 
     async def send(self, body: PeerJobIn) -> str:
         """Hand the job to the peer (in a batch); raise PeerFailure if the peer did not take it.
-        The request id of the batch that took it (the peer logs its jobs with it)."""
+        The request id of the batch that took it (the peer logs its jobs with it).
+
+        Cancelled (a user's cancel) while the job waits in the outbox, it is taken out: it
+        never reaches the peer. Cancelled while its batch is on the way, it waits for the
+        batch's answer first, so that the cancel that follows reaches the peer after the job."""
         await self._cursor_now()
         followed = self._followed.get(body.id)
         if followed is not None:
             followed.sent_at = time.monotonic()
         sent: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-        self._outbox.append((body, sent))
+        waiting = (body, sent)
+        self._outbox.append(waiting)
         if self._sender is None or self._sender.done():
             self._sender = background_task(self._send_all(), self._name("sender"))
-        return await sent
+        try:
+            return await asyncio.shield(sent)
+        except asyncio.CancelledError:
+            if any(entry is waiting for entry in self._outbox):
+                self._outbox = [entry for entry in self._outbox if entry is not waiting]
+            else:
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(sent)
+            raise
 
     async def look_up(self, job_ids: list[str]) -> None:
         """Read these followed jobs' state on the peer now and apply it, as a feed page would.
