@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from pamnode.db.base import utcnow
 from pamnode.jobs.models import Job
-from pamnode.jobs.states import JobState, Sessions
+from pamnode.jobs.states import JobState, Sessions, lock_feed
 
 # A node's renewals come this many times per lease: two may be missed before it lapses.
 RENEWALS_PER_LEASE = 3
@@ -42,6 +42,7 @@ def claim(node_name: str, lease_s: float) -> dict[str, Any]:
 async def renew(sessions: Sessions, node_name: str, lease_s: float) -> None:
     """Extend this node's hold on every job it runs."""
     async with sessions.begin() as db:
+        await lock_feed(db)
         conn = await db.connection()
         until = utcnow() + timedelta(seconds=lease_s)
         await conn.execute(_RENEW, {"node": node_name, "until": until})
@@ -61,6 +62,7 @@ async def take_over(
     whose lease lapsed and, `at_start`, this node's own and the unclaimed ones (a job this
     node was sent by a main, whose credential went with the restart). Jobs still queued on
     a main are not taken: the queue runs them."""
+    await lock_feed(db)
     now = utcnow()
     gone = [Job.lease_until < now]
     if at_start:

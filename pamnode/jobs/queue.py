@@ -39,6 +39,7 @@ async def take_queued(
     claims them for this node (`leases`). On PostgreSQL the rows are locked as they are read
     and rows another main node is taking are skipped: no job is taken twice."""
     async with ctx.sessions.begin() as db:
+        await states.lock_feed(db)
         rows = (
             await db.execute(
                 select(Job.id, Job.origin)

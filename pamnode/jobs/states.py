@@ -112,6 +112,20 @@ def _change_statement(columns: frozenset[str], finishing: bool, only_queued: boo
     )
 
 
+_LOCK_FEED = select(JobFeed.seq).with_for_update()
+
+
+async def lock_feed(db: AsyncSession) -> None:
+    """Take the job feed's lock first, in a transaction that writes jobs without numbering a
+    change (a claim, a lease) or that locks job rows before its changes (the queue's take).
+
+    Every transaction that writes job rows takes this one lock before any job row, so on
+    PostgreSQL two of them can never wait for each other's rows (a deadlock); on SQLite the
+    database's write lock is the same order already."""
+    conn = await db.connection()
+    await conn.execute(_LOCK_FEED)
+
+
 async def take_numbers(db: AsyncSession, count: int) -> int:
     """Reserve `count` numbers of the job feed; the first of them. Locks the counter until
     the caller's transaction ends, which is what keeps the numbers in commit order."""
