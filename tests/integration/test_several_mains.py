@@ -158,10 +158,18 @@ def test_jobs_end_exactly_once_when_a_main_is_killed(mains):
         for job in over:
             (lost,) = [a for a in job["attempts"] if a["outcome"] == "taken_over"]
             assert "main node 'main-a' was lost; 'main-b' follows the job" in lost["error"]
-            # Followed on the peer, never sent again: the peer ran it once, and said so.
-            assert job["state"] in FINISHED and on_peer[job["id"]] == 1
+            # Followed on the peer, never sent again: the peer ran it once, and said so; or
+            # main-a died before its batch left, and it failed without ever running.
             if job["state"] == "succeeded":
+                assert on_peer[job["id"]] == 1
                 assert job["node_signature"] == "peer::remote::root"
+            else:
+                assert (job["state"], job["error_code"], on_peer[job["id"]]) == (
+                    "failed",
+                    "interrupted",
+                    0,
+                ), job
+                assert "never reached peer node 'far'" in job["error"]
 
 
 def test_a_second_node_on_one_sqlite_database_is_refused(tmp_path, request):
