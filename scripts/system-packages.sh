@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The Debian packages pamnode's real components need (sshd, guacd, PostgreSQL, netns tools,
-# chromium), installed with apt-get. guacd is not in bookworm: it comes from bullseye (1.3.0),
+# chromium, OpenLDAP's slapd), installed with apt-get. guacd is not in bookworm: it comes from bullseye (1.3.0),
 # added as a low-priority suite of the same mirror this machine already uses.
 #   bash scripts/system-packages.sh            # what the tests and the demo need
 set -euo pipefail
@@ -16,7 +16,7 @@ if [[ "$(id -u)" -ne 0 ]]; then
 fi
 
 # chromium: the browser tests/web drives through Playwright (no browser download).
-packages=(postgresql openssh-server openssh-client iproute2 procps chromium)
+packages=(postgresql openssh-server openssh-client iproute2 procps chromium slapd ldap-utils)
 # guacd and its protocol plugins; the desktop servers the session tests connect to.
 guacd_packages=(guacd libguac-client-ssh0 libguac-client-vnc0 libguac-client-rdp0)
 packages+=(tigervnc-standalone-server xrdp)

@@ -57,6 +57,7 @@ async def login(request: Request, tenant: str, site: str, db: DB, node: NodeDep)
         client_address(request),
         timedelta(seconds=ttl),
         node.login_throttle,
+        node.accounts,
     )
     response = redirect(request, _next_page(request, data.get("next", "")))
     # HttpOnly: no script reads it; Secure: HTTPS only; Strict: never sent cross-site.
