@@ -16,6 +16,7 @@ from pamnode.app.settings import DEFAULT_PORT, Settings
 from pamnode.app.tls import ensure_self_signed
 from pamnode.cli.admin import register_admin_commands
 from pamnode.cli.assets import asset_app, register_asset_commands
+from pamnode.cli.directories import directory_app
 from pamnode.cli.jobs import execute, jobs_app, script_app
 from pamnode.cli.peers import peer_app
 from pamnode.cli.sessions import sessions_app
@@ -229,6 +230,7 @@ def demo(
 register_admin_commands(app)
 register_asset_commands(app)
 app.add_typer(peer_app, name="peer")
+app.add_typer(directory_app, name="directory")
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(sessions_app, name="sessions")
 app.add_typer(script_app, name="script")

@@ -115,6 +115,11 @@ class Code(StrEnum):
         "the user's directory account no longer exists",
     )
     GROUP_SERVICE_ROLE = "group_service_role", "a group never holds the service role", "role"
+    DIRECTORY_USER_PASSWORD = (
+        "directory_user_password",
+        "a directory user's password is set in its directory",
+        "password",
+    )
     LOGIN_FAILED = "login_failed", "wrong login or password", "password"
     LOGIN_LOCKED = "login_locked", "wrong password, and further attempts now wait", "password"
     LOGIN_THROTTLED = "login_throttled", "too many failed logins: wait for Retry-After"

@@ -308,8 +308,8 @@ class LdapServer(LabServer):
             f"replace: pwdAccountLockedTime\npwdAccountLockedTime: {LOCKED_FOREVER}\n"
         )
 
-    def delete(self, person: Person) -> None:
-        self.modify(f"dn: {person.dn}\nchangetype: delete\n")
+    def enable(self, person: Person) -> None:
+        self.modify(f"dn: {person.dn}\nchangetype: modify\ndelete: pwdAccountLockedTime\n")
 
     def replace_certificate(self) -> None:
         """Restart with a new certificate, as a rebuilt or impostor server would present."""

@@ -150,6 +150,12 @@ async def test_a_directory_user_logs_in_with_its_directory_password_never_stored
     assert unknown == wrong
     async with node.as_("acme", acme) as client:
         alice = expect(await client.get(f"users/alice@{DIRECTORY}"), 200)
+        password = error_of(
+            await client.patch(f"users/alice@{DIRECTORY}", json={"password": "Another-Passw0rd"}),
+            422,
+        )
+    assert password["code"] == "directory_user_password"
+    assert alice["directory_dn"] == ALICE.dn
     assert (alice["first_name"], alice["last_name"], alice["mail"]) == (
         "Alice",
         "Liddell",
