@@ -273,18 +273,21 @@ def _account(connection: ldap3.Connection, schema: Schema, entry: Entry) -> Acco
 
 def _groups(connection: ldap3.Connection, schema: Schema, entry: Entry) -> frozenset[str]:
     """Every group of the entry: the server's in-chain rule where it has one, else the
-    member-of attribute followed from group to group."""
+    member-of attribute followed from group to group. A server without the rule (OpenLDAP)
+    finds nothing with it, not even the direct groups: then pamnode walks."""
+    direct = entry.attributes.get(schema.member_of_attribute) or []
     if schema.in_chain:
         query = f"(&{schema.group_filter}(member:{IN_CHAIN}:={escape_filter_chars(entry.dn)}))"
         found = _search(connection, schema.group_base, query, ["1.1"], scope=ldap3.SUBTREE)
-        return frozenset(group.dn for group in found)
-    seen: set[str] = set()
-    todo = list(entry.attributes.get(schema.member_of_attribute) or [])
+        if found or not direct:
+            return frozenset(group.dn for group in found)
+    seen: dict[str, str] = {}
+    todo = list(direct)
     while todo and len(seen) < MAX_GROUPS:
         dn = todo.pop()
-        if dn.lower() in {s.lower() for s in seen}:
+        if dn.lower() in seen:
             continue
-        seen.add(dn)
+        seen[dn.lower()] = dn
         try:
             above = _search(
                 connection, dn, "(objectClass=*)", [schema.member_of_attribute], scope=ldap3.BASE
@@ -294,7 +297,7 @@ def _groups(connection: ldap3.Connection, schema: Schema, entry: Entry) -> froze
             continue
         for group in above:
             todo.extend(group.attributes.get(schema.member_of_attribute) or [])
-    return frozenset(seen)
+    return frozenset(seen.values())
 
 
 def _find(connection: ldap3.Connection, schema: Schema, login: str) -> Entry | None:

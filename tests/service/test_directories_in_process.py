@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from pamnode.app.tls import ensure_self_signed
 from pamnode.lab.ports import free_port
 from pamnode.lab.slapd import LdapServer
 from tests.service.conftest import InProcessNode, in_process_node
@@ -100,9 +101,37 @@ async def test_test_connection_resolves_a_users_nested_groups(
     assert user["groups"] == sorted([AUDITORS.dn, f"cn=ops,{AUDITORS.dn.split(',', 1)[1]}"])
 
 
-async def test_test_connection_names_each_failure(
+async def test_starttls_a_ca_and_a_server_without_the_in_chain_rule_work_too(
     node: InProcessNode, acme: str, slapd: LdapServer
 ) -> None:
+    """StartTLS on the plain port, the server's certificate trusted through a CA file
+    instead of a pin, and Active Directory's nested-group search asked of OpenLDAP, which
+    lacks it: pamnode walks the groups itself."""
+    body = directory_body(
+        slapd,
+        name="starttls",
+        url=f"ldap://127.0.0.1:{slapd.starttls_port}",
+        server_sha256=None,
+        ca_pem=slapd.cert_pem,
+        in_chain=True,
+    )
+    async with node.as_("acme", acme) as client:
+        expect(await client.post("directories", json=body), 201)
+        report = expect(
+            await client.post("directories/starttls/test-connection", json={"user": "alice"}),
+            200,
+        )
+        expect(await client.delete("directories/starttls"), 204)
+    assert report["ok"] is True, report
+    assert AUDITORS.dn in report["user"]["groups"] and len(report["user"]["groups"]) == 2
+
+
+async def test_test_connection_names_each_failure(
+    node: InProcessNode, acme: str, slapd: LdapServer, tmp_path: Path
+) -> None:
+    # A certificate that vouches for nothing slapd presents.
+    other_ca = ensure_self_signed(tmp_path, "not-the-directory", "127.0.0.1")[0].read_text()
+
     async def probe(client, name: str, **body: str) -> dict:
         return expect(await client.post(f"directories/{name}/test-connection", json=body), 200)
 
@@ -112,6 +141,7 @@ async def test_test_connection_names_each_failure(
             "closed": {"url": f"ldaps://127.0.0.1:{free_port()}"},
             "no-base": {"user_base": "ou=nowhere,dc=pamnode,dc=test"},
             "other-pin": {"server_sha256": "AB" * 32},
+            "other-ca": {"server_sha256": None, "ca_pem": other_ca},
         }
         for name, fields in cases.items():
             expect(
@@ -129,6 +159,7 @@ async def test_test_connection_names_each_failure(
         "closed": (False, "directory_unreachable"),
         "no-base": (False, "directory_base_not_found"),
         "other-pin": (False, "directory_tls_pin_mismatch"),
+        "other-ca": (False, "directory_tls_untrusted"),
     }
     messages = [r["reason"] for r in [*reports.values(), missing]]
     assert len(set(messages)) == len(messages)
