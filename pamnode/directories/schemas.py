@@ -4,7 +4,7 @@ carry, and the bind password goes in only."""
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from pamnode.core.bodies import Patch, Strict
 
@@ -20,7 +20,22 @@ Secret = Annotated[str, Field(min_length=1, max_length=1024)]
 Preset = Literal["active-directory", "openldap"]
 
 
-class DirectoryIn(Strict):
+class _Schema(Strict):
+    """Where users and groups are and what their attributes are called; on create, what is
+    left out is the preset's, on update it is kept."""
+
+    user_filter: Filter | None = None
+    group_filter: Filter | None = None
+    login_attributes: Annotated[list[Attribute], Field(min_length=1, max_length=4)] | None = None
+    first_name_attribute: Attribute | None = None
+    last_name_attribute: Attribute | None = None
+    mail_attribute: Attribute | None = None
+    member_of_attribute: Attribute | None = None
+    disabled_filter: Filter | None = None
+    in_chain: bool | None = None
+
+
+class DirectoryIn(_Schema):
     name: DirectoryName
     preset: Preset = "active-directory"
     url: Url
@@ -30,20 +45,10 @@ class DirectoryIn(Strict):
     bind_password: Secret
     user_base: Dn
     group_base: Dn
-    # Left out: the preset's.
-    user_filter: Filter | None = None
-    group_filter: Filter | None = None
-    login_attributes: Annotated[list[Attribute], Field(min_length=1, max_length=4)] | None = None
-    first_name_attribute: Attribute | None = None
-    last_name_attribute: Attribute | None = None
-    mail_attribute: Attribute | None = None
-    member_of_attribute: Attribute | None = None
-    disabled_filter: Filter | None = None
-    in_chain: bool | None = None
     enabled: bool = True
 
 
-class DirectoryPatch(Patch):
+class DirectoryPatch(_Schema, Patch):
     nullable = frozenset({"server_sha256", "ca_pem"})
 
     url: Url | None = None
@@ -53,40 +58,33 @@ class DirectoryPatch(Patch):
     bind_password: Secret | None = None
     user_base: Dn | None = None
     group_base: Dn | None = None
-    user_filter: Filter | None = None
-    group_filter: Filter | None = None
-    login_attributes: Annotated[list[Attribute], Field(min_length=1, max_length=4)] | None = None
-    first_name_attribute: Attribute | None = None
-    last_name_attribute: Attribute | None = None
-    mail_attribute: Attribute | None = None
-    member_of_attribute: Attribute | None = None
-    disabled_filter: Filter | None = None
-    in_chain: bool | None = None
     enabled: bool | None = None
 
 
 class DirectoryOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     id: str
     name: str
-    # "local" for the tenant's own users, "ldap" for the rest.
-    kind: str
-    url: str
-    server_sha256: str | None
-    has_ca: bool
-    bind_dn: str
-    user_base: str
-    group_base: str
-    user_filter: str
-    group_filter: str
-    login_attributes: list[str]
-    first_name_attribute: str
-    last_name_attribute: str
-    mail_attribute: str
-    member_of_attribute: str
-    disabled_filter: str
-    in_chain: bool
-    enabled: bool
-    created_at: datetime | None
+    # "local" for the tenant's own users, "ldap" for the rest (whose fields alone are set).
+    kind: str = "ldap"
+    url: str = ""
+    server_sha256: str | None = None
+    has_ca: bool = False
+    bind_dn: str = ""
+    user_base: str = ""
+    group_base: str = ""
+    user_filter: str = ""
+    group_filter: str = ""
+    login_attributes: list[str] = Field(default_factory=list)
+    first_name_attribute: str = ""
+    last_name_attribute: str = ""
+    mail_attribute: str = ""
+    member_of_attribute: str = ""
+    disabled_filter: str = ""
+    in_chain: bool = False
+    enabled: bool = True
+    created_at: datetime | None = None
 
 
 class ConnectionIn(Strict):

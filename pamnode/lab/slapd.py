@@ -11,22 +11,19 @@ account (a disabled account's bind is refused, as Active Directory refuses it).
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 import os
 import secrets
 import socket
 import subprocess
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from cryptography.hazmat.primitives import serialization
 
+from pamnode.app.tls import ensure_self_signed
 from pamnode.lab import LabUnavailable
 from pamnode.lab.server import LabServer, end_process
 
@@ -64,39 +61,6 @@ class Group:
     @property
     def dn(self) -> str:
         return f"cn={self.cn},{GROUPS}"
-
-
-def _certificate(dir: Path, key: ec.EllipticCurvePrivateKey, name: str) -> tuple[Path, Path]:
-    """A self-signed leaf for 127.0.0.1 and localhost, written as cert.pem and key.pem."""
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    now = datetime.now(UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(minutes=5))
-        .not_valid_after(now + timedelta(days=2))
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
-            ),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = dir / "cert.pem", dir / "key.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_path, key_path
 
 
 def _ldif(entry: dict[str, list[str]]) -> str:
@@ -150,8 +114,12 @@ class LdapServer(LabServer):
         self._spawn()
 
     def _write_certificate(self) -> None:
+        """A new self-signed certificate for 127.0.0.1 (cert.pem, key.pem): pinned by its
+        SHA-256, or trusted as its own CA."""
         assert self.dir is not None
-        _certificate(self.dir, ec.generate_private_key(ec.SECP256R1()), "pamnode-slapd")
+        for name in ("cert.pem", "key.pem"):
+            (self.dir / name).unlink(missing_ok=True)
+        ensure_self_signed(self.dir, "pamnode-slapd", self.address)
 
     def _config(self) -> str:
         assert self.dir is not None

@@ -22,53 +22,14 @@ from pamnode.identity.schemas import UserOut
 
 router = APIRouter(prefix="/directories", tags=["directories"])
 
-LOCAL_OUT = {
-    "id": registry.LOCAL,
-    "name": registry.LOCAL,
-    "kind": "local",
-    "url": "",
-    "server_sha256": None,
-    "has_ca": False,
-    "bind_dn": "",
-    "user_base": "",
-    "group_base": "",
-    "user_filter": "",
-    "group_filter": "",
-    "login_attributes": ["login"],
-    "first_name_attribute": "",
-    "last_name_attribute": "",
-    "mail_attribute": "",
-    "member_of_attribute": "",
-    "disabled_filter": "",
-    "in_chain": False,
-    "enabled": True,
-    "created_at": None,
-}
+# The tenant's own users: listed first, and not a row.
+LOCAL_OUT = DirectoryOut(id=registry.LOCAL, name=registry.LOCAL, kind="local")
 
 
 def _out(directory: Directory) -> DirectoryOut:
-    return DirectoryOut(
-        id=directory.id,
-        name=directory.name,
-        kind="ldap",
-        url=directory.url,
-        server_sha256=directory.server_sha256,
-        has_ca=bool(directory.ca_pem),
-        bind_dn=directory.bind_dn,
-        user_base=directory.user_base,
-        group_base=directory.group_base,
-        user_filter=directory.user_filter,
-        group_filter=directory.group_filter,
-        login_attributes=directory.login_attributes,
-        first_name_attribute=directory.first_name_attribute,
-        last_name_attribute=directory.last_name_attribute,
-        mail_attribute=directory.mail_attribute,
-        member_of_attribute=directory.member_of_attribute,
-        disabled_filter=directory.disabled_filter,
-        in_chain=directory.in_chain,
-        enabled=directory.enabled,
-        created_at=directory.created_at,
-    )
+    out = DirectoryOut.model_validate(directory)
+    out.has_ca = bool(directory.ca_pem)
+    return out
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
@@ -82,7 +43,7 @@ async def create_directory(
 @router.get("")
 async def list_directories(caller: Caller, db: DB) -> list[DirectoryOut]:
     listed = await registry.list_directories(db, caller)
-    return [DirectoryOut(**LOCAL_OUT), *(_out(directory) for directory in listed)]
+    return [LOCAL_OUT, *(_out(directory) for directory in listed)]
 
 
 @router.get("/{name}")

@@ -6,6 +6,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.staticfiles import StaticFiles
 
 from pamnode.http.console.pages import assets as assets_pages
+from pamnode.http.console.pages import directories as directories_pages
 from pamnode.http.console.pages import identity as identity_pages
 from pamnode.http.console.pages import jobs as jobs_pages
 from pamnode.http.console.pages import peers as peers_pages
@@ -24,7 +25,14 @@ CSP = (
 
 def install(app: FastAPI, site_prefix: str) -> None:
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
-    for module in (identity_pages, peers_pages, assets_pages, jobs_pages, sessions_pages):
+    for module in (
+        identity_pages,
+        directories_pages,
+        peers_pages,
+        assets_pages,
+        jobs_pages,
+        sessions_pages,
+    ):
         app.include_router(module.router, prefix=site_prefix)
 
     @app.middleware("http")

@@ -12,7 +12,9 @@ from pamnode.core.codes import Code
 from pamnode.core.errors import Conflict, InvalidInput, PamError
 
 # Form fields that hold secrets: never echoed back into a re-rendered form.
-SECRET_FIELDS = frozenset({"password", "access_token", "private_key", "passphrase"})
+SECRET_FIELDS = frozenset(
+    {"password", "access_token", "private_key", "passphrase", "bind_password"}
+)
 
 M = TypeVar("M", bound=BaseModel)
 
