@@ -220,7 +220,7 @@ async def verify_caller(
     # A proven caller of this tenant may learn that a site does not exist.
     site = await get_site(db, tenant, site_name)
     roles = await roles_of(db, site, user, groups)
-    return Verified(Principal(user, tenant, site, roles, via, source), claims, api_token)
+    return Verified(Principal(user, tenant, site, roles, via, source, groups), claims, api_token)
 
 
 async def _check_api_token(db: AsyncSession, site_name: str, claims: dict[str, object]) -> ApiToken:

@@ -154,4 +154,4 @@ class SshProxy:
             record(
                 db, AuditScope(tenant.name, site.name, user.login, source), "auth.login", user.login
             )
-            return Principal(user, tenant, site, roles, VIA, source)
+            return Principal(user, tenant, site, roles, VIA, source, signed_in.groups)

@@ -24,7 +24,7 @@ from tests.support.directories import (
     SERVICE,
     directory_body,
 )
-from tests.support.identity import error_of, expect, issue_token_async
+from tests.support.identity import add_user_async, error_of, expect, in_days, issue_token_async
 
 # The node's bounds, short so that a directory change shows within the test.
 DIRECTORY_CACHE_S = 1.0
@@ -237,6 +237,32 @@ async def test_a_group_role_reaches_members_of_nested_groups_and_never_the_servi
         expect(await client.delete(f"site-roles/{grant['id']}"), 204)
     async with node.as_("acme", alice) as client:
         assert error_of(await client.get("audit-events"), 403)["code"] == "permission_denied"
+
+
+async def test_a_group_role_counts_for_what_its_member_may_grant_and_who_may_act_on_it(
+    node: InProcessNode, acme: str
+) -> None:
+    """alice is an administrator through ops: she may grant what that role holds, and a
+    token manager may not issue a token to her (it would use rights the manager lacks)."""
+    async with node.as_("acme", acme) as client:
+        grant = expect(
+            await client.post(
+                f"directories/{DIRECTORY}/group-grants",
+                json={"group": "ops", "role": "administrator"},
+            ),
+            201,
+        )
+        await add_user_async(client, "tokens", "api-token-manager")
+    alice = (await _login(node, "alice", ALICE.password))[1]["token"]
+    async with node.as_("acme", alice) as client:
+        await add_user_async(client, "lou", "auditor")
+    tokens = await node.login("acme", "tokens")
+    async with node.as_("acme", tokens) as client:
+        body = {"user": f"alice@{DIRECTORY}", "expires_at": in_days(1)}
+        refused = error_of(await client.post("api-tokens", json=body), 403)
+    async with node.as_("acme", acme) as client:
+        expect(await client.delete(f"site-roles/{grant['id']}"), 204)
+    assert refused["code"] == "escalation_refused"
 
 
 async def test_leaving_a_group_revokes_its_role_within_the_cache_bound(
