@@ -86,15 +86,16 @@ async def revoke(db: AsyncSession, principal: Principal, asset_id: str, grant_id
             "container are revoked on that container)",
             code="asset_grant_not_found",
         )
-    user = await db.get(User, row.user_id)
-    assert user is not None
+    # A directory group's grant (directories/members.py) has no user.
+    user = await db.get(User, row.user_id) if row.user_id else None
     await db.delete(row)
+    holder = {"user": user.login} if user else {"group": row.group_id}
     record(
         db,
         principal.audit_scope,
         "asset-permission.revoke",
         asset.id,
         asset=asset.name,
-        user=user.login,
         role=row.role,
+        **holder,
     )

@@ -7,6 +7,9 @@ import asyncio
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from pamnode.assets.models import Asset, AssetPermission
+from pamnode.assets.permissions import Action, require_asset
+from pamnode.assets.permissions import parse_role as parse_asset_role
 from pamnode.audit.service import record
 from pamnode.core.errors import Conflict, InvalidInput, NotFound
 from pamnode.crypto.keyring import KeyRing
@@ -63,6 +66,33 @@ async def add_user(
     return user
 
 
+async def _group(
+    db: AsyncSession, ring: KeyRing, principal: Principal, directory_name: str, name: str
+) -> tuple[Directory, DirectoryGroup]:
+    """The directory's group with this common name or DN, as pamnode keeps it for grants."""
+    directory = await get_directory(db, principal.tenant, directory_name)
+    entry = await asyncio.to_thread(
+        ldap.find_group, endpoint(ring, directory), schema(directory), name
+    )
+    if entry is None:
+        raise NotFound(
+            f"directory '{directory.name}' has no group '{name}' under '{directory.group_base}'",
+            code="directory_group_not_found",
+        )
+    group = await db.scalar(
+        select(DirectoryGroup).where(
+            DirectoryGroup.directory_id == directory.id, DirectoryGroup.dn == entry.dn
+        )
+    )
+    if group is None:
+        group = DirectoryGroup(
+            directory_id=directory.id, dn=entry.dn, name=entry.first("cn") or name
+        )
+        db.add(group)
+        await db.flush()
+    return directory, group
+
+
 async def grant_group_role(
     db: AsyncSession,
     ring: KeyRing,
@@ -80,28 +110,8 @@ async def grant_group_role(
             code="group_service_role",
         )
     await require_role_held(db, principal, role)
-    directory = await get_directory(db, principal.tenant, directory_name)
-    entry = await asyncio.to_thread(
-        ldap.find_group, endpoint(ring, directory), schema(directory), group_name
-    )
-    if entry is None:
-        raise NotFound(
-            f"directory '{directory.name}' has no group '{group_name}' under "
-            f"'{directory.group_base}'",
-            code="directory_group_not_found",
-        )
-    group = await db.scalar(
-        select(DirectoryGroup).where(
-            DirectoryGroup.directory_id == directory.id, DirectoryGroup.dn == entry.dn
-        )
-    )
-    if group is None:
-        group = DirectoryGroup(
-            directory_id=directory.id, dn=entry.dn, name=entry.first("cn") or group_name
-        )
-        db.add(group)
-        await db.flush()
-    elif await db.scalar(
+    directory, group = await _group(db, ring, principal, directory_name, group_name)
+    if await db.scalar(
         select(SiteRoleGrant.id).where(
             SiteRoleGrant.site_id == principal.site.id,
             SiteRoleGrant.group_id == group.id,
@@ -137,3 +147,61 @@ async def list_group_grants(
         .order_by(DirectoryGroup.name, SiteRoleGrant.role)
     )
     return [(grant, group) for grant, group in (await db.execute(query)).all()]
+
+
+async def grant_group_asset_role(
+    db: AsyncSession,
+    ring: KeyRing,
+    principal: Principal,
+    directory_name: str,
+    group_name: str,
+    asset_id: str,
+    role_name: str,
+) -> tuple[AssetPermission, DirectoryGroup, Asset]:
+    """Manage > Permissions for a directory group: its members hold the role on the asset
+    and below it (with the user's own grants there, the strongest counts)."""
+    asset, _ = await require_asset(db, principal, asset_id, Action.GRANT)
+    role = parse_asset_role(role_name)
+    directory, group = await _group(db, ring, principal, directory_name, group_name)
+    existing = await db.scalar(
+        select(AssetPermission).where(
+            AssetPermission.asset_id == asset.id, AssetPermission.group_id == group.id
+        )
+    )
+    if existing is not None:
+        raise Conflict(
+            f"group '{group.name}' already holds {existing.role} on '{asset.name}': revoke that "
+            "grant first to give another role",
+            code="asset_grant_exists",
+        )
+    row = AssetPermission(
+        asset_id=asset.id, group_id=group.id, role=role.value, created_by=principal.user.login
+    )
+    db.add(row)
+    await db.flush()
+    record(
+        db,
+        principal.audit_scope,
+        "asset-permission.grant",
+        asset.id,
+        asset=asset.name,
+        group=f"{group.name}@{directory.name}",
+        role=role.value,
+    )
+    return row, group, asset
+
+
+async def list_group_asset_grants(
+    db: AsyncSession, principal: Principal, directory_name: str
+) -> list[tuple[AssetPermission, DirectoryGroup, Asset]]:
+    """The asset permissions the directory's groups hold on this site's assets."""
+    principal.require(Permission.ASSETS_VIEW_ALL)
+    directory = await get_directory(db, principal.tenant, directory_name)
+    query = (
+        select(AssetPermission, DirectoryGroup, Asset)
+        .join(DirectoryGroup, DirectoryGroup.id == AssetPermission.group_id)
+        .join(Asset, Asset.id == AssetPermission.asset_id)
+        .where(Asset.site_id == principal.site.id, DirectoryGroup.directory_id == directory.id)
+        .order_by(DirectoryGroup.name, Asset.name)
+    )
+    return [(row, group, asset) for row, group, asset in (await db.execute(query)).all()]

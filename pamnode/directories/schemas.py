@@ -128,3 +128,19 @@ class GroupGrantOut(BaseModel):
     dn: str
     role: str
     created_at: datetime
+
+
+class GroupAssetGrantIn(Strict):
+    group: Annotated[str, Field(min_length=1, max_length=512)]
+    asset: Annotated[str, Field(min_length=1, max_length=36)]
+    role: Annotated[str, Field(max_length=64)]
+
+
+class GroupAssetGrantOut(BaseModel):
+    id: str
+    group: str
+    dn: str
+    asset_id: str
+    asset: str
+    role: str
+    created_at: datetime

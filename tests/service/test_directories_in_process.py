@@ -265,6 +265,35 @@ async def test_a_group_role_counts_for_what_its_member_may_grant_and_who_may_act
     assert refused["code"] == "escalation_refused"
 
 
+async def test_an_asset_permission_of_a_group_reaches_its_members_below_the_container(
+    node: InProcessNode, acme: str
+) -> None:
+    async with node.as_("acme", acme) as client:
+        box = expect(await client.post("assets", json={"name": "dc", "type": "container"}), 201)
+        host = {"name": "web", "type": "unix-host", "parent_id": box["id"]}
+        host = expect(
+            await client.post("assets", json={**host, "properties": {"host": "10.0.0.1"}}), 201
+        )
+        body = {"group": "auditors", "asset": box["id"], "role": "viewer"}
+        grant = expect(await client.post(f"directories/{DIRECTORY}/asset-grants", json=body), 201)
+        again = error_of(await client.post(f"directories/{DIRECTORY}/asset-grants", json=body), 409)
+        listed = expect(await client.get(f"directories/{DIRECTORY}/asset-grants"), 200)
+    assert again["code"] == "asset_grant_exists"
+    assert [(g["group"], g["asset"], g["role"]) for g in listed] == [("auditors", "dc", "viewer")]
+    alice = (await _login(node, "alice", ALICE.password))[1]["token"]
+    dave = (await _login(node, "dave", DAVE.password))[1]["token"]
+    async with node.as_("acme", alice) as client:
+        seen = expect(await client.get(f"assets/{host['id']}"), 200)
+    async with node.as_("acme", dave) as client:
+        hidden = error_of(await client.get(f"assets/{host['id']}"), 404)
+    async with node.as_("acme", acme) as client:
+        expect(await client.delete(f"assets/{box['id']}/permissions/{grant['id']}"), 204)
+    async with node.as_("acme", alice) as client:
+        gone = error_of(await client.get(f"assets/{host['id']}"), 404)
+    assert seen["name"] == "web"
+    assert hidden["code"] == gone["code"] == "asset_not_found"
+
+
 async def test_leaving_a_group_revokes_its_role_within_the_cache_bound(
     node: InProcessNode, acme: str, slapd: LdapServer
 ) -> None:

@@ -3,6 +3,7 @@ area. The bind password goes in only; no answer carries it."""
 
 from fastapi import APIRouter, status
 
+from pamnode.assets.models import Asset, AssetPermission
 from pamnode.directories import connection, members, registry
 from pamnode.directories.models import Directory, DirectoryGroup
 from pamnode.directories.schemas import (
@@ -13,6 +14,8 @@ from pamnode.directories.schemas import (
     DirectoryOut,
     DirectoryPatch,
     DirectoryUserIn,
+    GroupAssetGrantIn,
+    GroupAssetGrantOut,
     GroupGrantIn,
     GroupGrantOut,
 )
@@ -119,3 +122,35 @@ async def grant_group_role(
 @router.get("/{name}/group-grants")
 async def list_group_grants(name: str, caller: Caller, db: DB) -> list[GroupGrantOut]:
     return [_grant_out(*row) for row in await members.list_group_grants(db, caller, name)]
+
+
+def _asset_grant_out(
+    row: AssetPermission, group: DirectoryGroup, asset: Asset
+) -> GroupAssetGrantOut:
+    return GroupAssetGrantOut(
+        id=row.id,
+        group=group.name,
+        dn=group.dn,
+        asset_id=asset.id,
+        asset=asset.name,
+        role=row.role,
+        created_at=row.created_at,
+    )
+
+
+@router.post("/{name}/asset-grants", status_code=status.HTTP_201_CREATED)
+async def grant_group_asset_role(
+    name: str, body: GroupAssetGrantIn, caller: Caller, db: DB, node: NodeDep
+) -> GroupAssetGrantOut:
+    """Revoked with DELETE assets/{asset}/permissions/{id}, as a user's grant."""
+    granted = await members.grant_group_asset_role(
+        db, node.keyring, caller, name, body.group, body.asset, body.role
+    )
+    return _asset_grant_out(*granted)
+
+
+@router.get("/{name}/asset-grants")
+async def list_group_asset_grants(name: str, caller: Caller, db: DB) -> list[GroupAssetGrantOut]:
+    return [
+        _asset_grant_out(*row) for row in await members.list_group_asset_grants(db, caller, name)
+    ]

@@ -1,4 +1,4 @@
-"""directories: LDAP directories, their users and the groups that hold site roles
+"""directories: LDAP directories, their users, groups holding roles and asset permissions
 
 Revision ID: 0008
 Revises: 0007
@@ -88,9 +88,29 @@ def upgrade() -> None:
         batch_op.create_unique_constraint(
             "uq_site_role_grants_site_id_group_id", ["site_id", "group_id", "role"]
         )
+    with op.batch_alter_table("asset_permissions", schema=None) as batch_op:
+        batch_op.alter_column("user_id", existing_type=sa.String(length=36), nullable=True)
+        batch_op.add_column(sa.Column("group_id", sa.String(length=36), nullable=True))
+        batch_op.create_foreign_key(
+            batch_op.f("fk_asset_permissions_group_id_directory_groups"),
+            "directory_groups",
+            ["group_id"],
+            ["id"],
+            ondelete="CASCADE",
+        )
+        batch_op.create_unique_constraint(
+            "uq_asset_permissions_asset_id_group_id", ["asset_id", "group_id"]
+        )
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("asset_permissions", schema=None) as batch_op:
+        batch_op.drop_constraint("uq_asset_permissions_asset_id_group_id", type_="unique")
+        batch_op.drop_constraint(
+            batch_op.f("fk_asset_permissions_group_id_directory_groups"), type_="foreignkey"
+        )
+        batch_op.drop_column("group_id")
+        batch_op.alter_column("user_id", existing_type=sa.String(length=36), nullable=False)
     with op.batch_alter_table("site_role_grants", schema=None) as batch_op:
         batch_op.drop_constraint("uq_site_role_grants_site_id_group_id", type_="unique")
         batch_op.drop_constraint(
