@@ -134,19 +134,23 @@ async def grant_group_role(
 
 
 async def list_group_grants(
-    db: AsyncSession, principal: Principal, directory_name: str
-) -> list[tuple[SiteRoleGrant, DirectoryGroup]]:
+    db: AsyncSession, principal: Principal, directory_name: str | None = None
+) -> list[tuple[SiteRoleGrant, DirectoryGroup, Directory]]:
+    """The site roles groups hold on this site: of one directory, or of every one."""
     principal.require(Permission.ROLES_READ)
-    directory = await get_directory(db, principal.tenant, directory_name)
     query = (
-        select(SiteRoleGrant, DirectoryGroup)
+        select(SiteRoleGrant, DirectoryGroup, Directory)
         .join(DirectoryGroup, DirectoryGroup.id == SiteRoleGrant.group_id)
-        .where(
-            SiteRoleGrant.site_id == principal.site.id, DirectoryGroup.directory_id == directory.id
-        )
-        .order_by(DirectoryGroup.name, SiteRoleGrant.role)
+        .join(Directory, Directory.id == DirectoryGroup.directory_id)
+        .where(SiteRoleGrant.site_id == principal.site.id)
+        .order_by(Directory.name, DirectoryGroup.name, SiteRoleGrant.role)
     )
-    return [(grant, group) for grant, group in (await db.execute(query)).all()]
+    if directory_name is not None:
+        directory = await get_directory(db, principal.tenant, directory_name)
+        query = query.where(Directory.id == directory.id)
+    return [
+        (grant, group, directory) for grant, group, directory in (await db.execute(query)).all()
+    ]
 
 
 async def grant_group_asset_role(

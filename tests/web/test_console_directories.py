@@ -64,3 +64,6 @@ def test_a_directory_from_adding_it_to_a_group_members_login(site, slapd, new_pa
     log_in(member, site, f"{ALICE.uid}@corp", ALICE.password)
     menu = member.get_by_role("navigation", name="Main menu")
     expect(menu.get_by_role("link", name="Audit")).to_be_visible()
+    # Site Roles lists the groups' roles beside the users'.
+    page.get_by_role("navigation", name="Main menu").get_by_role("link", name="Site Roles").click()
+    expect(page.get_by_role("link", name="auditors@corp")).to_be_visible()

@@ -103,7 +103,7 @@ async def add_user(
     return UserOut.model_validate(user)
 
 
-def _grant_out(grant: SiteRoleGrant, group: DirectoryGroup) -> GroupGrantOut:
+def _grant_out(grant: SiteRoleGrant, group: DirectoryGroup, *_: object) -> GroupGrantOut:
     return GroupGrantOut(
         id=grant.id, group=group.name, dn=group.dn, role=grant.role, created_at=grant.created_at
     )
