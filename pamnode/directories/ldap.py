@@ -59,7 +59,10 @@ class Entry:
 
 def parse_url(url: str) -> tuple[str, int, bool]:
     """(host, port, LDAPS) of ldap://host[:port] or ldaps://host[:port]."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        parts = urlsplit("")
     if parts.scheme not in ("ldap", "ldaps") or not parts.hostname or parts.path not in ("", "/"):
         raise InvalidInput(
             f"'{url[:120]}' is not a directory URL: use ldaps://host[:port], or ldap://host[:port] "
