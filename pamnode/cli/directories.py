@@ -118,3 +118,16 @@ def grant(name: str, group: str, role: str) -> None:
 @directory_app.command("grants")
 def grants(name: str) -> None:
     table(request("GET", f"directories/{name}/group-grants"), ["id", "group", "role", "dn"])
+
+
+@directory_app.command("grant-asset")
+def grant_asset(name: str, group: str, asset_id: str, role: str) -> None:
+    """Grant an asset permission to a directory group (revoke: `pamnode asset revoke`)."""
+    body = {"group": group, "asset": asset_id, "role": role}
+    show(request("POST", f"directories/{name}/asset-grants", body=body))
+
+
+@directory_app.command("asset-grants")
+def asset_grants(name: str) -> None:
+    rows = request("GET", f"directories/{name}/asset-grants")
+    table(rows, ["id", "group", "asset", "asset_id", "role"])

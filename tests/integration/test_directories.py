@@ -125,8 +125,13 @@ def test_the_cli_adds_tests_and_grants_a_directory(world, slapd, tmp_path):
     refused = run_cli(env, "directory", "grant", "ldap2", "ops", "service", check=False)
     run_cli(env, "directory", "grant", "ldap2", "auditors", "auditor")
     grants = run_cli(env, "directory", "grants", "ldap2").stdout
+    with peer.client("proxm-27", token=peer.login("proxm-27", "root", "tadmin", PASSWORD)) as c:
+        box = add_asset(c, "cli-box", "container")
+    run_cli(env, "directory", "grant-asset", "ldap2", "ops", box["id"], "operator")
+    asset_grants = run_cli(env, "directory", "asset-grants", "ldap2").stdout
     run_cli(env, "directory", "rm", "ldap2", "--yes")
     assert "local" in listed and "ldap2" in listed
     assert AUDITORS.dn in tested and slapd.admin_password not in tested + listed
     assert refused.returncode != 0 and "service role" in refused.stderr
     assert "auditors" in grants and "auditor" in grants
+    assert "cli-box" in asset_grants and "operator" in asset_grants
