@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from pamnode.assets.models import Asset, AssetPermission
 from pamnode.assets.permissions import Action, require_asset
 from pamnode.assets.permissions import parse_role as parse_asset_role
+from pamnode.assets.tree import lineage
 from pamnode.audit.service import record
 from pamnode.core.errors import Conflict, InvalidInput, NotFound
 from pamnode.crypto.keyring import KeyRing
@@ -209,3 +210,27 @@ async def list_group_asset_grants(
         .order_by(DirectoryGroup.name, Asset.name)
     )
     return [(row, group, asset) for row, group, asset in (await db.execute(query)).all()]
+
+
+async def list_asset_group_grants(
+    db: AsyncSession, principal: Principal, asset_id: str
+) -> list[tuple[AssetPermission, DirectoryGroup, Directory, Asset | None]]:
+    """Groups' grants on the asset and above it, nearest first, each with the container it is
+    inherited from (None on the asset itself): Manage > Permissions beside the users'."""
+    asset, _ = await require_asset(db, principal, asset_id, Action.EDIT)
+    ancestry = await lineage(db, asset.id)
+    by_id = {a.id: a for a in ancestry}
+    depth = {a.id: i for i, a in enumerate(ancestry)}
+    query = (
+        select(AssetPermission, DirectoryGroup, Directory)
+        .join(DirectoryGroup, DirectoryGroup.id == AssetPermission.group_id)
+        .join(Directory, Directory.id == DirectoryGroup.directory_id)
+        .where(AssetPermission.asset_id.in_(by_id))
+    )
+    rows = sorted(
+        (await db.execute(query)).all(), key=lambda row: (depth[row[0].asset_id], row[1].name)
+    )
+    return [
+        (row, group, directory, None if row.asset_id == asset.id else by_id[row.asset_id])
+        for row, group, directory in rows
+    ]

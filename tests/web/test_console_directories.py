@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import Page, expect
 
+from tests.support.assets import add_asset
 from tests.support.directories import ALICE, AUDITORS, directory_body
 from tests.support.identity import PASSWORD, create_tenant
 
@@ -13,9 +14,14 @@ TENANT = "dirs"
 
 
 @pytest.fixture(scope="module")
-def site(node_factory):
+def node_and_admin(node_factory):
     node = node_factory("console-directories")
-    create_tenant(node, TENANT)
+    return node, create_tenant(node, TENANT)
+
+
+@pytest.fixture(scope="module")
+def site(node_and_admin):
+    node, _ = node_and_admin
     return f"{node.base_url}/ztna/{TENANT}/root"
 
 
@@ -67,3 +73,20 @@ def test_a_directory_from_adding_it_to_a_group_members_login(site, slapd, new_pa
     # Site Roles lists the groups' roles beside the users'.
     page.get_by_role("navigation", name="Main menu").get_by_role("link", name="Site Roles").click()
     expect(page.get_by_role("link", name="auditors@corp")).to_be_visible()
+
+
+def test_an_asset_permission_for_a_directory_group(node_and_admin, site, new_page):
+    """Manage > Permissions of a container: a group's role, shown beside the users' (the
+    directory corp is the previous test's)."""
+    node, admin = node_and_admin
+    with node.client(TENANT, token=admin) as client:
+        box = add_asset(client, "lab", "container")
+    page = new_page()
+    log_in(page, site, "tadmin", PASSWORD)
+    page.goto(f"{site}/assets/{box['id']}/permissions")
+    page.get_by_text("Grant to a directory group").click()
+    page.locator("#f-directory").select_option("corp")
+    page.locator("#f-group").fill("ops")
+    page.locator("#f-group_role").select_option("operator")
+    page.get_by_role("button", name="Grant to group").click()
+    expect(page.get_by_role("cell", name="ops@corp")).to_be_visible()

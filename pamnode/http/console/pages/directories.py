@@ -7,9 +7,16 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, Response
 
+from pamnode.assets.permissions import AssetRole
 from pamnode.directories import connection, members, registry
 from pamnode.directories.models import Directory
-from pamnode.directories.schemas import ConnectionIn, DirectoryIn, DirectoryPatch, GroupGrantIn
+from pamnode.directories.schemas import (
+    ConnectionIn,
+    DirectoryIn,
+    DirectoryPatch,
+    GroupAssetGrantIn,
+    GroupGrantIn,
+)
 from pamnode.http.console.caller import Caller
 from pamnode.http.console.csrf import check_same_origin
 from pamnode.http.console.forms import checked, expect_form, form_data, validated
@@ -150,3 +157,38 @@ async def grant_group_role(
     body = validated(GroupGrantIn, data)
     await members.grant_group_role(db, node.keyring, caller, name, body.group, body.role)
     return redirect(request, f"{site_base(request)}/directories/{name}")
+
+
+# --- Manage > Permissions of an asset, for directory groups --------------------------------
+
+
+async def group_permissions_context(db: DB, caller: Principal, asset_id: str) -> dict[str, Any]:
+    """What the asset's permissions page shows of directory groups."""
+    listed = (
+        await registry.list_directories(db, caller) if caller.can(Permission.USERS_READ) else []
+    )
+    return {
+        "group_grants": await members.list_asset_group_grants(db, caller, asset_id),
+        "directory_choices": [(directory.name, directory.name) for directory in listed],
+    }
+
+
+@router.post("/assets/{asset_id}/group-permissions")
+async def grant_group_permission(
+    request: Request, asset_id: str, caller: Caller, db: DB, node: NodeDep
+) -> Response:
+    data = await form_data(request)
+    expect_form(
+        request,
+        "directories/_asset_grant_form.html",
+        data,
+        asset={"id": asset_id},
+        **(await group_permissions_context(db, caller, asset_id)),
+        role_choices=[(role.value, role.value) for role in AssetRole],
+    )
+    fields = {"group": data.get("group"), "asset": asset_id, "role": data.get("group_role")}
+    body = validated(GroupAssetGrantIn, fields)
+    await members.grant_group_asset_role(
+        db, node.keyring, caller, data.get("directory", ""), body.group, asset_id, body.role
+    )
+    return redirect(request, f"{site_base(request)}/assets/{asset_id}/permissions")
