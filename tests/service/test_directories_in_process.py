@@ -126,6 +126,14 @@ async def test_starttls_a_ca_and_a_server_without_the_in_chain_rule_work_too(
     assert AUDITORS.dn in report["user"]["groups"] and len(report["user"]["groups"]) == 2
 
 
+async def test_a_key_rotation_reseals_the_bind_password(node: InProcessNode, acme: str) -> None:
+    async with node.as_("acme", acme) as client:
+        rotated = expect(await client.post("vault/rotate"), 200)
+        report = expect(await client.post(f"directories/{DIRECTORY}/test-connection", json={}), 200)
+    assert rotated["resealed"]["directory bind password"] == 1
+    assert report["ok"] is True
+
+
 async def test_test_connection_names_each_failure(
     node: InProcessNode, acme: str, slapd: LdapServer, tmp_path: Path
 ) -> None:
