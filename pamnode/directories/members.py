@@ -7,6 +7,7 @@ import asyncio
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from pamnode.assets.grants import add_permission
 from pamnode.assets.models import Asset, AssetPermission
 from pamnode.assets.permissions import Action, require_asset
 from pamnode.assets.permissions import parse_role as parse_asset_role
@@ -168,31 +169,8 @@ async def grant_group_asset_role(
     asset, _ = await require_asset(db, principal, asset_id, Action.GRANT)
     role = parse_asset_role(role_name)
     directory, group = await _group(db, ring, principal, directory_name, group_name)
-    existing = await db.scalar(
-        select(AssetPermission).where(
-            AssetPermission.asset_id == asset.id, AssetPermission.group_id == group.id
-        )
-    )
-    if existing is not None:
-        raise Conflict(
-            f"group '{group.name}' already holds {existing.role} on '{asset.name}': revoke that "
-            "grant first to give another role",
-            code="asset_grant_exists",
-        )
-    row = AssetPermission(
-        asset_id=asset.id, group_id=group.id, role=role.value, created_by=principal.user.login
-    )
-    db.add(row)
-    await db.flush()
-    record(
-        db,
-        principal.audit_scope,
-        "asset-permission.grant",
-        asset.id,
-        asset=asset.name,
-        group=f"{group.name}@{directory.name}",
-        role=role.value,
-    )
+    who = ("group", f"{group.name}@{directory.name}")
+    row = await add_permission(db, principal, asset, role, who, group_id=group.id)
     return row, group, asset
 
 
