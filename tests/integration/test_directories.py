@@ -52,11 +52,18 @@ def test_a_directory_service_account_drives_a_peer_from_a_main(world):
     assert job["node_signature"] == "peer-dc1::proxm-27::root"
 
 
-def test_a_directory_user_logs_in_over_https(world):
+def test_a_directory_user_logs_in_over_https_and_holds_its_nested_groups_roles(world):
     _, peer, _, _, _ = world
     token = peer.login("proxm-27", "root", ALICE.uid, ALICE.password)
     with peer.client("proxm-27", token=token) as client:
-        assert expect(client.get("users"), 403) is not None
+        before = client.get("audit-events")
+    admin = peer.login("proxm-27", "root", "tadmin", PASSWORD)
+    with peer.client("proxm-27", token=admin) as client:
+        body = {"group": "auditors", "role": "auditor"}
+        expect(client.post(f"directories/{DIRECTORY}/group-grants", json=body), 201)
+    with peer.client("proxm-27", token=token) as client:
+        after = client.get("audit-events")
+    assert before.status_code == 403 and after.status_code == 200
 
 
 def test_a_disabled_service_account_is_refused_with_its_own_reason(world, slapd):
