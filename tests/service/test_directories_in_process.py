@@ -364,3 +364,16 @@ def test_no_password_of_a_directory_is_in_the_database_in_clear(
         details = " ".join(str(row) for row in connection.execute("SELECT * FROM audit_events"))
     assert (f"alice@{DIRECTORY}", "") in rows
     assert slapd.admin_password not in details
+
+
+async def test_deleting_a_directory_deletes_its_users_with_their_tokens(
+    node: InProcessNode, acme: str
+) -> None:
+    async with node.as_("acme", acme) as client:
+        expect(await client.delete(f"directories/{DIRECTORY}"), 204)
+        gone = error_of(await client.get(f"users/{SERVICE.uid}@{DIRECTORY}"), 404)
+        tokens = expect(await client.get("api-tokens"), 200)
+        listed = expect(await client.get("directories"), 200)
+    assert gone["code"] == "user_not_found"
+    assert all(token["user"] != f"{SERVICE.uid}@{DIRECTORY}" for token in tokens)
+    assert [d["name"] for d in listed] == ["local"]
