@@ -6,7 +6,7 @@ set -euo pipefail
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 if [[ "$(id -u)" -eq 0 ]]; then
-    bash "$repo_root/scripts/system-packages.sh"
+    bash "$repo_root/scripts/system-packages.sh" --demo
 else
     missing=()
     [[ -x /usr/sbin/sshd ]] || missing+=(openssh-server)

@@ -3,6 +3,7 @@
 # chromium, OpenLDAP's slapd), installed with apt-get. guacd is not in bookworm: it comes from
 # bullseye (1.3.0), added as a low-priority suite of the same mirror this machine already uses.
 #   bash scripts/system-packages.sh            # what the tests and the demo need
+#   bash scripts/system-packages.sh --demo     # what the demo alone needs
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 
@@ -15,11 +16,22 @@ if [[ "$(id -u)" -ne 0 ]]; then
     sudo=(sudo -E)
 fi
 
-# chromium: the browser tests/web drives through Playwright (no browser download).
-packages=(postgresql openssh-server openssh-client iproute2 procps chromium slapd ldap-utils)
-# guacd and its protocol plugins; the desktop servers the session tests connect to.
-guacd_packages=(guacd libguac-client-ssh0 libguac-client-vnc0 libguac-client-rdp0)
-packages+=(tigervnc-standalone-server xrdp)
+# What the demo runs for real: sshd and its client, network namespaces, guacd for SSH.
+packages=(openssh-server openssh-client iproute2 procps)
+guacd_packages=(guacd libguac-client-ssh0)
+if [[ "${1:-}" != "--demo" ]]; then
+    # chromium: the browser tests/web drives through Playwright (no browser download).
+    packages+=(postgresql chromium)
+    # OpenLDAP's slapd and its tools: tests/ starts its own directories (pamnode/lab/slapd.py).
+    packages+=(slapd ldap-utils)
+    # guacd's other plugins and the desktop servers the session tests connect to.
+    guacd_packages+=(libguac-client-vnc0 libguac-client-rdp0)
+    packages+=(tigervnc-standalone-server xrdp)
+    # The operations tests: systemd-analyze checks packaging/systemd/pamnode.service; podman
+    # (with runc, and debootstrap for a base image where no registry is reachable) builds
+    # and runs packaging/container/Dockerfile.
+    packages+=(systemd podman runc debootstrap)
+fi
 # The interpreter here may be a pyenv build that ships venv; pulling python3-venv
 # would drag in Debian's own python3 for nothing.
 if ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then

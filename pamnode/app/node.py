@@ -13,13 +13,19 @@ from pamnode import __version__
 from pamnode.app.data_dir import DIR_MODE, make_private
 from pamnode.app.settings import Settings
 from pamnode.app.tls import server_context
+from pamnode.core.metrics import NodeMetrics
 from pamnode.crypto.keyring import KeyRing
 from pamnode.db.engine import make_engine, make_sessionmaker
 from pamnode.db.migrate import upgrade
 from pamnode.directories.accounts import DirectoryAccounts
 from pamnode.identity.caller_cache import CallerCache
 from pamnode.identity.external import ExternalAccounts, NoDirectories
-from pamnode.identity.tenants import BASE_TENANT, ensure_base_tenant, find_tenant
+from pamnode.identity.tenants import (
+    BASE_TENANT,
+    check_key_ring,
+    ensure_base_tenant,
+    find_tenant,
+)
 from pamnode.identity.throttle import LoginThrottle
 from pamnode.jobs.context import JobContext
 from pamnode.jobs.executors import default_executors
@@ -57,6 +63,8 @@ class Node:
     jobs: JobContext
     remote_sessions: SessionContext
     proxy: ProxyContext
+    # The Prometheus instruments the areas update (`GET /metrics`).
+    metrics: NodeMetrics
     # The listeners beyond HTTPS, when the settings give them a port.
     front: GatewayFront | None = None
     http_proxy: HttpProxy | None = None
@@ -96,7 +104,7 @@ async def open_node(settings: Settings, executors: Executors | None = None) -> N
     sessions = make_sessionmaker(engine)
     job_engine = make_engine(url, settings.job_concurrency + JOB_POOL_SPARE, JOB_POOL_TIMEOUT_S)
     job_sessions = make_sessionmaker(job_engine)
-    ring_path = settings.data_dir / "keyring.json"
+    ring_path = settings.resolved_keyring_file
     async with sessions.begin() as db:
         # A new key ring only for a new database: one that lost its key ring must say so
         # on use, not carry on with fresh keys that open nothing.
@@ -105,6 +113,7 @@ async def open_node(settings: Settings, executors: Executors | None = None) -> N
             await ensure_base_tenant(db, keyring)
         else:
             keyring = KeyRing(ring_path)
+            await check_key_ring(db, keyring)
 
     async def crashed(job_id: str, exc: BaseException) -> None:
         message = f"the job broke: {type(exc).__name__}"
@@ -113,19 +122,23 @@ async def open_node(settings: Settings, executors: Executors | None = None) -> N
     async def cancelled(job_id: str) -> None:
         await end_unfinished(job_sessions, job_id, JobState.CANCELLED)
 
-    peer_clients = PeerClients()
+    metrics = NodeMetrics()
+    metrics.watch_pools({"requests": engine, "jobs": job_engine})
+    peer_clients = PeerClients(metrics)
     login_throttle = LoginThrottle()
     accounts = DirectoryAccounts(keyring, settings.directory_cache_s)
     jobs = JobContext(
         sessions=job_sessions,
         keyring=keyring,
-        pool=JobPool(settings.job_concurrency, crashed, cancelled),
+        pool=JobPool(settings.job_concurrency, crashed, cancelled, metrics.job_duration.observe),
         peers=peer_clients,
         executors=executors if executors is not None else default_executors(),
         node_name=settings.node_name,
         rng=random.SystemRandom(),
         output_cap_bytes=settings.job_output_cap_bytes,
         follow_grace_s=settings.peer_follow_grace_s,
+        lease_s=settings.job_lease_s,
+        metrics=metrics,
     )
     # guacd creates each session's directory, but not the ones above it.
     (settings.data_dir / "recordings").mkdir(mode=DIR_MODE, exist_ok=True)
@@ -138,8 +151,9 @@ async def open_node(settings: Settings, executors: Executors | None = None) -> N
         recordings_dir=(settings.data_dir / "recordings").resolve(),
         rng=random.SystemRandom(),
         tickets=ticket_book(settings.session_ticket_ttl_s),
+        metrics=metrics,
     )
-    await end_interrupted(job_sessions)
+    await end_interrupted(job_sessions, settings.node_name)
     proxy = ProxyContext(
         sessions=job_sessions,
         node_name=settings.node_name,
@@ -152,6 +166,7 @@ async def open_node(settings: Settings, executors: Executors | None = None) -> N
         live=remote_sessions.live,
         idle_timeout_s=settings.proxy_idle_timeout_s,
         grants=grant_book(settings.proxy_grant_ttl_s),
+        metrics=metrics,
     )
     node = Node(
         settings,
@@ -163,6 +178,7 @@ async def open_node(settings: Settings, executors: Executors | None = None) -> N
         jobs,
         remote_sessions,
         proxy,
+        metrics,
         login_throttle=login_throttle,
         accounts=accounts,
         callers=CallerCache(settings.api_token_cache_s),

@@ -1,24 +1,38 @@
 """Node settings: command-line options override PAMNODE_* environment variables."""
 
 import socket
+from enum import StrEnum
+from ipaddress import ip_network
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, IPvAnyNetwork, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_PORT = 6443
+
+
+class LogFormat(StrEnum):
+    TEXT = "text"
+    JSON = "json"
 
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="PAMNODE_")
 
     data_dir: Path = Path("./pamnode-data")
+    # The key ring (tenant keys, token signing keys): in the data directory unless named
+    # here; several main nodes on one database name one file on shared storage.
+    keyring_file: Path | None = None
     database_url: str | None = None
     node_name: str = socket.gethostname()
     host: str = "127.0.0.1"
     port: int = DEFAULT_PORT
     cert_file: Path | None = None
     key_file: Path | None = None
+    # How `serve` writes its log lines on stderr: as today's text, or one JSON object a line
+    # (`pamnode.app.logs`), request ids included.
+    log_format: LogFormat = LogFormat.TEXT
     # Lifetime of a login session token, in seconds.
     session_ttl_s: int = 8 * 3600
     # Jobs run at once on this node; more wait in the queue.
@@ -46,6 +60,10 @@ class Settings(BaseSettings):
     # How long past its timeout a delegated job may stay unfinished on its peer before the
     # main gives up on it (cancels it there and records it as timed out).
     peer_follow_grace_s: float = Field(default=60, ge=0)
+    # A main node holds each job it runs with a lease it renews every third of this; when it
+    # stops renewing (killed, cut off), another node sharing the database takes its jobs
+    # over this long after its last renewal (jobs/recovery.py).
+    job_lease_s: float = Field(default=30, ge=3)
     # The gateway front (TLS with the node's certificate, in front of guacd) listens here when
     # a port is given; off by default. guacd itself is started on first use, on loopback.
     gateway_host: str | None = None
@@ -73,6 +91,23 @@ class Settings(BaseSettings):
     proxy_grant_ttl_s: float = Field(default=30.0, gt=0, le=300)
     # How long a session ticket this node grants as a gateway stays valid (used once).
     session_ticket_ttl_s: float = Field(default=30.0, gt=0, le=300)
+    # GET /metrics answers callers from these networks (comma-separated in the environment;
+    # empty: none) and callers that send metrics_token as a bearer token; nobody else.
+    metrics_allow_cidrs: Annotated[list[IPvAnyNetwork], NoDecode] = Field(
+        default_factory=lambda: [ip_network("127.0.0.0/8"), ip_network("::1/128")]
+    )
+    metrics_token: SecretStr | None = Field(default=None, min_length=16)
+
+    @field_validator("metrics_allow_cidrs", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [entry.strip() for entry in value.split(",") if entry.strip()]
+        return value
+
+    @property
+    def resolved_keyring_file(self) -> Path:
+        return self.keyring_file or self.data_dir / "keyring.json"
 
     @property
     def resolved_database_url(self) -> str:

@@ -4,10 +4,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pamnode.audit.models import AuditEvent
+from pamnode.db.pages import page_of
 
 
 @dataclass(frozen=True)
@@ -41,26 +42,65 @@ def record(
     )
 
 
+@dataclass(frozen=True)
+class EventFilter:
+    """Which events of a site a reader asks for."""
+
+    action: str | None = None
+    actor: str | None = None
+    outcome: str | None = None
+    since: datetime | None = None
+
+    def query(self, tenant: str, site: str) -> Select[AuditEvent]:
+        query = select(AuditEvent).where(AuditEvent.tenant == tenant, AuditEvent.site == site)
+        if self.action:
+            query = query.where(AuditEvent.action == self.action)
+        if self.actor:
+            query = query.where(AuditEvent.actor == self.actor)
+        if self.outcome:
+            query = query.where(AuditEvent.outcome == self.outcome)
+        if self.since:
+            query = query.where(AuditEvent.at >= self.since)
+        return query
+
+
+NEWEST_FIRST = (AuditEvent.id.desc(),)
+
+
 async def list_events(
     db: AsyncSession,
     tenant: str,
     site: str,
-    *,
-    action: str | None = None,
-    actor: str | None = None,
-    outcome: str | None = None,
-    since: datetime | None = None,
+    where: EventFilter,
     limit: int = 100,
     offset: int = 0,
 ) -> list[AuditEvent]:
-    query = select(AuditEvent).where(AuditEvent.tenant == tenant, AuditEvent.site == site)
-    if action:
-        query = query.where(AuditEvent.action == action)
-    if actor:
-        query = query.where(AuditEvent.actor == actor)
-    if outcome:
-        query = query.where(AuditEvent.outcome == outcome)
-    if since:
-        query = query.where(AuditEvent.at >= since)
-    query = query.order_by(AuditEvent.id.desc()).limit(limit).offset(offset)
+    query = where.query(tenant, site).order_by(*NEWEST_FIRST).limit(limit).offset(offset)
     return list((await db.scalars(query)).all())
+
+
+async def page_events(
+    db: AsyncSession, tenant: str, site: str, where: EventFilter, limit: int, offset: int
+) -> tuple[list[AuditEvent], int]:
+    """One page of events, newest first, and how many match in all."""
+    return await page_of(db, where.query(tenant, site), NEWEST_FIRST, limit, offset)
+
+
+async def latest_by_target(
+    db: AsyncSession, tenant: str, site: str, action: str, targets: list[str]
+) -> dict[str, AuditEvent]:
+    """The newest event of one action for each of `targets` (e.g. each peer's Test Connection)."""
+    if not targets:
+        return {}
+    newest = (
+        select(func.max(AuditEvent.id))
+        .where(
+            AuditEvent.tenant == tenant,
+            AuditEvent.site == site,
+            AuditEvent.action == action,
+            AuditEvent.target.in_(targets),
+        )
+        .group_by(AuditEvent.target)
+    )
+    events = await db.scalars(select(AuditEvent).where(AuditEvent.id.in_(newest)))
+    return {event.target: event for event in events.all()}

@@ -17,15 +17,26 @@ from pamnode.cli.client import (
     tls_context,
     unreachable,
 )
-from pamnode.cli.output import Yes, confirm, secret_from, show, table
+from pamnode.cli.output import Json, Yes, confirm, secret_from, show, table
+from pamnode.cli.refs import SITE_ROLE, TENANT, TOKEN, USER, resolve
+from pamnode.identity.roles import SiteRole
+
+PasswordFile = Annotated[
+    Path | None, typer.Option(help="Read the password from a file (default: prompt for it).")
+]
+Login = Annotated[str, typer.Argument(help="The user's login.")]
+UserRef = Annotated[str, typer.Argument(help="The user: its login or id.")]
+TokenRef = Annotated[
+    str,
+    typer.Argument(help="The token: its id, its description, or its user's login."),
+]
+Description = Annotated[str, typer.Option(help="Free text.")]
 
 
 def login(
     url: Annotated[str, typer.Argument(help="Site base URL: https://host:port/ztna/TENANT/SITE")],
     user: Annotated[str, typer.Option("--user", "-u", help="Login name.")],
-    password_file: Annotated[
-        Path | None, typer.Option(help="Read the password from a file.")
-    ] = None,
+    password_file: PasswordFile = None,
     ca_file: Annotated[
         str | None, typer.Option(help="Certificate to trust (a self-signed node's cert.pem).")
     ] = None,
@@ -70,11 +81,12 @@ tenant_app = typer.Typer(help="Tenants (from the base tenant only).", no_args_is
 
 @tenant_app.command("add")
 def tenant_add(
-    name: str,
+    name: Annotated[str, typer.Argument(help="Name, also in the tenant's URLs.")],
     admin_login: Annotated[str, typer.Option(help="First administrator of the new tenant.")],
-    admin_password_file: Annotated[Path | None, typer.Option()] = None,
+    admin_password_file: PasswordFile = None,
     issuer: Annotated[str | None, typer.Option(help="Token issuer (default pamnode:NAME).")] = None,
 ) -> None:
+    """Create a tenant with its root site and first administrator."""
     body = {
         "name": name,
         "issuer": issuer,
@@ -85,12 +97,17 @@ def tenant_add(
 
 
 @tenant_app.command("list")
-def tenant_list() -> None:
-    table(request("GET", "tenants"), ["name", "issuer", "created_at"])
+def tenant_list(as_json: Json = False) -> None:
+    """Every tenant of the node."""
+    table(request("GET", "tenants"), ["id", "name", "issuer", "created_at"], as_json)
 
 
 @tenant_app.command("rm")
-def tenant_rm(name: str, yes: Yes = False) -> None:
+def tenant_rm(
+    tenant: Annotated[str, typer.Argument(help="The tenant: its name or id.")], yes: Yes = False
+) -> None:
+    """Delete a tenant with everything it holds."""
+    name = resolve(TENANT, tenant, "name")
     confirm(yes, f"Delete tenant '{name}' with all its sites, users and assets?")
     request("DELETE", f"tenants/{name}")
     typer.echo(f"tenant '{name}' deleted")
@@ -100,13 +117,15 @@ site_app = typer.Typer(help="Sites of the current tenant.", no_args_is_help=True
 
 
 @site_app.command("add")
-def site_add(name: str) -> None:
+def site_add(name: Annotated[str, typer.Argument(help="Name, also in the site's URLs.")]) -> None:
+    """Add a site to the current tenant."""
     show(request("POST", "sites", body={"name": name}))
 
 
 @site_app.command("list")
-def site_list() -> None:
-    table(request("GET", "sites"), ["name", "created_at"])
+def site_list(as_json: Json = False) -> None:
+    """The sites of the current tenant."""
+    table(request("GET", "sites"), ["id", "name", "created_at"], as_json)
 
 
 user_app = typer.Typer(help="Local directory users.", no_args_is_help=True)
@@ -114,13 +133,14 @@ user_app = typer.Typer(help="Local directory users.", no_args_is_help=True)
 
 @user_app.command("add")
 def user_add(
-    login: str,
-    password_file: Annotated[Path | None, typer.Option()] = None,
-    first_name: str = "",
-    last_name: str = "",
-    mail: str = "",
-    locked: bool = False,
+    login: Login,
+    password_file: PasswordFile = None,
+    first_name: Annotated[str, typer.Option(help="First name.")] = "",
+    last_name: Annotated[str, typer.Option(help="Last name.")] = "",
+    mail: Annotated[str, typer.Option(help="Mail address.")] = "",
+    locked: Annotated[bool, typer.Option(help="Create it locked (cannot log in).")] = False,
 ) -> None:
+    """Add a user to the tenant's local directory."""
     body = {
         "login": login,
         "password": secret_from(password_file, "Password"),
@@ -133,27 +153,34 @@ def user_add(
 
 
 @user_app.command("list")
-def user_list() -> None:
-    table(request("GET", "users"), ["login", "first_name", "last_name", "mail", "locked"])
+def user_list(as_json: Json = False) -> None:
+    """The tenant's users."""
+    columns = ["id", "login", "first_name", "last_name", "mail", "locked"]
+    table(request("GET", "users"), columns, as_json)
 
 
 @user_app.command("show")
-def user_show(login: str) -> None:
-    show(request("GET", f"users/{login}"))
+def user_show(user: UserRef, as_json: Json = False) -> None:
+    """A user's details."""
+    show(request("GET", f"users/{resolve(USER, user, 'login')}"), as_json)
 
 
 @user_app.command("lock")
-def user_lock(login: str) -> None:
-    show(request("PATCH", f"users/{login}", body={"locked": True}))
+def user_lock(user: UserRef) -> None:
+    """Lock a user out (its sessions and tokens are refused)."""
+    show(request("PATCH", f"users/{resolve(USER, user, 'login')}", body={"locked": True}))
 
 
 @user_app.command("unlock")
-def user_unlock(login: str) -> None:
-    show(request("PATCH", f"users/{login}", body={"locked": False}))
+def user_unlock(user: UserRef) -> None:
+    """Let a locked user in again."""
+    show(request("PATCH", f"users/{resolve(USER, user, 'login')}", body={"locked": False}))
 
 
 @user_app.command("rm")
-def user_rm(login: str, yes: Yes = False) -> None:
+def user_rm(user: UserRef, yes: Yes = False) -> None:
+    """Delete a user and its API tokens."""
+    login = resolve(USER, user, "login")
     confirm(yes, f"Delete user '{login}' and every API token it holds?")
     request("DELETE", f"users/{login}")
     typer.echo(f"user '{login}' deleted")
@@ -163,17 +190,27 @@ role_app = typer.Typer(help="Site roles.", no_args_is_help=True)
 
 
 @role_app.command("grant")
-def role_grant(user: str, role: str) -> None:
+def role_grant(
+    user: Login,
+    role: Annotated[str, typer.Argument(help=", ".join(SiteRole))],
+) -> None:
+    """Give a user a role in the current site."""
     show(request("POST", "site-roles", body={"principal": user, "role": role}))
 
 
 @role_app.command("list")
-def role_list() -> None:
-    table(request("GET", "site-roles"), ["id", "principal", "role", "created_at"])
+def role_list(as_json: Json = False) -> None:
+    """The site's role grants."""
+    table(request("GET", "site-roles"), ["id", "principal", "role", "created_at"], as_json)
 
 
 @role_app.command("revoke")
-def role_revoke(grant_id: str, yes: Yes = False) -> None:
+def role_revoke(
+    grant: Annotated[str, typer.Argument(help="The grant: its id or the user's login.")],
+    yes: Yes = False,
+) -> None:
+    """Take a site role back."""
+    grant_id = resolve(SITE_ROLE, grant)
     confirm(yes, f"Revoke role grant {grant_id}?")
     request("DELETE", f"site-roles/{grant_id}")
     typer.echo("revoked")
@@ -184,12 +221,15 @@ token_app = typer.Typer(help="API tokens.", no_args_is_help=True)
 
 @token_app.command("add")
 def token_add(
-    user: Annotated[str, typer.Option(help="Owner of the token.")],
+    user: Annotated[str, typer.Option(help="Login of the token's owner.")],
     expires: Annotated[datetime, typer.Option(help="Expiration date (UTC unless given).")],
     filter: Annotated[list[str] | None, typer.Option(help="Allowed source CIDR (repeat).")] = None,
-    description: str = "",
-    enabled: Annotated[bool, typer.Option("--enabled/--disabled")] = True,
+    description: Description = "",
+    enabled: Annotated[
+        bool, typer.Option("--enabled/--disabled", help="Disabled: refused until enabled.")
+    ] = True,
 ) -> None:
+    """Issue an API token to a user (locked: `unlock` shows its JWT)."""
     body = {
         "user": user,
         "expires_at": (expires if expires.tzinfo else expires.replace(tzinfo=UTC)).isoformat(),
@@ -201,54 +241,62 @@ def token_add(
 
 
 @token_app.command("list")
-def token_list() -> None:
+def token_list(as_json: Json = False) -> None:
+    """The site's API tokens (never their JWTs)."""
     columns = ["id", "user", "description", "filter", "expires_at", "enabled", "locked"]
-    table(request("GET", "api-tokens"), columns)
+    table(request("GET", "api-tokens"), columns, as_json)
 
 
 @token_app.command("show")
-def token_show(token_id: str) -> None:
-    show(request("GET", f"api-tokens/{token_id}"))
+def token_show(token: TokenRef, as_json: Json = False) -> None:
+    """A token's details (its JWT too while it is unlocked)."""
+    show(request("GET", f"api-tokens/{resolve(TOKEN, token)}"), as_json)
 
 
 @token_app.command("unlock")
-def token_unlock(token_id: str) -> None:
+def token_unlock(token: TokenRef) -> None:
     """Show the token's JWT (and keep it visible in its details until `lock`)."""
-    typer.echo(request("POST", f"api-tokens/{token_id}/unlock")["jwt"])
+    typer.echo(request("POST", f"api-tokens/{resolve(TOKEN, token)}/unlock")["jwt"])
 
 
 @token_app.command("lock")
-def token_lock(token_id: str) -> None:
-    request("POST", f"api-tokens/{token_id}/lock")
+def token_lock(token: TokenRef) -> None:
+    """Hide the token's JWT again."""
+    request("POST", f"api-tokens/{resolve(TOKEN, token)}/lock")
     typer.echo("locked")
 
 
 @token_app.command("enable")
-def token_enable(token_id: str) -> None:
-    show(request("PATCH", f"api-tokens/{token_id}", body={"enabled": True}))
+def token_enable(token: TokenRef) -> None:
+    """Accept the token again."""
+    show(request("PATCH", f"api-tokens/{resolve(TOKEN, token)}", body={"enabled": True}))
 
 
 @token_app.command("disable")
-def token_disable(token_id: str) -> None:
-    show(request("PATCH", f"api-tokens/{token_id}", body={"enabled": False}))
+def token_disable(token: TokenRef) -> None:
+    """Refuse the token until it is enabled."""
+    show(request("PATCH", f"api-tokens/{resolve(TOKEN, token)}", body={"enabled": False}))
 
 
 @token_app.command("rm")
-def token_rm(token_id: str, yes: Yes = False) -> None:
+def token_rm(token: TokenRef, yes: Yes = False) -> None:
+    """Revoke a token for good."""
+    token_id = resolve(TOKEN, token)
     confirm(yes, f"Revoke API token {token_id}? Callers using it are refused at once.")
     request("DELETE", f"api-tokens/{token_id}")
     typer.echo("revoked")
 
 
 def audit(
-    action: str | None = None,
-    actor: str | None = None,
-    limit: int = 50,
+    action: Annotated[str | None, typer.Option(help="Only events of this action.")] = None,
+    actor: Annotated[str | None, typer.Option(help="Only events by this login.")] = None,
+    limit: Annotated[int, typer.Option(help="At most this many events.")] = 50,
+    as_json: Json = False,
 ) -> None:
     """The newest audit events of the current site."""
     params = {"action": action, "actor": actor, "limit": limit}
     events = request("GET", "audit-events", params={k: v for k, v in params.items() if v})
-    table(events, ["at", "actor", "action", "target", "outcome", "source"])
+    table(events, ["at", "actor", "action", "target", "outcome", "source"], as_json)
 
 
 def register_admin_commands(app: typer.Typer) -> None:

@@ -1,53 +1,48 @@
 """`pamnode asset …` and `pamnode vault …`: the asset library and its vault from a shell.
 
-Assets are named by id or by path (`dc1/linux/web-01`, through the containers the caller
-sees). Secret values come from files or a hidden prompt, never from the command line.
+Assets are named by id, by path (`dc1/linux/web-01`, through the containers the caller
+sees) or by a name only one of them has (`cli/refs.py`). Secret values come from files or
+a hidden prompt, never from the command line.
 """
 
-import re
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.tree import Tree
 
 from pamnode.cli.client import fail, request
-from pamnode.cli.output import Yes, confirm, show, table
+from pamnode.cli.output import Json, Yes, confirm, print_whole, show, table
+from pamnode.cli.refs import PERMISSION, pick, resolve_asset
 
 asset_app = typer.Typer(help="The asset library of the current site.", no_args_is_help=True)
 vault_app = typer.Typer(help="The tenant's key and sealed secrets.", no_args_is_help=True)
-console = Console()
 
-ASSET_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 COLUMNS = ["id", "name", "type", "host", "port", "role", "secrets"]
 
-Ref = Annotated[str, typer.Argument(help="Asset id, or its path such as dc1/linux/web-01.")]
+Ref = Annotated[
+    str, typer.Argument(help="The asset: its id, its path (dc1/linux/web-01) or its name.")
+]
 Host = Annotated[str | None, typer.Option(help="DNS name or IP address.")]
 Port = Annotated[int | None, typer.Option(help="Default: 22 (SSH), 5985/5986 (WinRM).")]
+Https = Annotated[
+    bool | None, typer.Option("--https/--http", help="WinRM only: HTTPS (5986) or HTTP (5985).")
+]
 Tags = Annotated[list[str] | None, typer.Option("--tag", help="A tag (repeat for more).")]
 Username = Annotated[str | None, typer.Option(help="Vault: the account to log in with.")]
-SecretFile = Annotated[Path | None, typer.Option(exists=True, dir_okay=False)]
+PasswordFile = Annotated[
+    Path | None,
+    typer.Option(exists=True, dir_okay=False, help="Vault: file holding the password."),
+]
 AskPassword = Annotated[bool, typer.Option(help="Vault: prompt for the password.")]
-
-
-def resolve(ref: str) -> str:
-    """The id of the asset named by `ref` (an id, or a path of names from a visible root)."""
-    if ASSET_ID.fullmatch(ref):
-        return ref
-    level: list[dict[str, Any]] = request("GET", "assets/tree")
-    found: dict[str, Any] | None = None
-    for name in [part for part in ref.split("/") if part]:
-        matches = [node for node in level if node["name"] == name]
-        if len(matches) != 1:
-            where = f"under '{found['name']}'" if found else "at the top of what you can see"
-            problem = "no asset" if not matches else f"{len(matches)} assets"
-            raise fail(f"{problem} named '{name}' {where}: give the asset id instead")
-        found = matches[0]
-        level = found["children"]
-    if found is None:
-        raise fail("give an asset id or path")
-    return str(found["id"])
+PrivateKeyFile = Annotated[
+    Path | None,
+    typer.Option(exists=True, dir_okay=False, help="Vault: file holding an SSH private key."),
+]
+PassphraseFile = Annotated[
+    Path | None,
+    typer.Option(exists=True, dir_okay=False, help="Vault: file holding the key's passphrase."),
+]
 
 
 def _secrets(
@@ -81,25 +76,27 @@ def _row(asset: dict[str, Any]) -> dict[str, Any]:
 
 @asset_app.command("add")
 def add(
-    name: str,
+    name: Annotated[str, typer.Argument(help="Name, unique in its container.")],
     type: Annotated[str, typer.Option(help="container, unix-host or windows-host.")],
-    parent: Annotated[str | None, typer.Option(help="Container (id or path).")] = None,
+    parent: Annotated[
+        str | None, typer.Option(help="Container to add it to (id, path or name).")
+    ] = None,
     host: Host = None,
     port: Port = None,
-    https: Annotated[bool | None, typer.Option("--https/--http", help="WinRM only.")] = None,
-    description: str = "",
+    https: Https = None,
+    description: Annotated[str, typer.Option(help="Free text.")] = "",
     tag: Tags = None,
     username: Username = None,
-    password_file: SecretFile = None,
+    password_file: PasswordFile = None,
     ask_password: AskPassword = False,
-    private_key_file: SecretFile = None,
-    passphrase_file: SecretFile = None,
+    private_key_file: PrivateKeyFile = None,
+    passphrase_file: PassphraseFile = None,
 ) -> None:
     """Add a container or a host."""
     body = {
         "name": name,
         "type": type,
-        "parent_id": resolve(parent) if parent else None,
+        "parent_id": resolve_asset(parent) if parent else None,
         "properties": _properties(host, port, https),
         "description": description,
         "tags": tag or [],
@@ -112,20 +109,27 @@ def add(
 
 @asset_app.command("list")
 def list_(
-    parent: Annotated[str | None, typer.Option(help="Only the children of this container.")] = None,
+    parent: Annotated[
+        str | None, typer.Option(help="Only the children of this container (id, path or name).")
+    ] = None,
     type: Annotated[str | None, typer.Option(help="Only assets of this type.")] = None,
     tag: Annotated[str | None, typer.Option(help="Only assets with this tag.")] = None,
     tree: Annotated[bool, typer.Option(help="Show the containers as a tree.")] = False,
+    as_json: Json = False,
 ) -> None:
     """The assets you may view."""
     if tree:
+        nodes = request("GET", "assets/tree")
+        if as_json:
+            show(nodes, as_json)
+            return
         root = Tree("assets")
-        _grow(root, request("GET", "assets/tree"))
-        console.print(root)
+        _grow(root, nodes)
+        print_whole(root)
         return
-    params = {"parent_id": resolve(parent) if parent else None, "type": type, "tag": tag}
+    params = {"parent_id": resolve_asset(parent) if parent else None, "type": type, "tag": tag}
     found = request("GET", "assets", params={k: v for k, v in params.items() if v})
-    table([_row(asset) for asset in found], COLUMNS)
+    table([_row(asset) for asset in found], COLUMNS, as_json, found)
 
 
 def _grow(branch: Tree, nodes: list[dict[str, Any]]) -> None:
@@ -135,9 +139,9 @@ def _grow(branch: Tree, nodes: list[dict[str, Any]]) -> None:
 
 
 @asset_app.command("show")
-def show_(ref: Ref) -> None:
+def show_(ref: Ref, as_json: Json = False) -> None:
     """An asset with its properties, your role and which vault fields are set."""
-    show(request("GET", f"assets/{resolve(ref)}"))
+    show(request("GET", f"assets/{resolve_asset(ref)}"), as_json)
 
 
 @asset_app.command("edit")
@@ -146,14 +150,16 @@ def edit(
     name: Annotated[str | None, typer.Option(help="Rename.")] = None,
     host: Host = None,
     port: Port = None,
-    https: Annotated[bool | None, typer.Option("--https/--http", help="WinRM only.")] = None,
-    description: str | None = None,
-    tag: Tags = None,
+    https: Https = None,
+    description: Annotated[str | None, typer.Option(help="Free text.")] = None,
+    tag: Annotated[
+        list[str] | None, typer.Option("--tag", help="Replace the tags (repeat for more).")
+    ] = None,
     username: Username = None,
-    password_file: SecretFile = None,
+    password_file: PasswordFile = None,
     ask_password: AskPassword = False,
-    private_key_file: SecretFile = None,
-    passphrase_file: SecretFile = None,
+    private_key_file: PrivateKeyFile = None,
+    passphrase_file: PassphraseFile = None,
 ) -> None:
     """Rename, change properties or tags, or set vault fields."""
     body: dict[str, Any] = {"name": name, "description": description, "tags": tag}
@@ -164,20 +170,23 @@ def edit(
         body["properties"] = properties
     if secrets:
         body["secrets"] = secrets
-    show(request("PATCH", f"assets/{resolve(ref)}", body=body))
+    show(request("PATCH", f"assets/{resolve_asset(ref)}", body=body))
 
 
 @asset_app.command("move")
 def move(
     ref: Ref,
-    to: Annotated[str | None, typer.Option(help="Destination container (id or path).")] = None,
+    to: Annotated[
+        str | None, typer.Option(help="Destination container (id, path or name).")
+    ] = None,
     top: Annotated[bool, typer.Option(help="Move to the top of the library.")] = False,
 ) -> None:
     """Move an asset or container (with everything in it)."""
     if (to is None) == (not top):
         raise fail("give either --to CONTAINER or --top")
-    asset_id = resolve(ref)
-    moved = request("PATCH", f"assets/{asset_id}", body={"parent_id": resolve(to) if to else None})
+    asset_id = resolve_asset(ref)
+    body = {"parent_id": resolve_asset(to) if to else None}
+    moved = request("PATCH", f"assets/{asset_id}", body=body)
     typer.echo(f"moved '{moved['name']}'")
 
 
@@ -188,7 +197,7 @@ def rm(
     yes: Yes = False,
 ) -> None:
     """Delete an asset, or a container (non-empty ones need --recursive)."""
-    asset_id = resolve(ref)
+    asset_id = resolve_asset(ref)
     what = "and everything in it " if recursive else ""
     confirm(yes, f"Delete {ref} {what}with its secrets and permissions?")
     gone = request("DELETE", f"assets/{asset_id}", params={"recursive": recursive})
@@ -201,44 +210,55 @@ def rm(
 @asset_app.command("grant")
 def grant(
     ref: Ref,
-    user: str,
+    user: Annotated[str, typer.Argument(help="Login of the user.")],
     role: Annotated[str, typer.Argument(help="viewer, operator, asset-manager or owner.")],
 ) -> None:
     """Give a user a role on an asset or container (and everything below it)."""
-    show(
-        request(
-            "POST", f"assets/{resolve(ref)}/permissions", body={"principal": user, "role": role}
-        )
-    )
+    body = {"principal": user, "role": role}
+    show(request("POST", f"assets/{resolve_asset(ref)}/permissions", body=body))
 
 
 @asset_app.command("revoke")
-def revoke(ref: Ref, grant_id: str) -> None:
-    """Remove a grant made on this asset (see `permissions` for ids)."""
-    request("DELETE", f"assets/{resolve(ref)}/permissions/{grant_id}")
+def revoke(
+    ref: Ref,
+    grant: Annotated[
+        str, typer.Argument(help="The grant made on this asset: its id or the user's login.")
+    ],
+) -> None:
+    """Remove a grant made on this asset (see `permissions`)."""
+    asset_id = resolve_asset(ref)
+    made_here = [
+        row
+        for row in request("GET", f"assets/{asset_id}/permissions")
+        if row["inherited_from"] is None
+    ]
+    grant_id = pick(PERMISSION, grant, made_here)["id"]
+    request("DELETE", f"assets/{asset_id}/permissions/{grant_id}")
     typer.echo("revoked")
 
 
 @asset_app.command("permissions")
-def permissions(ref: Ref) -> None:
+def permissions(ref: Ref, as_json: Json = False) -> None:
     """Grants on the asset and those inherited from its containers."""
-    rows = request("GET", f"assets/{resolve(ref)}/permissions")
-    for row in rows:
-        source = row["inherited_from"]
-        row["from"] = f"{source['name']} ({source['id']})" if source else "(this asset)"
-    table(rows, ["id", "principal", "role", "from"])
+    found = request("GET", f"assets/{resolve_asset(ref)}/permissions")
+    rows = [{**row, "from": _source(row["inherited_from"])} for row in found]
+    table(rows, ["id", "principal", "role", "from"], as_json, found)
+
+
+def _source(container: dict[str, Any] | None) -> str:
+    return f"{container['name']} ({container['id']})" if container else "(this asset)"
 
 
 @asset_app.command("access")
-def access(ref: Ref) -> None:
+def access(ref: Ref, as_json: Json = False) -> None:
     """Your effective role on the asset and what it lets you do."""
-    show(request("GET", f"assets/{resolve(ref)}/access"))
+    show(request("GET", f"assets/{resolve_asset(ref)}/access"), as_json)
 
 
 @vault_app.command("status")
-def vault_status() -> None:
+def vault_status(as_json: Json = False) -> None:
     """Key versions and how many sealed values each one encrypts."""
-    show(request("GET", "vault"))
+    show(request("GET", "vault"), as_json)
 
 
 @vault_app.command("verify")

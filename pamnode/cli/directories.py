@@ -6,49 +6,48 @@ from typing import Annotated, Any
 import typer
 
 from pamnode.cli.client import request
-from pamnode.cli.output import Yes, confirm, show, table
+from pamnode.cli.output import Json, Yes, confirm, secret_from, show, table
+from pamnode.cli.refs import resolve_asset
 
 directory_app = typer.Typer(
     help="Directories (LDAP, Active Directory) of the tenant.", no_args_is_help=True
 )
 
+Name = Annotated[str, typer.Argument(help="The directory's name (users log in as login@name).")]
+Group = Annotated[str, typer.Argument(help="A group of the directory: its common name or DN.")]
 PasswordFile = Annotated[
-    Path | None, typer.Option(help="File holding the bind password (never on the command line).")
+    Path | None,
+    typer.Option(help="File holding the bind password (else asked; never on the command line)."),
 ]
-
-
-def _password(path: Path | None) -> str | None:
-    return path.read_text().strip() if path else None
-
-
-def _ca(path: Path | None) -> str | None:
-    return path.read_text() if path else None
+Url = Annotated[str, typer.Option(help="ldaps://host[:port], or ldap://host[:port] (StartTLS).")]
+Sha256 = Annotated[str | None, typer.Option(help="Pin the server's certificate by its SHA-256.")]
 
 
 @directory_app.command("add")
 def add(
-    name: str,
-    url: Annotated[
-        str, typer.Option(help="ldaps://host[:port], or ldap://host[:port] (StartTLS).")
-    ],
+    name: Name,
+    url: Url,
     bind_dn: Annotated[str, typer.Option(help="The DN pamnode searches with.")],
-    bind_password_file: PasswordFile,
     user_base: Annotated[str, typer.Option(help="Where users are searched.")],
     group_base: Annotated[str, typer.Option(help="Where groups are searched.")],
-    preset: Annotated[str, typer.Option(help="active-directory or openldap.")] = "active-directory",
-    sha256: Annotated[str | None, typer.Option(help="Pin the server's certificate.")] = None,
+    bind_password_file: PasswordFile = None,
+    preset: Annotated[
+        str, typer.Option(help="active-directory or openldap: filters and attributes.")
+    ] = "active-directory",
+    sha256: Sha256 = None,
     ca_file: Annotated[
-        Path | None, typer.Option(help="The CA of the server's certificate.")
+        Path | None, typer.Option(help="The CA of the server's certificate (PEM).")
     ] = None,
 ) -> None:
+    """Management > Directories > Add: an LDAP or Active Directory directory."""
     body = {
         "name": name,
         "preset": preset,
         "url": url,
         "server_sha256": sha256,
-        "ca_pem": _ca(ca_file),
+        "ca_pem": ca_file.read_text() if ca_file else None,
         "bind_dn": bind_dn,
-        "bind_password": _password(bind_password_file),
+        "bind_password": secret_from(bind_password_file, "Bind password"),
         "user_base": user_base,
         "group_base": group_base,
     }
@@ -56,28 +55,34 @@ def add(
 
 
 @directory_app.command("list")
-def list_() -> None:
-    table(request("GET", "directories"), ["name", "kind", "url", "bind_dn", "enabled"])
+def list_(as_json: Json = False) -> None:
+    """The tenant's directories: the local one first, then the LDAP ones."""
+    rows = request("GET", "directories")
+    table(rows, ["name", "kind", "url", "bind_dn", "enabled"], as_json)
 
 
 @directory_app.command("show")
-def show_directory(name: str) -> None:
-    show(request("GET", f"directories/{name}"))
+def show_directory(name: Name, as_json: Json = False) -> None:
+    """A directory's configuration (never its bind password)."""
+    show(request("GET", f"directories/{name}"), as_json)
 
 
 @directory_app.command("edit")
 def edit(
-    name: str,
-    url: Annotated[str | None, typer.Option()] = None,
-    bind_dn: Annotated[str | None, typer.Option()] = None,
+    name: Name,
+    url: Annotated[str | None, typer.Option(help="A new URL.")] = None,
+    bind_dn: Annotated[str | None, typer.Option(help="A new bind DN.")] = None,
     bind_password_file: PasswordFile = None,
-    sha256: Annotated[str | None, typer.Option()] = None,
-    enabled: Annotated[bool | None, typer.Option("--enabled/--disabled")] = None,
+    sha256: Sha256 = None,
+    enabled: Annotated[
+        bool | None, typer.Option("--enabled/--disabled", help="Disabled: nobody logs in by it.")
+    ] = None,
 ) -> None:
+    """Change a directory; what is left out keeps its value."""
     changes: dict[str, Any] = {
         "url": url,
         "bind_dn": bind_dn,
-        "bind_password": _password(bind_password_file),
+        "bind_password": secret_from(bind_password_file, "") if bind_password_file else None,
         "server_sha256": sha256,
         "enabled": enabled,
     }
@@ -86,7 +91,8 @@ def edit(
 
 
 @directory_app.command("rm")
-def rm(name: str, yes: Yes = False) -> None:
+def rm(name: Name, yes: Yes = False) -> None:
+    """Delete a directory, with its users in pamnode and their roles and tokens."""
     confirm(yes, f"Delete directory '{name}'? Its users go with it, with their roles and tokens.")
     request("DELETE", f"directories/{name}")
     typer.echo(f"directory '{name}' deleted")
@@ -94,40 +100,54 @@ def rm(name: str, yes: Yes = False) -> None:
 
 @directory_app.command("test")
 def test_connection(
-    name: str, user: Annotated[str | None, typer.Option(help="A login to resolve.")] = None
+    name: Name,
+    user: Annotated[str | None, typer.Option(help="A login to find, with its groups.")] = None,
+    as_json: Json = False,
 ) -> None:
     """Test Connection: connect, TLS, bind, search, and the user's resolved groups."""
     report = request("POST", f"directories/{name}/test-connection", body={"user": user})
-    show(report)
+    show(report, as_json)
     if not report["ok"]:
         raise typer.Exit(1)
 
 
 @directory_app.command("add-user")
-def add_user(name: str, login: str) -> None:
+def add_user(
+    name: Name, login: Annotated[str, typer.Argument(help="The user's login in the directory.")]
+) -> None:
     """Bring a directory user into pamnode (to grant it roles or an API token)."""
     show(request("POST", f"directories/{name}/users", body={"login": login}))
 
 
 @directory_app.command("grant")
-def grant(name: str, group: str, role: str) -> None:
+def grant(
+    name: Name, group: Group, role: Annotated[str, typer.Argument(help="A site role.")]
+) -> None:
     """Grant a site role to a directory group (never the service role)."""
     show(request("POST", f"directories/{name}/group-grants", body={"group": group, "role": role}))
 
 
 @directory_app.command("grants")
-def grants(name: str) -> None:
-    table(request("GET", f"directories/{name}/group-grants"), ["id", "group", "role", "dn"])
+def grants(name: Name, as_json: Json = False) -> None:
+    """The site roles the directory's groups hold on this site."""
+    rows = request("GET", f"directories/{name}/group-grants")
+    table(rows, ["id", "group", "role", "dn"], as_json)
 
 
 @directory_app.command("grant-asset")
-def grant_asset(name: str, group: str, asset_id: str, role: str) -> None:
+def grant_asset(
+    name: Name,
+    group: Group,
+    asset: Annotated[str, typer.Argument(help="Asset or container: its id, path or name.")],
+    role: Annotated[str, typer.Argument(help="viewer, operator, asset-manager or owner.")],
+) -> None:
     """Grant an asset permission to a directory group (revoke: `pamnode asset revoke`)."""
-    body = {"group": group, "asset": asset_id, "role": role}
+    body = {"group": group, "asset": resolve_asset(asset), "role": role}
     show(request("POST", f"directories/{name}/asset-grants", body=body))
 
 
 @directory_app.command("asset-grants")
-def asset_grants(name: str) -> None:
+def asset_grants(name: Name, as_json: Json = False) -> None:
+    """The asset permissions the directory's groups hold on this site's assets."""
     rows = request("GET", f"directories/{name}/asset-grants")
-    table(rows, ["id", "group", "asset", "asset_id", "role"])
+    table(rows, ["id", "group", "asset", "asset_id", "role"], as_json)

@@ -8,9 +8,9 @@ from typing import Annotated, Any
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from pamnode.cli.assets import resolve
 from pamnode.cli.client import Api, request
-from pamnode.cli.output import Yes, confirm, console, show, table
+from pamnode.cli.output import Json, Yes, confirm, console, show, table
+from pamnode.cli.refs import resolve_asset
 
 jobs_app = typer.Typer(help="Reports > Jobs.", no_args_is_help=True)
 script_app = typer.Typer(help="Management > Scripts.", no_args_is_help=True)
@@ -40,15 +40,17 @@ Counts = dict[str, int]
 
 
 def execute(
-    asset: Annotated[str, typer.Argument(help="Asset or container: its id or its path.")],
+    asset: Annotated[str, typer.Argument(help="Asset or container: its id, its path or its name.")],
     task: Annotated[str, typer.Argument(help="unix-status-check, windows-status-check, script")],
-    script: Annotated[str | None, typer.Option(help="Script name, for the task 'script'.")] = None,
+    script: Annotated[
+        str | None, typer.Option(help="Script name or id, for the task 'script'.")
+    ] = None,
     timeout: Annotated[int, typer.Option(help="Seconds before the job is stopped.")] = 300,
     wait: Annotated[bool, typer.Option("--wait", help="Follow the jobs until they end.")] = False,
 ) -> None:
     """Execute a task on an asset, or on every asset below a container."""
     body = {"task": task, "script": script, "timeout_s": timeout}
-    started = request("POST", f"assets/{resolve(asset)}/execute", body=body)
+    started = request("POST", f"assets/{resolve_asset(asset)}/execute", body=body)
     if started["skipped"]:
         typer.echo(f"skipped (task does not apply): {', '.join(started['skipped'])}")
     jobs: list[dict[str, Any]] = started["jobs"]
@@ -244,18 +246,24 @@ def _list_command(batch_id: str, state: str | None = None, limit: int | None = N
 
 @jobs_app.command("list")
 def list_jobs(
-    asset: str | None = None,
-    state: str | None = None,
-    task: str | None = None,
+    asset: Annotated[
+        str | None, typer.Option(help="Only the jobs on this asset (id, path or name).")
+    ] = None,
+    state: Annotated[
+        str | None, typer.Option(help=f"Only the jobs in this state: {', '.join(STATES)}.")
+    ] = None,
+    task: Annotated[str | None, typer.Option(help="Only the jobs of this task.")] = None,
     node: Annotated[str | None, typer.Option(help="Node name or node signature.")] = None,
     batch: Annotated[
         str | None, typer.Option(help="Batch id: the jobs of one execution on a container.")
     ] = None,
     limit: Annotated[int, typer.Option(help="At most this many jobs (up to 1000).")] = 50,
     offset: Annotated[int, typer.Option(help="Skip this many jobs first (newest first).")] = 0,
+    as_json: Json = False,
 ) -> None:
+    """Reports > Jobs: the newest jobs first, filtered."""
     params = {
-        "asset_id": asset,
+        "asset_id": resolve_asset(asset) if asset else None,
         "state": state,
         "task": task,
         "node": node,
@@ -264,47 +272,61 @@ def list_jobs(
         "offset": offset or None,
     }
     page = request("GET", "jobs", params={k: v for k, v in params.items() if v is not None})
-    table(page["jobs"], JOB_COLUMNS)
+    table(page["jobs"], JOB_COLUMNS, as_json, page)
+    if as_json:
+        return
     first, last = offset + 1, offset + len(page["jobs"])
     shown = f"{first:,} to {last:,}" if offset and page["jobs"] else f"{len(page['jobs']):,}"
     typer.echo(f"{shown} of {page['total']:,} jobs")
 
 
+JobId = Annotated[str, typer.Argument(help="The job's id (jobs have no name).")]
+
+
 @jobs_app.command("show")
-def show_job(job_id: str) -> None:
+def show_job(job_id: JobId, as_json: Json = False) -> None:
     """Job details, with its node signature and every attempt."""
-    show(request("GET", f"jobs/{job_id}"))
+    show(request("GET", f"jobs/{job_id}"), as_json)
 
 
 @jobs_app.command("cancel")
-def cancel_job(job_id: str, yes: Yes = False) -> None:
+def cancel_job(job_id: JobId, yes: Yes = False) -> None:
+    """Cancel a job that has not ended (on its peer node too)."""
     confirm(yes, f"Cancel job {job_id}?")
     show(request("POST", f"jobs/{job_id}/cancel"))
 
 
 @script_app.command("add")
 def add_script(
-    name: str,
+    name: Annotated[str, typer.Argument(help="Name, unique in the site.")],
     file: Annotated[Path, typer.Option(help="The script body.", exists=True)],
     type: Annotated[str, typer.Option(help="shell or powershell.")] = "shell",
-    description: str = "",
+    description: Annotated[str, typer.Option(help="Free text.")] = "",
 ) -> None:
+    """Add a script for the task 'script'."""
     body = {"name": name, "type": type, "body": file.read_text(), "description": description}
     show(request("POST", "scripts", body=body))
 
 
 @script_app.command("list")
-def list_scripts() -> None:
-    table(request("GET", "scripts"), ["name", "type", "description", "updated_at"])
+def list_scripts(as_json: Json = False) -> None:
+    """The site's scripts."""
+    table(request("GET", "scripts"), ["id", "name", "type", "description", "updated_at"], as_json)
+
+
+# The API takes a script's name or its id.
+ScriptRef = Annotated[str, typer.Argument(help="The script: its name or id.")]
 
 
 @script_app.command("show")
-def show_script(name: str) -> None:
-    show(request("GET", f"scripts/{name}"))
+def show_script(name: ScriptRef, as_json: Json = False) -> None:
+    """A script with its body."""
+    show(request("GET", f"scripts/{name}"), as_json)
 
 
 @script_app.command("rm")
-def rm_script(name: str, yes: Yes = False) -> None:
+def rm_script(name: ScriptRef, yes: Yes = False) -> None:
+    """Delete a script."""
     confirm(yes, f"Delete script '{name}'?")
     request("DELETE", f"scripts/{name}")
     typer.echo(f"script '{name}' deleted")

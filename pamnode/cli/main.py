@@ -11,17 +11,18 @@ import uvicorn
 
 from pamnode import __version__
 from pamnode.app.data_dir import UMASK, make_private
-from pamnode.app.node import open_node
-from pamnode.app.settings import DEFAULT_PORT, Settings
+from pamnode.app.logs import log_config
+from pamnode.app.settings import DEFAULT_PORT, LogFormat, Settings
 from pamnode.app.tls import ensure_self_signed
 from pamnode.cli.admin import register_admin_commands
 from pamnode.cli.assets import asset_app, register_asset_commands
+from pamnode.cli.backup import register_backup_commands
 from pamnode.cli.directories import directory_app
 from pamnode.cli.jobs import execute, jobs_app, script_app
+from pamnode.cli.options import DatabaseUrl, DataDir, local_settings
 from pamnode.cli.peers import peer_app
 from pamnode.cli.sessions import sessions_app
 from pamnode.core.errors import PamError
-from pamnode.identity.tenants import BASE_TENANT, init_base_admin
 
 app = typer.Typer(help="pamnode: a privileged-access-management node.", no_args_is_help=True)
 
@@ -42,13 +43,6 @@ def _options(
     ] = False,
 ) -> None:
     """pamnode: a privileged-access-management node."""
-
-
-DataDir = Annotated[Path, typer.Option("--data", help="Data directory (key ring, TLS, SQLite).")]
-DatabaseUrl = Annotated[
-    str | None,
-    typer.Option("--database-url", help="postgresql+asyncpg://… (default: SQLite in --data)."),
-]
 
 
 @app.command()
@@ -83,6 +77,13 @@ def serve(
             "ssh -p 2203 'alice#web-1@main'.",
         ),
     ] = None,
+    log_format: Annotated[
+        LogFormat | None,
+        typer.Option(
+            help="Log lines on stderr as text, or one JSON object a line (time, level, logger, "
+            "message, request_id, job_id...). Default: PAMNODE_LOG_FORMAT, else text.",
+        ),
+    ] = None,
     forwarded_allow_ips: Annotated[
         str | None,
         typer.Option(
@@ -113,13 +114,16 @@ def serve(
         overrides["http_proxy_port"] = http_proxy_port
     if ssh_proxy_port is not None:
         overrides["ssh_proxy_port"] = ssh_proxy_port
+    if log_format is not None:
+        overrides["log_format"] = log_format
     settings = Settings(**overrides)  # type: ignore[arg-type]
     make_private(data)
     if cert is None or key is None:
         cert, key = ensure_self_signed(data / "tls", settings.node_name, host)
     # The gateway front and the HTTP proxy serve with the same certificate as HTTPS.
     settings = settings.model_copy(update={"cert_file": cert, "key_file": key})
-    _log_beside_uvicorn()
+    # In JSON, Python's warnings too are lines of the log, not bare text among them.
+    logging.captureWarnings(settings.log_format is LogFormat.JSON)
     uvicorn.run(
         create_app(settings),
         host=host,
@@ -127,21 +131,11 @@ def serve(
         ssl_certfile=str(cert),
         ssl_keyfile=str(key),
         log_level="info",
+        log_config=log_config(settings.log_format),
         timeout_graceful_shutdown=5,
         proxy_headers=bool(forwarded_allow_ips),
         forwarded_allow_ips=forwarded_allow_ips,
     )
-
-
-def _log_beside_uvicorn() -> None:
-    """pamnode's own log lines (the startup banner, peers followed...) on stderr, as uvicorn
-    writes its own."""
-    handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("%(levelname)-9s %(message)s"))
-    logger = logging.getLogger("pamnode")
-    logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
-    logger.propagate = False
 
 
 @app.command()
@@ -154,12 +148,13 @@ def init(
     database_url: DatabaseUrl = None,
 ) -> None:
     """Create the first administrator of the base tenant (once)."""
+    # Here, not at the top: opening a node weighs more than every remote command together.
+    from pamnode.app.node import open_node
+    from pamnode.identity.tenants import BASE_TENANT, init_base_admin
+
     os.umask(UMASK)
     password = next(iter(admin_password_file.read_text().splitlines()), "")
-    overrides: dict[str, object] = {"data_dir": data}
-    if database_url:
-        overrides["database_url"] = database_url
-    settings = Settings(**overrides)  # type: ignore[arg-type]
+    settings = local_settings(data, database_url)
 
     async def _init() -> str | None:
         node = await open_node(settings)
@@ -229,6 +224,7 @@ def demo(
 
 register_admin_commands(app)
 register_asset_commands(app)
+register_backup_commands(app)
 app.add_typer(peer_app, name="peer")
 app.add_typer(directory_app, name="directory")
 app.add_typer(jobs_app, name="jobs")

@@ -1,16 +1,34 @@
-"""How the CLI shows what the API answered, and asks before destructive verbs."""
+"""How the CLI shows what the API answered, and asks before destructive verbs.
+
+Tables never cut an id: id columns keep their whole width and the other columns wrap; when
+even that does not fit a terminal, the table is printed wider than it (the terminal wraps
+the lines, the ids stay whole). Written to a pipe or a file, a table has its full width: no
+cell is wrapped or cut. `--json` prints the API's answer itself instead.
+"""
 
 import json
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
+from rich.console import Console, RenderableType
+from rich.measure import Measurement
+from rich.table import Column, Table
 
 console = Console()
 
 Yes = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
+Json = Annotated[
+    bool,
+    typer.Option(
+        "--json", help="Print the API's answer as JSON and nothing else (no table, no colour)."
+    ),
+]
+
+# Columns whose values are whole words to copy: never wrapped or cut.
+WHOLE = {"id", "node_signature"}
+# Wider than any table: what a table would take if nothing bounded it.
+UNBOUNDED = 1_000_000
 
 
 def secret_from(file: Path | None, prompt: str) -> str:
@@ -19,11 +37,35 @@ def secret_from(file: Path | None, prompt: str) -> str:
     return str(typer.prompt(prompt, hide_input=True))
 
 
-def table(rows: list[dict[str, Any]], columns: list[str]) -> None:
-    table = Table(*columns)
+def table(
+    rows: list[dict[str, Any]], columns: list[str], as_json: bool = False, answer: Any = None
+) -> None:
+    """`rows` as a table of `columns`, or with `as_json` the API's `answer` (default: the
+    rows) as JSON."""
+    if as_json:
+        show(rows if answer is None else answer, as_json)
+        return
+    grid = Table(
+        *(
+            Column(name, no_wrap=True) if _whole(name) else Column(name, overflow="fold")
+            for name in columns
+        )
+    )
     for row in rows:
-        table.add_row(*(_cell(row.get(column)) for column in columns))
-    console.print(table)
+        grid.add_row(*(_cell(row.get(column)) for column in columns))
+    print_whole(grid)
+
+
+def print_whole(renderable: RenderableType) -> None:
+    """Print without cutting a word: on a terminal at least as wide as the narrowest
+    rendering, elsewhere as wide as the widest."""
+    wanted = Measurement.get(console, console.options.update(max_width=UNBOUNDED), renderable)
+    width = max(console.width, wanted.minimum) if console.is_terminal else wanted.maximum
+    Console(width=width, force_terminal=console.is_terminal).print(renderable)
+
+
+def _whole(column: str) -> bool:
+    return column in WHOLE or column.endswith("_id")
 
 
 def _cell(value: Any) -> str:
@@ -32,8 +74,12 @@ def _cell(value: Any) -> str:
     return "" if value is None else str(value)
 
 
-def show(data: Any) -> None:
-    console.print_json(json.dumps(data))
+def show(data: Any, as_json: bool = False) -> None:
+    """The API's answer as JSON: coloured on a terminal, or plain with `as_json`."""
+    if as_json:
+        typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
+    else:
+        console.print_json(json.dumps(data))
 
 
 def confirm(yes: bool, question: str) -> None:

@@ -5,19 +5,18 @@ from typing import Annotated, Any
 
 import typer
 
-from pamnode.cli.client import fail, request
-from pamnode.cli.output import Yes, confirm, show, table
+from pamnode.cli.client import request
+from pamnode.cli.output import Json, Yes, confirm, show, table
+from pamnode.cli.refs import ASSIGNMENT, PEER, pick, resolve, resolve_asset
 
 peer_app = typer.Typer(help="Peer nodes of the current site.", no_args_is_help=True)
 
 Component = Annotated[str, typer.Option(help="job-runner, gateway or http-proxy.")]
-
-
-def _peer_id(name: str) -> str:
-    for peer in request("GET", "peer-nodes"):
-        if name in (peer["name"], peer["id"]):
-            return str(peer["id"])
-    raise fail(f"this site has no peer node named '{name}'")
+Peer = Annotated[str, typer.Argument(help="The peer node: its name or id.")]
+Asset = Annotated[str, typer.Argument(help="Asset or container: its id, its path or its name.")]
+TokenFile = Annotated[Path | None, typer.Option(help="File holding the peer's API token.")]
+GATEWAY_HELP = "server:port of the peer's gateway (remote sessions); empty: none."
+HTTP_PROXY_HELP = "server:port of the peer's HTTP proxy (proxy sessions); empty: none."
 
 
 def _token(token_file: Path | None) -> str | None:
@@ -26,18 +25,19 @@ def _token(token_file: Path | None) -> str | None:
 
 @peer_app.command("add")
 def add(
-    name: str,
+    name: Annotated[str, typer.Argument(help="Name, unique in the site.")],
     url: Annotated[str, typer.Option(help="https://host:port/ztna/<tenant>/<site>")],
-    token_file: Annotated[
-        Path | None, typer.Option(help="File holding the peer's API token.")
-    ] = None,
-    job_runner: Annotated[bool, typer.Option("--job-runner/--no-job-runner")] = True,
-    gateway_address: Annotated[str, typer.Option(help="server:port of the gateway.")] = "",
-    http_proxy_address: Annotated[
-        str, typer.Option(help="server:port of the HTTP proxy (proxy sessions).")
-    ] = "",
-    enabled: Annotated[bool, typer.Option("--enabled/--disabled")] = True,
+    token_file: TokenFile = None,
+    job_runner: Annotated[
+        bool, typer.Option("--job-runner/--no-job-runner", help="Whether it runs jobs.")
+    ] = True,
+    gateway_address: Annotated[str, typer.Option(help=GATEWAY_HELP)] = "",
+    http_proxy_address: Annotated[str, typer.Option(help=HTTP_PROXY_HELP)] = "",
+    enabled: Annotated[
+        bool, typer.Option("--enabled/--disabled", help="Disabled: configured but not used.")
+    ] = True,
 ) -> None:
+    """Configuration > Peer Nodes > Add: a peer node this main delegates to."""
     body = {
         "name": name,
         "url": url,
@@ -53,90 +53,124 @@ def add(
 
 
 @peer_app.command("list")
-def list_() -> None:
+def list_(as_json: Json = False) -> None:
+    """The site's peer nodes, with the components whose certificate is trusted."""
     peers = request("GET", "peer-nodes")
-    for peer in peers:
-        peer["trusted"] = ", ".join(c for c, pin in peer["trust"].items() if pin) or "no"
-    table(peers, ["name", "url", "job_runner", "gateway", "enabled", "trusted", "warnings"])
+    rows = [{**peer, "trusted": _trusted(peer)} for peer in peers]
+    columns = ["id", "name", "url", "job_runner", "gateway", "enabled", "trusted", "warnings"]
+    table(rows, columns, as_json, peers)
+
+
+def _trusted(peer: dict[str, Any]) -> str:
+    return ", ".join(component for component, pin in peer["trust"].items() if pin) or "no"
 
 
 @peer_app.command("show")
-def show_peer(name: str) -> None:
-    show(request("GET", f"peer-nodes/{_peer_id(name)}"))
+def show_peer(name: Peer, as_json: Json = False) -> None:
+    """A peer node's configuration, trust and warnings."""
+    show(request("GET", f"peer-nodes/{resolve(PEER, name)}"), as_json)
 
 
 @peer_app.command("edit")
 def edit(
-    name: str,
-    url: Annotated[str | None, typer.Option()] = None,
-    token_file: Annotated[Path | None, typer.Option()] = None,
-    enabled: Annotated[bool | None, typer.Option("--enabled/--disabled")] = None,
-    gateway_address: Annotated[str | None, typer.Option()] = None,
-    http_proxy_address: Annotated[str | None, typer.Option()] = None,
+    name: Peer,
+    url: Annotated[str | None, typer.Option(help="https://host:port/ztna/<tenant>/<site>")] = None,
+    token_file: TokenFile = None,
+    enabled: Annotated[
+        bool | None, typer.Option("--enabled/--disabled", help="Use it, or keep it unused.")
+    ] = None,
+    gateway_address: Annotated[str | None, typer.Option(help=GATEWAY_HELP)] = None,
+    http_proxy_address: Annotated[str | None, typer.Option(help=HTTP_PROXY_HELP)] = None,
 ) -> None:
+    """Change a peer node's address, token, state or components."""
     changes: dict[str, Any] = {"url": url, "access_token": _token(token_file), "enabled": enabled}
     if gateway_address is not None:
         changes.update(gateway=bool(gateway_address), gateway_address=gateway_address)
     if http_proxy_address is not None:
         changes.update(http_proxy=bool(http_proxy_address), http_proxy_address=http_proxy_address)
     body = {key: value for key, value in changes.items() if value is not None}
-    show(request("PATCH", f"peer-nodes/{_peer_id(name)}", body=body))
+    show(request("PATCH", f"peer-nodes/{resolve(PEER, name)}", body=body))
 
 
 @peer_app.command("rm")
-def rm(name: str, yes: Yes = False) -> None:
+def rm(name: Peer, yes: Yes = False) -> None:
+    """Delete a peer node and its assignments."""
     confirm(yes, f"Delete peer node '{name}' and its assignments to assets?")
-    request("DELETE", f"peer-nodes/{_peer_id(name)}")
+    request("DELETE", f"peer-nodes/{resolve(PEER, name)}")
     typer.echo(f"peer node '{name}' deleted")
 
 
 @peer_app.command("verify-trust")
-def verify_trust(name: str, component: Component = "job-runner") -> None:
+def verify_trust(name: Peer, component: Component = "job-runner") -> None:
     """Show the certificate the peer presents now, and whether it is trusted."""
-    show(
-        request("POST", f"peer-nodes/{_peer_id(name)}/verify-trust", body={"component": component})
-    )
+    body = {"component": component}
+    show(request("POST", f"peer-nodes/{resolve(PEER, name)}/verify-trust", body=body))
 
 
 @peer_app.command("establish-trust")
 def establish_trust(
-    name: str,
+    name: Peer,
     sha256: Annotated[str, typer.Option(help="The SHA-256 that verify-trust showed.")],
     component: Component = "job-runner",
 ) -> None:
+    """Trust the certificate the peer presents, if its SHA-256 is the one given."""
     body = {"component": component, "sha256": sha256}
-    show(request("POST", f"peer-nodes/{_peer_id(name)}/establish-trust", body=body))
+    show(request("POST", f"peer-nodes/{resolve(PEER, name)}/establish-trust", body=body))
 
 
 @peer_app.command("test")
-def test_connection(name: str) -> None:
+def test_connection(name: Peer) -> None:
     """Test Connection: call the peer with its token over the pinned channel."""
-    report = request("POST", f"peer-nodes/{_peer_id(name)}/test-connection")
+    report = request("POST", f"peer-nodes/{resolve(PEER, name)}/test-connection")
     show(report)
     if not report["ok"]:
         raise typer.Exit(1)
 
 
 @peer_app.command("assign")
-def assign(asset_id: str, peer: str, disabled: bool = False) -> None:
+def assign(
+    asset: Asset,
+    peer: Peer,
+    disabled: Annotated[bool, typer.Option(help="Assign it disabled (not used yet).")] = False,
+) -> None:
     """Manage > Peer Nodes > Add on a container or asset."""
+    # The route takes the peer node's name or id itself: assigning needs no right to list
+    # peer nodes.
     body = {"peer_node": peer, "enabled": not disabled}
-    show(request("POST", f"assets/{asset_id}/peer-nodes", body=body))
+    show(request("POST", f"assets/{resolve_asset(asset)}/peer-nodes", body=body))
 
 
 @peer_app.command("assignments")
-def assignments(asset_id: str) -> None:
+def assignments(asset: Asset, as_json: Json = False) -> None:
     """Direct and inherited assignments of an asset, and the effective sets."""
-    found = request("GET", f"assets/{asset_id}/peer-nodes")
-    for row in found["assignments"]:
-        row["from"] = row["source"]["name"] + (" (inherited)" if row["inherited"] else "")
-    table(found["assignments"], ["id", "peer_node", "enabled", "from", "jobs_unusable"])
+    found = request("GET", f"assets/{resolve_asset(asset)}/peer-nodes")
+    rows = [{**row, "from": _source(row)} for row in found["assignments"]]
+    table(rows, ["id", "peer_node", "enabled", "from", "jobs_unusable"], as_json, found)
+    if as_json:
+        return
     for purpose, names in found["effective"].items():
         typer.echo(f"effective for {purpose}: {', '.join(names) or 'none (runs on this node)'}")
 
 
+def _source(assignment: dict[str, Any]) -> str:
+    inherited = " (inherited)" if assignment["inherited"] else ""
+    return f"{assignment['source']['name']}{inherited}"
+
+
 @peer_app.command("unassign")
-def unassign(asset_id: str, assignment_id: str, yes: Yes = False) -> None:
-    confirm(yes, f"Remove peer-node assignment {assignment_id}?")
-    request("DELETE", f"assets/{asset_id}/peer-nodes/{assignment_id}")
+def unassign(
+    asset: Asset,
+    assignment: Annotated[
+        str,
+        typer.Argument(help="The assignment made on this asset: its id or its peer node's name."),
+    ],
+    yes: Yes = False,
+) -> None:
+    """Manage > Peer Nodes > Remove: end an assignment made on this asset."""
+    asset_id = resolve_asset(asset)
+    found = request("GET", f"assets/{asset_id}/peer-nodes")["assignments"]
+    made_here = [row for row in found if not row["inherited"]]
+    chosen = pick(ASSIGNMENT, assignment, made_here)
+    confirm(yes, f"Remove the assignment of peer node '{chosen['peer_node']}'?")
+    request("DELETE", f"assets/{asset_id}/peer-nodes/{chosen['id']}")
     typer.echo("removed")

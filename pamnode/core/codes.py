@@ -45,9 +45,15 @@ class Code(StrEnum):
     BODY_TOO_LARGE = "body_too_large", "the request body is larger than max_body_bytes"
     NODE_BUSY = "node_busy", "the node is saturated: retry after Retry-After"
     CSRF_REFUSED = "csrf_refused", "a console form was posted from another origin"
+    DATABASE_IN_USE = "database_in_use", "another node serves this SQLite database already"
     SESSION_MISSING = "session_missing", "the console needs a login (no session cookie)"
     VAULT_UNAVAILABLE = "vault_unavailable", "the key ring cannot open or seal secrets"
     NOT_READY = "not_ready", "the node's database or key ring cannot be used (GET /readyz)"
+    METRICS_FORBIDDEN = (
+        "metrics_forbidden",
+        "GET /metrics from an address outside metrics_allow_cidrs, without a token",
+    )
+    METRICS_TOKEN_REFUSED = "metrics_token_refused", "GET /metrics with a wrong metrics token"
 
     # Identity: tenants, sites, users, roles, tokens, login.
     BASE_TENANT_REFUSED = "base_tenant_refused", "the base tenant only manages tenants"
@@ -205,7 +211,10 @@ class Code(StrEnum):
     HOST_KEY_CHANGED = "host_key_changed", "the SSH host key differs from the pinned one"
     PROTOCOL_ERROR = "protocol_error", "the host answered, but not as the task expects"
     ASSET_GONE = "asset_gone", "the asset was deleted before the job ran"
-    INTERRUPTED = "interrupted", "a restart ended the job, which is never run twice"
+    INTERRUPTED = (
+        "interrupted",
+        "a restart, or the loss of the main node that ran it, ended the job (never run twice)",
+    )
     INTERNAL_ERROR = "internal_error", "a job or a request broke inside pamnode (see its log)"
     PEERS_UNREACHABLE = "peers_unreachable", "no assigned peer node could take the job"
     PEER_LOST = "peer_lost", "the peer stayed unreachable past the job's deadline"

@@ -4,13 +4,22 @@ The key ring lives in the data directory, never in the database, so a stolen dat
 reveals no secret. Each tenant has numbered AES key versions (the newest one encrypts; every
 version decrypts, which is what lets rotation re-encrypt without downtime) and one Ed25519
 signing key for its tokens.
+
+Several main nodes sharing one database share one key ring file (`PAMNODE_KEYRING_FILE` on
+shared storage, docs/scale.md): a node reads the file again whenever it changed on disk (a
+`stat` per use), so a tenant created or a key rotated on one node is used by the others at
+once, and every change is a read-modify-write under an exclusive lock on the file's `.lock`
+sibling, so two nodes changing it at once both keep their change.
 """
 
 import base64
+import fcntl
 import json
 import os
 import secrets
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,22 +52,27 @@ class KeyRing:
         self.path = path
         self._lock = threading.Lock()
         self._tenants: dict[str, TenantKeys] | None = None
+        # The file as last read (inode, size, mtime): read again when it differs.
+        self._read_as: tuple[int, int, int] | None = None
 
     @classmethod
     def create_if_missing(cls, path: Path) -> "KeyRing":
         ring = cls(path)
-        if not path.exists():
-            ring._tenants = {}
-            ring._save()
+        with ring._changing():
+            if not path.exists():
+                ring._save()
         return ring
 
     def _load(self) -> dict[str, TenantKeys]:
-        if self._tenants is None:
-            if not self.path.exists():
-                raise KeyRingError(
-                    f"key ring file {self.path} is missing: secrets and token signing keys "
-                    "cannot be used until it is restored from backup"
-                )
+        try:
+            stat = self.path.stat()
+        except FileNotFoundError:
+            raise KeyRingError(
+                f"key ring file {self.path} is missing: secrets and token signing keys "
+                "cannot be used until it is restored from backup"
+            ) from None
+        seen = (stat.st_ino, stat.st_size, stat.st_mtime_ns)
+        if self._tenants is None or seen != self._read_as:
             raw = json.loads(self.path.read_text())
             self._tenants = {
                 tenant_id: TenantKeys(
@@ -69,6 +83,7 @@ class KeyRing:
                 )
                 for tenant_id, entry in raw["tenants"].items()
             }
+            self._read_as = seen
         return self._tenants
 
     def _save(self) -> None:
@@ -92,6 +107,19 @@ class KeyRing:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, self.path)
+        stat = self.path.stat()
+        self._read_as = (stat.st_ino, stat.st_size, stat.st_mtime_ns)
+
+    @contextmanager
+    def _changing(self) -> Iterator[dict[str, TenantKeys]]:
+        """The key ring as on disk now, to change and save, with no other thread or process
+        changing it meanwhile."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self._lock, open(self.path.with_suffix(".lock"), "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            tenants = self._load() if self.path.exists() else {}
+            self._tenants = tenants
+            yield tenants
 
     def _tenant(self, tenant_id: str) -> TenantKeys:
         keys = self._load().get(tenant_id)
@@ -101,8 +129,7 @@ class KeyRing:
 
     def add_tenant(self, tenant_id: str) -> bytes:
         """Create the tenant's first AES key and its signing key; return the public key PEM."""
-        with self._lock:
-            tenants = self._load()
+        with self._changing() as tenants:
             if tenant_id not in tenants:
                 signing = Ed25519PrivateKey.generate()
                 tenants[tenant_id] = TenantKeys(
@@ -118,8 +145,8 @@ class KeyRing:
             return self.public_key_pem(tenant_id)
 
     def remove_tenant(self, tenant_id: str) -> None:
-        with self._lock:
-            if self._load().pop(tenant_id, None) is not None:
+        with self._changing() as tenants:
+            if tenants.pop(tenant_id, None) is not None:
                 self._save()
 
     def public_key_pem(self, tenant_id: str) -> bytes:
@@ -150,7 +177,7 @@ class KeyRing:
 
     def add_version(self, tenant_id: str) -> int:
         """Start a rotation: a new key becomes the one that encrypts; old ones still decrypt."""
-        with self._lock:
+        with self._changing():
             keys = self._tenant(tenant_id)
             version = max(keys.aes_keys) + 1
             keys.aes_keys[version] = secrets.token_bytes(32)
@@ -160,7 +187,7 @@ class KeyRing:
 
     def drop_versions_except_active(self, tenant_id: str) -> list[int]:
         """Finish a rotation once nothing is encrypted under the older versions any more."""
-        with self._lock:
+        with self._changing():
             keys = self._tenant(tenant_id)
             dropped = [v for v in keys.aes_keys if v != keys.active_version]
             for version in dropped:

@@ -1,6 +1,8 @@
 """The application factory: every area's router under /ztna/{tenant}/{site}/api, the console, the
-peer protocol, the error handlers (http/errors.py) and the request limits (http/limits.py)."""
+peer protocol, the error handlers (http/errors.py), the request limits (http/limits.py) and
+request ids (http/request_id.py)."""
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -11,7 +13,9 @@ from pamnode import __version__
 from pamnode.app.banner import banner
 from pamnode.app.node import open_node, serve_listeners
 from pamnode.app.settings import Settings
-from pamnode.http import apidocs, console, errors, health, peer_protocol, tunnel
+from pamnode.core.errors import Conflict
+from pamnode.db.sole_server import serve_alone
+from pamnode.http import apidocs, console, errors, health, metrics, peer_protocol, tunnel
 from pamnode.http.api import assets as assets_api
 from pamnode.http.api import assignments as assignments_api
 from pamnode.http.api import audit as audit_api
@@ -22,9 +26,10 @@ from pamnode.http.api import peers as peers_api
 from pamnode.http.api import sessions as sessions_api
 from pamnode.http.api import vault as vault_api
 from pamnode.http.limits import RequestLimits
+from pamnode.http.request_id import RequestIds
 from pamnode.jobs.executors.base import Executors
 from pamnode.jobs.queue import start_queue
-from pamnode.jobs.recovery import reconcile
+from pamnode.jobs.recovery import keep_leases, reconcile
 
 log = logging.getLogger("pamnode.node")
 
@@ -37,6 +42,12 @@ def create_app(settings: Settings, executors: Executors | None = None) -> FastAP
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Held while serving: a second `serve` on this SQLite file is refused.
+        try:
+            app.state.serving = serve_alone(settings.resolved_database_url)
+        except Conflict as exc:
+            log.error("%s", exc.message)
+            raise
         app.state.node = await open_node(settings, executors)
         await reconcile(app.state.node.jobs)
         start_queue(app.state.node.jobs)
@@ -44,10 +55,14 @@ def create_app(settings: Settings, executors: Executors | None = None) -> FastAP
         async with app.state.node.sessions() as db:
             for level, line in await banner(db, settings):
                 log.log(level, line)
+        leases = asyncio.create_task(keep_leases(app.state.node.jobs), name="job leases")
         try:
             yield
         finally:
+            leases.cancel()
             await app.state.node.close()
+            if app.state.serving is not None:
+                app.state.serving.close()
 
     app = FastAPI(
         title="pamnode", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None
@@ -55,6 +70,7 @@ def create_app(settings: Settings, executors: Executors | None = None) -> FastAP
     errors.install(app)
 
     app.include_router(health.router)
+    app.include_router(metrics.router)
     apidocs.install(app, API_PREFIX)
     for router in (
         identity_api.router,
@@ -75,4 +91,6 @@ def create_app(settings: Settings, executors: Executors | None = None) -> FastAP
     console.install(app, SITE_PREFIX)
     # Outermost: refused before routing, authentication or reading a large body.
     app.add_middleware(RequestLimits, max_body_bytes=settings.max_body_bytes)
+    # Outside even that: a refused request has an id too, in its answer and its log line.
+    app.add_middleware(RequestIds)
     return app

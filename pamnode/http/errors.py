@@ -27,6 +27,7 @@ from pamnode.core.errors import (
     Unauthenticated,
     Unavailable,
 )
+from pamnode.core.request_id import HEADER, REQUEST_ID
 from pamnode.http import console
 from pamnode.http.deps import client_address, get_node
 from pamnode.http.refusals import RefusalSampler
@@ -150,7 +151,12 @@ async def _framework_error(request: Request, exc: Exception) -> Response:
 async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
     # The server logs the traceback; the caller learns nothing of the node's internals.
     log.error("request failed: %s", type(exc).__name__)
-    return _error(500, "internal_error", "the node failed to answer this request; see its log")
+    response = _error(500, "internal_error", "the node failed to answer this request; see its log")
+    # Answered outside the request-id middleware (`http.request_id`), which left the id set.
+    request_id = REQUEST_ID.get()
+    if request_id:
+        response.headers[HEADER] = request_id
+    return response
 
 
 def install(app: FastAPI) -> None:

@@ -77,3 +77,19 @@ async def revoke_grant(db: AsyncSession, principal: Principal, grant_id: str) ->
     await db.delete(grant)
     holder = user.login if user else f"group {grant.group_id}"
     record(db, principal.audit_scope, "site-role.revoke", holder, role=grant.role)
+
+
+async def set_roles(
+    db: AsyncSession, principal: Principal, user: User, role_names: set[str]
+) -> None:
+    """Grant what `user` lacks of `role_names` and revoke the rest, each audited as on its own."""
+    principal.require(Permission.ROLES_WRITE)
+    wanted = {parse_role(name) for name in role_names}
+    query = select(SiteRoleGrant).where(
+        SiteRoleGrant.site_id == principal.site.id, SiteRoleGrant.user_id == user.id
+    )
+    held = {SiteRole(grant.role): grant for grant in (await db.scalars(query)).all()}
+    for role in sorted(wanted - held.keys()):
+        await grant_role(db, principal, user, role)
+    for role in sorted(held.keys() - wanted):
+        await revoke_grant(db, principal, held[role].id)

@@ -5,7 +5,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from pamnode.audit.service import record
 from pamnode.core.errors import Conflict, Forbidden, InvalidInput, NotFound
-from pamnode.crypto.keyring import KeyRing
+from pamnode.crypto.keyring import KeyRing, KeyRingError
 from pamnode.db.base import new_id
 from pamnode.identity import grants, users
 from pamnode.identity.models import Site, Tenant, User
@@ -65,6 +65,30 @@ async def ensure_base_tenant(db: AsyncSession, ring: KeyRing) -> Tenant:
     return tenant or await _add_tenant(db, ring, BASE_TENANT, f"pamnode:{BASE_TENANT}")
 
 
+async def check_key_ring(db: AsyncSession, ring: KeyRing) -> None:
+    """Refuse a key ring that is not this database's: each tenant's keys must be there and
+    its signing key the one whose public half the database holds. Checked when a node opens
+    an existing database, before it writes anything: a node with another key ring would
+    seal secrets nobody else can open, and refuse every token. A missing key ring file is
+    not refused here: the node starts, and whatever needs a key says the file is missing."""
+    if not ring.path.exists():
+        return
+    for tenant in await db.scalars(select(Tenant).order_by(Tenant.name)):
+        try:
+            public = ring.public_key_pem(tenant.id)
+        except KeyRingError:
+            problem = f"it has no keys for tenant '{tenant.name}'"
+        else:
+            if key_id(public) == tenant.signing_kid:
+                continue
+            problem = f"its signing key for tenant '{tenant.name}' is not the database's"
+        raise KeyRingError(
+            f"the key ring {ring.path} does not belong to this database: {problem}. Every "
+            "node serving one database needs the same key ring (docs/scale.md); restore this "
+            "database's key ring from backup"
+        )
+
+
 async def init_base_admin(db: AsyncSession, login: str, password: str) -> User:
     """The base tenant's first administrator (`pamnode init`): once per node."""
     base = await get_tenant(db, BASE_TENANT)
@@ -86,7 +110,7 @@ async def create_tenant(
     admin_login: str,
     admin_password: str,
 ) -> Tenant:
-    _require_base(principal)
+    require_base(principal)
     check_url_name("tenant", name)
     tenant = await _add_tenant(db, ring, name, issuer or f"pamnode:{name}")
     root = await get_site(db, tenant, ROOT_SITE)
@@ -99,12 +123,12 @@ async def create_tenant(
 
 
 async def list_tenants(db: AsyncSession, principal: Principal) -> list[Tenant]:
-    _require_base(principal)
+    require_base(principal)
     return list((await db.scalars(select(Tenant).order_by(Tenant.name))).all())
 
 
 async def delete_tenant(db: AsyncSession, principal: Principal, name: str) -> None:
-    _require_base(principal)
+    require_base(principal)
     if name == BASE_TENANT:
         raise InvalidInput("the base tenant cannot be deleted", code="base_tenant_refused")
     tenant = await get_tenant(db, name)
@@ -112,7 +136,7 @@ async def delete_tenant(db: AsyncSession, principal: Principal, name: str) -> No
     record(db, principal.audit_scope, "tenant.delete", name)
 
 
-def _require_base(principal: Principal) -> None:
+def require_base(principal: Principal) -> None:
     principal.require(Permission.TENANTS_MANAGE)
     if principal.tenant.name != BASE_TENANT:
         raise Forbidden(

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from pamnode.assets.credentials import Credential
+from pamnode.core.metrics import NodeMetrics
 from pamnode.crypto.keyring import KeyRing
 from pamnode.jobs.executors.base import Executors
 from pamnode.jobs.peer_link import PeerLinks
@@ -39,6 +40,9 @@ class JobContext:
     output_cap_bytes: int
     # How long past its timeout a delegated job may stay unfinished before the main gives up.
     follow_grace_s: float
+    # How long this node's hold on a job outlives its last renewal (jobs/leases.py).
+    lease_s: float
+    metrics: NodeMetrics
     # This main's traffic with each peer: batches out, one feed back.
     links: PeerLinks = field(default_factory=PeerLinks)
     # Jobs sent here by a main and still queued, by id (never written to the database).

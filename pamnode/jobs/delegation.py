@@ -45,6 +45,7 @@ async def delegate(
     refused = ""
     for index, candidate in enumerate(candidates):
         if index:
+            ctx.metrics.failed_over("job")
             following = Opening(
                 job_id,
                 candidate.name,
@@ -60,7 +61,7 @@ async def delegate(
         link = ctx.links.get(ctx, candidate)
         ended = link.follow(job_id, attempt)
         try:
-            await link.send(body)
+            batch_request = await link.send(body)
         except PeerFailure as exc:
             if exc.code == INVALID_ANSWER:
                 # The peer may have taken the job: another peer could run it a second time.
@@ -69,11 +70,23 @@ async def delegate(
             link.forget(job_id)
             refused = exc.message
             reasons.append(f"{candidate.name}: {refused}")
+            log.warning(
+                "job %s not taken by peer %s: %s",
+                job_id,
+                candidate.name,
+                refused,
+                extra={"job_id": job_id, "peer": candidate.name},
+            )
             continue
         except asyncio.CancelledError:
             await _cancelled(ctx, job_id, link, attempt)
             raise
-        log.info("job %s dispatched to peer %s", job_id, candidate.name)
+        log.info(
+            "job %s sent to peer %s",
+            job_id,
+            candidate.name,
+            extra={"job_id": job_id, "peer": candidate.name, "peer_request_id": batch_request},
+        )
         return await follow(ctx, job_id, link, attempt, spec.timeout_s, ended=ended)
     message = "no assigned peer node could take the job: " + "; ".join(reasons)
     await states.end(

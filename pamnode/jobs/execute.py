@@ -1,5 +1,6 @@
 """Execute on an asset or container: the jobs it makes, committed to the queue."""
 
+import logging
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -17,6 +18,8 @@ from pamnode.jobs.models import Job
 from pamnode.jobs.scripts import find_script
 from pamnode.jobs.specs import JobSpec, Target, Task, check_runs_on, protocol_for
 from pamnode.jobs.states import JobState
+
+log = logging.getLogger("pamnode.jobs")
 
 CONTAINER = "container"
 
@@ -100,5 +103,14 @@ async def execute(
     # would hold a second connection per request) before the pool looks for them; nothing
     # the request does afterwards can fail once they may run.
     await db.commit()
+    for job in jobs:
+        log.info(
+            "job %s queued: %s on %s by %s",
+            job.id,
+            job.task,
+            job.asset_name,
+            job.requested_by,
+            extra={"job_id": job.id},
+        )
     ctx.pool.kick()
     return Execution(batch_id, jobs, skipped)

@@ -61,6 +61,10 @@ class Job(Base):
     error_code: Mapped[str] = mapped_column(String(40), default="")
     # The SSH host key the endpoint presented (public), so the main can pin it on first contact.
     host_key: Mapped[str | None] = mapped_column(Text)
+    # The main node that holds the job while it runs (the one that took it from the queue, or
+    # took it over), and until when: it renews the lease while it lives (`jobs/leases.py`).
+    claimed_by: Mapped[str | None] = mapped_column(String(128))
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # The number of this row's latest change in the node's job feed (`JobFeed`); what a main
     # following its jobs here with a cursor reads past.
     change_seq: Mapped[int | None] = mapped_column(BigInteger, index=True)

@@ -18,13 +18,16 @@ then asked to cancel, since another peer could otherwise run them a second time.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from pamnode.core.errors import PeerFailure
+from pamnode.core.request_id import REQUEST_ID, background_task, new_request_id
 from pamnode.crypto.keyring import KeyRing
 from pamnode.jobs import states
 from pamnode.jobs.models import JobFeedCursor
@@ -60,6 +63,7 @@ CHECK_S = 5.0
 # The peer's answer to a request larger than its `max_body_bytes` (`pamnode.peers.client`).
 BODY_TOO_LARGE = "body_too_large"
 INVALID_ANSWER = "peer_answer_invalid"
+JOB_NOT_FOUND = "job_not_found"
 
 
 @dataclass(frozen=True)
@@ -93,6 +97,8 @@ class Followed:
     # The task's result when it ran on the peer, None when it ended otherwise.
     ended: asyncio.Future[TaskResult | None]
     running_noted: bool = False
+    # When it went out to the peer (monotonic); None for a job followed again after a restart.
+    sent_at: float | None = None
 
 
 def _again(exc: PeerFailure) -> PeerFailure:
@@ -105,7 +111,8 @@ class PeerLink:
     def __init__(self, ctx: JobContext, candidate: Candidate) -> None:
         self.ctx = ctx
         self.candidate = candidate
-        self._outbox: list[tuple[PeerJobIn, asyncio.Future[None]]] = []
+        # Each job with what its sender learns: the request id of the batch that took it.
+        self._outbox: list[tuple[PeerJobIn, asyncio.Future[str]]] = []
         # Jobs per batch: BATCH_MAX, halved while the peer refuses a batch's size.
         self._batch_size = BATCH_MAX
         self._sender: asyncio.Task[None] | None = None
@@ -113,6 +120,7 @@ class PeerLink:
         self._follower: asyncio.Task[None] | None = None
         self._cursor: str | None = None
         self._cursor_lock = asyncio.Lock()
+        self._trips = ctx.metrics.delegation_duration.labels(candidate.endpoint.url)
 
     # --- the job's side -------------------------------------------------------------------
 
@@ -121,20 +129,60 @@ class PeerLink:
         ended: asyncio.Future[TaskResult | None] = asyncio.get_running_loop().create_future()
         self._followed[job_id] = Followed(attempt_id, ended)
         if self._follower is None or self._follower.done():
-            self._follower = asyncio.create_task(self._follow_all(), name=self._name("feed"))
+            self._follower = background_task(self._follow_all(), self._name("feed"))
         return ended
 
     def forget(self, job_id: str) -> None:
         self._followed.pop(job_id, None)
 
-    async def send(self, body: PeerJobIn) -> None:
-        """Hand the job to the peer (in a batch); raise PeerFailure if the peer did not take it."""
+    async def send(self, body: PeerJobIn) -> str:
+        """Hand the job to the peer (in a batch); raise PeerFailure if the peer did not take it.
+        The request id of the batch that took it (the peer logs its jobs with it).
+
+        Cancelled (a user's cancel) while the job waits in the outbox, it is taken out: it
+        never reaches the peer. Cancelled while its batch is on the way, it waits for the
+        batch's answer first, so that the cancel that follows reaches the peer after the job."""
         await self._cursor_now()
-        sent: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._outbox.append((body, sent))
+        followed = self._followed.get(body.id)
+        if followed is not None:
+            followed.sent_at = time.monotonic()
+        sent: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        waiting = (body, sent)
+        self._outbox.append(waiting)
         if self._sender is None or self._sender.done():
-            self._sender = asyncio.create_task(self._send_all(), name=self._name("sender"))
-        await sent
+            self._sender = background_task(self._send_all(), self._name("sender"))
+        try:
+            return await asyncio.shield(sent)
+        except asyncio.CancelledError:
+            if any(entry is waiting for entry in self._outbox):
+                self._outbox = [entry for entry in self._outbox if entry is not waiting]
+            else:
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(sent)
+            raise
+
+    async def look_up(self, job_ids: list[str]) -> None:
+        """Read these followed jobs' state on the peer now and apply it, as a feed page would.
+        For jobs recovered from a lost or restarted main: the feed's cursor, which every main
+        sharing the database moves, may have passed their end. A job the peer never got fails
+        here: its sender is gone, and it is never sent again."""
+        found: list[PeerJobStatus] = []
+        never_sent: list[str] = []
+        for job_id in job_ids:
+            try:
+                found.append(
+                    await self.ctx.peers.exchange(
+                        self.candidate.endpoint, "GET", f"peer/jobs/{job_id}", PeerJobStatus
+                    )
+                )
+            except PeerFailure as exc:
+                # Anything else: the feed, or the job's deadline, will tell.
+                if exc.code == JOB_NOT_FOUND:
+                    never_sent.append(job_id)
+        await self._apply(PeerJobFeed(cursor=await self._cursor_now(), jobs=found, more=False))
+        if never_sent:
+            message = f"the job never reached peer node '{self.candidate.name}': it never ran"
+            await self.give_up(never_sent, "interrupted", message)
 
     async def cancel(self, job_ids: list[str]) -> str:
         """Ask the peer to cancel these jobs; what went wrong, if it could not be told."""
@@ -154,6 +202,9 @@ class PeerLink:
             size = self._batch_size
             batch, self._outbox = self._outbox[:size], self._outbox[size:]
             body = PeerJobBatchIn(jobs=[job for job, _ in batch])
+            # This task's own context: the id goes with the request, and with what it logs.
+            request_id = new_request_id()
+            REQUEST_ID.set(request_id)
             try:
                 await self.ctx.peers.exchange(
                     self.candidate.endpoint, "POST", "peer/jobs/batch", PeerJobBatchOut, body
@@ -171,7 +222,7 @@ class PeerLink:
                 continue
             for _, sent in batch:
                 if not sent.done():
-                    sent.set_result(None)
+                    sent.set_result(request_id)
             self._batch_size = min(BATCH_MAX, self._batch_size * 2)
 
     # --- following ----------------------------------------------------------------------
@@ -212,6 +263,8 @@ class PeerLink:
     async def _follow_all(self) -> None:
         while self._followed:
             asked = time.monotonic()
+            # The feed request's id, also on the lines of the job ends it brings.
+            REQUEST_ID.set(new_request_id())
             try:
                 page = await self._read_feed(await self._cursor_now(), LONG_POLL_S)
                 news = await self._apply(page)
@@ -249,6 +302,7 @@ class PeerLink:
                 if change.outcome == "refused":
                     refused.append(remote.id)
         changed = await self._store(changes, page.cursor)
+        self._time_trips(results)
         for job_id, result in results.items():
             self._end(job_id, result)
         for job_id in changed:
@@ -282,6 +336,14 @@ class PeerLink:
             await db.merge(JobFeedCursor(peer_id=self.candidate.peer_id, cursor=cursor))
         self._cursor = cursor
         return changed
+
+    def _time_trips(self, job_ids: Iterable[str]) -> None:
+        """How long each job took from its sending to its end coming back on the feed."""
+        now = time.monotonic()
+        for job_id in job_ids:
+            followed = self._followed.get(job_id)
+            if followed is not None and followed.sent_at is not None:
+                self._trips.observe(now - followed.sent_at)
 
     def _end(self, job_id: str, result: TaskResult | None) -> None:
         followed = self._followed.pop(job_id, None)

@@ -5,6 +5,8 @@ coroutine that runs it): it is never written to this node's database, so a resta
 it and the job ends as interrupted (`pamnode.jobs.recovery`), which the main reads in the feed.
 """
 
+import logging
+
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -21,6 +23,8 @@ from pamnode.jobs.queue import stop
 from pamnode.jobs.states import JobState
 from pamnode.jobs.wire import NOW, PeerJobFeed, PeerJobIn, PeerJobStatus
 from pamnode.peers.serving import require_peer_caller
+
+log = logging.getLogger("pamnode.jobs")
 
 
 def _requester(principal: Principal) -> str:
@@ -61,6 +65,15 @@ async def accept(
             for body in new:
                 ctx.handed.pop(body.id, None)
             continue
+        for body in new:
+            log.info(
+                "job %s accepted from %s: %s on %s",
+                body.id,
+                _requester(principal),
+                body.task,
+                body.target.host,
+                extra={"job_id": body.id},
+            )
         ctx.pool.kick()
         made = {row.id: row for row in rows}
         return [known.get(job_id) or made[job_id] for job_id in ids]

@@ -9,6 +9,7 @@ so that a long-poll can wait for a job's next change and a cancel can reach its 
 import asyncio
 import contextlib
 import logging
+import time
 import weakref
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
@@ -22,6 +23,8 @@ CrashHandler = Callable[[str, BaseException], Awaitable[None]]
 CancelHandler = Callable[[str], Coroutine[Any, Any, None]]
 # Up to `free` queued jobs not among `running`, oldest first, each with the work that runs it.
 Taker = Callable[[int, frozenset[str]], Awaitable[list[tuple[str, Work]]]]
+# Takes how long a job ran, in seconds, from the take to its end.
+Timer = Callable[[float], None]
 # A taker that failed (the database away) is asked again after this pause.
 RETAKE_S = 1.0
 
@@ -41,6 +44,7 @@ class JobPool:
         concurrency: int,
         on_crash: CrashHandler | None = None,
         on_cancel: CancelHandler | None = None,
+        on_end: Timer | None = None,
     ) -> None:
         self._limit = concurrency
         self._slots = asyncio.Semaphore(concurrency)
@@ -63,6 +67,10 @@ class JobPool:
         # Jobs a user cancelled, as opposed to jobs stopped because the node shuts down:
         # only the first become "cancelled"; the others are picked up again after a restart.
         self._cancelled: set[str] = set()
+        self._on_end = on_end
+        # When each job taken from the queue started (not those followed again after a
+        # restart: they did not start then).
+        self._taken_at: dict[str, float] = {}
 
     def fill_from(self, take: Taker) -> None:
         """Start taking queued jobs into free slots, now and after every change."""
@@ -94,7 +102,8 @@ class JobPool:
                 self.kick()
                 continue
             for job_id, work in taken:
-                self.submit(job_id, work)
+                if self.submit(job_id, work):
+                    self._taken_at[job_id] = time.monotonic()
             if len(taken) == free:
                 # Perhaps more wait: look again once these are under way.
                 self.kick()
@@ -126,6 +135,10 @@ class JobPool:
         self.kick()
         by_user = job_id in self._cancelled
         self._cancelled.discard(job_id)
+        taken_at = self._taken_at.pop(job_id, None)
+        # A job stopped because the node stops has not ended: it goes on after the restart.
+        if taken_at is not None and self._on_end is not None and (by_user or not task.cancelled()):
+            self._on_end(time.monotonic() - taken_at)
         if not (task.cancelled() and by_user and self._on_cancel is not None):
             self.changed(job_id)
             return

@@ -5,9 +5,11 @@ Queued jobs wait as rows (`ix_jobs_state_created_at` hands out the oldest first)
 sent here also waits in `JobContext.handed`, which holds its credential in memory only.
 """
 
+from dataclasses import replace
+
 from sqlalchemy import select
 
-from pamnode.jobs import states
+from pamnode.jobs import leases, states
 from pamnode.jobs.context import JobContext
 from pamnode.jobs.dispatch import Plan, plan_requested
 from pamnode.jobs.local import begin_here, run_here
@@ -33,7 +35,9 @@ async def take_queued(
 ) -> list[tuple[str, Work]]:
     """Up to `free` of the oldest queued jobs not already running here, each with the work
     that runs it. One transaction takes them, reads what each needs, then opens their first
-    attempts together (so a job's start costs a share of one write, not three writes)."""
+    attempts together (so a job's start costs a share of one write, not three writes) and
+    claims them for this node (`leases`). On PostgreSQL the rows are locked as they are read
+    and rows another main node is taking are skipped: no job is taken twice."""
     async with ctx.sessions.begin() as db:
         rows = (
             await db.execute(
@@ -41,6 +45,7 @@ async def take_queued(
                 .where(Job.state == JobState.QUEUED, Job.id.not_in(running))
                 .order_by(Job.state, Job.created_at)
                 .limit(free)
+                .with_for_update(skip_locked=True)
             )
         ).all()
         plans: list[Plan] = []
@@ -56,8 +61,9 @@ async def take_queued(
                 raise BrokenJob(job_id) from exc
         # The writes last, together: SQLite's write lock is held for them alone.
         await states.write(db, [plan.failure for plan in plans if plan.failure is not None])
+        claim = leases.claim(ctx.node_name, ctx.lease_s)
         starting = [
-            (plan.job_id, plan.opening, plan.work)
+            (plan.job_id, replace(plan.opening, fields={**plan.opening.fields, **claim}), plan.work)
             for plan in plans
             if plan.opening is not None and plan.work is not None
         ]

@@ -3,7 +3,7 @@
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pamnode.audit.service import record
@@ -27,6 +27,14 @@ class JobFilter:
     batch_id: str | None = None
     since: datetime | None = None
     until: datetime | None = None
+
+
+async def count_by_state(db: AsyncSession) -> list[tuple[str, str | None, int]]:
+    """Every job in this node's database by state and node signature (`GET /metrics`)."""
+    rows = await db.execute(
+        select(Job.state, Job.node_signature, func.count()).group_by(Job.state, Job.node_signature)
+    )
+    return [(state, signature, count) for state, signature, count in rows]
 
 
 def _visible(principal: Principal) -> Select[Job]:

@@ -46,6 +46,8 @@ class JobOut(BaseModel):
     finished_at: datetime | None
     node_signature: str | None
     peer_node: str | None
+    # The main node that holds (or held) the job: the one that took it, or took it over.
+    claimed_by: str | None
     exit_status: int | None
     error: str
     error_code: str

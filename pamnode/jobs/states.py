@@ -8,6 +8,7 @@ A change that opens or closes an attempt writes the attempt in the same transact
 
 import asyncio
 import functools
+import logging
 import weakref
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 from sqlalchemy import Update, bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from pamnode.core.request_id import background_task
 from pamnode.db.base import new_id, utcnow
 from pamnode.jobs.models import Job, JobAttempt, JobFeed
 
@@ -36,6 +38,8 @@ FINISHED = frozenset({JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED, J
 UNFINISHED = frozenset(set(JobState) - FINISHED)
 
 Sessions = async_sessionmaker[AsyncSession]
+
+log = logging.getLogger("pamnode.jobs")
 
 
 P = ParamSpec("P")
@@ -142,7 +146,22 @@ async def _apply(db: AsyncSession, changes: Sequence[Change]) -> list[bool]:
         applied.append(result.rowcount == 1)
         if applied[-1] and change.attempt_id is not None:
             await _end_attempt(db, change.attempt_id, change.outcome, change.attempt_error, now)
+        if applied[-1] and finishing:
+            _log_end(change)
     return applied
+
+
+def _log_end(change: Change) -> None:
+    # Every end of a job passes here, so one line per job names it (written as the end is;
+    # a transaction that then fails is rare, and retried or reported by its caller).
+    state, code = change.fields["state"], change.fields.get("error_code")
+    log.info(
+        "job %s ended: %s%s",
+        change.job_id,
+        state,
+        f" ({code})" if code else "",
+        extra={"job_id": change.job_id, "state": str(state)},
+    )
 
 
 async def _end_attempt(
@@ -178,7 +197,8 @@ class GroupCommit:
         done = asyncio.get_running_loop().create_future()
         self._waiting.append((change, done))
         if self._writer is None or self._writer.done():
-            self._writer = asyncio.create_task(self._write_waiting(), name="job state writer")
+            # Serves every job's changes: not the request that happened to start it.
+            self._writer = background_task(self._write_waiting(), "job state writer")
         # Shielded: a cancelled caller's change is still written (`to_the_end`).
         return await asyncio.shield(done)
 

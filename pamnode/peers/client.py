@@ -9,6 +9,8 @@ import httpx
 from pydantic import BaseModel, ValidationError
 
 from pamnode.core.errors import PeerFailure
+from pamnode.core.metrics import NodeMetrics
+from pamnode.core.request_id import HEADER, outgoing_request_id
 from pamnode.peers.trust import (
     connection_error,
     fetch_leaf,
@@ -20,6 +22,9 @@ from pamnode.peers.trust import (
 TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 
 Answer = TypeVar("Answer", bound=BaseModel)
+
+# Failures of the TLS channel itself, as opposed to not reaching the peer at all.
+_TLS_CODES = {"tls_failed", "tls_pin_mismatch"}
 
 # What the peer's own refusal codes mean for the main node's administrator.
 _TENANT_SITE = {"token_wrong_tenant", "token_wrong_site", "site_not_found"}
@@ -65,6 +70,9 @@ def refusal(response: httpx.Response) -> PeerFailure:
     if code == "body_too_large":
         # The sender may split what it sent (`jobs/peer_link`); the peer's limit is its own.
         return PeerFailure(f"the peer refused the request's size: {message}", code=code)
+    if code == "job_not_found":
+        # The main asks for a job it took over from a lost main node (`jobs/recovery`).
+        return PeerFailure(f"the peer has no such job: {message}", code=code)
     if code == "base_tenant_refused":
         return PeerFailure(f"the peer refused: {message}", code="peer_is_base_tenant")
     if code in _TENANT_SITE:
@@ -108,8 +116,9 @@ class PeerClients:
     new client, and a peer that restarts with another certificate is checked on reconnect.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, metrics: NodeMetrics) -> None:
         self._clients: dict[PeerEndpoint, httpx.AsyncClient] = {}
+        self._metrics = metrics
 
     async def call(
         self,
@@ -120,23 +129,8 @@ class PeerClients:
         timeout: float | None = None,
     ) -> httpx.Response:
         """One request to the peer over the pinned channel; raise PeerFailure on any refusal."""
-        client = self._clients.get(endpoint)
-        if client is None:
-            client = self._clients[endpoint] = _client(endpoint)
-        host, port = endpoint.host_port
-        request_timeout = (
-            TIMEOUT if timeout is None else httpx.Timeout(timeout, connect=min(timeout, 10.0))
-        )
-        try:
-            response = await client.request(method, path, json=json, timeout=request_timeout)
-        except httpx.TimeoutException as exc:
-            raise PeerFailure(
-                f"{host}:{port} did not answer in time", code="connect_failed"
-            ) from exc
-        except httpx.TransportError as exc:
-            raise await _transport_failure(endpoint, exc) from exc
-        if response.is_error:
-            raise refusal(response)
+        response = await self._request(endpoint, method, path, json, timeout)
+        self._metrics.peer_request(endpoint.url, "ok")
         return response
 
     async def exchange(
@@ -153,10 +147,11 @@ class PeerClients:
         An answer that is not what the contract says is a failure of that peer, like a refusal.
         """
         json = body.model_dump(mode="json") if body is not None else None
-        response = await self.call(endpoint, method, path, json, timeout)
+        response = await self._request(endpoint, method, path, json, timeout)
         try:
-            return answer.model_validate_json(response.content)
+            read = answer.model_validate_json(response.content)
         except ValidationError as exc:
+            self._metrics.peer_request(endpoint.url, "invalid")
             route = path.split("?", 1)[0]
             problem = exc.errors()[0]
             if problem["type"] == "json_invalid":
@@ -168,6 +163,45 @@ class PeerClients:
                 "is the URL a pamnode site of a compatible version?",
                 code="peer_answer_invalid",
             ) from None
+        self._metrics.peer_request(endpoint.url, "ok")
+        return read
+
+    async def _request(
+        self, endpoint: PeerEndpoint, method: str, path: str, json: Any, timeout: float | None
+    ) -> httpx.Response:
+        """The request; a failure raised (and counted by its outcome), an answer returned
+        uncounted (the caller decides whether it is one)."""
+        client = self._clients.get(endpoint)
+        if client is None:
+            client = self._clients[endpoint] = _client(endpoint)
+        host, port = endpoint.host_port
+        request_timeout = (
+            TIMEOUT if timeout is None else httpx.Timeout(timeout, connect=min(timeout, 10.0))
+        )
+        try:
+            response = await client.request(
+                method,
+                path,
+                json=json,
+                timeout=request_timeout,
+                # The peer logs it with the request: one id in both nodes' logs.
+                headers={HEADER: outgoing_request_id()},
+            )
+        except httpx.TimeoutException as exc:
+            self._metrics.peer_request(endpoint.url, "timeout")
+            raise PeerFailure(
+                f"{host}:{port} did not answer in time", code="connect_failed"
+            ) from exc
+        except httpx.TransportError as exc:
+            failure = await _transport_failure(endpoint, exc)
+            self._metrics.peer_request(
+                endpoint.url, "tls" if failure.code in _TLS_CODES else "unreachable"
+            )
+            raise failure from exc
+        if response.is_error:
+            self._metrics.peer_request(endpoint.url, "refused")
+            raise refusal(response)
+        return response
 
     async def aclose(self) -> None:
         for client in self._clients.values():

@@ -4,7 +4,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import jwt as pyjwt
-from sqlalchemy import Select, select
+from sqlalchemy import Select, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pamnode.audit.service import record
@@ -111,9 +111,9 @@ async def get_peer(db: AsyncSession, principal: Principal, peer_id: str) -> Peer
 
 
 async def find_peer_by_name(db: AsyncSession, principal: Principal, name: str) -> PeerNode:
-    peer = await db.scalar(
-        select(PeerNode).where(PeerNode.site_id == principal.site.id, PeerNode.name == name)
-    )
+    """The site's peer node with this name (or this id: what a person typed either way)."""
+    named = or_(PeerNode.name == name, PeerNode.id == name)
+    peer = await db.scalar(select(PeerNode).where(PeerNode.site_id == principal.site.id, named))
     if peer is None:
         raise NotFound(f"this site has no peer node named '{name}'", code="peer_not_found")
     return peer

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from pamnode.core.metrics import NodeMetrics
 from pamnode.core.once import OneTimeBook
 from pamnode.core.streams import Connection
 from pamnode.crypto.keyring import KeyRing
@@ -36,6 +37,7 @@ class ProxyContext:
     # The upstream of every session this node carries (shared with the gateway sessions'),
     # so Terminate can end one from outside.
     live: dict[str, Connection]
+    metrics: NodeMetrics
     idle_timeout_s: float = IDLE_TIMEOUT_S
     # RDP pass-throughs waiting for their client or carrying it (they outlive the request).
     background: set["asyncio.Task[None]"] = field(default_factory=set)

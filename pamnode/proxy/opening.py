@@ -40,6 +40,8 @@ async def open_proxy_session(
     async with ctx.sessions.begin() as db:
         asset_id = await resolve_asset(db, principal.site.id, asset_ref)
         session = await open_session(db, principal, asset_id, channel)
+        # Carried by this node from the start: no tunnel claims it.
+        session.served_by = ctx.node_name
         asset = await db.get(Asset, asset_id)
         assert asset is not None
         try:

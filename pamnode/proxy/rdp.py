@@ -93,7 +93,7 @@ async def _carry(
         return
     finally:
         server.close()
-    if not await states.claim(ctx.sessions, sid):
+    if not await states.claim(ctx.sessions, sid, ctx.node_name):
         # Terminated while it waited for its client.
         await client.close()
         return

@@ -77,6 +77,8 @@ async def reach(
         return Route(connection, THIS_NODE, None, here_signature)
     reasons: list[str] = []
     for number, candidate in enumerate(candidates, start=1):
+        if number > 1:
+            ctx.metrics.failed_over("proxy")
         via = candidate.proxy.address
         try:
             route = await _through(ctx, session_id, host, port, candidate)

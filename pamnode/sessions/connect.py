@@ -103,6 +103,8 @@ async def connect(ctx: SessionContext, session_id: str, display: Display) -> Ups
         return await _attempt(ctx, session_id, 1, None, _here(ctx, plan, display))
     reasons: list[str] = []
     for number, candidate in enumerate(plan.candidates, start=1):
+        if number > 1:
+            ctx.metrics.failed_over("session")
         try:
             return await _attempt(
                 ctx, session_id, number, candidate, _through(ctx, plan, candidate, display)

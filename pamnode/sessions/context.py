@@ -6,6 +6,7 @@ from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from pamnode.core.metrics import NodeMetrics
 from pamnode.core.once import OneTimeBook
 from pamnode.core.streams import Connection
 from pamnode.crypto.keyring import KeyRing
@@ -25,6 +26,7 @@ class SessionContext:
     recordings_dir: Path
     # The source of the random gateway choice; tests may put a seeded one here.
     rng: random.Random
+    metrics: NodeMetrics
     tickets: OneTimeBook[Grant] = field(default_factory=ticket_book)
     # The address this node's gateway front listens on, once it does.
     gateway_address: str | None = None

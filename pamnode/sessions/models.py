@@ -58,6 +58,8 @@ class Session(Base):
     # What carried it: a peer's gateway or HTTP proxy address, or this node itself.
     gateway: Mapped[str] = mapped_column(String(300), default="")
     peer_node: Mapped[str | None] = mapped_column(String(128))
+    # The main node that carries it (its tunnel, proxy or pass-through), once one does.
+    served_by: Mapped[str | None] = mapped_column(String(128))
     node_signature: Mapped[str | None] = mapped_column(String(400), index=True)
     bytes_in: Mapped[int] = mapped_column(BigInteger, default=0)
     bytes_out: Mapped[int] = mapped_column(BigInteger, default=0)

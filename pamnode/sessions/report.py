@@ -4,7 +4,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pamnode.audit.service import record
@@ -29,6 +29,16 @@ class SessionFilter:
     node: str | None = None
     since: datetime | None = None
     until: datetime | None = None
+
+
+async def count_in_progress(db: AsyncSession) -> list[tuple[str, int]]:
+    """Sessions connecting or active on this node, by protocol (`GET /metrics`)."""
+    rows = await db.execute(
+        select(Session.protocol, func.count())
+        .where(Session.state.in_([SessionState.CONNECTING, SessionState.ACTIVE]))
+        .group_by(Session.protocol)
+    )
+    return [(protocol, count) for protocol, count in rows]
 
 
 def _visible(principal: Principal) -> Select[Session]:

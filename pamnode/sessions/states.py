@@ -27,13 +27,14 @@ ENDED = frozenset({SessionState.COMPLETED, SessionState.FAILED})
 Sessions = async_sessionmaker[AsyncSession]
 
 
-async def claim(sessions: Sessions, session_id: str) -> bool:
-    """Move a pending session to connecting; False if another tunnel got there first."""
+async def claim(sessions: Sessions, session_id: str, node_name: str) -> bool:
+    """Move a pending session to connecting, carried by this node; False if another tunnel
+    (on this node or another main sharing the database) got there first."""
     async with sessions.begin() as db:
         done = await db.execute(
             sql_update(Session)
             .where(Session.id == session_id, Session.state == SessionState.PENDING)
-            .values(state=SessionState.CONNECTING, updated_at=utcnow())
+            .values(state=SessionState.CONNECTING, served_by=node_name, updated_at=utcnow())
         )
         return bool(getattr(done, "rowcount", 0))
 
@@ -81,12 +82,18 @@ async def read(sessions: Sessions, session_id: str) -> Session:
         return session
 
 
-async def end_interrupted(sessions: Sessions) -> None:
-    """After a restart no relay or front of this node carries anything: what was open ended."""
+async def end_interrupted(sessions: Sessions, node_name: str) -> None:
+    """After a restart no relay or front of this node carries anything: what it carried
+    ended. Sessions another main node sharing the database carries are its own; a pending one
+    (no tunnel yet) may still be attached, on any node, until `end_unattached` ends it."""
     async with sessions.begin() as db:
         await db.execute(
             sql_update(Session)
-            .where(Session.state.not_in(ENDED))
+            .where(
+                Session.state.not_in(ENDED),
+                (Session.served_by == node_name)
+                | (Session.served_by.is_(None) & (Session.state != SessionState.PENDING)),
+            )
             .values(
                 state=SessionState.FAILED,
                 error="the node restarted while the session was open",

@@ -44,7 +44,7 @@ async def _claim(ctx: SessionContext, principal: Principal, session_id: str) -> 
             f"session {session_id} was opened too long ago: open a new one",
             code="session_unattached",
         )
-    if not await states.claim(ctx.sessions, session_id):
+    if not await states.claim(ctx.sessions, session_id, ctx.node_name):
         raise Conflict(
             f"session {session_id} is already attached or has ended: open a new one",
             code="session_attached",

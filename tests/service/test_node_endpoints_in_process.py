@@ -81,9 +81,10 @@ async def test_an_unexpected_error_is_a_500_in_the_error_format(node, monkeypatc
     # The server still sees the exception (to log it); this client only reads the answer.
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="https://testserver") as client:
-        response = await client.get("/readyz")
+        response = await client.get("/readyz", headers={"X-Request-ID": "trace-500"})
     assert response.status_code == 500
     assert response.json()["error"]["code"] == "internal_error"
+    assert response.headers["X-Request-ID"] == "trace-500"
     assert "secret detail" not in response.text
 
 
@@ -106,3 +107,14 @@ async def test_the_console_has_a_favicon(node):
     assert '<link rel="icon" type="image/svg+xml" href="/static/favicon.svg">' in page
     icon = await node.client.get("/static/favicon.svg")
     assert icon.status_code == 200 and icon.headers["content-type"] == "image/svg+xml"
+
+
+async def test_every_answer_names_its_request_id_the_callers_when_sane(node):
+    kept = await node.client.get("/healthz", headers={"X-Request-ID": "trace-123"})
+    assert kept.headers["X-Request-ID"] == "trace-123"
+    refused = await node.client.get("/nothing-here", headers={"X-Request-ID": "no spaces"})
+    assert refused.status_code == 404
+    made = refused.headers["X-Request-ID"]
+    assert made != "no spaces" and len(made) == 16
+    other = await node.client.get("/healthz")
+    assert other.headers["X-Request-ID"] not in ("", made)

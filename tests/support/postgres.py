@@ -133,7 +133,9 @@ class PostgresCluster:
         # free_port() can lose a race with another process; retry on a new port.
         for _ in range(3):
             port = free_port()
-            opts = f"-h 127.0.0.1 -p {port} -k {self.root} -F"
+            # Several nodes on one database (tests/integration/test_several_mains.py) each
+            # keep a request pool and a job pool: more than the default 100 connections.
+            opts = f"-h 127.0.0.1 -p {port} -k {self.root} -F -c max_connections=300"
             try:
                 self._pg(
                     "pg_ctl",

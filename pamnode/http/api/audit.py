@@ -3,7 +3,7 @@
 from fastapi import APIRouter
 from pydantic import AwareDatetime
 
-from pamnode.audit.service import list_events
+from pamnode.audit.service import EventFilter, list_events
 from pamnode.http.deps import DB, Caller
 from pamnode.http.paging import Limit, Offset
 from pamnode.identity.roles import Permission
@@ -28,10 +28,7 @@ async def audit_events(
         db,
         caller.tenant.name,
         caller.site.name,
-        action=action,
-        actor=actor,
-        outcome=outcome,
-        since=since,
+        EventFilter(action, actor, outcome, since),
         limit=limit,
         offset=offset,
     )

@@ -7,10 +7,12 @@ from fastapi.staticfiles import StaticFiles
 
 from pamnode.http.console.pages import assets as assets_pages
 from pamnode.http.console.pages import directories as directories_pages
+from pamnode.http.console.pages import home as home_pages
 from pamnode.http.console.pages import identity as identity_pages
 from pamnode.http.console.pages import jobs as jobs_pages
 from pamnode.http.console.pages import peers as peers_pages
 from pamnode.http.console.pages import sessions as sessions_pages
+from pamnode.http.console.pages import tenants as tenants_pages
 from pamnode.http.console.render import HERE, error_response, is_console_request
 
 __all__ = ["error_response", "install", "is_console_request"]
@@ -26,8 +28,10 @@ CSP = (
 def install(app: FastAPI, site_prefix: str) -> None:
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     for module in (
+        home_pages,
         identity_pages,
         directories_pages,
+        tenants_pages,
         peers_pages,
         assets_pages,
         jobs_pages,

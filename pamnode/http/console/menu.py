@@ -22,7 +22,8 @@ class MenuGroup:
 def menu_for(principal: Principal) -> list[MenuGroup]:
     """Only what the caller's site roles let them open; the routes refuse the rest anyway."""
     can = principal.can
-    in_site = principal.tenant.name != BASE_TENANT
+    in_base = principal.tenant.name == BASE_TENANT
+    in_site = not in_base
     # The service role is for peer calls; a user with no site role may still hold asset
     # permissions, so only service-only users lose the library and the Jobs report.
     service_only = principal.roles == {SiteRole.SERVICE}
@@ -32,6 +33,7 @@ def menu_for(principal: Principal) -> list[MenuGroup]:
             [
                 item
                 for item, allowed in (
+                    (MenuItem("Tenants", "tenants"), in_base and can(Permission.TENANTS_MANAGE)),
                     (MenuItem("Users", "users"), can(Permission.USERS_READ)),
                     (
                         MenuItem("Directories", "directories"),

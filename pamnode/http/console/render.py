@@ -7,14 +7,16 @@ into HTML: the form the route declared with `expect_form`, re-rendered with the 
 to the field at fault, or a 403/404 page (a flash message for htmx requests).
 """
 
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from markupsafe import Markup
 
 from pamnode.core.errors import NotFound, PamError
 from pamnode.http.console.forms import FormContext, form_errors
@@ -80,7 +82,51 @@ def fmt_time(value: datetime | None) -> str:
     return value.strftime("%Y-%m-%d %H:%M:%S UTC") if value else ""
 
 
+def compact_time(value: datetime) -> str:
+    """For a table's time column, whose header says UTC: short enough for one line."""
+    return value.strftime("%Y-%m-%d %H:%M:%S")
+
+
 templates.env.filters["when"] = fmt_time
+templates.env.filters["compact_time"] = compact_time
+
+
+def breakable(signature: str | None) -> Markup:
+    """A node signature (`node::tenant::site`) that wraps at its separators, never mid-name."""
+    parts = (signature or "").split("::")
+    return Markup("::<wbr>").join(Markup('<span class="nowrap">{}</span>').format(p) for p in parts)
+
+
+templates.env.filters["breakable"] = breakable
+
+
+@dataclass(frozen=True)
+class Pages:
+    """Where a paged list is: Previous/Next links that keep the list's filters."""
+
+    offset: int
+    size: int
+    total: int
+    filters: dict[str, str]
+
+    @property
+    def first(self) -> int:
+        return min(self.offset + 1, self.total)
+
+    @property
+    def last(self) -> int:
+        return min(self.offset + self.size, self.total)
+
+    def _link(self, offset: int) -> str:
+        return "?" + urlencode({**self.filters, "offset": offset})
+
+    @property
+    def previous(self) -> str | None:
+        return self._link(max(self.offset - self.size, 0)) if self.offset > 0 else None
+
+    @property
+    def next(self) -> str | None:
+        return self._link(self.offset + self.size) if self.last < self.total else None
 
 
 def is_console_request(request: Request) -> bool:

@@ -1,4 +1,5 @@
-"""Console pages: login, Management > Users, Site Roles, API Tokens, and Reports > Audit."""
+"""Console pages: login, Management > Users (add, edit, delete), Site Roles, API Tokens, and
+Reports > Audit."""
 
 import re
 from datetime import UTC, datetime, time, timedelta
@@ -7,30 +8,29 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
-from pamnode.audit.service import list_events
+from pamnode.audit.service import EventFilter, page_events
 from pamnode.directories import members
 from pamnode.http.console.caller import Caller
 from pamnode.http.console.csrf import check_same_origin
 from pamnode.http.console.forms import checked, expect_form, form_data, validated
-from pamnode.http.console.render import page, redirect, site_base
+from pamnode.http.console.render import Pages, page, redirect, site_base
 from pamnode.http.deps import DB, SESSION_COOKIE, NodeDep, client_address
+from pamnode.http.paging import Offset
 from pamnode.identity import api_tokens, auth, grants, users
+from pamnode.identity.models import User
 from pamnode.identity.principal import Principal
 from pamnode.identity.roles import Permission, SiteRole
-from pamnode.identity.schemas import ApiTokenIn, GrantIn, LoginIn, UserIn
+from pamnode.identity.schemas import ApiTokenIn, GrantIn, LoginIn, UserIn, UserPatch
 
 router = APIRouter(dependencies=[Depends(check_same_origin)], include_in_schema=False)
+
+ROLE_CHOICES = [(role.value, role.value) for role in SiteRole]
 
 
 def _next_page(request: Request, wanted: str) -> str:
     """Only a page of this site: a login link must not send anyone elsewhere."""
     base = site_base(request)
     return wanted if wanted.startswith(base + "/") and "//" not in wanted else base + "/"
-
-
-@router.get("/", response_class=HTMLResponse)
-async def home(request: Request, caller: Caller) -> Response:
-    return page(request, "home.html", caller, title="Home")
 
 
 @router.get("/login", response_class=HTMLResponse)
@@ -109,6 +109,44 @@ async def add_user(request: Request, caller: Caller, db: DB) -> Response:
     return redirect(request, f"{site_base(request)}/users")
 
 
+def _user_values(user: User, roles: frozenset[SiteRole]) -> dict[str, str]:
+    values = {name: getattr(user, name) for name in ("first_name", "last_name", "mail")}
+    values["enabled"] = "" if user.locked else "on"
+    values.update({f"role-{role}": "on" for role in roles})
+    return values
+
+
+def _edit_context(caller: Principal, login: str) -> dict[str, Any]:
+    """What the edit form shows besides its values: roles only to who may change them."""
+    roles = ROLE_CHOICES if caller.can(Permission.ROLES_WRITE) else None
+    return {"user": {"login": login}, "role_choices": roles}
+
+
+@router.get("/users/{login}/edit", response_class=HTMLResponse)
+async def edit_user_form(request: Request, login: str, caller: Caller, db: DB) -> Response:
+    caller.require(Permission.USERS_WRITE)
+    user = await users.read_user(db, caller, login)
+    values = _user_values(user, await grants.roles_of(db, caller.site, user))
+    context = _edit_context(caller, user.login)
+    return page(request, "identity/_user_form.html", caller, values=values, errors={}, **context)
+
+
+@router.post("/users/{login}")
+async def edit_user(request: Request, login: str, caller: Caller, db: DB) -> Response:
+    data = await form_data(request)
+    context = _edit_context(caller, login)
+    expect_form(request, "identity/_user_form.html", data, **context)
+    fields = {name: data.get(name, "") for name in ("first_name", "last_name", "mail")}
+    # An empty password field keeps the password: it is never shown, only replaced.
+    password = {"password": data["password"]} if data.get("password") else {}
+    body = validated(UserPatch, {**fields, **password, "locked": not checked(data, "enabled")})
+    user = await users.update_user(db, caller, login, body.model_dump(exclude_unset=True))
+    if context["role_choices"] is not None:
+        wanted = {role for role, _ in ROLE_CHOICES if checked(data, f"role-{role}")}
+        await grants.set_roles(db, caller, user, wanted)
+    return redirect(request, f"{site_base(request)}/users")
+
+
 @router.post("/users/{login}/delete")
 async def delete_user(request: Request, login: str, caller: Caller, db: DB) -> Response:
     await users.delete_user(db, caller, login)
@@ -143,7 +181,7 @@ async def roles_page(request: Request, caller: Caller, db: DB) -> Response:
 async def _grant_context(db: DB, caller: Principal) -> dict[str, Any]:
     return {
         "user_choices": await _user_choices(db, caller),
-        "role_choices": [(role.value, role.value) for role in SiteRole],
+        "role_choices": ROLE_CHOICES,
     }
 
 
@@ -278,6 +316,9 @@ async def switch_token(
 # --- Reports > Audit -------------------------------------------------------------------------
 
 
+AUDIT_PAGE = 50
+
+
 @router.get("/audit", response_class=HTMLResponse)
 async def audit_page(
     request: Request,
@@ -286,16 +327,24 @@ async def audit_page(
     action: Annotated[str, Query(max_length=64)] = "",
     actor: Annotated[str, Query(max_length=128)] = "",
     outcome: Annotated[str, Query(max_length=16)] = "",
+    offset: Offset = 0,
 ) -> Response:
     caller.require(Permission.AUDIT_READ)
-    events = await list_events(
+    events, total = await page_events(
         db,
         caller.tenant.name,
         caller.site.name,
-        action=action or None,
-        actor=actor or None,
-        outcome=outcome or None,
-        limit=200,
+        EventFilter(action or None, actor or None, outcome or None),
+        AUDIT_PAGE,
+        offset,
     )
     values = {"action": action, "actor": actor, "outcome": outcome}
-    return page(request, "identity/audit.html", caller, title="Audit", events=events, values=values)
+    return page(
+        request,
+        "identity/audit.html",
+        caller,
+        title="Audit",
+        events=events,
+        values=values,
+        pages=Pages(offset, AUDIT_PAGE, total, values),
+    )

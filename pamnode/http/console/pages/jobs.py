@@ -7,13 +7,13 @@ from fastapi.responses import HTMLResponse, Response
 
 from pamnode.http.console.caller import Caller
 from pamnode.http.console.csrf import check_same_origin
-from pamnode.http.console.forms import expect_form, form_data, validated
-from pamnode.http.console.render import page, redirect, site_base
+from pamnode.http.console.forms import expect_form, form_data, snapshot, validated
+from pamnode.http.console.render import Pages, page, redirect, site_base
 from pamnode.http.deps import DB, NodeDep
 from pamnode.http.paging import Offset
 from pamnode.identity.roles import Permission
 from pamnode.jobs import report, scripts
-from pamnode.jobs.schemas import ScriptIn
+from pamnode.jobs.schemas import ScriptIn, ScriptPatch
 from pamnode.jobs.specs import ScriptType
 from pamnode.jobs.states import FINISHED
 
@@ -43,9 +43,8 @@ async def jobs_page(
         title="Jobs",
         jobs=jobs,
         total=total,
-        offset=offset,
-        page_size=PAGE_SIZE,
         values=values,
+        pages=Pages(offset, PAGE_SIZE, total, values),
         finished=FINISHED,
     )
 
@@ -76,6 +75,7 @@ async def cancel_job(
 # --- Management > Scripts --------------------------------------------------------------------
 
 SCRIPT_TYPES = [(kind.value, kind.value) for kind in ScriptType]
+SCRIPT_FIELDS = ("name", "description", "type", "body")
 
 
 @router.get("/scripts", response_class=HTMLResponse)
@@ -94,9 +94,33 @@ async def script_form(request: Request, caller: Caller) -> Response:
 async def add_script(request: Request, caller: Caller, db: DB) -> Response:
     data = await form_data(request)
     expect_form(request, "jobs/_script_form.html", data, types=SCRIPT_TYPES)
-    fields = ("name", "description", "type", "body")
-    body = validated(ScriptIn, {field: data.get(field, "") for field in fields})
+    body = validated(ScriptIn, {field: data.get(field, "") for field in SCRIPT_FIELDS})
     await scripts.create_script(db, caller, body.model_dump())
+    return redirect(request, f"{site_base(request)}/scripts")
+
+
+@router.get("/scripts/{script_id}/edit", response_class=HTMLResponse)
+async def edit_script_form(request: Request, script_id: str, caller: Caller, db: DB) -> Response:
+    caller.require(Permission.SCRIPTS_WRITE)
+    script = await scripts.read_script(db, caller, script_id)
+    return page(
+        request,
+        "jobs/_script_form.html",
+        caller,
+        values=snapshot(script, *SCRIPT_FIELDS),
+        errors={},
+        types=SCRIPT_TYPES,
+        script=snapshot(script, "id", "name"),
+    )
+
+
+@router.post("/scripts/{script_id}")
+async def edit_script(request: Request, script_id: str, caller: Caller, db: DB) -> Response:
+    data = await form_data(request)
+    shown = {"id": script_id, "name": data.get("name", "")}
+    expect_form(request, "jobs/_script_form.html", data, types=SCRIPT_TYPES, script=shown)
+    body = validated(ScriptPatch, {field: data.get(field, "") for field in SCRIPT_FIELDS})
+    await scripts.update_script(db, caller, script_id, body.model_dump(exclude_unset=True))
     return redirect(request, f"{site_base(request)}/scripts")
 
 

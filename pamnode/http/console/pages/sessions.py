@@ -7,7 +7,7 @@ from fastapi.responses import FileResponse, HTMLResponse, Response
 
 from pamnode.http.console.caller import Caller
 from pamnode.http.console.csrf import check_same_origin
-from pamnode.http.console.render import page, redirect, site_base
+from pamnode.http.console.render import Pages, page, redirect, site_base
 from pamnode.http.deps import DB, NodeDep
 from pamnode.http.downloads import recording_response
 from pamnode.http.paging import Offset
@@ -41,16 +41,15 @@ async def sessions_page(
 ) -> Response:
     where = report.SessionFilter(state=state or None, node=node or None)
     found, total = await report.list_sessions(db, caller, where, PAGE_SIZE, offset)
+    values = {"state": state, "node": node}
     return page(
         request,
         "sessions/list.html",
         caller,
         title="Sessions",
         sessions=found,
-        total=total,
-        offset=offset,
-        page_size=PAGE_SIZE,
-        values={"state": state, "node": node},
+        values=values,
+        pages=Pages(offset, PAGE_SIZE, total, values),
         states=STATES,
     )
 

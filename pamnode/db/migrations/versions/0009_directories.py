@@ -1,7 +1,7 @@
 """directories: LDAP directories, their users, groups holding roles and asset permissions
 
-Revision ID: 0008
-Revises: 0007
+Revision ID: 0009
+Revises: 0008
 Create Date: 2026-11-25 18:00:00
 """
 
@@ -10,8 +10,8 @@ from alembic import op
 
 import pamnode.db.base
 
-revision = "0008"
-down_revision = "0007"
+revision = "0009"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 

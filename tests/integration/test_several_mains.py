@@ -1,0 +1,192 @@
+"""Several main nodes on one PostgreSQL database: jobs exactly once across them, and what one
+node gives (a login, the vault's secrets) good on the other.
+
+Two real main nodes serve one PostgreSQL database with one key ring file (docs/scale.md: the
+documented way to share it, `PAMNODE_KEYRING_FILE`), a real peer runs their delegated jobs on a
+real sshd. One main is killed with SIGKILL while its jobs run; the other takes them over when
+its lease lapses (`jobs/leases.py`, `jobs/recovery.py`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+
+from pamnode.crypto.keyring import KeyRing
+from pamnode.lab.node_process import NodeProcess
+from tests.support.assets import add_asset
+from tests.support.db import run_sql
+from tests.support.identity import PASSWORD, create_tenant, error_of, expect
+from tests.support.jobs import FINISHED, ssh_host, wait_job
+from tests.support.peers import add_peer, establish_trust, prepare_peer_site
+
+LEASE_S = 6
+HOSTS = 10
+EXECUTES = 40  # of HOSTS jobs each: 400 jobs
+SCRIPT = "sleep 1; echo done"
+
+
+@pytest.fixture(scope="module")
+def db_kind() -> str:
+    # Several mains share a database on PostgreSQL only (SQLite refuses a second node).
+    return "postgresql"
+
+
+@dataclass
+class Mains:
+    a: NodeProcess
+    b: NodeProcess
+    peer: NodeProcess
+    admin: str
+    container: str
+    host: str
+
+
+@pytest.fixture(scope="module")
+def mains(node_factory, sshd, tmp_path_factory) -> Iterator[Mains]:
+    ring = tmp_path_factory.mktemp("shared") / "keyring.json"
+    env = {
+        "PAMNODE_JOB_LEASE_S": str(LEASE_S),
+        "PAMNODE_DB_POOL_SIZE": "8",
+        "PAMNODE_KEYRING_FILE": str(ring),
+    }
+    peer = node_factory("peer")
+    a = node_factory("main-a", env=env)
+    jwt = prepare_peer_site(peer, "remote")
+    admin = create_tenant(a, "corp")
+    with a.client("corp", token=admin) as client:
+        peer_id = add_peer(client, "far", peer, "remote", jwt)["id"]
+        establish_trust(client, peer_id)
+        box = add_asset(client, "dc", "container")
+        expect(client.post(f"assets/{box['id']}/peer-nodes", json={"peer_node": "far"}), 201)
+        for index in range(HOSTS):
+            ssh_host(client, sshd, f"web-{index}", box["id"])
+        direct = ssh_host(client, sshd, "direct-1")
+        expect(client.post("scripts", json={"name": "nap", "type": "shell", "body": SCRIPT}), 201)
+    # The second main: the same database and key ring; its own certificate and node name.
+    b = NodeProcess(tmp_path_factory.mktemp("main-b") / "data", "main-b", a.database_url, env=env)
+    b.start()
+    try:
+        yield Mains(a, b, peer, admin, box["id"], direct["id"])
+    finally:
+        b.stop()
+
+
+def test_a_login_on_one_main_works_on_the_other(mains):
+    token = mains.b.login("corp", "root", "tadmin", PASSWORD)
+    with mains.a.client("corp", token=token) as on_a:
+        assert expect(on_a.get("auth/me"), 200)["login"] == "tadmin"
+    with mains.b.client("corp", token=mains.admin) as on_b:
+        assert expect(on_b.get("auth/me"), 200)["login"] == "tadmin"
+
+
+def test_a_key_rotated_on_one_main_opens_secrets_on_the_other(mains):
+    """The host's password was sealed through main-a; main-b opens it to run a job, before
+    and after main-a rotates the tenant's key (main-b is not restarted)."""
+    with mains.b.client("corp", token=mains.admin) as on_b:
+        assert _check_directly(on_b, mains.host)["claimed_by"] == "main-b"
+    with mains.a.client("corp", token=mains.admin) as on_a:
+        assert expect(on_a.post("vault/rotate"), 200)["dropped_versions"] == [1]
+    with mains.b.client("corp", token=mains.admin) as on_b:
+        assert expect(on_b.get("vault"), 200)["active_version"] == 2
+        done = _check_directly(on_b, mains.host)
+    assert done["node_signature"].startswith("main-b::")
+
+
+def test_a_node_with_another_key_ring_refuses_to_start(mains, tmp_path):
+    """A key ring of its own (another deployment's): refused before it writes anything."""
+    KeyRing.create_if_missing(tmp_path / "data" / "keyring.json").add_tenant("elsewhere")
+    other = NodeProcess(tmp_path / "data", "main-c", mains.a.database_url)
+    with pytest.raises(RuntimeError, match="exited"):
+        other.start()
+    assert "does not belong to this database: it has no keys for tenant 'base'" in (
+        other.log_text()
+    )
+
+
+def _check_directly(client, host_id: str) -> dict:
+    body = {"task": "unix-status-check"}
+    (job,) = expect(client.post(f"assets/{host_id}/execute", json=body), 202)["jobs"]
+    done = wait_job(client, job["id"])
+    assert done["state"] == "succeeded", done
+    return done
+
+
+def test_jobs_end_exactly_once_when_a_main_is_killed(mains):
+    body = {"task": "script", "script": "nap", "timeout_s": 60}
+    ids: list[str] = []
+    with (
+        mains.a.client("corp", token=mains.admin) as on_a,
+        mains.b.client("corp", token=mains.admin) as on_b,
+    ):
+        for index in range(EXECUTES):
+            # Alternately; main-a is killed half-way, and the rest go to main-b.
+            client = on_a if index % 2 == 0 and mains.a.running else on_b
+            answer = expect(client.post(f"assets/{mains.container}/execute", json=body), 202)
+            ids += [job["id"] for job in answer["jobs"]]
+            if index == EXECUTES // 2:
+                mains.a.kill()
+        assert len(ids) == EXECUTES * HOSTS
+        deadline = time.monotonic() + 180
+        while True:
+            ends = _ends(mains.b, ids)
+            unfinished = [job_id for job_id, (state, _) in ends.items() if state not in FINISHED]
+            if not unfinished:
+                break
+            assert time.monotonic() < deadline, f"{len(unfinished)} jobs never ended"
+            time.sleep(1)
+        # Every job ran on the peer at most once; each ended once: it succeeded, or it was
+        # one main-a held and it failed as interrupted (it never reached the peer).
+        on_peer = Counter(row[0] for row in run_sql(mains.peer, "SELECT id FROM jobs"))
+        assert max(on_peer[job_id] for job_id in ids) <= 1
+        assert {end for end in ends.values() if end[0] != "succeeded"} <= {
+            ("failed", "interrupted")
+        }
+        assert Counter(state for state, _ in ends.values())["succeeded"] >= len(ids) * 0.9
+        # The survivor's reconciliation is in the details of the jobs main-a held.
+        taken = [
+            expect(on_b.get(f"jobs/{job_id}"), 200)
+            for job_id, (claimed,) in _claims(mains.b, ids).items()
+            if claimed == "main-b"
+        ]
+        over = [job for job in taken if any(a["outcome"] == "taken_over" for a in job["attempts"])]
+        assert over, "main-b followed none of main-a's jobs"
+        for job in over:
+            (lost,) = [a for a in job["attempts"] if a["outcome"] == "taken_over"]
+            assert "main node 'main-a' was lost; 'main-b' follows the job" in lost["error"]
+            # Followed on the peer, never sent again: the peer ran it once, and said so.
+            assert job["state"] in FINISHED and on_peer[job["id"]] == 1
+            if job["state"] == "succeeded":
+                assert job["node_signature"] == "peer::remote::root"
+
+
+def test_a_second_node_on_one_sqlite_database_is_refused(tmp_path, request):
+    """Outside the PostgreSQL pair: two `serve` on one SQLite file."""
+    first = NodeProcess(tmp_path / "first", "first")
+    first.start()
+    request.addfinalizer(first.stop)
+    url = f"sqlite+aiosqlite:///{first.data_dir / 'pamnode.db'}"
+    second = NodeProcess(tmp_path / "second", "second", url)
+    with pytest.raises(RuntimeError, match="exited"):
+        second.start()
+    assert "already serves the SQLite database" in second.log_text()
+    assert "run several main nodes on one PostgreSQL database instead" in second.log_text()
+    # The first one serves on.
+    with first.client("base") as client:
+        assert error_of(client.get("users"), 401)["code"] == "token_missing"
+
+
+def _ends(node: NodeProcess, ids: list[str]) -> dict[str, tuple[str, str]]:
+    rows = run_sql(node, "SELECT id, state, error_code FROM jobs")
+    wanted = set(ids)
+    return {job_id: (state, code) for job_id, state, code in rows if job_id in wanted}
+
+
+def _claims(node: NodeProcess, ids: list[str]) -> dict[str, tuple[str | None]]:
+    rows = run_sql(node, "SELECT id, claimed_by FROM jobs")
+    wanted = set(ids)
+    return {job_id: (claimed,) for job_id, claimed in rows if job_id in wanted}
