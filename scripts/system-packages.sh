@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The Debian packages pamnode's real components need (sshd, guacd, PostgreSQL, netns tools,
-# chromium), installed with apt-get. guacd is not in bookworm: it comes from bullseye (1.3.0),
-# added as a low-priority suite of the same mirror this machine already uses.
+# chromium, OpenLDAP's slapd), installed with apt-get. guacd is not in bookworm: it comes from
+# bullseye (1.3.0), added as a low-priority suite of the same mirror this machine already uses.
 #   bash scripts/system-packages.sh            # what the tests and the demo need
 #   bash scripts/system-packages.sh --demo     # what the demo alone needs
 set -euo pipefail
@@ -22,6 +22,8 @@ guacd_packages=(guacd libguac-client-ssh0)
 if [[ "${1:-}" != "--demo" ]]; then
     # chromium: the browser tests/web drives through Playwright (no browser download).
     packages+=(postgresql chromium)
+    # OpenLDAP's slapd and its tools: tests/ starts its own directories (pamnode/lab/slapd.py).
+    packages+=(slapd ldap-utils)
     # guacd's other plugins and the desktop servers the session tests connect to.
     guacd_packages+=(libguac-client-vnc0 libguac-client-rdp0)
     packages+=(tigervnc-standalone-server xrdp)
@@ -53,6 +55,10 @@ if ! apt-cache policy 2>/dev/null | grep -q ' bullseye/main'; then
     printf 'Package: *\nPin: release n=bullseye\nPin-Priority: 100\n' \
         | "${sudo[@]}" tee /etc/apt/preferences.d/pamnode-bullseye >/dev/null
 fi
+
+# slapd without a directory of its own: the tests start their own (pamnode/lab/slapd.py), and
+# the system's service is then left with nothing to serve.
+echo "slapd slapd/no_configuration boolean true" | "${sudo[@]}" debconf-set-selections
 
 echo "== apt-get update"
 "${sudo[@]}" apt-get update -qq

@@ -11,7 +11,9 @@ import pytest
 from pamnode.lab import LabUnavailable
 from pamnode.lab.node_process import NodeProcess
 from pamnode.lab.ports import free_port
+from pamnode.lab.slapd import LdapServer
 from pamnode.lab.sshd import SshServer
+from tests.support.directories import GROUP_LIST, PEOPLE_LIST
 from tests.support.postgres import PostgresCluster
 
 ADMIN_LOGIN = "admin"
@@ -59,6 +61,15 @@ def postgres_cluster() -> Iterator[PostgresCluster]:
 def sshd() -> Iterator[SshServer]:
     """A real OpenSSH endpoint on loopback with its own throwaway user."""
     with SshServer("127.0.0.1", free_port()) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def slapd() -> Iterator[LdapServer]:
+    """A real OpenLDAP server on loopback (LDAPS, and StartTLS on the next port) with the
+    people and nested groups of tests/support/directories.py; its own database per module."""
+    port = free_port()
+    with LdapServer("127.0.0.1", port, list(PEOPLE_LIST), list(GROUP_LIST)) as server:
         yield server
 
 

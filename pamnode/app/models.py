@@ -7,6 +7,7 @@ The wiring layer holds it because it alone may know every area; the migration en
 from pamnode.assets.models import Asset, AssetHostKey, AssetPermission, AssetSecret
 from pamnode.audit.models import AuditEvent
 from pamnode.db.base import Base
+from pamnode.directories.models import Directory, DirectoryGroup
 from pamnode.identity.models import ApiToken, LoginSession, Site, SiteRoleGrant, Tenant, User
 from pamnode.jobs.models import Job, JobAttempt, Script
 from pamnode.peers.models import PeerAssignment, PeerNode, PeerPin
@@ -20,6 +21,8 @@ __all__ = [
     "AssetSecret",
     "AuditEvent",
     "Base",
+    "Directory",
+    "DirectoryGroup",
     "Job",
     "JobAttempt",
     "LoginSession",

@@ -17,7 +17,9 @@ from pamnode.core.metrics import NodeMetrics
 from pamnode.crypto.keyring import KeyRing
 from pamnode.db.engine import make_engine, make_sessionmaker
 from pamnode.db.migrate import upgrade
+from pamnode.directories.accounts import DirectoryAccounts
 from pamnode.identity.caller_cache import CallerCache
+from pamnode.identity.external import ExternalAccounts, NoDirectories
 from pamnode.identity.tenants import (
     BASE_TENANT,
     check_key_ring,
@@ -68,6 +70,8 @@ class Node:
     http_proxy: HttpProxy | None = None
     ssh_proxy: SshProxy | None = None
     login_throttle: LoginThrottle = field(default_factory=LoginThrottle)
+    # Directory users' sign-in and account checks (directories/accounts.py).
+    accounts: ExternalAccounts = field(default_factory=NoDirectories)
     # Verified API-token callers, remembered for settings.api_token_cache_s (off by default).
     callers: CallerCache = field(default_factory=lambda: CallerCache(0))
     version: str = __version__
@@ -122,6 +126,7 @@ async def open_node(settings: Settings, executors: Executors | None = None) -> N
     metrics.watch_pools({"requests": engine, "jobs": job_engine})
     peer_clients = PeerClients(metrics)
     login_throttle = LoginThrottle()
+    accounts = DirectoryAccounts(keyring, settings.directory_cache_s)
     jobs = JobContext(
         sessions=job_sessions,
         keyring=keyring,
@@ -156,6 +161,7 @@ async def open_node(settings: Settings, executors: Executors | None = None) -> N
         peers=peer_clients,
         recordings_dir=remote_sessions.recordings_dir,
         throttle=login_throttle,
+        accounts=accounts,
         rng=random.SystemRandom(),
         live=remote_sessions.live,
         idle_timeout_s=settings.proxy_idle_timeout_s,
@@ -174,6 +180,7 @@ async def open_node(settings: Settings, executors: Executors | None = None) -> N
         proxy,
         metrics,
         login_throttle=login_throttle,
+        accounts=accounts,
         callers=CallerCache(settings.api_token_cache_s),
     )
     return node

@@ -49,6 +49,10 @@ class Settings(BaseSettings):
     # another node sharing the database is refused at most this long after; through this
     # node, at once. 0 verifies every request against the database.
     api_token_cache_s: float = Field(default=5.0, ge=0, le=60)
+    # What a directory said of a directory user's account (enabled, its groups) is
+    # remembered this long: a change there reaches pamnode at most this much later (plus
+    # api_token_cache_s for an API-token caller). 0 asks the directory on every request.
+    directory_cache_s: float = Field(default=60.0, ge=0, le=3600)
     # Request bodies beyond this size are refused with 413 before authentication.
     max_body_bytes: int = Field(default=1024 * 1024, ge=64 * 1024)
     # What is kept of a job's output (here or from a peer); the rest is cut, and marked so.

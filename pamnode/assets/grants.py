@@ -6,7 +6,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pamnode.assets.models import Asset, AssetPermission
-from pamnode.assets.permissions import Action, parse_role, require_asset
+from pamnode.assets.permissions import Action, AssetRole, parse_role, require_asset
 from pamnode.assets.tree import lineage
 from pamnode.audit.service import record
 from pamnode.core.errors import Conflict, NotFound
@@ -43,25 +43,31 @@ async def list_grants(db: AsyncSession, principal: Principal, asset_id: str) -> 
     ]
 
 
-async def grant(
-    db: AsyncSession, principal: Principal, asset_id: str, login: str, role_name: str
-) -> GrantView:
-    asset, _ = await require_asset(db, principal, asset_id, Action.GRANT)
-    role = parse_role(role_name)
-    user = await get_user(db, principal.tenant, login)
+async def add_permission(
+    db: AsyncSession,
+    principal: Principal,
+    asset: Asset,
+    role: AssetRole,
+    who: tuple[str, str],
+    **held_by: str,
+) -> AssetPermission:
+    """Grant `role` on `asset` to one holder, `user_id=` or (directories/members.py)
+    `group_id=`; `who` names it in the refusal and the audit trail: ("user", login)."""
+    kind, name = who
+    ((column, holder_id),) = held_by.items()
     existing = await db.scalar(
         select(AssetPermission).where(
-            AssetPermission.asset_id == asset.id, AssetPermission.user_id == user.id
+            AssetPermission.asset_id == asset.id, getattr(AssetPermission, column) == holder_id
         )
     )
     if existing is not None:
         raise Conflict(
-            f"user '{login}' already holds {existing.role} on '{asset.name}': revoke that "
+            f"{kind} '{name}' already holds {existing.role} on '{asset.name}': revoke that "
             "grant first to give another role",
             code="asset_grant_exists",
         )
     row = AssetPermission(
-        asset_id=asset.id, user_id=user.id, role=role.value, created_by=principal.user.login
+        asset_id=asset.id, role=role.value, created_by=principal.user.login, **held_by
     )
     db.add(row)
     await db.flush()
@@ -71,9 +77,19 @@ async def grant(
         "asset-permission.grant",
         asset.id,
         asset=asset.name,
-        user=login,
         role=role.value,
+        **{kind: name},
     )
+    return row
+
+
+async def grant(
+    db: AsyncSession, principal: Principal, asset_id: str, login: str, role_name: str
+) -> GrantView:
+    asset, _ = await require_asset(db, principal, asset_id, Action.GRANT)
+    role = parse_role(role_name)
+    user = await get_user(db, principal.tenant, login)
+    row = await add_permission(db, principal, asset, role, ("user", login), user_id=user.id)
     return GrantView(row, user, None)
 
 
@@ -86,15 +102,16 @@ async def revoke(db: AsyncSession, principal: Principal, asset_id: str, grant_id
             "container are revoked on that container)",
             code="asset_grant_not_found",
         )
-    user = await db.get(User, row.user_id)
-    assert user is not None
+    # A directory group's grant (directories/members.py) has no user.
+    user = await db.get(User, row.user_id) if row.user_id else None
     await db.delete(row)
+    holder = {"user": user.login} if user else {"group": row.group_id}
     record(
         db,
         principal.audit_scope,
         "asset-permission.revoke",
         asset.id,
         asset=asset.name,
-        user=user.login,
         role=row.role,
+        **holder,
     )

@@ -64,14 +64,23 @@ class AssetSecret(Base):
 
 
 class AssetPermission(Base):
-    """A user's role on an asset or container; it reaches every asset below it."""
+    """A user's (or a directory group's) role on an asset or container; it reaches every
+    asset below it, and every member of the group."""
 
     __tablename__ = "asset_permissions"
-    __table_args__ = (UniqueConstraint("asset_id", "user_id"),)
+    __table_args__ = (
+        UniqueConstraint("asset_id", "user_id"),
+        UniqueConstraint("asset_id", "group_id", name="uq_asset_permissions_asset_id_group_id"),
+    )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     asset_id: Mapped[str] = mapped_column(ForeignKey("assets.id", ondelete="CASCADE"), index=True)
-    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[str | None] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    group_id: Mapped[str | None] = mapped_column(
+        ForeignKey("directory_groups.id", ondelete="CASCADE")
+    )
     role: Mapped[str] = mapped_column(String(20))
     created_by: Mapped[str] = mapped_column(String(128))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -8,7 +8,7 @@ cannot even view an asset is told it does not exist (404), so its name never lea
 from collections.abc import Iterable
 from enum import StrEnum
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pamnode.assets.models import Asset, AssetPermission
@@ -114,10 +114,26 @@ async def effective_permission(
         return AssetRole.OWNER
     ancestry = [a.id for a in await lineage(db, asset.id)]
     query = select(AssetPermission.asset_id, AssetPermission.role).where(
-        AssetPermission.asset_id.in_(ancestry), AssetPermission.user_id == principal.user.id
+        AssetPermission.asset_id.in_(ancestry), _held_by(principal)
     )
-    direct = {asset_id: AssetRole(role) for asset_id, role in (await db.execute(query)).all()}
+    direct = _strongest_by_asset((await db.execute(query)).all())
     return inherited_role(principal, ancestry, direct)
+
+
+def _held_by(principal: Principal) -> ColumnElement[bool]:
+    """Grants to the caller, or to a directory group it is in."""
+    own = AssetPermission.user_id == principal.user.id
+    return or_(own, AssetPermission.group_id.in_(principal.groups)) if principal.groups else own
+
+
+def _strongest_by_asset(rows: Iterable[tuple[str, str]]) -> dict[str, AssetRole]:
+    """One role per asset: a user's own grant and its groups' may meet on one asset."""
+    direct: dict[str, AssetRole] = {}
+    for asset_id, role in rows:
+        held = strongest([direct.get(asset_id), AssetRole(role)])
+        assert held is not None
+        direct[asset_id] = held
+    return direct
 
 
 async def visible_roles(db: AsyncSession, principal: Principal) -> dict[str, AssetRole]:
@@ -130,8 +146,8 @@ async def visible_roles(db: AsyncSession, principal: Principal) -> dict[str, Ass
     grants = select(AssetPermission.asset_id, AssetPermission.role).join(
         Asset, Asset.id == AssetPermission.asset_id
     )
-    grants = grants.where(Asset.site_id == site_id, AssetPermission.user_id == principal.user.id)
-    direct = {asset_id: AssetRole(role) for asset_id, role in (await db.execute(grants)).all()}
+    grants = grants.where(Asset.site_id == site_id, _held_by(principal))
+    direct = _strongest_by_asset((await db.execute(grants)).all())
     roles = {
         asset_id: inherited_role(principal, chain(parents, asset_id), direct)
         for asset_id in parents

@@ -79,6 +79,53 @@ class Code(StrEnum):
     API_TOKEN_NOT_FOUND = "api_token_not_found", "the site has no such API token"
     EXPIRY_IN_PAST = "expiry_in_past", "a token's expiry must be in the future", "expires_at"
     INVALID_FILTER = "invalid_filter", "a filter entry is not a CIDR network", "filter"
+    # Directories (directories/): configuration, Test Connection, directory users.
+    INVALID_DIRECTORY_NAME = "invalid_directory_name", "not a valid directory name", "name"
+    INVALID_DIRECTORY_URL = "invalid_directory_url", "not an ldaps:// or ldap:// URL", "url"
+    DIRECTORY_TRUST_MISSING = (
+        "directory_trust_missing",
+        "neither a pinned SHA-256 nor a CA for the directory server",
+        "server_sha256",
+    )
+    DIRECTORY_EXISTS = "directory_exists", "the tenant has a directory of that name", "name"
+    DIRECTORY_NOT_FOUND = "directory_not_found", "the tenant has no such directory"
+    DIRECTORY_ERROR = "directory_error", "the directory could not be used"
+    DIRECTORY_UNREACHABLE = "directory_unreachable", "no connection to the directory server"
+    DIRECTORY_TLS_FAILED = "directory_tls_failed", "TLS with the directory server failed"
+    DIRECTORY_TLS_UNTRUSTED = (
+        "directory_tls_untrusted",
+        "the directory server's certificate is not vouched for by the configured CA",
+    )
+    DIRECTORY_TLS_PIN_MISMATCH = (
+        "directory_tls_pin_mismatch",
+        "the directory server presents another certificate than the pinned one",
+    )
+    DIRECTORY_BIND_REFUSED = (
+        "directory_bind_refused",
+        "the directory refused the bind DN and password",
+    )
+    DIRECTORY_BASE_NOT_FOUND = "directory_base_not_found", "a search base does not exist"
+    DIRECTORY_SEARCH_FAILED = "directory_search_failed", "the directory refused a search"
+    DIRECTORY_LOGIN_AMBIGUOUS = (
+        "directory_login_ambiguous",
+        "more than one directory entry matches the login",
+    )
+    DIRECTORY_USER_NOT_FOUND = "directory_user_not_found", "the directory has no such user"
+    DIRECTORY_GROUP_NOT_FOUND = "directory_group_not_found", "the directory has no such group"
+    DIRECTORY_ACCOUNT_DISABLED = (
+        "directory_account_disabled",
+        "the user's directory account is disabled",
+    )
+    DIRECTORY_ACCOUNT_GONE = (
+        "directory_account_gone",
+        "the user's directory account no longer exists",
+    )
+    GROUP_SERVICE_ROLE = "group_service_role", "a group never holds the service role", "role"
+    DIRECTORY_USER_PASSWORD = (
+        "directory_user_password",
+        "a directory user's password is set in its directory",
+        "password",
+    )
     LOGIN_FAILED = "login_failed", "wrong login or password", "password"
     LOGIN_LOCKED = "login_locked", "wrong password, and further attempts now wait", "password"
     LOGIN_THROTTLED = "login_throttled", "too many failed logins: wait for Retry-After"

@@ -19,6 +19,7 @@ from pamnode.http import apidocs, console, errors, health, metrics, peer_protoco
 from pamnode.http.api import assets as assets_api
 from pamnode.http.api import assignments as assignments_api
 from pamnode.http.api import audit as audit_api
+from pamnode.http.api import directories as directories_api
 from pamnode.http.api import identity as identity_api
 from pamnode.http.api import jobs as jobs_api
 from pamnode.http.api import peers as peers_api
@@ -78,6 +79,7 @@ def create_app(settings: Settings, executors: Executors | None = None) -> FastAP
         assets_api.router,
         vault_api.router,
         peers_api.router,
+        directories_api.router,
         assignments_api.router,
         jobs_api.router,
         sessions_api.router,

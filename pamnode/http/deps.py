@@ -41,10 +41,11 @@ def _identified(request: Request, principal: Principal, claims: dict[str, object
 
 
 async def _authenticated(
-    request: Request, tenant: str, site: str, db: AsyncSession, token: str
+    request: Request, tenant: str, site: str, db: AsyncSession, node: Node, token: str
 ) -> Principal:
     """The one path from a token to a caller, whichever way the token travelled."""
-    principal, claims = await authenticate(db, tenant, site, token, client_address(request))
+    source = client_address(request)
+    principal, claims = await authenticate(db, tenant, site, token, source, node.accounts)
     return _identified(request, principal, claims)
 
 
@@ -62,7 +63,9 @@ async def _principal(
     source = client_address(request)
 
     async def verify() -> Verified:
-        return await verify_caller(db, tenant, site, bearer_value(authorization), source)
+        return await verify_caller(
+            db, tenant, site, bearer_value(authorization), source, node.accounts
+        )
 
     principal, claims = await node.callers.caller(
         db, bearer_token(authorization), tenant, site, source, verify
@@ -81,11 +84,12 @@ async def _console_principal(
     tenant: str,
     site: str,
     db: DB,
+    node: NodeDep,
     pamnode_session: Annotated[str | None, Cookie()] = None,
 ) -> Principal:
     if not pamnode_session:
         raise Unauthenticated("log in to use the console", code="session_missing")
-    return await _authenticated(request, tenant, site, db, pamnode_session)
+    return await _authenticated(request, tenant, site, db, node, pamnode_session)
 
 
 ConsoleCaller = Annotated[Principal, Depends(_console_principal)]

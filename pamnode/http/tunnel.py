@@ -68,7 +68,7 @@ async def _caller(websocket: WebSocket, node: Node, tenant: str, site: str) -> P
             )
     source = websocket.client.host if websocket.client else ""
     async with node.sessions() as db, db.begin():
-        principal, _ = await authenticate(db, tenant, site, token, source)
+        principal, _ = await authenticate(db, tenant, site, token, source, node.accounts)
     return principal
 
 

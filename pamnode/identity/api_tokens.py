@@ -13,7 +13,7 @@ from pamnode.crypto.cipher import open_sealed, seal
 from pamnode.crypto.keyring import KeyRing
 from pamnode.db.base import new_id, utcnow
 from pamnode.identity import signing
-from pamnode.identity.authority import outranks_or_equals, require_over, rights
+from pamnode.identity.authority import caller_rights, outranks_or_equals, require_over, rights
 from pamnode.identity.models import ApiToken, User
 from pamnode.identity.principal import Principal
 from pamnode.identity.roles import Permission
@@ -147,7 +147,7 @@ async def _may_manage(db: AsyncSession, principal: Principal, owner: User) -> bo
         return True
     if not principal.can(Permission.API_TOKENS_WRITE):
         return False
-    return outranks_or_equals(await rights(db, principal.user), await rights(db, owner))
+    return outranks_or_equals(await caller_rights(db, principal), await rights(db, owner))
 
 
 async def _managed(

@@ -20,6 +20,7 @@ from pamnode.db.base import new_id, utcnow
 from pamnode.identity import signing
 from pamnode.identity.api_tokens import TOKEN_TYPE as API_TOKEN_TYPE
 from pamnode.identity.api_tokens import source_allowed
+from pamnode.identity.external import ExternalAccounts
 from pamnode.identity.grants import roles_of
 from pamnode.identity.models import ApiToken, LoginSession, Site, Tenant, User
 from pamnode.identity.passwords import verify_password
@@ -37,6 +38,8 @@ class SignedIn:
     tenant: Tenant
     site: Site
     user: User
+    # The directory groups holding grants that a directory user is in (none for local ones).
+    groups: frozenset[str]
 
 
 async def login(
@@ -49,9 +52,10 @@ async def login(
     source: str,
     ttl: timedelta,
     throttle: LoginThrottle,
+    accounts: ExternalAccounts,
 ) -> tuple[str, datetime]:
     signed_in = await check_password(
-        db, tenant_name, site_name, login_name, password, source, throttle
+        db, tenant_name, site_name, login_name, password, source, throttle, accounts
     )
     tenant, site, user = signed_in.tenant, signed_in.site, signed_in.user
     expires_at = utcnow() + ttl
@@ -72,9 +76,13 @@ async def check_password(
     password: str,
     source: str,
     throttle: LoginThrottle,
+    accounts: ExternalAccounts,
 ) -> SignedIn:
     """The tenant, site and user whose password this is, throttled per login and per
-    source; every login (the console's, the API's, the SSH proxy's) goes through here."""
+    source; every login (the console's, the API's, the SSH proxy's) goes through here.
+
+    A local user's password is checked here; any other login goes to the tenant's
+    directories (`login` or `login@directory`), which bind as the user."""
     keys = throttle.keys(tenant_name, login_name, source)
     if wait := throttle.wait_s(keys):
         raise Throttled(
@@ -85,7 +93,15 @@ async def check_password(
     tenant = await find_tenant(db, tenant_name)
     site = await find_site(db, tenant, site_name) if tenant else None
     user = await find_user(db, tenant, login_name) if tenant and site else None
-    if not await verify_password(user.password_hash if user else None, password):
+    if tenant and site and (user is None or user.directory_id is not None):
+        user = await accounts.sign_in(db, tenant, login_name, password)
+        proven = user is not None
+        if not proven:
+            # The same time as a wrong local password.
+            await verify_password(None, password)
+    else:
+        proven = await verify_password(user.password_hash if user else None, password)
+    if not proven:
         locks = throttle.failed(keys)
         if locks:
             longest = max(lock.seconds for lock in locks)
@@ -98,7 +114,8 @@ async def check_password(
     throttle.succeeded(keys[0])
     if user.locked:
         raise Forbidden(f"user '{user.login}' is locked", code="user_locked")
-    return SignedIn(tenant, site, user)
+    groups = await accounts.groups_of(db, user) if user.directory_id else frozenset()
+    return SignedIn(tenant, site, user, groups)
 
 
 async def logout(db: AsyncSession, principal: Principal, session_id: str) -> None:
@@ -138,15 +155,25 @@ class Verified:
 
 
 async def authenticate(
-    db: AsyncSession, tenant_name: str, site_name: str, token: str, source: str
+    db: AsyncSession,
+    tenant_name: str,
+    site_name: str,
+    token: str,
+    source: str,
+    accounts: ExternalAccounts,
 ) -> tuple[Principal, dict[str, object]]:
     """Return the caller and the token's claims, or raise the one refusal that applies."""
-    verified = await verify_caller(db, tenant_name, site_name, token, source)
+    verified = await verify_caller(db, tenant_name, site_name, token, source, accounts)
     return verified.principal, verified.claims
 
 
 async def verify_caller(
-    db: AsyncSession, tenant_name: str, site_name: str, token: str, source: str
+    db: AsyncSession,
+    tenant_name: str,
+    site_name: str,
+    token: str,
+    source: str,
+    accounts: ExternalAccounts,
 ) -> Verified:
     """Every check of a bearer token against the database, or the one refusal that applies,
     for the tenant and site the URL names (the token's own tenant is the URL's, or it is
@@ -180,6 +207,9 @@ async def verify_caller(
     if user.locked:
         code = "token_owner_locked" if claims["typ"] == API_TOKEN_TYPE else "user_locked"
         raise Forbidden(f"user '{user.login}' is locked", code=code)
+    # A directory user's account is checked at every use (within the directory cache's
+    # bound): disabled or deleted there, its sessions and tokens are refused here.
+    groups = await accounts.groups_of(db, user) if user.directory_id else frozenset()
     if api_token is not None and not source_allowed(api_token.filter, source):
         raise Forbidden(
             f"requests from {source} may not use this API token: its filter allows only "
@@ -189,8 +219,8 @@ async def verify_caller(
     via = "api-token" if claims["typ"] == API_TOKEN_TYPE else "session"
     # A proven caller of this tenant may learn that a site does not exist.
     site = await get_site(db, tenant, site_name)
-    roles = await roles_of(db, site, user)
-    return Verified(Principal(user, tenant, site, roles, via, source), claims, api_token)
+    roles = await roles_of(db, site, user, groups)
+    return Verified(Principal(user, tenant, site, roles, via, source, groups), claims, api_token)
 
 
 async def _check_api_token(db: AsyncSession, site_name: str, claims: dict[str, object]) -> ApiToken:

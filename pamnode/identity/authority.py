@@ -16,7 +16,7 @@ whom. Every service that changes a user, a role grant or a token calls it.
 
 from collections.abc import Mapping
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pamnode.core.errors import Forbidden
@@ -36,13 +36,23 @@ def rights_of_roles(roles: frozenset[SiteRole]) -> frozenset[Permission]:
     return frozenset(p for p, holders in PERMISSION_ROLES.items() if roles & holders)
 
 
-async def rights(db: AsyncSession, user: User) -> dict[str, frozenset[Permission]]:
-    """The user's rights on every site of their tenant where they hold a role."""
+async def rights(
+    db: AsyncSession, user: User, groups: frozenset[str] | None = None
+) -> dict[str, frozenset[Permission]]:
+    """The user's rights on every site of their tenant where they hold a role, itself or
+    through the directory groups `groups` it is in. A directory user whose groups are not
+    given (someone acted upon, not the caller) is taken to be in every group of the tenant
+    that holds a grant: nobody acts on a user who might hold a right they lack."""
+    holder = SiteRoleGrant.user_id == user.id
+    if groups:
+        holder = or_(holder, SiteRoleGrant.group_id.in_(groups))
+    elif groups is None and user.directory_id is not None:
+        holder = or_(holder, SiteRoleGrant.group_id.is_not(None))
     rows = (
         await db.execute(
             select(SiteRoleGrant.site_id, SiteRoleGrant.role, Site.name)
             .join(Site, Site.id == SiteRoleGrant.site_id)
-            .where(SiteRoleGrant.user_id == user.id)
+            .where(Site.tenant_id == user.tenant_id, holder)
         )
     ).all()
     roles: dict[str, set[SiteRole]] = {}
@@ -53,6 +63,11 @@ async def rights(db: AsyncSession, user: User) -> dict[str, frozenset[Permission
     if root_admin:
         return {site_id: EVERYTHING for site_id in roles} | {"*": EVERYTHING}
     return {site_id: rights_of_roles(frozenset(held)) for site_id, held in roles.items()}
+
+
+async def caller_rights(db: AsyncSession, principal: Principal) -> dict[str, frozenset[Permission]]:
+    """The caller's rights, with those of the directory groups it is in now."""
+    return await rights(db, principal.user, principal.groups)
 
 
 def holds(actor: Rights, site_id: str, wanted: frozenset[Permission]) -> bool:
@@ -77,7 +92,7 @@ def _refuse(principal: Principal, what: str) -> Forbidden:
 async def require_role_held(db: AsyncSession, principal: Principal, role: SiteRole) -> None:
     """Rule 1, on the principal's site."""
     if not holds(
-        await rights(db, principal.user), principal.site.id, rights_of_roles(frozenset({role}))
+        await caller_rights(db, principal), principal.site.id, rights_of_roles(frozenset({role}))
     ):
         raise _refuse(principal, f"grant or revoke the {role} role on site '{principal.site.name}'")
 
@@ -86,7 +101,7 @@ async def require_over(db: AsyncSession, principal: Principal, target: User, wha
     """Rule 2: the principal holds every right `target` holds."""
     if target.id == principal.user.id:
         return
-    if not outranks_or_equals(await rights(db, principal.user), await rights(db, target)):
+    if not outranks_or_equals(await caller_rights(db, principal), await rights(db, target)):
         raise _refuse(principal, f"{what} '{target.login}', who holds rights it lacks")
 
 
@@ -96,7 +111,7 @@ async def require_user_admin(db: AsyncSession, principal: Principal) -> None:
         select(Site).where(Site.tenant_id == principal.tenant.id, Site.name == ROOT_SITE)
     )
     assert root is not None
-    if not holds(await rights(db, principal.user), root.id, frozenset({Permission.USERS_WRITE})):
+    if not holds(await caller_rights(db, principal), root.id, frozenset({Permission.USERS_WRITE})):
         raise Forbidden(
             f"users of tenant '{principal.tenant.name}' are administered on its root site: "
             f"user '{principal.user.login}' needs the users.write permission there",

@@ -113,6 +113,7 @@ class _Entry:
     site: dict[str, Any]
     user: dict[str, Any]
     roles: frozenset[SiteRole]
+    groups: frozenset[str]
     via: str
     claims: dict[str, object]
     # On the cache's clock.
@@ -219,6 +220,7 @@ class CallerCache:
             site=_values(principal.site),
             user=_values(principal.user),
             roles=principal.roles,
+            groups=principal.groups,
             via=principal.via,
             claims=dict(verified.claims),
             until=self._clock() + lifetime.total_seconds(),
@@ -232,4 +234,4 @@ class CallerCache:
         tenant = await _attached(db, Tenant, entry.tenant)
         site = await _attached(db, Site, entry.site)
         user = await _attached(db, User, entry.user)
-        return Principal(user, tenant, site, entry.roles, entry.via, source)
+        return Principal(user, tenant, site, entry.roles, entry.via, source, entry.groups)

@@ -1,6 +1,6 @@
 """Site-role grants: which user holds which role on which site."""
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pamnode.audit.service import record
@@ -21,10 +21,15 @@ def parse_role(value: str) -> SiteRole:
         ) from None
 
 
-async def roles_of(db: AsyncSession, site: Site, user: User) -> frozenset[SiteRole]:
-    query = select(SiteRoleGrant.role).where(
-        SiteRoleGrant.site_id == site.id, SiteRoleGrant.user_id == user.id
-    )
+async def roles_of(
+    db: AsyncSession, site: Site, user: User, groups: frozenset[str] = frozenset()
+) -> frozenset[SiteRole]:
+    """The user's roles on the site: its own grants and those of the directory groups it
+    is in (`groups`, from identity/external.py)."""
+    holder = SiteRoleGrant.user_id == user.id
+    if groups:
+        holder = or_(holder, SiteRoleGrant.group_id.in_(groups))
+    query = select(SiteRoleGrant.role).where(SiteRoleGrant.site_id == site.id, holder)
     return frozenset(SiteRole(role) for role in (await db.scalars(query)).all())
 
 
@@ -64,13 +69,14 @@ async def revoke_grant(db: AsyncSession, principal: Principal, grant_id: str) ->
     grant = await db.get(SiteRoleGrant, grant_id)
     if grant is None or grant.site_id != principal.site.id:
         raise NotFound(f"this site has no role grant {grant_id}", code="grant_not_found")
-    user = await db.get(User, grant.user_id)
-    assert user is not None
-    if user.id == principal.user.id and grant.role == SiteRole.ADMINISTRATOR:
+    # A directory group's grant (directories/members.py) has no user.
+    user = await db.get(User, grant.user_id) if grant.user_id else None
+    if user and user.id == principal.user.id and grant.role == SiteRole.ADMINISTRATOR:
         raise InvalidInput("you cannot revoke your own administrator role", code="self_revoke")
     await require_role_held(db, principal, SiteRole(grant.role))
     await db.delete(grant)
-    record(db, principal.audit_scope, "site-role.revoke", user.login, role=grant.role)
+    holder = user.login if user else f"group {grant.group_id}"
+    record(db, principal.audit_scope, "site-role.revoke", holder, role=grant.role)
 
 
 async def set_roles(

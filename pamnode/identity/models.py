@@ -45,18 +45,34 @@ class User(Base):
     first_name: Mapped[str] = mapped_column(String(128), default="")
     last_name: Mapped[str] = mapped_column(String(128), default="")
     mail: Mapped[str] = mapped_column(String(254), default="")
+    # Empty for a directory user: its directory checks its password.
     password_hash: Mapped[str] = mapped_column(String(255))
     locked: Mapped[bool] = mapped_column(Boolean, default=False)
+    # A directory user's directory and entry; None for a local user.
+    directory_id: Mapped[str | None] = mapped_column(
+        ForeignKey("directories.id", ondelete="CASCADE")
+    )
+    directory_dn: Mapped[str | None] = mapped_column(String(512))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class SiteRoleGrant(Base):
+    """A role held by a user, or by a directory group (its members hold it)."""
+
     __tablename__ = "site_role_grants"
-    __table_args__ = (UniqueConstraint("site_id", "user_id", "role"),)
+    __table_args__ = (
+        UniqueConstraint("site_id", "user_id", "role"),
+        UniqueConstraint(
+            "site_id", "group_id", "role", name="uq_site_role_grants_site_id_group_id"
+        ),
+    )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     site_id: Mapped[str] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"))
-    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    user_id: Mapped[str | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    group_id: Mapped[str | None] = mapped_column(
+        ForeignKey("directory_groups.id", ondelete="CASCADE")
+    )
     role: Mapped[str] = mapped_column(String(40))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 

@@ -17,6 +17,8 @@ class Principal:
     # "session" or "api-token": how the caller proved who they are.
     via: str
     source: str
+    # The directory groups holding grants that a directory user is in (identity/external.py).
+    groups: frozenset[str] = frozenset()
 
     @property
     def audit_scope(self) -> AuditScope:

@@ -74,6 +74,8 @@ class UserOut(BaseModel):
     last_name: str
     mail: str
     locked: bool
+    # A directory user's entry in its directory (docs/directories.md); None for a local user.
+    directory_dn: str | None = None
     created_at: datetime
 
 

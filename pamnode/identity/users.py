@@ -100,6 +100,11 @@ async def update_user(
     user = await get_user(db, principal.tenant, login)
     await require_over(db, principal, user, "change")
     password = changes.pop("password", None)
+    if password is not None and user.directory_id is not None:
+        raise InvalidInput(
+            f"'{user.login}' is a directory user: its password is its directory's",
+            code="directory_user_password",
+        )
     if password is not None:
         assert isinstance(password, str)
         _check_password(password)

@@ -12,6 +12,7 @@ from pamnode.core.metrics import NodeMetrics
 from pamnode.core.once import OneTimeBook
 from pamnode.core.streams import Connection
 from pamnode.crypto.keyring import KeyRing
+from pamnode.identity.external import ExternalAccounts
 from pamnode.identity.throttle import LoginThrottle
 from pamnode.peers.client import PeerClients
 from pamnode.peers.serving import node_signature
@@ -29,6 +30,8 @@ class ProxyContext:
     peers: PeerClients
     recordings_dir: Path
     throttle: LoginThrottle
+    # Directory users: their sign-in and the check of their accounts.
+    accounts: ExternalAccounts
     # The source of the random peer choice; tests may put a seeded one here.
     rng: random.Random
     # The upstream of every session this node carries (shared with the gateway sessions'),

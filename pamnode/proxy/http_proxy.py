@@ -121,7 +121,9 @@ class HttpProxy:
         except Unauthenticated as exc:
             raise Forbidden(exc.message, code=exc.code) from None
         async with self.ctx.sessions() as db, db.begin():
-            principal, _ = await authenticate(db, grant.tenant, grant.site, token, source)
+            principal, _ = await authenticate(
+                db, grant.tenant, grant.site, token, source, self.ctx.accounts
+            )
         require_peer_caller(principal)
         if (host, port) != (grant.host.lower(), grant.port):
             raise Forbidden(

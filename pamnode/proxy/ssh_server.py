@@ -140,11 +140,18 @@ class SshProxy:
         is refused like a wrong password)."""
         async with self.ctx.sessions.begin() as db:
             signed_in = await check_password(
-                db, login.tenant, login.site, login.login, password, source, self.ctx.throttle
+                db,
+                login.tenant,
+                login.site,
+                login.login,
+                password,
+                source,
+                self.ctx.throttle,
+                self.ctx.accounts,
             )
             tenant, site, user = signed_in.tenant, signed_in.site, signed_in.user
-            roles = await roles_of(db, site, user)
+            roles = await roles_of(db, site, user, signed_in.groups)
             record(
                 db, AuditScope(tenant.name, site.name, user.login, source), "auth.login", user.login
             )
-            return Principal(user, tenant, site, roles, VIA, source)
+            return Principal(user, tenant, site, roles, VIA, source, signed_in.groups)

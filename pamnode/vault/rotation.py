@@ -22,6 +22,7 @@ from pamnode.core.errors import Forbidden
 from pamnode.crypto.cipher import VaultError, open_sealed, sealed_version
 from pamnode.crypto.keyring import KeyRing
 from pamnode.crypto.sealed import SealedColumn, reseal
+from pamnode.directories.registry import BIND_PASSWORDS
 from pamnode.identity.api_tokens import _context as api_token_context
 from pamnode.identity.models import ApiToken, Site
 from pamnode.identity.principal import Principal
@@ -49,7 +50,12 @@ API_TOKEN_JWTS = SealedColumn(
 
 # Every sealed column of the schema: one missing here would be left under a dropped key.
 # tests/unit/test_vault_rotation.py checks that each LargeBinary column is listed.
-SEALED_COLUMNS: tuple[SealedColumn, ...] = (API_TOKEN_JWTS, ASSET_SECRETS, PEER_ACCESS_TOKENS)
+SEALED_COLUMNS: tuple[SealedColumn, ...] = (
+    API_TOKEN_JWTS,
+    ASSET_SECRETS,
+    BIND_PASSWORDS,
+    PEER_ACCESS_TOKENS,
+)
 
 _tenant_locks: dict[str, asyncio.Lock] = {}
 

@@ -173,6 +173,7 @@ def test_rotation_reencrypts_every_value_and_survives_restarts(vault, vaulted, r
         assert rotated["resealed"] == {
             "api-token jwt": 1,
             "asset secret": SEALED - 1,
+            "directory bind password": 0,
             "peer-node access token": 0,
         }
     assert versions(node, request, "acme") == [2] * SEALED

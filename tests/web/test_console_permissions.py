@@ -18,7 +18,8 @@ from tests.support.identity import expect as expect_status
 
 TENANT = "acme"
 MAIN_MENU = (
-    *("Users", "Site Roles", "API Tokens", "Scripts", "Peer Nodes", "Asset library"),
+    *("Users", "Directories", "Site Roles", "API Tokens", "Scripts", "Peer Nodes"),
+    "Asset library",
     *("Jobs", "Sessions", "Audit"),
 )
 

@@ -45,6 +45,7 @@ async def login(
         client_address(request),
         timedelta(seconds=node.settings.session_ttl_s),
         node.login_throttle,
+        node.accounts,
     )
     return LoginOut(token=token, expires_at=expires_at)
 

@@ -6,6 +6,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.staticfiles import StaticFiles
 
 from pamnode.http.console.pages import assets as assets_pages
+from pamnode.http.console.pages import directories as directories_pages
 from pamnode.http.console.pages import home as home_pages
 from pamnode.http.console.pages import identity as identity_pages
 from pamnode.http.console.pages import jobs as jobs_pages
@@ -29,6 +30,7 @@ def install(app: FastAPI, site_prefix: str) -> None:
     for module in (
         home_pages,
         identity_pages,
+        directories_pages,
         tenants_pages,
         peers_pages,
         assets_pages,

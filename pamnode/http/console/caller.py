@@ -19,6 +19,7 @@ def _detached(principal: Principal) -> Principal:
         principal.roles,
         principal.via,
         principal.source,
+        principal.groups,
     )
 
 

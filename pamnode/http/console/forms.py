@@ -13,7 +13,7 @@ from pamnode.core.errors import Conflict, InvalidInput, PamError
 
 # Form fields that hold secrets: never echoed back into a re-rendered form.
 SECRET_FIELDS = frozenset(
-    {"password", "admin_password", "access_token", "private_key", "passphrase"}
+    {"password", "admin_password", "access_token", "private_key", "passphrase", "bind_password"}
 )
 
 M = TypeVar("M", bound=BaseModel)

@@ -35,6 +35,10 @@ def menu_for(principal: Principal) -> list[MenuGroup]:
                 for item, allowed in (
                     (MenuItem("Tenants", "tenants"), in_base and can(Permission.TENANTS_MANAGE)),
                     (MenuItem("Users", "users"), can(Permission.USERS_READ)),
+                    (
+                        MenuItem("Directories", "directories"),
+                        in_site and can(Permission.USERS_READ),
+                    ),
                     (MenuItem("Site Roles", "site-roles"), can(Permission.ROLES_READ)),
                     (MenuItem("API Tokens", "api-tokens"), can(Permission.API_TOKENS_READ)),
                     (MenuItem("Scripts", "scripts"), in_site and can(Permission.SCRIPTS_READ)),

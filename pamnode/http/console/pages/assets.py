@@ -15,6 +15,7 @@ from pamnode.http.api.assets import create_from
 from pamnode.http.console.caller import Caller
 from pamnode.http.console.csrf import check_same_origin
 from pamnode.http.console.forms import checked, expect_form, form_data, snapshot, validated
+from pamnode.http.console.pages.directories import group_permissions_context
 from pamnode.http.console.render import page, redirect, site_base
 from pamnode.http.deps import DB, NodeDep
 from pamnode.identity.principal import Principal
@@ -301,6 +302,8 @@ async def _permissions_context(db: DB, caller: Principal, asset_id: str) -> dict
         "can_grant": allows(role, Action.GRANT),
         "user_choices": users,
         "role_choices": ROLE_CHOICES,
+        # Directory groups' grants, and the form for them (pages/directories.py).
+        **await group_permissions_context(db, caller, asset_id),
     }
 
 

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from pamnode.audit.service import EventFilter, page_events
+from pamnode.directories import members
 from pamnode.http.console.caller import Caller
 from pamnode.http.console.csrf import check_same_origin
 from pamnode.http.console.forms import checked, expect_form, form_data, validated
@@ -57,6 +58,7 @@ async def login(request: Request, tenant: str, site: str, db: DB, node: NodeDep)
         client_address(request),
         timedelta(seconds=ttl),
         node.login_throttle,
+        node.accounts,
     )
     response = redirect(request, _next_page(request, data.get("next", "")))
     # HttpOnly: no script reads it; Secure: HTTPS only; Strict: never sent cross-site.
@@ -164,7 +166,16 @@ async def _user_choices(db: DB, caller: Principal) -> list[tuple[str, str]] | No
 @router.get("/site-roles", response_class=HTMLResponse)
 async def roles_page(request: Request, caller: Caller, db: DB) -> Response:
     found = await grants.list_grants(db, caller)
-    return page(request, "identity/site_roles.html", caller, title="Site Roles", grants=found)
+    # Directory groups' roles are granted on their directory's page.
+    held = await members.list_group_grants(db, caller)
+    return page(
+        request,
+        "identity/site_roles.html",
+        caller,
+        title="Site Roles",
+        grants=found,
+        group_grants=held,
+    )
 
 
 async def _grant_context(db: DB, caller: Principal) -> dict[str, Any]:
