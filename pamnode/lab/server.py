@@ -1,4 +1,4 @@
-"""What every real server of the lab shares (sshd, Xvnc, xrdp): where it listens, a private
+"""What every real server of the lab shares (sshd, slapd, Xvnc, xrdp): where it listens, a private
 working directory for its files and logs, start-or-undo, and use as a context manager.
 
 A server checks what it needs (`_require`, raising LabUnavailable), sets itself up in its
@@ -13,7 +13,7 @@ import signal
 import subprocess
 import tempfile
 from pathlib import Path
-from typing import ClassVar, Self
+from typing import IO, ClassVar, Self
 
 from pamnode.lab.accounts import make_user, remove_user
 
@@ -94,3 +94,45 @@ class LabServer:
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
+
+
+class OneProcessServer(LabServer):
+    """A server that is one process writing one log file (`LOG`) in its directory."""
+
+    LOG: ClassVar[str]
+
+    def __init__(self, address: str, port: int, netns: str | None = None) -> None:
+        super().__init__(address, port, netns)
+        self.proc: subprocess.Popen[bytes] | None = None
+        self._log: IO[bytes] | None = None
+
+    @property
+    def log_path(self) -> Path:
+        return self._path(self.LOG)
+
+    def log_text(self) -> str:
+        return self._read(self.LOG)
+
+    def _launch(self, argv: list[str]) -> int:
+        """Start the process, its output appended to the log; how long the log was before
+        (a restart appends to the same log: only this run's lines count)."""
+        since = len(self.log_text())
+        self._log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(
+            argv, stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT
+        )
+        return since
+
+    def _not_started(self, name: str) -> RuntimeError:
+        exit_code = self.proc.poll() if self.proc is not None else None
+        return RuntimeError(
+            f"{name} on {self.address}:{self.port} did not start "
+            f"(exit {exit_code}):\n{self.log_text()[-3000:]}"
+        )
+
+    def _stop_processes(self) -> None:
+        end_process(self.proc)
+        self.proc = None
+        if self._log is not None:
+            self._log.close()
+            self._log = None

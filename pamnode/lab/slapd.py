@@ -18,14 +18,13 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from pamnode.app.tls import ensure_self_signed
 from pamnode.lab import LabUnavailable
-from pamnode.lab.server import LabServer, end_process
+from pamnode.lab.server import OneProcessServer
 
 SLAPD = Path("/usr/sbin/slapd")
 LDAPMODIFY = Path("/usr/bin/ldapmodify")
@@ -67,16 +66,15 @@ def _ldif(entry: dict[str, list[str]]) -> str:
     return "".join(f"{name}: {value}\n" for name, values in entry.items() for value in values)
 
 
-class LdapServer(LabServer):
+class LdapServer(OneProcessServer):
     PREFIX = "pamnode-slapd-"
+    LOG = "slapd.log"
 
     def __init__(self, address: str, port: int, people: list[Person], groups: list[Group]) -> None:
         super().__init__(address, port)
         self.admin_password = secrets.token_urlsafe(18)
         self.people = people
         self.groups = groups
-        self.proc: subprocess.Popen[bytes] | None = None
-        self._log: IO[bytes] | None = None
 
     @property
     def ldaps_url(self) -> str:
@@ -95,9 +93,6 @@ class LdapServer(LabServer):
         """The SHA-256 of the certificate it presents, as pamnode pins it."""
         cert = x509.load_pem_x509_certificate(self.cert_pem.encode())
         return hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).hexdigest().upper()
-
-    def log_text(self) -> str:
-        return self._read("slapd.log")
 
     def _require(self) -> None:
         if not SLAPD.exists() or not LDAPMODIFY.exists():
@@ -202,14 +197,9 @@ class LdapServer(LabServer):
 
     def _spawn(self) -> None:
         assert self.dir is not None
-        self._log = (self.dir / "slapd.log").open("ab")
         urls = f"ldaps://{self.address}:{self.port}/ ldap://{self.address}:{self.starttls_port}/"
-        self.proc = subprocess.Popen(
-            [str(SLAPD), "-d", "0", "-f", str(self.dir / "slapd.conf"), "-h", urls],
-            stdin=subprocess.DEVNULL,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-        )
+        self._launch([str(SLAPD), "-d", "0", "-f", str(self.dir / "slapd.conf"), "-h", urls])
+        assert self.proc is not None
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -222,17 +212,7 @@ class LdapServer(LabServer):
             for group in self.groups:
                 self.add_group(group)
             return
-        raise RuntimeError(
-            f"slapd on {self.address}:{self.port} did not start "
-            f"(exit {self.proc.poll()}):\n{self.log_text()[-3000:]}"
-        )
-
-    def _stop_processes(self) -> None:
-        end_process(self.proc)
-        self.proc = None
-        if self._log is not None:
-            self._log.close()
-            self._log = None
+        raise self._not_started("slapd")
 
     def modify(self, ldif: str) -> None:
         """Apply LDIF changes as the directory's administrator, through the server."""

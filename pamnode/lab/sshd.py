@@ -10,15 +10,13 @@ from __future__ import annotations
 import os
 import pwd
 import secrets
-import subprocess
 import time
 from pathlib import Path
-from typing import IO
 
 import asyncssh
 
 from pamnode.lab import LabUnavailable
-from pamnode.lab.server import LabServer, end_process
+from pamnode.lab.server import OneProcessServer
 
 SSHD = Path("/usr/sbin/sshd")
 START_TIMEOUT = 15.0
@@ -33,8 +31,9 @@ def _public_line(key: asyncssh.SSHKey) -> str:
     return f"{algorithm} {blob}"
 
 
-class SshServer(LabServer):
+class SshServer(OneProcessServer):
     PREFIX = "pamnode-sshd-"
+    LOG = "sshd.log"
 
     def __init__(self, address: str, port: int, netns: str | None = None) -> None:
         super().__init__(address, port, netns)
@@ -45,8 +44,6 @@ class SshServer(LabServer):
         self.private_key = self._client_key.export_private_key("openssh").decode()
         self.public_key = _public_line(self._client_key)
         self._host_key = _new_ed25519()
-        self.proc: subprocess.Popen[bytes] | None = None
-        self._log: IO[bytes] | None = None
 
     @property
     def host_key_line(self) -> str:
@@ -56,13 +53,6 @@ class SshServer(LabServer):
     @property
     def home(self) -> Path:
         return Path(pwd.getpwnam(self.user).pw_dir)
-
-    @property
-    def log_path(self) -> Path:
-        return self._path("sshd.log")
-
-    def log_text(self) -> str:
-        return self._read("sshd.log")
 
     def _require(self) -> None:
         if not SSHD.exists():
@@ -123,12 +113,8 @@ class SshServer(LabServer):
         return ["ip", "netns", "exec", self.netns, *argv] if self.netns else argv
 
     def _spawn(self) -> None:
-        # Only this run's lines count: a restart appends to the same log.
-        since = len(self.log_text())
-        self._log = self.log_path.open("ab")
-        self.proc = subprocess.Popen(
-            self._argv(), stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT
-        )
+        since = self._launch(self._argv())
+        assert self.proc is not None
         # The listening line works inside a netns too, where the test cannot connect to poll.
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
@@ -137,17 +123,7 @@ class SshServer(LabServer):
             if self.proc.poll() is not None:
                 break
             time.sleep(0.05)
-        raise RuntimeError(
-            f"sshd on {self.address}:{self.port} did not start "
-            f"(exit {self.proc.poll()}):\n{self.log_text()[-3000:]}"
-        )
-
-    def _stop_processes(self) -> None:
-        end_process(self.proc)
-        self.proc = None
-        if self._log is not None:
-            self._log.close()
-            self._log = None
+        raise self._not_started("sshd")
 
     def replace_host_key(self) -> None:
         """Restart with a new host key, as a rebuilt or impostor host would present."""
