@@ -11,9 +11,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from pamnode import __version__
 from pamnode.app.settings import Settings
 from pamnode.app.tls import certificate_der
+from pamnode.crypto.fingerprints import fingerprint
 from pamnode.identity.models import Site, Tenant, User
 from pamnode.identity.names import BASE_TENANT
-from pamnode.peers.trust import fingerprint
 
 
 async def banner(db: AsyncSession, settings: Settings) -> list[tuple[int, str]]:

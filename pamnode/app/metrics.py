@@ -2,13 +2,13 @@
 registry in Prometheus's text format)."""
 
 import hmac
-import ipaddress
 
 from prometheus_client import generate_latest
 
 from pamnode.app.node import Node
 from pamnode.app.settings import Settings
 from pamnode.core.errors import Forbidden, Unauthenticated
+from pamnode.identity.api_tokens import address_in
 from pamnode.jobs.report import count_by_state
 from pamnode.sessions.report import count_in_progress
 
@@ -26,23 +26,12 @@ def admit_scraper(settings: Settings, source: str, token: str | None) -> None:
         raise Unauthenticated(
             "the bearer token is not this node's metrics token", code="metrics_token_refused"
         )
-    if not _allowed_source(settings, source):
+    if not address_in(settings.metrics_allow_cidrs, source):
         raise Forbidden(
             f"{source or 'this caller'} may not read the metrics: scrape from a network in "
             "metrics_allow_cidrs, or send the metrics token as a bearer token",
             code="metrics_forbidden",
         )
-
-
-def _allowed_source(settings: Settings, source: str) -> bool:
-    try:
-        address = ipaddress.ip_address(source)
-    except ValueError:
-        return False
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        # A dual-stack listener reports IPv4 callers as ::ffff:a.b.c.d.
-        address = address.ipv4_mapped
-    return any(address in network for network in settings.metrics_allow_cidrs)
 
 
 async def scrape(node: Node) -> bytes:

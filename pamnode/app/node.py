@@ -105,14 +105,16 @@ async def open_node(settings: Settings, executors: Executors | None = None) -> N
     job_engine = make_engine(url, settings.job_concurrency + JOB_POOL_SPARE, JOB_POOL_TIMEOUT_S)
     job_sessions = make_sessionmaker(job_engine)
     ring_path = settings.resolved_keyring_file
+    # Named apart from the data directory: other main nodes may change it (docs/scale.md).
+    shared = settings.keyring_file is not None
     async with sessions.begin() as db:
         # A new key ring only for a new database: one that lost its key ring must say so
         # on use, not carry on with fresh keys that open nothing.
         if await find_tenant(db, BASE_TENANT) is None:
-            keyring = KeyRing.create_if_missing(ring_path)
+            keyring = KeyRing.create_if_missing(ring_path, shared)
             await ensure_base_tenant(db, keyring)
         else:
-            keyring = KeyRing(ring_path)
+            keyring = KeyRing(ring_path, shared)
             await check_key_ring(db, keyring)
 
     async def crashed(job_id: str, exc: BaseException) -> None:

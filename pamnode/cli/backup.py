@@ -14,7 +14,7 @@ from pamnode.cli.client import fail
 from pamnode.cli.options import DatabaseUrl, DataDir, local_settings
 from pamnode.cli.output import Yes, confirm
 from pamnode.core.errors import PamError
-from pamnode.peers.trust import fingerprint
+from pamnode.crypto.fingerprints import fingerprint
 
 T = TypeVar("T")
 

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import typer
 
-from pamnode.peers.trust import fingerprint
+from pamnode.crypto.fingerprints import fingerprint
 
 
 def config_dir() -> Path:

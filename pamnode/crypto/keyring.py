@@ -6,10 +6,11 @@ version decrypts, which is what lets rotation re-encrypt without downtime) and o
 signing key for its tokens.
 
 Several main nodes sharing one database share one key ring file (`PAMNODE_KEYRING_FILE` on
-shared storage, docs/scale.md): a node reads the file again whenever it changed on disk (a
-`stat` per use), so a tenant created or a key rotated on one node is used by the others at
-once, and every change is a read-modify-write under an exclusive lock on the file's `.lock`
-sibling, so two nodes changing it at once both keep their change.
+shared storage, docs/scale.md): such a `shared` ring is read again whenever the file changed
+on disk (a `stat` per use; a ring of one node's own is read once), so a tenant created or a
+key rotated on one node is used by the others at once; and every change is a
+read-modify-write under an exclusive lock on the file's `.lock` sibling, so two nodes
+changing it at once both keep their change.
 """
 
 import base64
@@ -48,22 +49,25 @@ def _b64(data: bytes) -> str:
 class KeyRing:
     """Thread-safe access to the key ring file; every change is written atomically."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, shared: bool = False) -> None:
         self.path = path
+        self.shared = shared
         self._lock = threading.Lock()
         self._tenants: dict[str, TenantKeys] | None = None
         # The file as last read (inode, size, mtime): read again when it differs.
         self._read_as: tuple[int, int, int] | None = None
 
     @classmethod
-    def create_if_missing(cls, path: Path) -> "KeyRing":
-        ring = cls(path)
+    def create_if_missing(cls, path: Path, shared: bool = False) -> "KeyRing":
+        ring = cls(path, shared)
         with ring._changing():
             if not path.exists():
                 ring._save()
         return ring
 
     def _load(self) -> dict[str, TenantKeys]:
+        if self._tenants is not None and not self.shared:
+            return self._tenants
         try:
             stat = self.path.stat()
         except FileNotFoundError:

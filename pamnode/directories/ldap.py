@@ -7,7 +7,6 @@ before any password is sent: a pinned certificate by its SHA-256, after the hand
 before the bind; a CA by the handshake itself (chain and host name).
 """
 
-import hashlib
 import ssl
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,6 +18,7 @@ from ldap3.core.exceptions import LDAPException, LDAPStartTLSError
 from ldap3.utils.conv import escape_filter_chars
 
 from pamnode.core.errors import InvalidInput, PeerFailure
+from pamnode.crypto.fingerprints import fingerprint
 
 # Whole seconds: ldap3 packs them into socket options.
 CONNECT_TIMEOUT_S = 5
@@ -76,10 +76,6 @@ def parse_url(url: str) -> tuple[str, int, bool]:
             f"'{url[:120]}' has no valid port", code="invalid_directory_url"
         ) from None
     return parts.hostname, port, parts.scheme == "ldaps"
-
-
-def fingerprint(der: bytes) -> str:
-    return hashlib.sha256(der).hexdigest().upper()
 
 
 def _tls(endpoint: Endpoint) -> ldap3.Tls:

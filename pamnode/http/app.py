@@ -55,11 +55,16 @@ def create_app(settings: Settings, executors: Executors | None = None) -> FastAP
         async with app.state.node.sessions() as db:
             for level, line in await banner(db, settings):
                 log.log(level, line)
-        leases = asyncio.create_task(keep_leases(app.state.node.jobs), name="job leases")
+        # Only on a database several nodes may share (one node serves a SQLite file): the
+        # restart's `reconcile` is all a lone node needs.
+        leases = None
+        if app.state.serving is None:
+            leases = asyncio.create_task(keep_leases(app.state.node.jobs), name="job leases")
         try:
             yield
         finally:
-            leases.cancel()
+            if leases is not None:
+                leases.cancel()
             await app.state.node.close()
             if app.state.serving is not None:
                 app.state.serving.close()

@@ -2,6 +2,7 @@
 
 import contextlib
 import ipaddress
+from collections.abc import Iterable
 from datetime import datetime
 
 from sqlalchemy import select
@@ -18,6 +19,8 @@ from pamnode.identity.models import ApiToken, User
 from pamnode.identity.principal import Principal
 from pamnode.identity.roles import Permission
 from pamnode.identity.users import get_user
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 TOKEN_TYPE = "api"
 
@@ -41,13 +44,20 @@ def parse_filter(entries: list[str]) -> list[str]:
 
 
 def source_allowed(networks: list[str], source: str) -> bool:
-    if not networks:
-        return True
+    """Whether a token whose filter is `networks` (empty: any) may be used from `source`."""
+    return not networks or address_in([ipaddress.ip_network(n) for n in networks], source)
+
+
+def address_in(networks: Iterable[IPNetwork], source: str) -> bool:
+    """Whether the caller's address `source` is in one of `networks`."""
     try:
         address = ipaddress.ip_address(source)
     except ValueError:
         return False
-    return any(address in ipaddress.ip_network(network) for network in networks)
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        # A dual-stack listener reports IPv4 callers as ::ffff:a.b.c.d.
+        address = address.ipv4_mapped
+    return any(address in network for network in networks)
 
 
 def _context(token_id: str) -> str:

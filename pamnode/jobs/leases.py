@@ -1,8 +1,8 @@
 """Each main node's hold on the jobs it runs, so that several can share one PostgreSQL.
 
-A node claims a job when it takes it from the queue (`queue.take_queued` locks the rows it
-reads `FOR UPDATE SKIP LOCKED` on PostgreSQL, so two nodes never take the same job) and holds
-it with a lease: `claimed_by` (its node name) and `lease_until`, renewed by `renew` every
+A node claims a job when it takes it from the queue (`queue.take_queued` opens a job's first
+attempt only while the job is still queued, so two nodes never both take it) and holds
+it with a lease: `claimed_by` (its node name) and `lease_until`, renewed by `take_over` every
 third of `job_lease_s` while the node lives. When a node stops renewing (killed, cut off from
 the database), its lease lapses and another node takes its jobs over (`take_over`, run by
 `jobs/recovery.py`). At startup a node takes back its own unfinished jobs at once: the
@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from pamnode.db.base import utcnow
 from pamnode.jobs.models import Job
-from pamnode.jobs.states import JobState, Sessions, lock_feed
+from pamnode.jobs.states import JobState, lock_feed
 
 # A node's renewals come this many times per lease: two may be missed before it lapses.
 RENEWALS_PER_LEASE = 3
@@ -39,15 +39,6 @@ def claim(node_name: str, lease_s: float) -> dict[str, Any]:
     return {"claimed_by": node_name, "lease_until": utcnow() + timedelta(seconds=lease_s)}
 
 
-async def renew(sessions: Sessions, node_name: str, lease_s: float) -> None:
-    """Extend this node's hold on every job it runs."""
-    async with sessions.begin() as db:
-        await lock_feed(db)
-        conn = await db.connection()
-        until = utcnow() + timedelta(seconds=lease_s)
-        await conn.execute(_RENEW, {"node": node_name, "until": until})
-
-
 @dataclass(frozen=True)
 class Taken:
     job_id: str
@@ -61,8 +52,13 @@ async def take_over(
     """Claim, in the caller's transaction, the unfinished jobs whose holder is gone: those
     whose lease lapsed and, `at_start`, this node's own and the unclaimed ones (a job this
     node was sent by a main, whose credential went with the restart). Jobs still queued on
-    a main are not taken: the queue runs them."""
+    a main are not taken: the queue runs them. Otherwise this node's lease on the jobs it
+    runs is renewed in the same transaction."""
     await lock_feed(db)
+    if not at_start:
+        conn = await db.connection()
+        until = utcnow() + timedelta(seconds=lease_s)
+        await conn.execute(_RENEW, {"node": node_name, "until": until})
     now = utcnow()
     gone = [Job.lease_until < now]
     if at_start:

@@ -161,28 +161,22 @@ class PeerLink:
                     await asyncio.shield(sent)
             raise
 
-    async def look_up(self, job_ids: list[str]) -> None:
-        """Read these followed jobs' state on the peer now and apply it, as a feed page would.
-        For jobs recovered from a lost or restarted main: the feed's cursor, which every main
-        sharing the database moves, may have passed their end. A job the peer never got fails
-        here: its sender is gone, and it is never sent again."""
-        found: list[PeerJobStatus] = []
-        never_sent: list[str] = []
-        for job_id in job_ids:
-            try:
-                found.append(
-                    await self.ctx.peers.exchange(
-                        self.candidate.endpoint, "GET", f"peer/jobs/{job_id}", PeerJobStatus
-                    )
-                )
-            except PeerFailure as exc:
-                # Anything else: the feed, or the job's deadline, will tell.
-                if exc.code == JOB_NOT_FOUND:
-                    never_sent.append(job_id)
-        await self._apply(PeerJobFeed(cursor=await self._cursor_now(), jobs=found, more=False))
-        if never_sent:
-            message = f"the job never reached peer node '{self.candidate.name}': it never ran"
-            await self.give_up(never_sent, "interrupted", message)
+    async def look_up(self, job_id: str) -> None:
+        """Read this followed job's state on the peer now and apply it, as the feed would
+        (the feed's cursor stays). For a job recovered from a lost or restarted main: the
+        cursor, which every main sharing the database moves, may have passed its end. A job
+        the peer never got fails here: its sender is gone, and it is never sent again."""
+        try:
+            found = await self.ctx.peers.exchange(
+                self.candidate.endpoint, "GET", f"peer/jobs/{job_id}", PeerJobStatus
+            )
+        except PeerFailure as exc:
+            if exc.code == JOB_NOT_FOUND:
+                message = f"the job never reached peer node '{self.candidate.name}': it never ran"
+                await self.give_up([job_id], "interrupted", message)
+            # Anything else: the feed, or the job's deadline, will tell.
+            return
+        await self._apply([found], None)
 
     async def cancel(self, job_ids: list[str]) -> str:
         """Ask the peer to cancel these jobs; what went wrong, if it could not be told."""
@@ -255,7 +249,8 @@ class PeerLink:
         """Read the feed once more, now, briefly (a job reached its deadline): apply what it
         brings; why the peer could not be read, or "" when it could."""
         try:
-            await self._apply(await self._read_feed(await self._cursor_now(), 0, CHECK_S))
+            page = await self._read_feed(await self._cursor_now(), 0, CHECK_S)
+            await self._apply(page.jobs, page.cursor)
         except PeerFailure as exc:
             return exc.message
         return ""
@@ -267,7 +262,7 @@ class PeerLink:
             REQUEST_ID.set(new_request_id())
             try:
                 page = await self._read_feed(await self._cursor_now(), LONG_POLL_S)
-                news = await self._apply(page)
+                news = await self._apply(page.jobs, page.cursor)
             except PeerFailure as exc:
                 if exc.code == INVALID_ANSWER:
                     await self.give_up(list(self._followed), exc.code, exc.message)
@@ -283,13 +278,13 @@ class PeerLink:
             if not news and not page.more and time.monotonic() - asked < 1:
                 await asyncio.sleep(IMPATIENT_PAUSE_S)
 
-    async def _apply(self, page: PeerJobFeed) -> bool:
-        """Write what the page says of the jobs followed here, with the cursor; whether any
-        of them changed."""
+    async def _apply(self, jobs: list[PeerJobStatus], cursor: str | None) -> bool:
+        """Write what a feed page says of the jobs followed here, with its cursor (None: not
+        a page, the cursor stays); whether any of them changed."""
         changes: list[Change] = []
         results: dict[str, TaskResult | None] = {}
         refused: list[str] = []
-        for remote in page.jobs:
+        for remote in jobs:
             followed = self._followed.get(remote.id)
             if followed is None:
                 continue
@@ -301,7 +296,7 @@ class PeerLink:
                 results[remote.id] = remote.result() if change.outcome == "ran" else None
                 if change.outcome == "refused":
                     refused.append(remote.id)
-        changed = await self._store(changes, page.cursor)
+        changed = await self._store(changes, cursor)
         self._time_trips(results)
         for job_id, result in results.items():
             self._end(job_id, result)
@@ -329,12 +324,14 @@ class PeerLink:
             return Change(remote.id, {"state": JobState.RUNNING, "started_at": remote.started_at})
         return None
 
-    async def _store(self, changes: list[Change], cursor: str) -> list[str]:
-        """The changes and the cursor that covers them, in one transaction."""
+    async def _store(self, changes: list[Change], cursor: str | None) -> list[str]:
+        """The changes and the cursor that covers them (if any), in one transaction."""
         async with self.ctx.sessions.begin() as db:
             changed = await states.write(db, changes)
-            await db.merge(JobFeedCursor(peer_id=self.candidate.peer_id, cursor=cursor))
-        self._cursor = cursor
+            if cursor is not None:
+                await db.merge(JobFeedCursor(peer_id=self.candidate.peer_id, cursor=cursor))
+        if cursor is not None:
+            self._cursor = cursor
         return changed
 
     def _time_trips(self, job_ids: Iterable[str]) -> None:

@@ -36,17 +36,16 @@ async def take_queued(
     """Up to `free` of the oldest queued jobs not already running here, each with the work
     that runs it. One transaction takes them, reads what each needs, then opens their first
     attempts together (so a job's start costs a share of one write, not three writes) and
-    claims them for this node (`leases`). On PostgreSQL the rows are locked as they are read
-    and rows another main node is taking are skipped: no job is taken twice."""
+    claims them for this node (`leases`). Those writes apply only to jobs still queued, so a
+    job another main node sharing the database took meanwhile is neither started nor failed
+    here: no job is taken twice, and no lock is held while the plans are read."""
     async with ctx.sessions.begin() as db:
-        await states.lock_feed(db)
         rows = (
             await db.execute(
                 select(Job.id, Job.origin)
                 .where(Job.state == JobState.QUEUED, Job.id.not_in(running))
                 .order_by(Job.state, Job.created_at)
                 .limit(free)
-                .with_for_update(skip_locked=True)
             )
         ).all()
         plans: list[Plan] = []
@@ -61,14 +60,17 @@ async def take_queued(
                 # pool fails this job on its own and takes the others again.
                 raise BrokenJob(job_id) from exc
         # The writes last, together: SQLite's write lock is held for them alone.
-        await states.write(db, [plan.failure for plan in plans if plan.failure is not None])
+        failures = [replace(p.failure, only_queued=True) for p in plans if p.failure is not None]
+        await states.write(db, failures)
         claim = leases.claim(ctx.node_name, ctx.lease_s)
         starting = [
             (plan.job_id, replace(plan.opening, fields={**plan.opening.fields, **claim}), plan.work)
             for plan in plans
             if plan.opening is not None and plan.work is not None
         ]
-        opened = await states.open_attempts(db, [opening for _, opening, _ in starting])
+        opened = await states.open_attempts(
+            db, [opening for _, opening, _ in starting], only_queued=True
+        )
     taken = [
         (job_id, work(attempt))
         for (job_id, _, work), attempt in zip(starting, opened, strict=True)

@@ -45,7 +45,6 @@ async def keep_leases(ctx: JobContext) -> None:
     while True:
         await asyncio.sleep(every)
         try:
-            await leases.renew(ctx.sessions, ctx.node_name, ctx.lease_s)
             await _recover(ctx, at_start=False)
             # Jobs another main node queued (and may have left): polling is the fallback.
             ctx.pool.kick()
@@ -112,7 +111,7 @@ def _follower(ctx: JobContext, job: Job, candidate: Candidate, attempt_id: str) 
         link = ctx.links.get(ctx, candidate)
         ended = link.follow(job.id, attempt_id)
         # Its end may lie behind the feed's cursor (moved on meanwhile): asked once directly.
-        await link.look_up([job.id])
+        await link.look_up(job.id)
         await follow(ctx, job.id, link, attempt_id, job.timeout_s, job.created_at, ended)
 
     return work

@@ -116,8 +116,8 @@ _LOCK_FEED = select(JobFeed.seq).with_for_update()
 
 
 async def lock_feed(db: AsyncSession) -> None:
-    """Take the job feed's lock first, in a transaction that writes jobs without numbering a
-    change (a claim, a lease) or that locks job rows before its changes (the queue's take).
+    """Take the job feed's lock first, in a transaction that writes job rows without
+    numbering a change (a claim, a lease's renewal) or that locks them before its writes.
 
     Every transaction that writes job rows takes this one lock before any job row, so on
     PostgreSQL two of them can never wait for each other's rows (a deadlock); on SQLite the
@@ -306,11 +306,21 @@ class Opening:
     error: str = ""
 
 
-async def open_attempts(db: AsyncSession, openings: Sequence[Opening]) -> list[str | None]:
+async def open_attempts(
+    db: AsyncSession, openings: Sequence[Opening], only_queued: bool = False
+) -> list[str | None]:
     """Open these attempts in the caller's transaction; each one's id, or None for a job that
-    ended meanwhile (cancelled): do not run it."""
+    ended meanwhile (cancelled) or, `only_queued`, that left the queue meanwhile (another
+    main node sharing the database took it): do not run it."""
     changes = [
-        Change(o.job_id, {"peer_node": o.peer_node, **o.fields}, o.ended, o.outcome, o.error)
+        Change(
+            o.job_id,
+            {"peer_node": o.peer_node, **o.fields},
+            o.ended,
+            o.outcome,
+            o.error,
+            only_queued=only_queued,
+        )
         for o in openings
     ]
     applied = await _apply(db, changes)

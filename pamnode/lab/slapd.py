@@ -10,7 +10,6 @@ account (a disabled account's bind is refused, as Active Directory refuses it).
 
 from __future__ import annotations
 
-import hashlib
 import os
 import secrets
 import socket
@@ -23,6 +22,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from pamnode.app.tls import ensure_self_signed
+from pamnode.crypto.fingerprints import fingerprint
 from pamnode.lab import LabUnavailable
 from pamnode.lab.server import OneProcessServer
 
@@ -92,7 +92,7 @@ class LdapServer(OneProcessServer):
     def cert_sha256(self) -> str:
         """The SHA-256 of the certificate it presents, as pamnode pins it."""
         cert = x509.load_pem_x509_certificate(self.cert_pem.encode())
-        return hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).hexdigest().upper()
+        return fingerprint(cert.public_bytes(serialization.Encoding.DER))
 
     def _require(self) -> None:
         if not SLAPD.exists() or not LDAPMODIFY.exists():

@@ -6,7 +6,6 @@ fails closed, naming both fingerprints.
 """
 
 import asyncio
-import hashlib
 import ssl
 from dataclasses import dataclass
 from datetime import datetime
@@ -15,6 +14,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from pamnode.core.errors import PeerFailure
+from pamnode.crypto.fingerprints import fingerprint
 
 CONNECT_TIMEOUT_S = 10.0
 
@@ -28,10 +28,6 @@ class CertificateFacts:
     not_after: datetime
     sha256: str
     pem: str
-
-
-def fingerprint(der: bytes) -> str:
-    return hashlib.sha256(der).hexdigest().upper()
 
 
 def describe(der: bytes) -> CertificateFacts:

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from pamnode.app.tls import certificate_der
+from pamnode.crypto.fingerprints import fingerprint
 from pamnode.lab.node_process import NodeProcess
-from pamnode.peers.trust import fingerprint
 from tests.support.assets import add_asset
 from tests.support.cli import run_cli
 from tests.support.identity import PASSWORD, add_user, create_tenant, expect, issue_token

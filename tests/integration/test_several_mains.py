@@ -129,6 +129,8 @@ def test_jobs_end_exactly_once_when_a_main_is_killed(mains):
             answer = expect(client.post(f"assets/{mains.container}/execute", json=body), 202)
             ids += [job["id"] for job in answer["jobs"]]
             if index == EXECUTES // 2:
+                # Killed while it holds jobs on their way to the peer, or running there.
+                _wait_for_jobs_held_by(mains.a)
                 mains.a.kill()
         assert len(ids) == EXECUTES * HOSTS
         deadline = time.monotonic() + 180
@@ -186,6 +188,17 @@ def test_a_second_node_on_one_sqlite_database_is_refused(tmp_path, request):
     # The first one serves on.
     with first.client("base") as client:
         assert error_of(client.get("users"), 401)["code"] == "token_missing"
+
+
+def _wait_for_jobs_held_by(node: NodeProcess) -> None:
+    query = (
+        "SELECT count(*) FROM jobs "
+        "WHERE claimed_by = :holder AND state IN ('dispatched', 'running')"
+    )
+    deadline = time.monotonic() + 30
+    while run_sql(node, query, holder=node.name)[0][0] == 0:
+        assert time.monotonic() < deadline, f"{node.name} never held a job"
+        time.sleep(0.05)
 
 
 def _ends(node: NodeProcess, ids: list[str]) -> dict[str, tuple[str, str]]:
