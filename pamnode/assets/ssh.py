@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from pamnode.assets.credentials import Credential
 from pamnode.assets.models import AssetHostKey
 from pamnode.core.errors import ExecutionError
+from pamnode.db.inserts import insert_unless_present
 
 log = logging.getLogger("pamnode.assets.ssh")
 
@@ -54,9 +55,9 @@ class _HostKeyWitness(asyncssh.SSHClient):
 
 
 async def pin_first_key(db: AsyncSession, asset_id: str, key: str) -> None:
-    """Pin the key a host presented on first contact, unless a key is pinned by now."""
-    if await db.get(AssetHostKey, asset_id) is None:
-        db.add(AssetHostKey(asset_id=asset_id, key=key))
+    """Pin the key a host presented on first contact, unless a key is pinned by now (the first
+    jobs on a host run at once, on one main node or on several)."""
+    await insert_unless_present(db, AssetHostKey, asset_id=asset_id, key=key)
 
 
 def key_line(key: asyncssh.SSHKey) -> str:

@@ -1,6 +1,7 @@
 """The fast tier: a whole node in this process, over ASGI, with a fake executor.
 
-Nothing is started but the app itself (SQLite in a temporary directory): the routes, the
+Nothing is started but the app itself (SQLite in a temporary directory; PostgreSQL only where
+two writers race, which SQLite alone cannot show): the routes, the
 services and the database are real; hosts are `FakeExecutor`. What only real processes can
 show (TLS, sshd, PostgreSQL, restarts, namespaces) stays in tests/integration and tests/e2e.
 """
@@ -16,6 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
+from pamnode.app.node import Node
 from pamnode.app.settings import Settings
 from pamnode.http.app import create_app
 from pamnode.identity.tenants import init_base_admin
@@ -31,6 +33,8 @@ class InProcessNode:
     transport: httpx.ASGITransport
     client: httpx.AsyncClient
     executor: FakeExecutor
+    # The node's own objects, for a test that reads or writes its database directly.
+    state: Node
 
     def api(self, tenant: str, site: str = "root") -> str:
         return f"/ztna/{tenant}/{site}/api/"
@@ -70,7 +74,7 @@ async def in_process_node(data: Path, **settings: Any) -> AsyncIterator[InProces
             await init_base_admin(db, ADMIN_LOGIN, ADMIN_PASSWORD)
         transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 40000))
         async with httpx.AsyncClient(transport=transport, base_url="https://testserver") as client:
-            yield InProcessNode(transport, client, executor)
+            yield InProcessNode(transport, client, executor, app.state.node)
 
 
 @pytest.fixture(scope="module")
