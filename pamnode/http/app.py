@@ -28,6 +28,7 @@ from pamnode.http.api import vault as vault_api
 from pamnode.http.limits import RequestLimits
 from pamnode.http.request_id import RequestIds
 from pamnode.jobs.executors.base import Executors
+from pamnode.jobs.listening import follow_other_nodes
 from pamnode.jobs.queue import start_queue
 from pamnode.jobs.recovery import keep_leases, reconcile
 
@@ -56,15 +57,22 @@ def create_app(settings: Settings, executors: Executors | None = None) -> FastAP
             for level, line in await banner(db, settings):
                 log.log(level, line)
         # Only on a database several nodes may share (one node serves a SQLite file): the
-        # restart's `reconcile` is all a lone node needs.
-        leases = None
+        # restart's `reconcile` is all a lone node needs, and nobody else changes its jobs.
+        shared: list[asyncio.Task[None]] = []
         if app.state.serving is None:
-            leases = asyncio.create_task(keep_leases(app.state.node.jobs), name="job leases")
+            jobs = app.state.node.jobs
+            shared.append(asyncio.create_task(keep_leases(jobs), name="job leases"))
+            shared.append(
+                asyncio.create_task(
+                    follow_other_nodes(jobs, settings.resolved_database_url),
+                    name="other nodes' job changes",
+                )
+            )
         try:
             yield
         finally:
-            if leases is not None:
-                leases.cancel()
+            for task in shared:
+                task.cancel()
             await app.state.node.close()
             if app.state.serving is not None:
                 app.state.serving.close()

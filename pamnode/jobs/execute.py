@@ -13,6 +13,7 @@ from pamnode.audit.service import record
 from pamnode.core.errors import InvalidInput
 from pamnode.db.base import new_id
 from pamnode.identity.principal import Principal
+from pamnode.jobs import signals
 from pamnode.jobs.context import JobContext
 from pamnode.jobs.models import Job
 from pamnode.jobs.scripts import find_script
@@ -97,6 +98,7 @@ async def execute(
         for host in targets
     ]
     db.add_all(jobs)
+    await signals.jobs_queued(db)
     for job in jobs:
         record(db, principal.audit_scope, "job.start", job.asset_name, job=job.id, task=job.task)
     # Committed, with their audit events, in the request's own transaction (a second one

@@ -9,7 +9,7 @@ from dataclasses import replace
 
 from sqlalchemy import select
 
-from pamnode.jobs import leases, states
+from pamnode.jobs import leases, signals, states
 from pamnode.jobs.context import JobContext
 from pamnode.jobs.dispatch import Plan, plan_requested
 from pamnode.jobs.local import begin_here, run_here
@@ -99,7 +99,9 @@ def _plan_handed(ctx: JobContext, job_id: str) -> Plan:
 
 
 async def stop(ctx: JobContext, job_id: str) -> None:
-    """Cancel the job on this node, running or queued; a job that ended keeps its end."""
+    """Cancel the job wherever it is: its coroutine or its row in the queue on this node, or
+    (several main nodes on one database) the node that runs it. A job that ended keeps its
+    end."""
     if ctx.pool.cancel(job_id):
         return
     if await states.end_if_queued(ctx.sessions, job_id, JobState.CANCELLED):
@@ -107,4 +109,5 @@ async def stop(ctx: JobContext, job_id: str) -> None:
         ctx.pool.changed(job_id)
         return
     # The pool took it between the two: its coroutine exists now (or it has ended).
-    ctx.pool.cancel(job_id)
+    if not ctx.pool.cancel(job_id):
+        await signals.cancel_elsewhere(ctx.sessions, job_id)

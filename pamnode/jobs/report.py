@@ -14,8 +14,12 @@ from pamnode.identity.roles import Permission
 from pamnode.jobs import states
 from pamnode.jobs.context import JobContext
 from pamnode.jobs.models import Job
+from pamnode.jobs.pool import until
 from pamnode.jobs.queue import stop
 from pamnode.peers.serving import signed_by
+
+# How long a cancel waits for the job's end before it answers with the job as it is.
+CANCEL_WAIT_S = 15
 
 
 @dataclass(frozen=True)
@@ -84,6 +88,11 @@ async def cancel_job(db: AsyncSession, ctx: JobContext, principal: Principal, jo
     record(db, principal.audit_scope, "job.cancel", job.asset_name, job=job_id)
     # Ended before acting: the job's own state writes must not wait on this request.
     await db.commit()
+    # Taken first: the end may come from another main node that runs the job.
+    ended = ctx.pool.watch(job_id)
     await stop(ctx, job_id)
-    await ctx.pool.wait(job_id, 15)
-    return await states.read(ctx.sessions, job_id)
+    job = await states.read(ctx.sessions, job_id)
+    if job.state not in states.FINISHED:
+        await until(ended, CANCEL_WAIT_S)
+        job = await states.read(ctx.sessions, job_id)
+    return job

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from pamnode.core.request_id import background_task
 from pamnode.db.base import new_id, utcnow
+from pamnode.jobs import signals
 from pamnode.jobs.models import Job, JobAttempt, JobFeed
 
 
@@ -128,10 +129,12 @@ async def lock_feed(db: AsyncSession) -> None:
 
 async def take_numbers(db: AsyncSession, count: int) -> int:
     """Reserve `count` numbers of the job feed; the first of them. Locks the counter until
-    the caller's transaction ends, which is what keeps the numbers in commit order."""
+    the caller's transaction ends, which is what keeps the numbers in commit order. Other
+    nodes on the database are told when it commits (`signals.FEED`)."""
     conn = await db.connection()
     last = await conn.scalar(_TAKE_NUMBERS, {"count": count})
     assert last is not None, "the job feed's counter row is missing (migration 0007)"
+    await signals.feed_moved(db)
     return int(last) - count + 1
 
 
