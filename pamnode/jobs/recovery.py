@@ -3,7 +3,9 @@ lease lapsed (`jobs/leases.py`). Delegated jobs are followed on their peers; wha
 is ended as interrupted.
 
 A job that was running on the lost node, or came here from a main, lost its coroutine (and,
-for the latter, its credential), so it is failed rather than run a second time. A delegated
+for the latter, its credential), so it is failed rather than run a second time; unless it only
+reads the host (`specs.IDEMPOTENT`, the status checks) and was asked for on this database: it
+is queued again, and its lost attempt stays in its details. A delegated
 job is followed on its peer, never sent again, so it cannot run twice either; when it was
 another node's, its attempt there is closed as `taken_over` and a new one, this node's, follows
 it (the job's details show both). A job no worker had taken yet is still queued, and the queue
@@ -20,17 +22,21 @@ from pamnode.core.errors import PeerFailure
 from pamnode.crypto.cipher import VaultError
 from pamnode.crypto.keyring import KeyRingError
 from pamnode.identity.models import Site
-from pamnode.jobs import leases, states
+from pamnode.jobs import leases, signals, states
 from pamnode.jobs.context import JobContext
 from pamnode.jobs.delegation import follow
 from pamnode.jobs.models import Job
 from pamnode.jobs.peer_link import Candidate
 from pamnode.jobs.pool import Work
 from pamnode.jobs.queue import INTERRUPTED
+from pamnode.jobs.specs import IDEMPOTENT
 from pamnode.jobs.states import Change, JobState, Opening
 from pamnode.peers.models import PeerNode
 
 log = logging.getLogger("pamnode.jobs")
+
+
+_QUEUED_AGAIN = {"state": JobState.QUEUED, "claimed_by": None, "lease_until": None}
 
 
 async def reconcile(ctx: JobContext) -> None:
@@ -61,16 +67,24 @@ async def _recover(ctx: JobContext, at_start: bool) -> None:
             return
         held_by = {t.job_id: t.held_by for t in taken}
         jobs = (await db.scalars(select(Job).where(Job.id.in_(held_by)))).all()
-        ended: list[Change] = []
+        changes: list[Change] = []
+        queued_again = False
         openings: list[Opening] = []
         for job in jobs:
             lost = held_by[job.id]
             candidate = await _delegated_to(db, ctx, job)
             if candidate is None or not job.attempts:
                 message = INTERRUPTED if at_start else _lost_message(lost, ctx.node_name)
-                fields = {"state": JobState.FAILED, "error": message, "error_code": "interrupted"}
                 open_attempt = _open_attempt(job)
-                ended.append(Change(job.id, fields, open_attempt, "interrupted", message))
+                if job.origin == "local" and job.task in IDEMPOTENT:
+                    # Its credential is in the vault: whichever node takes it runs it again.
+                    changes.append(
+                        Change(job.id, _QUEUED_AGAIN, open_attempt, "interrupted", message)
+                    )
+                    queued_again = True
+                    continue
+                fields = {"state": JobState.FAILED, "error": message, "error_code": "interrupted"}
+                changes.append(Change(job.id, fields, open_attempt, "interrupted", message))
             elif lost in (None, ctx.node_name):
                 follow_up.append((job, candidate, job.attempts[-1].id))
             else:
@@ -78,10 +92,14 @@ async def _recover(ctx: JobContext, at_start: bool) -> None:
                 last = job.attempts[-1].id
                 openings.append(Opening(job.id, job.peer_node, {}, last, "taken_over", message))
                 follow_up.append((job, candidate, ""))
-        await states.write(db, ended)
+        await states.write(db, changes)
+        if queued_again:
+            await signals.jobs_queued(db)
         opened = dict(
             zip([o.job_id for o in openings], await states.open_attempts(db, openings), strict=True)
         )
+    if queued_again:
+        ctx.pool.kick()
     for job, candidate, attempt_id in follow_up:
         attempt = attempt_id or opened.get(job.id)
         if attempt is None:

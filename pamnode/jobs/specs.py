@@ -23,6 +23,11 @@ class Task(StrEnum):
     SCRIPT = "script"
 
 
+# Tasks that only read the host: a job of one, lost with the main node that ran it, is queued
+# again rather than failed (`jobs/recovery.py`); a script may change the host, so it is not.
+IDEMPOTENT = frozenset({Task.UNIX_STATUS_CHECK, Task.WINDOWS_STATUS_CHECK})
+
+
 class ScriptType(StrEnum):
     SHELL = "shell"
     POWERSHELL = "powershell"

@@ -9,6 +9,7 @@ its lease lapses (`jobs/leases.py`, `jobs/recovery.py`).
 
 from __future__ import annotations
 
+import socket
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -125,6 +126,47 @@ def test_a_cancel_sent_to_either_main_ends_the_job_the_other_runs(mains):
         assert cancelled["state"] == "cancelled", cancelled
         assert cancelled["claimed_by"] == running["claimed_by"]
         assert cancelled["node_signature"].startswith(f"{running['claimed_by']}::")
+
+
+def test_a_status_check_lost_with_its_main_is_queued_again(mains):
+    """A status check only reads its host: lost with the main that ran it, it runs again on
+    the other (a script would fail as interrupted: see the next test). Its host here accepts
+    the connection and never speaks, so the check is still under way when its main dies."""
+    with socket.create_server(("127.0.0.1", 0)) as silent:
+        port = silent.getsockname()[1]
+        with mains.a.client("corp", token=mains.admin) as on_a:
+            host = add_asset(
+                on_a,
+                "silent-1",
+                "unix-host",
+                properties={"host": "127.0.0.1", "port": port},
+                secrets={"username": "ops", "password": "Silent-Pass-1"},
+            )
+            run = {"task": "unix-status-check", "timeout_s": 120}
+            (job,) = expect(on_a.post(f"assets/{host['id']}/execute", json=run), 202)["jobs"]
+            lost = wait_job(on_a, job["id"], states={"running"})["claimed_by"]
+        holder, survivor = (mains.a, mains.b) if lost == "main-a" else (mains.b, mains.a)
+        holder.kill()
+        try:
+            with survivor.client("corp", token=mains.admin) as client:
+                again = _wait_for(client, job["id"], lambda j: len(j["attempts"]) == 2)
+                first, second = again["attempts"]
+                assert (first["outcome"], again["claimed_by"]) == ("interrupted", survivor.name)
+                assert f"main node '{lost}' was lost while running the job" in first["error"]
+                assert again["state"] in {"dispatched", "running"}, again
+                assert expect(client.post(f"jobs/{job['id']}/cancel"), 200)["state"] == (
+                    "cancelled"
+                )
+        finally:
+            holder.start()
+
+
+def _wait_for(client, job_id: str, ready) -> dict:
+    deadline = time.monotonic() + 4 * LEASE_S
+    while not ready(job := expect(client.get(f"jobs/{job_id}"), 200)):
+        assert time.monotonic() < deadline, job
+        time.sleep(0.3)
+    return job
 
 
 def _check_on(client, host_id: str, node: str) -> dict:
