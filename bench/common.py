@@ -349,13 +349,18 @@ def failed_outcome(failure: str) -> list[str]:
 
 
 def run_section(
-    title: str, command: str, machine_lines: list[str], about: str, outcome: list[str]
+    title: str,
+    command: str,
+    machine_lines: list[str],
+    about: str,
+    outcome: list[str],
+    where: str = "as root, from the repository root",
 ) -> list[str]:
     """A generated section: its title, the exact command, the machine, what ran, the outcome."""
     return [
         title,
         "",
-        "Command (as root, from the repository root):",
+        f"Command ({where}):",
         "",
         "```",
         command,

@@ -16,7 +16,7 @@ from pamnode.assets.permissions import (
     AssetRole,
     check_site,
     require_asset,
-    visible_roles,
+    roles_over,
 )
 from pamnode.assets.tree import MAX_DEPTH, descendants, lineage
 from pamnode.audit.service import record
@@ -224,7 +224,7 @@ async def _check_destination(
 
 async def _view(db: AsyncSession, asset: Asset, role: AssetRole) -> AssetView:
     fields = await secrets.fields_of(db, [asset.id])
-    return AssetView(asset, role, fields[asset.id])
+    return AssetView(asset, role, fields.get(asset.id, frozenset()))
 
 
 async def create_asset(
@@ -285,17 +285,21 @@ async def list_assets(
     tag: str | None = None,
 ) -> list[AssetView]:
     """Every asset the caller may view, optionally only the children of one container."""
-    roles = await visible_roles(db, principal)
+    check_site(principal)
+    query = select(Asset).where(Asset.site_id == principal.site.id)
     if parent_id is not None:
         await require_asset(db, principal, parent_id, Action.VIEW)
-    query = select(Asset).where(Asset.id.in_(roles)).order_by(Asset.name, Asset.id)
-    if parent_id is not None:
         query = query.where(Asset.parent_id == parent_id)
     if type is not None:
         query = query.where(Asset.type == parse_type(type).value)
-    found = [a for a in await db.scalars(query) if tag is None or tag in a.tags]
-    fields = await secrets.fields_of(db, [a.id for a in found])
-    return [AssetView(a, roles[a.id], fields[a.id]) for a in found]
+    roles = await roles_over(db, principal, query.with_only_columns(Asset.id, Asset.parent_id))
+    views = []
+    for asset in await db.scalars(query.order_by(Asset.name, Asset.id)):
+        role = roles.of(asset.id)
+        if role is not None and (tag is None or tag in asset.tags):
+            views.append((asset, role))
+    fields = await secrets.fields_of(db, query.with_only_columns(Asset.id))
+    return [AssetView(a, role, fields.get(a.id, frozenset())) for a, role in views]
 
 
 async def asset_tree(db: AsyncSession, principal: Principal) -> list[TreeNode]:

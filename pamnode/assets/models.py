@@ -7,6 +7,7 @@ from sqlalchemy import (
     JSON,
     Boolean,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     String,
@@ -26,9 +27,11 @@ class AssetType(StrEnum):
 
 class Asset(Base):
     __tablename__ = "assets"
+    # Finding an asset by its name (assets/lookup.py) reads this, not the whole library.
+    __table_args__ = (Index("ix_assets_site_id_name", "site_id", "name"),)
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
-    site_id: Mapped[str] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"), index=True)
+    site_id: Mapped[str] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"))
     # None: top level of the site's library. Only containers are parents (service rule).
     parent_id: Mapped[str | None] = mapped_column(
         ForeignKey("assets.id", ondelete="CASCADE"), index=True

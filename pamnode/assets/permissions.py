@@ -6,13 +6,14 @@ cannot even view an asset is told it does not exist (404), so its name never lea
 """
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from enum import StrEnum
 
-from sqlalchemy import ColumnElement, or_, select
+from sqlalchemy import ColumnElement, Select, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pamnode.assets.models import Asset, AssetPermission
-from pamnode.assets.tree import chain, lineage
+from pamnode.assets.tree import chain, lineage, parents_above
 from pamnode.core.errors import Forbidden, InvalidInput, NotFound
 from pamnode.identity.principal import Principal
 from pamnode.identity.roles import Permission
@@ -136,23 +137,36 @@ def _strongest_by_asset(rows: Iterable[tuple[str, str]]) -> dict[str, AssetRole]
     return direct
 
 
-async def visible_roles(db: AsyncSession, principal: Principal) -> dict[str, AssetRole]:
-    """The caller's role on every asset of the site it may view, in two queries."""
+@dataclass(frozen=True)
+class Roles:
+    """The caller's roles over a set of assets (`roles_over`)."""
+
+    principal: Principal
+    direct: dict[str, AssetRole]
+    # The parent of each of the assets and of every container above them.
+    parents: dict[str, str | None]
+
+    def of(self, asset_id: str) -> AssetRole | None:
+        """The caller's role on one of the assets; None: it may not view it."""
+        return inherited_role(self.principal, chain(self.parents, asset_id), self.direct)
+
+
+async def roles_over(
+    db: AsyncSession, principal: Principal, assets: Select[str, str | None]
+) -> Roles:
+    """The caller's roles on the assets `assets` selects (`Asset.id, Asset.parent_id`, of its
+    site): its grants in the site, then the containers above those assets only if it holds any
+    (a query of the whole library would grow with it); nothing at all for a site-wide owner,
+    since no grant is stronger."""
     check_site(principal)
-    site_id = principal.site.id
-    parents = dict(
-        (await db.execute(select(Asset.id, Asset.parent_id).where(Asset.site_id == site_id))).all()
-    )
+    if site_wide_role(principal) is AssetRole.OWNER:
+        return Roles(principal, {}, {})
     grants = select(AssetPermission.asset_id, AssetPermission.role).join(
         Asset, Asset.id == AssetPermission.asset_id
     )
-    grants = grants.where(Asset.site_id == site_id, _held_by(principal))
+    grants = grants.where(Asset.site_id == principal.site.id, _held_by(principal))
     direct = _strongest_by_asset((await db.execute(grants)).all())
-    roles = {
-        asset_id: inherited_role(principal, chain(parents, asset_id), direct)
-        for asset_id in parents
-    }
-    return {asset_id: role for asset_id, role in roles.items() if role is not None}
+    return Roles(principal, direct, await parents_above(db, assets) if direct else {})
 
 
 def not_found(asset_id: str) -> NotFound:

@@ -71,15 +71,15 @@ def _check(field: SecretField, value: str) -> None:
         )
 
 
-async def fields_of(db: AsyncSession, asset_ids: list[str]) -> dict[str, frozenset[str]]:
-    """Which vault fields each asset has set (names only: values stay sealed)."""
-    query = select(AssetSecret.asset_id, AssetSecret.field).where(
-        AssetSecret.asset_id.in_(asset_ids)
-    )
+async def fields_of(db: AsyncSession, assets: Select[str] | list[str]) -> dict[str, frozenset[str]]:
+    """Which vault fields each of the assets (their ids, or a query of them: a list of a whole
+    library's ids would pass the databases' bound on parameters) has set, names only (values
+    stay sealed); an asset that has none is left out."""
+    query = select(AssetSecret.asset_id, AssetSecret.field).where(AssetSecret.asset_id.in_(assets))
     found: dict[str, set[str]] = {}
     for asset_id, field in (await db.execute(query)).all():
         found.setdefault(asset_id, set()).add(field)
-    return {asset_id: frozenset(found.get(asset_id, ())) for asset_id in asset_ids}
+    return {asset_id: frozenset(fields) for asset_id, fields in found.items()}
 
 
 async def write_secrets(

@@ -7,7 +7,7 @@ the one contract callers rely on.
 
 from dataclasses import dataclass
 
-from sqlalchemy import CTE, bindparam, literal, select
+from sqlalchemy import CTE, Select, bindparam, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pamnode.assets.models import Asset
@@ -65,8 +65,17 @@ async def descendants(db: AsyncSession, asset_id: str) -> list[Descendant]:
     return [Descendant(id=row[0], type=row[1], depth=row[2]) for row in rows]
 
 
+async def parents_above(db: AsyncSession, assets: Select[str, str | None]) -> dict[str, str | None]:
+    """The parent of each asset `assets` selects (`Asset.id, Asset.parent_id`) and of every
+    container above them: the map `chain` walks, read for those assets only."""
+    up = assets.cte("above", recursive=True)
+    # UNION, not UNION ALL: a container above many of them is read once, and a loop ends.
+    up = up.union(select(Asset.id, Asset.parent_id).join(up, Asset.id == up.c.parent_id))
+    return {row.id: row.parent_id for row in await db.execute(select(up.c.id, up.c.parent_id))}
+
+
 def chain(parents: dict[str, str | None], asset_id: str) -> list[str]:
-    """`lineage` over an in-memory parent map, for resolving a whole library at once."""
+    """`lineage` over an in-memory parent map, for resolving many assets at once."""
     ids = [asset_id]
     parent = parents.get(asset_id)
     while parent is not None and len(ids) <= MAX_DEPTH:

@@ -8,7 +8,7 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pamnode.audit.models import AuditEvent
-from pamnode.db.pages import page_of
+from pamnode.db.pages import Page, page_of
 
 
 @dataclass(frozen=True)
@@ -81,7 +81,7 @@ async def list_events(
 
 async def page_events(
     db: AsyncSession, tenant: str, site: str, where: EventFilter, limit: int, offset: int
-) -> tuple[list[AuditEvent], int]:
+) -> Page:
     """One page of events, newest first, and how many match in all."""
     return await page_of(db, where.query(tenant, site), NEWEST_FIRST, limit, offset)
 

@@ -277,7 +277,8 @@ def list_jobs(
         return
     first, last = offset + 1, offset + len(page["jobs"])
     shown = f"{first:,} to {last:,}" if offset and page["jobs"] else f"{len(page['jobs']):,}"
-    typer.echo(f"{shown} of {page['total']:,} jobs")
+    more = "more than " if page.get("total_capped") else ""
+    typer.echo(f"{shown} of {more}{page['total']:,} jobs")
 
 
 JobId = Annotated[str, typer.Argument(help="The job's id (jobs have no name).")]

@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from pamnode.audit.service import record
 from pamnode.core.errors import Forbidden, InvalidInput, NotFound
-from pamnode.db.pages import page_of
+from pamnode.db.pages import Page, page_of
 from pamnode.identity.principal import Principal
 from pamnode.identity.roles import Permission
 from pamnode.jobs import states
@@ -20,6 +20,11 @@ from pamnode.peers.serving import signed_by
 
 # How long a cancel waits for the job's end before it answers with the job as it is.
 CANCEL_WAIT_S = 15
+# The report counts the jobs that match up to this many past the page's start (then says
+# "more"): an exact count of a million jobs reads a million index entries, slower than a page
+# should be (docs/scale.md). A batch is counted exactly: it holds one job per host at most, and
+# the CLI follows an execution by its counts.
+COUNT_AHEAD = 10_000
 
 
 @dataclass(frozen=True)
@@ -50,7 +55,7 @@ def _visible(principal: Principal) -> Select[Job]:
 
 async def list_jobs(
     db: AsyncSession, principal: Principal, where: JobFilter, limit: int, offset: int
-) -> tuple[list[Job], int]:
+) -> Page:
     query = _visible(principal)
     if where.asset_id:
         query = query.where(Job.asset_id == where.asset_id)
@@ -66,7 +71,8 @@ async def list_jobs(
         query = query.where(Job.created_at >= where.since)
     if where.until:
         query = query.where(Job.created_at < where.until)
-    return await page_of(db, query, (Job.created_at.desc(), Job.id), limit, offset)
+    ahead = None if where.batch_id else COUNT_AHEAD
+    return await page_of(db, query, (Job.created_at.desc(), Job.id), limit, offset, ahead)
 
 
 async def get_job(db: AsyncSession, principal: Principal, job_id: str) -> Job:

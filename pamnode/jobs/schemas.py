@@ -67,7 +67,10 @@ class ExecutionOut(BaseModel):
 
 
 class JobPageOut(BaseModel):
+    # How many jobs match; with `total_capped`, more do: counting stops 10,000 past `offset`
+    # (a batch's jobs are always counted).
     total: int
+    total_capped: bool = False
     jobs: list[JobOut]
 
 

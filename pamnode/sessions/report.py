@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from pamnode.audit.service import record
 from pamnode.core.errors import Forbidden, InvalidInput, NotFound
-from pamnode.db.pages import page_of
+from pamnode.db.pages import Page, page_of
 from pamnode.identity.principal import Principal
 from pamnode.identity.roles import Permission
 from pamnode.peers.serving import signed_by
@@ -50,7 +50,7 @@ def _visible(principal: Principal) -> Select[Session]:
 
 async def list_sessions(
     db: AsyncSession, principal: Principal, where: SessionFilter, limit: int, offset: int
-) -> tuple[list[Session], int]:
+) -> Page:
     query = _visible(principal)
     if where.asset_id:
         query = query.where(Session.asset_id == where.asset_id)

@@ -150,3 +150,29 @@ async def test_a_job_that_breaks_as_it_is_taken_fails_alone(node, corp, monkeypa
     assert broken["error"] == "the job broke: RuntimeError"
     assert broken["attempts"] == []
     assert {job["state"] for job in jobs.values()} == {"succeeded"}
+
+
+async def test_the_report_counts_up_to_a_bound_past_the_page_but_a_batch_exactly(node, monkeypatch):
+    from pamnode.jobs import report
+
+    tenant = await node.tenant("counted")
+    async with node.as_("counted", tenant) as client:
+        box = (await client.post("assets", json={"name": "rack", "type": "container"})).json()
+        for index in range(4):
+            await _host(client, f"rack-{index}", box["id"])
+        response = await client.post(
+            f"assets/{box['id']}/execute", json={"task": "unix-status-check"}
+        )
+        batch = response.json()["batch_id"]
+        monkeypatch.setattr(report, "COUNT_AHEAD", 2)
+
+        async def page(**params: object) -> tuple[int, bool, int]:
+            found = (await client.get("jobs", params={"limit": 1, **params})).json()
+            return found["total"], found["total_capped"], len(found["jobs"])
+
+        assert await page() == (2, True, 1)
+        # Still past the page's end, wherever it starts...
+        assert await page(offset=1) == (3, True, 1)
+        # ... and exact once the bound reaches past the last job.
+        assert await page(offset=2) == (4, False, 1)
+        assert await page(batch_id=batch) == (4, False, 1)

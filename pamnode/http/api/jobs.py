@@ -50,8 +50,12 @@ async def list_jobs(
     offset: Offset = 0,
 ) -> JobPageOut:
     where = report.JobFilter(asset_id, state, task, node, batch_id, since, until)
-    jobs, total = await report.list_jobs(db, caller, where, limit, offset)
-    return JobPageOut(total=total, jobs=[JobOut.model_validate(job) for job in jobs])
+    found = await report.list_jobs(db, caller, where, limit, offset)
+    return JobPageOut(
+        total=found.total,
+        total_capped=found.capped,
+        jobs=[JobOut.model_validate(job) for job in found.rows],
+    )
 
 
 @router.get("/jobs/{job_id}", tags=["jobs"])

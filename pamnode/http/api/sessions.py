@@ -74,8 +74,10 @@ async def list_sessions(
     offset: Offset = 0,
 ) -> SessionPageOut:
     where = report.SessionFilter(asset_id, state, node, since, until)
-    found, total = await report.list_sessions(db, caller, where, limit, offset)
-    return SessionPageOut(total=total, sessions=[SessionOut.model_validate(s) for s in found])
+    found = await report.list_sessions(db, caller, where, limit, offset)
+    return SessionPageOut(
+        total=found.total, sessions=[SessionOut.model_validate(s) for s in found.rows]
+    )
 
 
 @router.get("/sessions/{session_id}")

@@ -108,6 +108,8 @@ class Pages:
     size: int
     total: int
     filters: dict[str, str]
+    # More than `total` match: the list counted that far (past this page's end).
+    capped: bool = False
 
     @property
     def first(self) -> int:

@@ -330,7 +330,7 @@ async def audit_page(
     offset: Offset = 0,
 ) -> Response:
     caller.require(Permission.AUDIT_READ)
-    events, total = await page_events(
+    events = await page_events(
         db,
         caller.tenant.name,
         caller.site.name,
@@ -344,7 +344,7 @@ async def audit_page(
         "identity/audit.html",
         caller,
         title="Audit",
-        events=events,
+        events=events.rows,
         values=values,
-        pages=Pages(offset, AUDIT_PAGE, total, values),
+        pages=Pages(offset, AUDIT_PAGE, events.total, values),
     )

@@ -34,17 +34,16 @@ async def jobs_page(
     offset: Offset = 0,
 ) -> Response:
     where = report.JobFilter(state=state or None, node=node or None, batch_id=batch_id or None)
-    jobs, total = await report.list_jobs(db, caller, where, PAGE_SIZE, offset)
+    found = await report.list_jobs(db, caller, where, PAGE_SIZE, offset)
     values = {"state": state, "node": node, "batch_id": batch_id}
     return page(
         request,
         "jobs/list.html",
         caller,
         title="Jobs",
-        jobs=jobs,
-        total=total,
+        jobs=found.rows,
         values=values,
-        pages=Pages(offset, PAGE_SIZE, total, values),
+        pages=Pages(offset, PAGE_SIZE, found.total, values, capped=found.capped),
         finished=FINISHED,
     )
 

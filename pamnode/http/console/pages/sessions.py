@@ -40,16 +40,16 @@ async def sessions_page(
     offset: Offset = 0,
 ) -> Response:
     where = report.SessionFilter(state=state or None, node=node or None)
-    found, total = await report.list_sessions(db, caller, where, PAGE_SIZE, offset)
+    found = await report.list_sessions(db, caller, where, PAGE_SIZE, offset)
     values = {"state": state, "node": node}
     return page(
         request,
         "sessions/list.html",
         caller,
         title="Sessions",
-        sessions=found,
+        sessions=found.rows,
         values=values,
-        pages=Pages(offset, PAGE_SIZE, total, values),
+        pages=Pages(offset, PAGE_SIZE, found.total, values),
         states=STATES,
     )
 
