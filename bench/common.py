@@ -178,6 +178,20 @@ def cpu_s(pid: int, children: bool = False) -> float:
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
+def server_cpu_s(pid: int) -> float:
+    """CPU seconds of a server whose workers live long (PostgreSQL's backends, one per pooled
+    connection): its own and its reaped children's, and those of its children alive now."""
+    total = cpu_s(pid, children=True)
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            if parent == pid:
+                total += cpu_s(int(stat.parent.name))
+        except (OSError, IndexError, ValueError):
+            continue  # ended meanwhile: its time is its parent's now
+    return total
+
+
 def node_pid(node: NodeProcess) -> int:
     # NodeProcess starts `python -m pamnode serve` itself (no netns, no wrapper), and uvicorn
     # runs in that process (one worker), so this PID is the node's own.

@@ -27,7 +27,7 @@ wall is shown):
   parallelism: the floor for every other mode.
 - direct: the main node runs the checks itself.
 - 1 peer, 2 peers: the container is assigned to peer `a` (and `b`); the main delegates.
-- `1 peer, 2 mains`, `2 peers, 2 mains` (--mains 2, PostgreSQL only): the same, with a second
+- 1 peer on 2 mains, 2 peers on 2 mains (--mains 2, PostgreSQL only): the same, with a second
   main node beside the first, as docs/scale.md runs several: `main-b`, a `pamnode serve` with
   the same --database-url and peers, its own node name and data directory, and the same key
   ring file (PAMNODE_KEYRING_FILE, set on both mains from the start). The container's N
@@ -66,8 +66,9 @@ What is measured, per mode:
   `claimed_by`: one of the mode's mains); otherwise the run fails. How many jobs each main
   claimed is shown (with two mains, in every round), not judged.
 - notes: CPU seconds of each process in the mode (/proc/PID/stat; sshd with its reaped
-  sessions; bare: this process, getrusage(RUSAGE_SELF); ansible with its workers and ssh
-  clients) and the median phases of a job.
+  sessions; postgres: the PostgreSQL server with its backends, in the pamnode modes on it;
+  bare: this process, getrusage(RUSAGE_SELF); ansible with its workers and ssh clients) and
+  the median phases of a job.
 """
 
 from __future__ import annotations
@@ -120,6 +121,7 @@ from bench.common import (
     run_in_lab,
     run_section,
     run_text,
+    server_cpu_s,
     service_token,
     text_table,
     unfinished_jobs,
@@ -155,7 +157,7 @@ BARE_RUN_TIMEOUT_S = 300.0
 
 def two_mains(mode: str) -> str:
     """The label of a delegated --modes name run with two mains."""
-    return f"{MODES[mode]}, 2 mains"
+    return f"{MODES[mode]} on 2 mains"
 
 
 # --- real components ------------------------------------------------------------------------
@@ -200,17 +202,23 @@ def add_peer(client: httpx.Client, name: str, peer: NodeProcess, jwt: str) -> No
 
 
 class CpuMeter:
-    """CPU seconds spent by the nodes and by the sshd servers (with their sessions) in a run."""
+    """CPU seconds spent by the nodes, by the sshd servers (with their sessions) and by the
+    PostgreSQL server the nodes use (`postgres`: its postmaster's PID) in a run."""
 
-    def __init__(self, nodes: dict[str, int], servers: list[SshServer]) -> None:
+    def __init__(
+        self, nodes: dict[str, int], servers: list[SshServer], postgres: int | None = None
+    ) -> None:
         self.nodes = nodes
         self.sshd = [s.proc.pid for s in servers if s.proc is not None]
+        self.postgres = postgres
         self.start = self._now()
 
     def _now(self) -> dict[str, float]:
         now = {name: cpu_s(pid) for name, pid in self.nodes.items()}
         # Each connection's sshd processes are reaped by the listener, and counted there.
         now["sshd"] = sum(cpu_s(pid, children=True) for pid in self.sshd)
+        if self.postgres is not None:
+            now["postgres"] = server_cpu_s(self.postgres)
         return now
 
     def used(self) -> dict[str, float]:
@@ -396,17 +404,19 @@ def run_pamnode(
     servers: list[SshServer],
     signatures: dict[str, str | None],
     py_spy: Path | None = None,
+    postgres: int | None = None,
 ) -> Result:
     """One batch, made of the submissions' executes; `signatures`: expected node_signature ->
-    peer_node. Every job must be claimed by a main it was submitted to; how many each took is
-    a result (a main that took none is shown, not a failed run)."""
+    peer_node; `postgres`: the PID of the nodes' PostgreSQL server, whose CPU is measured too.
+    Every job must be claimed by a main it was submitted to; how many each took is a result
+    (a main that took none is shown, not a failed run)."""
     mains = list({s.node.name: s.node for s in submissions}.values())
     named = {node.name: node_pid(node) for node in [*mains, *peers]}
     for pid in named.values():
         reset_peak(pid)
     log_marks = {node.name: len(node.log_text()) for node in mains}
     spy = PySpy(py_spy, mode, named)
-    meter = CpuMeter(named, servers)
+    meter = CpuMeter(named, servers, postgres)
     try:
         t0 = time.time()
         submitted, jobs = _submit_and_wait(mode, submissions, n, log_marks)
@@ -901,7 +911,7 @@ def record(
     )
     if args.mains > 1:
         about += (
-            f" `, 2 mains`: the same mode with a second main node, {SECOND_MAIN} (`pamnode "
+            f" `on 2 mains`: the same mode with a second main node, {SECOND_MAIN} (`pamnode "
             "serve` on the same PostgreSQL database, key ring file and peers; started for "
             "these batches only, each after an unrecorded warm-up batch of its own), the N "
             "assets in two containers of N/2, executed at the same time one on each main (one "
@@ -955,6 +965,12 @@ class Lab:
         self.nodes.append(node)
         return node
 
+    def postgres_pid(self) -> int | None:
+        """The PID of the PostgreSQL server's postmaster, if one was started."""
+        if self.cluster is None:
+            return None
+        return int((self.cluster.data_dir / "postmaster.pid").read_text().split()[0])
+
     def sshd(self) -> SshServer:
         server = BenchSshServer("127.0.0.1", free_port())
         self.servers.append(server)
@@ -1006,6 +1022,8 @@ class NodeModes:
     peers: dict[str, NodeProcess]
     servers: list[SshServer]
     n: int
+    # The PID of the nodes' PostgreSQL server (None on SQLite).
+    postgres: int | None
     second: SecondMain | None = None
 
     def _assign(self, mode: str) -> tuple[list[NodeProcess], dict[str, str | None]]:
@@ -1023,7 +1041,14 @@ class NodeModes:
         used, signatures = self._assign(mode)
         submission = Submission(self.main, self.client, self.fleet_id)
         return run_pamnode(
-            MODES[mode], [submission], self.n, used, self.servers, signatures, py_spy
+            MODES[mode],
+            [submission],
+            self.n,
+            used,
+            self.servers,
+            signatures,
+            py_spy,
+            self.postgres,
         )
 
     def run_two_mains(self, mode: str, py_spy: Path | None) -> Result:
@@ -1043,10 +1068,11 @@ class NodeModes:
                     Submission(second, client, second_part),
                 ]
                 label = two_mains(mode)
-                run_pamnode(label, submissions, self.n, used, self.servers, signatures)
-                return run_pamnode(
-                    label, submissions, self.n, used, self.servers, signatures, py_spy
+                batch = functools.partial(
+                    run_pamnode, label, submissions, self.n, used, self.servers, signatures
                 )
+                batch(postgres=self.postgres)  # the warm-up
+                return batch(py_spy, self.postgres)
         finally:
             second.stop()
 
@@ -1109,7 +1135,16 @@ def bench(args: argparse.Namespace, lab: Lab) -> list[Result]:
             if args.mains > 1:
                 second = SecondMain(lab.another_main(SECOND_MAIN, main), fleet.parts)
             nodes = NodeModes(
-                client, admin, fleet.id, assignment_ids, main, peers, servers, args.n, second
+                client,
+                admin,
+                fleet.id,
+                assignment_ids,
+                main,
+                peers,
+                servers,
+                args.n,
+                lab.postgres_pid(),
+                second,
             )
             for mode in node_modes:
                 runs.append((MODES[mode], functools.partial(nodes.run, mode)))
