@@ -17,6 +17,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
@@ -74,15 +75,36 @@ def service_token(peer: NodeProcess) -> str:
         return str(expect(client.post(f"api-tokens/{token_id}/unlock"), 200)["jwt"])
 
 
+@dataclass(frozen=True)
+class Fleet:
+    """The container of a benchmark's hosts; `parts`: the containers that hold them (the
+    fleet itself, or its sub-containers when it is split, each of consecutive hosts)."""
+
+    id: str
+    parts: list[str]
+
+
 def create_fleet(
-    client: httpx.Client, servers: list[SshServer], n: int, progress_every: int = 500
-) -> str:
+    client: httpx.Client,
+    servers: list[SshServer],
+    n: int,
+    progress_every: int = 500,
+    parts: int = 1,
+) -> Fleet:
     """Container `fleet` with `n` Unix hosts spread over `servers` (each with that server's user
     and private key), made through the API, FLEET_REQUESTS at a time (one at a time, each
-    commit of a PostgreSQL cluster waits for its own flush: 10,000 took longer than the jobs);
-    return the container's id."""
-    body = {"name": "fleet", "type": "container", "parent_id": None}
-    fleet_id = str(expect(client.post("assets", json=body), 201)["id"])
+    commit of a PostgreSQL cluster waits for its own flush: 10,000 took longer than the jobs).
+    With `parts` > 1 the hosts are split, in order, between that many sub-containers
+    `part-1`, ... of the fleet, so each part spans every server as the whole fleet does."""
+
+    def container(name: str, parent_id: str | None) -> str:
+        body = {"name": name, "type": "container", "parent_id": parent_id}
+        return str(expect(client.post("assets", json=body), 201)["id"])
+
+    fleet_id = container("fleet", None)
+    holders = [fleet_id]
+    if parts > 1:
+        holders = [container(f"part-{p}", fleet_id) for p in range(1, parts + 1)]
     width = max(4, len(str(n - 1)))
 
     def create(i: int) -> None:
@@ -90,7 +112,7 @@ def create_fleet(
         host = {
             "name": f"host-{i:0{width}d}",
             "type": "unix-host",
-            "parent_id": fleet_id,
+            "parent_id": holders[i * len(holders) // n],
             "properties": {"host": server.address, "port": server.port},
             "secrets": {"username": server.user, "private_key": server.private_key},
         }
@@ -101,7 +123,7 @@ def create_fleet(
             if progress_every and done % progress_every == 0 and done < n:
                 print(f"  {done} of {n} assets created", flush=True)
     print(f"  {n} assets created", flush=True)
-    return fleet_id
+    return Fleet(fleet_id, holders)
 
 
 # A job's states before it ends (pamnode/jobs/states.py), in the order a job goes through them.
@@ -154,6 +176,20 @@ def cpu_s(pid: int, children: bool = False) -> float:
     if children:
         ticks += int(fields[13]) + int(fields[14])
     return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def server_cpu_s(pid: int) -> float:
+    """CPU seconds of a server whose workers live long (PostgreSQL's backends, one per pooled
+    connection): its own and its reaped children's, and those of its children alive now."""
+    total = cpu_s(pid, children=True)
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            if parent == pid:
+                total += cpu_s(int(stat.parent.name))
+        except (OSError, IndexError, ValueError):
+            continue  # ended meanwhile: its time is its parent's now
+    return total
 
 
 def node_pid(node: NodeProcess) -> int:

@@ -4,7 +4,8 @@ the same parallelism, all in one run.
 
     .venv/bin/python -m bench.jobs [--n 200] [--parallel 50] [--endpoints 4] [--rounds 1]
         [--modes bare,direct,1peer,2peers] [--ansible-modules raw,shell]
-        [--database sqlite|postgresql] [--out docs/benchmarks.md] [--py-spy DIR] [--keep]
+        [--database sqlite|postgresql] [--mains 1|2] [--out docs/benchmarks.md]
+        [--py-spy DIR] [--keep]
 
 Run it as a module from the repository root (it imports `bench.common`). Needs root (each
 OpenSSH sshd gets its own throwaway Unix user) and, for the ansible modes, `ansible-core`
@@ -12,7 +13,8 @@ OpenSSH sshd gets its own throwaway Unix user) and, for the ansible modes, `ansi
 Nodes are started only for the pamnode modes chosen with `--modes` (peers only for 1peer and
 2peers); `--ansible-modules ''` runs no ansible. The table is printed and written to the
 section of docs/benchmarks.md for this database and N (a run with other modes but the same
-database and N replaces it); a failed run is recorded there as failed, with the reason.
+database and N replaces it; a run with --mains 2 has a section of its own); a failed run is
+recorded there as failed, with the reason.
 
 Modes (each with one unrecorded warm-up batch first; with --rounds, the round with the median
 wall is shown):
@@ -25,6 +27,18 @@ wall is shown):
   parallelism: the floor for every other mode.
 - direct: the main node runs the checks itself.
 - 1 peer, 2 peers: the container is assigned to peer `a` (and `b`); the main delegates.
+- 1 peer on 2 mains, 2 peers on 2 mains (--mains 2, PostgreSQL only): the same, with a second
+  main node beside the first, as docs/scale.md runs several: `main-b`, a `pamnode serve` with
+  the same --database-url and peers, its own node name and data directory, and the same key
+  ring file (PAMNODE_KEYRING_FILE, set on both mains from the start). The container's N
+  assets are then split in two sub-containers of N/2 (made so from the start, for every
+  mode), and the batch is two executes sent at the same time, one sub-container to each main:
+  the same N jobs as with one main (one execute of the whole container), and the same job
+  slots per main (--parallel each, so twice as many jobs can wait on the peers, which still
+  run at most --parallel each). Either main takes queued jobs whenever it has a free slot,
+  whoever queued them. main-b runs only for these batches: it is started before each, warmed
+  up with one unrecorded batch of its own, and stopped after it, so that it takes no job of
+  another mode.
 - ansible -m raw (the same command line over one ssh connection per host, the fair
   comparison) and ansible -m shell (a Python module on the host), `-f` = --parallel.
 
@@ -42,19 +56,26 @@ What is measured, per mode:
 - ratios: wall ÷ bare and wall ÷ direct (the wall of that mode in the same run and round),
   and jobs/s ÷ bare, the throughput target's measure.
 - main peak: VmHWM of the main node's process during that mode (reset before each mode through
-  /proc/PID/clear_refs). The peers' peak likewise.
+  /proc/PID/clear_refs); with two mains the higher, and each in the table of one and two mains.
+  The peers' peak likewise.
+- jobs/s ÷ 1 main (--mains 2): jobs/s with two mains / jobs/s of the same mode with one, in
+  the same run, each the round with the median wall.
 - checks: every job succeeded (bare: exit status 0 and the status script's last section,
   `--pamnode-section:user`, in its output; ansible: every host ok and the section in the log),
-  and ran where the mode says (pamnode: the node that signed it); otherwise the run fails.
+  and ran where the mode says (pamnode: the node that signed it, and the main that claimed it,
+  `claimed_by`: one of the mode's mains); otherwise the run fails. How many jobs each main
+  claimed is shown (with two mains, in every round), not judged.
 - notes: CPU seconds of each process in the mode (/proc/PID/stat; sshd with its reaped
-  sessions; bare: this process, getrusage(RUSAGE_SELF); ansible with its workers and ssh
-  clients) and the median phases of a job.
+  sessions; postgres: the PostgreSQL server with its backends, in the pamnode modes on it;
+  bare: this process, getrusage(RUSAGE_SELF); ansible with its workers and ssh clients) and
+  the median phases of a job.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import concurrent.futures
 import contextlib
 import functools
 import json
@@ -100,6 +121,7 @@ from bench.common import (
     run_in_lab,
     run_section,
     run_text,
+    server_cpu_s,
     service_token,
     text_table,
     unfinished_jobs,
@@ -124,10 +146,18 @@ PEERS = ("a", "b")
 # --modes: the option's names, the label in the table, and the peers each needs.
 MODES = {"bare": "bare", "direct": "direct", "1peer": "1 peer", "2peers": "2 peers"}
 MODE_PEERS: dict[str, tuple[str, ...]] = {"direct": (), "1peer": ("a",), "2peers": PEERS}
+# --mains 2: the delegated modes also run with a second main, this one.
+DELEGATED = ("1peer", "2peers")
+SECOND_MAIN = "main-b"
 # bare: the bounds of a job in pamnode (its SSH executor's connect timeout, Execute's default
 # time budget); a status check takes well under a second of either.
 BARE_CONNECT_TIMEOUT_S = 15.0
 BARE_RUN_TIMEOUT_S = 300.0
+
+
+def two_mains(mode: str) -> str:
+    """The label of a delegated --modes name run with two mains."""
+    return f"{MODES[mode]} on 2 mains"
 
 
 # --- real components ------------------------------------------------------------------------
@@ -172,17 +202,23 @@ def add_peer(client: httpx.Client, name: str, peer: NodeProcess, jwt: str) -> No
 
 
 class CpuMeter:
-    """CPU seconds spent by the nodes and by the sshd servers (with their sessions) in a run."""
+    """CPU seconds spent by the nodes, by the sshd servers (with their sessions) and by the
+    PostgreSQL server the nodes use (`postgres`: its postmaster's PID) in a run."""
 
-    def __init__(self, nodes: dict[str, int], servers: list[SshServer]) -> None:
+    def __init__(
+        self, nodes: dict[str, int], servers: list[SshServer], postgres: int | None = None
+    ) -> None:
         self.nodes = nodes
         self.sshd = [s.proc.pid for s in servers if s.proc is not None]
+        self.postgres = postgres
         self.start = self._now()
 
     def _now(self) -> dict[str, float]:
         now = {name: cpu_s(pid) for name, pid in self.nodes.items()}
         # Each connection's sshd processes are reaped by the listener, and counted there.
         now["sshd"] = sum(cpu_s(pid, children=True) for pid in self.sshd)
+        if self.postgres is not None:
+            now["postgres"] = server_cpu_s(self.postgres)
         return now
 
     def used(self) -> dict[str, float]:
@@ -237,6 +273,10 @@ class Result:
     main_peak_mib: float | None
     peer_peak_mib: float | None = None
     notes: list[str] = field(default_factory=list)
+    # pamnode modes: each main's peak, how many jobs each main claimed, CPU s per process.
+    main_peaks: dict[str, float] = field(default_factory=dict)
+    claims: dict[str, int] = field(default_factory=dict)
+    cpu: dict[str, float] = field(default_factory=dict)
 
     @property
     def per_s(self) -> float:
@@ -259,40 +299,73 @@ def parse_time(value: str) -> datetime:
 LOST_JOB = "failed outside its own error handling"
 
 
-def _submit_and_wait(
-    mode: str, client: httpx.Client, fleet_id: str, n: int, main: NodeProcess, log_mark: int
-) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+@dataclass(frozen=True)
+class Submission:
+    """One execute of a mode's batch: on the container `asset_id`, through `node`'s `client`."""
+
+    node: NodeProcess
+    client: httpx.Client
+    asset_id: str
+
+
+def _execute(submission: Submission) -> dict[str, Any]:
     t0 = time.monotonic()
+    body = {"task": "unix-status-check"}
     started = expect(
-        client.post(f"assets/{fleet_id}/execute", json={"task": "unix-status-check"}), 202
+        submission.client.post(f"assets/{submission.asset_id}/execute", json=body), 202
     )
     started["answered_s"] = time.monotonic() - t0
-    if len(started["jobs"]) != n:
-        raise BenchError(f"{mode}: execute started {len(started['jobs'])} jobs, expected {n}")
+    return started
+
+
+def _submit_and_wait(
+    mode: str, submissions: list[Submission], n: int, log_marks: dict[str, int]
+) -> tuple[float, list[dict[str, Any]]]:
+    """Execute every submission at once (a thread each when there are several), then wait until
+    every job of their batches is finished; the slowest execute's answer time and the jobs.
+    Each batch is counted and read through the node it was submitted to."""
+    if len(submissions) == 1:
+        answers = [_execute(submissions[0])]
+    else:
+        with concurrent.futures.ThreadPoolExecutor(len(submissions)) as pool:
+            answers = list(pool.map(_execute, submissions))
+    answered_s = max(answer["answered_s"] for answer in answers)
+    made = sum(len(answer["jobs"]) for answer in answers)
+    if made != n:
+        raise BenchError(f"{mode}: execute started {made} jobs, expected {n}")
+    batches = [
+        (s.client, answer["batch_id"]) for s, answer in zip(submissions, answers, strict=True)
+    ]
+
+    def read_jobs() -> list[dict[str, Any]]:
+        return [job for client, batch_id in batches for job in batch_jobs(client, batch_id)]
+
     deadline = time.monotonic() + RUN_TIMEOUT_S
     progress, progress_at = -1, time.monotonic()
     while True:
         # Counting is cheap for the main; reading every job at each poll would not be (at
         # N=2000, two pages of 1,000 jobs five times a second).
-        left = unfinished_jobs(client, started["batch_id"])
+        left = sum(unfinished_jobs(client, batch_id) for client, batch_id in batches)
         if left == 0:
-            jobs = batch_jobs(client, started["batch_id"])
+            jobs = read_jobs()
             if len(jobs) == n and all(job["state"] in FINISHED for job in jobs):
-                return started, jobs
+                return answered_s, jobs
         if left != progress:
             progress, progress_at = left, time.monotonic()
         stalled = time.monotonic() - progress_at > STALL_S
         if stalled or time.monotonic() > deadline:
-            jobs = batch_jobs(client, started["batch_id"])
+            jobs = read_jobs()
             states: dict[str, int] = {}
             for job in jobs:
                 states[job["state"]] = states.get(job["state"], 0) + 1
             stuck = [job["id"] for job in jobs if job["state"] not in FINISHED][:5]
-            lost = main.log_text()[log_mark:].count(LOST_JOB)
+            mains = {s.node.name: s.node for s in submissions}.values()
+            lost = sum(node.log_text()[log_marks[node.name] :].count(LOST_JOB) for node in mains)
+            logs = ", ".join(str(node.log_path) for node in mains)
             why = f"no job finished for {STALL_S:.0f} s" if stalled else "run timeout"
             raise BenchError(
-                f"{mode}: {why}; states {states}; unfinished e.g. {stuck}; the main's log "
-                f"says '{LOST_JOB}' {lost} time(s) in this run (see {main.log_path})"
+                f"{mode}: {why}; states {states}; unfinished e.g. {stuck}; the main logs say "
+                f"'{LOST_JOB}' {lost} time(s) in this run (see {logs})"
             )
         time.sleep(POLL_S)
 
@@ -325,33 +398,34 @@ def phase_note(client: httpx.Client, jobs: list[dict[str, Any]]) -> str:
 
 def run_pamnode(
     mode: str,
-    client: httpx.Client,
-    fleet_id: str,
+    submissions: list[Submission],
     n: int,
-    main: NodeProcess,
     peers: list[NodeProcess],
     servers: list[SshServer],
     signatures: dict[str, str | None],
     py_spy: Path | None = None,
+    postgres: int | None = None,
 ) -> Result:
-    """One batch on the container; `signatures`: expected node_signature -> peer_node."""
-    pids = [node_pid(main), *(node_pid(p) for p in peers)]
-    for pid in pids:
+    """One batch, made of the submissions' executes; `signatures`: expected node_signature ->
+    peer_node; `postgres`: the PID of the nodes' PostgreSQL server, whose CPU is measured too.
+    Every job must be claimed by a main it was submitted to; how many each took is a result
+    (a main that took none is shown, not a failed run)."""
+    mains = list({s.node.name: s.node for s in submissions}.values())
+    named = {node.name: node_pid(node) for node in [*mains, *peers]}
+    for pid in named.values():
         reset_peak(pid)
-    named = {node.name: node_pid(node) for node in [main, *peers]}
-    log_mark = len(main.log_text())
+    log_marks = {node.name: len(node.log_text()) for node in mains}
     spy = PySpy(py_spy, mode, named)
-    meter = CpuMeter(named, servers)
+    meter = CpuMeter(named, servers, postgres)
     try:
         t0 = time.time()
-        started, jobs = _submit_and_wait(mode, client, fleet_id, n, main, log_mark)
+        submitted, jobs = _submit_and_wait(mode, submissions, n, log_marks)
         wall = time.time() - t0
     finally:
         spy.stop()
     used = meter.used()
-    submitted = started["answered_s"]
-    main_peak = peak_mib(pids[0])
-    peer_peak = max((peak_mib(pid) for pid in pids[1:]), default=None)
+    main_peaks = {node.name: peak_mib(named[node.name]) for node in mains}
+    peer_peak = max((peak_mib(named[peer.name]) for peer in peers), default=None)
 
     bad = [job for job in jobs if job["state"] != "succeeded"]
     if bad:
@@ -369,6 +443,14 @@ def run_pamnode(
     # With a uniform random pick, a batch of 20 misses one of two peers with odds 2**-19.
     if n >= 20 and set(seen) != set(signatures):
         raise BenchError(f"{mode}: expected jobs signed by each of {sorted(signatures)}: {seen}")
+    claims = {node.name: 0 for node in mains}
+    for job in jobs:
+        if job["claimed_by"] not in claims:
+            raise BenchError(
+                f"{mode}: job {job['id']} claimed by {job['claimed_by']!r}, not by one of "
+                f"{sorted(claims)}"
+            )
+        claims[job["claimed_by"]] += 1
     latencies = [
         (parse_time(job["finished_at"]) - parse_time(job["created_at"])).total_seconds()
         for job in jobs
@@ -377,10 +459,25 @@ def run_pamnode(
     notes = [
         f"execute answered in {submitted * 1000:.0f} ms",
         f"signatures {spread}",
+        f"claimed by {counts(claims)}",
         cpu_note(used),
-        phase_note(client, jobs),
+        phase_note(submissions[0].client, jobs),
     ]
-    return Result(mode, wall, latencies, main_peak, peer_peak, notes)
+    return Result(
+        mode,
+        wall,
+        latencies,
+        max(main_peaks.values()),
+        peer_peak,
+        notes,
+        main_peaks=main_peaks,
+        claims=claims,
+        cpu=used,
+    )
+
+
+def counts(values: dict[str, int]) -> str:
+    return ", ".join(f"{name} {value}" for name, value in values.items())
 
 
 @dataclass(frozen=True)
@@ -610,6 +707,9 @@ def median_result(results: list[Result]) -> Result:
     if len(results) > 1:
         walls = ", ".join(f"{r.wall_s:.2f}" for r in results)
         chosen.notes.append(f"walls of {len(results)} rounds: {walls} s (median shown)")
+        if len(chosen.claims) > 1:
+            each = "; ".join(counts(r.claims) for r in results)
+            chosen.notes.append(f"jobs claimed in each round: {each}")
     return chosen
 
 
@@ -655,6 +755,42 @@ def rows(results: list[Result]) -> list[list[str]]:
                 times(r.per_s / bare.per_s if bare and bare.per_s else None),
             ]
         )
+    return table
+
+
+MAINS_HEADER = [
+    "mode",
+    "mains",
+    "wall s",
+    "jobs/s",
+    "jobs/s ÷ 1 main",
+    "jobs claimed",
+    "main peak MiB",
+    "CPU s",
+]
+
+
+def mains_rows(results: list[Result]) -> list[list[str]]:
+    """Each delegated mode that ran with one main and with two: the two side by side."""
+    by_mode = {r.mode: r for r in results}
+    table = []
+    for mode in DELEGATED:
+        one, two = by_mode.get(MODES[mode]), by_mode.get(two_mains(mode))
+        if one is None or two is None:
+            continue
+        for count, r in ((1, one), (2, two)):
+            table.append(
+                [
+                    MODES[mode],
+                    str(count),
+                    fmt(r.wall_s, 2),
+                    fmt(r.per_s, 1),
+                    times(r.per_s / one.per_s if one.per_s else None),
+                    counts(r.claims),
+                    ", ".join(f"{name} {mib:.1f}" for name, mib in r.main_peaks.items()),
+                    cpu_note(r.cpu).removeprefix("CPU s: "),
+                ]
+            )
     return table
 
 
@@ -724,12 +860,18 @@ def jobs_machine(ansible: bool) -> list[str]:
 
 
 def section_key(args: argparse.Namespace) -> str:
-    # One section per database and N: a run at N=200 and one at N=2000 are both kept.
-    return f"bench/jobs.py --database {args.database} --n {args.n}"
+    # One section per database, N and number of mains: a run at N=200 and one at N=2000 are
+    # both kept, and a run with two mains does not replace the one-main comparison.
+    key = f"bench/jobs.py --database {args.database} --n {args.n}"
+    return f"{key} --mains {args.mains}" if args.mains > 1 else key
 
 
 def mode_labels(args: argparse.Namespace) -> list[str]:
-    labels = [MODES[m] for m in args.modes]
+    labels = []
+    for mode in args.modes:
+        labels.append(MODES[mode])
+        if args.mains > 1 and mode in DELEGATED:
+            labels.append(two_mains(mode))
     return [*labels, *(f"ansible -m {module}" for module in args.ansible_modules)]
 
 
@@ -745,7 +887,10 @@ def record(
     such."""
     notes = [f"- {r.mode}: " + "; ".join(r.notes) for r in results if r.notes]
     if failure is None:
-        outcome = [markdown_table(HEADER, rows(results)), "", "Targets:", ""]
+        outcome = [markdown_table(HEADER, rows(results)), ""]
+        if mains := mains_rows(results):
+            outcome += ["One main and two mains:", "", markdown_table(MAINS_HEADER, mains), ""]
+        outcome += ["Targets:", ""]
         outcome += verdict(results, args.n, args.parallel)
         if others := comparisons(results):
             outcome += ["", "Other comparisons (not targets):", "", *others]
@@ -753,7 +898,8 @@ def record(
     else:
         outcome = failed_outcome(failure)
     labels = mode_labels(args)
-    title = f"## Jobs on {args.database}, N={args.n}: {', '.join(labels)} (`bench/jobs.py`)"
+    mains = ", 1 and 2 mains" if args.mains > 1 else ""
+    title = f"## Jobs on {args.database}, N={args.n}{mains}: {', '.join(labels)} (`bench/jobs.py`)"
     about = (
         f"{args.n} Unix Status Checks over {args.endpoints} real OpenSSH sshd endpoints on "
         f"127.0.0.1 (ed25519 key auth), parallelism {args.parallel} "
@@ -763,6 +909,18 @@ def record(
         "wall ÷ bare, wall ÷ direct = wall / wall of that mode; "
         "jobs/s ÷ bare = jobs/s / jobs/s of bare."
     )
+    if args.mains > 1:
+        about += (
+            f" `on 2 mains`: the same mode with a second main node, {SECOND_MAIN} (`pamnode "
+            "serve` on the same PostgreSQL database, key ring file and peers; started for "
+            "these batches only, each after an unrecorded warm-up batch of its own), the N "
+            "assets in two containers of N/2, executed at the same time one on each main (one "
+            "main: one execute of the N). Each main has --parallel job slots (the same per "
+            "main), and every peer still runs at most --parallel jobs at once. jobs/s ÷ 1 main "
+            "= jobs/s / jobs/s of the mode with one main. Every process of the run shares "
+            f"this machine's {os.cpu_count()} CPUs: a second main adds no CPU here, so it "
+            "cannot double the throughput."
+        )
     body = run_section(title, command, machine_lines, about, outcome)
     write_section(out, section_key(args), body)
 
@@ -791,14 +949,27 @@ class Lab:
         self.cluster.create_database(db)
         return str(self.cluster.url(db))
 
-    def node(self, name: str) -> NodeProcess:
-        node = NodeProcess(self.work / name, name, self._database_url(name))
+    def node(self, name: str, env: dict[str, str] | None = None) -> NodeProcess:
+        node = NodeProcess(self.work / name, name, self._database_url(name), env=env)
         self.nodes.append(node)  # registered before start, so a failed start is reaped too
         node.start()
         done = node.init_admin(ADMIN_LOGIN, ADMIN_PASSWORD)
         if done.returncode != 0:
             raise BenchError(f"pamnode init on {name}: {done.stdout}{done.stderr}")
         return node
+
+    def another_main(self, name: str, first: NodeProcess) -> NodeProcess:
+        """A main node on `first`'s database and key ring file, not started (its database
+        needs no `init`)."""
+        node = NodeProcess(self.work / name, name, first.database_url, env=first.extra_env)
+        self.nodes.append(node)
+        return node
+
+    def postgres_pid(self) -> int | None:
+        """The PID of the PostgreSQL server's postmaster, if one was started."""
+        if self.cluster is None:
+            return None
+        return int((self.cluster.data_dir / "postmaster.pid").read_text().split()[0])
 
     def sshd(self) -> SshServer:
         server = BenchSshServer("127.0.0.1", free_port())
@@ -829,38 +1000,81 @@ def set_assignments(client: httpx.Client, fleet_id: str, ids: dict[str, str], on
 
 
 @dataclass
+class SecondMain:
+    """--mains 2: main-b (on the main's database and key ring file) and the fleet's parts,
+    one executed on each main."""
+
+    node: NodeProcess
+    parts: list[str]
+
+
+@dataclass
 class NodeModes:
     """What the pamnode modes share: the main's client, the container and its peer
-    assignments (all disabled but those of the mode that runs)."""
+    assignments (all disabled but those of the mode that runs), and with --mains 2 the
+    second main."""
 
     client: httpx.Client
+    admin: str
     fleet_id: str
     assignment_ids: dict[str, str]
     main: NodeProcess
     peers: dict[str, NodeProcess]
     servers: list[SshServer]
     n: int
+    # The PID of the nodes' PostgreSQL server (None on SQLite).
+    postgres: int | None
+    second: SecondMain | None = None
 
-    def run(self, mode: str, py_spy: Path | None) -> Result:
-        """One batch of `mode` (a --modes name other than bare)."""
+    def _assign(self, mode: str) -> tuple[list[NodeProcess], dict[str, str | None]]:
+        """Enable the mode's peer assignments; the peers it uses and the signatures expected."""
         on = set(MODE_PEERS[mode])
         if on:
             signatures: dict[str, str | None] = {f"peer-{p}::{TENANT}::root": p for p in on}
         else:
             signatures = {f"main::{TENANT}::root": None}
         set_assignments(self.client, self.fleet_id, self.assignment_ids, on)
-        used = [self.peers[p] for p in sorted(on)]
+        return [self.peers[p] for p in sorted(on)], signatures
+
+    def run(self, mode: str, py_spy: Path | None) -> Result:
+        """One batch of `mode` (a --modes name other than bare)."""
+        used, signatures = self._assign(mode)
+        submission = Submission(self.main, self.client, self.fleet_id)
         return run_pamnode(
             MODES[mode],
-            self.client,
-            self.fleet_id,
+            [submission],
             self.n,
-            self.main,
             used,
             self.servers,
             signatures,
             py_spy,
+            self.postgres,
         )
+
+    def run_two_mains(self, mode: str, py_spy: Path | None) -> Result:
+        """One batch of the delegated `mode` on two mains: main-b is started, warmed up with
+        one unrecorded batch, measured, and stopped, so that it takes no job of another mode
+        (a main takes queued jobs from the database whenever it has a free slot)."""
+        assert self.second is not None
+        used, signatures = self._assign(mode)
+        second = self.second.node
+        second.start()
+        try:
+            with second.client(TENANT, token=self.admin) as client:
+                client.timeout = httpx.Timeout(120.0)
+                first_part, second_part = self.second.parts
+                submissions = [
+                    Submission(self.main, self.client, first_part),
+                    Submission(second, client, second_part),
+                ]
+                label = two_mains(mode)
+                batch = functools.partial(
+                    run_pamnode, label, submissions, self.n, used, self.servers, signatures
+                )
+                batch(postgres=self.postgres)  # the warm-up
+                return batch(py_spy, self.postgres)
+        finally:
+            second.stop()
 
 
 def ansible_run(
@@ -887,15 +1101,22 @@ def bench(args: argparse.Namespace, lab: Lab) -> list[Result]:
     started = f"{args.endpoints} sshd"
     if node_modes:
         started += f", a main and {len(peer_names)} peer(s)"
+        if args.mains > 1:
+            started += f" ({SECOND_MAIN} started for its batches only)"
     print(f"starting {started} in {lab.work}")
     servers = [lab.sshd() for _ in range(args.endpoints)]
     # Each mode's batch, as a function of the py-spy directory (pamnode modes only).
     runs: list[tuple[str, Callable[[Path | None], Result]]] = []
+    # Modes that run their own warm-up batch each time (two mains: main-b starts anew).
+    warms_itself: set[str] = set()
     if "bare" in args.modes:
         runs.append(("bare", lambda _spy: run_bare(servers, args.n, args.parallel)))
     with contextlib.ExitStack() as stack:
         if node_modes:
-            main = lab.node("main")
+            # With two mains, one key ring file for both (docs/scale.md), from the start.
+            ring = lab.work / "keyring.json"
+            env = {"PAMNODE_KEYRING_FILE": str(ring)} if args.mains > 1 else None
+            main = lab.node("main", env)
             peers = {name: lab.node(f"peer-{name}") for name in peer_names}
             jwts = {name: service_token(peer) for name, peer in peers.items()}
             admin = create_tenant(main)
@@ -904,15 +1125,33 @@ def bench(args: argparse.Namespace, lab: Lab) -> list[Result]:
             for name, peer in peers.items():
                 add_peer(client, name, peer, jwts[name])
             print(f"creating {args.n} assets on the main")
-            fleet_id = create_fleet(client, servers, args.n)
+            fleet = create_fleet(client, servers, args.n, parts=args.mains)
             assignment_ids = {}
             for name in peer_names:
                 body = {"peer_node": name, "enabled": False}
-                made = expect(client.post(f"assets/{fleet_id}/peer-nodes", json=body), 201)
+                made = expect(client.post(f"assets/{fleet.id}/peer-nodes", json=body), 201)
                 assignment_ids[name] = made["id"]
-            nodes = NodeModes(client, fleet_id, assignment_ids, main, peers, servers, args.n)
+            second = None
+            if args.mains > 1:
+                second = SecondMain(lab.another_main(SECOND_MAIN, main), fleet.parts)
+            nodes = NodeModes(
+                client,
+                admin,
+                fleet.id,
+                assignment_ids,
+                main,
+                peers,
+                servers,
+                args.n,
+                lab.postgres_pid(),
+                second,
+            )
             for mode in node_modes:
                 runs.append((MODES[mode], functools.partial(nodes.run, mode)))
+                if args.mains > 1 and mode in DELEGATED:
+                    label = two_mains(mode)
+                    runs.append((label, functools.partial(nodes.run_two_mains, mode)))
+                    warms_itself.add(label)
         if args.ansible_modules:
             files = write_ansible_files(lab.work, servers, args.n)
             for module in args.ansible_modules:
@@ -924,8 +1163,9 @@ def bench(args: argparse.Namespace, lab: Lab) -> list[Result]:
         # and ansible load their code.
         print("warm-up: one batch per mode, not recorded")
         for label, run_mode in runs:
-            run_mode(None)
-            print(f"warm-up: {label} done")
+            if label not in warms_itself:
+                run_mode(None)
+                print(f"warm-up: {label} done")
 
         rounds: dict[str, list[Result]] = {}
         for number in range(1, args.rounds + 1):
@@ -990,6 +1230,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default="sqlite",
         help="every node's database: its default SQLite file, or a throwaway PostgreSQL (sqlite)",
     )
+    parser.add_argument(
+        "--mains",
+        type=int,
+        choices=[1, 2],
+        default=1,
+        help="2: also run each delegated mode with a second main on the same PostgreSQL (1)",
+    )
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "benchmarks.md")
     parser.add_argument("--keep", action="store_true", help="keep the work directory (logs)")
     parser.add_argument(
@@ -1006,6 +1253,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.ansible_modules = [m for m in ("raw", "shell") if m in args.ansible_modules]
     if not args.modes and not args.ansible_modules:
         parser.error("nothing to run: --modes and --ansible-modules are both empty")
+    if args.mains > 1 and args.database != "postgresql":
+        parser.error(
+            "--mains 2 needs --database postgresql: several main nodes share one PostgreSQL "
+            "database, and a second node on a SQLite file is refused (docs/scale.md)"
+        )
+    if args.mains > 1 and not set(DELEGATED) & set(args.modes):
+        parser.error("--mains 2 runs the delegated modes with two mains: add 1peer or 2peers")
     return args
 
 
@@ -1033,6 +1287,9 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(text_table(HEADER, rows(results)))
     print()
+    if mains := mains_rows(results):
+        print(text_table(MAINS_HEADER, mains))
+        print()
     print("\n".join(verdict(results, args.n, args.parallel)))
     for line in comparisons(results):
         print(line)

@@ -231,7 +231,7 @@ def bench(args: argparse.Namespace, lab: Lab) -> QueueResult:
         client.timeout = httpx.Timeout(120.0)
         print(f"creating {args.n} assets on the main")
         t_assets = time.monotonic()
-        fleet_id = create_fleet(client, servers, args.n)
+        fleet_id = create_fleet(client, servers, args.n).id
         assets_s = time.monotonic() - t_assets
 
         reset_peak(pid)
