@@ -33,6 +33,21 @@ def start_queue(ctx: JobContext) -> None:
 async def take_queued(
     ctx: JobContext, free: int, running: frozenset[str]
 ) -> list[tuple[str, Work]]:
+    """Up to `free` of the oldest queued jobs (`_take_once`), read again as long as another
+    main node took some of those it read: both read the same oldest jobs when they take at
+    once, and the one that lost them would otherwise wait for its next kick with free slots."""
+    taken: list[tuple[str, Work]] = []
+    while len(taken) < free:
+        more, lost = await _take_once(ctx, free - len(taken), running)
+        taken += more
+        if not lost:
+            break
+    return taken
+
+
+async def _take_once(
+    ctx: JobContext, free: int, running: frozenset[str]
+) -> tuple[list[tuple[str, Work]], bool]:
     """Up to `free` of the oldest queued jobs not already running here, each with the work
     that runs it. One transaction takes them, reads what each needs, then opens their first
     attempts together (so a job's start costs a share of one write, not three writes) and
@@ -80,7 +95,7 @@ async def take_queued(
         # Held until its attempt was on record: a failed take leaves it to the next one.
         ctx.handed.pop(job_id, None)
         ctx.pool.changed(job_id)
-    return taken
+    return taken, any(attempt is None for attempt in opened)
 
 
 def _plan_handed(ctx: JobContext, job_id: str) -> Plan:
