@@ -46,21 +46,6 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
         _unavailable(str(exc))
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Groups for xdist (`--dist loadgroup`, scripts/test.sh): a module goes to one worker as a
-    whole, so its module-scoped nodes and servers start once. Modules marked `machine_wide`
-    use what the machine has once (the root namespace's 10.77.x addresses of
-    `lab.netns.ThreeZones` and the fault matrix, xrdp's sesman port): they share one group,
-    so one worker runs them one after another."""
-    for item in items:
-        if item.get_closest_marker("machine_wide"):
-            group = "machine-wide"
-        else:
-            group = item.nodeid.split("::", 1)[0]
-        item.add_marker(pytest.mark.xdist_group(group))
-
-
 @pytest.fixture(scope="session")
 def postgres_cluster() -> Iterator[PostgresCluster]:
     # Session-scoped fixtures are only built when first requested, so a run that

@@ -11,9 +11,6 @@ import pytest
 
 from pamnode.demo.run import can_isolate
 
-# Uses what the machine has once (see tests/conftest.py).
-pytestmark = pytest.mark.machine_wide
-
 
 @pytest.mark.parametrize("mode", ["isolated", "loopback"])
 def test_demo_ends_on_the_peer_node_signature(mode):

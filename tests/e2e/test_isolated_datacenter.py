@@ -9,14 +9,9 @@ from __future__ import annotations
 
 import time
 
-import pytest
-
 from tests.support.identity import create_tenant, expect
 from tests.support.isolated import datacenter_host, isolated_lab
 from tests.support.peers import add_peer, establish_trust, prepare_peer_site
-
-# Uses what the machine has once (see tests/conftest.py).
-pytestmark = pytest.mark.machine_wide
 
 FINISHED = {"succeeded", "failed", "cancelled", "timed_out"}
 

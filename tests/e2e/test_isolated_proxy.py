@@ -10,16 +10,11 @@ from __future__ import annotations
 import hashlib
 import socket
 
-import pytest
-
 from pamnode.lab.openssh import OpenSshClient
 from tests.support.identity import PASSWORD, create_tenant, expect
 from tests.support.isolated import PEER_NODE, datacenter_host, isolated_lab
 from tests.support.peers import add_trusted_peer, prepare_peer_site
 from tests.support.sessions import wait_session
-
-# Uses what the machine has once (see tests/conftest.py).
-pytestmark = pytest.mark.machine_wide
 
 SSH_PROXY_PORT = 2203
 HTTP_PROXY_PORT = 8800

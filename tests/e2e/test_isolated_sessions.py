@@ -6,16 +6,11 @@ in the datacenter. The tunnel is spoken by a program as a browser would speak it
 
 from __future__ import annotations
 
-import pytest
-
 from pamnode.lab.tunnel_client import TunnelClient, run_command
 from tests.support.identity import create_tenant, expect
 from tests.support.isolated import datacenter_host, isolated_lab
 from tests.support.peers import add_trusted_peer, prepare_peer_site
 from tests.support.sessions import open_session, typescript, wait_session
-
-# Uses what the machine has once (see tests/conftest.py).
-pytestmark = pytest.mark.machine_wide
 
 GATEWAY_PORT = 4822
 

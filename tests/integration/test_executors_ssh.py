@@ -181,9 +181,6 @@ from pamnode.jobs.executors import ssh
 from pamnode.assets.credentials import Credential
 from pamnode.jobs.specs import Target
 
-# Uses what the machine has once (see tests/conftest.py).
-pytestmark = pytest.mark.machine_wide
-
 spec = json.load(sys.stdin)
 try:
     result = asyncio.run(ssh.unix_status_check(

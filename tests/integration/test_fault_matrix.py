@@ -35,9 +35,6 @@ from tests.support.identity import create_tenant, expect
 from tests.support.jobs import ssh_host, start_jobs, wait_job
 from tests.support.peers import add_peer, establish_trust, prepare_peer_site
 
-# Uses what the machine has once (see tests/conftest.py).
-pytestmark = pytest.mark.machine_wide
-
 GRACE_S = 4
 TIMEOUT_S = 12
 # Time the machine may take beyond the rule (process starts, polling of this test).

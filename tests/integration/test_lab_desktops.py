@@ -18,9 +18,6 @@ from pamnode.lab.ports import free_port
 from pamnode.lab.rdp import RdpServer
 from pamnode.lab.vnc import VncServer, exchange
 
-# Uses what the machine has once (see tests/conftest.py).
-pytestmark = pytest.mark.machine_wide
-
 TIMEOUT_S = 10.0
 RFB_BANNER = re.compile(rb"RFB 003\.00\d\n")
 VNC_AUTH = 2

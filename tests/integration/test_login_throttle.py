@@ -9,9 +9,6 @@ import pytest
 
 from tests.support.identity import PASSWORD, add_user, create_tenant, error_of, expect
 
-# Its bounds are of time: it runs after the others, alone (see tests/conftest.py).
-pytestmark = pytest.mark.alone
-
 
 @pytest.fixture(scope="module")
 def world(node_factory):

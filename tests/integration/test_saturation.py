@@ -24,9 +24,6 @@ from pamnode.lab.node_process import tls_context
 from tests.support.identity import create_tenant, expect
 from tests.support.jobs import FINISHED, ssh_host
 
-# Its bounds are of time: it runs after the others, alone (see tests/conftest.py).
-pytestmark = pytest.mark.alone
-
 BURST = 200
 ANSWER_WITHIN_S = 8.0
 

@@ -23,9 +23,6 @@ from tests.support.jobs import run_jobs, ssh_host
 from tests.support.peers import add_trusted_peer, cert_sha256, prepare_peer_site
 from tests.support.sessions import open_session, typescript, wait_session
 
-# Uses what the machine has once (see tests/conftest.py).
-pytestmark = pytest.mark.machine_wide
-
 PEER_TENANT = "dc-east"
 # Typed, and checked as computed: the typescript holds it only if the shell ran it.
 COMMAND = "echo marker-$((6*7))"

@@ -23,9 +23,6 @@ from tests.support.jobs import ssh_host
 from tests.support.peers import add_trusted_peer, prepare_peer_site
 from tests.support.sessions import wait_session
 
-# Uses what the machine has once (see tests/conftest.py).
-pytestmark = pytest.mark.machine_wide
-
 PEER_TENANT = "dc-west"
 IDLE_S = 6
 
