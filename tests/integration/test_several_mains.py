@@ -162,6 +162,7 @@ def test_a_status_check_lost_with_its_main_is_queued_again(mains):
                 assert (first["outcome"], again["claimed_by"]) == ("interrupted", survivor.name)
                 assert f"main node '{lost}' was lost while running the job" in first["error"]
                 assert again["state"] in {"dispatched", "running"}, again
+                assert (second["peer_node"], second["finished_at"]) == (None, None)
                 assert expect(client.post(f"jobs/{job['id']}/cancel"), 200)["state"] == (
                     "cancelled"
                 )
