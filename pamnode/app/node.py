@@ -31,7 +31,7 @@ from pamnode.jobs.context import JobContext
 from pamnode.jobs.executors import default_executors
 from pamnode.jobs.executors.base import Executors
 from pamnode.jobs.pool import JobPool
-from pamnode.jobs.states import JobState, end_unfinished
+from pamnode.jobs.states import JobState, apart, end_broken
 from pamnode.peers.client import PeerClients
 from pamnode.proxy.context import ProxyContext
 from pamnode.proxy.grants import grant_book
@@ -118,11 +118,13 @@ async def open_node(settings: Settings, executors: Executors | None = None) -> N
             await check_key_ring(db, keyring)
 
     async def crashed(job_id: str, exc: BaseException) -> None:
-        message = f"the job broke: {type(exc).__name__}"
-        await end_unfinished(job_sessions, job_id, JobState.FAILED, "internal_error", message)
+        broke = f"the job broke: {type(exc).__name__}"
+        await apart(
+            job_sessions, end_broken, job_id, JobState.FAILED, code="internal_error", message=broke
+        )
 
     async def cancelled(job_id: str) -> None:
-        await end_unfinished(job_sessions, job_id, JobState.CANCELLED)
+        await apart(job_sessions, end_broken, job_id, JobState.CANCELLED)
 
     metrics = NodeMetrics()
     metrics.watch_pools({"requests": engine, "jobs": job_engine})

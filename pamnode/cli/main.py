@@ -2,6 +2,7 @@
 
 import asyncio
 import logging
+import logging.config
 import os
 from pathlib import Path
 from typing import Annotated
@@ -23,6 +24,8 @@ from pamnode.cli.options import DatabaseUrl, DataDir, local_settings
 from pamnode.cli.peers import peer_app
 from pamnode.cli.sessions import sessions_app
 from pamnode.core.errors import PamError
+
+_log = logging.getLogger("pamnode.cli")
 
 app = typer.Typer(help="pamnode: a privileged-access-management node.", no_args_is_help=True)
 
@@ -84,6 +87,17 @@ def serve(
             "message, request_id, job_id...). Default: PAMNODE_LOG_FORMAT, else text.",
         ),
     ] = None,
+    admin_login: Annotated[
+        str | None,
+        typer.Option(
+            help="On the first start, create this administrator of the base tenant (as "
+            "`pamnode init` does); a node that has one already keeps it.",
+        ),
+    ] = None,
+    admin_password_file: Annotated[
+        Path | None,
+        typer.Option(help="File holding --admin-login's password (first line).", exists=True),
+    ] = None,
     forwarded_allow_ips: Annotated[
         str | None,
         typer.Option(
@@ -101,6 +115,8 @@ def serve(
 
     if (cert is None) != (key is None):
         raise typer.BadParameter("give both --cert and --key, or neither")
+    if (admin_login is None) != (admin_password_file is None):
+        raise typer.BadParameter("give both --admin-login and --admin-password-file, or neither")
     overrides: dict[str, object] = {"data_dir": data, "host": host, "port": port}
     if node_name:
         overrides["node_name"] = node_name
@@ -124,6 +140,8 @@ def serve(
     settings = settings.model_copy(update={"cert_file": cert, "key_file": key})
     # In JSON, Python's warnings too are lines of the log, not bare text among them.
     logging.captureWarnings(settings.log_format is LogFormat.JSON)
+    if admin_login is not None and admin_password_file is not None:
+        _admin_on_first_start(settings, admin_login, admin_password_file)
     uvicorn.run(
         create_app(settings),
         host=host,
@@ -148,30 +166,55 @@ def init(
     database_url: DatabaseUrl = None,
 ) -> None:
     """Create the first administrator of the base tenant (once)."""
+    os.umask(UMASK)
+    settings = local_settings(data, database_url)
+    refusal = _make_first_admin(settings, admin_login, admin_password_file)
+    if refusal is not None:
+        typer.echo(f"error: {refusal.message}", err=True)
+        raise typer.Exit(1)
+    typer.echo(_admin_created(admin_login))
+
+
+def _make_first_admin(settings: Settings, login: str, password_file: Path) -> PamError | None:
+    """The base tenant's first administrator, or why not (`user_exists`: it has one)."""
     # Here, not at the top: opening a node weighs more than every remote command together.
     from pamnode.app.node import open_node
-    from pamnode.identity.tenants import BASE_TENANT, init_base_admin
+    from pamnode.identity.tenants import init_base_admin
 
-    os.umask(UMASK)
-    password = next(iter(admin_password_file.read_text().splitlines()), "")
-    settings = local_settings(data, database_url)
+    password = next(iter(password_file.read_text().splitlines()), "")
 
-    async def _init() -> str | None:
+    async def _init() -> PamError | None:
         node = await open_node(settings)
         try:
             async with node.sessions.begin() as db:
-                await init_base_admin(db, admin_login, password)
+                await init_base_admin(db, login, password)
             return None
         except PamError as exc:
-            return exc.message
+            return exc
         finally:
             await node.close()
 
-    refusal = asyncio.run(_init())
-    if refusal:
-        typer.echo(f"error: {refusal}", err=True)
+    return asyncio.run(_init())
+
+
+def _admin_on_first_start(settings: Settings, login: str, password_file: Path) -> None:
+    """serve --admin-login: init's rule, but a node that has an administrator keeps it."""
+    # The log's format from its first line: uvicorn applies the same configuration again.
+    logging.config.dictConfig(log_config(settings.log_format))
+    refusal = _make_first_admin(settings, login, password_file)
+    if refusal is None:
+        _log.info(_admin_created(login))
+    elif refusal.code == "user_exists":
+        _log.info("this node has an administrator already: --admin-login %s unused", login)
+    else:
+        typer.echo(f"error: {refusal.message}", err=True)
         raise typer.Exit(1)
-    typer.echo(f"administrator '{admin_login}' created in tenant '{BASE_TENANT}'")
+
+
+def _admin_created(login: str) -> str:
+    from pamnode.identity.tenants import BASE_TENANT
+
+    return f"administrator '{login}' created in tenant '{BASE_TENANT}'"
 
 
 @app.command()

@@ -358,13 +358,6 @@ async def end_broken(
         await end_open_attempts(db, [job_id], state.value, message)
 
 
-async def end_unfinished(
-    sessions: Sessions, job_id: str, state: JobState, code: str = "", message: str = ""
-) -> None:
-    """`end_broken` in a transaction of its own."""
-    await apart(sessions, end_broken, job_id, state, code, message)
-
-
 async def apart(
     sessions: Sessions,
     write: Callable[Concatenate[AsyncSession, P], Awaitable[T]],

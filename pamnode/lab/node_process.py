@@ -12,6 +12,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
 
@@ -100,9 +102,19 @@ class NodeProcess:
         env.update(self.extra_env)
         return env
 
-    def start(self) -> None:
+    def start(self, admin: tuple[str, str] | None = None) -> None:
+        """Serve, and wait until healthy; `admin` (login, password): the first start makes
+        that administrator (`serve --admin-login`), without a second process for `init`."""
         if self.proc is not None and self.proc.poll() is None:
             raise RuntimeError(f"node {self.name} already running (pid {self.proc.pid})")
+        if admin is None:
+            self._start([])
+            return
+        login, password = admin
+        with _password_file(password) as password_file:
+            self._start(["--admin-login", login, "--admin-password-file", str(password_file)])
+
+    def _start(self, admin_args: list[str]) -> None:
         cmd = [
             sys.executable,
             "-m",
@@ -117,6 +129,7 @@ class NodeProcess:
             "--node-name",
             self.name,
             *self._db_args(),
+            *admin_args,
         ]
         if self.netns:
             cmd = ["ip", "netns", "exec", self.netns, *cmd]
@@ -194,12 +207,7 @@ class NodeProcess:
         self.start()
 
     def init_admin(self, login: str, password: str) -> subprocess.CompletedProcess[str]:
-        # The password travels by file, never argv (visible in ps), so mirror that.
-        with tempfile.TemporaryDirectory(prefix="pamnode-pw-") as tmp:
-            pw_file = Path(tmp) / "password"
-            fd = os.open(pw_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w") as fh:
-                fh.write(password)
+        with _password_file(password) as pw_file:
             cmd = [
                 sys.executable,
                 "-m",
@@ -248,3 +256,15 @@ class NodeProcess:
         proc = self.proc
         state = f"pid {proc.pid}" if proc is not None and proc.poll() is None else "stopped"
         return f"<NodeProcess {self.name} {self.base_url} {state}>"
+
+
+@contextmanager
+def _password_file(password: str) -> Iterator[Path]:
+    """A 0600 file holding `password` while the block runs: the password travels by file,
+    never argv (visible in ps), as an administrator's would."""
+    with tempfile.TemporaryDirectory(prefix="pamnode-pw-") as tmp:
+        path = Path(tmp) / "password"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(password)
+        yield path

@@ -227,9 +227,9 @@ def test_the_base_tenant_holds_no_assets(lib):
         assert error_of(client.get("assets"), 403)["code"] == "base_tenant_refused"
 
 
-def test_cli_manages_the_library_by_path(lib, db_kind, tmp_path):
-    if db_kind != "sqlite":
-        pytest.skip("the CLI only speaks REST: one database backend covers it")
+# The CLI only speaks REST: one database backend covers it.
+@pytest.mark.only_on("sqlite")
+def test_cli_manages_the_library_by_path(lib, tmp_path):
     node, client = lib
     env = {**os.environ, "PAMNODE_CONFIG_DIR": str(tmp_path / "config"), "COLUMNS": "250"}
     secret = tmp_path / "pw"

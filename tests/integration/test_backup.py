@@ -71,11 +71,11 @@ def check_restored(node: NodeProcess, token_id: str, jwt: str, assets: set[str])
         expect(service.get("peer/info"), 200)
 
 
+# The online copy is SQLite's; PostgreSQL is dumped with pg_dump (below).
+@pytest.mark.only_on("sqlite")
 def test_a_backup_taken_while_the_node_writes_restores_a_node_that_opens_its_secrets(
-    source, db_kind, tmp_path
+    source, tmp_path
 ):
-    if db_kind != "sqlite":
-        pytest.skip("the online copy is SQLite's; PostgreSQL is dumped with pg_dump (below)")
     node, admin, token_id, jwt = source
     written: list[str] = []
     stop = threading.Event()
@@ -141,14 +141,14 @@ def test_a_backup_taken_while_the_node_writes_restores_a_node_that_opens_its_sec
 
 
 @pytest.fixture(scope="module")
-def archive(source, db_kind, tmp_path_factory):
-    if db_kind != "sqlite":
-        pytest.skip("restore's checks are the same whatever the database: SQLite covers them")
+def archive(source, tmp_path_factory):
     path = tmp_path_factory.mktemp("archive") / "acme.tar.gz"
     back_up(source[0], path)
     return path
 
 
+# Restore's checks are the same whatever the database: SQLite covers them.
+@pytest.mark.only_on("sqlite")
 def test_restore_refuses_a_data_directory_in_use_unless_forced_and_confirmed(
     archive, source, tmp_path
 ):
@@ -198,6 +198,7 @@ def rewritten(archive: Path, path: Path, change: dict[str, bytes]) -> Path:
     return path
 
 
+@pytest.mark.only_on("sqlite")
 def test_a_damaged_archive_is_refused_and_the_target_left_as_it_was(archive, tmp_path):
     damaged = tmp_path / "damaged.tar.gz"
     data = bytearray(archive.read_bytes())
@@ -226,11 +227,11 @@ def test_a_damaged_archive_is_refused_and_the_target_left_as_it_was(archive, tmp
         assert list(empty.iterdir()) == [] and not (tmp_path / "new").exists()
 
 
+# SQLite's database is in the archive (above).
+@pytest.mark.only_on("postgresql")
 def test_a_postgresql_node_backs_up_its_key_ring_and_says_how_to_dump_the_database(
-    source, db_kind, tmp_path, request
+    source, tmp_path, request
 ):
-    if db_kind != "postgresql":
-        pytest.skip("SQLite's database is in the archive (above)")
     node, _, token_id, jwt = source
     archive = tmp_path / "acme.tar.gz"
     out = back_up(node, archive).stdout

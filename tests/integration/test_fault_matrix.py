@@ -56,8 +56,7 @@ class FarPeer:
         self.ns.create()
         self.root_if, _ = link(None, FAR_MAIN_ADDR, self.ns, FAR_PEER_ADDR)
         self.sshd.start()
-        self.node.start()
-        assert self.node.init_admin(ADMIN_LOGIN, ADMIN_PASSWORD).returncode == 0
+        self.node.start(admin=(ADMIN_LOGIN, ADMIN_PASSWORD))
 
     def set_link(self, up: bool) -> None:
         state = "up" if up else "down"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from tests.conftest import ADMIN_LOGIN, ADMIN_PASSWORD
 from tests.support.identity import PASSWORD, add_user, create_tenant, error_of, expect, issue_token
 
 
@@ -40,3 +41,15 @@ def test_init_refuses_a_second_run(node_factory):
     result = node.init_admin("second", "Another-Passw0rd!")
     assert result.returncode == 1
     assert "already has an administrator" in result.stderr
+
+
+def test_serve_makes_the_first_administrator_once(node_factory):
+    # node_factory's node got its administrator from `serve --admin-login` on its first start.
+    node = node_factory("serve-admin")
+    node.stop()
+    node.start(admin=("second", "Another-Passw0rd!"))
+    assert "has an administrator already: --admin-login second unused" in node.log_text()
+    with node.client("base") as base:
+        refused = base.post("auth/login", json={"login": "second", "password": "Another-Passw0rd!"})
+        assert error_of(refused, 401)["code"] == "login_failed"
+    assert node.login("base", "root", ADMIN_LOGIN, ADMIN_PASSWORD)

@@ -34,8 +34,7 @@ def test_the_data_directory_is_private_even_if_made_open(tmp_path):
     node = NodeProcess(data, "private")
     old = os.umask(0o022)
     try:
-        node.start()
-        assert node.init_admin(ADMIN_LOGIN, ADMIN_PASSWORD).returncode == 0
+        node.start(admin=(ADMIN_LOGIN, ADMIN_PASSWORD))
         create_tenant(node, "corp")
         modes = _modes(data)
     finally:

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from pamnode.lab.node_process import NodeProcess
 from pamnode.lab.ports import free_port
 from tests.support.db import run_sql
 from tests.support.identity import PASSWORD, add_user, create_tenant, error_of, expect, issue_token
@@ -44,10 +45,21 @@ def test_the_startup_banner_says_where_the_node_is(nodes):
     origin = peer.base_url
     assert f"node 'remote-peer', listening on {origin}" in log
     assert f"console of base/root: {origin}/ztna/base/root/" in log
-    # The node started before `pamnode init` made its administrator (node_factory's order).
-    assert "WARNING   NO ADMINISTRATOR YET" in log and "pamnode init --data" in log
+    # node_factory's nodes make their administrator on the first start (serve --admin-login).
+    assert "administrator 'admin' created in tenant 'base'" in log
+    assert "NO ADMINISTRATOR YET" not in log
     (database,) = [line for line in log.splitlines() if "database: " in line]
     assert "sqlite+aiosqlite:///" in database or "postgresql+asyncpg://" in database
+
+
+def test_a_node_without_an_administrator_says_how_to_make_one(tmp_path):
+    node = NodeProcess(tmp_path / "bare", "bare")
+    node.start()
+    try:
+        log = node.log_text()
+    finally:
+        node.stop()
+    assert "WARNING   NO ADMINISTRATOR YET" in log and "pamnode init --data" in log
 
 
 def test_seed_walkthrough_verify_establish_and_test(nodes, main_client):

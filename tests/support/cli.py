@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -25,7 +26,10 @@ def run_cli(env: dict[str, str], *args: str, check: bool = True) -> subprocess.C
 
 
 def start_cli(env: dict[str, str], *args: str) -> subprocess.Popen[str]:
-    """`pamnode …` left running, its output readable line by line as it comes."""
+    """`pamnode …` left running, its output readable line by line as it comes.
+
+    Ctrl-C (SIGINT) reaches it as at a terminal even when the tests run in the background,
+    where the shell starts them with SIGINT ignored and every child would inherit that."""
     return subprocess.Popen(
         [sys.executable, "-m", "pamnode", *args],
         stdout=subprocess.PIPE,
@@ -33,7 +37,12 @@ def start_cli(env: dict[str, str], *args: str) -> subprocess.Popen[str]:
         text=True,
         env=env,
         stdin=subprocess.DEVNULL,
+        preexec_fn=_interruptible,
     )
+
+
+def _interruptible() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def cli_env(config_dir: Path, lines: int = 24) -> dict[str, str]:

@@ -66,8 +66,7 @@ def isolated_lab(
         try:
             sshd.start()
             for node in (main, peer):
-                node.start()
-                assert node.init_admin(ADMIN_LOGIN, ADMIN_PASSWORD).returncode == 0
+                node.start(admin=(ADMIN_LOGIN, ADMIN_PASSWORD))
             yield Isolated(zones, sshd, main, peer)
         finally:
             for node in (main, peer):

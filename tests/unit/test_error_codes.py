@@ -26,7 +26,6 @@ CODE_ARGUMENT = {
     "Unauthenticated": 1,
     "Forbidden": 1,
     "fail": 3,
-    "end_unfinished": 3,
     "failure": 2,
     "end_broken": 3,
     "_refuse": 2,
