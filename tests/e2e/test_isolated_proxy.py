@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import socket
+import time
+from pathlib import Path
 
 from pamnode.lab.openssh import OpenSshClient
 from tests.support.identity import PASSWORD, create_tenant, expect
@@ -79,7 +81,11 @@ def test_openssh_clients_reach_the_datacenter_through_the_peers_http_proxy(tmp_p
             # A file round trip: up with sftp, back with scp, the same SHA-256.
             payload = bytes(range(256)) * 4096
             (tmp_path / "up.bin").write_bytes(payload)
-            remote = "/tmp/pamnode-e2e-proxy.bin"
+            # A name of this run's own: a file left by an earlier run belongs to a lab user
+            # deleted since, /tmp's sticky bit refuses the overwrite, sftp (commands on stdin:
+            # -b would forbid password authentication) still exits 0, and scp reads back the
+            # old file, of the same bytes.
+            remote = f"/tmp/pamnode-e2e-proxy-{time.monotonic_ns()}.bin"
             batch = f"put {tmp_path / 'up.bin'} {remote}\n"
             done = ssh.run(
                 "sftp", "-P", str(SSH_PROXY_PORT), f"{user}@{ssh.host}", stdin=batch.encode()
@@ -97,6 +103,8 @@ def test_openssh_clients_reach_the_datacenter_through_the_peers_http_proxy(tmp_p
             assert done.returncode == 0, done.stderr
             down = (tmp_path / "down.bin").read_bytes()
             assert hashlib.sha256(down).hexdigest() == hashlib.sha256(payload).hexdigest()
+            # The datacenter's namespace shares this machine's filesystem.
+            Path(remote).unlink()
 
             # The Sessions report: each channel, carried by the peer's proxy, recorded.
             page = expect(client.get("sessions", params={"limit": 10}), 200)["sessions"]
