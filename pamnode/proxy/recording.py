@@ -4,7 +4,8 @@ directory (the same kinds the Sessions report serves):
 - a shell: the typescript, every byte the host sent back (what the user saw);
 - an exec: the command and its exit status;
 - SFTP (and scp, which speaks SFTP): one line per file operation the client asked for, with
-  the bytes written to or read from each file when it is closed.
+  the bytes written to or read from each file when it is closed, and a line for each the
+  server refused (a client may carry on regardless: sftp reading commands from stdin does).
 
 Keystrokes are not kept: they may hold passwords typed at a prompt.
 """
@@ -81,9 +82,10 @@ class CommandRecorder:
 
 
 # SFTP version 3 (draft-ietf-secsh-filexfer-02, what OpenSSH speaks): the packet types read.
-_OPEN, _CLOSE, _READ, _WRITE, _SETSTAT = 3, 4, 5, 6, 9
+_VERSION, _OPEN, _CLOSE, _READ, _WRITE, _SETSTAT = 2, 3, 4, 5, 6, 9
 _OPENDIR, _REMOVE, _MKDIR, _RMDIR, _RENAME, _SYMLINK = 11, 13, 14, 15, 18, 20
 _EXTENDED, _STATUS, _HANDLE, _DATA = 200, 101, 102, 103
+_OK = 0
 _OPEN_FLAGS = {0x01: "read", 0x02: "write", 0x04: "append", 0x08: "create", 0x10: "truncate"}
 _ONE_PATH = {_SETSTAT: "setstat", _OPENDIR: "list", _REMOVE: "remove", _MKDIR: "mkdir"}
 _ONE_PATH |= {_RMDIR: "rmdir"}
@@ -150,12 +152,15 @@ class SftpRecorder:
         self._replies = _Packets(self._reply)
         # Request id of an OPEN -> its path; the server's handle -> [path, written, read].
         self._opening: dict[int, str] = {}
+        # Request id of an operation logged -> its line, until the server answers.
+        self._asked: dict[int, str] = {}
         self._open: dict[bytes, list[str | int]] = {}
         # Request id of a READ -> its handle, until the server answers.
         self._reading: dict[int, bytes] = {}
 
-    def _line(self, text: str) -> None:
+    def _line(self, text: str) -> str:
         self._file.write(f"{_stamp()} {text}\n".encode())
+        return text
 
     def from_client(self, data: bytes) -> None:
         self._requests.feed(data)
@@ -178,25 +183,30 @@ class SftpRecorder:
             path = fields.string().decode()
             flags = fields.uint32()
             modes = ", ".join(name for bit, name in _OPEN_FLAGS.items() if flags & bit)
-            self._line(f"open {path} ({modes})")
+            self._asked[request_id] = self._line(f"open {path} ({modes})")
             self._opening[request_id] = path
         elif kind == _CLOSE:
             self._closed(fields.string())
         elif kind in _ONE_PATH:
-            self._line(f"{_ONE_PATH[kind]} {fields.string().decode()}")
+            self._asked[request_id] = self._line(f"{_ONE_PATH[kind]} {fields.string().decode()}")
         elif kind in _TWO_PATHS:
             first, second = fields.string().decode(), fields.string().decode()
-            self._line(f"{_TWO_PATHS[kind]} {first} -> {second}")
+            self._asked[request_id] = self._line(f"{_TWO_PATHS[kind]} {first} -> {second}")
         elif (name := fields.string().decode()) in _EXTENDED_TWO_PATHS:
             first, second = fields.string().decode(), fields.string().decode()
-            self._line(f"{_EXTENDED_TWO_PATHS[name]} {first} -> {second}")
+            self._asked[request_id] = self._line(f"{_EXTENDED_TWO_PATHS[name]} {first} -> {second}")
 
     def _reply(self, kind: int, fields: _Reader) -> None:
+        if kind == _VERSION:  # the one answer without a request id
+            return
         request_id = fields.uint32()
-        if kind == _HANDLE:
-            path = self._opening.pop(request_id, None)
-            if path is not None:
-                self._open[fields.string()] = [path, 0, 0]
+        asked = self._asked.pop(request_id, None)
+        path = self._opening.pop(request_id, None)
+        if kind == _HANDLE and path is not None:
+            self._open[fields.string()] = [path, 0, 0]
+        elif kind == _STATUS and asked is not None and (status := fields.uint32()) != _OK:
+            reason = fields.string().decode() or f"status {status}"
+            self._line(f"refused: {asked} ({reason})")
         elif kind in (_DATA, _STATUS):
             handle = self._reading.pop(request_id, None)
             if handle is not None and kind == _DATA:

@@ -148,8 +148,12 @@ def test_sftp_and_scp_round_trip_a_file(lab, api, tmp_path):
     source.write_bytes(payload)
     remote = f"/tmp/pamnode-sftp-{time.monotonic_ns()}.bin"
     back = tmp_path / "back.bin"
-    # Commands on stdin (sftp -b would forbid password authentication).
-    batch = f"put {source} {remote}\nget {remote} {back}\nrm {remote}\n"
+    # Commands on stdin (sftp -b would forbid password authentication); sftp carries on past
+    # the refused upload (the lab's user cannot write to /) and removal.
+    batch = (
+        f"put {source} /pamnode-refused.bin\nrm /pamnode-absent.bin\n"
+        f"put {source} {remote}\nget {remote} {back}\nrm {remote}\n"
+    )
     done = lab["ssh"].run(
         "sftp",
         "-P",
@@ -166,6 +170,11 @@ def test_sftp_and_scp_round_trip_a_file(lab, api, tmp_path):
     assert f"open {remote} (write, create, truncate)" in files
     assert f"close {remote}: {len(payload)} bytes written, 0 bytes read" in files
     assert f"remove {remote}" in files
+    assert (
+        "refused: open /pamnode-refused.bin (write, create, truncate) (Permission denied)" in files
+    )
+    assert "refused: remove /pamnode-absent.bin (No such file)" in files
+    assert f"refused: open {remote}" not in files and f"refused: remove {remote}" not in files
 
     copied = tmp_path / "scp.bin"
     done = lab["ssh"].run(
