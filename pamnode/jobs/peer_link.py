@@ -29,6 +29,7 @@ from urllib.parse import quote
 from pamnode.core.errors import PeerFailure
 from pamnode.core.request_id import REQUEST_ID, background_task, new_request_id
 from pamnode.crypto.keyring import KeyRing
+from pamnode.db.inserts import insert_or_replace
 from pamnode.jobs import states
 from pamnode.jobs.models import JobFeedCursor
 from pamnode.jobs.specs import TaskResult
@@ -49,6 +50,8 @@ from pamnode.peers.connection import endpoint
 from pamnode.peers.models import PeerNode
 
 if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
     from pamnode.jobs.context import JobContext
 
 log = logging.getLogger("pamnode.jobs")
@@ -99,6 +102,13 @@ class Followed:
     running_noted: bool = False
     # When it went out to the peer (monotonic); None for a job followed again after a restart.
     sent_at: float | None = None
+
+
+async def store_feed_cursor(db: AsyncSession, peer_id: str, cursor: str) -> None:
+    """How far a peer's feed was read. Every main of a database reads the whole feed and
+    writes this one row; the last write wins, and a main that restarts from a cursor past one
+    of its jobs' ends asks the peer for that job directly (`recovery._follower`)."""
+    await insert_or_replace(db, JobFeedCursor, peer_id=peer_id, cursor=cursor)
 
 
 def _again(exc: PeerFailure) -> PeerFailure:
@@ -329,7 +339,7 @@ class PeerLink:
         async with self.ctx.sessions.begin() as db:
             changed = await states.write(db, changes)
             if cursor is not None:
-                await db.merge(JobFeedCursor(peer_id=self.candidate.peer_id, cursor=cursor))
+                await store_feed_cursor(db, self.candidate.peer_id, cursor)
         if cursor is not None:
             self._cursor = cursor
         return changed
