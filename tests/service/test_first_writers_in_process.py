@@ -34,23 +34,14 @@ async def test_two_first_contacts_pin_the_first_key_and_neither_breaks(node):
     token = await node.tenant("corp")
     async with node.as_("corp", token) as client:
         host = await _host(client, "new-host")
-    sessions = node.state.sessions
-    async with sessions() as first:
-        await pin_first_key(first, host, "ssh-ed25519 FIRST")
-        # The second writer pins while the first has not committed: it must neither fail now
-        # nor make the first one's commit fail.
-        second = asyncio.create_task(_pin_apart(sessions, host, "ssh-ed25519 SECOND"))
-        await asyncio.wait({second}, timeout=0.5)
-        await first.commit()
-    await second
-    async with sessions() as db:
+
+    async def pin(db, key: str) -> None:
+        await pin_first_key(db, host, key)
+
+    await _race(node.state.sessions, pin, "ssh-ed25519 FIRST", "ssh-ed25519 SECOND")
+    async with node.state.sessions() as db:
         pinned = (await db.execute(select(AssetHostKey.key))).scalars().all()
     assert pinned == ["ssh-ed25519 FIRST"]
-
-
-async def _pin_apart(sessions, asset_id: str, key: str) -> None:
-    async with sessions.begin() as db:
-        await pin_first_key(db, asset_id, key)
 
 
 async def test_two_mains_first_feed_cursors_both_land_and_the_last_wins(node):
@@ -60,18 +51,27 @@ async def test_two_mains_first_feed_cursors_both_land_and_the_last_wins(node):
         created = await client.post("peer-nodes", json=body)
         assert created.status_code == 201, created.text
     peer_id = created.json()["id"]
-    sessions = node.state.sessions
-    async with sessions() as first:
-        await store_feed_cursor(first, peer_id, "feed-a:7")
-        second = asyncio.create_task(_store_apart(sessions, peer_id, "feed-a:9"))
-        await asyncio.wait({second}, timeout=0.5)
-        await first.commit()
-    await second
-    async with sessions() as db:
+
+    async def store(db, cursor: str) -> None:
+        await store_feed_cursor(db, peer_id, cursor)
+
+    await _race(node.state.sessions, store, "feed-a:7", "feed-a:9")
+    async with node.state.sessions() as db:
         stored = (await db.execute(select(JobFeedCursor.peer_id, JobFeedCursor.cursor))).all()
     assert stored == [(peer_id, "feed-a:9")]
 
 
-async def _store_apart(sessions, peer_id: str, cursor: str) -> None:
+async def _race(sessions, write, first_value: str, second_value: str) -> None:
+    """`write` twice: the second in a transaction of its own while the first has not
+    committed. It must neither fail now nor make the first one's commit fail."""
+    async with sessions() as first:
+        await write(first, first_value)
+        second = asyncio.create_task(_apart(sessions, write, second_value))
+        await asyncio.wait({second}, timeout=0.5)
+        await first.commit()
+    await second
+
+
+async def _apart(sessions, write, value: str) -> None:
     async with sessions.begin() as db:
-        await store_feed_cursor(db, peer_id, cursor)
+        await write(db, value)
