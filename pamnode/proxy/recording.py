@@ -158,9 +158,13 @@ class SftpRecorder:
         # Request id of a READ -> its handle, until the server answers.
         self._reading: dict[int, bytes] = {}
 
-    def _line(self, text: str) -> str:
+    def _line(self, text: str) -> None:
         self._file.write(f"{_stamp()} {text}\n".encode())
-        return text
+
+    def _ask(self, request_id: int, text: str) -> None:
+        """Log an operation, and keep its line until the server answers (a refusal names it)."""
+        self._line(text)
+        self._asked[request_id] = text
 
     def from_client(self, data: bytes) -> None:
         self._requests.feed(data)
@@ -183,18 +187,18 @@ class SftpRecorder:
             path = fields.string().decode()
             flags = fields.uint32()
             modes = ", ".join(name for bit, name in _OPEN_FLAGS.items() if flags & bit)
-            self._asked[request_id] = self._line(f"open {path} ({modes})")
+            self._ask(request_id, f"open {path} ({modes})")
             self._opening[request_id] = path
         elif kind == _CLOSE:
             self._closed(fields.string())
         elif kind in _ONE_PATH:
-            self._asked[request_id] = self._line(f"{_ONE_PATH[kind]} {fields.string().decode()}")
+            self._ask(request_id, f"{_ONE_PATH[kind]} {fields.string().decode()}")
         elif kind in _TWO_PATHS:
             first, second = fields.string().decode(), fields.string().decode()
-            self._asked[request_id] = self._line(f"{_TWO_PATHS[kind]} {first} -> {second}")
+            self._ask(request_id, f"{_TWO_PATHS[kind]} {first} -> {second}")
         elif (name := fields.string().decode()) in _EXTENDED_TWO_PATHS:
             first, second = fields.string().decode(), fields.string().decode()
-            self._asked[request_id] = self._line(f"{_EXTENDED_TWO_PATHS[name]} {first} -> {second}")
+            self._ask(request_id, f"{_EXTENDED_TWO_PATHS[name]} {first} -> {second}")
 
     def _reply(self, kind: int, fields: _Reader) -> None:
         if kind == _VERSION:  # the one answer without a request id
