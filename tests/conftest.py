@@ -92,9 +92,21 @@ def slapd() -> Iterator[LdapServer]:
         yield server
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"], ids=["sqlite", "postgresql"])
-def db_kind(request: pytest.FixtureRequest) -> str:
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """A node's database is SQLite unless the module says `pytestmark =
+    pytest.mark.databases("sqlite", "postgresql")`: only the modules whose subject is the
+    database (several mains, races, recovery, backup, rotation, persistence) and one smoke
+    module per area run twice; the rest adds no SQL of its own and runs once."""
+    if "db_kind" not in metafunc.fixturenames:
+        return
+    marker = metafunc.definition.get_closest_marker("databases")
+    kinds = list(marker.args) if marker is not None else ["sqlite"]
     # Module scope lets every test of a module share the nodes built for one backend.
+    metafunc.parametrize("db_kind", kinds, ids=kinds, indirect=True, scope="module")
+
+
+@pytest.fixture(scope="module")
+def db_kind(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 

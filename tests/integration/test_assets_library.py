@@ -11,6 +11,9 @@ from tests.support.assets import add_asset, add_chain, private_key
 from tests.support.cli import run_cli
 from tests.support.identity import PASSWORD, create_tenant, error_of, expect
 
+# Both backends: the assets area's smoke module.
+pytestmark = pytest.mark.databases("sqlite", "postgresql")
+
 
 @pytest.fixture(scope="module")
 def lib(node_factory):

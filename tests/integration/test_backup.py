@@ -22,6 +22,9 @@ from tests.support.assets import add_asset
 from tests.support.cli import run_cli
 from tests.support.identity import PASSWORD, add_user, create_tenant, expect, issue_token
 
+# Both backends: backup and restore dump and load each backend.
+pytestmark = pytest.mark.databases("sqlite", "postgresql")
+
 SECRET = "backup-secret-Okapi-93"
 
 

@@ -23,12 +23,6 @@ ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
 
 @pytest.fixture(scope="module")
-def db_kind() -> str:
-    """The CLI only speaks REST: one database backend covers it."""
-    return "sqlite"
-
-
-@pytest.fixture(scope="module")
 def shell(node_factory, tmp_path_factory):
     """A tenant with two containers holding a host named alike, a host of its own name, and
     an administrator's shell logged in to it."""

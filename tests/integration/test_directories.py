@@ -17,6 +17,9 @@ from tests.support.identity import PASSWORD, create_tenant, expect, issue_token
 from tests.support.jobs import run_jobs, ssh_host
 from tests.support.peers import add_peer, check_connection, establish_trust
 
+# Both backends: directory users are written on first sign-in: the directories area.
+pytestmark = pytest.mark.databases("sqlite", "postgresql")
+
 CACHE_ENV = {"PAMNODE_DIRECTORY_CACHE_S": "1", "PAMNODE_API_TOKEN_CACHE_S": "1"}
 # Both caches, and a margin.
 BOUND_S = 2.5

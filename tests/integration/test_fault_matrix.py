@@ -35,6 +35,9 @@ from tests.support.identity import create_tenant, expect
 from tests.support.jobs import ssh_host, start_jobs, wait_job
 from tests.support.peers import add_peer, establish_trust, prepare_peer_site
 
+# Both backends: a job's recovery after a fault is read back from the database.
+pytestmark = pytest.mark.databases("sqlite", "postgresql")
+
 GRACE_S = 4
 TIMEOUT_S = 12
 # Time the machine may take beyond the rule (process starts, polling of this test).

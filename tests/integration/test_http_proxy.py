@@ -20,11 +20,6 @@ GRANT_TTL_S = 2
 
 
 @pytest.fixture(scope="module")
-def db_kind() -> str:
-    return "sqlite"
-
-
-@pytest.fixture(scope="module")
 def proxy(node_factory):
     port = free_port()
     env = {"PAMNODE_HTTP_PROXY_PORT": str(port), "PAMNODE_PROXY_GRANT_TTL_S": str(GRANT_TTL_S)}

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tests.conftest import ADMIN_LOGIN, ADMIN_PASSWORD
 from tests.support.identity import PASSWORD, add_user, create_tenant, error_of, expect, issue_token
+
+# Both backends: what survives a restart is what the database kept.
+pytestmark = pytest.mark.databases("sqlite", "postgresql")
 
 
 def test_data_and_tokens_survive_a_restart(node_factory):

@@ -11,6 +11,9 @@ from tests.support.identity import create_tenant, error_of, expect
 from tests.support.jobs import run_jobs, ssh_host, wait_job
 from tests.support.peers import add_peer, establish_trust, prepare_peer_site
 
+# Both backends: the jobs area's smoke module.
+pytestmark = pytest.mark.databases("sqlite", "postgresql")
+
 
 @pytest.fixture(scope="module")
 def world(node_factory, sshd):

@@ -13,6 +13,9 @@ from tests.support.identity import create_tenant, expect
 from tests.support.jobs import ssh_host, start_jobs, wait_job
 from tests.support.peers import add_peer, establish_trust, prepare_peer_site
 
+# Both backends: job recovery and leases live in the database.
+pytestmark = pytest.mark.databases("sqlite", "postgresql")
+
 
 @pytest.fixture(scope="module")
 def world(node_factory, sshd):

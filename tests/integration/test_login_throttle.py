@@ -9,6 +9,9 @@ import pytest
 
 from tests.support.identity import PASSWORD, add_user, create_tenant, error_of, expect
 
+# Both backends: a login reads the user through a connection pool that differs per backend.
+pytestmark = pytest.mark.databases("sqlite", "postgresql")
+
 
 @pytest.fixture(scope="module")
 def world(node_factory):

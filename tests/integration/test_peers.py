@@ -19,6 +19,9 @@ from tests.support.peers import (
     prepare_peer_site,
 )
 
+# Both backends: the peers area's smoke module.
+pytestmark = pytest.mark.databases("sqlite", "postgresql")
+
 PEER_TENANT = "proxm-27"
 
 

@@ -24,6 +24,9 @@ from pamnode.lab.node_process import tls_context
 from tests.support.identity import create_tenant, expect
 from tests.support.jobs import FINISHED, ssh_host
 
+# Both backends: a burst meets SQLite's one writer and PostgreSQL's connection pool.
+pytestmark = pytest.mark.databases("sqlite", "postgresql")
+
 BURST = 200
 ANSWER_WITHIN_S = 8.0
 

@@ -30,12 +30,6 @@ MARKER = "marker-42"
 TICKET_TTL_S = 3
 
 
-@pytest.fixture(scope="module")
-def db_kind() -> str:
-    # The session path writes little to the database; both backends run it in tests/e2e.
-    return "sqlite"
-
-
 def _gateway_node(node_factory, name: str) -> tuple[NodeProcess, int]:
     port = free_port()
     env = {"PAMNODE_GATEWAY_PORT": str(port), "PAMNODE_SESSION_TICKET_TTL_S": str(TICKET_TTL_S)}

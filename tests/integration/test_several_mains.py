@@ -31,10 +31,8 @@ EXECUTES = 40  # of HOSTS jobs each: 400 jobs
 SCRIPT = "sleep 1; echo done"
 
 
-@pytest.fixture(scope="module")
-def db_kind() -> str:
-    # Several mains share a database on PostgreSQL only (SQLite refuses a second node).
-    return "postgresql"
+# Several mains share a database on PostgreSQL only (SQLite refuses a second node).
+pytestmark = pytest.mark.databases("postgresql")
 
 
 @dataclass

@@ -28,11 +28,6 @@ IDLE_S = 6
 
 
 @pytest.fixture(scope="module")
-def db_kind() -> str:
-    return "sqlite"
-
-
-@pytest.fixture(scope="module")
 def lab(node_factory, sshd, tmp_path_factory):
     ssh_port, proxy_port = free_port(), free_port()
     main = node_factory(

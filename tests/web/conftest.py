@@ -22,13 +22,6 @@ SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screensh
 TIMEOUT_MS = 20_000
 
 
-@pytest.fixture(scope="module")
-def db_kind() -> str:
-    # The console adds no SQL of its own: the services are tested on both backends
-    # elsewhere, so the browser tests run on SQLite only, to stay fast.
-    return "sqlite"
-
-
 @pytest.fixture(scope="session")
 def browser() -> Iterator[object]:
     if not CHROMIUM.exists():
