@@ -199,6 +199,10 @@ class Code(StrEnum):
     TOKEN_REFUSED = "token_refused", "the peer refused the access token"
     NOT_SERVICE_ROLE = "not_service_role", "the access token's user lacks the Service role"
     TENANT_SITE_MISMATCH = "tenant_site_mismatch", "the peer answers for another tenant/site"
+    WRONG_LISTENER = (
+        "wrong_listener",
+        "Test Connection: another server answers at a gateway or HTTP proxy address",
+    )
     PEER_IS_BASE_TENANT = "peer_is_base_tenant", "the URL names the peer's base tenant"
     PEER_ERROR = "peer_error", "the peer failed to answer, or is not pamnode"
     PEER_ANSWER_INVALID = "peer_answer_invalid", "the peer's answer breaks the peer protocol"

@@ -1,8 +1,9 @@
 """Reaching a peer: its job runner's endpoint (token and pin), the address and pin of its
 gateway or HTTP proxy, and Test Connection."""
 
+import asyncio
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -12,6 +13,7 @@ from pamnode.crypto.cipher import open_sealed
 from pamnode.crypto.keyring import KeyRing
 from pamnode.identity.principal import Principal
 from pamnode.identity.roles import Permission
+from pamnode.peers import probes
 from pamnode.peers.addresses import parse_component_address, parse_peer_url
 from pamnode.peers.client import PeerClients, PeerEndpoint
 from pamnode.peers.models import Component, PeerNode
@@ -59,14 +61,30 @@ def listener_endpoint(peer: PeerNode, component: Component) -> ListenerEndpoint:
     return ListenerEndpoint(address, host, port, pin.sha256, pin.certificate_pem)
 
 
+@dataclass(frozen=True)
+class ComponentCheck:
+    """One component's result in Test Connection: the job runner (the API at the peer's URL),
+    the gateway front or the HTTP proxy, each at its own address."""
+
+    component: Component
+    address: str
+    ok: bool
+    code: str = "ok"
+    reason: str = ""
+
+
 @dataclass
 class ConnectionReport:
+    """OK only if every enabled component answered; `code` and `reason` are the first
+    failure's, and `components` has each one's result."""
+
     ok: bool
     code: str = "ok"
     reason: str = ""
     info: PeerInfo | None = None
     latency_ms: float | None = None
     clock_offset_ms: float | None = None
+    components: list[ComponentCheck] = field(default_factory=list)
 
 
 async def test_connection(
@@ -91,6 +109,45 @@ async def test_connection(
 
 
 async def _probe(
+    clients: PeerClients, ring: KeyRing, tenant_id: str, peer: PeerNode
+) -> ConnectionReport:
+    listeners = [
+        c for c in (Component.GATEWAY, Component.HTTP_PROXY) if getattr(peer, c.capability)
+    ]
+    api, others = await asyncio.gather(
+        _probe_api(clients, ring, tenant_id, peer),
+        asyncio.gather(*(_probe_listener(peer, c) for c in listeners)),
+    )
+    checks = [_check_of(Component.JOB_RUNNER, peer.url, api), *others]
+    failed = next((check for check in checks if not check.ok), None)
+    if failed is not None:
+        return ConnectionReport(
+            ok=False, code=failed.code, reason=failed.reason, info=api.info, components=checks
+        )
+    api.components = checks
+    return api
+
+
+def _check_of(component: Component, address: str, report: ConnectionReport) -> ComponentCheck:
+    if report.ok:
+        return ComponentCheck(component, address, ok=True)
+    return ComponentCheck(component, address, False, report.code, report.reason)
+
+
+async def _probe_listener(peer: PeerNode, component: Component) -> ComponentCheck:
+    address: str = getattr(peer, component.address_field)
+    try:
+        target = listener_endpoint(peer, component)
+        await probes.answers_as(
+            component, target.host, target.port, target.pin_sha256, target.pin_pem
+        )
+    except PeerFailure as exc:
+        where = f"{component.label} at {address}" if address else component.label
+        return ComponentCheck(component, address, False, exc.code, f"{where}: {exc.message}")
+    return ComponentCheck(component, address, ok=True)
+
+
+async def _probe_api(
     clients: PeerClients, ring: KeyRing, tenant_id: str, peer: PeerNode
 ) -> ConnectionReport:
     expected = parse_peer_url(peer.url)

@@ -84,6 +84,14 @@ class CertificateOut(BaseModel):
     pinned_sha256: str | None
 
 
+class ComponentCheckOut(BaseModel):
+    component: str
+    address: str
+    ok: bool
+    code: str
+    reason: str
+
+
 class ConnectionOut(BaseModel):
     ok: bool
     code: str
@@ -95,3 +103,6 @@ class ConnectionOut(BaseModel):
     latency_ms: float | None = None
     clock_offset_ms: float | None = None
     capabilities: dict[str, bool] | None = None
+    # Each component's own result: the job runner (API), and the gateway and HTTP proxy
+    # where enabled.
+    components: list[ComponentCheckOut] = []

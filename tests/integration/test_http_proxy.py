@@ -155,6 +155,11 @@ def test_a_main_configures_and_pins_the_peers_http_proxy(proxy, node_factory):
         assert pinned["sha256"] == cert_sha256(peer)
         establish_trust(client, created["id"])
         report = expect(client.post(f"peer-nodes/{created['id']}/test-connection"), 200)
-        assert report["ok"] and report["capabilities"]["http_proxy"] is True
+        assert report["ok"] and report["capabilities"]["http_proxy"] is True, report
+        # The proxy itself was reached at its address and answered as one.
+        assert {c["component"]: c["ok"] for c in report["components"]} == {
+            "job-runner": True,
+            "http-proxy": True,
+        }
         shown = expect(client.get(f"peer-nodes/{created['id']}"), 200)
         assert shown["trust"]["http-proxy"]["sha256"] == cert_sha256(peer)

@@ -182,6 +182,42 @@ def test_the_front_refuses_without_a_good_ticket(lab, sshd):
     assert _guacd_connections(lab) == before + 1
 
 
+def test_test_connection_checks_the_gateway_at_its_address(lab, main_client):
+    """Test Connection reaches the gateway front itself, not only the API: a Gateway Address
+    that names the peer's API port (same certificate, so trust is established without a
+    word) is not OK, and the report names the gateway and the address."""
+    report = expect(main_client.post(f"peer-nodes/{lab['peer_id']}/test-connection"), 200)
+    assert report["ok"] is True, report
+    checked = {c["component"]: (c["ok"], c["address"]) for c in report["components"]}
+    assert checked == {
+        "job-runner": (True, f"{lab['peer'].base_url}/ztna/{PEER_TENANT}/root"),
+        "gateway": (True, f"127.0.0.1:{lab['gateway_port']}"),
+    }
+
+    typo = f"127.0.0.1:{lab['peer'].port}"
+    created = add_trusted_peer(
+        main_client,
+        "east-typo",
+        lab["peer"],
+        PEER_TENANT,
+        lab["jwt"],
+        "gateway",
+        gateway=True,
+        gateway_address=typo,
+    )
+    try:
+        report = expect(main_client.post(f"peer-nodes/{created['id']}/test-connection"), 200)
+        assert (report["ok"], report["code"]) == (False, "wrong_listener"), report
+        assert report["reason"].startswith(f"Gateway at {typo}: the server there is not")
+        [gateway] = [c for c in report["components"] if c["component"] == "gateway"]
+        assert (gateway["ok"], gateway["address"]) == (False, typo)
+        # The API half still answered: the one wrong component is named, not the peer.
+        [api] = [c for c in report["components"] if c["component"] == "job-runner"]
+        assert api["ok"] is True and report["node"] == "peer-east"
+    finally:
+        expect(main_client.delete(f"peer-nodes/{created['id']}"), 204)
+
+
 def test_a_viewer_cannot_open_and_others_cannot_attach(lab, main_client, sshd):
     host = ssh_host(main_client, sshd, "guarded")
     add_user(main_client, "vera")

@@ -7,6 +7,7 @@ from pamnode.peers import connection, pinning, registry
 from pamnode.peers.models import Component, PeerNode
 from pamnode.peers.schemas import (
     CertificateOut,
+    ComponentCheckOut,
     ComponentIn,
     ConnectionOut,
     EstablishIn,
@@ -124,4 +125,14 @@ async def test_connection(peer_id: str, caller: Caller, db: DB, node: NodeDep) -
         latency_ms=report.latency_ms,
         clock_offset_ms=report.clock_offset_ms,
         capabilities=info.capabilities.model_dump() if info else None,
+        components=[
+            ComponentCheckOut(
+                component=check.component.value,
+                address=check.address,
+                ok=check.ok,
+                code=check.code,
+                reason=check.reason,
+            )
+            for check in report.components
+        ],
     )
