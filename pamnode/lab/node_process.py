@@ -1,7 +1,9 @@
 """A real `python -m pamnode serve` process, driven over HTTPS like a client would.
 
 It may run inside a network namespace: it then listens on every address of that namespace
-and is reached at `address`, the end of a link that the caller can route to.
+and is reached at `address`, the end of a link that the caller can route to. Given a
+`Zygote`, it is forked from one that has imported pamnode already (`zygote.py`: the same
+process, less the 2 s of imports); a node in a namespace always starts a fresh interpreter.
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ from typing import IO
 import httpx
 
 from pamnode.lab.ports import free_port
-from pamnode.lab.server import end_process
+from pamnode.lab.server import Process, end_process
+from pamnode.lab.zygote import Zygote
 
 START_TIMEOUT = 60.0
 STOP_TIMEOUT = 10.0
@@ -44,8 +47,10 @@ class NodeProcess:
         netns: str | None = None,
         address: str = "127.0.0.1",
         env: dict[str, str] | None = None,
+        zygote: Zygote | None = None,
     ) -> None:
         self.data_dir = Path(data_dir)
+        self.zygote = None if netns else zygote
         # PAMNODE_* settings of this node beyond the command line's.
         self.extra_env = dict(env or {})
         self.netns = netns
@@ -55,7 +60,7 @@ class NodeProcess:
         self.database_url = database_url
         # Fixed for the node's lifetime so peers and clients survive restarts.
         self.port = free_port()
-        self.proc: subprocess.Popen[bytes] | None = None
+        self.proc: Process | None = None
         self._log_handle: IO[bytes] | None = None
         self.data_dir.mkdir(parents=True, exist_ok=True)
 
@@ -115,10 +120,7 @@ class NodeProcess:
             self._start(["--admin-login", login, "--admin-password-file", str(password_file)])
 
     def _start(self, admin_args: list[str]) -> None:
-        cmd = [
-            sys.executable,
-            "-m",
-            "pamnode",
+        args = [
             "serve",
             "--data",
             str(self.data_dir),
@@ -131,18 +133,25 @@ class NodeProcess:
             *self._db_args(),
             *admin_args,
         ]
+        cmd = [sys.executable, "-m", "pamnode", *args]
         if self.netns:
             cmd = ["ip", "netns", "exec", self.netns, *cmd]
         self._log_handle = self.log_path.open("ab")
-        self._log_handle.write(f"\n=== pamnode.lab: {' '.join(cmd)}\n".encode())
+        forked = " (forked from the zygote)" if self.zygote else ""
+        self._log_handle.write(f"\n=== pamnode.lab: {' '.join(cmd)}{forked}\n".encode())
         self._log_handle.flush()
-        self.proc = subprocess.Popen(
-            cmd,
-            stdin=subprocess.DEVNULL,
-            stdout=self._log_handle,
-            stderr=subprocess.STDOUT,
-            env=self._env(),
-        )
+        if self.zygote is not None:
+            self.proc = self.zygote.spawn(
+                args, self._env(), stdout=self._log_handle, stderr=self._log_handle
+            )
+        else:
+            self.proc = subprocess.Popen(
+                cmd,
+                stdin=subprocess.DEVNULL,
+                stdout=self._log_handle,
+                stderr=subprocess.STDOUT,
+                env=self._env(),
+            )
         try:
             self._wait_healthy()
         except BaseException:
@@ -208,10 +217,7 @@ class NodeProcess:
 
     def init_admin(self, login: str, password: str) -> subprocess.CompletedProcess[str]:
         with _password_file(password) as pw_file:
-            cmd = [
-                sys.executable,
-                "-m",
-                "pamnode",
+            args = [
                 "init",
                 "--data",
                 str(self.data_dir),
@@ -221,8 +227,10 @@ class NodeProcess:
                 str(pw_file),
                 *self._db_args(),
             ]
+            if self.zygote is not None:
+                return self.zygote.run(args, self._env(), timeout=120)
             return subprocess.run(
-                cmd,
+                [sys.executable, "-m", "pamnode", *args],
                 stdin=subprocess.DEVNULL,
                 capture_output=True,
                 text=True,

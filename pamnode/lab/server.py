@@ -13,14 +13,26 @@ import signal
 import subprocess
 import tempfile
 from pathlib import Path
-from typing import IO, ClassVar, Self
+from typing import IO, ClassVar, Protocol, Self
 
 from pamnode.lab.accounts import make_user, remove_user
 
 STOP_TIMEOUT_S = 10.0
 
 
-def end_process(proc: subprocess.Popen[bytes] | None) -> None:
+class Process(Protocol):
+    """What the lab uses of a process it started: `subprocess.Popen`, or a child of the
+    zygote (`zygote.ForkedProcess`)."""
+
+    pid: int
+
+    def poll(self) -> int | None: ...
+    def wait(self, timeout: float | None = None) -> int: ...
+    def send_signal(self, sig: int) -> None: ...
+    def kill(self) -> None: ...
+
+
+def end_process(proc: Process | None) -> None:
     """SIGTERM (a server cleans up its locks and sockets), then SIGKILL if it lingers."""
     if proc is None or proc.poll() is not None:
         return

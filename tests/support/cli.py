@@ -9,17 +9,29 @@ import sys
 from pathlib import Path
 
 from pamnode.lab.node_process import NodeProcess
+from pamnode.lab.zygote import Zygote
+
+# Set for the test run by tests/conftest.py: run_cli's commands are forked from it.
+_zygote: Zygote | None = None
+
+
+def use_zygote(zygote: Zygote | None) -> None:
+    global _zygote
+    _zygote = zygote
 
 
 def run_cli(env: dict[str, str], *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    result = subprocess.run(
-        [sys.executable, "-m", "pamnode", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-        stdin=subprocess.DEVNULL,
-    )
+    if _zygote is not None:
+        result = _zygote.run(list(args), env, timeout=60)
+    else:
+        result = subprocess.run(
+            [sys.executable, "-m", "pamnode", *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=60,
+            stdin=subprocess.DEVNULL,
+        )
     if check:
         assert result.returncode == 0, f"pamnode {' '.join(args)}: {result.stderr}"
     return result
