@@ -4,7 +4,7 @@ import json
 import os
 import ssl
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import httpx
 import typer
@@ -133,12 +133,32 @@ class Api:
         except httpx.HTTPError as exc:
             raise unreachable(self.url, exc) from None
         if response.is_error:
-            try:
-                message = response.json()["error"]["message"]
-            except (ValueError, KeyError, TypeError):
-                message = response.text[:500]
-            raise fail(f"{response.status_code}: {message}")
+            raise _refused(response)
         return response.json() if response.content else None
+
+    def download(self, path: str, sink: BinaryIO, params: dict[str, Any] | None = None) -> int:
+        """GET `path` into `sink` as it arrives (a recording may be large); the bytes written,
+        or exit with the server's message."""
+        written = 0
+        try:
+            with self._client.stream("GET", path, params=params) as response:
+                if response.is_error:
+                    response.read()
+                    raise _refused(response)
+                for chunk in response.iter_bytes():
+                    sink.write(chunk)
+                    written += len(chunk)
+        except httpx.HTTPError as exc:
+            raise unreachable(self.url, exc) from None
+        return written
+
+
+def _refused(response: httpx.Response) -> typer.Exit:
+    try:
+        message = response.json()["error"]["message"]
+    except (ValueError, KeyError, TypeError):
+        message = response.text[:500]
+    return fail(f"{response.status_code}: {message}")
 
 
 def request(

@@ -1,12 +1,13 @@
 """`pamnode sessions …`: Reports > Sessions from a shell (the remote screen itself is the
 console's; a program attaches to a session's tunnel, see docs/architecture.md)."""
 
+import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from pamnode.cli.client import request
+from pamnode.cli.client import Api, fail, request
 from pamnode.cli.output import Json, Yes, confirm, show, table
 from pamnode.cli.refs import resolve_asset
 
@@ -55,6 +56,47 @@ SessionId = Annotated[str, typer.Argument(help="The session's id (sessions have 
 def show_session(session_id: SessionId, as_json: Json = False) -> None:
     """Session details: its Gateway, peer node, node signature and every attempt."""
     show(request("GET", f"sessions/{session_id}"), as_json)
+
+
+@sessions_app.command("recording")
+def download_recording(
+    session_id: SessionId,
+    kind: Annotated[
+        str | None,
+        typer.Option(
+            help="Which recording: recording (the Guacamole one, for the player), typescript, "
+            "commands or files; needed only when the session has more than one "
+            "(`pamnode sessions show ID` lists them)."
+        ),
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Write it here (default: print it).")
+    ] = None,
+) -> None:
+    """Download one of a session's recordings (what the console's Download links give)."""
+    with Api() as api:
+        if kind is None:
+            kinds = api.request("GET", f"sessions/{session_id}")["recordings"]
+            if len(kinds) != 1:
+                listed = ", ".join(kinds) or "none"
+                raise fail(
+                    f"session {session_id} has these recordings: {listed}; name one with --kind"
+                )
+            kind = str(kinds[0])
+        params = {"kind": kind}
+        if out is None:
+            api.download(f"sessions/{session_id}/recording", sys.stdout.buffer, params)
+            return
+        # Written beside it and renamed when whole: a refusal or a broken transfer leaves
+        # no partial file under the name asked for.
+        part = out.with_name(out.name + ".part")
+        try:
+            with part.open("wb") as sink:
+                written = api.download(f"sessions/{session_id}/recording", sink, params)
+            part.replace(out)
+        finally:
+            part.unlink(missing_ok=True)
+    typer.echo(f"Wrote {out} ({written} bytes, {kind})")
 
 
 @sessions_app.command("terminate")

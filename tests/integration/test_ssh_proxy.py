@@ -17,6 +17,7 @@ from pamnode.lab.ports import free_port
 from pamnode.lab.rdp import X224_CONNECTION_CONFIRM, X224_CONNECTION_REQUEST, RdpServer
 from pamnode.lab.vnc import exchange
 from tests.support.assets import add_asset
+from tests.support.cli import cli_env, log_in, run_cli
 from tests.support.db import run_sql
 from tests.support.identity import PASSWORD, add_user, create_tenant, error_of, expect
 from tests.support.jobs import ssh_host
@@ -94,6 +95,40 @@ def test_exec_from_the_main_returns_output_and_exit_status(lab, api):
     assert row["recordings"] == ["commands"] and row["bytes_in"] > 0
     commands = recording(api, row["id"], "commands")
     assert "$ hostname; exit 3" in commands and "exit status 3" in commands
+
+
+def test_the_cli_downloads_a_recording(lab, api, tmp_path):
+    done = lab["ssh"].ssh("tadmin@corp#local-web", "echo cli-recording")
+    assert done.returncode == 0, done.stderr
+    row = newest(api, "SSHP:Exec")
+    env = cli_env(tmp_path / "cli")
+    password_file = tmp_path / "pw"
+    password_file.write_text(PASSWORD)
+    log_in(env, lab["main"], "corp", "tadmin", password_file)
+
+    # The session has one recording: --kind may be left out.
+    out = tmp_path / "commands.txt"
+    wrote = run_cli(env, "sessions", "recording", row["id"], "-o", str(out))
+    assert out.read_text() == recording(api, row["id"], "commands")
+    assert f"Wrote {out}" in wrote.stdout and "commands" in wrote.stdout
+    printed = run_cli(env, "sessions", "recording", row["id"], "--kind", "commands")
+    assert printed.stdout == out.read_text()
+
+    # A kind the session does not have: the server's reason, and no file left behind.
+    missing = tmp_path / "typescript.txt"
+    refused = run_cli(
+        env,
+        "sessions",
+        "recording",
+        row["id"],
+        "--kind",
+        "typescript",
+        "-o",
+        str(missing),
+        check=False,
+    )
+    assert refused.returncode == 1 and "no typescript" in refused.stderr, refused.stderr
+    assert list(tmp_path.glob("typescript.txt*")) == []
 
 
 def test_exec_through_the_peers_http_proxy(lab, api):
