@@ -51,7 +51,8 @@ def parse_peer_url(url: str) -> PeerSiteUrl:
     except ValueError as exc:
         raise _bad_url(url, f"cannot be read ({exc})") from None
     if parts.scheme != "https":
-        raise _bad_url(url, f"must use https, not '{parts.scheme or 'nothing'}'")
+        scheme = f"not '{parts.scheme}'" if parts.scheme else "and none is given"
+        raise _bad_url(url, f"must start with https:// ({scheme})")
     if not parts.hostname or not valid_host(parts.hostname):
         raise _bad_url(url, "has no valid host")
     if parts.username or parts.password:

@@ -26,11 +26,27 @@ class Channel(StrEnum):
     RDPP = "RDPP"
 
     @property
+    def label(self) -> str:
+        """In words, for messages: "an RDP pass-through", "an SSH command (SSHP:Exec)"."""
+        return _CHANNEL_LABELS[self]
+
+    @property
     def protocol(self) -> str:
         """The protocol the target must speak for this channel."""
         if self in (Channel.RDP, Channel.RDPP):
             return "rdp"
         return "vnc" if self is Channel.VNC else "ssh"
+
+
+_CHANNEL_LABELS = {
+    Channel.SSH: "an SSH session in the browser",
+    Channel.RDP: "an RDP session in the browser",
+    Channel.VNC: "a VNC session in the browser",
+    Channel.SSHP_SHELL: "an SSH shell through the SSH proxy (SSHP:Shell)",
+    Channel.SSHP_EXEC: "an SSH command through the SSH proxy (SSHP:Exec)",
+    Channel.SSHP_SFTP: "an SFTP or scp transfer through the SSH proxy (SSHP:SFTP)",
+    Channel.RDPP: "an RDP pass-through (RDPP)",
+}
 
 
 class Session(Base):

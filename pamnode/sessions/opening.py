@@ -32,8 +32,8 @@ async def open_session(
         channel = Channel(protocol.value.upper())
     elif channel.protocol != protocol:
         raise InvalidInput(
-            f"'{asset.name}' is reached with {protocol.value.upper()}, so it cannot carry a "
-            f"{channel} session",
+            f"'{asset.name}' is reached with {protocol.value.upper()}, so it cannot carry "
+            f"{channel.label}",
             code="session_protocol_mismatch",
         )
     await end_unattached(db, principal.site.id, "local", ATTACH_WITHIN_S)

@@ -230,7 +230,8 @@ def test_expiry_is_shown_ahead_of_time(nodes, main_client):
 @pytest.mark.parametrize(
     ("url", "fragment"),
     [
-        ("http://peer:6443/ztna/acme/root", "must use https"),
+        ("http://peer:6443/ztna/acme/root", "must start with https:// (not 'http')"),
+        ("peer.example/ztna/acme/root", "must start with https:// (and none is given)"),
         ("https://peer:6443/acme/root", "instead of /ztna/<tenant>/<site>"),
         ("https://peer:6443/ztna/acme", "instead of /ztna/<tenant>/<site>"),
         ("https://peer:6443/ztna/ACME/root", "not a valid tenant name"),

@@ -331,3 +331,6 @@ def test_rdp_pass_through_carries_one_client_through_the_peer(lab, api):
     local = next(a for a in expect(api.get("assets"), 200) if a["name"] == "local-web")
     refused = error_of(api.post(f"assets/{local['id']}/rdp-proxy"), 422)
     assert refused["code"] == "session_protocol_mismatch"
+    assert refused["message"] == (
+        "'local-web' is reached with SSH, so it cannot carry an RDP pass-through (RDPP)"
+    )
