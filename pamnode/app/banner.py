@@ -1,6 +1,7 @@
 """What `pamnode serve` says when it is ready: where its consoles are, which certificate it
-presents (the SHA-256 a main's Verify Trust shows for this node), which database it uses, and
-a warning while the node has no administrator yet."""
+presents (the SHA-256 a main's Verify Trust shows for this node), every other listener it
+started with what identifies it, which database it uses, and a warning while the node has no
+administrator yet."""
 
 import logging
 
@@ -9,15 +10,16 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pamnode import __version__
-from pamnode.app.settings import Settings
+from pamnode.app.node import Node
 from pamnode.app.tls import certificate_der
 from pamnode.crypto.fingerprints import fingerprint
 from pamnode.identity.models import Site, Tenant, User
 from pamnode.identity.names import BASE_TENANT
 
 
-async def banner(db: AsyncSession, settings: Settings) -> list[tuple[int, str]]:
+async def banner(db: AsyncSession, node: Node) -> list[tuple[int, str]]:
     """The lines to log, one fact each, with their `logging` level."""
+    settings = node.settings
     origin = f"https://{_host(settings.host)}:{settings.port}"
     lines = [
         f"pamnode {__version__}, node '{settings.node_name}', listening on {origin}",
@@ -28,6 +30,7 @@ async def banner(db: AsyncSession, settings: Settings) -> list[tuple[int, str]]:
     if settings.cert_file is not None:
         sha256 = fingerprint(certificate_der(settings.cert_file))
         lines.append(f"certificate SHA-256 (Verify Trust on a main shows this): {sha256}")
+    lines += _listeners(node)
     sites = (
         await db.execute(
             select(Tenant.name, Site.name)
@@ -51,3 +54,25 @@ async def banner(db: AsyncSession, settings: Settings) -> list[tuple[int, str]]:
 
 def _host(host: str) -> str:
     return f"[{host}]" if ":" in host else host
+
+
+def _listeners(node: Node) -> list[str]:
+    """The listeners beside HTTPS, as a main's administrator enters and pins them."""
+    said = []
+    if node.front is not None:
+        said.append(
+            f"gateway front (remote sessions) on {node.remote_sessions.gateway_address}, "
+            "with the same certificate: a main's Gateway Address"
+        )
+    if node.http_proxy is not None:
+        said.append(
+            f"HTTP proxy (proxy sessions) on {node.proxy.address}, with the same certificate: "
+            "a main's HTTP Proxy Address"
+        )
+    if node.ssh_proxy is not None:
+        settings = node.settings
+        host = _host(settings.ssh_proxy_host or settings.host)
+        said.append(
+            f"SSH proxy on {host}:{settings.ssh_proxy_port}, host key {node.ssh_proxy.fingerprint}"
+        )
+    return said

@@ -54,7 +54,7 @@ def create_app(settings: Settings, executors: Executors | None = None) -> FastAP
         start_queue(app.state.node.jobs)
         await serve_listeners(app.state.node)
         async with app.state.node.sessions() as db:
-            for level, line in await banner(db, settings):
+            for level, line in await banner(db, app.state.node):
                 log.log(level, line)
         # Only on a database several nodes may share (one node serves a SQLite file): the
         # restart's `reconcile` is all a lone node needs, and nobody else changes its jobs.

@@ -194,6 +194,12 @@ def test_test_connection_checks_the_gateway_at_its_address(lab, main_client):
         "gateway": (True, f"127.0.0.1:{lab['gateway_port']}"),
     }
 
+    # The address to enter is the one the peer's start names.
+    assert (
+        f"gateway front (remote sessions) on 127.0.0.1:{lab['gateway_port']}, with the same "
+        "certificate: a main's Gateway Address"
+    ) in lab["peer"].log_text()
+
     typo = f"127.0.0.1:{lab['peer'].port}"
     created = add_trusted_peer(
         main_client,

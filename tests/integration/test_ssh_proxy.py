@@ -10,6 +10,7 @@ import hashlib
 import socket
 import time
 
+import asyncssh
 import pytest
 
 from pamnode.lab.openssh import OpenSshClient
@@ -78,6 +79,23 @@ def recording(api, session_id: str, kind: str) -> str:
     response = api.get(f"sessions/{session_id}/recording", params={"kind": kind})
     assert response.status_code == 200, response.text
     return response.text
+
+
+def test_the_banners_name_every_listener(lab):
+    """What an administrator copies from a node's start into a main's form: the proxies'
+    addresses, and the SSH proxy's host key as `ssh` will show it."""
+    key = asyncssh.read_private_key(lab["main"].data_dir / "ssh_proxy_host_key")
+    main_log = lab["main"].log_text()
+    ssh_port = lab["ssh"].port
+    assert f"SSH proxy on 127.0.0.1:{ssh_port}, host key {key.get_fingerprint('sha256')}" in (
+        main_log
+    )
+    assert "HTTP proxy (proxy sessions) on" not in main_log
+    peer_log = lab["peer"].log_text()
+    assert (
+        f"HTTP proxy (proxy sessions) on 127.0.0.1:{lab['proxy_port']}, with the same "
+        "certificate: a main's HTTP Proxy Address"
+    ) in peer_log
 
 
 def test_exec_from_the_main_returns_output_and_exit_status(lab, api):
