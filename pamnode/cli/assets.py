@@ -28,6 +28,20 @@ Port = Annotated[int | None, typer.Option(help="Default: 22 (SSH), 5985/5986 (Wi
 Https = Annotated[
     bool | None, typer.Option("--https/--http", help="WinRM only: HTTPS (5986) or HTTP (5985).")
 ]
+Protocol = Annotated[
+    str | None,
+    typer.Option(
+        help="Remote sessions (Access): ssh, rdp or vnc. Default: ssh on a unix-host, rdp on a "
+        "windows-host."
+    ),
+]
+SessionPort = Annotated[
+    int | None,
+    typer.Option(
+        help="Remote sessions: the port they connect to. Default: the protocol's own (22, 3389, "
+        "5900), or --port for SSH to a unix-host."
+    ),
+]
 Tags = Annotated[list[str] | None, typer.Option("--tag", help="A tag (repeat for more).")]
 Username = Annotated[str | None, typer.Option(help="Vault: the account to log in with.")]
 PasswordFile = Annotated[
@@ -64,8 +78,20 @@ def _secrets(
     return {name: value for name, value in values.items() if value is not None}
 
 
-def _properties(host: str | None, port: int | None, https: bool | None) -> dict[str, Any]:
-    given = {"host": host, "port": port, "use_https": https}
+def _properties(
+    host: str | None,
+    port: int | None,
+    https: bool | None,
+    protocol: str | None,
+    session_port: int | None,
+) -> dict[str, Any]:
+    given = {
+        "host": host,
+        "port": port,
+        "use_https": https,
+        "protocol": protocol,
+        "session_port": session_port,
+    }
     return {name: value for name, value in given.items() if value is not None}
 
 
@@ -84,6 +110,8 @@ def add(
     host: Host = None,
     port: Port = None,
     https: Https = None,
+    protocol: Protocol = None,
+    session_port: SessionPort = None,
     description: Annotated[str, typer.Option(help="Free text.")] = "",
     tag: Tags = None,
     username: Username = None,
@@ -97,7 +125,7 @@ def add(
         "name": name,
         "type": type,
         "parent_id": resolve_asset(parent) if parent else None,
-        "properties": _properties(host, port, https),
+        "properties": _properties(host, port, https, protocol, session_port),
         "description": description,
         "tags": tag or [],
         "secrets": _secrets(
@@ -151,6 +179,8 @@ def edit(
     host: Host = None,
     port: Port = None,
     https: Https = None,
+    protocol: Protocol = None,
+    session_port: SessionPort = None,
     description: Annotated[str | None, typer.Option(help="Free text.")] = None,
     tag: Annotated[
         list[str] | None, typer.Option("--tag", help="Replace the tags (repeat for more).")
@@ -164,7 +194,7 @@ def edit(
     """Rename, change properties or tags, or set vault fields."""
     body: dict[str, Any] = {"name": name, "description": description, "tags": tag}
     body = {key: value for key, value in body.items() if value is not None}
-    properties = _properties(host, port, https)
+    properties = _properties(host, port, https, protocol, session_port)
     secrets = _secrets(username, password_file, ask_password, private_key_file, passphrase_file)
     if properties:
         body["properties"] = properties

@@ -287,9 +287,33 @@ def test_cli_manages_the_library_by_path(lib, tmp_path):
     listing = run_cli(env, "asset", "list", "--parent", "cli-dc").stdout
     assert "cli-web" in listing and "cli-linux" in listing
 
+    # The remote-session endpoint, set and changed from a shell.
+    desk = json.loads(
+        run_cli(
+            env,
+            "asset",
+            "add",
+            "cli-desk",
+            "--type",
+            "windows-host",
+            "--parent",
+            "cli-dc",
+            "--host",
+            "desk.example",
+            "--protocol",
+            "vnc",
+            "--session-port",
+            "5901",
+        ).stdout
+    )
+    assert (desk["properties"]["protocol"], desk["properties"]["session_port"]) == ("vnc", 5901)
+    run_cli(env, "asset", "edit", "cli-dc/cli-desk", "--protocol", "rdp", "--session-port", "3390")
+    desk = expect(client.get(f"assets/{desk['id']}"), 200)
+    assert (desk["properties"]["protocol"], desk["properties"]["session_port"]) == ("rdp", 3390)
+
     refused = run_cli(env, "asset", "rm", "cli-dc", "--yes", check=False)
     assert refused.returncode == 1 and "409: container 'cli-dc' is not empty" in refused.stderr
     removed = run_cli(env, "asset", "rm", "cli-dc", "--recursive", "--yes").stdout
-    assert "with 1 assets and 1 containers" in removed
+    assert "with 2 assets and 1 containers" in removed
     missing = run_cli(env, "asset", "show", "cli-dc", check=False)
     assert missing.returncode == 1 and "no asset named 'cli-dc'" in missing.stderr
