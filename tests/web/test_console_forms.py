@@ -131,6 +131,17 @@ def test_peer_edit_keeps_the_access_token(site, new_page):
     page.get_by_role("dialog").get_by_role("button", name="Establish Trust").click()
     expect(header).to_contain_text("Gateway certificate: Trusted")
 
+    # The list shows each component on its own: its address and its trust, or off.
+    page.goto(f"{base}/peer-nodes")
+    row = page.get_by_role("row").filter(has_text="self-renamed")
+    expect(row.locator("td[data-component=job-runner]")).to_have_text("not trusted")
+    expect(row.locator("td[data-component=gateway]")).to_have_text(f"127.0.0.1:{node.port} trusted")
+    expect(row.locator("td[data-component=http-proxy]")).to_have_text("off")
+    headers = page.get_by_role("columnheader")
+    expect(headers).to_have_text(
+        ["Peer Name", "URL", "Job Runner", "Gateway", "HTTP Proxy", "Enabled", "Warnings"]
+    )
+
 
 def test_login_form_without_javascript(site, browser):
     _, base, _ = site

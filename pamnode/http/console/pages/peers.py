@@ -18,11 +18,6 @@ from pamnode.peers.schemas import ComponentIn, EstablishIn, PeerNodeIn, PeerNode
 
 router = APIRouter(dependencies=[Depends(check_same_origin)], include_in_schema=False)
 
-COMPONENT_LABELS = {
-    Component.JOB_RUNNER: "Job Runner",
-    Component.GATEWAY: "Gateway",
-    Component.HTTP_PROXY: "HTTP Proxy",
-}
 TOGGLES = ("job_runner", "gateway", "http_proxy", "enabled")
 ADDRESSES = ("gateway_address", "http_proxy_address")
 
@@ -56,7 +51,9 @@ def _values(peer: PeerNode) -> dict[str, str]:
 async def peers_page(request: Request, caller: Caller, db: DB) -> Response:
     peers = await registry.list_peers(db, caller)
     rows = [(peer, registry.warnings(peer)) for peer in peers]
-    return page(request, "peers/list.html", caller, title="Peer Nodes", rows=rows)
+    return page(
+        request, "peers/list.html", caller, title="Peer Nodes", rows=rows, components=Component
+    )
 
 
 @router.get("/peer-nodes/new", response_class=HTMLResponse)
@@ -96,7 +93,7 @@ async def peer_page(request: Request, peer_id: str, caller: Caller, db: DB) -> R
         values=_values(peer),
         errors={},
         warnings=registry.warnings(peer),
-        labels=COMPONENT_LABELS,
+        components=Component,
     )
 
 
@@ -128,7 +125,7 @@ def _trust_dialog(
         caller,
         peer_id=peer_id,
         component=component,
-        label=COMPONENT_LABELS[Component(component)],
+        label=Component(component).label,
         verified=verified,
     )
 
