@@ -8,6 +8,7 @@ not come from a console page is refused whoever sends it.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, expect
@@ -33,10 +34,11 @@ def site(node_factory):
         add_user(client, "auditor1", "auditor")
         dc = add_asset(client, "dc", "container")
         host = add_asset(client, "h1", "unix-host", dc["id"])
+        desk = add_asset(client, "desk", "windows-host", dc["id"])
         hidden = add_asset(client, "secret-host", "unix-host")
         grant = {"principal": "op1", "role": "operator"}
         expect_status(client.post(f"assets/{dc['id']}/permissions", json=grant), 201)
-    return node, {"dc": dc["id"], "h1": host["id"], "hidden": hidden["id"]}
+    return node, {"dc": dc["id"], "h1": host["id"], "desk": desk["id"], "hidden": hidden["id"]}
 
 
 def log_in(page: Page, base: str, login: str) -> None:
@@ -93,6 +95,36 @@ def test_operator_sees_only_what_the_asset_permission_allows(site, new_page, sho
     )
     assert refused.status == 403
     assert "asset-manager asset permission" in refused.text()
+
+
+def test_a_viewer_is_told_what_access_needs_and_an_operator_gets_an_rdp_file(site, new_page):
+    node, ids = site
+    base = f"{node.base_url}/ztna/{TENANT}/root"
+    page = new_page()
+    log_in(page, base, "auditor1")
+    page.goto(f"{base}/assets/{ids['h1']}")
+    main = page.locator("main")
+    expect(main.get_by_role("button", name="Access")).to_have_count(0)
+    for button in ("Access", "Execute"):
+        expect(main).to_contain_text(
+            f"{button} needs the operator permission on this asset or a container above it; "
+            "yours is viewer."
+        )
+
+    page = new_page()
+    log_in(page, base, "op1")
+    page.goto(f"{base}/assets/{ids['h1']}")
+    main = page.locator("main")
+    expect(main.get_by_text("needs the operator permission")).to_have_count(0)
+    # SSH host: no pass-through offered; a Windows host: its .rdp file, one click.
+    expect(main.get_by_role("button", name="RDP pass-through")).to_have_count(0)
+    page.goto(f"{base}/assets/{ids['desk']}")
+    with page.expect_download() as downloading:
+        page.get_by_role("button", name="RDP pass-through").click()
+    download = downloading.value
+    assert download.suggested_filename == "desk.rdp"
+    rdp = Path(download.path()).read_text()
+    assert re.search(r"^full address:s:127\.0\.0\.1:\d+$", rdp, re.MULTILINE), rdp
 
 
 def test_auditor_reads_without_change_buttons(site, new_page):

@@ -6,10 +6,12 @@ from fastapi import APIRouter, Query, Request, status
 from fastapi.responses import FileResponse
 from pydantic import AwareDatetime
 
+from pamnode.app.node import Node
 from pamnode.http.deps import DB, Caller, NodeDep
 from pamnode.http.downloads import recording_response
 from pamnode.http.paging import Limit, Offset
-from pamnode.proxy.rdp import open_rdp_proxy
+from pamnode.identity.principal import Principal
+from pamnode.proxy.rdp import RdpOffer, open_rdp_proxy
 from pamnode.sessions import report
 from pamnode.sessions.opening import open_session
 from pamnode.sessions.schemas import (
@@ -38,20 +40,28 @@ async def open_asset_session(
     return OpenedSessionOut(**opened, tunnel=tunnel_path(request, session.id))
 
 
-@router.post("/assets/{asset_id}/rdp-proxy", status_code=status.HTTP_201_CREATED)
-async def open_rdp_pass_through(
-    asset_id: str, request: Request, caller: Caller, node: NodeDep
-) -> RdpProxyOut:
-    """RDP pass-through: a one-time port on this node that carries one RDP client's stream to
-    the asset (through its peer's HTTP proxy when it has one); the client logs in itself."""
+async def offer_rdp_pass_through(
+    request: Request, caller: Principal, node: Node, asset_id: str
+) -> RdpOffer:
+    """The one-time port, listening where the settings say and named in the .rdp file as
+    configured, else by the host name this request came to (the API's and the console's)."""
     settings = node.settings
-    offer = await open_rdp_proxy(
+    return await open_rdp_proxy(
         node.proxy,
         caller,
         asset_id,
         settings.rdp_proxy_host or settings.host,
         settings.rdp_proxy_advertised or request.url.hostname or settings.host,
     )
+
+
+@router.post("/assets/{asset_id}/rdp-proxy", status_code=status.HTTP_201_CREATED)
+async def open_rdp_pass_through(
+    asset_id: str, request: Request, caller: Caller, node: NodeDep
+) -> RdpProxyOut:
+    """RDP pass-through: a one-time port on this node that carries one RDP client's stream to
+    the asset (through its peer's HTTP proxy when it has one); the client logs in itself."""
+    offer = await offer_rdp_pass_through(request, caller, node, asset_id)
     return RdpProxyOut(
         session_id=offer.session_id,
         host=offer.host,

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from pamnode.assets import grants, library
-from pamnode.assets.library import SessionProtocol
+from pamnode.assets.library import SessionProtocol, session_endpoint
 from pamnode.assets.models import AssetType
 from pamnode.assets.permissions import Action, AssetRole, allowed_actions, allows, require_asset
 from pamnode.assets.schemas import AssetIn, AssetPatch, PermissionIn
@@ -95,13 +95,29 @@ async def _library(caller: Principal, db: DB, asset_id: str | None) -> dict[str,
     runnable = []
     if Action.EXECUTE in actions and caller.can(Permission.SCRIPTS_READ):
         runnable = [s for s in await scripts.list_scripts(db, caller) if s.type in script_types]
+    kind = AssetType(view.asset.type)
     context.update(
         selected=view,
         actions={action.value for action in actions},
         tasks=[(task.value, TASK_LABELS[task]) for task in tasks],
         scripts=runnable,
+        # Offered only for hosts whose remote sessions speak RDP: the client brings its own.
+        rdp_pass_through=kind is not AssetType.CONTAINER
+        and session_endpoint(view.asset)[0] is SessionProtocol.RDP,
+        missing=_missing(actions) if kind is not AssetType.CONTAINER else [],
     )
     return context
+
+
+def _missing(held: set[Action]) -> list[tuple[str, str]]:
+    """What a host's page would offer with a stronger permission: (the action's button, the
+    least asset role that allows it)."""
+    buttons = {Action.CONNECT: "Access", Action.EXECUTE: "Execute"}
+    return [
+        (button, next(role.value for role in AssetRole if allows(role, action)))
+        for action, button in buttons.items()
+        if action not in held
+    ]
 
 
 @router.get("/assets", response_class=HTMLResponse)

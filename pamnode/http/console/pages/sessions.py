@@ -1,10 +1,12 @@
 """Console pages of Access (the session viewer), Reports > Sessions and recording playback."""
 
+import re
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, Response
 
+from pamnode.http.api.sessions import offer_rdp_pass_through
 from pamnode.http.console.caller import Caller
 from pamnode.http.console.csrf import check_same_origin
 from pamnode.http.console.render import Pages, page, redirect, site_base
@@ -28,6 +30,20 @@ STATES = [("", "any"), *((state.value, state.value) for state in SessionState)]
 async def access(request: Request, asset_id: str, caller: Caller, db: DB) -> Response:
     session = await open_session(db, caller, asset_id)
     return redirect(request, f"{site_base(request)}/sessions/{session.id}/view")
+
+
+@router.post("/assets/{asset_id}/rdp-proxy")
+async def rdp_pass_through(
+    request: Request, asset_id: str, caller: Caller, node: NodeDep
+) -> Response:
+    """The .rdp file of a one-time port, downloaded: the user's RDP client opens it."""
+    offer = await offer_rdp_pass_through(request, caller, node, asset_id)
+    name = re.sub(r"[^A-Za-z0-9._-]", "_", offer.asset_name) or "session"
+    return Response(
+        offer.rdp_file,
+        media_type="application/x-rdp",
+        headers={"Content-Disposition": f'attachment; filename="{name}.rdp"'},
+    )
 
 
 @router.get("/sessions", response_class=HTMLResponse)
