@@ -95,7 +95,30 @@ def test_access_draws_the_remote_screen_and_the_recording_plays(lab, new_page, s
     page.get_by_role("link", name="Play recording").click()
     recording = page.locator("#recording-display")
     expect(recording).to_have_attribute("data-state", "loaded")
+    duration = page.evaluate("window.pamnodeRecording.getDuration()")
+    assert duration > 1000, duration
+    total = f"{duration // 1000 // 60}:{duration // 1000 % 60:02d}"
+    expect(page.locator("#recording-time")).to_have_text(f"0:00 / {total}")
+
+    # Seek: the bar moves the recording there, and the clock says where.
+    seek_bar = page.get_by_label("Position in the recording")
+    middle = duration // 2
+    seek_bar.evaluate(
+        "(bar, at) => { bar.value = at; bar.dispatchEvent(new Event('change')); }", middle
+    )
+    page.wait_for_function(
+        "at => Math.abs(window.pamnodeRecording.getPosition() - at) < 200", arg=middle
+    )
+    expect(page.locator("#recording-time")).to_have_text(
+        f"{middle // 1000 // 60}:{middle // 1000 % 60:02d} / {total}"
+    )
+
+    # Play (at 4x) from there to the end; the button is Pause meanwhile.
+    page.get_by_label("Speed").select_option("4")
     page.get_by_role("button", name="Play").click()
-    expect(recording).to_have_attribute("data-state", "paused", timeout=60_000)
+    expect(page.get_by_role("button", name="Pause")).to_be_visible()
+    expect(recording).to_have_attribute("data-state", "ended", timeout=60_000)
+    expect(page.get_by_role("button", name="Play")).to_be_visible()
+    expect(page.get_by_role("status")).to_have_text("ended")
     assert page.evaluate(COLOURS % "pamnodeRecording") > 1
     shot(page, "session-03-recording")

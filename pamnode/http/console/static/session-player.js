@@ -1,9 +1,13 @@
-// Playback of a session's recording (the Guacamole protocol dump guacd wrote).
+// Playback of a session's recording (the Guacamole protocol dump guacd wrote): play and
+// pause, a seek bar, the elapsed and total time, and the speed.
 import Guacamole from "/static/guacamole-common.min.js";
 
 const host = document.getElementById("recording-display");
 const status = document.getElementById("recording-state");
-const play = document.getElementById("recording-play");
+const toggle = document.getElementById("recording-play");
+const seekBar = document.getElementById("recording-seek");
+const clock = document.getElementById("recording-time");
+const speed = document.getElementById("recording-speed");
 
 const recording = new Guacamole.SessionRecording(
   new Guacamole.StaticHTTPTunnel(host.dataset.recording),
@@ -12,19 +16,94 @@ host.appendChild(recording.getDisplay().getElement());
 // Read by the browser tests; nothing in the page depends on it.
 window.pamnodeRecording = recording;
 
+// guacamole-common-js plays at the recorded pace only; faster speeds step through the
+// recording by seeking ahead on a timer instead.
+const STEP_MS = 200;
+let stepper = null;
+
+function minutes(ms) {
+  const s = Math.floor(ms / 1000);
+  return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`;
+}
+
+function show(state, words) {
+  host.dataset.state = state;
+  status.textContent = words;
+  const playing = state === "playing";
+  toggle.textContent = playing ? "Pause" : "Play";
+  toggle.setAttribute("aria-pressed", String(playing));
+}
+
+function showPosition(position) {
+  const duration = recording.getDuration();
+  seekBar.value = String(position);
+  clock.textContent = `${minutes(position)} / ${minutes(duration)}`;
+}
+
+function atEnd() {
+  return recording.getPosition() >= recording.getDuration();
+}
+
+function stopStepping() {
+  if (stepper !== null) {
+    clearInterval(stepper);
+    stepper = null;
+  }
+}
+
+function play() {
+  if (atEnd()) recording.seek(0);
+  const factor = Number(speed.value);
+  if (factor === 1) {
+    recording.play();
+    return;
+  }
+  show("playing", `playing at ${factor}x`);
+  stepper = setInterval(() => {
+    const next = Math.min(recording.getPosition() + STEP_MS * factor, recording.getDuration());
+    recording.seek(next, () => {
+      showPosition(next);
+      if (next >= recording.getDuration()) {
+        stopStepping();
+        show("ended", "ended");
+      }
+    });
+  }, STEP_MS);
+}
+
+function pause() {
+  stopStepping();
+  recording.pause();
+  show("paused", "paused");
+}
+
 recording.onload = () => {
-  status.textContent = `loaded, ${Math.round(recording.getDuration() / 1000)} s`;
-  host.dataset.state = "loaded";
-  play.disabled = false;
+  seekBar.max = String(recording.getDuration());
+  seekBar.disabled = false;
+  toggle.disabled = false;
+  showPosition(0);
+  show("loaded", `loaded, ${minutes(recording.getDuration())}`);
 };
-recording.onerror = (message) => {
-  status.textContent = `cannot play: ${message}`;
-  host.dataset.state = "error";
-};
-recording.onplay = () => { status.textContent = "playing"; };
+recording.onerror = (message) => show("error", `cannot play: ${message}`);
+recording.onplay = () => show("playing", "playing");
 recording.onpause = () => {
-  status.textContent = "paused";
-  host.dataset.state = "paused";
+  if (stepper === null) show(atEnd() ? "ended" : "paused", atEnd() ? "ended" : "paused");
 };
-play.addEventListener("click", () => recording.play());
+recording.onseek = (position) => showPosition(position);
+
+toggle.addEventListener("click", () => (toggle.textContent === "Pause" ? pause() : play()));
+seekBar.addEventListener("change", () => {
+  const wasPlaying = toggle.textContent === "Pause";
+  pause();
+  recording.seek(Number(seekBar.value), () => {
+    showPosition(Number(seekBar.value));
+    if (wasPlaying) play();
+  });
+});
+speed.addEventListener("change", () => {
+  if (toggle.textContent === "Pause") {
+    pause();
+    play();
+  }
+});
 recording.connect();
