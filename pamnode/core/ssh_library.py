@@ -1,6 +1,6 @@
 """asyncssh, imported once for every pamnode module that uses it (`from
-pamnode.core.ssh_library import asyncssh`), without the deprecation warnings that recent
-cryptography releases (51 among them) raise while asyncssh's modules name its DSA classes.
+pamnode.core.ssh_library import asyncssh`), without the deprecation warnings that cryptography
+(from 51 on) raises while asyncssh's modules name its DSA classes.
 
 Those fire at import, whichever keys a node meets, and tell whoever runs it nothing to act on:
 they would open every `pamnode init` and `serve`. Only they are silenced, and only during the
