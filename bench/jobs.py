@@ -95,7 +95,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import asyncssh
 import httpx
 
 from bench.common import (
@@ -127,6 +126,7 @@ from bench.common import (
     unfinished_jobs,
     write_section,
 )
+from pamnode.core.ssh_library import asyncssh
 from pamnode.jobs.executors.ssh import STATUS_SCRIPT
 from pamnode.lab.node_process import NodeProcess
 from pamnode.lab.ports import free_port

@@ -47,7 +47,6 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import asyncssh
 import httpx
 
 from bench.common import (
@@ -76,6 +75,7 @@ from bench.common import (
 )
 from bench.jobs import CpuMeter, Lab, cpu_note, log_findings
 from pamnode.app.settings import Settings
+from pamnode.core.ssh_library import asyncssh
 
 # The target: 300 MB (decimal megabytes), compared in MiB as /proc reports them.
 TARGET_MB = 300

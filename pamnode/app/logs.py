@@ -1,9 +1,11 @@
-"""`serve`'s log lines on stderr, pamnode's and the server's (access lines included): today's
-text, or one JSON object a line for log collectors (`--log-format json`)."""
+"""`serve`'s log lines on stderr, pamnode's, the server's (access lines included), any other
+library's and Python's warnings: today's text, or one JSON object a line for log collectors
+(`--log-format json`)."""
 
 import copy
 import json
 import logging
+import logging.config
 from datetime import UTC, datetime
 from typing import Any
 
@@ -43,6 +45,13 @@ class JsonLines(logging.Formatter):
         return json.dumps(line, default=str)
 
 
+def start_logging(log_format: LogFormat) -> None:
+    """Lines in this format from here on, Python's warnings among them: called before the
+    application's modules are imported, so that what their import warns is a line too."""
+    logging.config.dictConfig(log_config(log_format))
+    logging.captureWarnings(True)
+
+
 def log_config(log_format: LogFormat) -> dict[str, Any]:
     """The logging configuration `uvicorn.run` applies (its `log_config`), pamnode's loggers
     included."""
@@ -76,4 +85,7 @@ def log_config(log_format: LogFormat) -> dict[str, Any]:
         "formatter": "pamnode",
     }
     config["loggers"]["pamnode"] = {"handlers": ["pamnode"], "level": "INFO", "propagate": False}
+    # Any other library's lines and the warnings (logger py.warnings) in pamnode's format, not
+    # bare on stderr through logging's last resort.
+    config["root"] = {"level": "WARNING", "handlers": ["pamnode"]}
     return config

@@ -13,12 +13,12 @@ import os
 import socket
 from dataclasses import dataclass
 
-import asyncssh
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pamnode.assets.credentials import Credential
 from pamnode.assets.models import AssetHostKey
 from pamnode.core.errors import ExecutionError
+from pamnode.core.ssh_library import asyncssh
 from pamnode.db.inserts import insert_unless_present
 
 log = logging.getLogger("pamnode.assets.ssh")

@@ -12,7 +12,7 @@ import uvicorn
 
 from pamnode import __version__
 from pamnode.app.data_dir import UMASK, make_private
-from pamnode.app.logs import log_config
+from pamnode.app.logs import log_config, start_logging
 from pamnode.app.settings import DEFAULT_PORT, LogFormat, Settings
 from pamnode.app.tls import ensure_self_signed
 from pamnode.cli.admin import register_admin_commands
@@ -109,8 +109,6 @@ def serve(
     ] = None,
 ) -> None:
     """Serve the web console and REST API over HTTPS."""
-    from pamnode.http.app import create_app
-
     os.umask(UMASK)
 
     if (cert is None) != (key is None):
@@ -138,8 +136,11 @@ def serve(
         cert, key = ensure_self_signed(data / "tls", settings.node_name, host)
     # The gateway front and the HTTP proxy serve with the same certificate as HTTPS.
     settings = settings.model_copy(update={"cert_file": cert, "key_file": key})
-    # In JSON, Python's warnings too are lines of the log, not bare text among them.
-    logging.captureWarnings(settings.log_format is LogFormat.JSON)
+    # The log's format from its first line: uvicorn applies the same configuration again.
+    start_logging(settings.log_format)
+    # Here, once the log is set: what the application's modules warn at import is a line of it.
+    from pamnode.http.app import create_app
+
     if admin_login is not None and admin_password_file is not None:
         _admin_on_first_start(settings, admin_login, admin_password_file)
     uvicorn.run(
@@ -199,8 +200,6 @@ def _make_first_admin(settings: Settings, login: str, password_file: Path) -> Pa
 
 def _admin_on_first_start(settings: Settings, login: str, password_file: Path) -> None:
     """serve --admin-login: init's rule, but a node that has an administrator keeps it."""
-    # The log's format from its first line: uvicorn applies the same configuration again.
-    logging.config.dictConfig(log_config(settings.log_format))
     refusal = _make_first_admin(settings, login, password_file)
     if refusal is None:
         _log.info(_admin_created(login))

@@ -20,7 +20,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import asyncssh
+from pamnode.core.ssh_library import asyncssh
 
 TIMEOUT_S = 60.0
 

@@ -13,8 +13,7 @@ import secrets
 import time
 from pathlib import Path
 
-import asyncssh
-
+from pamnode.core.ssh_library import asyncssh
 from pamnode.lab import LabUnavailable
 from pamnode.lab.server import OneProcessServer
 

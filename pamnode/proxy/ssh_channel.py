@@ -13,10 +13,9 @@ import contextlib
 import logging
 from collections.abc import Mapping
 
-import asyncssh
-
 from pamnode.assets.ssh import SshHost, pin_first_key
 from pamnode.core.errors import PamError
+from pamnode.core.ssh_library import asyncssh
 from pamnode.identity.principal import Principal
 from pamnode.proxy.context import ProxyContext
 from pamnode.proxy.opening import Opened, open_proxy_session

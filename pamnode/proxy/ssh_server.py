@@ -10,10 +10,9 @@ else.
 import logging
 from pathlib import Path
 
-import asyncssh
-
 from pamnode.audit.service import AuditScope, record
 from pamnode.core.errors import PamError
+from pamnode.core.ssh_library import asyncssh
 from pamnode.identity.auth import check_password
 from pamnode.identity.grants import roles_of
 from pamnode.identity.principal import Principal

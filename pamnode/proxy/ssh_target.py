@@ -6,10 +6,9 @@ and ends it after the idle bound."""
 import asyncio
 import socket
 
-import asyncssh
-
 from pamnode.assets.credentials import Credential
 from pamnode.assets.ssh import SshHost, connect_ssh
+from pamnode.core.ssh_library import asyncssh
 from pamnode.core.streams import Connection, splice
 from pamnode.proxy.route import Route
 

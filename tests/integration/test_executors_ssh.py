@@ -7,11 +7,11 @@ import sys
 from collections.abc import Awaitable, Iterator
 from pathlib import Path
 
-import asyncssh
 import pytest
 
 from pamnode.assets.credentials import REDACTED, Credential
 from pamnode.core.errors import ExecutionError
+from pamnode.core.ssh_library import asyncssh
 from pamnode.jobs.executors import ssh
 from pamnode.jobs.specs import Target
 from pamnode.lab.netns import Netns, three_zone_topology

@@ -1,28 +1,34 @@
 """`serve` with `PAMNODE_LOG_FORMAT=json`: a main and its peer, one delegated job on a real sshd,
 followed across both logs by its job id and the request ids the main sends (docs/operations.md,
-"Following a job across logs")."""
+"Following a job across logs"); the libraries' warnings are lines of the log too, and
+asyncssh's DSA deprecation noise is in neither the log nor `pamnode init`'s output."""
 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
 
 from pamnode.lab.node_process import NodeProcess
-from tests.conftest import ADMIN_PASSWORD
+from tests.conftest import ADMIN_LOGIN, ADMIN_PASSWORD
 from tests.support.identity import PASSWORD, create_tenant, expect
 from tests.support.jobs import ssh_host, wait_job
 from tests.support.peers import add_trusted_peer, check_connection, prepare_peer_site
 
 JSON_LOGS = {"PAMNODE_LOG_FORMAT": "json"}
+# Python's warnings shown once each, as with `python -W default`: the libraries the node imports
+# warn (ldap3 uses pyasn1's deprecated names), and each warning must be a line of the log.
+WARNINGS_SHOWN = {**JSON_LOGS, "PYTHONWARNINGS": "default"}
+DSA_NOISE = re.compile(r"\bDSA\b")
 PEER_API = "/ztna/remote/root/api/peer/"
 
 
 @pytest.fixture(scope="module")
 def world(node_factory, sshd):
     peer = node_factory("peer", env=JSON_LOGS)
-    main = node_factory("main", env=JSON_LOGS)
+    main = node_factory("main", env=WARNINGS_SHOWN)
     jwt = prepare_peer_site(peer, "remote")
     admin = create_tenant(main, "corp")
     with main.client("corp", token=admin) as client:
@@ -112,6 +118,24 @@ def test_no_secret_reaches_either_log(world, sshd):
         text = node.log_text()
         for secret in (sshd.password, jwt, admin, ADMIN_PASSWORD, PASSWORD, "Bearer"):
             assert secret not in text, (node.name, secret[:6])
+
+
+def test_a_library_warning_is_a_json_line_like_any_other(world):
+    main, peer, *_ = world
+    warned = [line for line in log_lines(main) if line["logger"] == "py.warnings"]
+    assert warned, "no library warned under PYTHONWARNINGS=default: this test proves nothing"
+    assert {line["level"] for line in warned} == {"WARNING"}
+    assert all("Warning: " in line["message"] for line in warned), warned
+    # The main's warnings shown, the peer's left at Python's defaults: neither has the noise.
+    for node in (main, peer):
+        assert not DSA_NOISE.search(node.log_text()), node.name
+
+
+def test_init_prints_what_it_did_and_nothing_else(tmp_path):
+    done = NodeProcess(tmp_path / "fresh", "fresh").init_admin(ADMIN_LOGIN, ADMIN_PASSWORD)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == f"administrator '{ADMIN_LOGIN}' created in tenant 'base'\n"
+    assert done.stderr == ""
 
 
 def _access(node: NodeProcess, request_id: str) -> dict[str, Any]:

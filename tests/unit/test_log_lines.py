@@ -3,11 +3,13 @@
 import asyncio
 import json
 import logging
+import subprocess
 import sys
 
 import pytest
 
 from pamnode.app.logs import JsonLines
+from pamnode.app.settings import LogFormat
 from pamnode.core.request_id import (
     REQUEST_ID,
     RequestIdFilter,
@@ -102,3 +104,43 @@ async def test_a_background_task_started_in_a_request_does_not_carry_its_id():
     finally:
         REQUEST_ID.reset(token)
     assert outgoing_request_id() != outgoing_request_id()
+
+
+# What a library does to stderr once serve has set the log's format: a warning, and a line
+# logged by a logger that is none of pamnode's or the server's.
+_LIBRARY = """
+import logging, sys, warnings
+from pamnode.app.logs import start_logging
+from pamnode.app.settings import LogFormat
+
+start_logging(LogFormat(sys.argv[1]))
+warnings.warn("old call", UserWarning)
+logging.getLogger("somelib").warning("somelib is unhappy")
+"""
+
+
+def _library_output(log_format: LogFormat) -> list[str]:
+    done = subprocess.run(
+        [sys.executable, "-c", _LIBRARY, log_format.value],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    return [line for line in done.stderr.splitlines() if line]
+
+
+def test_in_json_a_librarys_warning_and_its_lines_are_json_lines():
+    lines = [json.loads(line) for line in _library_output(LogFormat.JSON)]
+    assert [(line["level"], line["logger"]) for line in lines] == [
+        ("WARNING", "py.warnings"),
+        ("WARNING", "somelib"),
+    ]
+    assert "UserWarning: old call" in lines[0]["message"]
+    assert lines[1]["message"] == "somelib is unhappy"
+
+
+def test_in_text_a_librarys_warning_and_its_lines_read_as_pamnodes_own():
+    warned, logged = _library_output(LogFormat.TEXT)
+    assert warned.startswith("WARNING   ") and warned.endswith("UserWarning: old call")
+    assert logged == "WARNING   somelib is unhappy"

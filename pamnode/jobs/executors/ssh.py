@@ -10,11 +10,10 @@ import asyncio
 import shlex
 from typing import Any
 
-import asyncssh
-
 from pamnode.assets.credentials import Credential
 from pamnode.assets.ssh import SshHost, connect_ssh
 from pamnode.core.errors import ExecutionError
+from pamnode.core.ssh_library import asyncssh
 from pamnode.jobs.specs import JobSpec, Target, Task, TaskResult
 
 # The part of a job's time budget that reaching the server, key exchange and authentication
