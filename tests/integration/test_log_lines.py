@@ -27,8 +27,10 @@ PEER_API = "/ztna/remote/root/api/peer/"
 
 @pytest.fixture(scope="module")
 def world(node_factory, sshd):
-    peer = node_factory("peer", env=JSON_LOGS)
-    main = node_factory("main", env=WARNINGS_SHOWN)
+    # Fresh interpreters: what a node prints while importing is part of its log, and a fork
+    # of the zygote (tests/conftest.py) has imported already.
+    peer = node_factory("peer", env=JSON_LOGS, fresh=True)
+    main = node_factory("main", env=WARNINGS_SHOWN, fresh=True)
     jwt = prepare_peer_site(peer, "remote")
     admin = create_tenant(main, "corp")
     with main.client("corp", token=admin) as client:
