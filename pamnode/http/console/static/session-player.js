@@ -17,9 +17,9 @@ host.appendChild(recording.getDisplay().getElement());
 window.pamnodeRecording = recording;
 
 // guacamole-common-js plays at the recorded pace only; faster speeds step through the
-// recording by seeking ahead on a timer instead.
+// recording by seeking ahead, one seek after the other has drawn.
 const STEP_MS = 200;
-let stepper = null;
+let stepping = null;
 
 function minutes(ms) {
   const s = Math.floor(ms / 1000);
@@ -45,10 +45,24 @@ function atEnd() {
 }
 
 function stopStepping() {
-  if (stepper !== null) {
-    clearInterval(stepper);
-    stepper = null;
+  if (stepping !== null) {
+    clearTimeout(stepping.timer);
+    stepping = null;
   }
+}
+
+function step(run, factor) {
+  const next = Math.min(recording.getPosition() + STEP_MS * factor, recording.getDuration());
+  recording.seek(next, () => {
+    if (stepping !== run) return;
+    showPosition(next);
+    if (next >= recording.getDuration()) {
+      stopStepping();
+      show("ended", "ended");
+      return;
+    }
+    run.timer = setTimeout(() => step(run, factor), STEP_MS);
+  });
 }
 
 function play() {
@@ -59,16 +73,8 @@ function play() {
     return;
   }
   show("playing", `playing at ${factor}x`);
-  stepper = setInterval(() => {
-    const next = Math.min(recording.getPosition() + STEP_MS * factor, recording.getDuration());
-    recording.seek(next, () => {
-      showPosition(next);
-      if (next >= recording.getDuration()) {
-        stopStepping();
-        show("ended", "ended");
-      }
-    });
-  }, STEP_MS);
+  stepping = { timer: null };
+  step(stepping, factor);
 }
 
 function pause() {
@@ -87,16 +93,16 @@ recording.onload = () => {
 recording.onerror = (message) => show("error", `cannot play: ${message}`);
 recording.onplay = () => show("playing", "playing");
 recording.onpause = () => {
-  if (stepper === null) show(atEnd() ? "ended" : "paused", atEnd() ? "ended" : "paused");
+  if (stepping === null) show(atEnd() ? "ended" : "paused", atEnd() ? "ended" : "paused");
 };
-recording.onseek = (position) => showPosition(position);
+recording.onseek = () => showPosition(recording.getPosition());
 
 toggle.addEventListener("click", () => (toggle.textContent === "Pause" ? pause() : play()));
 seekBar.addEventListener("change", () => {
   const wasPlaying = toggle.textContent === "Pause";
   pause();
   recording.seek(Number(seekBar.value), () => {
-    showPosition(Number(seekBar.value));
+    showPosition(recording.getPosition());
     if (wasPlaying) play();
   });
 });
