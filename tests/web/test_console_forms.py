@@ -130,6 +130,20 @@ def test_peer_edit_keeps_the_access_token(site, new_page):
     expect(header).to_contain_text("Gateway certificate: Not trusted")
     page.get_by_role("dialog").get_by_role("button", name="Establish Trust").click()
     expect(header).to_contain_text("Gateway certificate: Trusted")
+    page.keyboard.press("Escape")
+
+    # A new URL takes the token again (it goes only where it was entered for): without it the
+    # form says so at the token's field and keeps the old URL.
+    moved = base.replace("://127.0.0.1:", "://localhost:")
+    page.get_by_label("URL").fill(moved)
+    page.get_by_role("button", name="Save").click()
+    expect(page.locator("#f-access_token-error")).to_contain_text(
+        "the URL changed: enter the peer's access token again"
+    )
+    page.get_by_label("Access Token").fill(jwt)
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_role("heading", name="Peer node self-renamed")).to_be_visible()
+    expect(page.get_by_label("URL")).to_have_value(moved)
 
 
 def test_login_form_without_javascript(site, browser):
