@@ -4,14 +4,12 @@ re-points one at a server of its own gets a 422, and that server receives nothin
 
 from __future__ import annotations
 
-import socket
-import threading
-
 import pytest
 
 from tests.support.db import run_sql
 from tests.support.identity import create_tenant, error_of, expect
 from tests.support.jobs import run_jobs, ssh_host
+from tests.support.listener import Listener
 from tests.support.peers import check_connection, establish_trust
 from tests.support.rogue_peer import RoguePeer
 
@@ -40,27 +38,6 @@ def api(lab):
     main, admin, _, _ = lab
     with main.client(TENANT, token=admin) as client:
         yield client
-
-
-class Listener:
-    """A TCP server that only counts who connects."""
-
-    def __init__(self, host: str, port: int) -> None:
-        self.server = socket.create_server((host, port))
-        self.connections = 0
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self.server.accept()
-            except OSError:
-                return
-            self.connections += 1
-            conn.close()
-
-    def close(self) -> None:
-        self.server.close()
 
 
 def _peer(api, name: str, at: RoguePeer, **listeners: object) -> dict:

@@ -1,11 +1,13 @@
 """Every use of a session checks its user again: attaching a browser's tunnel, and each channel
 of an SSH proxy connection logged in a while ago, are refused once the user's `connect` on the
-asset is revoked, the user is locked or deleted. Sessions belong to the user's id: a new user
+asset is revoked, the user is locked or deleted; so is an RDP pass-through's client that
+arrives after the revoke. Sessions belong to the user's id: a new user
 with a deleted one's login sees none of its sessions and recordings, and attaches none."""
 
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 
 import asyncssh
@@ -13,8 +15,10 @@ import pytest
 
 from pamnode.lab.ports import free_port
 from pamnode.lab.tunnel_client import TunnelClient, run_command
+from tests.support.assets import add_asset
 from tests.support.identity import PASSWORD, create_tenant, error_of, expect
 from tests.support.jobs import ssh_host
+from tests.support.listener import Listener
 from tests.support.sessions import open_session, wait_session
 
 COMMAND = "echo marker-$((6*7))"
@@ -42,16 +46,17 @@ def api(lab):
         yield client
 
 
-def _operator(api, lab, login: str, new_user: bool = True) -> str:
+def _operator(api, lab, login: str, new_user: bool = True, asset: str = "") -> str:
     """The user (made if `new_user`) as an operator of the host; the grant's id."""
     if new_user:
         expect(api.post("users", json={"login": login, "password": PASSWORD}), 201)
     body = {"principal": login, "role": "operator"}
-    return str(expect(api.post(f"assets/{lab['host']}/permissions", json=body), 201)["id"])
+    path = f"assets/{asset or lab['host']}/permissions"
+    return str(expect(api.post(path, json=body), 201)["id"])
 
 
-def _revoke(api, lab, grant: str) -> None:
-    expect(api.delete(f"assets/{lab['host']}/permissions/{grant}"), 204)
+def _revoke(api, lab, grant: str, asset: str = "") -> None:
+    expect(api.delete(f"assets/{asset or lab['host']}/permissions/{grant}"), 204)
 
 
 def test_a_revoked_operator_cannot_attach(lab, api):
@@ -116,6 +121,28 @@ def test_each_proxy_channel_checks_the_user_again(lab, api):
             assert (out, err) == ("", "pamnode: user 'otto' no longer exists\r\n")
 
     asyncio.run(scenario())
+
+
+def test_an_rdp_client_arriving_after_the_revoke_is_not_carried(lab, api):
+    desk = Listener("127.0.0.1", free_port())
+    try:
+        properties = {"host": "127.0.0.1", "session_port": desk.server.getsockname()[1]}
+        asset = add_asset(api, "desk", "windows-host", properties=properties)["id"]
+        grant = _operator(api, lab, "rita", asset=asset)
+        rita = lab["main"].login("corp", "root", "rita", PASSWORD)
+        with lab["main"].client("corp", token=rita) as client:
+            offer = expect(client.post(f"assets/{asset}/rdp-proxy"), 201)
+        _revoke(api, lab, grant, asset)
+
+        with socket.create_connection(("127.0.0.1", offer["port"]), timeout=30) as rdp_client:
+            rdp_client.sendall(b"\x03\x00\x00\x13")
+            assert rdp_client.recv(64) == b""
+        row = wait_session(api, offer["session_id"], {"completed", "failed"})
+        assert (row["state"], row["error_code"]) == ("failed", "connect_revoked")
+        assert "may no longer connect to 'desk'" in row["error"]
+        assert desk.connections == 0
+    finally:
+        desk.close()
 
 
 def _wait_active(api) -> dict:
