@@ -383,9 +383,9 @@ async def _rebind_secrets(db: AsyncSession, asset: Asset, given: dict[str, str |
     missing = sorted((held & secrets.BOUND_TO_DESTINATION) - set(given))
     if missing:
         raise InvalidInput(
-            f"the destination of '{asset.name}' changed (host, port, protocol or session "
-            f"port): enter its {' and '.join(missing)} again in the same change, or clear "
-            "them; a vault secret goes only to the destination it was entered for",
+            f"the destination of '{asset.name}' changed (host, port, transport, session "
+            f"protocol or port): enter its {' and '.join(missing)} again in the same change, "
+            "or clear them; a vault secret goes only to the destination it was entered for",
             code="secrets_required",
         )
     await forget_host_key(db, asset.id)
