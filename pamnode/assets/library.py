@@ -18,6 +18,7 @@ from pamnode.assets.permissions import (
     require_asset,
     roles_over,
 )
+from pamnode.assets.ssh import forget_host_key
 from pamnode.assets.tree import MAX_DEPTH, descendants, lineage
 from pamnode.audit.service import record
 from pamnode.core.errors import Conflict, InvalidInput
@@ -344,7 +345,10 @@ async def update_asset(
         )
         asset.name = changes["name"]
     if "properties" in changes:
+        before = _destination(asset)
         _apply_properties(asset, changes["properties"])
+        if _destination(asset) != before:
+            await _rebind_secrets(db, asset, secret_values)
     if "tags" in changes:
         asset.tags = check_tags(changes["tags"])
     if "description" in changes:
@@ -363,6 +367,28 @@ async def update_asset(
     # A move can change the caller's role (inherited from the new containers).
     _, role = await require_asset(db, principal, asset.id, Action.VIEW)
     return await _view(db, asset, role)
+
+
+def _destination(asset: Asset) -> tuple[object, ...]:
+    """Everything that decides where the vault's secrets are sent."""
+    if asset.type == AssetType.CONTAINER or asset.host is None:
+        return ()
+    return (asset.host, asset.port, asset.use_https, *session_endpoint(asset))
+
+
+async def _rebind_secrets(db: AsyncSession, asset: Asset, given: dict[str, str | None]) -> None:
+    """A secret goes only to the destination it was entered for: a new destination takes the
+    secrets again (or clears them) in the same change, and its host key is learnt anew."""
+    held = (await secrets.fields_of(db, [asset.id])).get(asset.id, frozenset())
+    missing = sorted((held & secrets.BOUND_TO_DESTINATION) - set(given))
+    if missing:
+        raise InvalidInput(
+            f"the destination of '{asset.name}' changed (host, port, transport, session "
+            f"protocol or port): enter its {' and '.join(missing)} again in the same change, "
+            "or clear them; a vault secret goes only to the destination it was entered for",
+            code="secrets_required",
+        )
+    await forget_host_key(db, asset.id)
 
 
 async def _move(

@@ -24,6 +24,11 @@ class SecretField(StrEnum):
     PASSPHRASE = "passphrase"
 
 
+# What must be entered again when an asset's destination changes (a user name is no secret).
+BOUND_TO_DESTINATION = frozenset(
+    {SecretField.PASSWORD, SecretField.PRIVATE_KEY, SecretField.PASSPHRASE}
+)
+
 PRIVATE_KEY_PEM = re.compile(
     r"-----BEGIN ([A-Z0-9 ]*)PRIVATE KEY-----\r?\n.+?\r?\n-----END \1PRIVATE KEY-----\s*",
     re.DOTALL,

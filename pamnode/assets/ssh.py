@@ -13,6 +13,7 @@ import os
 import socket
 from dataclasses import dataclass
 
+from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pamnode.assets.credentials import Credential
@@ -58,6 +59,11 @@ async def pin_first_key(db: AsyncSession, asset_id: str, key: str) -> None:
     """Pin the key a host presented on first contact, unless a key is pinned by now (the first
     jobs on a host run at once, on one main node or on several)."""
     await insert_unless_present(db, AssetHostKey, asset_id=asset_id, key=key)
+
+
+async def forget_host_key(db: AsyncSession, asset_id: str) -> None:
+    """Drop the pin of a host the asset no longer points at; the next contact learns its key."""
+    await db.execute(delete(AssetHostKey).where(AssetHostKey.asset_id == asset_id))
 
 
 def key_line(key: asyncssh.SSHKey) -> str:

@@ -191,7 +191,11 @@ def edit(
     private_key_file: PrivateKeyFile = None,
     passphrase_file: PassphraseFile = None,
 ) -> None:
-    """Rename, change properties or tags, or set vault fields."""
+    """Rename, change properties or tags, or set vault fields.
+
+    A new host, port or transport takes the vault's password and key again in the same
+    command (--password-file or --ask-password, --private-key-file): a secret goes only to
+    the destination it was entered for."""
     body: dict[str, Any] = {"name": name, "description": description, "tags": tag}
     body = {key: value for key, value in body.items() if value is not None}
     properties = _properties(host, port, https, protocol, session_port)

@@ -74,7 +74,13 @@ def show_peer(name: Peer, as_json: Json = False) -> None:
 @peer_app.command("edit")
 def edit(
     name: Peer,
-    url: Annotated[str | None, typer.Option(help="https://host:port/ztna/<tenant>/<site>")] = None,
+    url: Annotated[
+        str | None,
+        typer.Option(
+            help="https://host:port/ztna/<tenant>/<site>; a new URL needs --token-file again "
+            "(the token goes only where it was entered for) and Establish Trust again."
+        ),
+    ] = None,
     token_file: TokenFile = None,
     enabled: Annotated[
         bool | None, typer.Option("--enabled/--disabled", help="Use it, or keep it unused.")

@@ -130,6 +130,7 @@ class Code(StrEnum):
     LOGIN_LOCKED = "login_locked", "wrong password, and further attempts now wait", "password"
     LOGIN_THROTTLED = "login_throttled", "too many failed logins: wait for Retry-After"
     USER_LOCKED = "user_locked", "the user is locked"
+    USER_DELETED = "user_deleted", "the user was deleted since it logged in"
     SESSION_ENDED = "session_ended", "the session was logged out"
     SESSION_EXPIRED = "session_expired", "the session outlived its lifetime"
     TOKEN_MISSING = "token_missing", "no Authorization: Bearer header"
@@ -163,6 +164,11 @@ class Code(StrEnum):
     INVALID_TAG = "invalid_tag", "not a valid tag"
     INVALID_SECRET = "invalid_secret", "a secret field is empty"
     INVALID_PRIVATE_KEY = "invalid_private_key", "not a private key", "private_key"
+    SECRETS_REQUIRED = (
+        "secrets_required",
+        "the asset's destination changed: its vault secrets must be entered again with it",
+        "password",
+    )
     PASSPHRASE_WITHOUT_KEY = "passphrase_without_key", "a passphrase needs a key", "passphrase"
     UNKNOWN_ASSET_ROLE = "unknown_asset_role", "not an asset role", "role"
     ASSET_GRANT_EXISTS = "asset_grant_exists", "the user holds a role on that asset already"
@@ -174,6 +180,11 @@ class Code(StrEnum):
     PEER_NOT_FOUND = "peer_not_found", "the site has no peer node of that name", "peer_node"
     INVALID_PEER_URL = "invalid_peer_url", "not a pamnode site URL", "url"
     INVALID_ACCESS_TOKEN = "invalid_access_token", "not a JWT", "access_token"
+    ACCESS_TOKEN_REQUIRED = (
+        "access_token_required",
+        "the peer's URL changed: its access token must be entered again with it",
+        "access_token",
+    )
     INVALID_GATEWAY_ADDRESS = (
         "invalid_gateway_address",
         "not a host:port gateway address",
@@ -244,6 +255,11 @@ class Code(StrEnum):
         "protocol",
     )
     SESSION_NOT_FOUND = "session_not_found", "the site (or peer) has no such session for you"
+    CONNECT_REVOKED = (
+        "connect_revoked",
+        "the user may no longer connect to the session's asset (a grant revoked, or the "
+        "asset deleted, since it was opened)",
+    )
     SESSION_ATTACHED = "session_attached", "a tunnel is attached to the session, or it ended"
     SESSION_UNATTACHED = "session_unattached", "nothing attached to the session in time"
     SESSION_FINISHED = "session_finished", "the remote session has ended already"

@@ -120,7 +120,8 @@ async def update_user(
     return user
 
 
-async def delete_user(db: AsyncSession, principal: Principal, login: str) -> None:
+async def delete_user(db: AsyncSession, principal: Principal, login: str) -> str:
+    """Delete the user; its id, for the areas above identity that hold what it owned."""
     principal.require(Permission.USERS_WRITE)
     await require_user_admin(db, principal)
     user = await get_user(db, principal.tenant, login)
@@ -129,3 +130,4 @@ async def delete_user(db: AsyncSession, principal: Principal, login: str) -> Non
     await require_over(db, principal, user, "delete")
     await db.delete(user)
     record(db, principal.audit_scope, "user.delete", login)
+    return user.id

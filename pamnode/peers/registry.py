@@ -64,6 +64,7 @@ def _apply(peer: PeerNode, ring: KeyRing, tenant_id: str, changes: dict[str, Any
     token = changes.pop("access_token", None)
     if "url" in changes:
         changes["url"] = parse_peer_url(changes["url"]).base
+    _rebind(peer, changes, token)
     for name, value in changes.items():
         setattr(peer, name, value)
     if token:
@@ -72,6 +73,25 @@ def _apply(peer: PeerNode, ring: KeyRing, tenant_id: str, changes: dict[str, Any
     for component in (Component.GATEWAY, Component.HTTP_PROXY):
         if getattr(peer, component.capability):
             parse_component_address(getattr(peer, component.address_field), component)
+
+
+def _rebind(peer: PeerNode, changes: dict[str, Any], token: str | None) -> None:
+    """The token and pins of a peer are bound to where they were entered: a component that
+    moves loses its pin, and the token goes to a new URL only if it is given again with it."""
+    moved = [
+        component
+        for component, field in (
+            (Component.JOB_RUNNER, "url"),
+            (Component.GATEWAY, Component.GATEWAY.address_field),
+            (Component.HTTP_PROXY, Component.HTTP_PROXY.address_field),
+        )
+        if field in changes and changes[field] != getattr(peer, field)
+    ]
+    if Component.JOB_RUNNER in moved and not token and peer.access_token_sealed is not None:
+        raise InvalidInput(
+            "the URL changed: enter the peer's access token again", code="access_token_required"
+        )
+    peer.pins = [pin for pin in peer.pins if pin.component not in moved]
 
 
 async def _name_taken(db: AsyncSession, site_id: str, name: str, except_id: str = "") -> bool:

@@ -11,12 +11,13 @@ from pamnode.assets.secrets import open_secrets
 from pamnode.core.errors import Unavailable
 from pamnode.crypto.cipher import VaultError
 from pamnode.crypto.keyring import KeyRingError
+from pamnode.identity import standing
 from pamnode.identity.principal import Principal
 from pamnode.peers.selection import Purpose, attempt_order, serving
 from pamnode.proxy.context import ProxyContext
 from pamnode.proxy.route import Candidate
 from pamnode.sessions.models import Channel
-from pamnode.sessions.opening import open_session
+from pamnode.sessions.opening import open_session, require_connect
 
 
 @dataclass(frozen=True)
@@ -36,8 +37,12 @@ class Opened:
 async def open_proxy_session(
     ctx: ProxyContext, principal: Principal, asset_ref: str, channel: Channel
 ) -> Opened:
-    """The opened session, or the PamError that says why not (nothing is written then)."""
+    """The opened session, or the PamError that says why not (nothing is written then).
+
+    The caller is read again first: a channel of an SSH connection logged in an hour ago
+    opens only for a user that still exists, is not locked and may connect now."""
     async with ctx.sessions.begin() as db:
+        principal = await standing.current(db, principal, ctx.accounts)
         asset_id = await resolve_asset(db, principal.site.id, asset_ref)
         session = await open_session(db, principal, asset_id, channel)
         # Carried by this node from the start: no tunnel claims it.
@@ -65,3 +70,11 @@ async def open_proxy_session(
             candidates,
             ctx.signature(principal.tenant.name, principal.site.name),
         )
+
+
+async def require_standing(ctx: ProxyContext, principal: Principal, opened: Opened) -> None:
+    """When a pass-through's client arrives: its user still exists, is not locked and may
+    connect to the asset (the port was asked for a while ago)."""
+    async with ctx.sessions() as db:
+        principal = await standing.current(db, principal, ctx.accounts)
+        await require_connect(db, principal, opened.asset_id, opened.asset_name)

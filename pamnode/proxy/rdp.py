@@ -16,7 +16,7 @@ from pamnode.core.errors import PamError
 from pamnode.core.streams import Connection, splice
 from pamnode.identity.principal import Principal
 from pamnode.proxy.context import ProxyContext
-from pamnode.proxy.opening import Opened, open_proxy_session
+from pamnode.proxy.opening import Opened, open_proxy_session, require_standing
 from pamnode.proxy.route import reach
 from pamnode.sessions import lifecycle, states
 from pamnode.sessions.models import Channel
@@ -98,6 +98,7 @@ async def _carry(
         await client.close()
         return
     try:
+        await require_standing(ctx, principal, opened)
         route = await reach(
             ctx, sid, opened.host, opened.port, opened.candidates, opened.here_signature
         )

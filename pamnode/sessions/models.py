@@ -5,7 +5,16 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from pamnode.db.base import Base, UTCDateTime, new_id, utcnow
@@ -51,6 +60,8 @@ _CHANNEL_LABELS = {
 
 class Session(Base):
     __tablename__ = "sessions"
+    # The report of a user who may not read every session lists its own (sessions/report.py).
+    __table_args__ = (Index("ix_sessions_site_id_user_id", "site_id", "user_id"),)
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     site_id: Mapped[str] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"), index=True)
@@ -67,6 +78,10 @@ class Session(Base):
     target: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     state: Mapped[str] = mapped_column(String(16), index=True)
     requested_by: Mapped[str] = mapped_column(String(160))
+    # Who owns it (sees it in the report, its recordings, attaches to it): the user's id, not
+    # its login, which a new user may take after a deletion. No foreign key: the row is a
+    # record and keeps a deleted user's id, which no later user gets. None on a peer's rows.
+    user_id: Mapped[str | None] = mapped_column(String(36))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

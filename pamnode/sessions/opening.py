@@ -7,13 +7,27 @@ from pamnode.assets.library import session_endpoint
 from pamnode.assets.models import AssetType
 from pamnode.assets.permissions import Action, require_asset
 from pamnode.audit.service import record
-from pamnode.core.errors import InvalidInput
+from pamnode.core.errors import Forbidden, InvalidInput, NotFound
 from pamnode.identity.principal import Principal
 from pamnode.sessions.models import Channel, Session
 from pamnode.sessions.states import SessionState, end_unattached
 
 # A browser attaches at once; a session nobody attached to within this ends as failed.
 ATTACH_WITHIN_S = 600.0
+
+
+async def require_connect(
+    db: AsyncSession, principal: Principal, asset_id: str | None, asset_name: str
+) -> None:
+    """At each use of an opened session: its user still holds `connect` on the asset."""
+    try:
+        await require_asset(db, principal, asset_id or "", Action.CONNECT)
+    except (NotFound, Forbidden) as exc:
+        raise Forbidden(
+            f"user '{principal.user.login}' may no longer connect to '{asset_name}': its "
+            "permission was revoked or the asset deleted since the session was opened",
+            code="connect_revoked",
+        ) from exc
 
 
 async def open_session(
@@ -46,6 +60,7 @@ async def open_session(
         target={"host": asset.host, "port": port},
         state=SessionState.PENDING,
         requested_by=principal.user.login,
+        user_id=principal.user.id,
     )
     db.add(session)
     await db.flush()

@@ -44,7 +44,7 @@ async def count_in_progress(db: AsyncSession) -> list[tuple[str, int]]:
 def _visible(principal: Principal) -> Select[Session]:
     query = select(Session).where(Session.site_id == principal.site.id, Session.origin == "local")
     if not principal.can(Permission.SESSIONS_READ):
-        query = query.where(Session.requested_by == principal.user.login)
+        query = query.where(Session.user_id == principal.user.id)
     return query
 
 
@@ -72,13 +72,16 @@ async def get_session(db: AsyncSession, principal: Principal, session_id: str) -
     return session
 
 
+def may_terminate(principal: Principal, session: Session) -> bool:
+    """Whoever opened the session, or who may terminate any."""
+    return session.user_id == principal.user.id or principal.can(Permission.SESSIONS_TERMINATE)
+
+
 async def terminate(
     db: AsyncSession, ctx: SessionContext, principal: Principal, session_id: str
 ) -> Session:
     session = await get_session(db, principal, session_id)
-    if session.requested_by != principal.user.login and not principal.can(
-        Permission.SESSIONS_TERMINATE
-    ):
+    if not may_terminate(principal, session):
         raise Forbidden(
             "only whoever opened a session, or a site administrator, may terminate it",
             code="permission_denied",

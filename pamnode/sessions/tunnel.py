@@ -6,7 +6,7 @@ import logging
 from datetime import timedelta
 
 from pamnode.audit.service import AuditScope
-from pamnode.core.errors import Conflict, NotFound, PamError
+from pamnode.core.errors import Conflict, Forbidden, NotFound, PamError
 from pamnode.db.base import utcnow
 from pamnode.identity.principal import Principal
 from pamnode.sessions import lifecycle, recordings, states
@@ -15,7 +15,7 @@ from pamnode.sessions.context import SessionContext
 from pamnode.sessions.guacamole.handshake import UPSTREAM_ERROR, Display
 from pamnode.sessions.guacamole.protocol import ProtocolError, encode
 from pamnode.sessions.models import Session
-from pamnode.sessions.opening import ATTACH_WITHIN_S
+from pamnode.sessions.opening import ATTACH_WITHIN_S, require_connect
 from pamnode.sessions.relay import ClientChannel, relay, tunnel_id
 from pamnode.sessions.states import SessionState
 
@@ -25,20 +25,24 @@ log = logging.getLogger("pamnode.sessions")
 SUCCESS = 0x0000
 RESOURCE_NOT_FOUND = 0x0204
 RESOURCE_CONFLICT = 0x0205
+CLIENT_FORBIDDEN = 0x0303
 SESSION_CLOSED = 0x0209
+_REFUSALS = {NotFound: RESOURCE_NOT_FOUND, Forbidden: CLIENT_FORBIDDEN, Conflict: RESOURCE_CONFLICT}
 
 
 async def _claim(ctx: SessionContext, principal: Principal, session_id: str) -> None:
-    """Only whoever opened the session may attach, once; others learn nothing of it."""
+    """Only whoever opened the session may attach, once, while it still may connect to the
+    asset (a grant revoked since the opening counts); others learn nothing of it."""
     async with ctx.sessions() as db:
         session = await db.get(Session, session_id)
-    if (
-        session is None
-        or session.site_id != principal.site.id
-        or session.origin != "local"
-        or session.requested_by != principal.user.login
-    ):
-        raise NotFound(f"you have no session {session_id[:40]}", code="session_not_found")
+        if (
+            session is None
+            or session.site_id != principal.site.id
+            or session.origin != "local"
+            or session.user_id != principal.user.id
+        ):
+            raise NotFound(f"you have no session {session_id[:40]}", code="session_not_found")
+        await require_connect(db, principal, session.asset_id, session.asset_name)
     if session.created_at < utcnow() - timedelta(seconds=ATTACH_WITHIN_S):
         raise Conflict(
             f"session {session_id} was opened too long ago: open a new one",
@@ -60,8 +64,8 @@ async def run(
 ) -> None:
     try:
         await _claim(ctx, principal, session_id)
-    except (NotFound, Conflict) as exc:
-        status = RESOURCE_NOT_FOUND if isinstance(exc, NotFound) else RESOURCE_CONFLICT
+    except (NotFound, Conflict, Forbidden) as exc:
+        status = next(code for kind, code in _REFUSALS.items() if isinstance(exc, kind))
         await _close_with_error(client, exc.message, status)
         return
     scope = principal.audit_scope

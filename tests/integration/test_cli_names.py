@@ -18,6 +18,7 @@ from tests.conftest import ADMIN_LOGIN, ADMIN_PASSWORD
 from tests.support.assets import add_asset
 from tests.support.cli import cli_env, log_in, run_cli
 from tests.support.identity import PASSWORD, create_tenant, expect
+from tests.support.rogue_peer import RoguePeer
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
@@ -188,3 +189,26 @@ def _on_terminal(env: dict[str, str], *args: str) -> str:
     os.close(parent)
     assert process.wait(timeout=60) == 0, process.stderr.read() if process.stderr else ""
     return ANSI.sub("", output.decode().replace("\r\n", "\n"))
+
+
+def test_a_new_host_or_peer_url_takes_its_secret_again(shell):
+    env, _, _, home, *_ = shell
+    secret = home / "vault-pw"
+    secret.write_text("vault-secret\n")
+    run_cli(env, "asset", "add", "vaulted", "--type", "unix-host", "--host", "10.0.0.5")
+    run_cli(env, "asset", "edit", "vaulted", "--password-file", str(secret))
+    refused = run_cli(env, "asset", "edit", "vaulted", "--host", "10.0.0.6", check=False)
+    assert refused.returncode == 1 and "enter its password again" in refused.stderr
+    assert as_json(env, "asset", "show", "vaulted")["properties"]["host"] == "10.0.0.5"
+    run_cli(env, "asset", "edit", "vaulted", "--host", "10.0.0.6", "--password-file", str(secret))
+    assert as_json(env, "asset", "show", "vaulted")["properties"]["host"] == "10.0.0.6"
+
+    token = home / "peer-token"
+    token.write_text(RoguePeer.access_token() + "\n")
+    run_cli(env, "peer", "edit", "edge", "--token-file", str(token))
+    new_url = f"https://127.0.0.1:{free_port()}/ztna/corp/root"
+    refused = run_cli(env, "peer", "edit", "edge", "--url", new_url, check=False)
+    assert refused.returncode == 1
+    assert "the URL changed: enter the peer's access token again" in refused.stderr
+    run_cli(env, "peer", "edit", "edge", "--url", new_url, "--token-file", str(token))
+    assert as_json(env, "peer", "show", "edge")["url"] == new_url

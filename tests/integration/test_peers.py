@@ -119,6 +119,10 @@ def _trusted_peer(main_client, nodes, name, token, **extra):
     return created
 
 
+def _moved_under(main, peer: dict, url: str) -> None:
+    run_sql(main, "UPDATE peer_nodes SET url = :url WHERE id = :id", url=url, id=peer["id"])
+
+
 def test_every_refusal_reason_is_distinct(nodes, main_client):
     _main, peer, _, peer_admin, good_jwt = nodes
     reasons: dict[str, str] = {}
@@ -130,19 +134,14 @@ def test_every_refusal_reason_is_distinct(nodes, main_client):
     untrusted = add_peer(main_client, "untrusted", peer, PEER_TENANT, good_jwt)
     reasons["trust_not_established"] = check_connection(main_client, untrusted["id"])["reason"]
 
+    # A trusted peer whose name stops resolving, or whose address stops answering (a PATCH of
+    # the URL would clear its pin: the network changed under it, not its configuration).
     dns = _trusted_peer(main_client, nodes, "dns", good_jwt)
-    expect(
-        main_client.patch(
-            f"peer-nodes/{dns['id']}",
-            json={"url": "https://no-such-host.invalid:6443/ztna/proxm-27/root"},
-        ),
-        200,
-    )
+    _moved_under(_main, dns, "https://no-such-host.invalid:6443/ztna/proxm-27/root")
     reasons["dns_failed"] = check_connection(main_client, dns["id"])["reason"]
 
     closed = _trusted_peer(main_client, nodes, "closed", good_jwt)
-    dead_url = f"https://127.0.0.1:{free_port()}/ztna/{PEER_TENANT}/root"
-    expect(main_client.patch(f"peer-nodes/{closed['id']}", json={"url": dead_url}), 200)
+    _moved_under(_main, closed, f"https://127.0.0.1:{free_port()}/ztna/{PEER_TENANT}/root")
     reasons["connect_failed"] = check_connection(main_client, closed["id"])["reason"]
 
     with peer.client(PEER_TENANT, token=peer_admin) as peer_client:
@@ -166,13 +165,10 @@ def test_every_refusal_reason_is_distinct(nodes, main_client):
     reasons["not_service_role"] = check_connection(main_client, plain["id"])["reason"]
 
     other_site = _trusted_peer(main_client, nodes, "other-site", good_jwt)
-    expect(
-        main_client.patch(
-            f"peer-nodes/{other_site['id']}",
-            json={"url": f"{peer.base_url}/ztna/{PEER_TENANT}/dc2"},
-        ),
-        200,
-    )
+    other_url = f"{peer.base_url}/ztna/{PEER_TENANT}/dc2"
+    change = {"url": other_url, "access_token": good_jwt}
+    expect(main_client.patch(f"peer-nodes/{other_site['id']}", json=change), 200)
+    establish_trust(main_client, other_site["id"])
     reasons["tenant_site_mismatch"] = check_connection(main_client, other_site["id"])["reason"]
 
     codes = {}

@@ -10,9 +10,9 @@ import hashlib
 import socket
 import time
 
-import asyncssh
 import pytest
 
+from pamnode.core.ssh_library import asyncssh
 from pamnode.lab.openssh import OpenSshClient
 from pamnode.lab.ports import free_port
 from pamnode.lab.rdp import X224_CONNECTION_CONFIRM, X224_CONNECTION_REQUEST, RdpServer

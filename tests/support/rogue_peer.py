@@ -2,7 +2,7 @@
 
 It serves one site (`/ztna/<tenant>/root/api/peer/...`) with its own self-signed certificate,
 so a main pins it like any peer. `mode` says how it misbehaves on the job routes; `requests`
-counts what the main asked, by route.
+counts what the main asked, by route, and `bearers` keeps every bearer token a main sent.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ class RoguePeer:
         self.cert_path, self.key_path = ensure_self_signed(data_dir / "tls", "rogue", "127.0.0.1")
         self.mode = "impatient"
         self.requests: Counter[str] = Counter()
+        self.bearers: list[str] = []
         # Every job id a main sent, in the order it came: the feed reports on the last one.
         self.jobs: list[str] = []
         prefix = f"/ztna/{tenant}/root/api/peer"
@@ -105,6 +106,7 @@ class RoguePeer:
 
     async def _info(self, request: Request) -> Response:
         self.requests["info"] += 1
+        self.bearers.append(request.headers.get("authorization", ""))
         if self.mode == "garbage":
             return PlainTextResponse("<html>not a peer</html>")
         return JSONResponse(

@@ -98,6 +98,29 @@ def test_edit_and_confirmed_delete(site, new_page, shot):
     expect(tree.get_by_role("link", name="h-renamed")).to_have_count(0)
 
 
+def test_a_new_host_asks_for_the_password_again(site, new_page):
+    node, base, _ = site
+    admin = node.login(TENANT, "root", "tadmin", PASSWORD)
+    with node.client(TENANT, token=admin) as client:
+        properties = {"host": "10.0.0.5"}
+        add_asset(client, "vaulted", "unix-host", properties=properties, secrets={"password": "p"})
+    page = new_page()
+    log_in(page, base)
+    page.goto(f"{base}/assets")
+    page.get_by_role("navigation", name="Containers and assets").get_by_role(
+        "link", name="vaulted", exact=True
+    ).click()
+    page.get_by_role("button", name="Edit").click()
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_label("Host", exact=True).fill("10.0.0.6")
+    dialog.get_by_role("button", name="Save").click()
+    expect(dialog.locator("#f-password-error")).to_contain_text("enter its password again")
+    dialog.get_by_label("Password", exact=True).fill("p-for-10.0.0.6")
+    dialog.get_by_role("button", name="Save").click()
+    expect(dialog).to_be_hidden()
+    expect(page.get_by_text("10.0.0.6", exact=True)).to_be_visible()
+
+
 def test_peer_edit_keeps_the_access_token(site, new_page):
     node, base, jwt = site
     page = new_page()
@@ -130,6 +153,20 @@ def test_peer_edit_keeps_the_access_token(site, new_page):
     expect(header).to_contain_text("Gateway certificate: Not trusted")
     page.get_by_role("dialog").get_by_role("button", name="Establish Trust").click()
     expect(header).to_contain_text("Gateway certificate: Trusted")
+    page.keyboard.press("Escape")
+
+    # A new URL takes the token again (it goes only where it was entered for): without it the
+    # form says so at the token's field and keeps the old URL.
+    moved = base.replace("://127.0.0.1:", "://localhost:")
+    page.get_by_label("URL").fill(moved)
+    page.get_by_role("button", name="Save").click()
+    expect(page.locator("#f-access_token-error")).to_contain_text(
+        "the URL changed: enter the peer's access token again"
+    )
+    page.get_by_label("Access Token").fill(jwt)
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_role("heading", name="Peer node self-renamed")).to_be_visible()
+    expect(page.get_by_label("URL")).to_have_value(moved)
 
     # The list shows each component on its own: its address and its trust, or off.
     page.goto(f"{base}/peer-nodes")

@@ -24,6 +24,7 @@ from pamnode.identity.schemas import (
     UserOut,
     UserPatch,
 )
+from pamnode.sessions import owners
 
 router = APIRouter()
 
@@ -116,8 +117,9 @@ async def update_user(login: str, body: UserPatch, caller: Caller, db: DB) -> Us
 
 
 @router.delete("/users/{login}", status_code=status.HTTP_204_NO_CONTENT, tags=["users"])
-async def delete_user(login: str, caller: Caller, db: DB) -> None:
-    await users.delete_user(db, caller, login)
+async def delete_user(login: str, caller: Caller, db: DB, node: NodeDep) -> None:
+    user_id = await users.delete_user(db, caller, login)
+    await owners.end_sessions_of(db, node.remote_sessions, user_id, caller.user.login)
 
 
 def _grant_out(grant: SiteRoleGrant, user: User) -> GrantOut:

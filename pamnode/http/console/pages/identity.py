@@ -21,6 +21,7 @@ from pamnode.identity.models import User
 from pamnode.identity.principal import Principal
 from pamnode.identity.roles import Permission, SiteRole
 from pamnode.identity.schemas import ApiTokenIn, GrantIn, LoginIn, UserIn, UserPatch
+from pamnode.sessions import owners
 
 router = APIRouter(dependencies=[Depends(check_same_origin)], include_in_schema=False)
 
@@ -148,8 +149,11 @@ async def edit_user(request: Request, login: str, caller: Caller, db: DB) -> Res
 
 
 @router.post("/users/{login}/delete")
-async def delete_user(request: Request, login: str, caller: Caller, db: DB) -> Response:
-    await users.delete_user(db, caller, login)
+async def delete_user(
+    request: Request, login: str, caller: Caller, db: DB, node: NodeDep
+) -> Response:
+    user_id = await users.delete_user(db, caller, login)
+    await owners.end_sessions_of(db, node.remote_sessions, user_id, caller.user.login)
     return redirect(request, f"{site_base(request)}/users")
 
 

@@ -13,7 +13,6 @@ from pamnode.http.console.render import Pages, page, redirect, site_base
 from pamnode.http.deps import DB, NodeDep
 from pamnode.http.downloads import recording_response
 from pamnode.http.paging import Offset
-from pamnode.identity.roles import Permission
 from pamnode.sessions import report
 from pamnode.sessions.opening import open_session
 from pamnode.sessions.params import RECORDING
@@ -73,9 +72,7 @@ async def sessions_page(
 @router.get("/sessions/{session_id}", response_class=HTMLResponse)
 async def session_page(request: Request, session_id: str, caller: Caller, db: DB) -> Response:
     session = await report.get_session(db, caller, session_id)
-    may_terminate = session.state not in ENDED and (
-        session.requested_by == caller.user.login or caller.can(Permission.SESSIONS_TERMINATE)
-    )
+    may_terminate = session.state not in ENDED and report.may_terminate(caller, session)
     return page(
         request,
         "sessions/details.html",
