@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import httpx
 from typer.testing import CliRunner
 
@@ -97,7 +99,7 @@ async def test_the_banner_never_shows_the_database_password(node):
     url = "postgresql+asyncpg://pamnode:Db-Secret-9@db.example:5432/pamnode"
     settings = state.settings.model_copy(update={"database_url": url})
     async with state.sessions() as db:
-        said = "\n".join(line for _, line in await banner(db, settings))
+        said = "\n".join(line for _, line in await banner(db, replace(state, settings=settings)))
     assert "database: postgresql+asyncpg://pamnode:***@db.example:5432/pamnode" in said
     assert "Db-Secret-9" not in said
 
