@@ -69,6 +69,9 @@ class Settings(BaseSettings):
     gateway_host: str | None = None
     gateway_port: int | None = Field(default=None, ge=1, le=65535)
     guacd_command: str = "guacd"
+    # A node running as root runs guacd as this user, the owner of the recordings directory
+    # (created by the package, docs/operations.md; `nobody` when it does not exist).
+    guacd_user: str = "pamnode-guacd"
     # The HTTP CONNECT proxy (TLS with the node's certificate) that carries mains' proxy
     # sessions when a port is given; off by default.
     http_proxy_host: str | None = None

@@ -244,6 +244,7 @@ class Code(StrEnum):
     SESSION_UNATTACHED = "session_unattached", "nothing attached to the session in time"
     SESSION_FINISHED = "session_finished", "the remote session has ended already"
     SESSION_ID_TAKEN = "session_id_taken", "a main sent a session id this node uses already"
+    INVALID_SESSION_ID = "invalid_session_id", "a session id is not a UUID in canonical form"
     CROSS_ORIGIN_REFUSED = "cross_origin_refused", "a tunnel was asked for from another origin"
     GATEWAY_NOT_RUNNING = "gateway_not_running", "the peer runs no gateway front"
     GATEWAY_REFUSED = "gateway_refused", "the gateway (front or guacd) refused the session"
