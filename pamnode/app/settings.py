@@ -53,6 +53,9 @@ class Settings(BaseSettings):
     # remembered this long: a change there reaches pamnode at most this much later (plus
     # api_token_cache_s for an API-token caller). 0 asks the directory on every request.
     directory_cache_s: float = Field(default=60.0, ge=0, le=3600)
+    # A connection whose request headers are not complete this long after it opened (or
+    # after the first byte of its next request) is closed (http/header_timeout.py).
+    request_header_timeout_s: float = Field(default=10.0, gt=0, le=300)
     # Request bodies beyond this size are refused with 413 before authentication.
     max_body_bytes: int = Field(default=1024 * 1024, ge=64 * 1024)
     # What is kept of a job's output (here or from a peer); the rest is cut, and marked so.

@@ -98,6 +98,13 @@ def serve(
         Path | None,
         typer.Option(help="File holding --admin-login's password (first line).", exists=True),
     ] = None,
+    request_header_timeout: Annotated[
+        float | None,
+        typer.Option(
+            help="Close a connection whose request headers are not complete within this many "
+            "seconds. Default: PAMNODE_REQUEST_HEADER_TIMEOUT_S, else 10.",
+        ),
+    ] = None,
     forwarded_allow_ips: Annotated[
         str | None,
         typer.Option(
@@ -110,6 +117,7 @@ def serve(
 ) -> None:
     """Serve the web console and REST API over HTTPS."""
     from pamnode.http.app import create_app
+    from pamnode.http.header_timeout import header_timed
 
     os.umask(UMASK)
 
@@ -132,6 +140,8 @@ def serve(
         overrides["ssh_proxy_port"] = ssh_proxy_port
     if log_format is not None:
         overrides["log_format"] = log_format
+    if request_header_timeout is not None:
+        overrides["request_header_timeout_s"] = request_header_timeout
     settings = Settings(**overrides)  # type: ignore[arg-type]
     make_private(data)
     if cert is None or key is None:
@@ -151,6 +161,7 @@ def serve(
         log_level="info",
         log_config=log_config(settings.log_format),
         timeout_graceful_shutdown=5,
+        http=header_timed(settings.request_header_timeout_s),
         proxy_headers=bool(forwarded_allow_ips),
         forwarded_allow_ips=forwarded_allow_ips,
     )

@@ -158,6 +158,10 @@ class Code(StrEnum):
     CONTAINER_SECRETS = "container_secrets", "a container holds no secrets"
     HOST_REQUIRED = "host_required", "a host asset needs a host", "host"
     INVALID_HOST = "invalid_host", "not a host name or address", "host"
+    INVALID_USERNAME = (
+        "invalid_username",
+        "a user name with control characters, or that SSH cannot send (SASLprep)",
+    )
     INVALID_PORT = "invalid_port", "not a TCP port", "port"
     INVALID_PROPERTY = "invalid_property", "an asset property is not valid"
     INVALID_TAG = "invalid_tag", "not a valid tag"
