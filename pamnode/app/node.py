@@ -145,14 +145,15 @@ async def open_node(settings: Settings, executors: Executors | None = None) -> N
         metrics=metrics,
     )
     # guacd creates each session's directory, but not the ones above it.
-    (settings.data_dir / "recordings").mkdir(mode=DIR_MODE, exist_ok=True)
+    recordings_dir = (settings.data_dir / "recordings").resolve()
+    recordings_dir.mkdir(mode=DIR_MODE, exist_ok=True)
     remote_sessions = SessionContext(
         sessions=job_sessions,
         keyring=keyring,
         peers=peer_clients,
-        guacd=Guacd(settings.guacd_command, settings.data_dir / "logs" / "guacd.log"),
+        guacd=Guacd(settings.guacd_command, settings.data_dir, recordings_dir, settings.guacd_user),
         node_name=settings.node_name,
-        recordings_dir=(settings.data_dir / "recordings").resolve(),
+        recordings_dir=recordings_dir,
         rng=random.SystemRandom(),
         tickets=ticket_book(settings.session_ticket_ttl_s),
         metrics=metrics,
@@ -195,6 +196,9 @@ async def serve_listeners(node: Node) -> None:
     a port (when serving, never for init); the first two speak TLS with the node's own
     certificate, the SSH proxy has its own host key in the data directory."""
     settings = node.settings
+    # Serving, this node is the data directory's only one: a guacd of it still running was
+    # left by a run that was killed.
+    node.remote_sessions.guacd.end_leftover()
     if settings.ssh_proxy_port is not None:
         node.ssh_proxy = SshProxy(
             node.proxy,

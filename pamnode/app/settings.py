@@ -53,6 +53,9 @@ class Settings(BaseSettings):
     # remembered this long: a change there reaches pamnode at most this much later (plus
     # api_token_cache_s for an API-token caller). 0 asks the directory on every request.
     directory_cache_s: float = Field(default=60.0, ge=0, le=3600)
+    # A connection whose request headers are not complete this long after it opened (or
+    # after the first byte of its next request) is closed (http/header_timeout.py).
+    request_header_timeout_s: float = Field(default=10.0, gt=0, le=300)
     # Request bodies beyond this size are refused with 413 before authentication.
     max_body_bytes: int = Field(default=1024 * 1024, ge=64 * 1024)
     # What is kept of a job's output (here or from a peer); the rest is cut, and marked so.
@@ -69,6 +72,9 @@ class Settings(BaseSettings):
     gateway_host: str | None = None
     gateway_port: int | None = Field(default=None, ge=1, le=65535)
     guacd_command: str = "guacd"
+    # A node running as root runs guacd as this user, the owner of the recordings directory
+    # (created by the package, docs/operations.md; `nobody` when it does not exist).
+    guacd_user: str = "pamnode-guacd"
     # The HTTP CONNECT proxy (TLS with the node's certificate) that carries mains' proxy
     # sessions when a port is given; off by default.
     http_proxy_host: str | None = None

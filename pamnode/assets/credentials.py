@@ -9,6 +9,7 @@ from typing import Annotated
 
 from pydantic import Field
 
+from pamnode.assets.destinations import Username
 from pamnode.core.bodies import Strict
 
 # What a secret is replaced with wherever text produced by a remote host is kept.
@@ -61,7 +62,7 @@ class Credential:
 
 
 class CredentialIn(Strict):
-    username: Annotated[str, Field(max_length=256)]
+    username: Username
     password: Secret | None = None
     private_key: Secret | None = None
     passphrase: Secret | None = None

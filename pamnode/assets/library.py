@@ -1,6 +1,5 @@
 """The asset library of a site: create, list, read, change, move and delete containers and hosts."""
 
-import ipaddress
 import re
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -10,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pamnode.assets import secrets
+from pamnode.assets.destinations import CONTROL, check_host
 from pamnode.assets.models import Asset, AssetType
 from pamnode.assets.permissions import (
     Action,
@@ -27,7 +27,6 @@ from pamnode.db.base import new_id
 from pamnode.identity.principal import Principal
 from pamnode.identity.roles import Permission
 
-HOSTNAME_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
 TAG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:=-]{0,63}$")
 MAX_TAGS = 32
 
@@ -107,28 +106,13 @@ def _check_protocol(value: str) -> str:
 
 
 def check_name(name: str) -> str:
-    if name != name.strip() or not name or "/" in name or secrets.CONTROL.search(name):
+    if name != name.strip() or not name or "/" in name or CONTROL.search(name):
         raise InvalidInput(
             f"asset name '{name[:80]}' is not valid: use 1 to 255 characters without '/', "
             "control characters or leading and trailing spaces",
             code="invalid_asset_name",
         )
     return name
-
-
-def check_host(host: str) -> str:
-    try:
-        return str(ipaddress.ip_address(host))
-    except ValueError:
-        pass
-    labels = host.removesuffix(".").split(".")
-    if len(host) > 253 or not all(HOSTNAME_LABEL.fullmatch(label) for label in labels):
-        raise InvalidInput(
-            f"host '{host[:80]}' is neither an IP address nor a DNS name: a name is made of "
-            "dot-separated labels of letters, digits and '-', with no spaces",
-            code="invalid_host",
-        )
-    return host.lower()
 
 
 def check_port(port: int) -> int:

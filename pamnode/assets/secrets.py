@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import Select, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from pamnode.assets.destinations import check_username
 from pamnode.assets.models import Asset, AssetSecret, AssetType
 from pamnode.audit.service import record
 from pamnode.core.errors import InvalidInput
@@ -33,7 +34,6 @@ PRIVATE_KEY_PEM = re.compile(
     r"-----BEGIN ([A-Z0-9 ]*)PRIVATE KEY-----\r?\n.+?\r?\n-----END \1PRIVATE KEY-----\s*",
     re.DOTALL,
 )
-CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def context(asset_id: str, field: str) -> str:
@@ -63,11 +63,8 @@ def _check(field: SecretField, value: str) -> None:
             f"secrets.{field} is empty: send null to clear a secret field",
             code="invalid_secret",
         )
-    if field is SecretField.USERNAME and CONTROL.search(value):
-        raise InvalidInput(
-            "secrets.username contains control characters (such as a line break)",
-            code="invalid_secret",
-        )
+    if field is SecretField.USERNAME:
+        check_username(value)
     if field is SecretField.PRIVATE_KEY and not PRIVATE_KEY_PEM.fullmatch(value.strip() + "\n"):
         raise InvalidInput(
             "secrets.private_key is not a private key in PEM or OpenSSH form: it must run from "

@@ -98,6 +98,13 @@ def serve(
         Path | None,
         typer.Option(help="File holding --admin-login's password (first line).", exists=True),
     ] = None,
+    request_header_timeout: Annotated[
+        float | None,
+        typer.Option(
+            help="Close a connection whose request headers are not complete within this many "
+            "seconds. Default: PAMNODE_REQUEST_HEADER_TIMEOUT_S, else 10.",
+        ),
+    ] = None,
     forwarded_allow_ips: Annotated[
         str | None,
         typer.Option(
@@ -130,6 +137,8 @@ def serve(
         overrides["ssh_proxy_port"] = ssh_proxy_port
     if log_format is not None:
         overrides["log_format"] = log_format
+    if request_header_timeout is not None:
+        overrides["request_header_timeout_s"] = request_header_timeout
     settings = Settings(**overrides)  # type: ignore[arg-type]
     make_private(data)
     if cert is None or key is None:
@@ -140,6 +149,7 @@ def serve(
     start_logging(settings.log_format)
     # Here, once the log is set: what the application's modules warn at import is a line of it.
     from pamnode.http.app import create_app
+    from pamnode.http.header_timeout import header_timed
 
     if admin_login is not None and admin_password_file is not None:
         _admin_on_first_start(settings, admin_login, admin_password_file)
@@ -152,6 +162,7 @@ def serve(
         log_level="info",
         log_config=log_config(settings.log_format),
         timeout_graceful_shutdown=5,
+        http=header_timed(settings.request_header_timeout_s),
         proxy_headers=bool(forwarded_allow_ips),
         forwarded_allow_ips=forwarded_allow_ips,
     )

@@ -159,6 +159,10 @@ class Code(StrEnum):
     CONTAINER_SECRETS = "container_secrets", "a container holds no secrets"
     HOST_REQUIRED = "host_required", "a host asset needs a host", "host"
     INVALID_HOST = "invalid_host", "not a host name or address", "host"
+    INVALID_USERNAME = (
+        "invalid_username",
+        "a user name with control characters, or that SSH cannot send (SASLprep)",
+    )
     INVALID_PORT = "invalid_port", "not a TCP port", "port"
     INVALID_PROPERTY = "invalid_property", "an asset property is not valid"
     INVALID_TAG = "invalid_tag", "not a valid tag"
@@ -264,6 +268,7 @@ class Code(StrEnum):
     SESSION_UNATTACHED = "session_unattached", "nothing attached to the session in time"
     SESSION_FINISHED = "session_finished", "the remote session has ended already"
     SESSION_ID_TAKEN = "session_id_taken", "a main sent a session id this node uses already"
+    INVALID_SESSION_ID = "invalid_session_id", "a session id is not a UUID in canonical form"
     CROSS_ORIGIN_REFUSED = "cross_origin_refused", "a tunnel was asked for from another origin"
     GATEWAY_NOT_RUNNING = "gateway_not_running", "the peer runs no gateway front"
     GATEWAY_REFUSED = "gateway_refused", "the gateway (front or guacd) refused the session"

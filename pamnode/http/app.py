@@ -1,6 +1,6 @@
 """The application factory: every area's router under /ztna/{tenant}/{site}/api, the console, the
-peer protocol, the error handlers (http/errors.py), the request limits (http/limits.py) and
-request ids (http/request_id.py)."""
+peer protocol, the error handlers (http/errors.py), the request limits (http/limits.py),
+request ids (http/request_id.py) and HSTS (http/transport_security.py)."""
 
 import asyncio
 import logging
@@ -27,6 +27,7 @@ from pamnode.http.api import sessions as sessions_api
 from pamnode.http.api import vault as vault_api
 from pamnode.http.limits import RequestLimits
 from pamnode.http.request_id import RequestIds
+from pamnode.http.transport_security import StrictTransportSecurity
 from pamnode.jobs.executors.base import Executors
 from pamnode.jobs.listening import follow_other_nodes
 from pamnode.jobs.queue import start_queue
@@ -106,4 +107,6 @@ def create_app(settings: Settings, executors: Executors | None = None) -> FastAP
     app.add_middleware(RequestLimits, max_body_bytes=settings.max_body_bytes)
     # Outside even that: a refused request has an id too, in its answer and its log line.
     app.add_middleware(RequestIds)
+    # Around the others: refusals before routing carry HSTS too.
+    app.add_middleware(StrictTransportSecurity)
     return app

@@ -6,13 +6,13 @@ subprotocol and sends its display as the query string (width, height, dpi, timez
 """
 
 import contextlib
-from urllib.parse import urlsplit
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
 from pamnode.app.node import Node
 from pamnode.core.errors import PamError, Unauthenticated
 from pamnode.http.deps import SESSION_COOKIE
+from pamnode.http.origins import same_origin
 from pamnode.identity.auth import authenticate, bearer_value
 from pamnode.identity.principal import Principal
 from pamnode.sessions import tunnel
@@ -50,7 +50,8 @@ class _WebSocketChannel:
 
 def _same_origin(websocket: WebSocket) -> bool:
     origin = websocket.headers.get("origin")
-    return origin is None or urlsplit(origin).netloc == websocket.headers.get("host")
+    host = websocket.headers.get("host", "")
+    return origin is None or same_origin(origin, websocket.url.scheme, host)
 
 
 async def _caller(websocket: WebSocket, node: Node, tenant: str, site: str) -> Principal:

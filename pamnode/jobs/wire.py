@@ -30,13 +30,14 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from pamnode.assets.credentials import Credential, CredentialIn
+from pamnode.assets.destinations import Host
 from pamnode.core.bodies import Strict
 from pamnode.jobs.specs import JobSpec, ScriptType, Target, Task, TaskResult
 from pamnode.jobs.states import FINISHED, JobState
 
 
 class TargetIn(Strict):
-    host: Annotated[str, Field(min_length=1, max_length=253)]
+    host: Host
     port: Annotated[int, Field(ge=1, le=65535)]
     protocol: Annotated[str, Field(pattern="^(ssh|winrm|winrm-https)$")]
     known_host_key: Annotated[str, Field(max_length=8192)] | None = None

@@ -17,6 +17,7 @@ from pamnode.identity.throttle import LoginThrottle
 from pamnode.peers.client import PeerClients
 from pamnode.peers.serving import node_signature
 from pamnode.proxy.grants import ProxyGrant, grant_book
+from pamnode.sessions.ids import checked
 
 # A proxy session in which no byte moved for this long is ended (settings: proxy_idle_timeout_s).
 IDLE_TIMEOUT_S = 1800.0
@@ -49,4 +50,4 @@ class ProxyContext:
         return node_signature(self.node_name, tenant, site)
 
     def recording_dir(self, session_id: str) -> Path:
-        return self.recordings_dir / session_id
+        return self.recordings_dir / checked(session_id)

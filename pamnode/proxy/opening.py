@@ -7,8 +7,9 @@ from dataclasses import dataclass
 from pamnode.assets.credentials import Credential
 from pamnode.assets.lookup import resolve_asset
 from pamnode.assets.models import Asset, AssetHostKey
+from pamnode.assets.permissions import not_found
 from pamnode.assets.secrets import open_secrets
-from pamnode.core.errors import Unavailable
+from pamnode.core.errors import NotFound, Unavailable
 from pamnode.crypto.cipher import VaultError
 from pamnode.crypto.keyring import KeyRingError
 from pamnode.identity import standing
@@ -44,7 +45,12 @@ async def open_proxy_session(
     async with ctx.sessions.begin() as db:
         principal = await standing.current(db, principal, ctx.accounts)
         asset_id = await resolve_asset(db, principal.site.id, asset_ref)
-        session = await open_session(db, principal, asset_id, channel)
+        try:
+            session = await open_session(db, principal, asset_id, channel)
+        except NotFound:
+            # Named as the client typed it, as for an asset that does not exist: the id of
+            # one the user may not see would tell them it is there.
+            raise not_found(asset_ref) from None
         # Carried by this node from the start: no tunnel claims it.
         session.served_by = ctx.node_name
         asset = await db.get(Asset, asset_id)

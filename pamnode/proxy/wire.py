@@ -11,13 +11,14 @@ from typing import Annotated
 
 from pydantic import BaseModel, Field
 
+from pamnode.assets.destinations import Host
 from pamnode.core.bodies import Strict
 
 GRANT_HEADER = "pamnode-proxy-grant"
 
 
 class ProxyTargetIn(Strict):
-    host: Annotated[str, Field(min_length=1, max_length=253)]
+    host: Host
     port: Annotated[int, Field(ge=1, le=65535)]
 
 

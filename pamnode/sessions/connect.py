@@ -146,7 +146,7 @@ async def _here(ctx: SessionContext, plan: _Plan, display: Display) -> Upstream:
         plan.session["host"],
         plan.session["port"],
         plan.credential,
-        ctx.recording_dir(plan.session["id"]),
+        plan.session["id"],
         plan.session["known_host_key"],
     )
     stream = await ctx.guacd.connect()

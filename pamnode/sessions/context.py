@@ -13,6 +13,7 @@ from pamnode.crypto.keyring import KeyRing
 from pamnode.peers.client import PeerClients
 from pamnode.peers.serving import node_signature
 from pamnode.sessions.guacd import Guacd
+from pamnode.sessions.ids import checked
 from pamnode.sessions.tickets import Grant, ticket_book
 
 
@@ -38,4 +39,4 @@ class SessionContext:
         return node_signature(self.node_name, tenant, site)
 
     def recording_dir(self, session_id: str) -> Path:
-        return self.recordings_dir / session_id
+        return self.recordings_dir / checked(session_id)

@@ -2,12 +2,12 @@
 
 Written here once for every route (this node's guacd, or a peer's front that injects them), so
 the recording paths are always the node's own: guacd takes them from its client, and pamnode
-never lets a browser or a main choose them.
+never lets a browser or a main choose them. The path is the session's id alone, relative to
+guacd's working directory, the recordings directory (sessions/guacd.py).
 """
 
-from pathlib import Path
-
 from pamnode.assets.credentials import Credential
+from pamnode.sessions.ids import checked
 
 RECORDING = "recording"
 TYPESCRIPT = "typescript"
@@ -29,7 +29,7 @@ def connection_params(
     host: str,
     port: int,
     credential: Credential,
-    recording_dir: Path | None,
+    recording_of: str | None,
     known_host_key: str | None = None,
 ) -> dict[str, str]:
     params = {"hostname": host, "port": str(port), "username": credential.username}
@@ -47,10 +47,11 @@ def connection_params(
         # pamnode pins nothing for RDP yet: the certificate of a Windows host is mostly
         # self-signed, and guacd refuses those unless told otherwise.
         params.update({"security": "any", "ignore-cert": "true"})
-    if recording_dir is not None:
+    if recording_of is not None:
+        recording_dir = checked(recording_of)
         params.update(
             {
-                "recording-path": str(recording_dir),
+                "recording-path": recording_dir,
                 "recording-name": RECORDING,
                 "create-recording-path": "true",
             }
@@ -58,7 +59,7 @@ def connection_params(
         if protocol == "ssh":
             params.update(
                 {
-                    "typescript-path": str(recording_dir),
+                    "typescript-path": recording_dir,
                     "typescript-name": TYPESCRIPT,
                     "create-typescript-path": "true",
                 }

@@ -15,6 +15,7 @@ from pamnode.identity.principal import Principal
 from pamnode.peers.serving import require_peer_caller
 from pamnode.sessions import recordings
 from pamnode.sessions.context import SessionContext
+from pamnode.sessions.ids import checked
 from pamnode.sessions.models import Channel, Session
 from pamnode.sessions.params import connection_params
 from pamnode.sessions.states import ENDED, SessionState, end_unattached
@@ -26,6 +27,8 @@ async def grant(
     db: AsyncSession, ctx: SessionContext, principal: Principal, body: PeerSessionIn
 ) -> PeerSessionTicket:
     require_peer_caller(principal)
+    # Before anything is written or guacd sees it: its recording path is built from the id.
+    checked(body.id)
     if ctx.gateway_address is None:
         raise Unavailable(
             "this node runs no gateway: start it with --gateway-port to carry sessions",
@@ -68,7 +71,7 @@ async def grant(
         target.host,
         target.port,
         Credential(**body.credential.model_dump()),
-        ctx.recording_dir(body.id) if body.recording else None,
+        body.id if body.recording else None,
         target.known_host_key,
     )
     scope = principal.audit_scope

@@ -53,7 +53,9 @@ async def settled(directory: Path) -> list[str]:
 def readable(directory: Path, kind: str) -> Path:
     """A finished recording file to hand out, or the reason there is none."""
     path = directory / check_kind(kind)
-    if not path.is_file():
+    # guacd's user owns the recordings directory: a link left there must not make the node
+    # hand out a file of its own (`directory` is resolved; a path through a link is not).
+    if not path.is_file() or path.resolve() != path:
         raise NotFound(f"this session has no {RECORDING_KINDS[kind]}", code="recording_missing")
     if being_written(path):
         raise Conflict(

@@ -13,13 +13,14 @@ from typing import Annotated
 from pydantic import BaseModel, Field
 
 from pamnode.assets.credentials import CredentialIn
+from pamnode.assets.destinations import Host
 from pamnode.core.bodies import Strict
 
 TICKET_OPCODE = "ticket"
 
 
 class SessionTargetIn(Strict):
-    host: Annotated[str, Field(min_length=1, max_length=253)]
+    host: Host
     port: Annotated[int, Field(ge=1, le=65535)]
     protocol: Annotated[str, Field(pattern="^(ssh|rdp|vnc)$")]
     # The SSH host key pinned for the asset (OpenSSH public key line), if a job pinned one.

@@ -8,18 +8,23 @@ from __future__ import annotations
 import json
 import socket
 import time
+import uuid
 
 import pytest
 
 from pamnode.lab.node_process import tls_context
 from tests.support.identity import create_tenant, error_of, expect
+from tests.support.peers import prepare_peer_site
 
 MAX_BODY = 1024 * 1024
 
 
+HEADER_TIMEOUT_S = 2
+
+
 @pytest.fixture(scope="module")
 def world(node_factory):
-    node = node_factory("edges")
+    node = node_factory("edges", env={"PAMNODE_REQUEST_HEADER_TIMEOUT_S": str(HEADER_TIMEOUT_S)})
     admin = create_tenant(node, "corp")
     return node, admin
 
@@ -131,3 +136,87 @@ def test_an_oversized_request_is_answered_before_its_body_is_sent(world):
         body = json.loads(answer.read(length))
     assert status.startswith("HTTP/1.1 413"), status
     assert body["error"]["code"] == "body_too_large"
+
+
+def _tls(node):
+    raw = socket.create_connection((node.address, node.port), timeout=30)
+    return tls_context(node.cert_path).wrap_socket(raw, server_hostname=node.address)
+
+
+def test_headers_that_never_end_are_cut_off(world):
+    """A client that sends half a request and waits holds nothing for long: the node closes
+    the connection once request_header_timeout_s has passed (not at its idle keep-alive)."""
+    node, _ = world
+    with _tls(node) as tls:
+        tls.sendall(f"GET /healthz HTTP/1.1\r\nHost: {node.address}\r\nX-Slow: ".encode())
+        started = time.monotonic()
+        assert tls.recv(1024) == b""
+    assert time.monotonic() - started < HEADER_TIMEOUT_S + 10
+
+
+def test_a_connection_that_sends_nothing_is_cut_off(world):
+    node, _ = world
+    with _tls(node) as tls:
+        assert tls.recv(1024) == b""
+
+
+def test_https_answers_carry_hsts(world):
+    node, _ = world
+    with node.client("corp") as anonymous:
+        for response in (anonymous.get(f"{node.base_url}/healthz"), anonymous.get("users")):
+            assert response.headers["strict-transport-security"] == "max-age=31536000"
+
+
+def test_a_console_post_from_the_same_host_in_clear_is_refused(world):
+    node, _ = world
+    here = f"{node.address}:{node.port}"
+    url = f"{node.base_url}/ztna/corp/root/assets"
+    with node.client("corp") as anonymous:
+        clear = anonymous.post(url, headers={"Origin": f"http://{here}"}, data={"name": "x"})
+        same = anonymous.post(url, headers={"Origin": f"https://{here}"}, data={"name": "x"})
+    refusal = "may not change this site"
+    assert clear.status_code == 403 and refusal in clear.text
+    # The same request from the console's own origin passes this check (to be asked to log in).
+    assert same.status_code != 403 and refusal not in same.text
+
+
+# U+0378 is unassigned in Unicode: SASLprep, which the SSH layer applies to user names, refuses it.
+UNSENDABLE = "op\u0378"
+
+
+def test_hosts_and_user_names_ssh_cannot_take_are_refused_where_they_enter(world):
+    node, admin = world
+    with node.client("corp", token=admin) as client:
+        host = {"name": "odd", "type": "unix-host", "properties": {"host": "10.0.0.1"}}
+        refused = client.post("assets", json={**host, "secrets": {"username": UNSENDABLE}})
+        assert error_of(refused, 422)["code"] == "invalid_username"
+        for bad in ("", " ", "h\u00f6st.example", "10.0.0.1 "):
+            refused = client.post("assets", json={**host, "properties": {"host": bad}})
+            assert error_of(refused, 422)["code"] == "invalid_host", bad
+        assert all(asset["name"] != "odd" for asset in expect(client.get("assets"), 200))
+
+    jwt = prepare_peer_site(node, "dc-edge")
+    target = {"host": "10.0.0.1", "port": 22, "protocol": "ssh"}
+    credential = {"username": "ops", "password": "secret"}
+    with node.client("dc-edge", token=jwt) as peer_api:
+        for host, username in (("", "ops"), (" ", "ops"), ("10.0.0.1", UNSENDABLE)):
+            job = {
+                "id": str(uuid.uuid4()),
+                "task": "unix-status-check",
+                "target": {**target, "host": host},
+                "credential": {**credential, "username": username},
+                "timeout_s": 60,
+            }
+            refused = peer_api.post("peer/jobs", json=job)
+            assert error_of(refused, 422)["code"] == "invalid_input", (host, username)
+            session = {
+                "id": str(uuid.uuid4()),
+                "target": job["target"],
+                "credential": job["credential"],
+            }
+            refused = peer_api.post("peer/sessions", json=session)
+            assert error_of(refused, 422)["code"] == "invalid_input", (host, username)
+        grant = {"session_id": str(uuid.uuid4()), "target": {"host": " ", "port": 22}}
+        assert (
+            error_of(peer_api.post("peer/proxy-grants", json=grant), 422)["code"] == "invalid_input"
+        )

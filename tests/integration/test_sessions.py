@@ -135,14 +135,18 @@ def _answer(sock: ssl.SSLSocket) -> list:
     return found
 
 
-def _ticket(lab, sshd, session_id: str) -> str:
+def _ask_peer(lab, sshd, session_id: str):
     with lab["peer"].client(PEER_TENANT, token=lab["jwt"]) as peer_api:
         body = {
             "id": session_id,
             "target": {"host": sshd.address, "port": sshd.port, "protocol": "ssh"},
             "credential": {"username": sshd.user, "password": sshd.password},
         }
-        return expect(peer_api.post("peer/sessions", json=body), 201)["ticket"]
+        return peer_api.post("peer/sessions", json=body)
+
+
+def _ticket(lab, sshd, session_id: str) -> str:
+    return expect(_ask_peer(lab, sshd, session_id), 201)["ticket"]
 
 
 def _guacd_connections(lab) -> int:
@@ -222,6 +226,32 @@ def test_test_connection_checks_the_gateway_at_its_address(lab, main_client):
         assert api["ok"] is True and report["node"] == "peer-east"
     finally:
         expect(main_client.delete(f"peer-nodes/{created['id']}"), 204)
+
+
+def _tree(root) -> set:
+    return set(root.rglob("*"))
+
+
+def test_a_session_id_that_is_not_a_uuid_never_reaches_guacd(lab, sshd):
+    """guacd writes its recording and typescript where the id points: `..` in an id sent to
+    `POST peer/sessions` would put them outside the recordings directory."""
+    data = lab["peer"].data_dir
+    before, connections = _tree(data), _guacd_connections(lab)
+    for session_id in ("..", "../escaped", "../../../../tmp/x", "A1A1A1A1-0000-0000-0000-0000"):
+        answer = _ask_peer(lab, sshd, session_id)
+        if answer.status_code == 201:
+            # Today's hole, shown whole: the ticket carried through the front to guacd.
+            with _front(lab) as sock:
+                ticket = answer.json()["ticket"]
+                sock.sendall(encode("ticket", ticket, "800", "600", "96", "").encode())
+                _answer(sock)
+                time.sleep(2)
+        assert error_of(answer, 422)["code"] == "invalid_session_id", session_id
+        assert run_sql(lab["peer"], "SELECT id FROM sessions WHERE id = :id", id=session_id) == []
+    assert _guacd_connections(lab) == connections
+    assert not (data / "escaped").exists()
+    written = _tree(data) - before
+    assert all(path.is_relative_to(data / "logs") for path in written), written
 
 
 def test_a_viewer_cannot_open_and_others_cannot_attach(lab, main_client, sshd):

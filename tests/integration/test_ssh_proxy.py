@@ -268,6 +268,15 @@ def test_refusals_a_person_can_act_on(lab, api):
     assert b"does not forward ports or sockets" in done.stderr
 
 
+def test_an_asset_the_user_cannot_see_is_refused_as_one_that_does_not_exist(lab):
+    # viewer-1 holds a permission on local-web only; remote-web exists, hidden from them.
+    hidden = lab["ssh"].ssh("viewer-1@corp#remote-web", "true")
+    missing = lab["ssh"].ssh("viewer-1@corp#remote-wob", "true")
+    assert hidden.returncode == missing.returncode == 255
+    assert b"this site has no asset remote-web" in hidden.stderr
+    assert hidden.stderr.replace(b"remote-web", b"remote-wob") == missing.stderr
+
+
 def test_terminate_and_idle_end_a_shell(lab, api):
     terminal = lab["ssh"].shell("tadmin@corp#local-web")
     try:

@@ -20,7 +20,8 @@ def request(method: str = "POST", path: str = "/ztna/t/s/users", **headers: str)
     raw += [
         (name.replace("_", "-").lower().encode(), value.encode()) for name, value in headers.items()
     ]
-    return Request({"type": "http", "method": method, "path": path, "headers": raw})
+    scope = {"type": "http", "scheme": "https", "method": method, "path": path, "headers": raw}
+    return Request(scope)
 
 
 @pytest.mark.parametrize(
@@ -43,6 +44,9 @@ def test_posts_from_the_console_pass(headers):
         {"sec_fetch_site": "cross-site", "hx_request": "true"},
         {"sec_fetch_site": "same-site", "origin": f"https://{HOST}"},
         {"origin": "null", "hx_request": "true"},
+        # Same host and port, another scheme: a page served in clear is not the console.
+        {"origin": f"http://{HOST}", "hx_request": "true"},
+        {"origin": "https://node.example:6444", "hx_request": "true"},
     ],
 )
 def test_other_posts_are_refused(headers):
