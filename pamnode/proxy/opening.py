@@ -8,6 +8,7 @@ from pamnode.assets.credentials import Credential
 from pamnode.assets.lookup import resolve_asset
 from pamnode.assets.models import Asset, AssetHostKey
 from pamnode.assets.secrets import open_secrets
+from pamnode.audit.service import AuditScope
 from pamnode.core.errors import Unavailable
 from pamnode.crypto.cipher import VaultError
 from pamnode.crypto.keyring import KeyRingError
@@ -31,6 +32,8 @@ class Opened:
     candidates: list[Candidate]
     # The signature when this node carries it itself.
     here_signature: str
+    # Who opened it, for the audit of a target this node refuses.
+    scope: AuditScope
 
 
 async def open_proxy_session(
@@ -64,4 +67,5 @@ async def open_proxy_session(
             pinned.key if pinned else None,
             candidates,
             ctx.signature(principal.tenant.name, principal.site.name),
+            principal.audit_scope,
         )
