@@ -50,7 +50,7 @@ def test_other_addresses_pass_and_the_address_is_what_to_connect_to():
 def test_allowed_networks_open_only_themselves():
     assert resolve("127.0.0.1", allowed=("127.0.0.0/8",)) == "127.0.0.1"
     assert resolve("::ffff:127.0.0.1", allowed=("127.0.0.0/8",)) == "::ffff:7f00:1"
-    with pytest.raises(TargetRefused, match="link-local 169.254.169.254"):
+    with pytest.raises(TargetRefused, match=r"link-local 169\.254\.169\.254"):
         resolve("169.254.169.254", allowed=("127.0.0.0/8",))
 
 
