@@ -13,6 +13,7 @@ from pamnode import __version__
 from pamnode.app.data_dir import DIR_MODE, make_private
 from pamnode.app.settings import Settings
 from pamnode.app.tls import server_context
+from pamnode.core.destinations import DestinationPolicy
 from pamnode.core.metrics import NodeMetrics
 from pamnode.crypto.keyring import KeyRing
 from pamnode.db.engine import make_engine, make_sessionmaker
@@ -131,6 +132,23 @@ async def open_node(settings: Settings, executors: Executors | None = None) -> N
     peer_clients = PeerClients(metrics)
     login_throttle = LoginThrottle()
     accounts = DirectoryAccounts(keyring, settings.directory_cache_s)
+    # guacd creates each session's directory, but not the ones above it.
+    recordings_dir = (settings.data_dir / "recordings").resolve()
+    recordings_dir.mkdir(mode=DIR_MODE, exist_ok=True)
+    guacd = Guacd(settings.guacd_command, settings.data_dir, recordings_dir, settings.guacd_user)
+    rdp_ports: set[int] = set()
+
+    def own_ports() -> set[int]:
+        listening = {
+            settings.port,
+            settings.gateway_port,
+            settings.http_proxy_port,
+            settings.ssh_proxy_port,
+            guacd.port,
+        }
+        return {port for port in listening if port is not None} | rdp_ports
+
+    destinations = DestinationPolicy(tuple(settings.target_allow_cidrs), own_ports)
     jobs = JobContext(
         sessions=job_sessions,
         keyring=keyring,
@@ -143,20 +161,19 @@ async def open_node(settings: Settings, executors: Executors | None = None) -> N
         follow_grace_s=settings.peer_follow_grace_s,
         lease_s=settings.job_lease_s,
         metrics=metrics,
+        destinations=destinations,
     )
-    # guacd creates each session's directory, but not the ones above it.
-    recordings_dir = (settings.data_dir / "recordings").resolve()
-    recordings_dir.mkdir(mode=DIR_MODE, exist_ok=True)
     remote_sessions = SessionContext(
         sessions=job_sessions,
         keyring=keyring,
         peers=peer_clients,
-        guacd=Guacd(settings.guacd_command, settings.data_dir, recordings_dir, settings.guacd_user),
+        guacd=guacd,
         node_name=settings.node_name,
         recordings_dir=recordings_dir,
         rng=random.SystemRandom(),
         tickets=ticket_book(settings.session_ticket_ttl_s),
         metrics=metrics,
+        destinations=destinations,
     )
     await end_interrupted(job_sessions, settings.node_name)
     proxy = ProxyContext(
@@ -172,6 +189,8 @@ async def open_node(settings: Settings, executors: Executors | None = None) -> N
         idle_timeout_s=settings.proxy_idle_timeout_s,
         grants=grant_book(settings.proxy_grant_ttl_s),
         metrics=metrics,
+        destinations=destinations,
+        rdp_ports=rdp_ports,
     )
     node = Node(
         settings,

@@ -103,8 +103,13 @@ class Settings(BaseSettings):
         default_factory=lambda: [ip_network("127.0.0.0/8"), ip_network("::1/128")]
     )
     metrics_token: SecretStr | None = Field(default=None, min_length=16)
+    # Targets (jobs, sessions, proxy sessions, grants and tickets asked for by a main) that
+    # resolve to loopback, the unspecified address or link-local are refused unless they fall
+    # in these networks (comma-separated in the environment; empty: none). This node's own
+    # listeners are refused whatever this allows (pamnode/core/destinations.py).
+    target_allow_cidrs: Annotated[list[IPvAnyNetwork], NoDecode] = Field(default_factory=list)
 
-    @field_validator("metrics_allow_cidrs", mode="before")
+    @field_validator("metrics_allow_cidrs", "target_allow_cidrs", mode="before")
     @classmethod
     def _comma_separated(cls, value: object) -> object:
         if isinstance(value, str):

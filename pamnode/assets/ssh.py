@@ -31,6 +31,9 @@ class SshHost:
     port: int
     # The pinned "algorithm base64" key line, or None before the first contact.
     known_host_key: str | None = None
+    # The address to dial, when the destination policy resolved the host already (the key is
+    # pinned by asset, so the name is needed for messages only).
+    address: str | None = None
 
     @property
     def endpoint(self) -> str:
@@ -114,7 +117,7 @@ async def connect_ssh(
     witness = _HostKeyWitness(accept_unknown=pinned is None)
     try:
         conn = await asyncssh.connect(
-            host.host,
+            host.address or host.host,
             host.port,
             sock=sock,
             client_factory=lambda: witness,

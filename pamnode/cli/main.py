@@ -80,6 +80,14 @@ def serve(
             "ssh -p 2203 'alice#web-1@main'.",
         ),
     ] = None,
+    target_allow_cidrs: Annotated[
+        str | None,
+        typer.Option(
+            help="Comma-separated networks among loopback, the unspecified address and "
+            "link-local that targets may resolve to (e.g. 127.0.0.0/8 for a lab). Default: "
+            "PAMNODE_TARGET_ALLOW_CIDRS, else none. The node's own listeners are refused always.",
+        ),
+    ] = None,
     log_format: Annotated[
         LogFormat | None,
         typer.Option(
@@ -135,6 +143,8 @@ def serve(
         overrides["http_proxy_port"] = http_proxy_port
     if ssh_proxy_port is not None:
         overrides["ssh_proxy_port"] = ssh_proxy_port
+    if target_allow_cidrs is not None:
+        overrides["target_allow_cidrs"] = target_allow_cidrs
     if log_format is not None:
         overrides["log_format"] = log_format
     if request_header_timeout is not None:

@@ -226,6 +226,10 @@ class Code(StrEnum):
     NONZERO_EXIT = "nonzero_exit", "the task ran and exited non-zero"
     TIMEOUT = "timeout", "the task did not finish within its timeout"
     NETWORK_UNREACHABLE = "network_unreachable", "the host could not be reached"
+    TARGET_REFUSED = (
+        "target_refused",
+        "the node's destination policy refuses the target (loopback, link-local, its own ports)",
+    )
     AUTH_FAILED = "auth_failed", "the host refused the vault's credential"
     HOST_KEY_CHANGED = "host_key_changed", "the SSH host key differs from the pinned one"
     PROTOCOL_ERROR = "protocol_error", "the host answered, but not as the task expects"

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from pamnode.assets.credentials import Credential
+from pamnode.audit.service import AuditScope
+from pamnode.core.destinations import DestinationPolicy
 from pamnode.core.metrics import NodeMetrics
 from pamnode.crypto.keyring import KeyRing
 from pamnode.jobs.executors.base import Executors
@@ -24,6 +26,8 @@ class Handed:
     spec: JobSpec
     credential: Credential
     signature: str
+    # The main's Service user that sent it, for the audit of a target this node refuses.
+    scope: AuditScope
 
 
 @dataclass(frozen=True)
@@ -43,6 +47,8 @@ class JobContext:
     # How long this node's hold on a job outlives its last renewal (jobs/leases.py).
     lease_s: float
     metrics: NodeMetrics
+    # What the jobs run here may connect to.
+    destinations: DestinationPolicy = field(default_factory=DestinationPolicy)
     # This main's traffic with each peer: batches out, one feed back.
     links: PeerLinks = field(default_factory=PeerLinks)
     # Jobs sent here by a main and still queued, by id (never written to the database).

@@ -14,6 +14,7 @@ from pamnode.assets.credentials import Credential
 from pamnode.assets.models import Asset, AssetHostKey
 from pamnode.assets.secrets import open_secrets
 from pamnode.assets.ssh import pin_first_key
+from pamnode.audit.service import AuditScope
 from pamnode.crypto.cipher import VaultError
 from pamnode.crypto.keyring import KeyRingError
 from pamnode.identity.models import Site, Tenant
@@ -93,10 +94,11 @@ async def plan_requested(db: AsyncSession, ctx: JobContext, job_id: str) -> Plan
 
         return Plan(job_id, begin_delegation(job_id, candidates[0]), through_peer)
     sig = ctx.signature(job.tenant, job.site)
+    scope = AuditScope(job.tenant, job.site, job.Job.requested_by, "")
 
     def here(attempt: str) -> Work:
         async def work() -> None:
-            result = await run_here(ctx, job_id, attempt, spec, credential, sig)
+            result = await run_here(ctx, job_id, attempt, spec, credential, sig, scope)
             await _pin(ctx, asset_id, pinned, result)
 
         return work

@@ -1,13 +1,17 @@
 """Running a job's task on this node, through the executor for its target's protocol.
 
 Two writes: the attempt opens as the queue takes the job (`begin_here`), and closes with its
-outcome (`run_here`).
+outcome (`run_here`). The executor connects to the address this node's destination policy
+resolved the target to, or the job fails with the policy's refusal.
 """
 
 import asyncio
+from dataclasses import replace
 
 from pamnode.assets.credentials import Credential
-from pamnode.core.errors import ExecutionError
+from pamnode.audit.service import AuditScope
+from pamnode.audit.targets import allowed_destination
+from pamnode.core.errors import ExecutionError, PamError
 from pamnode.db.base import utcnow
 from pamnode.jobs import states
 from pamnode.jobs.context import JobContext
@@ -21,11 +25,26 @@ def begin_here(job_id: str) -> Opening:
 
 
 async def run_here(
-    ctx: JobContext, job_id: str, attempt: str, spec: JobSpec, credential: Credential, sig: str
+    ctx: JobContext,
+    job_id: str,
+    attempt: str,
+    spec: JobSpec,
+    credential: Credential,
+    sig: str,
+    scope: AuditScope,
 ) -> TaskResult | None:
     """Run the task on this node and record the outcome with its attempt (`begin_here`); the
     result, if the task ran."""
     executor = ctx.executors[spec.target.protocol]
+    target = spec.target
+    try:
+        destination = await allowed_destination(
+            ctx.destinations, ctx.sessions, scope, target.host, target.port, via="job", job=job_id
+        )
+    except PamError as exc:
+        await states.fail(ctx.sessions, job_id, attempt, exc.code, exc.message, node_signature=sig)
+        return None
+    spec = replace(spec, target=replace(target, address=destination.address))
     try:
         result = await asyncio.wait_for(executor.run(spec, credential), spec.timeout_s)
     except asyncio.CancelledError:

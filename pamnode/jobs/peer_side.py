@@ -3,8 +3,12 @@
 The credential that comes with a job lives only in memory (`JobContext.handed`, then the
 coroutine that runs it): it is never written to this node's database, so a restart forgets
 it and the job ends as interrupted (`pamnode.jobs.recovery`), which the main reads in the feed.
+
+Each job's target is checked against this node's own destination policy as it arrives: a job
+it refuses is written failed (`target_refused`, in the feed like any end) and never queued.
 """
 
+import asyncio
 import logging
 
 from sqlalchemy import select
@@ -13,7 +17,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import lazyload
 
 from pamnode.audit.service import record
+from pamnode.core.destinations import TargetRefused
 from pamnode.core.errors import Conflict, InvalidInput, NotFound
+from pamnode.db.base import utcnow
 from pamnode.identity.principal import Principal
 from pamnode.jobs import states
 from pamnode.jobs.context import Handed, JobContext
@@ -39,21 +45,43 @@ async def accept(
     again. The jobs, in the order asked for."""
     require_peer_caller(principal)
     ids = [body.id for body in jobs]
+    scope = principal.audit_scope
     for _ in range(2):
         known = await _known(db, principal, ids)
         new = [body for body in jobs if body.id not in known]
-        rows = [_row(principal, body) for body in new]
+        refusals = await _refusals(ctx, new)
         sig = ctx.signature(principal.tenant.name, principal.site.name)
+        rows = [_row(principal, body) for body in new]
+        if refusals:
+            # Ends written with their feed numbers, like every change of a job.
+            first = await states.take_numbers(db, len(refusals))
+            refused = [row for row in rows if row.id in refusals]
+            for number, row in enumerate(refused, start=first):
+                _refuse(row, refusals[row.id], sig, number)
         # Held before the rows commit: the pool may take them the moment they do.
         for body in new:
-            ctx.handed[body.id] = Handed(body.spec(), body.credential_given(), sig)
+            if body.id not in refusals:
+                ctx.handed[body.id] = Handed(body.spec(), body.credential_given(), sig, scope)
         db.add_all(rows)
         for row, body in zip(rows, new, strict=True):
+            if row.id in refusals:
+                refusal = refusals[row.id]
+                record(
+                    db,
+                    scope,
+                    "target.refuse",
+                    refusal.target,
+                    "denied",
+                    reason=refusal.message,
+                    via="delegated job",
+                    job=row.id,
+                )
             record(
                 db,
-                principal.audit_scope,
+                scope,
                 "job.accept",
                 row.id,
+                "denied" if row.id in refusals else "success",
                 task=row.task,
                 host=body.target.host,
             )
@@ -78,6 +106,29 @@ async def accept(
         made = {row.id: row for row in rows}
         return [known.get(job_id) or made[job_id] for job_id in ids]
     raise Conflict("the same job ids are being sent concurrently; send again", code="job_id_taken")
+
+
+async def _refusals(ctx: JobContext, jobs: list[PeerJobIn]) -> dict[str, TargetRefused]:
+    """The jobs whose targets this node's destination policy refuses, by id. A name that does
+    not resolve now is left to the run, which resolves again and fails it as unreachable."""
+    checked = await asyncio.gather(
+        *(ctx.destinations.resolve(body.target.host, body.target.port) for body in jobs),
+        return_exceptions=True,
+    )
+    return {
+        body.id: outcome
+        for body, outcome in zip(jobs, checked, strict=True)
+        if isinstance(outcome, TargetRefused)
+    }
+
+
+def _refuse(row: Job, refusal: TargetRefused, sig: str, number: int) -> None:
+    row.state = JobState.FAILED
+    row.error_code = refusal.code
+    row.error = refusal.message
+    row.finished_at = utcnow()
+    row.node_signature = sig
+    row.change_seq = number
 
 
 def _row(principal: Principal, body: PeerJobIn) -> Job:

@@ -106,7 +106,15 @@ def _plan_handed(ctx: JobContext, job_id: str) -> Plan:
 
     def here(attempt: str) -> Work:
         async def work() -> None:
-            await run_here(ctx, job_id, attempt, handed.spec, handed.credential, handed.signature)
+            await run_here(
+                ctx,
+                job_id,
+                attempt,
+                handed.spec,
+                handed.credential,
+                handed.signature,
+                handed.scope,
+            )
 
         return work
 

@@ -65,6 +65,13 @@ class Target:
     protocol: str  # "ssh" | "winrm" | "winrm-https"
     # OpenSSH public key line ("ssh-ed25519 AAAA..."), pinned after first contact.
     known_host_key: str | None = None
+    # The address the node's destination policy resolved `host` to, set just before the task
+    # runs: executors connect there, never to the name again (never stored or sent).
+    address: str | None = None
+
+    @property
+    def dial(self) -> str:
+        return self.address or self.host
 
     @property
     def endpoint(self) -> str:

@@ -72,7 +72,13 @@ class PeerJobIn(Strict):
         return cls(
             id=job_id,
             task=spec.task,
-            target=TargetIn(**asdict(spec.target)),
+            # Named field by field: the address this node resolved is not the peer's business.
+            target=TargetIn(
+                host=spec.target.host,
+                port=spec.target.port,
+                protocol=spec.target.protocol,
+                known_host_key=spec.target.known_host_key,
+            ),
             credential=CredentialIn(**asdict(credential)),
             timeout_s=spec.timeout_s,
             script=script,

@@ -38,6 +38,10 @@ def tls_context(cafile: Path) -> ssl.SSLContext:
     return context
 
 
+# What the lab's nodes allow as targets beyond the default policy.
+LAB_TARGET_ALLOW_CIDRS = "127.0.0.0/8"
+
+
 class NodeProcess:
     def __init__(
         self,
@@ -104,6 +108,9 @@ class NodeProcess:
         env = dict(os.environ)
         # Without this, a crash can leave the interesting lines in a buffer.
         env["PYTHONUNBUFFERED"] = "1"
+        # The lab's sshd, xrdp and doubles listen on loopback, which the destination policy
+        # refuses by default (the node's own ports stay refused); a test may give its own.
+        env["PAMNODE_TARGET_ALLOW_CIDRS"] = LAB_TARGET_ALLOW_CIDRS
         env.update(self.extra_env)
         return env
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from pamnode.core.destinations import DestinationPolicy
 from pamnode.core.metrics import NodeMetrics
 from pamnode.core.once import OneTimeBook
 from pamnode.core.streams import Connection
@@ -40,6 +41,10 @@ class ProxyContext:
     live: dict[str, Connection]
     metrics: NodeMetrics
     idle_timeout_s: float = IDLE_TIMEOUT_S
+    # What this node's SSH proxy, RDP pass-through and HTTP proxy may connect to.
+    destinations: DestinationPolicy = field(default_factory=DestinationPolicy)
+    # The one-time ports RDP pass-throughs listen on now (the policy refuses them as targets).
+    rdp_ports: set[int] = field(default_factory=set)
     # RDP pass-throughs waiting for their client or carrying it (they outlive the request).
     background: set["asyncio.Task[None]"] = field(default_factory=set)
     grants: OneTimeBook[ProxyGrant] = field(default_factory=grant_book)

@@ -13,6 +13,7 @@ import logging
 import ssl
 
 from pamnode.audit.service import AuditScope, record
+from pamnode.audit.targets import allowed_destination
 from pamnode.core.errors import Forbidden, InvalidInput, PamError, Unauthenticated, Unavailable
 from pamnode.core.streams import Connection, splice
 from pamnode.identity.auth import authenticate, bearer_value
@@ -135,8 +136,22 @@ class HttpProxy:
     async def _tunnel(self, client: Connection, grant: ProxyGrant, principal: Principal) -> None:
         scope: AuditScope = principal.audit_scope
         try:
+            destination = await allowed_destination(
+                self.ctx.destinations,
+                self.ctx.sessions,
+                scope,
+                grant.host,
+                grant.port,
+                via="proxy connect",
+                session=grant.session_id,
+            )
+        except PamError as exc:
+            client.writer.write(_answer(_status_of(exc), exc.code, exc.message))
+            await client.close()
+            return
+        try:
             reader, writer = await asyncio.wait_for(
-                asyncio.open_connection(grant.host, grant.port), CONNECT_TIMEOUT_S
+                asyncio.open_connection(destination.address, grant.port), CONNECT_TIMEOUT_S
             )
         except (OSError, TimeoutError) as exc:
             message = f"cannot connect to {grant.target}: {exc or 'no answer'}"

@@ -9,6 +9,7 @@ from pamnode.assets.lookup import resolve_asset
 from pamnode.assets.models import Asset, AssetHostKey
 from pamnode.assets.permissions import not_found
 from pamnode.assets.secrets import open_secrets
+from pamnode.audit.service import AuditScope
 from pamnode.core.errors import NotFound, Unavailable
 from pamnode.crypto.cipher import VaultError
 from pamnode.crypto.keyring import KeyRingError
@@ -33,6 +34,8 @@ class Opened:
     candidates: list[Candidate]
     # The signature when this node carries it itself.
     here_signature: str
+    # Who opened it, for the audit of a target this node refuses.
+    scope: AuditScope
 
 
 async def open_proxy_session(
@@ -75,6 +78,7 @@ async def open_proxy_session(
             pinned.key if pinned else None,
             candidates,
             ctx.signature(principal.tenant.name, principal.site.name),
+            principal.audit_scope,
         )
 
 

@@ -1,8 +1,13 @@
-"""The peer side of proxy sessions: a one-time grant for one tunnel to one host:port."""
+"""The peer side of proxy sessions: a one-time grant for one tunnel to one host:port.
+
+The peer checks the target against its own destination policy: it never trusts the main for
+it (the HTTP proxy checks again when the CONNECT comes, and connects to what it resolved then).
+"""
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pamnode.audit.service import record
+from pamnode.audit.targets import allowed_destination
 from pamnode.core.errors import Unavailable
 from pamnode.identity.principal import Principal
 from pamnode.peers.serving import require_peer_caller
@@ -21,6 +26,16 @@ async def grant(
             code="http_proxy_not_running",
         )
     scope = principal.audit_scope
+    target = body.target
+    await allowed_destination(
+        ctx.destinations,
+        db,
+        scope,
+        target.host,
+        target.port,
+        via="proxy grant",
+        session=body.session_id,
+    )
     held = ProxyGrant(body.session_id, body.target.host, body.target.port, scope.tenant, scope.site)
     record(db, scope, "proxy.grant", held.target, session=body.session_id)
     # Committed, with its audit event, before the grant can be used.

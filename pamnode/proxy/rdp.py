@@ -12,6 +12,7 @@ import asyncio
 import logging
 from dataclasses import dataclass
 
+from pamnode.audit.targets import allowed_destination
 from pamnode.core.errors import PamError
 from pamnode.core.streams import Connection, splice
 from pamnode.identity.principal import Principal
@@ -52,6 +53,29 @@ async def open_rdp_proxy(
     ctx: ProxyContext, principal: Principal, asset_ref: str, bind_host: str, advertised: str
 ) -> RdpOffer:
     opened = await open_proxy_session(ctx, principal, asset_ref, Channel.RDPP)
+    if not opened.candidates:
+        # Said now rather than once a client attached (the route checks again, and connects
+        # to the address it resolved then).
+        try:
+            await allowed_destination(
+                ctx.destinations,
+                ctx.sessions,
+                opened.scope,
+                opened.host,
+                opened.port,
+                via="rdp pass-through",
+                session=opened.session_id,
+            )
+        except PamError as exc:
+            await lifecycle.ended(
+                ctx.sessions,
+                opened.scope,
+                opened.session_id,
+                SessionState.FAILED,
+                exc.message,
+                exc.code,
+            )
+            raise
     arrived: asyncio.Future[Connection] = asyncio.get_running_loop().create_future()
 
     async def accept(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -64,7 +88,9 @@ async def open_rdp_proxy(
 
     server = await asyncio.start_server(accept, bind_host, 0)
     port = int(server.sockets[0].getsockname()[1])
-    task = asyncio.create_task(_carry(ctx, principal, opened, server, arrived))
+    # No pass-through may reach another (or itself): the destination policy refuses this port.
+    ctx.rdp_ports.add(port)
+    task = asyncio.create_task(_carry(ctx, principal, opened, server, port, arrived))
     ctx.background.add(task)
     task.add_done_callback(ctx.background.discard)
     return RdpOffer(opened.session_id, opened.asset_name, advertised, port, ATTACH_WITHIN_S)
@@ -75,6 +101,7 @@ async def _carry(
     principal: Principal,
     opened: Opened,
     server: asyncio.Server,
+    port: int,
     arrived: "asyncio.Future[Connection]",
 ) -> None:
     scope = principal.audit_scope
@@ -93,6 +120,7 @@ async def _carry(
         return
     finally:
         server.close()
+        ctx.rdp_ports.discard(port)
     if not await states.claim(ctx.sessions, sid, ctx.node_name):
         # Terminated while it waited for its client.
         await client.close()
@@ -100,7 +128,13 @@ async def _carry(
     try:
         await require_standing(ctx, principal, opened)
         route = await reach(
-            ctx, sid, opened.host, opened.port, opened.candidates, opened.here_signature
+            ctx,
+            sid,
+            opened.host,
+            opened.port,
+            opened.candidates,
+            opened.here_signature,
+            opened.scope,
         )
     except PamError as exc:
         await client.close()

@@ -1,6 +1,7 @@
 """How a proxy session reaches its target's host:port: out through a peer's HTTP proxy when
 its asset has any (the selection rule of `pamnode.peers.selection`, purpose proxy), else
-straight from this node.
+straight from this node, to the address this node's destination policy resolved (the peer
+checks against its own policy when it carries the session).
 
 Through a peer: a one-time grant for exactly that host:port from the peer's API (pinned, with
 the Service token), then TLS to the peer's HTTP proxy (its own pin) and `CONNECT` with the
@@ -12,6 +13,9 @@ import asyncio
 import json
 from dataclasses import dataclass
 
+from pamnode.audit.service import AuditScope
+from pamnode.audit.targets import allowed_destination
+from pamnode.core.destinations import authority
 from pamnode.core.errors import PamError, PeerFailure, Unavailable
 from pamnode.core.streams import Connection
 from pamnode.crypto.keyring import KeyRing
@@ -54,10 +58,6 @@ class Route:
     node_signature: str
 
 
-def _authority(host: str, port: int) -> str:
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
-
 async def reach(
     ctx: ProxyContext,
     session_id: str,
@@ -65,11 +65,21 @@ async def reach(
     port: int,
     candidates: list[Candidate],
     here_signature: str,
+    scope: AuditScope,
 ) -> Route:
     """The route for the session, recording every attempt; PamError when none succeeds."""
     if not candidates:
         try:
-            connection = await _direct(host, port)
+            destination = await allowed_destination(
+                ctx.destinations,
+                ctx.sessions,
+                scope,
+                host,
+                port,
+                via="proxy session",
+                session=session_id,
+            )
+            connection = await _direct(destination.address, host, port)
         except PamError as exc:
             await add_attempt(ctx.sessions, session_id, 1, None, THIS_NODE, "failed", exc.message)
             raise
@@ -96,20 +106,20 @@ async def reach(
     )
 
 
-async def _direct(host: str, port: int) -> Connection:
+async def _direct(address: str, host: str, port: int) -> Connection:
     try:
         reader, writer = await asyncio.wait_for(
-            asyncio.open_connection(host, port), CONNECT_TIMEOUT_S
+            asyncio.open_connection(address, port), CONNECT_TIMEOUT_S
         )
     except TimeoutError:
         raise Unavailable(
-            f"{_authority(host, port)} cannot be reached from this node: no answer within "
+            f"{authority(host, port)} cannot be reached from this node: no answer within "
             f"{CONNECT_TIMEOUT_S:.0f} s",
             code="network_unreachable",
         ) from None
     except OSError as exc:
         raise Unavailable(
-            f"{_authority(host, port)} cannot be reached from this node: {exc.strerror or exc}",
+            f"{authority(host, port)} cannot be reached from this node: {exc.strerror or exc}",
             code="network_unreachable",
         ) from None
     return Connection(reader, writer)
@@ -125,9 +135,9 @@ async def _through(
     proxy = candidate.proxy
     reader, writer = await open_pinned(proxy.host, proxy.port, proxy.pin_sha256, proxy.pin_pem)
     connection = Connection(reader, writer)
-    authority = _authority(host, port)
+    asked = authority(host, port)
     writer.write(
-        f"CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n"
+        f"CONNECT {asked} HTTP/1.1\r\nHost: {asked}\r\n"
         f"Proxy-Authorization: Bearer {candidate.api.token}\r\n"
         f"{GRANT_HEADER}: {grant.grant}\r\n\r\n".encode()
     )

@@ -213,6 +213,7 @@ class ProxiedChannel(asyncssh.SSHServerSession[bytes]):
                 opened.port,
                 opened.candidates,
                 opened.here_signature,
+                opened.scope,
             )
             error, code = await self._run(opened, route)
         except PamError as exc:

@@ -14,6 +14,8 @@ from typing import Any
 from pamnode.assets.credentials import Credential, CredentialIn
 from pamnode.assets.models import Asset, AssetHostKey
 from pamnode.assets.secrets import open_secrets
+from pamnode.audit.service import AuditScope
+from pamnode.audit.targets import allowed_destination
 from pamnode.core.errors import PamError, PeerFailure, Unavailable
 from pamnode.crypto.cipher import VaultError
 from pamnode.crypto.keyring import KeyRingError
@@ -60,6 +62,8 @@ class _Plan:
     candidates: list[Candidate]
     tenant: str
     site: str
+    # Who asked for it, for the audit of a target this node refuses.
+    scope: AuditScope
 
 
 async def _plan(ctx: SessionContext, session_id: str) -> _Plan:
@@ -93,7 +97,8 @@ async def _plan(ctx: SessionContext, session_id: str) -> _Plan:
             "known_host_key": pinned.key if pinned else None,
             **session.target,
         }
-    return _Plan(facts, Credential.from_vault(secrets), candidates, tenant.name, site.name)
+    scope = AuditScope(tenant.name, site.name, session.requested_by, "")
+    return _Plan(facts, Credential.from_vault(secrets), candidates, tenant.name, site.name, scope)
 
 
 async def connect(ctx: SessionContext, session_id: str, display: Display) -> Upstream:
@@ -141,9 +146,18 @@ async def _attempt(
 
 
 async def _here(ctx: SessionContext, plan: _Plan, display: Display) -> Upstream:
+    destination = await allowed_destination(
+        ctx.destinations,
+        ctx.sessions,
+        plan.scope,
+        plan.session["host"],
+        plan.session["port"],
+        via="session",
+        session=plan.session["id"],
+    )
     params = connection_params(
         plan.session["protocol"],
-        plan.session["host"],
+        destination.address,
         plan.session["port"],
         plan.credential,
         plan.session["id"],

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from pamnode.core.destinations import DestinationPolicy
 from pamnode.core.metrics import NodeMetrics
 from pamnode.core.once import OneTimeBook
 from pamnode.core.streams import Connection
@@ -28,6 +29,8 @@ class SessionContext:
     # The source of the random gateway choice; tests may put a seeded one here.
     rng: random.Random
     metrics: NodeMetrics
+    # What this node's guacd may connect to (sessions carried here, tickets granted here).
+    destinations: DestinationPolicy = field(default_factory=DestinationPolicy)
     tickets: OneTimeBook[Grant] = field(default_factory=ticket_book)
     # The address this node's gateway front listens on, once it does.
     gateway_address: str | None = None

@@ -2,6 +2,8 @@
 
 The credential that comes with a session lives only in the ticket book (memory) until the
 gateway front injects it into guacd's `connect`; it is never written to this node's database.
+The target is checked against this node's own destination policy, and guacd is given the
+address it resolved to.
 """
 
 from pathlib import Path
@@ -10,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from pamnode.assets.credentials import Credential
 from pamnode.audit.service import record
+from pamnode.audit.targets import allowed_destination
 from pamnode.core.errors import Conflict, NotFound, Unavailable
 from pamnode.identity.principal import Principal
 from pamnode.peers.serving import require_peer_caller
@@ -39,6 +42,15 @@ async def grant(
     if await db.get(Session, body.id) is not None:
         raise Conflict(f"session id {body.id} is already used on this node", "session_id_taken")
     target = body.target
+    destination = await allowed_destination(
+        ctx.destinations,
+        db,
+        principal.audit_scope,
+        target.host,
+        target.port,
+        via="session ticket",
+        session=body.id,
+    )
     signature = ctx.signature(principal.tenant.name, principal.site.name)
     db.add(
         Session(
@@ -68,7 +80,7 @@ async def grant(
     await db.commit()
     params = connection_params(
         target.protocol,
-        target.host,
+        destination.address,
         target.port,
         Credential(**body.credential.model_dump()),
         body.id if body.recording else None,

@@ -166,7 +166,7 @@ async def _execute(
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout_s
     conn, presented = await connect_ssh(
-        SshHost(target.host, target.port, target.known_host_key),
+        SshHost(target.host, target.port, target.known_host_key, target.address),
         credential,
         min(CONNECT_TIMEOUT_S, timeout_s),
     )

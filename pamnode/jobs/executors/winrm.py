@@ -217,7 +217,9 @@ def _converse(
     deadline = time.monotonic() + timeout_s
     https = target.protocol == "winrm-https"
     wsman = WSMan(
-        target.host,
+        # Over HTTPS the certificate names the host, so the name is dialled again there (the
+        # policy checked what it resolved to a moment before).
+        target.host if https else target.dial,
         port=target.port,
         username=credential.username,
         password=credential.password,
