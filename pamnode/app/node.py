@@ -20,6 +20,7 @@ from pamnode.db.migrate import upgrade
 from pamnode.directories.accounts import DirectoryAccounts
 from pamnode.identity.caller_cache import CallerCache
 from pamnode.identity.external import ExternalAccounts, NoDirectories
+from pamnode.identity.login_guard import CheckSlots, LoginGuard, cpu_slots
 from pamnode.identity.tenants import (
     BASE_TENANT,
     check_key_ring,
@@ -69,7 +70,7 @@ class Node:
     front: GatewayFront | None = None
     http_proxy: HttpProxy | None = None
     ssh_proxy: SshProxy | None = None
-    login_throttle: LoginThrottle = field(default_factory=LoginThrottle)
+    login_guard: LoginGuard = field(default_factory=LoginGuard)
     # Directory users' sign-in and account checks (directories/accounts.py).
     accounts: ExternalAccounts = field(default_factory=NoDirectories)
     # Verified API-token callers, remembered for settings.api_token_cache_s (off by default).
@@ -129,7 +130,10 @@ async def open_node(settings: Settings, executors: Executors | None = None) -> N
     metrics = NodeMetrics()
     metrics.watch_pools({"requests": engine, "jobs": job_engine})
     peer_clients = PeerClients(metrics)
-    login_throttle = LoginThrottle()
+    login_guard = LoginGuard(
+        LoginThrottle(),
+        CheckSlots(settings.login_checks or cpu_slots(), metrics.password_checks.inc),
+    )
     accounts = DirectoryAccounts(keyring, settings.directory_cache_s)
     jobs = JobContext(
         sessions=job_sessions,
@@ -164,7 +168,7 @@ async def open_node(settings: Settings, executors: Executors | None = None) -> N
         keyring=keyring,
         peers=peer_clients,
         recordings_dir=remote_sessions.recordings_dir,
-        throttle=login_throttle,
+        login_guard=login_guard,
         accounts=accounts,
         rng=random.SystemRandom(),
         live=remote_sessions.live,
@@ -183,7 +187,7 @@ async def open_node(settings: Settings, executors: Executors | None = None) -> N
         remote_sessions,
         proxy,
         metrics,
-        login_throttle=login_throttle,
+        login_guard=login_guard,
         accounts=accounts,
         callers=CallerCache(settings.api_token_cache_s),
     )

@@ -13,7 +13,7 @@ from pathlib import Path
 import asyncssh
 
 from pamnode.audit.service import AuditScope, record
-from pamnode.core.errors import PamError
+from pamnode.core.errors import PamError, Throttled
 from pamnode.identity.auth import check_password
 from pamnode.identity.grants import roles_of
 from pamnode.identity.principal import Principal
@@ -75,6 +75,10 @@ class _Client(asyncssh.SSHServer):
             self.principal = await self.proxy.authenticate(self.login, password, self.source)
         except PamError as exc:
             log.warning("ssh proxy: login %r from %s refused: %s", username, self.source, exc.code)
+            if isinstance(exc, Throttled) and self._conn is not None:
+                # Refused before the password was checked: say so, or the client would
+                # take it for a wrong password.
+                self._conn.send_auth_banner(f"pamnode: {exc.message}\r\n")
             return False
         return True
 
@@ -141,12 +145,13 @@ class SshProxy:
         async with self.ctx.sessions.begin() as db:
             signed_in = await check_password(
                 db,
+                self.ctx.sessions,
                 login.tenant,
                 login.site,
                 login.login,
                 password,
                 source,
-                self.ctx.throttle,
+                self.ctx.login_guard,
                 self.ctx.accounts,
             )
             tenant, site, user = signed_in.tenant, signed_in.site, signed_in.user

@@ -1,0 +1,56 @@
+"""What stands in front of a node's password checks: the throttle per login and per source
+(`throttle.py`), and a bound on the checks running at once.
+
+An Argon2 check costs about 0.2 s of a CPU, on purpose. Checks beyond the CPUs would only
+queue behind each other and starve everything else the node serves, so a caller past the
+bound is turned away at once (`login_busy`, wait a second) instead of waiting: an
+administrator's API calls keep their latency while a crowd guesses passwords.
+"""
+
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from pamnode.core.errors import Throttled
+from pamnode.identity.throttle import LoginThrottle
+
+BUSY_WAIT_S = 1
+
+
+def cpu_slots() -> int:
+    """One check per CPU this process may run on, less one kept for the event loop that
+    serves every request (at least one)."""
+    return max(len(os.sched_getaffinity(0)) - 1, 1)
+
+
+class CheckSlots:
+    """At most `size` password checks at once on this node; `checked` is told of each."""
+
+    def __init__(self, size: int, checked: Callable[[], None] = lambda: None) -> None:
+        self.size = size
+        self._checked = checked
+        self._running = 0
+
+    @contextmanager
+    def slot(self) -> Iterator[None]:
+        if self._running >= self.size:
+            raise Throttled(
+                f"the node is busy checking other logins: try again in {BUSY_WAIT_S} s",
+                retry_after_s=BUSY_WAIT_S,
+                code="login_busy",
+            )
+        self._running += 1
+        self._checked()
+        try:
+            yield
+        finally:
+            self._running -= 1
+
+
+@dataclass
+class LoginGuard:
+    """One per node: every login of its REST API, console and SSH proxy passes here."""
+
+    throttle: LoginThrottle = field(default_factory=LoginThrottle)
+    slots: CheckSlots = field(default_factory=lambda: CheckSlots(cpu_slots()))
