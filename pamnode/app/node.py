@@ -13,6 +13,7 @@ from pamnode import __version__
 from pamnode.app.data_dir import DIR_MODE, make_private
 from pamnode.app.settings import Settings
 from pamnode.app.tls import server_context
+from pamnode.audit.apart import AuditApart
 from pamnode.core.metrics import NodeMetrics
 from pamnode.crypto.keyring import KeyRing
 from pamnode.db.engine import make_engine, make_sessionmaker
@@ -71,11 +72,16 @@ class Node:
     http_proxy: HttpProxy | None = None
     ssh_proxy: SshProxy | None = None
     login_guard: LoginGuard = field(default_factory=LoginGuard)
+    # Audit rows of refusals, in transactions of their own, written together.
+    audit_apart: AuditApart = field(init=False)
     # Directory users' sign-in and account checks (directories/accounts.py).
     accounts: ExternalAccounts = field(default_factory=NoDirectories)
     # Verified API-token callers, remembered for settings.api_token_cache_s (off by default).
     callers: CallerCache = field(default_factory=lambda: CallerCache(0))
     version: str = __version__
+
+    def __post_init__(self) -> None:
+        self.audit_apart = AuditApart(self.sessions)
 
     async def close(self) -> None:
         await self.jobs.pool.shutdown()
