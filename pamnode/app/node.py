@@ -138,7 +138,8 @@ async def open_node(settings: Settings, executors: Executors | None = None) -> N
     peer_clients = PeerClients(metrics)
     login_guard = LoginGuard(
         LoginThrottle(),
-        CheckSlots(settings.login_checks or cpu_slots(), metrics.password_checks.inc),
+        CheckSlots(settings.login_checks or cpu_slots()),
+        metrics.password_checks.inc,
     )
     accounts = DirectoryAccounts(keyring, settings.directory_cache_s)
     jobs = JobContext(

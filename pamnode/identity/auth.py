@@ -90,7 +90,10 @@ async def check_password(
     before the hash is checked: a crowd of logins holds no database connection through its
     checks. `db`, the caller's transaction, is used only after the check."""
     keys = guard.throttle.keys(tenant_name, login_name, source)
-    with guard.throttle.attempt(keys) as attempt:
+    # One slot from the first read to the end of the check, whichever way the password is
+    # checked: a login is turned away busy before anything is read, and the same way for a
+    # login that exists or not.
+    with guard.throttle.attempt(keys) as attempt, guard.slots.slot():
         async with sessions.begin() as reading:
             tenant = await find_tenant(reading, tenant_name)
             site = await find_site(reading, tenant, site_name) if tenant else None
@@ -101,11 +104,11 @@ async def check_password(
                 user = await accounts.sign_in(reading, tenant, login_name, password)
         proven = directory and user is not None
         if not proven:
-            with guard.slots.slot():
-                # A directory's refusal takes the same time as a wrong local password.
-                checked = await verify_password(
-                    None if directory or user is None else user.password_hash, password
-                )
+            # A directory's refusal takes the same time as a wrong local password.
+            guard.hashing()
+            checked = await verify_password(
+                None if directory or user is None else user.password_hash, password
+            )
             proven = checked and not directory
         if not proven:
             locks = attempt.failed()

@@ -25,11 +25,10 @@ def cpu_slots() -> int:
 
 
 class CheckSlots:
-    """At most `size` password checks at once on this node; `checked` is told of each."""
+    """At most `size` password checks at once on this node."""
 
-    def __init__(self, size: int, checked: Callable[[], None] = lambda: None) -> None:
+    def __init__(self, size: int) -> None:
         self.size = size
-        self._checked = checked
         self._running = 0
 
     @contextmanager
@@ -41,7 +40,6 @@ class CheckSlots:
                 code="login_busy",
             )
         self._running += 1
-        self._checked()
         try:
             yield
         finally:
@@ -54,3 +52,5 @@ class LoginGuard:
 
     throttle: LoginThrottle = field(default_factory=LoginThrottle)
     slots: CheckSlots = field(default_factory=lambda: CheckSlots(cpu_slots()))
+    # Told of every password hash checked (the node's metrics count them).
+    hashing: Callable[[], None] = lambda: None
