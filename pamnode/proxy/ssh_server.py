@@ -53,6 +53,10 @@ class _Client(asyncssh.SSHServer):
     def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
         self._conn = conn
         self.source = str((conn.get_extra_info("peername") or ("",))[0])
+        if not self.proxy.ctx.login_guard.handshakes.take():
+            # Closed before the key exchange costs anything (the client reads "connection
+            # closed"), as OpenSSH's MaxStartups does.
+            conn.abort()
 
     def begin_auth(self, username: str) -> bool:
         try:
