@@ -1,6 +1,6 @@
 """An administrator's API latency, quiet and while a crowd guesses passwords.
 
-    .venv/bin/python -m bench.flood [--rest 80] [--ssh 30] [--samples 200]
+    .venv/bin/python -m bench.flood [--rest 80] [--ssh 30] [--samples 200] [--rounds 4]
         [--database sqlite|postgresql] [--login-checks N] [--out docs/benchmarks.md] [--keep]
 
 Run it as a module from the repository root (no root needed). Everything started here is
@@ -11,8 +11,10 @@ reason.
 What runs: a real main node (`pamnode serve`) with its SSH proxy, on its default SQLite file
 or on a throwaway PostgreSQL cluster (the test suite's), and a tenant with ASSETS containers.
 The administrator (a session token, verified against the database on every request) reads
-`GET assets` `--samples` times one after another, each on the same kept-alive connection:
-first quiet, then while the crowd guesses.
+`GET assets` `--samples` times in each phase, one after another, each on the same kept-alive
+connection: quiet, then while the crowd guesses, alternating `--rounds` times (the crowd
+pauses, and its guesses under way end, before each quiet part), so that other work on the
+machine weighs on both phases alike.
 
 The crowd runs in a process of its own (so that its work does not slow the administrator's
 client, which runs in this one): `--rest` clients each post `auth/login` for unknown logins
@@ -73,7 +75,10 @@ from pamnode.lab.ports import free_port
 TARGET_RATIO = 3.0
 ASSETS = 20
 # The crowd guesses this long before the administrator's flood phase starts.
-WARM_UP_S = 3.0
+WARM_UP_S = 2.0
+# After the crowd pauses, its guesses under way end before the quiet phase starts.
+DRAIN_S = 1.0
+PAUSE_POLL_S = 0.05
 CHECKS = "pamnode_password_checks_total"
 
 
@@ -86,6 +91,11 @@ class Phase:
 
     def p(self, q: int) -> float:
         return statistics.quantiles(self.latencies_ms, n=100, method="inclusive")[q - 1]
+
+    def add(self, other: Phase) -> None:
+        self.latencies_ms += other.latencies_ms
+        self.wall_s += other.wall_s
+        self.cpu_s += other.cpu_s
 
     @property
     def cpu_pct(self) -> float:
@@ -107,19 +117,33 @@ class FloodResult:
 # --- the crowd (a process of its own) -------------------------------------------------------
 
 
+@dataclass
+class Crowd:
+    # Set while the crowd guesses; clear while the administrator measures quiet.
+    go: Event
+    stop: Event
+    answers: Counter[str] = field(default_factory=Counter)
+
+
 def source(index: int) -> str:
     """A loopback address of its own for client `index` (127.0.0.2 up)."""
     n = index + 2
     return f"127.0.{n // 256}.{n % 256}"
 
 
-async def _rest_guesser(
-    index: int, url: str, cert: Path, stop: Event, answers: Counter[str]
-) -> None:
+async def _paused(crowd: Crowd) -> bool:
+    """Wait while the administrator measures quiet; False once the crowd is to stop."""
+    while not crowd.go.is_set() and not crowd.stop.is_set():
+        await asyncio.sleep(PAUSE_POLL_S)
+    return not crowd.stop.is_set()
+
+
+async def _rest_guesser(index: int, url: str, cert: Path, crowd: Crowd) -> None:
     transport = httpx.AsyncHTTPTransport(local_address=source(index), verify=tls_context(cert))
+    answers = crowd.answers
     async with httpx.AsyncClient(base_url=url, transport=transport, timeout=30) as client:
         guess = 0
-        while not stop.is_set():
+        while await _paused(crowd):
             guess += 1
             body = {"login": f"ghost-{index}-{guess}", "password": f"guess-{guess}"}
             try:
@@ -130,9 +154,10 @@ async def _rest_guesser(
                 answers[f"REST {type(exc).__name__}"] += 1
 
 
-async def _ssh_guesser(index: int, port: int, stop: Event, answers: Counter[str]) -> None:
+async def _ssh_guesser(index: int, port: int, crowd: Crowd) -> None:
+    answers = crowd.answers
     guess = 0
-    while not stop.is_set():
+    while await _paused(crowd):
         guess += 1
         try:
             conn = await asyncssh.connect(
@@ -155,21 +180,18 @@ async def _ssh_guesser(index: int, port: int, stop: Event, answers: Counter[str]
             answers[f"SSH {type(exc).__name__}"] += 1
 
 
-async def _crowd(args: dict[str, Any], stop: Event) -> Counter[str]:
-    answers: Counter[str] = Counter()
-    rest = [_rest_guesser(i, args["url"], args["cert"], stop, answers) for i in range(args["rest"])]
-    ssh = [
-        _ssh_guesser(args["rest"] + i, args["ssh_port"], stop, answers) for i in range(args["ssh"])
-    ]
+async def _crowd(args: dict[str, Any], crowd: Crowd) -> Counter[str]:
+    rest = [_rest_guesser(i, args["url"], args["cert"], crowd) for i in range(args["rest"])]
+    ssh = [_ssh_guesser(args["rest"] + i, args["ssh_port"], crowd) for i in range(args["ssh"])]
     await asyncio.gather(*rest, *ssh)
-    return answers
+    return crowd.answers
 
 
-def crowd_process(args: dict[str, Any], stop: Event, out: Any) -> None:
+def crowd_process(args: dict[str, Any], go: Event, stop: Event, out: Any) -> None:
     # The crowd's own work stands for machines elsewhere: it yields the CPUs it shares with
     # the node and the administrator here.
     os.nice(19)
-    out.put(dict(asyncio.run(_crowd(args, stop))))
+    out.put(dict(asyncio.run(_crowd(args, Crowd(go, stop)))))
 
 
 # --- the administrator (this process) --------------------------------------------------------
@@ -220,10 +242,8 @@ def bench(args: argparse.Namespace, lab: Lab) -> FloodResult:
         for i in range(ASSETS):
             expect(client.post("assets", json={"name": f"box-{i}", "type": "container"}), 201)
         probe(client, "warm-up", 20, pid)
-        print(f"quiet: {args.samples} x GET assets")
-        quiet = probe(client, "quiet", args.samples, pid)
         context = multiprocessing.get_context("spawn")
-        stop, out = context.Event(), context.Queue()
+        go, stop, out = context.Event(), context.Event(), context.Queue()
         crowd_args = {
             "url": main.api_url(TENANT),
             "cert": main.cert_path,
@@ -231,23 +251,30 @@ def bench(args: argparse.Namespace, lab: Lab) -> FloodResult:
             "rest": args.rest,
             "ssh": args.ssh,
         }
-        crowd = context.Process(target=crowd_process, args=(crowd_args, stop, out))
-        checks0 = password_checks(node_client)
-        crowd_t0 = time.monotonic()
+        crowd = context.Process(target=crowd_process, args=(crowd_args, go, stop, out))
         crowd.start()
+        quiet = Phase("quiet", [], 0.0, 0.0)
+        flood = Phase(f"flood ({args.rest} REST + {args.ssh} SSH guessers)", [], 0.0, 0.0)
+        per_round = args.samples // args.rounds
+        checks0 = password_checks(node_client)
+        crowd_s = 0.0
         try:
-            time.sleep(WARM_UP_S)
-            print(f"flood: {args.rest} REST and {args.ssh} SSH guessers; {args.samples} x GET")
-            flood = probe(client, "flood", args.samples, pid)
+            for round_ in range(1, args.rounds + 1):
+                print(f"round {round_}: quiet, then the crowd; {per_round} x GET assets each")
+                quiet.add(probe(client, "quiet", per_round, pid))
+                go.set()
+                started = time.monotonic()
+                time.sleep(WARM_UP_S)
+                flood.add(probe(client, "flood", per_round, pid))
+                go.clear()
+                crowd_s += time.monotonic() - started
+                time.sleep(DRAIN_S)
             crowd_cpu_s = cpu_s(crowd.pid or 0)
         finally:
             stop.set()
         answers: dict[str, int] = out.get(timeout=120)
         crowd.join(60)
-        crowd_s = time.monotonic() - crowd_t0
         checks = password_checks(node_client) - checks0
-    flood_name = f"flood ({args.rest} REST + {args.ssh} SSH guessers)"
-    flood.name = flood_name
     guesses = sum(answers.values())
     notes = [
         f"the crowd made {guesses} guesses in {crowd_s:.1f} s ({guesses / crowd_s:.0f}/s), "
@@ -313,8 +340,9 @@ def record(
     )
     about = (
         f"One main node on {args.database} with its SSH proxy. The administrator reads `GET "
-        f"assets` {args.samples} times in a row, quiet, then while {args.rest} REST clients "
-        f"post logins and {args.ssh} SSH clients offer passwords to the SSH proxy (a new "
+        f"assets` {args.samples} times in a row in each phase, quiet, then while {args.rest} "
+        f"REST clients post logins and {args.ssh} SSH clients offer passwords to the SSH "
+        f"proxy, alternating {args.rounds} times (a new "
         "connection a guess), all for unknown logins, without pause, each from a loopback "
         "address of its own, in a process apart from the administrator's. Latency = the "
         "wall time of one request in the administrator's client; main CPU = the node "
@@ -331,6 +359,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--rest", type=int, default=80, help="REST login guessers (80)")
     parser.add_argument("--ssh", type=int, default=30, help="SSH proxy guessers (30)")
     parser.add_argument("--samples", type=int, default=200, help="GETs in each phase (200)")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=4,
+        help="quiet and flood phases alternate this many times, so that other work on the "
+        "machine weighs on both alike (4)",
+    )
     parser.add_argument("--database", choices=["sqlite", "postgresql"], default="sqlite")
     parser.add_argument(
         "--login-checks",
@@ -341,8 +376,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "benchmarks.md")
     parser.add_argument("--keep", action="store_true", help="keep the work directory (logs)")
     args = parser.parse_args(argv)
-    if min(args.rest, args.ssh) < 0 or args.samples < 20:
-        parser.error("--rest and --ssh must be at least 0, --samples at least 20")
+    if min(args.rest, args.ssh) < 0 or args.rounds < 1 or args.samples < 20 * args.rounds:
+        parser.error("--rest and --ssh must be at least 0, --samples at least 20 a round")
     return args
 
 

@@ -56,19 +56,21 @@ HANDSHAKES_PER_CPU_S = 20
 
 
 class HandshakeRate:
-    """At most `per_s` SSH key exchanges begun a second, in bursts of as many (a token
-    bucket): a rate, not a count of connections under way, so that idle connections that
-    never finish their handshake cannot hold anyone else out."""
+    """At most `per_s` SSH key exchanges begun a second, in bursts of a tenth of that (a
+    token bucket; a burst is work the event loop does in one go): a rate, not a count of
+    connections under way, so that idle connections that never finish their handshake
+    cannot hold anyone else out."""
 
     def __init__(self, per_s: float, clock: Callable[[], float] = time.monotonic) -> None:
         self.per_s = per_s
+        self.burst = max(per_s / 10, 1)
         self._clock = clock
-        self._tokens = per_s
+        self._tokens = self.burst
         self._at = clock()
 
     def take(self) -> bool:
         now = self._clock()
-        self._tokens = min(self.per_s, self._tokens + (now - self._at) * self.per_s)
+        self._tokens = min(self.burst, self._tokens + (now - self._at) * self.per_s)
         self._at = now
         if self._tokens < 1:
             return False

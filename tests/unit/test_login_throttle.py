@@ -3,7 +3,7 @@ from contextlib import ExitStack
 import pytest
 
 from pamnode.core.errors import Throttled
-from pamnode.identity.login_guard import CheckSlots
+from pamnode.identity.login_guard import CheckSlots, HandshakeRate
 from pamnode.identity.throttle import (
     FORGET_AFTER_S,
     MAX_WAIT_S,
@@ -135,3 +135,14 @@ def test_checks_past_the_slots_are_turned_away_at_once():
         assert busy.value.code == "login_busy" and busy.value.retry_after_s == 1
     with slots.slot():
         pass
+
+
+def test_key_exchanges_past_the_rate_are_refused_and_the_rate_refills():
+    clock = Clock()
+    rate = HandshakeRate(40, clock)
+    assert [rate.take() for _ in range(5)] == [True] * 4 + [False]
+    # A tenth of a second refills a burst, and no more.
+    clock.now += 0.1
+    assert [rate.take() for _ in range(5)] == [True] * 4 + [False]
+    clock.now += 60
+    assert sum(rate.take() for _ in range(10)) == 4
