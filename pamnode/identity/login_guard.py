@@ -56,14 +56,14 @@ HANDSHAKES_PER_CPU_S = 20
 
 
 class HandshakeRate:
-    """At most `per_s` SSH key exchanges begun a second, in bursts of a tenth of that (a
+    """At most `per_s` SSH key exchanges begun a second, in bursts of a quarter of that (a
     token bucket; a burst is work the event loop does in one go): a rate, not a count of
     connections under way, so that idle connections that never finish their handshake
     cannot hold anyone else out."""
 
     def __init__(self, per_s: float, clock: Callable[[], float] = time.monotonic) -> None:
         self.per_s = per_s
-        self.burst = max(per_s / 10, 1)
+        self.burst = max(per_s / 4, 1)
         self._clock = clock
         self._tokens = self.burst
         self._at = clock()

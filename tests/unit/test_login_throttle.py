@@ -140,9 +140,9 @@ def test_checks_past_the_slots_are_turned_away_at_once():
 def test_key_exchanges_past_the_rate_are_refused_and_the_rate_refills():
     clock = Clock()
     rate = HandshakeRate(40, clock)
-    assert [rate.take() for _ in range(5)] == [True] * 4 + [False]
-    # A tenth of a second refills a burst, and no more.
-    clock.now += 0.1
-    assert [rate.take() for _ in range(5)] == [True] * 4 + [False]
+    assert [rate.take() for _ in range(11)] == [True] * 10 + [False]
+    # A quarter of a second refills a burst, and no more.
+    clock.now += 0.25
+    assert [rate.take() for _ in range(11)] == [True] * 10 + [False]
     clock.now += 60
-    assert sum(rate.take() for _ in range(10)) == 4
+    assert sum(rate.take() for _ in range(20)) == 10
