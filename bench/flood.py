@@ -342,9 +342,9 @@ def record(
         f"One main node on {args.database} with its SSH proxy. The administrator reads `GET "
         f"assets` {args.samples} times in a row in each phase, quiet, then while {args.rest} "
         f"REST clients post logins and {args.ssh} SSH clients offer passwords to the SSH "
-        f"proxy, alternating {args.rounds} times (a new "
-        "connection a guess), all for unknown logins, without pause, each from a loopback "
-        "address of its own, in a process apart from the administrator's. Latency = the "
+        "proxy (a new connection a guess), all for unknown logins, without pause, each from "
+        "a loopback address of its own, in a process apart from the administrator's; the "
+        f"phases alternate {args.rounds} times. Latency = the "
         "wall time of one request in the administrator's client; main CPU = the node "
         "process's CPU time over the phase ÷ its wall time."
     )
