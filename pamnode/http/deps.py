@@ -26,6 +26,8 @@ async def _transaction(request: Request) -> AsyncIterator[AsyncSession]:
 # scope="function": the transaction ends before the response is sent, so a client that
 # reads right after a write always sees it.
 DB = Annotated[AsyncSession, Depends(_transaction, scope="function")]
+
+
 async def _node(request: Request) -> Node:
     # Async: FastAPI runs a plain function dependency in a worker thread, a thread hop (and
     # a wait for the GIL) on every request.
