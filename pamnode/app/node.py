@@ -13,6 +13,7 @@ from pamnode import __version__
 from pamnode.app.data_dir import DIR_MODE, make_private
 from pamnode.app.settings import Settings
 from pamnode.app.tls import server_context
+from pamnode.audit.apart import AuditApart
 from pamnode.core.destinations import DestinationPolicy
 from pamnode.core.metrics import NodeMetrics
 from pamnode.crypto.keyring import KeyRing
@@ -21,6 +22,7 @@ from pamnode.db.migrate import upgrade
 from pamnode.directories.accounts import DirectoryAccounts
 from pamnode.identity.caller_cache import CallerCache
 from pamnode.identity.external import ExternalAccounts, NoDirectories
+from pamnode.identity.login_guard import CheckSlots, LoginGuard, cpu_slots
 from pamnode.identity.tenants import (
     BASE_TENANT,
     check_key_ring,
@@ -70,12 +72,17 @@ class Node:
     front: GatewayFront | None = None
     http_proxy: HttpProxy | None = None
     ssh_proxy: SshProxy | None = None
-    login_throttle: LoginThrottle = field(default_factory=LoginThrottle)
+    login_guard: LoginGuard = field(default_factory=LoginGuard)
+    # Audit rows of refusals, in transactions of their own, written together.
+    audit_apart: AuditApart = field(init=False)
     # Directory users' sign-in and account checks (directories/accounts.py).
     accounts: ExternalAccounts = field(default_factory=NoDirectories)
     # Verified API-token callers, remembered for settings.api_token_cache_s (off by default).
     callers: CallerCache = field(default_factory=lambda: CallerCache(0))
     version: str = __version__
+
+    def __post_init__(self) -> None:
+        self.audit_apart = AuditApart(self.sessions)
 
     async def close(self) -> None:
         await self.jobs.pool.shutdown()
@@ -130,7 +137,11 @@ async def open_node(settings: Settings, executors: Executors | None = None) -> N
     metrics = NodeMetrics()
     metrics.watch_pools({"requests": engine, "jobs": job_engine})
     peer_clients = PeerClients(metrics)
-    login_throttle = LoginThrottle()
+    login_guard = LoginGuard(
+        LoginThrottle(),
+        CheckSlots(settings.login_checks or cpu_slots()),
+        metrics.password_checks.inc,
+    )
     accounts = DirectoryAccounts(keyring, settings.directory_cache_s)
     # guacd creates each session's directory, but not the ones above it.
     recordings_dir = (settings.data_dir / "recordings").resolve()
@@ -182,7 +193,7 @@ async def open_node(settings: Settings, executors: Executors | None = None) -> N
         keyring=keyring,
         peers=peer_clients,
         recordings_dir=remote_sessions.recordings_dir,
-        throttle=login_throttle,
+        login_guard=login_guard,
         accounts=accounts,
         rng=random.SystemRandom(),
         live=remote_sessions.live,
@@ -203,7 +214,7 @@ async def open_node(settings: Settings, executors: Executors | None = None) -> N
         remote_sessions,
         proxy,
         metrics,
-        login_throttle=login_throttle,
+        login_guard=login_guard,
         accounts=accounts,
         callers=CallerCache(settings.api_token_cache_s),
     )

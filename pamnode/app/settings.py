@@ -56,6 +56,10 @@ class Settings(BaseSettings):
     # A connection whose request headers are not complete this long after it opened (or
     # after the first byte of its next request) is closed (http/header_timeout.py).
     request_header_timeout_s: float = Field(default=10.0, gt=0, le=300)
+    # Password checks (Argon2, about 0.2 s of a CPU each) that run at once; a login past
+    # them is refused at once (429 login_busy), so that the API keeps its latency under a
+    # flood of logins. Unset: one per CPU less one kept for serving requests (at least one).
+    login_checks: int | None = Field(default=None, ge=1)
     # Request bodies beyond this size are refused with 413 before authentication.
     max_body_bytes: int = Field(default=1024 * 1024, ge=64 * 1024)
     # What is kept of a job's output (here or from a peer); the rest is cut, and marked so.

@@ -129,6 +129,7 @@ class Code(StrEnum):
     LOGIN_FAILED = "login_failed", "wrong login or password", "password"
     LOGIN_LOCKED = "login_locked", "wrong password, and further attempts now wait", "password"
     LOGIN_THROTTLED = "login_throttled", "too many failed logins: wait for Retry-After"
+    LOGIN_BUSY = "login_busy", "the node is checking as many logins as it can: wait for Retry-After"
     USER_LOCKED = "user_locked", "the user is locked"
     USER_DELETED = "user_deleted", "the user was deleted since it logged in"
     SESSION_ENDED = "session_ended", "the session was logged out"

@@ -67,6 +67,12 @@ class NodeMetrics:
             ["protocol"],
             registry=self.registry,
         )
+        self.password_checks = Counter(
+            "pamnode_password_checks",
+            "Password hashes (Argon2) this node checked, for logins of its API, console and "
+            "SSH proxy; refused logins that never reached the hash are not counted.",
+            registry=self.registry,
+        )
         self.db_pool_checked_out = Gauge(
             "pamnode_db_pool_checked_out",
             "Database connections in use, by engine (requests or jobs).",

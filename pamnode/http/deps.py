@@ -26,7 +26,15 @@ async def _transaction(request: Request) -> AsyncIterator[AsyncSession]:
 # scope="function": the transaction ends before the response is sent, so a client that
 # reads right after a write always sees it.
 DB = Annotated[AsyncSession, Depends(_transaction, scope="function")]
-NodeDep = Annotated[Node, Depends(get_node)]
+
+
+async def _node(request: Request) -> Node:
+    # Async: FastAPI runs a plain function dependency in a worker thread, a thread hop (and
+    # a wait for the GIL) on every request.
+    return get_node(request)
+
+
+NodeDep = Annotated[Node, Depends(_node)]
 
 
 def client_address(request: Request) -> str:

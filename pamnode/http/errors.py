@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from pamnode.audit.service import AuditScope, record
+from pamnode.audit.service import AuditScope
 from pamnode.core.errors import (
     Conflict,
     ExecutionError,
@@ -73,17 +73,9 @@ async def _audit_refusal(request: Request, exc: PamError) -> None:
         return
     action = getattr(request.state, "audit_action", "request.refused")
     extra = {"suppressed": suppressed} if suppressed else {}
-    async with get_node(request).sessions.begin() as db:
-        record(
-            db,
-            scope,
-            action,
-            request.url.path,
-            outcome="denied",
-            code=exc.code,
-            method=request.method,
-            **extra,
-        )
+    await get_node(request).audit_apart.record(
+        scope, action, request.url.path, "denied", code=exc.code, method=request.method, **extra
+    )
 
 
 async def _pam_error(request: Request, exc: Exception) -> Response:

@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from pamnode.audit.service import AuditScope, record
-from pamnode.core.errors import Forbidden, Throttled, Unauthenticated
+from pamnode.core.errors import Forbidden, Unauthenticated
 from pamnode.crypto.keyring import KeyRing
 from pamnode.db.base import new_id, utcnow
 from pamnode.identity import signing
@@ -22,11 +22,11 @@ from pamnode.identity.api_tokens import TOKEN_TYPE as API_TOKEN_TYPE
 from pamnode.identity.api_tokens import source_allowed
 from pamnode.identity.external import ExternalAccounts
 from pamnode.identity.grants import roles_of
+from pamnode.identity.login_guard import LoginGuard
 from pamnode.identity.models import ApiToken, LoginSession, Site, Tenant, User
 from pamnode.identity.passwords import verify_password
 from pamnode.identity.principal import Principal
 from pamnode.identity.tenants import find_site, find_tenant, get_site
-from pamnode.identity.throttle import LoginThrottle
 from pamnode.identity.users import find_user
 
 SESSION_TYPE = "session"
@@ -44,6 +44,7 @@ class SignedIn:
 
 async def login(
     db: AsyncSession,
+    sessions: async_sessionmaker[AsyncSession],
     ring: KeyRing,
     tenant_name: str,
     site_name: str,
@@ -51,11 +52,11 @@ async def login(
     password: str,
     source: str,
     ttl: timedelta,
-    throttle: LoginThrottle,
+    guard: LoginGuard,
     accounts: ExternalAccounts,
 ) -> tuple[str, datetime]:
     signed_in = await check_password(
-        db, tenant_name, site_name, login_name, password, source, throttle, accounts
+        db, sessions, tenant_name, site_name, login_name, password, source, guard, accounts
     )
     tenant, site, user = signed_in.tenant, signed_in.site, signed_in.user
     expires_at = utcnow() + ttl
@@ -70,48 +71,56 @@ async def login(
 
 async def check_password(
     db: AsyncSession,
+    sessions: async_sessionmaker[AsyncSession],
     tenant_name: str,
     site_name: str,
     login_name: str,
     password: str,
     source: str,
-    throttle: LoginThrottle,
+    guard: LoginGuard,
     accounts: ExternalAccounts,
 ) -> SignedIn:
     """The tenant, site and user whose password this is, throttled per login and per
     source; every login (the console's, the API's, the SSH proxy's) goes through here.
 
     A local user's password is checked here; any other login goes to the tenant's
-    directories (`login` or `login@directory`), which bind as the user."""
-    keys = throttle.keys(tenant_name, login_name, source)
-    if wait := throttle.wait_s(keys):
-        raise Throttled(
-            f"too many failed logins for '{login_name}' or from {source}: try again in {wait} s",
-            retry_after_s=wait,
-            code="login_throttled",
-        )
-    tenant = await find_tenant(db, tenant_name)
-    site = await find_site(db, tenant, site_name) if tenant else None
-    user = await find_user(db, tenant, login_name) if tenant and site else None
-    if tenant and site and (user is None or user.directory_id is not None):
-        user = await accounts.sign_in(db, tenant, login_name, password)
-        proven = user is not None
+    directories (`login` or `login@directory`), which bind as the user.
+
+    What the check needs is read in a short transaction of its own (`sessions`), which ends
+    before the hash is checked: a crowd of logins holds no database connection through its
+    checks. `db`, the caller's transaction, is used only after the check."""
+    keys = guard.throttle.keys(tenant_name, login_name, source)
+    # One slot from the first read to the end of the check, whichever way the password is
+    # checked: a login is turned away busy before anything is read, and the same way for a
+    # login that exists or not.
+    with guard.throttle.attempt(keys) as attempt, guard.slots.slot():
+        async with sessions.begin() as reading:
+            tenant = await find_tenant(reading, tenant_name)
+            site = await find_site(reading, tenant, site_name) if tenant else None
+            user = await find_user(reading, tenant, login_name) if tenant and site else None
+            directory = bool(tenant and site and (user is None or user.directory_id is not None))
+            if directory:
+                assert tenant is not None
+                user = await accounts.sign_in(reading, tenant, login_name, password)
+        proven = directory and user is not None
         if not proven:
-            # The same time as a wrong local password.
-            await verify_password(None, password)
-    else:
-        proven = await verify_password(user.password_hash if user else None, password)
-    if not proven:
-        locks = throttle.failed(keys)
-        if locks:
-            longest = max(lock.seconds for lock in locks)
-            raise Unauthenticated(
-                f"invalid login or password; further attempts wait {longest} s",
-                code="login_locked",
+            # A directory's refusal takes the same time as a wrong local password.
+            guard.hashing()
+            checked = await verify_password(
+                None if directory or user is None else user.password_hash, password
             )
-        raise Unauthenticated("invalid login or password", code="login_failed")
+            proven = checked and not directory
+        if not proven:
+            locks = attempt.failed()
+            if locks:
+                longest = max(lock.seconds for lock in locks)
+                raise Unauthenticated(
+                    f"invalid login or password; further attempts wait {longest} s",
+                    code="login_locked",
+                )
+            raise Unauthenticated("invalid login or password", code="login_failed")
+        attempt.succeeded()
     assert tenant is not None and site is not None and user is not None
-    throttle.succeeded(keys[0])
     if user.locked:
         raise Forbidden(f"user '{user.login}' is locked", code="user_locked")
     groups = await accounts.groups_of(db, user) if user.directory_id else frozenset()

@@ -14,7 +14,7 @@ from pamnode.core.once import OneTimeBook
 from pamnode.core.streams import Connection
 from pamnode.crypto.keyring import KeyRing
 from pamnode.identity.external import ExternalAccounts
-from pamnode.identity.throttle import LoginThrottle
+from pamnode.identity.login_guard import LoginGuard
 from pamnode.peers.client import PeerClients
 from pamnode.peers.serving import node_signature
 from pamnode.proxy.grants import ProxyGrant, grant_book
@@ -31,7 +31,7 @@ class ProxyContext:
     keyring: KeyRing
     peers: PeerClients
     recordings_dir: Path
-    throttle: LoginThrottle
+    login_guard: LoginGuard
     # Directory users: their sign-in and the check of their accounts.
     accounts: ExternalAccounts
     # The source of the random peer choice; tests may put a seeded one here.

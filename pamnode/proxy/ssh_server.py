@@ -11,7 +11,7 @@ import logging
 from pathlib import Path
 
 from pamnode.audit.service import AuditScope, record
-from pamnode.core.errors import PamError
+from pamnode.core.errors import PamError, Throttled
 from pamnode.core.ssh_library import asyncssh
 from pamnode.identity.auth import check_password
 from pamnode.identity.grants import roles_of
@@ -52,6 +52,10 @@ class _Client(asyncssh.SSHServer):
     def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
         self._conn = conn
         self.source = str((conn.get_extra_info("peername") or ("",))[0])
+        if not self.proxy.ctx.login_guard.handshakes.take():
+            # Closed before the key exchange costs anything (the client reads "connection
+            # closed"), as OpenSSH's MaxStartups does.
+            conn.abort()
 
     def begin_auth(self, username: str) -> bool:
         try:
@@ -74,6 +78,10 @@ class _Client(asyncssh.SSHServer):
             self.principal = await self.proxy.authenticate(self.login, password, self.source)
         except PamError as exc:
             log.warning("ssh proxy: login %r from %s refused: %s", username, self.source, exc.code)
+            if isinstance(exc, Throttled) and self._conn is not None:
+                # Refused before the password was checked: say so, or the client would
+                # take it for a wrong password.
+                self._conn.send_auth_banner(f"pamnode: {exc.message}\r\n")
             return False
         return True
 
@@ -140,12 +148,13 @@ class SshProxy:
         async with self.ctx.sessions.begin() as db:
             signed_in = await check_password(
                 db,
+                self.ctx.sessions,
                 login.tenant,
                 login.site,
                 login.login,
                 password,
                 source,
-                self.ctx.throttle,
+                self.ctx.login_guard,
                 self.ctx.accounts,
             )
             tenant, site, user = signed_in.tenant, signed_in.site, signed_in.user

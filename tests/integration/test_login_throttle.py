@@ -1,13 +1,22 @@
 """Guessing passwords: findings were 50 wrong passwords in 6 s then the right one working,
-and an audit row for every anonymous refusal (200 rows in 1.3 s)."""
+and an audit row for every anonymous refusal (200 rows in 1.3 s); then, at once, 40 wrong
+passwords for one login checked 16 times against an allowance of 5 (the throttle decided
+before the check and counted after it) with 24 answered 503 `node_busy` (each check held a
+database connection), and an administrator's GET answered 503 during 80 logins at once."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 
+import httpx
 import pytest
 
+from pamnode.lab.node_process import NodeProcess, tls_context
 from tests.support.identity import PASSWORD, add_user, create_tenant, error_of, expect
+from tests.support.metrics import sample
+
+CHECKS = "pamnode_password_checks_total"
 
 # Both backends: a login reads the user through a connection pool that differs per backend.
 pytestmark = pytest.mark.databases("sqlite", "postgresql")
@@ -64,3 +73,80 @@ def test_an_anonymous_flood_is_sampled_in_the_audit_trail(world):
         e for e in _denied(node, admin, "anonymous") if e["details"]["code"] == "token_malformed"
     ]
     assert len(rows) == 1
+
+
+def _metrics(node: NodeProcess) -> str:
+    response = httpx.get(f"{node.base_url}/metrics", verify=tls_context(node.cert_path))
+    assert response.status_code == 200, response.text
+    return response.text
+
+
+async def _logins(node: NodeProcess, logins: list[str], password: str) -> list[httpx.Response]:
+    """One login for each name, all at once, each on a connection of its own."""
+    async with httpx.AsyncClient(
+        base_url=node.api_url("corp"),
+        verify=tls_context(node.cert_path),
+        timeout=60,
+        limits=httpx.Limits(max_connections=len(logins)),
+    ) as client:
+        bodies = [{"login": name, "password": password} for name in logins]
+        return await asyncio.gather(*(client.post("auth/login", json=body) for body in bodies))
+
+
+def _refusals(answers: list[httpx.Response]) -> tuple[list[str], list[str]]:
+    """The codes of the answers that reached the password check, and of those turned away
+    before it (each with its Retry-After); any other answer fails the test."""
+    checked, turned_away = [], []
+    for answer in answers:
+        code = answer.json()["error"]["code"]
+        if answer.status_code == 401:
+            assert code in ("login_failed", "login_locked"), answer.text
+            checked.append(code)
+        else:
+            assert answer.status_code == 429, answer.text
+            assert int(answer.headers["Retry-After"]) >= 1
+            turned_away.append(code)
+    return checked, turned_away
+
+
+def test_forty_wrong_passwords_at_once_reach_the_hash_at_most_as_often_as_the_allowance(
+    node_factory,
+):
+    # More password checks may run at once here than the login's allowance (5): what stops
+    # the sixth is the throttle, not the bound on checks.
+    node = node_factory("crowd", env={"PAMNODE_LOGIN_CHECKS": "8"})
+    with node.client("corp", token=create_tenant(node, "corp")) as client:
+        add_user(client, "nina")
+    before = _metrics(node)
+    answers = asyncio.run(_logins(node, ["nina"] * 40, "wrong!!!"))
+    checked, turned_away = _refusals(answers)
+    assert 1 <= len(checked) <= 5, checked
+    assert set(turned_away) == {"login_throttled"}
+    # What reached the hash, counted by the node.
+    assert sample(_metrics(node), CHECKS) - sample(before, CHECKS) == len(checked)
+
+
+def test_an_administrator_is_answered_during_eighty_logins_at_once(world):
+    node, admin = world
+
+    async def flood_and_ask() -> tuple[list[httpx.Response], list[int]]:
+        flood = asyncio.ensure_future(
+            _logins(node, [f"ghost-{index}" for index in range(80)], "guess!!!")
+        )
+        statuses = []
+        async with httpx.AsyncClient(
+            base_url=node.api_url("corp"),
+            verify=tls_context(node.cert_path),
+            headers={"Authorization": f"Bearer {admin}"},
+            timeout=60,
+        ) as client:
+            while not flood.done():
+                statuses.append((await client.get("users")).status_code)
+                await asyncio.sleep(0.05)
+        return await flood, statuses
+
+    answers, statuses = asyncio.run(flood_and_ask())
+    checked, turned_away = _refusals(answers)
+    assert set(checked) <= {"login_failed"} and checked
+    assert set(turned_away) <= {"login_throttled", "login_busy"}
+    assert statuses and set(statuses) == {200}, statuses

@@ -361,3 +361,16 @@ def test_rdp_pass_through_carries_one_client_through_the_peer(lab, api):
     assert refused["message"] == (
         "'local-web' is reached with SSH, so it cannot carry an RDP pass-through (RDPP)"
     )
+
+
+def test_a_throttled_login_is_refused_before_its_password_with_a_reason(lab, api):
+    """Five wrong passwords lock the login: the right one is then refused without being
+    checked, and the client is told why rather than left to think the password wrong."""
+    add_user(api, "guesser")
+    ssh = lab["ssh"]
+    wrong = OpenSshClient(ssh.host, ssh.port, "not-the-password", ssh.workdir)
+    for _ in range(5):
+        assert wrong.ssh("guesser@corp#local-web", "true").returncode == 255
+    done = ssh.ssh("guesser@corp#local-web", "true")
+    assert done.returncode == 255 and b"Permission denied" in done.stderr
+    assert b"pamnode: too many failed logins for this login" in done.stderr

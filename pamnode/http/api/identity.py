@@ -38,6 +38,7 @@ async def login(
     request.state.audit_action = "auth.login"
     token, expires_at = await auth.login(
         db,
+        node.sessions,
         node.keyring,
         tenant,
         site,
@@ -45,7 +46,7 @@ async def login(
         body.password,
         client_address(request),
         timedelta(seconds=node.settings.session_ttl_s),
-        node.login_throttle,
+        node.login_guard,
         node.accounts,
     )
     return LoginOut(token=token, expires_at=expires_at)

@@ -51,6 +51,7 @@ async def login(request: Request, tenant: str, site: str, db: DB, node: NodeDep)
     ttl = node.settings.session_ttl_s
     token, _ = await auth.login(
         db,
+        node.sessions,
         node.keyring,
         tenant,
         site,
@@ -58,7 +59,7 @@ async def login(request: Request, tenant: str, site: str, db: DB, node: NodeDep)
         body.password,
         client_address(request),
         timedelta(seconds=ttl),
-        node.login_throttle,
+        node.login_guard,
         node.accounts,
     )
     response = redirect(request, _next_page(request, data.get("next", "")))

@@ -1,0 +1,93 @@
+"""What stands in front of a node's password checks: the throttle per login and per source
+(`throttle.py`), a bound on the checks running at once, and one on the SSH proxy's key
+exchanges a second.
+
+An Argon2 check costs about 0.2 s of a CPU, on purpose. Checks beyond the CPUs would only
+queue behind each other and starve everything else the node serves, so a caller past the
+bound is turned away at once (`login_busy`, wait a second) instead of waiting: an
+administrator's API calls keep their latency while a crowd guesses passwords. An SSH client
+costs its key exchange (about 5 ms of the node's event loop) before it offers any password,
+and guessing tools open a connection a guess: connections past the rate are closed before
+their key exchange.
+"""
+
+import os
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from pamnode.core.errors import Throttled
+from pamnode.identity.throttle import LoginThrottle
+
+BUSY_WAIT_S = 1
+
+
+def cpu_slots() -> int:
+    """One check per CPU this process may run on, less one kept for the event loop that
+    serves every request (at least one)."""
+    return max(len(os.sched_getaffinity(0)) - 1, 1)
+
+
+class CheckSlots:
+    """At most `size` password checks at once on this node."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._running = 0
+
+    @contextmanager
+    def slot(self) -> Iterator[None]:
+        if self._running >= self.size:
+            raise Throttled(
+                f"the node is busy checking other logins: try again in {BUSY_WAIT_S} s",
+                retry_after_s=BUSY_WAIT_S,
+                code="login_busy",
+            )
+        self._running += 1
+        try:
+            yield
+        finally:
+            self._running -= 1
+
+
+# Key exchanges begun a second, per CPU: about a tenth of a CPU's time.
+HANDSHAKES_PER_CPU_S = 20
+
+
+class HandshakeRate:
+    """At most `per_s` SSH key exchanges begun a second, in bursts of a quarter of that (a
+    token bucket; a burst is work the event loop does in one go): a rate, not a count of
+    connections under way, so that idle connections that never finish their handshake
+    cannot hold anyone else out."""
+
+    def __init__(self, per_s: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.per_s = per_s
+        self.burst = max(per_s / 4, 1)
+        self._clock = clock
+        self._tokens = self.burst
+        self._at = clock()
+
+    def take(self) -> bool:
+        now = self._clock()
+        self._tokens = min(self.burst, self._tokens + (now - self._at) * self.per_s)
+        self._at = now
+        if self._tokens < 1:
+            return False
+        self._tokens -= 1
+        return True
+
+
+def cpu_handshakes() -> HandshakeRate:
+    return HandshakeRate(HANDSHAKES_PER_CPU_S * len(os.sched_getaffinity(0)))
+
+
+@dataclass
+class LoginGuard:
+    """One per node: every login of its REST API, console and SSH proxy passes here."""
+
+    throttle: LoginThrottle = field(default_factory=LoginThrottle)
+    slots: CheckSlots = field(default_factory=lambda: CheckSlots(cpu_slots()))
+    # Told of every password hash checked (the node's metrics count them).
+    hashing: Callable[[], None] = lambda: None
+    handshakes: HandshakeRate = field(default_factory=cpu_handshakes)
