@@ -38,6 +38,7 @@ def tls_context(cafile: Path) -> ssl.SSLContext:
 # What the lab's nodes allow as targets beyond the default policy.
 LAB_TARGET_ALLOW_CIDRS = "127.0.0.0/8"
 
+
 class NodeProcess:
     def __init__(
         self,
