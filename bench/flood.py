@@ -47,7 +47,6 @@ from multiprocessing.synchronize import Event
 from pathlib import Path
 from typing import Any
 
-import asyncssh
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -69,6 +68,7 @@ from bench.common import (
     write_section,
 )
 from bench.jobs import Lab, log_findings
+from pamnode.core.ssh_library import asyncssh
 from pamnode.lab.node_process import tls_context
 from pamnode.lab.ports import free_port
 

@@ -10,10 +10,10 @@ import re
 from collections.abc import Callable
 from typing import Annotated
 
-from asyncssh.saslprep import SASLPrepError, saslprep
 from pydantic import AfterValidator, Field
 
 from pamnode.core.errors import InvalidInput
+from pamnode.core.ssh_library import asyncssh
 
 HOSTNAME_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
 CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -41,8 +41,8 @@ def check_username(username: str) -> str:
         problem = "contains control characters (such as a line break)"
     else:
         try:
-            saslprep(username)
-        except SASLPrepError as exc:
+            asyncssh.saslprep.saslprep(username)
+        except asyncssh.saslprep.SASLPrepError as exc:
             problem = f"cannot be sent over SSH: {exc}"
     if problem:
         raise InvalidInput(f"user name '{username[:80]}' {problem}", code="invalid_username")

@@ -7,6 +7,7 @@ counts what the main asked, by route, and `bearers` keeps every bearer token a m
 
 from __future__ import annotations
 
+import secrets
 import threading
 import time
 from collections import Counter
@@ -69,10 +70,12 @@ class RoguePeer:
 
     @staticmethod
     def access_token() -> str:
-        """Any JWT does: the main only reads its expiry, the rogue never checks it."""
+        """Any JWT does: the main only reads its expiry, the rogue never checks it. Each is
+        its own (a random `jti`), so a test can tell which token went where."""
         expires = datetime.now(UTC) + timedelta(days=365)
         key = "a rogue key that nobody checks anyway"
-        return jwt.encode({"sub": "svc", "exp": expires}, key, algorithm="HS256")
+        claims = {"sub": "svc", "exp": expires, "jti": secrets.token_hex(8)}
+        return jwt.encode(claims, key, algorithm="HS256")
 
     def __enter__(self) -> RoguePeer:
         self._thread.start()

@@ -169,6 +169,7 @@ def test_peer_edit_keeps_the_access_token(site, new_page):
     expect(page.get_by_label("URL")).to_have_value(moved)
 
     # The list shows each component on its own: its address and its trust, or off.
+    page.wait_for_load_state("networkidle")
     page.goto(f"{base}/peer-nodes")
     row = page.get_by_role("row").filter(has_text="self-renamed")
     expect(row.locator("td[data-component=job-runner]")).to_have_text("not trusted")

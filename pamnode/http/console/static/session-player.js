@@ -52,7 +52,10 @@ function stopStepping() {
 }
 
 function step(run, factor) {
-  const next = Math.min(recording.getPosition() + STEP_MS * factor, recording.getDuration());
+  // The run keeps its own clock: a seek lands on the last frame before its target, and a
+  // terminal draws seldom, so the recording's position alone could stay put between frames.
+  const next = Math.min(run.at + STEP_MS * factor, recording.getDuration());
+  run.at = next;
   recording.seek(next, () => {
     if (stepping !== run) return;
     showPosition(next);
@@ -73,7 +76,7 @@ function play() {
     return;
   }
   show("playing", `playing at ${factor}x`);
-  stepping = { timer: null };
+  stepping = { timer: null, at: recording.getPosition() };
   step(stepping, factor);
 }
 
