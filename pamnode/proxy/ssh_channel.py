@@ -31,7 +31,6 @@ log = logging.getLogger("pamnode.proxy.ssh")
 
 # What a client is told when the target never gave an exit status.
 NO_STATUS = 255
-TERMINATED = "the session was terminated"
 
 
 class _TargetSide(asyncssh.SSHClientSession[bytes]):
@@ -272,8 +271,8 @@ class ProxiedChannel(asyncssh.SSHServerSession[bytes]):
             ):
                 # Terminated while the channel was being opened: it goes no further.
                 target_chan.close()
-                self._fail(TERMINATED)
-                return TERMINATED, ""
+                self._fail(lifecycle.NOT_STARTED)
+                return lifecycle.NOT_STARTED, ""
             self._target = target_chan
             for data in self._early:
                 self.data_received(data, None)

@@ -8,6 +8,9 @@ from pamnode.audit.service import AuditScope, record
 from pamnode.sessions import states
 from pamnode.sessions.states import End, Sessions
 
+# What a carrier tells its client when its start finds the session ended.
+NOT_STARTED = "the session was terminated before it started"
+
 
 async def started(
     sessions: Sessions,
@@ -18,7 +21,7 @@ async def started(
     node_signature: str,
 ) -> bool:
     """Whether the session started; False if it was terminated or ended before its carrier
-    got here, and the carrier must let it go."""
+    got here, and the carrier must let it go (telling its client NOT_STARTED)."""
     async with sessions.begin() as db:
         session = await states.start(db, session_id, gateway, peer_node, node_signature)
         if session is None:

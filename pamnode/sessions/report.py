@@ -18,7 +18,7 @@ from pamnode.sessions.context import SessionContext
 from pamnode.sessions.models import Session
 from pamnode.sessions.states import UNSTARTED, End, SessionState
 
-TERMINATED = End(SessionState.COMPLETED, "terminated")
+TERMINATED = End(SessionState.COMPLETED, error="terminated")
 # How long Terminate waits for the relay to record the end (it fetches the recordings first).
 TERMINATE_WAIT_S = 30.0
 

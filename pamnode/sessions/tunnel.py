@@ -70,7 +70,7 @@ async def run(
     try:
         upstream = await connect(ctx, session_id, display)
     except PamError as exc:
-        failed = End(SessionState.FAILED, exc.message, exc.code)
+        failed = End(SessionState.FAILED, error=exc.message, code=exc.code)
         await lifecycle.ended(ctx.sessions, scope, session_id, failed)
         await _close_with_error(client, exc.message, UPSTREAM_ERROR)
         return
@@ -82,7 +82,7 @@ async def run(
     ):
         ctx.live.pop(session_id, None)
         await upstream.stream.close()
-        await _close_with_error(client, "the session was terminated", SESSION_CLOSED)
+        await _close_with_error(client, lifecycle.NOT_STARTED, SESSION_CLOSED)
         return
     error = ""
     try:
