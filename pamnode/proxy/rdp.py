@@ -21,7 +21,7 @@ from pamnode.proxy.opening import Opened, open_proxy_session, require_standing
 from pamnode.proxy.route import reach
 from pamnode.sessions import lifecycle, states
 from pamnode.sessions.models import Channel
-from pamnode.sessions.states import SessionState
+from pamnode.sessions.states import End, SessionState
 
 log = logging.getLogger("pamnode.proxy.rdp")
 
@@ -67,14 +67,8 @@ async def open_rdp_proxy(
                 session=opened.session_id,
             )
         except PamError as exc:
-            await lifecycle.ended(
-                ctx.sessions,
-                opened.scope,
-                opened.session_id,
-                SessionState.FAILED,
-                exc.message,
-                exc.code,
-            )
+            refused = End(SessionState.FAILED, error=exc.message, code=exc.code)
+            await lifecycle.ended(ctx.sessions, opened.scope, opened.session_id, refused)
             raise
     arrived: asyncio.Future[Connection] = asyncio.get_running_loop().create_future()
 
@@ -109,19 +103,19 @@ async def _carry(
     try:
         client = await asyncio.wait_for(arrived, ATTACH_WITHIN_S)
     except TimeoutError:
-        await lifecycle.ended(
-            ctx.sessions,
-            scope,
-            sid,
+        unattached = End(
             SessionState.FAILED,
-            f"no RDP client connected within {ATTACH_WITHIN_S:g} s",
-            "session_unattached",
+            error=f"no RDP client connected within {ATTACH_WITHIN_S:g} s",
+            code="session_unattached",
         )
+        await lifecycle.ended(ctx.sessions, scope, sid, unattached)
         return
     finally:
         server.close()
         ctx.rdp_ports.discard(port)
-    if not await states.claim(ctx.sessions, sid, ctx.node_name):
+    async with ctx.sessions.begin() as db:
+        claimed = await states.claim(db, sid, ctx.node_name)
+    if not claimed:
         # Terminated while it waited for its client.
         await client.close()
         return
@@ -138,27 +132,29 @@ async def _carry(
         )
     except PamError as exc:
         await client.close()
-        await lifecycle.ended(ctx.sessions, scope, sid, SessionState.FAILED, exc.message, exc.code)
+        failed = End(SessionState.FAILED, error=exc.message, code=exc.code)
+        await lifecycle.ended(ctx.sessions, scope, sid, failed)
         return
+    # Known before the start is: a terminate that finds the session active finds it.
     ctx.live[sid] = route.connection
-    await lifecycle.started(
+    if not await lifecycle.started(
         ctx.sessions, scope, sid, route.via, route.peer_node, route.node_signature
-    )
+    ):
+        # Terminated while the route was reached.
+        ctx.live.pop(sid, None)
+        await client.close()
+        await route.connection.close()
+        return
     idle = False
     try:
         idle = await splice(client, route.connection, idle_timeout_s=ctx.idle_timeout_s)
     finally:
         ctx.live.pop(sid, None)
-        code = "idle_timeout" if idle else ""
-        await asyncio.shield(
-            lifecycle.ended(
-                ctx.sessions,
-                scope,
-                sid,
-                SessionState.COMPLETED,
-                f"ended after {ctx.idle_timeout_s:g} s without traffic" if idle else "",
-                code,
-                bytes_in=route.connection.bytes_in,
-                bytes_out=route.connection.bytes_out,
-            )
+        how = End(
+            SessionState.COMPLETED,
+            error=f"ended after {ctx.idle_timeout_s:g} s without traffic" if idle else "",
+            code="idle_timeout" if idle else "",
+            bytes_in=route.connection.bytes_in,
+            bytes_out=route.connection.bytes_out,
         )
+        await asyncio.shield(lifecycle.ended(ctx.sessions, scope, sid, how))

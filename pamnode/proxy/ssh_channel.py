@@ -24,7 +24,7 @@ from pamnode.proxy.route import Route, reach
 from pamnode.proxy.ssh_target import ssh_over
 from pamnode.sessions import lifecycle
 from pamnode.sessions.models import Channel
-from pamnode.sessions.states import SessionState
+from pamnode.sessions.states import End, SessionState
 
 log = logging.getLogger("pamnode.proxy.ssh")
 
@@ -224,20 +224,15 @@ class ProxiedChannel(asyncssh.SSHServerSession[bytes]):
         except asyncio.CancelledError:
             error, code = "the client went away", ""
         finally:
-            kept = self._recorder.close() if self._recorder is not None else []
-            await asyncio.shield(
-                lifecycle.ended(
-                    self.ctx.sessions,
-                    scope,
-                    opened.session_id,
-                    state,
-                    error,
-                    code,
-                    bytes_in=route.connection.bytes_in if route else 0,
-                    bytes_out=route.connection.bytes_out if route else 0,
-                    recordings=kept,
-                )
+            how = End(
+                state,
+                error=error,
+                code=code,
+                bytes_in=route.connection.bytes_in if route else 0,
+                bytes_out=route.connection.bytes_out if route else 0,
+                recordings=self._recorder.close() if self._recorder is not None else [],
             )
+            await asyncio.shield(lifecycle.ended(self.ctx.sessions, scope, opened.session_id, how))
         if state == SessionState.FAILED:
             self._fail(error)
 
@@ -264,15 +259,20 @@ class ProxiedChannel(asyncssh.SSHServerSession[bytes]):
                 term_modes=term_modes,
                 encoding=None,
             )
+            # Known before the start is: a terminate that finds the session active finds it.
             self.ctx.live[opened.session_id] = route.connection
-            await lifecycle.started(
+            if not await lifecycle.started(
                 self.ctx.sessions,
                 self.principal.audit_scope,
                 opened.session_id,
                 route.via,
                 route.peer_node,
                 route.node_signature,
-            )
+            ):
+                # Terminated while the channel was being opened: it goes no further.
+                target_chan.close()
+                self._fail(lifecycle.NOT_STARTED)
+                return lifecycle.NOT_STARTED, ""
             self._target = target_chan
             for data in self._early:
                 self.data_received(data, None)

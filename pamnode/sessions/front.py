@@ -13,10 +13,9 @@ import contextlib
 import logging
 import ssl
 
-from pamnode.audit.service import AuditScope, record
+from pamnode.audit.service import AuditScope
 from pamnode.core.errors import PamError
 from pamnode.core.streams import splice
-from pamnode.db.base import utcnow
 from pamnode.sessions import lifecycle, recordings
 from pamnode.sessions.context import SessionContext
 from pamnode.sessions.guacamole.handshake import (
@@ -28,8 +27,7 @@ from pamnode.sessions.guacamole.handshake import (
 )
 from pamnode.sessions.guacamole.protocol import ProtocolError, encode
 from pamnode.sessions.guacamole.stream import GuacStream
-from pamnode.sessions.models import Session
-from pamnode.sessions.states import SessionState
+from pamnode.sessions.states import End, SessionState
 from pamnode.sessions.tickets import Grant
 from pamnode.sessions.wire import TICKET_OPCODE
 
@@ -99,9 +97,17 @@ class GatewayFront:
             await client.close()
             await self._end(grant, scope, SessionState.FAILED, message)
             return
-        await client.send(encode("ready", connection))
-        await self._started(grant, scope)
+        gateway = self.ctx.gateway_address or ""
+        if not await lifecycle.started(
+            self.ctx.sessions, scope, grant.session_id, gateway, None, grant.node_signature
+        ):
+            # Ended meanwhile (as unattached, its ticket unused too long): nothing is carried.
+            await _send_error(client, "the session has ended", UPSTREAM_ERROR)
+            await upstream.close()
+            await client.close()
+            return
         try:
+            await client.send(encode("ready", connection))
             await splice(client, upstream, client.detach(), upstream.detach())
         finally:
             await self._end(
@@ -111,13 +117,6 @@ class GatewayFront:
                 bytes_in=upstream.bytes_in,
                 bytes_out=upstream.bytes_out,
             )
-
-    async def _started(self, grant: Grant, scope: AuditScope) -> None:
-        async with self.ctx.sessions.begin() as db:
-            session = await db.get(Session, grant.session_id)
-            if session is not None:
-                session.state, session.started_at = SessionState.ACTIVE, utcnow()
-                record(db, scope, "session.start", session.asset_name, session=session.id)
 
     async def _end(
         self,
@@ -129,16 +128,8 @@ class GatewayFront:
         bytes_out: int = 0,
     ) -> None:
         kept = await recordings.settled(self.ctx.recording_dir(grant.session_id))
-        await lifecycle.ended(
-            self.ctx.sessions,
-            scope,
-            grant.session_id,
-            state,
-            error,
-            bytes_in=bytes_in,
-            bytes_out=bytes_out,
-            recordings=kept,
-        )
+        how = End(state, error=error, bytes_in=bytes_in, bytes_out=bytes_out, recordings=kept)
+        await lifecycle.ended(self.ctx.sessions, scope, grant.session_id, how)
 
 
 async def _send_error(client: GuacStream, message: str, status: int) -> None:

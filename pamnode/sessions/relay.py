@@ -9,6 +9,7 @@ passed on (the browser shows it) and ends the session like a close does, and so 
 
 import asyncio
 import contextlib
+from dataclasses import dataclass
 from typing import Protocol
 
 from pamnode.sessions.guacamole.protocol import Scanner, encode, parse
@@ -29,26 +30,52 @@ class ClientChannel(Protocol):
     async def close(self, status: int, message: str) -> None: ...
 
 
-async def _down(upstream: GuacStream, client: ClientChannel) -> str:
-    """guacd to the client; returns guacd's error message if it ended with one."""
+@dataclass
+class _Ending:
+    """guacd's error, once it sent one; written before the client sees it."""
+
+    error: str = ""
+
+
+def _said_end(text: str) -> str | None:
+    """guacd's error message if `text` holds one, "" if it holds a `disconnect` (the remote
+    side ended, e.g. the shell exited; guacd waits for us), None if the session goes on."""
+    # Cheap test first: guacd's drawing dominates and rarely holds these texts.
+    if "5.error," not in text and "10.disconnect;" not in text:
+        return None
+    ending = None
+    for instruction in parse(text):
+        if instruction.opcode == "error":
+            return instruction.args[0] if instruction.args else "guacd ended the session"
+        if instruction.opcode == "disconnect":
+            ending = ""
+    return ending
+
+
+async def _down(upstream: GuacStream, client: ClientChannel, ending: _Ending) -> None:
+    """guacd to the client, until guacd ends the session or either side goes."""
     while True:
         try:
             text = await upstream.read_text()
-            await client.send(text)
         except (StreamClosed, ConnectionError):
-            # guacd ended the connection, or the client went away: both end it normally.
-            return ""
-        # Cheap test first: guacd's drawing dominates and rarely holds these texts.
-        if "5.error," in text or "10.disconnect;" in text:
-            for instruction in parse(text):
-                if instruction.opcode == "error":
-                    return instruction.args[0] if instruction.args else "guacd ended the session"
-                if instruction.opcode == "disconnect":
-                    # The remote side ended (e.g. the shell exited); guacd waits for us.
-                    return ""
+            # guacd ended the connection: the session ended normally.
+            return
+        said = _said_end(text)
+        # Kept before the client can see it: a client that leaves as soon as it reads an
+        # error ends the other direction, and its end must not be taken for a clean one.
+        if said:
+            ending.error = said
+        try:
+            await client.send(text)
+        except ConnectionError:
+            # The client went away.
+            return
+        if said is not None:
+            return
 
 
-async def _up(client: ClientChannel, upstream: GuacStream) -> str:
+async def _up(client: ClientChannel, upstream: GuacStream) -> None:
+    """The client to guacd, until the client goes or guacd's side closes."""
     scanner = Scanner()
     while (message := await client.receive()) is not None:
         scanner.feed(message)
@@ -64,17 +91,22 @@ async def _up(client: ClientChannel, upstream: GuacStream) -> str:
                 await upstream.send("".join(forward))
             except ConnectionError:
                 # guacd's side closed (Terminate closes it) while the client still spoke.
-                return ""
-    return ""
+                return
 
 
 async def relay(client: ClientChannel, upstream: GuacStream) -> str:
-    """Carry the session until either side ends it; returns guacd's error, if any."""
-    down = asyncio.create_task(_down(upstream, client))
+    """Carry the session until either side ends it; returns guacd's error, if any.
+
+    The error is the one guacd sent, whichever direction stopped first: the two may stop in
+    the same turn of the loop (the client read the error and closed at once)."""
+    ending = _Ending()
+    down = asyncio.create_task(_down(upstream, client, ending))
     up = asyncio.create_task(_up(client, upstream))
     try:
         done, _ = await asyncio.wait((down, up), return_when=asyncio.FIRST_COMPLETED)
-        return next(iter(done)).result()
+        for task in done:
+            # A direction that broke (a protocol error, a socket's) is the caller's to report.
+            task.result()
     finally:
         for task in (down, up):
             task.cancel()
@@ -83,6 +115,7 @@ async def relay(client: ClientChannel, upstream: GuacStream) -> str:
             # Ends the session on guacd (and, through a front, on the peer) at once.
             await upstream.send(encode("disconnect"))
         await upstream.close()
+    return ending.error
 
 
 def tunnel_id(session_id: str) -> str:

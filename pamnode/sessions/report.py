@@ -16,8 +16,9 @@ from pamnode.peers.serving import signed_by
 from pamnode.sessions import recordings, states
 from pamnode.sessions.context import SessionContext
 from pamnode.sessions.models import Session
-from pamnode.sessions.states import ENDED, SessionState
+from pamnode.sessions.states import UNSTARTED, End, SessionState
 
+TERMINATED = End(SessionState.COMPLETED, error="terminated")
 # How long Terminate waits for the relay to record the end (it fetches the recordings first).
 TERMINATE_WAIT_S = 30.0
 
@@ -86,23 +87,22 @@ async def terminate(
             "only whoever opened a session, or a site administrator, may terminate it",
             code="permission_denied",
         )
-    if session.state in ENDED:
+    if not await states.terminating(db, session_id, principal.user.login):
+        await db.refresh(session)
         raise InvalidInput(
             f"session {session_id} has already ended ({session.state})", code="session_finished"
         )
-    session.terminated_by = principal.user.login
     record(db, principal.audit_scope, "session.terminate", session.asset_name, session=session_id)
-    # Committed before acting: the relay's own end writes must not wait on this request.
+    # Not carried yet (no tunnel attached, or one still reaching its gateway): it ends here,
+    # and the carrier's claim or start that comes after finds it ended and lets it go.
+    stopped = await states.end(db, session_id, TERMINATED, before=UNSTARTED)
+    # Committed before acting: the carrier's own end writes must not wait on this request.
     await db.commit()
-    upstream = ctx.live.get(session_id)
+    upstream = None if stopped else ctx.live.get(session_id)
     if upstream is not None:
         # The relay sees its upstream close, disconnects every hop and records the end.
         upstream.writer.close()
         return await states.ended(ctx.sessions, session_id, TERMINATE_WAIT_S)
-    elif session.state == SessionState.PENDING:
-        await states.update(
-            ctx.sessions, session_id, state=SessionState.COMPLETED, error="terminated"
-        )
     return await states.read(ctx.sessions, session_id)
 
 

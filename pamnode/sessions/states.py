@@ -1,9 +1,17 @@
-"""Session states and the writes that move a session on, each in a short transaction."""
+"""Session states and every write that moves a session on.
+
+Each write is one conditional statement that names the states it moves from (`UPDATE …
+WHERE state IN (…)`), so two writers racing on one session cannot both win, on SQLite as on
+PostgreSQL: a terminate and a tunnel's claim, a terminate and a carrier's start, two ends (an
+ended session keeps its first end: a failure is never replaced by `completed`). Each runs in
+the caller's transaction (`lifecycle` adds the audit events of a start and an end to theirs),
+but the end of what a restart interrupted, written alone at startup.
+"""
 
 import asyncio
+from dataclasses import dataclass, field
 from datetime import timedelta
 from enum import StrEnum
-from typing import Any
 
 from sqlalchemy import update as sql_update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -23,31 +31,92 @@ class SessionState(StrEnum):
 
 
 ENDED = frozenset({SessionState.COMPLETED, SessionState.FAILED})
+UNENDED = frozenset(set(SessionState) - ENDED)
+# Not carried yet: what a carrier's start moves from, and what a terminate ends by itself.
+UNSTARTED = frozenset({SessionState.PENDING, SessionState.CONNECTING})
 
 Sessions = async_sessionmaker[AsyncSession]
 
 
-async def claim(sessions: Sessions, session_id: str, node_name: str) -> bool:
+async def claim(db: AsyncSession, session_id: str, node_name: str) -> bool:
     """Move a pending session to connecting, carried by this node; False if another tunnel
-    (on this node or another main sharing the database) got there first."""
-    async with sessions.begin() as db:
-        done = await db.execute(
-            sql_update(Session)
-            .where(Session.id == session_id, Session.state == SessionState.PENDING)
-            .values(state=SessionState.CONNECTING, served_by=node_name, updated_at=utcnow())
+    (on this node or another main sharing the database) got there first, or it was
+    terminated or ended meanwhile."""
+    done = await db.execute(
+        sql_update(Session)
+        .where(Session.id == session_id, Session.state == SessionState.PENDING)
+        .values(state=SessionState.CONNECTING, served_by=node_name, updated_at=utcnow())
+    )
+    return bool(getattr(done, "rowcount", 0))
+
+
+@dataclass(frozen=True)
+class End:
+    """How a session ended, as its row keeps it."""
+
+    state: SessionState
+    error: str = ""
+    code: str = ""
+    bytes_in: int = 0
+    bytes_out: int = 0
+    # The recording files this node holds for it.
+    recordings: list[str] = field(default_factory=list)
+
+
+async def start(
+    db: AsyncSession, session_id: str, gateway: str, peer_node: str | None, node_signature: str
+) -> Session | None:
+    """Mark the session active, carried by `gateway`; None if it is no longer waiting for a
+    carrier (terminated, or ended, meanwhile): the carrier then lets it go."""
+    now = utcnow()
+    started: Session | None = await db.scalar(
+        sql_update(Session)
+        .where(Session.id == session_id, Session.state.in_(sorted(UNSTARTED)))
+        .values(
+            state=SessionState.ACTIVE,
+            started_at=now,
+            gateway=gateway,
+            peer_node=peer_node,
+            node_signature=node_signature,
+            updated_at=now,
         )
-        return bool(getattr(done, "rowcount", 0))
+        .returning(Session)
+    )
+    return started
 
 
-async def update(sessions: Sessions, session_id: str, **fields: Any) -> Session:
-    async with sessions.begin() as db:
-        session = await db.get(Session, session_id)
-        assert session is not None, f"session {session_id} vanished"
-        for name, value in fields.items():
-            setattr(session, name, value)
-        if fields.get("state") in ENDED and session.completed_at is None:
-            session.completed_at = utcnow()
-        return session
+async def end(
+    db: AsyncSession, session_id: str, how: End, before: frozenset[SessionState] = UNENDED
+) -> Session | None:
+    """End the session if it is in one of the states `before`; None if it was not (it had
+    ended already, and keeps that end)."""
+    now = utcnow()
+    ended_now: Session | None = await db.scalar(
+        sql_update(Session)
+        .where(Session.id == session_id, Session.state.in_(sorted(before)))
+        .values(
+            state=how.state,
+            error=how.error,
+            error_code=how.code,
+            bytes_in=how.bytes_in,
+            bytes_out=how.bytes_out,
+            recordings=how.recordings,
+            completed_at=now,
+            updated_at=now,
+        )
+        .returning(Session)
+    )
+    return ended_now
+
+
+async def terminating(db: AsyncSession, session_id: str, login: str) -> bool:
+    """Note who terminates the session; False if it has ended already."""
+    done = await db.execute(
+        sql_update(Session)
+        .where(Session.id == session_id, Session.state.in_(sorted(UNENDED)))
+        .values(terminated_by=login, updated_at=utcnow())
+    )
+    return bool(getattr(done, "rowcount", 0))
 
 
 async def add_attempt(

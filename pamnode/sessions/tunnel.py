@@ -17,7 +17,7 @@ from pamnode.sessions.guacamole.protocol import ProtocolError, encode
 from pamnode.sessions.models import Session
 from pamnode.sessions.opening import ATTACH_WITHIN_S, require_connect
 from pamnode.sessions.relay import ClientChannel, relay, tunnel_id
-from pamnode.sessions.states import SessionState
+from pamnode.sessions.states import End, SessionState
 
 log = logging.getLogger("pamnode.sessions")
 
@@ -48,7 +48,9 @@ async def _claim(ctx: SessionContext, principal: Principal, session_id: str) -> 
             f"session {session_id} was opened too long ago: open a new one",
             code="session_unattached",
         )
-    if not await states.claim(ctx.sessions, session_id, ctx.node_name):
+    async with ctx.sessions.begin() as db:
+        claimed = await states.claim(db, session_id, ctx.node_name)
+    if not claimed:
         raise Conflict(
             f"session {session_id} is already attached or has ended: open a new one",
             code="session_attached",
@@ -72,16 +74,20 @@ async def run(
     try:
         upstream = await connect(ctx, session_id, display)
     except PamError as exc:
-        await lifecycle.ended(
-            ctx.sessions, scope, session_id, SessionState.FAILED, exc.message, exc.code
-        )
+        failed = End(SessionState.FAILED, error=exc.message, code=exc.code)
+        await lifecycle.ended(ctx.sessions, scope, session_id, failed)
         await _close_with_error(client, exc.message, UPSTREAM_ERROR)
         return
     peer = upstream.peer.name if upstream.peer else None
-    await lifecycle.started(
-        ctx.sessions, scope, session_id, upstream.gateway, peer, upstream.node_signature
-    )
+    # Known before the start is: a terminate that finds the session active finds its upstream.
     ctx.live[session_id] = upstream.stream
+    if not await lifecycle.started(
+        ctx.sessions, scope, session_id, upstream.gateway, peer, upstream.node_signature
+    ):
+        ctx.live.pop(session_id, None)
+        await upstream.stream.close()
+        await _close_with_error(client, lifecycle.NOT_STARTED, SESSION_CLOSED)
+        return
     error = ""
     try:
         await client.send(tunnel_id(session_id))
@@ -114,15 +120,12 @@ async def _finish(
     if problem:
         log.warning("session %s: %s", session_id, problem)
     # guacd's own error (the host unreachable, the login refused) fails the session.
-    state = SessionState.FAILED if error else SessionState.COMPLETED
-    await lifecycle.ended(
-        ctx.sessions,
-        scope,
-        session_id,
-        state,
-        "; ".join(part for part in (error, problem) if part),
+    how = End(
+        SessionState.FAILED if error else SessionState.COMPLETED,
+        error="; ".join(part for part in (error, problem) if part),
         code="remote_error" if error else "",
         bytes_in=upstream.stream.bytes_in,
         bytes_out=upstream.stream.bytes_out,
         recordings=kept,
     )
+    await lifecycle.ended(ctx.sessions, scope, session_id, how)

@@ -1,0 +1,90 @@
+"""How the main's relay decides a session's end when guacd sends an error, whichever of its
+two directions stops first (guacd's error read, or the client gone on reading it).
+
+guacd is the far end of a real socket pair; the client is a `ClientChannel` that leaves the way
+a browser does when it reads the error: at once, possibly before the relay's own step ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator
+
+import pytest
+
+from pamnode.sessions.guacamole.protocol import encode
+from pamnode.sessions.guacamole.stream import GuacStream
+from pamnode.sessions.relay import relay
+
+HOST_KEY_ERROR = encode("error", "Aborted. See logs.", "512")
+# Turns of the event loop the client's close takes to be seen by the relay; more than the
+# relay's other direction needs to end and wake the relay.
+CLOSE_TURNS = 10
+
+
+class LeavingClient:
+    """A client that, when it reads an error, leaves `at_once` (its departure can be seen in
+    the same turn as the relay's read of the error), `first` (seen before its send of the
+    error returns: a client quicker than the relay's own step) or `never`."""
+
+    def __init__(self, leaves: str) -> None:
+        self.leaves = leaves
+        self.gone = asyncio.Event()
+        self.received = ""
+
+    async def receive(self) -> str | None:
+        await self.gone.wait()
+        return None
+
+    async def send(self, text: str) -> None:
+        self.received += text
+        if "5.error," in text and self.leaves != "never":
+            self.gone.set()
+            if self.leaves == "first":
+                for _ in range(CLOSE_TURNS):
+                    await asyncio.sleep(0)
+
+    async def close(self, status: int, message: str) -> None:
+        self.gone.set()
+
+
+@pytest.fixture
+async def guacd() -> AsyncIterator[tuple[GuacStream, socket.socket]]:
+    """The relay's upstream, and the socket guacd writes to."""
+    ours, theirs = socket.socketpair()
+    reader, writer = await asyncio.open_connection(sock=ours)
+    yield GuacStream(reader, writer), theirs
+    theirs.close()
+
+
+@pytest.mark.parametrize("leaves", ["first", "at_once", "never"])
+async def test_guacds_error_ends_the_session_whichever_side_stops_first(guacd, leaves):
+    upstream, far_end = guacd
+    client = LeavingClient(leaves)
+    far_end.sendall((encode("size", "0", "1024", "768") + HOST_KEY_ERROR).encode())
+
+    error = await asyncio.wait_for(relay(client, upstream), 5)
+
+    assert HOST_KEY_ERROR in client.received
+    assert error == "Aborted. See logs."
+
+
+async def test_an_error_and_a_disconnect_in_one_read_end_with_the_error(guacd):
+    upstream, far_end = guacd
+    client = LeavingClient("first")
+    far_end.sendall((encode("disconnect") + HOST_KEY_ERROR).encode())
+
+    assert await asyncio.wait_for(relay(client, upstream), 5) == "Aborted. See logs."
+
+
+@pytest.mark.parametrize("how", ["disconnect", "close"])
+async def test_guacds_own_end_without_an_error_is_a_clean_end(guacd, how):
+    upstream, far_end = guacd
+    client = LeavingClient("never")
+    if how == "disconnect":
+        far_end.sendall(encode("disconnect").encode())
+    else:
+        far_end.close()
+
+    assert await asyncio.wait_for(relay(client, upstream), 5) == ""
