@@ -1,7 +1,8 @@
 """Running a job through a peer node: send it, wait for its end, fail over, cancel.
 
-The peers to try come from `pamnode.jobs.dispatch` (the selection rule is in
-`pamnode.peers.selection`); every peer tried is an attempt on the job's record. The traffic
+The peers to try come from `pamnode.jobs.dispatch` (the dial's plan, `pamnode.peers.routing`)
+and the dial tries them in order; every peer tried is an attempt on the job's record, the
+first opened in the queue's take, each next as the previous closes. The traffic
 with each peer (batches out, one feed back) is `pamnode.jobs.peer_link`'s: this module is one
 job's story. The main's deadline (the job's timeout plus `follow_grace_s`) holds whatever the
 peer answers or fails to answer.
@@ -9,6 +10,7 @@ peer answers or fails to answer.
 
 import asyncio
 import logging
+from dataclasses import dataclass
 from datetime import datetime
 
 from pamnode.assets.credentials import Credential
@@ -16,12 +18,15 @@ from pamnode.core.errors import PeerFailure
 from pamnode.db.base import utcnow
 from pamnode.jobs import states
 from pamnode.jobs.context import JobContext
-from pamnode.jobs.peer_link import INVALID_ANSWER, Candidate, PeerLink
+from pamnode.jobs.peer_link import INVALID_ANSWER, PeerLink
 from pamnode.jobs.specs import JobSpec, TaskResult
 from pamnode.jobs.states import JobState, Opening
 from pamnode.jobs.wire import PeerJobIn
+from pamnode.peers.routing import Candidate, Failover, dial
 
 log = logging.getLogger("pamnode.jobs")
+
+FAILOVER = Failover("job", "no assigned peer node could take the job", code="peers_unreachable")
 
 
 def begin_delegation(job_id: str, first: Candidate) -> Opening:
@@ -38,48 +43,70 @@ async def delegate(
     candidates: list[Candidate],
 ) -> TaskResult | None:
     """Send the job to the first peer that takes it (its attempt opened by
-    `begin_delegation`); every refusal is an attempt on record."""
-    body = PeerJobIn.of(job_id, spec, credential)
-    reasons: list[str] = []
-    # Why the previous peer did not take the job: its attempt closes with this.
-    refused = ""
-    for index, candidate in enumerate(candidates):
-        if index:
-            ctx.metrics.failed_over("job")
+    `begin_delegation`) and follow it there; every refusal is an attempt on record."""
+    sending = _Sending(ctx, job_id, attempt, PeerJobIn.of(job_id, spec, credential))
+    try:
+        link = await dial(candidates, sending.send, sending.note, ctx.metrics, FAILOVER)
+    except PeerFailure as exc:
+        await states.end(
+            ctx.sessions,
+            job_id,
+            sending.attempt,
+            "unreachable",
+            sending.refused or "",
+            state=JobState.FAILED,
+            error_code=exc.code,
+            error=exc.message,
+        )
+        return None
+    if link is None:
+        return None
+    return await follow(ctx, job_id, link, sending.attempt, spec.timeout_s, ended=sending.ended)
+
+
+@dataclass
+class _Sending:
+    """One job on its way through its candidates, for the dial: the attempt open now (the
+    first opened in the queue's take, each next as the previous closes) and why the peer of
+    the previous one did not take the job."""
+
+    ctx: JobContext
+    job_id: str
+    attempt: str
+    body: PeerJobIn
+    refused: str | None = None
+    ended: "asyncio.Future[TaskResult | None] | None" = None
+
+    async def send(self, candidate: Candidate) -> PeerLink | None:
+        """The link of the peer that took the job; None when the job ended on the way
+        (cancelled before it went out again, or an answer that breaks the contract)."""
+        ctx, job_id = self.ctx, self.job_id
+        if self.refused is not None:
             following = Opening(
                 job_id,
                 candidate.name,
                 {"state": JobState.DISPATCHED},
-                ended=attempt,
+                ended=self.attempt,
                 outcome="unreachable",
-                error=refused,
+                error=self.refused,
             )
             opened = await states.apart(ctx.sessions, states.open_attempt, following)
             if opened is None:
                 return None  # cancelled before it went out again
-            attempt = opened
+            self.attempt = opened
         link = ctx.links.get(ctx, candidate)
-        ended = link.follow(job_id, attempt)
+        self.ended = link.follow(job_id, self.attempt)
         try:
-            batch_request = await link.send(body)
+            batch_request = await link.send(self.body)
         except PeerFailure as exc:
             if exc.code == INVALID_ANSWER:
                 # The peer may have taken the job: another peer could run it a second time.
                 await link.give_up([job_id], exc.code, exc.message)
                 return None
             link.forget(job_id)
-            refused = exc.message
-            reasons.append(f"{candidate.name}: {refused}")
-            log.warning(
-                "job %s not taken by peer %s: %s",
-                job_id,
-                candidate.name,
-                refused,
-                extra={"job_id": job_id, "peer": candidate.name},
-            )
-            continue
+            raise
         except asyncio.CancelledError:
-            await _cancelled(ctx, job_id, link, attempt)
+            await _cancelled(ctx, job_id, link, self.attempt)
             raise
         log.info(
             "job %s sent to peer %s",
@@ -87,19 +114,20 @@ async def delegate(
             candidate.name,
             extra={"job_id": job_id, "peer": candidate.name, "peer_request_id": batch_request},
         )
-        return await follow(ctx, job_id, link, attempt, spec.timeout_s, ended=ended)
-    message = "no assigned peer node could take the job: " + "; ".join(reasons)
-    await states.end(
-        ctx.sessions,
-        job_id,
-        attempt,
-        "unreachable",
-        refused,
-        state=JobState.FAILED,
-        error_code="peers_unreachable",
-        error=message,
-    )
-    return None
+        return link
+
+    async def note(self, number: int, candidate: Candidate | None, failure: str | None) -> None:
+        """A refusal closes the attempt when the next one opens (or the job fails)."""
+        if not failure or candidate is None:
+            return
+        self.refused = failure
+        log.warning(
+            "job %s not taken by peer %s: %s",
+            self.job_id,
+            candidate.name,
+            failure,
+            extra={"job_id": self.job_id, "peer": candidate.name},
+        )
 
 
 async def follow(

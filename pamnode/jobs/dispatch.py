@@ -1,6 +1,6 @@
-"""Where a requested job runs: through a peer when its asset has any (the selection rule of
-`pamnode.peers.selection`), else here. This module decides, as the queue takes the job;
-`delegation` and `local` run.
+"""Where a requested job runs: through a peer when its asset has any (the dial's plan,
+`pamnode.peers.routing`, with the selection rule of `pamnode.peers.selection`), else here.
+This module decides, as the queue takes the job; `delegation` and `local` run.
 """
 
 from collections.abc import Callable
@@ -10,24 +10,21 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import lazyload
 
-from pamnode.assets.credentials import Credential
 from pamnode.assets.models import Asset, AssetHostKey
-from pamnode.assets.secrets import open_secrets
 from pamnode.assets.ssh import pin_first_key
 from pamnode.audit.service import AuditScope
-from pamnode.crypto.cipher import VaultError
-from pamnode.crypto.keyring import KeyRingError
+from pamnode.core.errors import Unavailable
 from pamnode.identity.models import Site, Tenant
 from pamnode.jobs import states
 from pamnode.jobs.context import JobContext
 from pamnode.jobs.delegation import begin_delegation, delegate
 from pamnode.jobs.local import begin_here, run_here
 from pamnode.jobs.models import Job
-from pamnode.jobs.peer_link import Candidate
 from pamnode.jobs.pool import Work
 from pamnode.jobs.specs import JobSpec, TaskResult
 from pamnode.jobs.states import Change, Opening
-from pamnode.peers.selection import Purpose, attempt_order, serving
+from pamnode.peers.routing import plan_dial
+from pamnode.peers.selection import Purpose
 
 ASSET_GONE = "the asset no longer exists"
 
@@ -72,15 +69,12 @@ async def plan_requested(db: AsyncSession, ctx: JobContext, job_id: str) -> Plan
     if asset_id is None:
         return Plan(job_id, failure=states.failure(job_id, None, "asset_gone", ASSET_GONE))
     try:
-        secrets = await open_secrets(db, ctx.keyring, job.tenant_id, asset_id)
-    except (VaultError, KeyRingError) as exc:
-        return Plan(job_id, failure=states.failure(job_id, None, "vault_unavailable", str(exc)))
-    peers = await serving(db, asset_id, Purpose.JOBS)
-    candidates = [
-        Candidate.of(ctx.keyring, job.tenant_id, peer) for peer in attempt_order(peers, ctx.rng)
-    ]
+        dialing = await plan_dial(db, ctx.keyring, ctx.rng, job.tenant_id, asset_id, Purpose.JOBS)
+    except Unavailable as exc:
+        return Plan(job_id, failure=states.failure(job_id, None, exc.code, exc.message))
+    candidates = dialing.candidates
     spec = JobSpec.from_job(job.Job, job.pinned)
-    credential = Credential.from_vault(secrets)
+    credential = dialing.credential
     pinned = job.pinned is not None
 
     if candidates:

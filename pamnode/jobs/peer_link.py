@@ -28,7 +28,6 @@ from urllib.parse import quote
 
 from pamnode.core.errors import PeerFailure
 from pamnode.core.request_id import REQUEST_ID, background_task, new_request_id
-from pamnode.crypto.keyring import KeyRing
 from pamnode.db.inserts import insert_or_replace
 from pamnode.jobs import states
 from pamnode.jobs.models import JobFeedCursor
@@ -44,10 +43,8 @@ from pamnode.jobs.wire import (
     PeerJobIn,
     PeerJobStatus,
 )
-from pamnode.peers.addresses import parse_peer_url
 from pamnode.peers.client import PeerEndpoint
-from pamnode.peers.connection import endpoint
-from pamnode.peers.models import PeerNode
+from pamnode.peers.routing import Candidate
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -67,31 +64,6 @@ CHECK_S = 5.0
 BODY_TOO_LARGE = "body_too_large"
 INVALID_ANSWER = "peer_answer_invalid"
 JOB_NOT_FOUND = "job_not_found"
-
-
-@dataclass(frozen=True)
-class Candidate:
-    """A peer a job may go to: its name, its pinned endpoint, the tenant and site its URL
-    names (a result signed otherwise is refused)."""
-
-    peer_id: str
-    name: str
-    endpoint: PeerEndpoint
-    tenant: str
-    site: str
-
-    @classmethod
-    def of(cls, ring: KeyRing, tenant_id: str, peer: PeerNode) -> Candidate:
-        url = parse_peer_url(peer.url)
-        return cls(peer.id, peer.name, endpoint(ring, tenant_id, peer), url.tenant, url.site)
-
-    def signed_here(self, signature: str | None) -> bool:
-        """Whether a signature names this peer's tenant and site; no signature claims nothing
-        (a job the peer ended before it ran, e.g. cancelled or interrupted)."""
-        if signature is None:
-            return True
-        parts = signature.split("::")
-        return len(parts) == 3 and bool(parts[0]) and parts[1:] == [self.tenant, self.site]
 
 
 @dataclass
@@ -130,7 +102,7 @@ class PeerLink:
         self._follower: asyncio.Task[None] | None = None
         self._cursor: str | None = None
         self._cursor_lock = asyncio.Lock()
-        self._trips = ctx.metrics.delegation_duration.labels(candidate.endpoint.url)
+        self._trips = ctx.metrics.delegation_duration.labels(candidate.api.url)
 
     # --- the job's side -------------------------------------------------------------------
 
@@ -178,7 +150,7 @@ class PeerLink:
         the peer never got fails here: its sender is gone, and it is never sent again."""
         try:
             found = await self.ctx.peers.exchange(
-                self.candidate.endpoint, "GET", f"peer/jobs/{job_id}", PeerJobStatus
+                self.candidate.api, "GET", f"peer/jobs/{job_id}", PeerJobStatus
             )
         except PeerFailure as exc:
             if exc.code == JOB_NOT_FOUND:
@@ -193,7 +165,7 @@ class PeerLink:
         body = PeerJobCancelIn(ids=job_ids)
         try:
             await self.ctx.peers.exchange(
-                self.candidate.endpoint, "POST", "peer/jobs/cancel", PeerJobBatchOut, body
+                self.candidate.api, "POST", "peer/jobs/cancel", PeerJobBatchOut, body
             )
         except PeerFailure as exc:
             return f"the peer could not be told: {exc.message}"
@@ -211,7 +183,7 @@ class PeerLink:
             REQUEST_ID.set(request_id)
             try:
                 await self.ctx.peers.exchange(
-                    self.candidate.endpoint, "POST", "peer/jobs/batch", PeerJobBatchOut, body
+                    self.candidate.api, "POST", "peer/jobs/batch", PeerJobBatchOut, body
                 )
             except PeerFailure as exc:
                 if exc.code == BODY_TOO_LARGE and len(batch) > 1:
@@ -248,7 +220,7 @@ class PeerLink:
 
     async def _read_feed(self, after: str, wait_s: int, slack_s: float = 15) -> PeerJobFeed:
         return await self.ctx.peers.exchange(
-            self.candidate.endpoint,
+            self.candidate.api,
             "GET",
             f"peer/jobs/feed?after={quote(after)}&wait={wait_s}",
             PeerJobFeed,
@@ -384,7 +356,7 @@ class PeerLinks:
         self._links: dict[tuple[str, PeerEndpoint], PeerLink] = {}
 
     def get(self, ctx: JobContext, candidate: Candidate) -> PeerLink:
-        key = (candidate.peer_id, candidate.endpoint)
+        key = (candidate.peer_id, candidate.api)
         link = self._links.get(key)
         if link is None:
             link = self._links[key] = PeerLink(ctx, candidate)

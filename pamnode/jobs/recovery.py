@@ -26,12 +26,12 @@ from pamnode.jobs import leases, signals, states
 from pamnode.jobs.context import JobContext
 from pamnode.jobs.delegation import follow
 from pamnode.jobs.models import Job
-from pamnode.jobs.peer_link import Candidate
 from pamnode.jobs.pool import Work
 from pamnode.jobs.queue import INTERRUPTED
 from pamnode.jobs.specs import IDEMPOTENT
 from pamnode.jobs.states import Change, JobState, Opening
-from pamnode.peers.models import PeerNode
+from pamnode.peers.models import Component, PeerNode
+from pamnode.peers.routing import Candidate
 
 log = logging.getLogger("pamnode.jobs")
 
@@ -145,7 +145,7 @@ async def _delegated_to(db: AsyncSession, ctx: JobContext, job: Job) -> Candidat
     if site is None or peer is None:
         return None
     try:
-        return Candidate.of(ctx.keyring, site.tenant_id, peer)
+        return Candidate.of(ctx.keyring, site.tenant_id, peer, Component.JOB_RUNNER)
     except (PeerFailure, VaultError, KeyRingError) as exc:
         log.warning(
             "cannot follow job %s on peer %s: %s",

@@ -26,7 +26,7 @@ class Purpose(StrEnum):
 
 
 # For each purpose: the component the peer must include and be trusted for.
-_NEEDS = {
+NEEDS = {
     Purpose.JOBS: Component.JOB_RUNNER,
     Purpose.SESSIONS: Component.GATEWAY,
     Purpose.PROXY: Component.HTTP_PROXY,
@@ -63,7 +63,7 @@ async def reaches(db: AsyncSession, asset_id: str) -> list[Reach]:
 
 def unusable_because(peer: PeerNode, purpose: Purpose) -> str | None:
     """Why a peer cannot serve this purpose, or None when it can."""
-    component = _NEEDS[purpose]
+    component = NEEDS[purpose]
     if not peer.enabled:
         return "peer node disabled"
     if not getattr(peer, component.capability):

@@ -1,6 +1,6 @@
 """Opening a proxy session for a logged-in user: the Sessions report row, and everything the
-carrying needs, read in the same transaction (the vault's credential, the pinned host key, the
-peers that may carry it)."""
+carrying needs, read in the same transaction (the dial's plan: the vault's credential and the
+peers that may carry it; the pinned host key)."""
 
 from dataclasses import dataclass
 
@@ -8,16 +8,13 @@ from pamnode.assets.credentials import Credential
 from pamnode.assets.lookup import resolve_asset
 from pamnode.assets.models import Asset, AssetHostKey
 from pamnode.assets.permissions import not_found
-from pamnode.assets.secrets import open_secrets
 from pamnode.audit.service import AuditScope
-from pamnode.core.errors import NotFound, Unavailable
-from pamnode.crypto.cipher import VaultError
-from pamnode.crypto.keyring import KeyRingError
+from pamnode.core.errors import NotFound
 from pamnode.identity import standing
 from pamnode.identity.principal import Principal
-from pamnode.peers.selection import Purpose, attempt_order, serving
+from pamnode.peers.routing import Candidate, plan_dial
+from pamnode.peers.selection import Purpose
 from pamnode.proxy.context import ProxyContext
-from pamnode.proxy.route import Candidate
 from pamnode.sessions.models import Channel
 from pamnode.sessions.opening import open_session, require_connect
 
@@ -58,25 +55,19 @@ async def open_proxy_session(
         session.served_by = ctx.node_name
         asset = await db.get(Asset, asset_id)
         assert asset is not None
-        try:
-            secrets = await open_secrets(db, ctx.keyring, principal.tenant.id, asset.id)
-        except (VaultError, KeyRingError) as exc:
-            raise Unavailable(str(exc), code="vault_unavailable") from exc
+        dialing = await plan_dial(
+            db, ctx.keyring, ctx.rng, principal.tenant.id, asset.id, Purpose.PROXY
+        )
         pinned = await db.get(AssetHostKey, asset.id)
-        peers = await serving(db, asset.id, Purpose.PROXY)
-        candidates = [
-            Candidate.of(ctx.keyring, principal.tenant.id, peer)
-            for peer in attempt_order(peers, ctx.rng)
-        ]
         return Opened(
             session.id,
             asset.id,
             asset.name,
             session.target["host"],
             session.target["port"],
-            Credential.from_vault(secrets),
+            dialing.credential,
             pinned.key if pinned else None,
-            candidates,
+            dialing.candidates,
             ctx.signature(principal.tenant.name, principal.site.name),
             principal.audit_scope,
         )

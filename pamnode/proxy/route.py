@@ -6,7 +6,8 @@ checks against its own policy when it carries the session).
 Through a peer: a one-time grant for exactly that host:port from the peer's API (pinned, with
 the Service token), then TLS to the peer's HTTP proxy (its own pin) and `CONNECT` with the
 token and the grant. A peer that cannot be reached, refuses, or whose proxy cannot open the
-tunnel is an attempt; the next peer is tried. Every attempt is a SessionAttempt row.
+tunnel is an attempt; the dial (`pamnode.peers.routing`) tries the next peer. Every attempt is
+a SessionAttempt row.
 """
 
 import asyncio
@@ -16,35 +17,20 @@ from dataclasses import dataclass
 from pamnode.audit.service import AuditScope
 from pamnode.audit.targets import allowed_destination
 from pamnode.core.destinations import authority
-from pamnode.core.errors import PamError, PeerFailure, Unavailable
+from pamnode.core.errors import PeerFailure, Unavailable
 from pamnode.core.streams import Connection
-from pamnode.crypto.keyring import KeyRing
-from pamnode.peers.client import PeerEndpoint
-from pamnode.peers.connection import ListenerEndpoint, endpoint, listener_endpoint
-from pamnode.peers.models import Component, PeerNode
+from pamnode.peers.routing import Candidate, Failover, dial
 from pamnode.peers.trust import connection_error, open_pinned
 from pamnode.proxy.context import ProxyContext
 from pamnode.proxy.wire import GRANT_HEADER, ProxyGrantIn, ProxyGrantOut, ProxyTargetIn
-from pamnode.sessions.states import add_attempt
+from pamnode.sessions.attempts import recorder
 
+FAILOVER = Failover(
+    "proxy", "no peer's HTTP proxy could carry the session", code="all_proxies_failed"
+)
 CONNECT_TIMEOUT_S = 15.0
 HEAD_LIMIT_BYTES = 16384
 THIS_NODE = "this node"
-
-
-@dataclass(frozen=True)
-class Candidate:
-    name: str
-    api: PeerEndpoint
-    proxy: ListenerEndpoint
-
-    @classmethod
-    def of(cls, ring: KeyRing, tenant_id: str, peer: PeerNode) -> "Candidate":
-        return cls(
-            peer.name,
-            endpoint(ring, tenant_id, peer),
-            listener_endpoint(peer, Component.HTTP_PROXY),
-        )
 
 
 @dataclass
@@ -68,41 +54,27 @@ async def reach(
     scope: AuditScope,
 ) -> Route:
     """The route for the session, recording every attempt; PamError when none succeeds."""
-    if not candidates:
-        try:
-            destination = await allowed_destination(
-                ctx.destinations,
-                ctx.sessions,
-                scope,
-                host,
-                port,
-                via="proxy session",
-                session=session_id,
-            )
-            connection = await _direct(destination.address, host, port)
-        except PamError as exc:
-            await add_attempt(ctx.sessions, session_id, 1, None, THIS_NODE, "failed", exc.message)
-            raise
-        await add_attempt(ctx.sessions, session_id, 1, None, THIS_NODE, "connected")
+
+    async def here() -> Route:
+        destination = await allowed_destination(
+            ctx.destinations,
+            ctx.sessions,
+            scope,
+            host,
+            port,
+            via="proxy session",
+            session=session_id,
+        )
+        connection = await _direct(destination.address, host, port)
         return Route(connection, THIS_NODE, None, here_signature)
-    reasons: list[str] = []
-    for number, candidate in enumerate(candidates, start=1):
-        if number > 1:
-            ctx.metrics.failed_over("proxy")
-        via = candidate.proxy.address
-        try:
-            route = await _through(ctx, session_id, host, port, candidate)
-        except PeerFailure as exc:
-            await add_attempt(
-                ctx.sessions, session_id, number, candidate.name, via, "failed", exc.message
-            )
-            reasons.append(f"{candidate.name}: {exc.message}")
-            continue
-        await add_attempt(ctx.sessions, session_id, number, candidate.name, via, "connected")
-        return route
-    raise PeerFailure(
-        "no peer's HTTP proxy could carry the session: " + "; ".join(reasons),
-        code="all_proxies_failed",
+
+    return await dial(
+        candidates,
+        lambda candidate: _through(ctx, session_id, host, port, candidate),
+        recorder(ctx.sessions, session_id, THIS_NODE),
+        ctx.metrics,
+        FAILOVER,
+        here=here,
     )
 
 
@@ -132,7 +104,7 @@ async def _through(
     grant = await ctx.peers.exchange(
         candidate.api, "POST", "peer/proxy-grants", ProxyGrantOut, body
     )
-    proxy = candidate.proxy
+    proxy = candidate.listening
     reader, writer = await open_pinned(proxy.host, proxy.port, proxy.pin_sha256, proxy.pin_pem)
     connection = Connection(reader, writer)
     asked = authority(host, port)

@@ -1,48 +1,38 @@
 """Where a session is carried: through a peer's gateway when its asset has any (the selection
 rule of `pamnode.peers.selection`), else by this node's own guacd.
 
-Failover happens only here, before guacd's `ready`: a gateway that cannot be reached, refuses
-the ticket or presents another certificate is an attempt, and the next peer is tried. A
-session is never moved once it runs.
+Failover happens only before guacd's `ready`: a gateway that cannot be reached, refuses the
+ticket, presents another certificate or is not ready in time is an attempt, and the dial
+(`pamnode.peers.routing`) tries the next peer. A session is never moved once it runs.
 """
 
 import asyncio
-from collections.abc import Coroutine
+from collections.abc import Awaitable
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from pamnode.assets.credentials import Credential, CredentialIn
 from pamnode.assets.models import Asset, AssetHostKey
-from pamnode.assets.secrets import open_secrets
 from pamnode.audit.service import AuditScope
 from pamnode.audit.targets import allowed_destination
-from pamnode.core.errors import PamError, PeerFailure, Unavailable
-from pamnode.crypto.cipher import VaultError
-from pamnode.crypto.keyring import KeyRingError
+from pamnode.core.errors import PeerFailure, Unavailable
 from pamnode.identity.models import Site, Tenant
-from pamnode.peers.client import PeerEndpoint
-from pamnode.peers.connection import ListenerEndpoint, endpoint, listener_endpoint
-from pamnode.peers.models import Component
-from pamnode.peers.selection import Purpose, attempt_order, serving
+from pamnode.peers.routing import Candidate, Failover, dial, plan_dial
+from pamnode.peers.selection import Purpose
 from pamnode.peers.trust import open_pinned
+from pamnode.sessions.attempts import recorder
 from pamnode.sessions.context import SessionContext
 from pamnode.sessions.guacamole.handshake import Display, GuacdRefused, handshake
 from pamnode.sessions.guacamole.protocol import ProtocolError, encode
 from pamnode.sessions.guacamole.stream import GuacStream
 from pamnode.sessions.models import Session
 from pamnode.sessions.params import connection_params
-from pamnode.sessions.states import add_attempt
 from pamnode.sessions.wire import TICKET_OPCODE, PeerSessionIn, PeerSessionTicket, SessionTargetIn
 
 # From connecting to the front until `ready`: TLS, the ticket check and guacd's handshake.
 READY_TIMEOUT_S = 30.0
 
-
-@dataclass(frozen=True)
-class Candidate:
-    name: str
-    api: PeerEndpoint
-    gateway: ListenerEndpoint
+FAILOVER = Failover("session", "no gateway could carry the session", code="all_gateways_failed")
 
 
 @dataclass
@@ -76,20 +66,8 @@ async def _plan(ctx: SessionContext, session_id: str) -> _Plan:
             raise Unavailable("the asset no longer exists", code="asset_gone")
         tenant = await db.get(Tenant, site.tenant_id)
         assert tenant is not None
-        try:
-            secrets = await open_secrets(db, ctx.keyring, tenant.id, asset.id)
-        except (VaultError, KeyRingError) as exc:
-            raise Unavailable(str(exc), code="vault_unavailable") from exc
+        dialing = await plan_dial(db, ctx.keyring, ctx.rng, tenant.id, asset.id, Purpose.SESSIONS)
         pinned = await db.get(AssetHostKey, asset.id)
-        peers = await serving(db, asset.id, Purpose.SESSIONS)
-        candidates = [
-            Candidate(
-                peer.name,
-                endpoint(ctx.keyring, tenant.id, peer),
-                listener_endpoint(peer, Component.GATEWAY),
-            )
-            for peer in attempt_order(peers, ctx.rng)
-        ]
         facts = {
             "id": session.id,
             "asset_name": session.asset_name,
@@ -98,51 +76,34 @@ async def _plan(ctx: SessionContext, session_id: str) -> _Plan:
             **session.target,
         }
     scope = AuditScope(tenant.name, site.name, session.requested_by, "")
-    return _Plan(facts, Credential.from_vault(secrets), candidates, tenant.name, site.name, scope)
+    return _Plan(facts, dialing.credential, dialing.candidates, tenant.name, site.name, scope)
 
 
 async def connect(ctx: SessionContext, session_id: str, display: Display) -> Upstream:
     """Reach guacd for the session, recording every attempt; PamError when none succeeds."""
     plan = await _plan(ctx, session_id)
-    if not plan.candidates:
-        return await _attempt(ctx, session_id, 1, None, _here(ctx, plan, display))
-    reasons: list[str] = []
-    for number, candidate in enumerate(plan.candidates, start=1):
-        if number > 1:
-            ctx.metrics.failed_over("session")
-        try:
-            return await _attempt(
-                ctx, session_id, number, candidate, _through(ctx, plan, candidate, display)
-            )
-        except PeerFailure as exc:
-            reasons.append(f"{candidate.name}: {exc.message}")
-    raise PeerFailure(
-        "no gateway could carry the session: " + "; ".join(reasons), code="all_gateways_failed"
+    here = f"{ctx.guacd.address} (this node)"
+
+    def through(candidate: Candidate) -> Awaitable[Upstream]:
+        return _ready(candidate.listening.address, _through(ctx, plan, candidate, display))
+
+    return await dial(
+        plan.candidates,
+        through,
+        recorder(ctx.sessions, session_id, here),
+        ctx.metrics,
+        FAILOVER,
+        here=lambda: _ready(here, _here(ctx, plan, display)),
     )
 
 
-async def _attempt(
-    ctx: SessionContext,
-    session_id: str,
-    number: int,
-    candidate: Candidate | None,
-    opening: Coroutine[Any, Any, Upstream],
-) -> Upstream:
-    gateway = candidate.gateway.address if candidate else f"{ctx.guacd.address} (this node)"
-    outcome, error = "failed", ""
+async def _ready(gateway: str, opening: Awaitable[Upstream]) -> Upstream:
     try:
-        upstream: Upstream = await asyncio.wait_for(opening, READY_TIMEOUT_S)
-        outcome = "connected"
-        return upstream
+        return await asyncio.wait_for(opening, READY_TIMEOUT_S)
     except TimeoutError as exc:
-        error = f"no 'ready' from {gateway} within {READY_TIMEOUT_S:.0f} s"
-        raise PeerFailure(error, code="gateway_timeout") from exc
-    except PamError as exc:
-        error = exc.message
-        raise
-    finally:
-        peer = candidate.name if candidate else None
-        await add_attempt(ctx.sessions, session_id, number, peer, gateway, outcome, error)
+        raise PeerFailure(
+            f"no 'ready' from {gateway} within {READY_TIMEOUT_S:.0f} s", code="gateway_timeout"
+        ) from exc
 
 
 async def _here(ctx: SessionContext, plan: _Plan, display: Display) -> Upstream:
@@ -190,7 +151,7 @@ async def _through(
     ticket = await ctx.peers.exchange(
         candidate.api, "POST", "peer/sessions", PeerSessionTicket, body
     )
-    gateway = candidate.gateway
+    gateway = candidate.listening
     reader, writer = await open_pinned(
         gateway.host, gateway.port, gateway.pin_sha256, gateway.pin_pem
     )

@@ -127,19 +127,19 @@ async def test_a_container_runs_one_job_per_host_it_applies_to(node, corp):
 
 async def test_a_job_that_breaks_as_it_is_taken_fails_alone(node, corp, monkeypatch):
     """One job whose start raises fails as internal_error; it does not hold up the queue."""
-    from pamnode.jobs import dispatch
+    from pamnode.peers import routing
 
     async with node.as_("corp", corp) as client:
         box = (await client.post("assets", json={"name": "shelf", "type": "container"})).json()
         hosts = [await _host(client, f"shelf-{index}", box["id"]) for index in range(3)]
-        real = dispatch.open_secrets
+        real = routing.open_secrets
 
         async def breaks_for_one(db, ring, tenant_id, asset_id):
             if asset_id == hosts[1]:
                 raise RuntimeError("a bug met while starting the job")
             return await real(db, ring, tenant_id, asset_id)
 
-        monkeypatch.setattr(dispatch, "open_secrets", breaks_for_one)
+        monkeypatch.setattr(routing, "open_secrets", breaks_for_one)
         response = await client.post(
             f"assets/{box['id']}/execute", json={"task": "unix-status-check"}
         )
