@@ -120,3 +120,16 @@ async def test_every_answer_names_its_request_id_the_callers_when_sane(node):
     assert made != "no spaces" and len(made) == 16
     other = await node.client.get("/healthz")
     assert other.headers["X-Request-ID"] not in ("", made)
+
+
+async def test_console_pages_and_static_files_carry_their_headers_and_the_api_does_not(node):
+    page = await node.client.get("/ztna/base/root/login")
+    assert page.headers["content-security-policy"].startswith("default-src 'self'")
+    assert page.headers["x-content-type-options"] == "nosniff"
+    assert page.headers["referrer-policy"] == "same-origin"
+    assert page.headers["cache-control"] == "no-store"
+    static = await node.client.get("/static/favicon.svg")
+    assert "default-src 'self'" in static.headers["content-security-policy"]
+    assert "no-store" not in static.headers.get("cache-control", "")
+    api = await node.client.get("/ztna/base/root/api/users")
+    assert "content-security-policy" not in api.headers

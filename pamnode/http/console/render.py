@@ -132,8 +132,12 @@ class Pages:
 
 
 def is_console_request(request: Request) -> bool:
+    return is_console_path(request.url.path)
+
+
+def is_console_path(path: str) -> bool:
     """Console paths are the site's paths outside `/api/`."""
-    parts = request.url.path.split("/")
+    parts = path.split("/")
     return len(parts) > 4 and parts[1] == "ztna" and parts[4] != "api"
 
 
