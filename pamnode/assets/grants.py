@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from pamnode.assets.models import Asset, AssetPermission
 from pamnode.assets.permissions import Action, AssetRole, parse_role, require_asset
 from pamnode.assets.tree import lineage
+from pamnode.audit.actions import AuditAction
 from pamnode.audit.service import record
 from pamnode.core.errors import Conflict, NotFound
 from pamnode.identity.models import User
@@ -74,7 +75,7 @@ async def add_permission(
     record(
         db,
         principal.audit_scope,
-        "asset-permission.grant",
+        AuditAction.ASSET_PERMISSION_GRANT,
         asset.id,
         asset=asset.name,
         role=role.value,
@@ -109,7 +110,7 @@ async def revoke(db: AsyncSession, principal: Principal, asset_id: str, grant_id
     record(
         db,
         principal.audit_scope,
-        "asset-permission.revoke",
+        AuditAction.ASSET_PERMISSION_REVOKE,
         asset.id,
         asset=asset.name,
         role=row.role,

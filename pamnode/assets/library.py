@@ -20,6 +20,7 @@ from pamnode.assets.permissions import (
 )
 from pamnode.assets.ssh import forget_host_key
 from pamnode.assets.tree import MAX_DEPTH, descendants, lineage
+from pamnode.audit.actions import AuditAction
 from pamnode.audit.service import record
 from pamnode.core.errors import Conflict, InvalidInput
 from pamnode.crypto.keyring import KeyRing
@@ -247,7 +248,7 @@ async def create_asset(
     record(
         db,
         principal.audit_scope,
-        "asset.create",
+        AuditAction.ASSET_CREATE,
         asset.id,
         name=name,
         type=kind.value,
@@ -342,7 +343,7 @@ async def update_asset(
         record(
             db,
             principal.audit_scope,
-            "asset.update",
+            AuditAction.ASSET_UPDATE,
             asset.id,
             name=asset.name,
             fields=sorted(changes),
@@ -392,7 +393,7 @@ async def _move(
     record(
         db,
         principal.audit_scope,
-        "asset.move",
+        AuditAction.ASSET_MOVE,
         asset.id,
         name=asset.name,
         from_parent=asset.parent_id,
@@ -421,7 +422,7 @@ async def delete_asset(
     record(
         db,
         principal.audit_scope,
-        "asset.delete",
+        AuditAction.ASSET_DELETE,
         asset.id,
         name=asset.name,
         type=asset.type,

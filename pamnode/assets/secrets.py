@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from pamnode.assets.destinations import check_username
 from pamnode.assets.models import Asset, AssetSecret, AssetType
+from pamnode.audit.actions import AuditAction
 from pamnode.audit.service import record
 from pamnode.core.errors import InvalidInput
 from pamnode.crypto.cipher import open_sealed, seal
@@ -131,7 +132,7 @@ async def write_secrets(
     record(
         db,
         principal.audit_scope,
-        "asset.secrets.write",
+        AuditAction.ASSET_SECRETS_WRITE,
         asset.id,
         asset=asset.name,
         written=sorted(f.value for f, v in parsed.items() if v is not None),

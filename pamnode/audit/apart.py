@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from pamnode.audit.actions import AuditAction
 from pamnode.audit.service import AuditScope, record
 from pamnode.core.request_id import background_task
 
@@ -19,7 +20,7 @@ from pamnode.core.request_id import background_task
 @dataclass(frozen=True)
 class _Row:
     scope: AuditScope
-    action: str
+    action: AuditAction
     target: str
     outcome: str
     details: dict[str, Any]
@@ -32,7 +33,7 @@ class AuditApart:
         self._writer: asyncio.Task[None] | None = None
 
     async def record(
-        self, scope: AuditScope, action: str, target: str, outcome: str, **details: Any
+        self, scope: AuditScope, action: AuditAction, target: str, outcome: str, **details: Any
     ) -> None:
         """Written (committed) when this returns; the transaction's error when it failed."""
         done = asyncio.get_running_loop().create_future()

@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from pamnode.audit.actions import AuditAction
 from pamnode.audit.models import AuditEvent
 from pamnode.db.pages import Page, page_of
 
@@ -22,7 +23,7 @@ class AuditScope:
 def record(
     db: AsyncSession,
     scope: AuditScope,
-    action: str,
+    action: AuditAction,
     target: str = "",
     outcome: str = "success",
     **details: Any,

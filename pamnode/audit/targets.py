@@ -5,6 +5,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from pamnode.audit.actions import AuditAction
 from pamnode.audit.service import AuditScope, record
 from pamnode.core.destinations import Destination, DestinationPolicy, TargetRefused
 
@@ -27,12 +28,24 @@ async def allowed_destination(
     except TargetRefused as exc:
         if isinstance(audit, AsyncSession):
             record(
-                audit, scope, "target.refuse", exc.target, "denied", reason=exc.message, **details
+                audit,
+                scope,
+                AuditAction.TARGET_REFUSE,
+                exc.target,
+                "denied",
+                reason=exc.message,
+                **details,
             )
             await audit.commit()
         else:
             async with audit.begin() as db:
                 record(
-                    db, scope, "target.refuse", exc.target, "denied", reason=exc.message, **details
+                    db,
+                    scope,
+                    AuditAction.TARGET_REFUSE,
+                    exc.target,
+                    "denied",
+                    reason=exc.message,
+                    **details,
                 )
         raise

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from pamnode.audit.actions import AuditAction
 from pamnode.audit.service import record
 from pamnode.crypto.keyring import KeyRing
 from pamnode.directories import ldap
@@ -38,7 +39,7 @@ async def test_connection(
     record(
         db,
         principal.audit_scope,
-        "directory.test-connection",
+        AuditAction.DIRECTORY_TEST_CONNECTION,
         name,
         "success" if report.ok else "failure",
         code=report.code,

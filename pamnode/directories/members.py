@@ -12,6 +12,7 @@ from pamnode.assets.models import Asset, AssetPermission
 from pamnode.assets.permissions import Action, require_asset
 from pamnode.assets.permissions import parse_role as parse_asset_role
 from pamnode.assets.tree import lineage
+from pamnode.audit.actions import AuditAction
 from pamnode.audit.service import record
 from pamnode.core.errors import Conflict, InvalidInput, NotFound
 from pamnode.crypto.keyring import KeyRing
@@ -64,7 +65,7 @@ async def add_user(
             code="directory_user_not_found",
         )
     user = await materialised(db, directory, account)
-    record(db, principal.audit_scope, "user.create", user.login, directory=directory.name)
+    record(db, principal.audit_scope, AuditAction.USER_CREATE, user.login, directory=directory.name)
     return user
 
 
@@ -127,7 +128,7 @@ async def grant_group_role(
     record(
         db,
         principal.audit_scope,
-        "site-role.grant",
+        AuditAction.SITE_ROLE_GRANT,
         f"{group.name}@{directory.name}",
         role=role.value,
         group=group.dn,

@@ -6,6 +6,7 @@ from typing import Any
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from pamnode.audit.actions import AuditAction
 from pamnode.audit.service import record
 from pamnode.core.errors import Conflict, InvalidInput, NotFound
 from pamnode.crypto.cipher import open_sealed, seal
@@ -158,7 +159,7 @@ async def create_directory(
     _check_trust(directory)
     db.add(directory)
     await db.flush()
-    record(db, principal.audit_scope, "directory.create", name, url=directory.url)
+    record(db, principal.audit_scope, AuditAction.DIRECTORY_CREATE, name, url=directory.url)
     return directory
 
 
@@ -188,7 +189,7 @@ async def update_directory(
     await db.flush()
     # Field names only: the bind password is never written to the trail.
     changed = sorted([*changes, *(["bind_password"] if password is not None else [])])
-    record(db, principal.audit_scope, "directory.update", name, fields=changed)
+    record(db, principal.audit_scope, AuditAction.DIRECTORY_UPDATE, name, fields=changed)
     return directory
 
 
@@ -197,4 +198,4 @@ async def delete_directory(db: AsyncSession, principal: Principal, name: str) ->
     principal.require(Permission.USERS_WRITE)
     directory = await get_directory(db, principal.tenant, name)
     await db.delete(directory)
-    record(db, principal.audit_scope, "directory.delete", name)
+    record(db, principal.audit_scope, AuditAction.DIRECTORY_DELETE, name)

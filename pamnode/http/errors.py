@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from pamnode.audit.actions import AuditAction
 from pamnode.audit.service import AuditScope
 from pamnode.core.errors import (
     Conflict,
@@ -71,7 +72,7 @@ async def _audit_refusal(request: Request, exc: PamError) -> None:
     suppressed = request.app.state.refusals.admit(kind)
     if suppressed is None:
         return
-    action = getattr(request.state, "audit_action", "request.refused")
+    action = getattr(request.state, "audit_action", AuditAction.REQUEST_REFUSED)
     extra = {"suppressed": suppressed} if suppressed else {}
     await get_node(request).audit_apart.record(
         scope, action, request.url.path, "denied", code=exc.code, method=request.method, **extra

@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from pamnode.audit.actions import AuditAction
 from pamnode.audit.service import record
 from pamnode.core.errors import InvalidInput, NotFound
 from pamnode.crypto.cipher import open_sealed, seal
@@ -107,7 +108,7 @@ async def create_token(
     record(
         db,
         principal.audit_scope,
-        "api-token.create",
+        AuditAction.API_TOKEN_CREATE,
         token_id,
         user=owner.login,
         expires_at=expires_at.isoformat(),
@@ -178,14 +179,14 @@ async def unlock_token(db: AsyncSession, ring: KeyRing, principal: Principal, to
     token, owner = await _managed(db, principal, token_id, "unlock the token of")
     jwt = reveal(ring, principal, token)
     token.revealed = True
-    record(db, principal.audit_scope, "api-token.unlock", token_id, user=owner.login)
+    record(db, principal.audit_scope, AuditAction.API_TOKEN_UNLOCK, token_id, user=owner.login)
     return jwt
 
 
 async def lock_token(db: AsyncSession, principal: Principal, token_id: str) -> None:
     token, owner = await _managed(db, principal, token_id, "lock the token of")
     token.revealed = False
-    record(db, principal.audit_scope, "api-token.lock", token_id, user=owner.login)
+    record(db, principal.audit_scope, AuditAction.API_TOKEN_LOCK, token_id, user=owner.login)
 
 
 async def update_token(
@@ -197,11 +198,11 @@ async def update_token(
     for field, value in changes.items():
         setattr(token, field, value)
     await db.flush()
-    record(db, principal.audit_scope, "api-token.update", token_id, "success", **changes)
+    record(db, principal.audit_scope, AuditAction.API_TOKEN_UPDATE, token_id, "success", **changes)
     return token, owner
 
 
 async def delete_token(db: AsyncSession, principal: Principal, token_id: str) -> None:
     token, owner = await _managed(db, principal, token_id, "revoke the token of")
     await db.delete(token)
-    record(db, principal.audit_scope, "api-token.revoke", token_id, user=owner.login)
+    record(db, principal.audit_scope, AuditAction.API_TOKEN_REVOKE, token_id, user=owner.login)

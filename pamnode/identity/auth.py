@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from pamnode.audit.actions import AuditAction
 from pamnode.audit.service import AuditScope, record
 from pamnode.core.errors import Forbidden, Unauthenticated
 from pamnode.crypto.keyring import KeyRing
@@ -65,7 +66,12 @@ async def login(
     token = signing.sign(
         ring, tenant, {"jti": session.id, "sub": user.id, "typ": SESSION_TYPE}, expires_at
     )
-    record(db, AuditScope(tenant.name, site.name, user.login, source), "auth.login", user.login)
+    record(
+        db,
+        AuditScope(tenant.name, site.name, user.login, source),
+        AuditAction.AUTH_LOGIN,
+        user.login,
+    )
     return token, expires_at
 
 
@@ -131,7 +137,7 @@ async def logout(db: AsyncSession, principal: Principal, session_id: str) -> Non
     session = await db.get(LoginSession, session_id)
     if session is not None:
         await db.delete(session)
-    record(db, principal.audit_scope, "auth.logout", principal.user.login)
+    record(db, principal.audit_scope, AuditAction.AUTH_LOGOUT, principal.user.login)
 
 
 def bearer_token(authorization: str | None) -> str | None:

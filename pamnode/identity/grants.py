@@ -3,6 +3,7 @@
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from pamnode.audit.actions import AuditAction
 from pamnode.audit.service import record
 from pamnode.core.errors import Conflict, InvalidInput, NotFound
 from pamnode.identity.authority import require_role_held
@@ -49,7 +50,7 @@ async def grant_role(
     role = parse_role(role_name)
     await require_role_held(db, principal, role)
     grant = await add_grant(db, principal.site, user, role)
-    record(db, principal.audit_scope, "site-role.grant", user.login, role=role.value)
+    record(db, principal.audit_scope, AuditAction.SITE_ROLE_GRANT, user.login, role=role.value)
     return grant
 
 
@@ -76,7 +77,7 @@ async def revoke_grant(db: AsyncSession, principal: Principal, grant_id: str) ->
     await require_role_held(db, principal, SiteRole(grant.role))
     await db.delete(grant)
     holder = user.login if user else f"group {grant.group_id}"
-    record(db, principal.audit_scope, "site-role.revoke", holder, role=grant.role)
+    record(db, principal.audit_scope, AuditAction.SITE_ROLE_REVOKE, holder, role=grant.role)
 
 
 async def set_roles(

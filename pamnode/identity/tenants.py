@@ -3,6 +3,7 @@
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from pamnode.audit.actions import AuditAction
 from pamnode.audit.service import record
 from pamnode.core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from pamnode.crypto.keyring import KeyRing, KeyRingError
@@ -117,7 +118,12 @@ async def create_tenant(
     admin = await users.add_user(db, tenant, login=admin_login, password=admin_password)
     await grants.add_grant(db, root, admin, SiteRole.ADMINISTRATOR)
     record(
-        db, principal.audit_scope, "tenant.create", name, issuer=tenant.issuer, admin=admin_login
+        db,
+        principal.audit_scope,
+        AuditAction.TENANT_CREATE,
+        name,
+        issuer=tenant.issuer,
+        admin=admin_login,
     )
     return tenant
 
@@ -133,7 +139,7 @@ async def delete_tenant(db: AsyncSession, principal: Principal, name: str) -> No
         raise InvalidInput("the base tenant cannot be deleted", code="base_tenant_refused")
     tenant = await get_tenant(db, name)
     await db.delete(tenant)
-    record(db, principal.audit_scope, "tenant.delete", name)
+    record(db, principal.audit_scope, AuditAction.TENANT_DELETE, name)
 
 
 def require_base(principal: Principal) -> None:
@@ -157,7 +163,7 @@ async def create_site(db: AsyncSession, principal: Principal, name: str) -> Site
     await db.flush()
     # Whoever creates a site administers it, or nobody could manage it at first.
     await grants.add_grant(db, site, principal.user, SiteRole.ADMINISTRATOR)
-    record(db, principal.audit_scope, "site.create", name)
+    record(db, principal.audit_scope, AuditAction.SITE_CREATE, name)
     return site
 
 

@@ -5,6 +5,7 @@ import re
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from pamnode.audit.actions import AuditAction
 from pamnode.audit.service import record
 from pamnode.core.errors import Conflict, InvalidInput, NotFound
 from pamnode.identity.authority import require_over, require_user_admin
@@ -66,7 +67,7 @@ async def create_user(db: AsyncSession, principal: Principal, **fields: object) 
     principal.require(Permission.USERS_WRITE)
     await require_user_admin(db, principal)
     user = await add_user(db, principal.tenant, **fields)  # type: ignore[arg-type]
-    record(db, principal.audit_scope, "user.create", user.login, locked=user.locked)
+    record(db, principal.audit_scope, AuditAction.USER_CREATE, user.login, locked=user.locked)
     return user
 
 
@@ -116,7 +117,7 @@ async def update_user(
     await db.flush()
     # Field names only: the new password is never written to the trail.
     changed = sorted([*changes, *(["password"] if password is not None else [])])
-    record(db, principal.audit_scope, "user.update", login, fields=changed)
+    record(db, principal.audit_scope, AuditAction.USER_UPDATE, login, fields=changed)
     return user
 
 
@@ -129,5 +130,5 @@ async def delete_user(db: AsyncSession, principal: Principal, login: str) -> str
         raise InvalidInput("you cannot delete your own account", code="self_delete")
     await require_over(db, principal, user, "delete")
     await db.delete(user)
-    record(db, principal.audit_scope, "user.delete", login)
+    record(db, principal.audit_scope, AuditAction.USER_DELETE, login)
     return user.id

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from pamnode.assets.models import Asset
 from pamnode.assets.permissions import Action, require_asset
 from pamnode.assets.tree import descendants
+from pamnode.audit.actions import AuditAction
 from pamnode.audit.service import record
 from pamnode.core.errors import InvalidInput
 from pamnode.db.base import new_id
@@ -100,7 +101,14 @@ async def execute(
     db.add_all(jobs)
     await signals.jobs_queued(db)
     for job in jobs:
-        record(db, principal.audit_scope, "job.start", job.asset_name, job=job.id, task=job.task)
+        record(
+            db,
+            principal.audit_scope,
+            AuditAction.JOB_START,
+            job.asset_name,
+            job=job.id,
+            task=job.task,
+        )
     # Committed, with their audit events, in the request's own transaction (a second one
     # would hold a second connection per request) before the pool looks for them; nothing
     # the request does afterwards can fail once they may run.

@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import lazyload
 
+from pamnode.audit.actions import AuditAction
 from pamnode.audit.service import record
 from pamnode.core.destinations import TargetRefused
 from pamnode.core.errors import Conflict, InvalidInput, NotFound
@@ -69,7 +70,7 @@ async def accept(
                 record(
                     db,
                     scope,
-                    "target.refuse",
+                    AuditAction.TARGET_REFUSE,
                     refusal.target,
                     "denied",
                     reason=refusal.message,
@@ -79,7 +80,7 @@ async def accept(
             record(
                 db,
                 scope,
-                "job.accept",
+                AuditAction.JOB_ACCEPT,
                 row.id,
                 "denied" if row.id in refusals else "success",
                 task=row.task,
@@ -249,7 +250,7 @@ async def cancel(
     if missing:
         raise NotFound(f"this peer has no job {missing[0]}", code="job_not_found")
     for job_id in job_ids:
-        record(db, principal.audit_scope, "job.cancel", job_id)
+        record(db, principal.audit_scope, AuditAction.JOB_CANCEL, job_id)
     # Ended before acting: the jobs' own state writes must not wait on this request.
     await db.commit()
     for job_id in job_ids:

@@ -6,6 +6,7 @@ from datetime import datetime
 from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from pamnode.audit.actions import AuditAction
 from pamnode.audit.service import record
 from pamnode.core.errors import Forbidden, InvalidInput, NotFound
 from pamnode.db.pages import Page, page_of
@@ -91,7 +92,7 @@ async def cancel_job(db: AsyncSession, ctx: JobContext, principal: Principal, jo
         )
     if job.state in states.FINISHED:
         raise InvalidInput(f"job {job_id} has already ended ({job.state})", code="job_finished")
-    record(db, principal.audit_scope, "job.cancel", job.asset_name, job=job_id)
+    record(db, principal.audit_scope, AuditAction.JOB_CANCEL, job.asset_name, job=job_id)
     # Ended before acting: the job's own state writes must not wait on this request.
     await db.commit()
     # Taken first: the end may come from another main node that runs the job.

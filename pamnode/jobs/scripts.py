@@ -5,6 +5,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from pamnode.audit.actions import AuditAction
 from pamnode.audit.service import record
 from pamnode.core.errors import Conflict, NotFound
 from pamnode.identity.principal import Principal
@@ -44,7 +45,7 @@ async def create_script(db: AsyncSession, principal: Principal, fields: dict[str
     script = Script(site_id=principal.site.id, created_by=principal.user.login, **fields)
     db.add(script)
     await db.flush()
-    record(db, principal.audit_scope, "script.create", script.name, type=script.type)
+    record(db, principal.audit_scope, AuditAction.SCRIPT_CREATE, script.name, type=script.type)
     return script
 
 
@@ -69,7 +70,9 @@ async def update_script(
     for name, value in changes.items():
         setattr(script, name, value)
     await db.flush()
-    record(db, principal.audit_scope, "script.update", script.name, fields=sorted(changes))
+    record(
+        db, principal.audit_scope, AuditAction.SCRIPT_UPDATE, script.name, fields=sorted(changes)
+    )
     return script
 
 
@@ -77,4 +80,4 @@ async def delete_script(db: AsyncSession, principal: Principal, name_or_id: str)
     _require(principal, Permission.SCRIPTS_WRITE)
     script = await find_script(db, principal, name_or_id)
     await db.delete(script)
-    record(db, principal.audit_scope, "script.delete", script.name)
+    record(db, principal.audit_scope, AuditAction.SCRIPT_DELETE, script.name)

@@ -7,6 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from pamnode.assets.models import Asset
 from pamnode.assets.permissions import Action, require_asset
+from pamnode.audit.actions import AuditAction
 from pamnode.audit.service import record
 from pamnode.core.errors import Conflict, NotFound
 from pamnode.identity.principal import Principal
@@ -63,7 +64,7 @@ async def assign(
     record(
         db,
         principal.audit_scope,
-        "peer-assignment.add",
+        AuditAction.PEER_ASSIGNMENT_ADD,
         asset.name,
         peer=peer.name,
         enabled=enabled,
@@ -94,7 +95,7 @@ async def set_enabled(
     asset, assignment, peer = await _direct(db, principal, asset_id, assignment_id)
     assignment.enabled = enabled
     await db.flush()
-    action = "peer-assignment.enable" if enabled else "peer-assignment.disable"
+    action = AuditAction.PEER_ASSIGNMENT_ENABLE if enabled else AuditAction.PEER_ASSIGNMENT_DISABLE
     record(db, principal.audit_scope, action, asset.name, peer=peer, assignment=assignment_id)
     return assignment
 
@@ -107,7 +108,7 @@ async def unassign(
     record(
         db,
         principal.audit_scope,
-        "peer-assignment.remove",
+        AuditAction.PEER_ASSIGNMENT_REMOVE,
         asset.name,
         peer=peer,
         assignment=assignment_id,

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from pamnode.audit.actions import AuditAction
 from pamnode.audit.service import record
 from pamnode.core.errors import PeerFailure
 from pamnode.crypto.cipher import open_sealed
@@ -100,7 +101,7 @@ async def test_connection(
     record(
         db,
         principal.audit_scope,
-        "peer-node.test-connection",
+        AuditAction.PEER_NODE_TEST_CONNECTION,
         peer.name,
         outcome="success" if report.ok else "failure",
         code=report.code,

@@ -4,6 +4,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from pamnode.audit.actions import AuditAction
 from pamnode.audit.service import record
 from pamnode.core.errors import Conflict, InvalidInput, PeerFailure
 from pamnode.db.base import utcnow
@@ -50,7 +51,13 @@ async def verify_trust(
     peer = await get_peer(db, principal, peer_id)
     facts = await _presented(peer, component)
     pin = peer.pin(component)
-    record(db, principal.audit_scope, "peer-node.verify-trust", peer.name, sha256=facts.sha256)
+    record(
+        db,
+        principal.audit_scope,
+        AuditAction.PEER_NODE_VERIFY_TRUST,
+        peer.name,
+        sha256=facts.sha256,
+    )
     return VerifiedCertificate(
         facts, pin is not None and pin.sha256 == facts.sha256, pin.sha256 if pin else None
     )
@@ -79,7 +86,7 @@ async def establish_trust(
     record(
         db,
         principal.audit_scope,
-        "peer-node.establish-trust",
+        AuditAction.PEER_NODE_ESTABLISH_TRUST,
         peer.name,
         component=component,
         sha256=facts.sha256,

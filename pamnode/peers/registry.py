@@ -7,6 +7,7 @@ import jwt as pyjwt
 from sqlalchemy import Select, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from pamnode.audit.actions import AuditAction
 from pamnode.audit.service import record
 from pamnode.core.errors import Conflict, InvalidInput, NotFound
 from pamnode.crypto.cipher import seal
@@ -111,7 +112,9 @@ async def create_peer(
     _apply(peer, ring, principal.tenant.id, dict(fields))
     db.add(peer)
     await db.flush()
-    record(db, principal.audit_scope, "peer-node.create", peer.name, **_audit_fields(fields))
+    record(
+        db, principal.audit_scope, AuditAction.PEER_NODE_CREATE, peer.name, **_audit_fields(fields)
+    )
     return peer
 
 
@@ -161,7 +164,9 @@ async def update_peer(
         )
     _apply(peer, ring, principal.tenant.id, dict(changes))
     await db.flush()
-    record(db, principal.audit_scope, "peer-node.update", peer.name, **_audit_fields(changes))
+    record(
+        db, principal.audit_scope, AuditAction.PEER_NODE_UPDATE, peer.name, **_audit_fields(changes)
+    )
     return peer
 
 
@@ -169,7 +174,7 @@ async def delete_peer(db: AsyncSession, principal: Principal, peer_id: str) -> N
     require(principal, Permission.PEERS_WRITE)
     peer = await get_peer(db, principal, peer_id)
     await db.delete(peer)
-    record(db, principal.audit_scope, "peer-node.delete", peer.name)
+    record(db, principal.audit_scope, AuditAction.PEER_NODE_DELETE, peer.name)
 
 
 def warnings(peer: PeerNode, now: datetime | None = None) -> list[str]:

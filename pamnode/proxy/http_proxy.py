@@ -12,6 +12,7 @@ import json
 import logging
 import ssl
 
+from pamnode.audit.actions import AuditAction
 from pamnode.audit.service import AuditScope, record
 from pamnode.audit.targets import allowed_destination
 from pamnode.core.errors import Forbidden, InvalidInput, PamError, Unauthenticated, Unavailable
@@ -182,7 +183,7 @@ class HttpProxy:
             record(
                 db,
                 scope,
-                "proxy.tunnel",
+                AuditAction.PROXY_TUNNEL,
                 grant.target,
                 outcome,
                 session=grant.session_id,

@@ -6,6 +6,7 @@ it (the HTTP proxy checks again when the CONNECT comes, and connects to what it 
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from pamnode.audit.actions import AuditAction
 from pamnode.audit.service import record
 from pamnode.audit.targets import allowed_destination
 from pamnode.core.errors import Unavailable
@@ -37,7 +38,7 @@ async def grant(
         session=body.session_id,
     )
     held = ProxyGrant(body.session_id, body.target.host, body.target.port, scope.tenant, scope.site)
-    record(db, scope, "proxy.grant", held.target, session=body.session_id)
+    record(db, scope, AuditAction.PROXY_GRANT, held.target, session=body.session_id)
     # Committed, with its audit event, before the grant can be used.
     await db.commit()
     return ProxyGrantOut(

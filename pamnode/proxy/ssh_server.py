@@ -10,6 +10,7 @@ else.
 import logging
 from pathlib import Path
 
+from pamnode.audit.actions import AuditAction
 from pamnode.audit.service import AuditScope, record
 from pamnode.core.errors import PamError, Throttled
 from pamnode.core.ssh_library import asyncssh
@@ -160,6 +161,9 @@ class SshProxy:
             tenant, site, user = signed_in.tenant, signed_in.site, signed_in.user
             roles = await roles_of(db, site, user, signed_in.groups)
             record(
-                db, AuditScope(tenant.name, site.name, user.login, source), "auth.login", user.login
+                db,
+                AuditScope(tenant.name, site.name, user.login, source),
+                AuditAction.AUTH_LOGIN,
+                user.login,
             )
             return Principal(user, tenant, site, roles, VIA, source, signed_in.groups)

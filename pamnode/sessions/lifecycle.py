@@ -4,6 +4,7 @@ started (and where), and it ended (and how), each with its audit event in the sa
 transaction. Both are conditional (`states`): a start of a session terminated meanwhile, or
 an end of one that ended already, writes nothing and says so."""
 
+from pamnode.audit.actions import AuditAction
 from pamnode.audit.service import AuditScope, record
 from pamnode.sessions import states
 from pamnode.sessions.states import End, Sessions
@@ -29,7 +30,7 @@ async def started(
         record(
             db,
             scope,
-            "session.start",
+            AuditAction.SESSION_START,
             session.asset_name,
             session=session_id,
             gateway=gateway,
@@ -44,5 +45,10 @@ async def ended(sessions: Sessions, scope: AuditScope, session_id: str, how: End
         session = await states.end(db, session_id, how)
         if session is not None:
             record(
-                db, scope, "session.end", session.asset_name, session=session_id, state=how.state
+                db,
+                scope,
+                AuditAction.SESSION_END,
+                session.asset_name,
+                session=session_id,
+                state=how.state,
             )

@@ -6,6 +6,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from pamnode.assets.library import session_endpoint
 from pamnode.assets.models import AssetType
 from pamnode.assets.permissions import Action, require_asset
+from pamnode.audit.actions import AuditAction
 from pamnode.audit.service import record
 from pamnode.core.errors import Forbidden, InvalidInput, NotFound
 from pamnode.identity.principal import Principal
@@ -65,6 +66,11 @@ async def open_session(
     db.add(session)
     await db.flush()
     record(
-        db, principal.audit_scope, "session.open", asset.name, session=session.id, channel=channel
+        db,
+        principal.audit_scope,
+        AuditAction.SESSION_OPEN,
+        asset.name,
+        session=session.id,
+        channel=channel,
     )
     return session

@@ -11,6 +11,7 @@ from pathlib import Path
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pamnode.assets.credentials import Credential
+from pamnode.audit.actions import AuditAction
 from pamnode.audit.service import record
 from pamnode.audit.targets import allowed_destination
 from pamnode.core.errors import Conflict, NotFound, Unavailable
@@ -70,7 +71,7 @@ async def grant(
     record(
         db,
         principal.audit_scope,
-        "session.accept",
+        AuditAction.SESSION_ACCEPT,
         body.asset_name or target.host,
         session=body.id,
         protocol=target.protocol,

@@ -7,6 +7,7 @@ from pathlib import Path
 from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from pamnode.audit.actions import AuditAction
 from pamnode.audit.service import record
 from pamnode.core.errors import Forbidden, InvalidInput, NotFound
 from pamnode.db.pages import Page, page_of
@@ -92,7 +93,13 @@ async def terminate(
         raise InvalidInput(
             f"session {session_id} has already ended ({session.state})", code="session_finished"
         )
-    record(db, principal.audit_scope, "session.terminate", session.asset_name, session=session_id)
+    record(
+        db,
+        principal.audit_scope,
+        AuditAction.SESSION_TERMINATE,
+        session.asset_name,
+        session=session_id,
+    )
     # Not carried yet (no tunnel attached, or one still reaching its gateway): it ends here,
     # and the carrier's claim or start that comes after finds it ended and lets it go.
     stopped = await states.end(db, session_id, TERMINATED, before=UNSTARTED)

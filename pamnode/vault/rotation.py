@@ -17,6 +17,7 @@ from sqlalchemy import CursorResult, Row, Select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from pamnode.assets.secrets import ASSET_SECRETS
+from pamnode.audit.actions import AuditAction
 from pamnode.audit.service import record
 from pamnode.core.errors import Forbidden
 from pamnode.crypto.cipher import VaultError, open_sealed, sealed_version
@@ -218,7 +219,7 @@ async def rotate(
     record(
         db,
         principal.audit_scope,
-        "vault.rotate",
+        AuditAction.VAULT_ROTATE,
         principal.tenant.name,
         version=report.version,
         resealed=report.resealed,
@@ -244,7 +245,7 @@ async def census(db: AsyncSession, ring: KeyRing, principal: Principal, *, verif
         record(
             db,
             principal.audit_scope,
-            "vault.verify",
+            AuditAction.VAULT_VERIFY,
             principal.tenant.name,
             checked=sum(versions.values()),
             unreadable=len(result.unreadable),

@@ -4,6 +4,7 @@ from datetime import timedelta
 
 from fastapi import APIRouter, Request, status
 
+from pamnode.audit.actions import AuditAction
 from pamnode.http.deps import DB, Caller, NodeDep, client_address
 from pamnode.identity import api_tokens, auth, grants, tenants, users
 from pamnode.identity.models import ApiToken, SiteRoleGrant, User
@@ -35,7 +36,7 @@ async def login(
 ) -> LoginOut:
     # Named before the check so that a refused login is audited under the login tried.
     request.state.actor = body.login
-    request.state.audit_action = "auth.login"
+    request.state.audit_action = AuditAction.AUTH_LOGIN
     token, expires_at = await auth.login(
         db,
         node.sessions,

@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
+from pamnode.audit.actions import AuditAction
 from pamnode.audit.service import EventFilter, page_events
 from pamnode.directories import members
 from pamnode.http.console.caller import Caller
@@ -45,7 +46,7 @@ async def login(request: Request, tenant: str, site: str, db: DB, node: NodeDep)
     data = await form_data(request)
     # Named before the check so that a refused login is audited under the login tried.
     request.state.actor = data.get("login", "")[:128]
-    request.state.audit_action = "auth.login"
+    request.state.audit_action = AuditAction.AUTH_LOGIN
     expect_form(request, "_login_form.html", data, auth_errors=True, next=data.get("next", ""))
     body = validated(LoginIn, {"login": data.get("login"), "password": data.get("password")})
     ttl = node.settings.session_ttl_s
