@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from pamnode import __version__
 from pamnode.app.node import Node
 from pamnode.app.tls import certificate_der
+from pamnode.core.hostports import authority, bracketed
 from pamnode.crypto.fingerprints import fingerprint
 from pamnode.identity.models import Site, Tenant, User
 from pamnode.identity.names import BASE_TENANT
@@ -20,7 +21,7 @@ from pamnode.identity.names import BASE_TENANT
 async def banner(db: AsyncSession, node: Node) -> list[tuple[int, str]]:
     """The lines to log, one fact each, with their `logging` level."""
     settings = node.settings
-    origin = f"https://{_host(settings.host)}:{settings.port}"
+    origin = f"https://{authority(settings.host, settings.port)}"
     lines = [
         f"pamnode {__version__}, node '{settings.node_name}', listening on {origin}",
         # Never the password.
@@ -52,10 +53,6 @@ async def banner(db: AsyncSession, node: Node) -> list[tuple[int, str]]:
     return said
 
 
-def _host(host: str) -> str:
-    return f"[{host}]" if ":" in host else host
-
-
 def _listeners(node: Node) -> list[str]:
     """The listeners beside HTTPS, as a main's administrator enters and pins them."""
     said = []
@@ -71,7 +68,7 @@ def _listeners(node: Node) -> list[str]:
         )
     if node.ssh_proxy is not None:
         settings = node.settings
-        host = _host(settings.ssh_proxy_host or settings.host)
+        host = bracketed(settings.ssh_proxy_host or settings.host)
         said.append(
             f"SSH proxy on {host}:{settings.ssh_proxy_port}, host key {node.ssh_proxy.fingerprint}"
         )

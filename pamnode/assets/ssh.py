@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from pamnode.assets.credentials import Credential
 from pamnode.assets.models import AssetHostKey
 from pamnode.core.errors import ExecutionError
+from pamnode.core.hostports import authority
 from pamnode.core.ssh_library import asyncssh
 from pamnode.db.inserts import insert_unless_present
 
@@ -37,7 +38,7 @@ class SshHost:
 
     @property
     def endpoint(self) -> str:
-        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+        return authority(self.host, self.port)
 
 
 class _HostKeyWitness(asyncssh.SSHClient):

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_address, ip_network
 
 from pamnode.core.errors import Forbidden, Unavailable
+from pamnode.core.hostports import authority
 
 Address = IPv4Address | IPv6Address
 Network = IPv4Network | IPv6Network
@@ -43,10 +44,6 @@ class TargetRefused(Forbidden):
     def __init__(self, target: str, message: str) -> None:
         super().__init__(message)
         self.target = target
-
-
-def authority(host: str, port: int) -> str:
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 @dataclass(frozen=True)

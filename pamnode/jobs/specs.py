@@ -12,6 +12,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from pamnode.core.errors import InvalidInput
+from pamnode.core.hostports import authority
 
 if TYPE_CHECKING:
     from pamnode.jobs.models import Job
@@ -75,9 +76,7 @@ class Target:
 
     @property
     def endpoint(self) -> str:
-        # Bracketed for IPv6 so "host:port" stays unambiguous in messages.
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"{host}:{self.port}"
+        return authority(self.host, self.port)
 
 
 @dataclass

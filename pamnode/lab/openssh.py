@@ -20,6 +20,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from pamnode.core.hostports import known_hosts_name
 from pamnode.core.ssh_library import asyncssh
 
 TIMEOUT_S = 60.0
@@ -38,7 +39,7 @@ class OpenSshClient:
         """Trust exactly the proxy's host key (read from the node's data directory)."""
         key = asyncssh.read_private_key(str(host_key_file))
         line = key.export_public_key("openssh").decode().split()[:2]
-        name = self.host if self.port == 22 else f"[{self.host}]:{self.port}"
+        name = known_hosts_name(self.host, self.port)
         (self.workdir / "known_hosts").write_text(f"{name} {' '.join(line)}\n")
 
     def _askpass(self) -> Path:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from pamnode.core.errors import InvalidInput
+from pamnode.core.hostports import authority
 from pamnode.identity.names import URL_NAME
 from pamnode.identity.tenants import BASE_TENANT
 from pamnode.peers.models import Component
@@ -25,8 +26,7 @@ class PeerSiteUrl:
 
     @property
     def base(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"https://{host}:{self.port}/ztna/{self.tenant}/{self.site}"
+        return f"https://{authority(self.host, self.port)}/ztna/{self.tenant}/{self.site}"
 
 
 def valid_host(host: str) -> bool:

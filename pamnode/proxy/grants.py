@@ -2,6 +2,7 @@
 
 from dataclasses import dataclass
 
+from pamnode.core.hostports import authority
 from pamnode.core.once import OneTimeBook
 
 GRANT_TTL_S = 30.0
@@ -18,7 +19,7 @@ class ProxyGrant:
 
     @property
     def target(self) -> str:
-        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+        return authority(self.host, self.port)
 
 
 def grant_book(ttl_s: float = GRANT_TTL_S) -> OneTimeBook[ProxyGrant]:

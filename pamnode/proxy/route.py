@@ -16,8 +16,8 @@ from dataclasses import dataclass
 
 from pamnode.audit.service import AuditScope
 from pamnode.audit.targets import allowed_destination
-from pamnode.core.destinations import authority
 from pamnode.core.errors import PeerFailure, Unavailable
+from pamnode.core.hostports import authority
 from pamnode.core.streams import Connection
 from pamnode.peers.routing import Candidate, Failover, dial
 from pamnode.peers.trust import connection_error, open_pinned

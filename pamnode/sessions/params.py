@@ -7,6 +7,7 @@ guacd's working directory, the recordings directory (sessions/guacd.py).
 """
 
 from pamnode.assets.credentials import Credential
+from pamnode.core.hostports import known_hosts_name
 from pamnode.sessions.ids import checked
 
 RECORDING = "recording"
@@ -35,8 +36,7 @@ def connection_params(
     params = {"hostname": host, "port": str(port), "username": credential.username}
     if protocol == "ssh" and known_host_key:
         # A known_hosts line; guacd refuses a host that shows another key ("Aborted").
-        name = host if port == 22 else f"[{host}]:{port}"
-        params["host-key"] = f"{name} {known_host_key}"
+        params["host-key"] = f"{known_hosts_name(host, port)} {known_host_key}"
     if credential.password:
         params["password"] = credential.password
     if protocol == "ssh" and credential.private_key:

@@ -4,6 +4,7 @@ import subprocess
 
 import pytest
 
+from pamnode.core.hostports import authority, known_hosts_name
 from pamnode.jobs.executors.ssh import STATUS_SCRIPT, parse_unix_facts
 
 M = "--pamnode-section:"
@@ -99,3 +100,10 @@ def test_the_real_script_on_this_machine_parses(key: str) -> None:
         ["sh", "-c", STATUS_SCRIPT], capture_output=True, text=True, timeout=30, check=True
     ).stdout
     assert key in parse_unix_facts(output)
+
+
+def test_host_and_port_are_written_one_way():
+    assert authority("web-1", 2222) == "web-1:2222"
+    assert authority("::1", 22) == "[::1]:22"
+    assert known_hosts_name("10.0.0.5", 22) == "10.0.0.5"
+    assert known_hosts_name("10.0.0.5", 2222) == "[10.0.0.5]:2222"
