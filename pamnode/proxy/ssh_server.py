@@ -64,9 +64,13 @@ class _Client(asyncssh.SSHServer):
                 username, self.proxy.default_tenant, self.proxy.default_site
             )
         except PamError as exc:
-            # The banner is the one place a client shows text before authentication.
+            # Said as the connection ends, before any password is asked for a name that could
+            # never open anything (OpenSSH prints the reason; an empty list of methods instead
+            # would make it try them all, prompting each time).
             if self._conn is not None:
-                self._conn.send_auth_banner(f"pamnode: {exc.message}\r\n")
+                self._conn.disconnect(
+                    asyncssh.DISC_NO_MORE_AUTH_METHODS_AVAILABLE, f"pamnode: {exc.message}"
+                )
         return True
 
     def password_auth_supported(self) -> bool:

@@ -268,6 +268,28 @@ def test_refusals_a_person_can_act_on(lab, api):
     assert b"does not forward ports or sockets" in done.stderr
 
 
+def test_a_malformed_login_is_refused_before_any_password_prompt(lab, tmp_path):
+    """The reason comes first and alone: no password is asked for a name that names no asset
+    (OpenSSH would otherwise prompt again and again before its "Permission denied")."""
+    ssh = lab["ssh"]
+    counting = OpenSshClient(ssh.host, ssh.port, PASSWORD, tmp_path)
+    (tmp_path / "known_hosts").write_text((ssh.workdir / "known_hosts").read_text())
+    asked = tmp_path / "asked"
+    askpass = tmp_path / "askpass.sh"
+    askpass.write_text(
+        f'#!/bin/sh\necho asked >> {asked}\nprintf "%s\\n" "$PAMNODE_LAB_PASSWORD"\n'
+    )
+    askpass.chmod(0o700)
+    done = counting.ssh("tadmin@corp", "true")
+    assert done.returncode == 255
+    assert b"Received disconnect" in done.stderr
+    assert b"pamnode: 'tadmin@corp' names no asset: log in as 'login#asset'" in done.stderr
+    assert not asked.exists(), (asked.read_text(), done.stderr)
+    # The same client with a well-formed name is asked for its password, once.
+    assert counting.ssh("tadmin@corp#local-web", "true").returncode == 0
+    assert asked.read_text() == "asked\n"
+
+
 def test_an_asset_the_user_cannot_see_is_refused_as_one_that_does_not_exist(lab):
     # viewer-1 holds a permission on local-web only; remote-web exists, hidden from them.
     hidden = lab["ssh"].ssh("viewer-1@corp#remote-web", "true")
