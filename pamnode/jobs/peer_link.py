@@ -23,7 +23,7 @@ import logging
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 from urllib.parse import quote
 
 from pamnode.core.errors import PeerFailure
@@ -47,9 +47,28 @@ from pamnode.peers.client import PeerEndpoint
 from pamnode.peers.routing import Candidate
 
 if TYPE_CHECKING:
-    from sqlalchemy.ext.asyncio import AsyncSession
+    from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-    from pamnode.jobs.context import JobContext
+    from pamnode.core.metrics import NodeMetrics
+    from pamnode.jobs.pool import JobPool
+    from pamnode.peers.client import PeerClients
+
+
+class LinkContext(Protocol):
+    """The few things a peer link uses of its node's job context (`JobContext` has them):
+    the peer client, the database, the pool to wake, the output cap and the metrics."""
+
+    @property
+    def sessions(self) -> async_sessionmaker[AsyncSession]: ...
+    @property
+    def pool(self) -> JobPool: ...
+    @property
+    def peers(self) -> PeerClients: ...
+    @property
+    def output_cap_bytes(self) -> int: ...
+    @property
+    def metrics(self) -> NodeMetrics: ...
+
 
 log = logging.getLogger("pamnode.jobs")
 
@@ -90,7 +109,7 @@ def _again(exc: PeerFailure) -> PeerFailure:
 
 
 class PeerLink:
-    def __init__(self, ctx: JobContext, candidate: Candidate) -> None:
+    def __init__(self, ctx: LinkContext, candidate: Candidate) -> None:
         self.ctx = ctx
         self.candidate = candidate
         # Each job with what its sender learns: the request id of the batch that took it.
@@ -355,7 +374,7 @@ class PeerLinks:
     def __init__(self) -> None:
         self._links: dict[tuple[str, PeerEndpoint], PeerLink] = {}
 
-    def get(self, ctx: JobContext, candidate: Candidate) -> PeerLink:
+    def get(self, ctx: LinkContext, candidate: Candidate) -> PeerLink:
         key = (candidate.peer_id, candidate.api)
         link = self._links.get(key)
         if link is None:
