@@ -141,6 +141,7 @@ async def open_node(settings: Settings, executors: Executors | None = None) -> N
         LoginThrottle(),
         CheckSlots(settings.login_checks or cpu_slots()),
         metrics.password_checks.inc,
+        refusal_pause_s=settings.login_refusal_pause_s,
     )
     accounts = DirectoryAccounts(keyring, settings.directory_cache_s)
     # guacd creates each session's directory, but not the ones above it.

@@ -60,6 +60,10 @@ class Settings(BaseSettings):
     # them is refused at once (429 login_busy), so that the API keeps its latency under a
     # flood of logins. Unset: one per CPU less one kept for serving requests (at least one).
     login_checks: int | None = Field(default=None, ge=1)
+    # A login turned away before its check (busy, or throttled) is answered after this pause:
+    # it holds nothing meanwhile, and it slows a guessing tool that never pauses, which a
+    # refusal answered at once only lets come back faster (docs/security.md).
+    login_refusal_pause_s: float = Field(default=1.0, ge=0, le=10)
     # Request bodies beyond this size are refused with 413 before authentication.
     max_body_bytes: int = Field(default=1024 * 1024, ge=64 * 1024)
     # What is kept of a job's output (here or from a peer); the rest is cut, and marked so.

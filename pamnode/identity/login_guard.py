@@ -4,7 +4,7 @@ exchanges a second.
 
 An Argon2 check costs about 0.2 s of a CPU, on purpose. Checks beyond the CPUs would only
 queue behind each other and starve everything else the node serves, so a caller past the
-bound is turned away at once (`login_busy`, wait a second) instead of waiting: an
+bound is turned away (`login_busy`, wait a second) instead of queueing for a check: an
 administrator's API calls keep their latency while a crowd guesses passwords. An SSH client
 costs its key exchange (about 5 ms of the node's event loop) before it offers any password,
 and guessing tools open a connection a guess: connections past the rate are closed before
@@ -91,3 +91,5 @@ class LoginGuard:
     # Told of every password hash checked (the node's metrics count them).
     hashing: Callable[[], None] = lambda: None
     handshakes: HandshakeRate = field(default_factory=cpu_handshakes)
+    # A login turned away before its check is answered after this pause (auth.check_password).
+    refusal_pause_s: float = 0.0

@@ -7,6 +7,7 @@ forwarding, agent forwarding and X11 are refused: the proxy carries what it reco
 else.
 """
 
+import asyncio
 import logging
 from pathlib import Path
 
@@ -53,10 +54,12 @@ class _Client(asyncssh.SSHServer):
     def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
         self._conn = conn
         self.source = str((conn.get_extra_info("peername") or ("",))[0])
-        if not self.proxy.ctx.login_guard.handshakes.take():
+        guard = self.proxy.ctx.login_guard
+        if not guard.handshakes.take():
             # Closed before the key exchange costs anything (the client reads "connection
-            # closed"), as OpenSSH's MaxStartups does.
-            conn.abort()
+            # closed"), as OpenSSH's MaxStartups does, after the guard's pause: a guessing
+            # tool that reconnects at once is held, not served again and again.
+            _hold_then_close(conn, guard.refusal_pause_s)
 
     def begin_auth(self, username: str) -> bool:
         try:
@@ -108,6 +111,17 @@ class _Client(asyncssh.SSHServer):
 
     def unix_server_requested(self, listen_path: str) -> bool:
         return False
+
+
+def _hold_then_close(conn: asyncssh.SSHServerConnection, pause_s: float) -> None:
+    """Stop reading the connection (so no key exchange starts), close it after `pause_s`."""
+    # asyncssh keeps no public handle on its transport; without one, close at once.
+    transport = getattr(conn, "_transport", None)
+    if transport is None or pause_s <= 0:
+        conn.abort()
+        return
+    transport.pause_reading()
+    asyncio.get_running_loop().call_later(pause_s, conn.abort)
 
 
 class SshProxy:

@@ -24,7 +24,8 @@ pytestmark = pytest.mark.databases("sqlite", "postgresql")
 
 @pytest.fixture(scope="module")
 def world(node_factory):
-    node = node_factory("guess")
+    # The throttle's own rules, answered at once: the pause before a refusal has its own test.
+    node = node_factory("guess", env={"PAMNODE_LOGIN_REFUSAL_PAUSE_S": "0"})
     admin = create_tenant(node, "corp")
     with node.client("corp", token=admin) as client:
         add_user(client, "lucy")
@@ -150,3 +151,21 @@ def test_an_administrator_is_answered_during_eighty_logins_at_once(world):
     assert set(checked) <= {"login_failed"} and checked
     assert set(turned_away) <= {"login_throttled", "login_busy"}
     assert statuses and set(statuses) == {200}, statuses
+
+
+def test_a_login_turned_away_is_answered_after_a_pause(node_factory):
+    """A refusal before the check is answered after the node's pause (1 s by default), so a
+    tool that never waits is slowed to a guess a second."""
+    node = node_factory("paused")
+    admin = create_tenant(node, "corp")
+    with node.client("corp", token=admin) as client:
+        add_user(client, "rita")
+    with node.client("corp") as anonymous:
+        for _ in range(5):
+            wrong = anonymous.post("auth/login", json={"login": "rita", "password": "wrong!!!"})
+            assert wrong.status_code == 401
+        started = time.monotonic()
+        refused = anonymous.post("auth/login", json={"login": "rita", "password": PASSWORD})
+        waited = time.monotonic() - started
+    assert error_of(refused, 429)["code"] == "login_throttled"
+    assert waited >= 1.0, waited
