@@ -7,7 +7,6 @@ checked before the URL's tenant is looked up, so an unknown tenant refuses it as
 the token was not issued by does.
 """
 
-import asyncio
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -16,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from pamnode.audit.actions import AuditAction
 from pamnode.audit.service import AuditScope, record
-from pamnode.core.errors import Forbidden, Throttled, Unauthenticated
+from pamnode.core.errors import Forbidden, Unauthenticated
 from pamnode.crypto.keyring import KeyRing
 from pamnode.db.base import new_id, utcnow
 from pamnode.identity import signing
@@ -87,29 +86,6 @@ async def check_password(
     guard: LoginGuard,
     accounts: ExternalAccounts,
 ) -> SignedIn:
-    """`_check_password`, and a login turned away before its check (busy, or throttled) is
-    answered after the guard's pause: the caller holds no slot, connection or CPU while it
-    waits, and a tool that guesses without pausing is slowed to a guess a pause."""
-    try:
-        return await _check_password(
-            db, sessions, tenant_name, site_name, login_name, password, source, guard, accounts
-        )
-    except Throttled:
-        await asyncio.sleep(guard.refusal_pause_s)
-        raise
-
-
-async def _check_password(
-    db: AsyncSession,
-    sessions: async_sessionmaker[AsyncSession],
-    tenant_name: str,
-    site_name: str,
-    login_name: str,
-    password: str,
-    source: str,
-    guard: LoginGuard,
-    accounts: ExternalAccounts,
-) -> SignedIn:
     """The tenant, site and user whose password this is, throttled per login and per
     source; every login (the console's, the API's, the SSH proxy's) goes through here.
 
@@ -123,7 +99,7 @@ async def _check_password(
     # One slot from the first read to the end of the check, whichever way the password is
     # checked: a login is turned away busy before anything is read, and the same way for a
     # login that exists or not.
-    with guard.throttle.attempt(keys) as attempt, guard.slots.slot():
+    async with guard.admitted(keys) as attempt:
         async with sessions.begin() as reading:
             tenant = await find_tenant(reading, tenant_name)
             site = await find_site(reading, tenant, site_name) if tenant else None

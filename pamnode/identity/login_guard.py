@@ -11,14 +11,15 @@ and guessing tools open a connection a guess: connections past the rate are clos
 their key exchange.
 """
 
+import asyncio
 import os
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import ExitStack, asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 
 from pamnode.core.errors import Throttled
-from pamnode.identity.throttle import LoginThrottle
+from pamnode.identity.throttle import Attempt, LoginThrottle
 
 BUSY_WAIT_S = 1
 
@@ -91,5 +92,22 @@ class LoginGuard:
     # Told of every password hash checked (the node's metrics count them).
     hashing: Callable[[], None] = lambda: None
     handshakes: HandshakeRate = field(default_factory=cpu_handshakes)
-    # A login turned away before its check is answered after this pause (auth.check_password).
+    # A login turned away before its check is answered after this pause (`admitted`).
     refusal_pause_s: float = 0.0
+
+    @asynccontextmanager
+    async def admitted(self, keys: tuple[str, ...]) -> AsyncIterator[Attempt]:
+        """A login's place in its keys' allowances and a check slot, held while the block
+        runs. A login turned away (throttled, or no slot free) is answered after the pause:
+        it holds nothing meanwhile, and a tool that guesses without pausing is slowed to a
+        guess a pause instead of coming back the faster the cheaper its refusals are."""
+        held = ExitStack()
+        try:
+            attempt = held.enter_context(self.throttle.attempt(keys))
+            held.enter_context(self.slots.slot())
+        except Throttled:
+            held.close()
+            await asyncio.sleep(self.refusal_pause_s)
+            raise
+        with held:
+            yield attempt
