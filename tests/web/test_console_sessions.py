@@ -48,15 +48,20 @@ def lab(node_factory, sshd):
     return main, gateway, peer
 
 
-def test_access_draws_the_remote_screen_and_the_recording_plays(lab, new_page, shot):
-    main, gateway, _ = lab
-    page: Page = new_page()
+def _access_web_1(page: Page, main) -> Page:
+    """Log in to the main's console as its administrator and click Access on web-1."""
     log_in(page, f"{main.base_url}/ztna/corp/root", "tadmin")
     menu(page, "Asset library")
     page.get_by_role("navigation", name="Containers and assets").get_by_role(
         "link", name="web-1"
     ).click()
     page.get_by_role("button", name="Access web-1: open a remote session").click()
+    return page
+
+
+def test_access_draws_the_remote_screen_and_the_recording_plays(lab, new_page, shot):
+    main, gateway, _ = lab
+    page = _access_web_1(new_page(), main)
 
     display = page.locator("#session-display")
     expect(display).to_have_attribute("data-state", "connected", timeout=30_000)
@@ -139,13 +144,7 @@ def test_a_refused_access_says_why_and_what_to_do(lab, new_page, shot):
         [token] = [t for t in expect_status(client.get("api-tokens"), 200) if t["enabled"]]
         expect_status(client.patch(f"api-tokens/{token['id']}", json={"enabled": False}), 200)
         try:
-            page: Page = new_page()
-            log_in(page, f"{main.base_url}/ztna/corp/root", "tadmin")
-            menu(page, "Asset library")
-            page.get_by_role("navigation", name="Containers and assets").get_by_role(
-                "link", name="web-1"
-            ).click()
-            page.get_by_role("button", name="Access web-1: open a remote session").click()
+            page = _access_web_1(new_page(), main)
             alert = page.locator("#session-message")
             expect(alert).to_contain_text("the API token is disabled", timeout=30_000)
             expect(alert).to_contain_text("enable the token on the peer (API Tokens)")
