@@ -1,5 +1,6 @@
 """Reports > Jobs (the list and a job's details) and cancelling a job."""
 
+import time
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -96,10 +97,14 @@ async def cancel_job(db: AsyncSession, ctx: JobContext, principal: Principal, jo
     # Ended before acting: the job's own state writes must not wait on this request.
     await db.commit()
     # Taken first: the end may come from another main node that runs the job.
-    ended = ctx.pool.watch(job_id)
+    changed = ctx.pool.watch(job_id)
     await stop(ctx, job_id)
+    deadline = time.monotonic() + CANCEL_WAIT_S
     job = await states.read(ctx.sessions, job_id)
-    if job.state not in states.FINISHED:
-        await until(ended, CANCEL_WAIT_S)
+    # A change is not always the end: the pool may take a queued job (running) while the
+    # cancel is on its way, and its cancelled state is written after that.
+    while job.state not in states.FINISHED and (left := deadline - time.monotonic()) > 0:
+        await until(changed, left)
+        changed = ctx.pool.watch(job_id)
         job = await states.read(ctx.sessions, job_id)
     return job
