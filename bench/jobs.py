@@ -127,7 +127,7 @@ from bench.common import (
     write_section,
 )
 from pamnode.core.ssh_library import asyncssh
-from pamnode.jobs.executors.ssh import STATUS_SCRIPT
+from pamnode.executors.ssh import STATUS_SCRIPT
 from pamnode.lab.node_process import NodeProcess
 from pamnode.lab.ports import free_port
 from pamnode.lab.sshd import SshServer
@@ -138,7 +138,7 @@ POLL_S = 0.2
 RUN_TIMEOUT_S = 900.0
 # Every job of a batch normally ends within seconds of the previous one.
 STALL_S = 60.0
-# The same command line as pamnode's SSH executor runs (pamnode/jobs/executors/ssh.py).
+# The same command line as pamnode's SSH executor runs (pamnode/executors/ssh.py).
 COMMAND = f"exec sh -c {shlex.quote(STATUS_SCRIPT)} 2>&1"
 # What every status check prints last: a job whose output lacks it did not run the script.
 LAST_SECTION = "--pamnode-section:user"

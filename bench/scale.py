@@ -79,9 +79,9 @@ from pamnode.identity.models import Site, Tenant, User
 from pamnode.identity.names import BASE_TENANT, ROOT_SITE
 from pamnode.identity.principal import Principal
 from pamnode.identity.tenants import create_tenant, get_site, get_tenant, init_base_admin
-from pamnode.jobs.overview import site_overview
 from pamnode.jobs.report import JobFilter, count_by_state, list_jobs
 from pamnode.jobs.states import JobState
+from pamnode.overview.site import site_overview
 from pamnode.peers.assignments import view
 from pamnode.peers.selection import Purpose, serving
 

@@ -20,6 +20,8 @@ from pamnode.crypto.keyring import KeyRing
 from pamnode.db.engine import make_engine, make_sessionmaker
 from pamnode.db.migrate import upgrade
 from pamnode.directories.accounts import DirectoryAccounts
+from pamnode.executors import default_executors
+from pamnode.executors.base import Executors
 from pamnode.identity.caller_cache import CallerCache
 from pamnode.identity.external import ExternalAccounts, NoDirectories
 from pamnode.identity.login_guard import CheckSlots, LoginGuard, cpu_slots
@@ -31,8 +33,6 @@ from pamnode.identity.tenants import (
 )
 from pamnode.identity.throttle import LoginThrottle
 from pamnode.jobs.context import JobContext
-from pamnode.jobs.executors import default_executors
-from pamnode.jobs.executors.base import Executors
 from pamnode.jobs.pool import JobPool
 from pamnode.jobs.states import JobState, apart, end_broken
 from pamnode.peers.client import PeerClients

@@ -15,6 +15,7 @@ from pamnode.app.node import open_node, serve_listeners
 from pamnode.app.settings import Settings
 from pamnode.core.errors import Conflict
 from pamnode.db.sole_server import serve_alone
+from pamnode.executors.base import Executors
 from pamnode.http import apidocs, console, errors, health, metrics, peer_protocol, tunnel
 from pamnode.http.api import assets as assets_api
 from pamnode.http.api import assignments as assignments_api
@@ -28,7 +29,6 @@ from pamnode.http.api import vault as vault_api
 from pamnode.http.limits import RequestLimits
 from pamnode.http.request_id import RequestIds
 from pamnode.http.transport_security import StrictTransportSecurity
-from pamnode.jobs.executors.base import Executors
 from pamnode.jobs.listening import follow_other_nodes
 from pamnode.jobs.queue import start_queue
 from pamnode.jobs.recovery import keep_leases, reconcile

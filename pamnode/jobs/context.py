@@ -10,10 +10,10 @@ from pamnode.audit.service import AuditScope
 from pamnode.core.destinations import DestinationPolicy
 from pamnode.core.metrics import NodeMetrics
 from pamnode.crypto.keyring import KeyRing
-from pamnode.jobs.executors.base import Executors
+from pamnode.executors.base import Executors
+from pamnode.executors.specs import JobSpec
 from pamnode.jobs.peer_link import PeerLinks
 from pamnode.jobs.pool import JobPool
-from pamnode.jobs.specs import JobSpec
 from pamnode.peers.client import PeerClients
 from pamnode.peers.serving import node_signature
 

@@ -16,10 +16,10 @@ from datetime import datetime
 from pamnode.assets.credentials import Credential
 from pamnode.core.errors import PeerFailure
 from pamnode.db.base import utcnow
+from pamnode.executors.specs import JobSpec, TaskResult
 from pamnode.jobs import states
 from pamnode.jobs.context import JobContext
 from pamnode.jobs.peer_link import INVALID_ANSWER, PeerLink
-from pamnode.jobs.specs import JobSpec, TaskResult
 from pamnode.jobs.states import JobState, Opening
 from pamnode.jobs.wire import PeerJobIn
 from pamnode.peers.routing import Candidate, Failover, dial

@@ -14,6 +14,7 @@ from pamnode.assets.models import Asset, AssetHostKey
 from pamnode.assets.ssh import pin_first_key
 from pamnode.audit.service import AuditScope
 from pamnode.core.errors import Unavailable
+from pamnode.executors.specs import JobSpec, TaskResult
 from pamnode.identity.models import Site, Tenant
 from pamnode.jobs import states
 from pamnode.jobs.context import JobContext
@@ -21,7 +22,6 @@ from pamnode.jobs.delegation import begin_delegation, delegate
 from pamnode.jobs.local import begin_here, run_here
 from pamnode.jobs.models import Job
 from pamnode.jobs.pool import Work
-from pamnode.jobs.specs import JobSpec, TaskResult
 from pamnode.jobs.states import Change, Opening
 from pamnode.peers.routing import plan_dial
 from pamnode.peers.selection import Purpose

@@ -13,12 +13,12 @@ from pamnode.audit.actions import AuditAction
 from pamnode.audit.service import record
 from pamnode.core.errors import InvalidInput
 from pamnode.db.base import new_id
+from pamnode.executors.specs import JobSpec, Target, Task, check_runs_on, protocol_for
 from pamnode.identity.principal import Principal
 from pamnode.jobs import signals
 from pamnode.jobs.context import JobContext
 from pamnode.jobs.models import Job
 from pamnode.jobs.scripts import find_script
-from pamnode.jobs.specs import JobSpec, Target, Task, check_runs_on, protocol_for
 from pamnode.jobs.states import JobState
 
 log = logging.getLogger("pamnode.jobs")

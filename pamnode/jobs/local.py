@@ -13,9 +13,9 @@ from pamnode.audit.service import AuditScope
 from pamnode.audit.targets import allowed_destination
 from pamnode.core.errors import ExecutionError, PamError
 from pamnode.db.base import utcnow
+from pamnode.executors.specs import JobSpec, TaskResult
 from pamnode.jobs import states
 from pamnode.jobs.context import JobContext
-from pamnode.jobs.specs import JobSpec, TaskResult
 from pamnode.jobs.states import JobState, Opening
 
 

@@ -29,9 +29,9 @@ from urllib.parse import quote
 from pamnode.core.errors import PeerFailure
 from pamnode.core.request_id import REQUEST_ID, background_task, new_request_id
 from pamnode.db.inserts import insert_or_replace
+from pamnode.executors.specs import TaskResult
 from pamnode.jobs import states
 from pamnode.jobs.models import JobFeedCursor
-from pamnode.jobs.specs import TaskResult
 from pamnode.jobs.states import Change, JobState
 from pamnode.jobs.wire import (
     BATCH_MAX,

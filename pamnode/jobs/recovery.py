@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from pamnode.core.errors import PeerFailure
 from pamnode.crypto.cipher import VaultError
 from pamnode.crypto.keyring import KeyRingError
+from pamnode.executors.specs import IDEMPOTENT
 from pamnode.identity.models import Site
 from pamnode.jobs import leases, signals, states
 from pamnode.jobs.context import JobContext
@@ -28,7 +29,6 @@ from pamnode.jobs.delegation import follow
 from pamnode.jobs.models import Job
 from pamnode.jobs.pool import Work
 from pamnode.jobs.queue import INTERRUPTED
-from pamnode.jobs.specs import IDEMPOTENT
 from pamnode.jobs.states import Change, JobState, Opening
 from pamnode.peers.models import Component, PeerNode
 from pamnode.peers.routing import Candidate

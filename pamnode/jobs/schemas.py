@@ -6,7 +6,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from pamnode.core.bodies import Patch, Strict
-from pamnode.jobs.specs import ScriptType, Task
+from pamnode.executors.specs import ScriptType, Task
 
 MAX_TIMEOUT_S = 24 * 3600
 

@@ -32,7 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pamnode.assets.credentials import Credential, CredentialIn
 from pamnode.assets.destinations import Host
 from pamnode.core.bodies import Strict
-from pamnode.jobs.specs import JobSpec, ScriptType, Target, Task, TaskResult
+from pamnode.executors.specs import JobSpec, ScriptType, Target, Task, TaskResult
 from pamnode.jobs.states import FINISHED, JobState
 
 

@@ -12,8 +12,8 @@ import pytest
 from pamnode.assets.credentials import REDACTED, Credential
 from pamnode.core.errors import ExecutionError
 from pamnode.core.ssh_library import asyncssh
-from pamnode.jobs.executors import ssh
-from pamnode.jobs.specs import Target
+from pamnode.executors import ssh
+from pamnode.executors.specs import Target
 from pamnode.lab.netns import Netns, three_zone_topology
 from pamnode.lab.ports import free_port
 from pamnode.lab.sshd import SshServer
@@ -177,9 +177,9 @@ async def test_garbage_pinned_key_is_a_clear_error(server: SshServer) -> None:
 CLIENT = """
 import asyncio, json, sys
 from pamnode.core.errors import ExecutionError
-from pamnode.jobs.executors import ssh
+from pamnode.executors import ssh
 from pamnode.assets.credentials import Credential
-from pamnode.jobs.specs import Target
+from pamnode.executors.specs import Target
 
 spec = json.load(sys.stdin)
 try:

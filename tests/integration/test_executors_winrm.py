@@ -15,8 +15,8 @@ import pytest
 from pamnode.app.tls import ensure_self_signed
 from pamnode.assets.credentials import REDACTED, Credential
 from pamnode.core.errors import ExecutionError
-from pamnode.jobs.executors import winrm
-from pamnode.jobs.specs import Target
+from pamnode.executors import winrm
+from pamnode.executors.specs import Target
 from pamnode.lab.ports import free_port
 from tests.support.wsman_double import Invocation, Outcome, WsmanDouble
 

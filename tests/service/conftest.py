@@ -19,9 +19,9 @@ import pytest
 
 from pamnode.app.node import Node
 from pamnode.app.settings import Settings
+from pamnode.executors.fake import FakeExecutor
 from pamnode.http.app import create_app
 from pamnode.identity.tenants import init_base_admin
-from pamnode.jobs.executors.fake import FakeExecutor
 from tests.conftest import ADMIN_LOGIN, ADMIN_PASSWORD
 from tests.support.identity import PASSWORD
 

@@ -8,7 +8,7 @@ import pytest
 
 from pamnode.assets.credentials import Credential
 from pamnode.core.errors import ExecutionError
-from pamnode.jobs.specs import JobSpec, TaskResult
+from pamnode.executors.specs import JobSpec, TaskResult
 
 FINISHED = {"succeeded", "failed", "cancelled", "timed_out"}
 

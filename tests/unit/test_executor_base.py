@@ -2,7 +2,7 @@
 
 from pamnode.assets.credentials import REDACTED, Credential
 from pamnode.core.errors import ExecutionError
-from pamnode.jobs.specs import Target
+from pamnode.executors.specs import Target
 
 
 def test_credential_repr_shows_no_secret() -> None:

@@ -5,7 +5,7 @@ import subprocess
 import pytest
 
 from pamnode.core.hostports import authority, known_hosts_name
-from pamnode.jobs.executors.ssh import STATUS_SCRIPT, parse_unix_facts
+from pamnode.executors.ssh import STATUS_SCRIPT, parse_unix_facts
 
 M = "--pamnode-section:"
 

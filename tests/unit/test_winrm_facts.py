@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from pamnode.jobs.executors.winrm import (
+from pamnode.executors.winrm import (
     BOOTSTRAP,
     POWERSHELL_ARGS,
     clixml_to_text,

@@ -11,6 +11,7 @@ from pamnode.assets.library import SessionProtocol, session_endpoint
 from pamnode.assets.models import AssetType
 from pamnode.assets.permissions import Action, AssetRole, allowed_actions, allows, require_asset
 from pamnode.assets.schemas import AssetIn, AssetPatch, PermissionIn
+from pamnode.executors.specs import ScriptType, Task
 from pamnode.http.api.assets import create_from
 from pamnode.http.console.caller import Caller
 from pamnode.http.console.csrf import check_same_origin
@@ -24,7 +25,6 @@ from pamnode.identity.users import list_users
 from pamnode.jobs import execute as executing
 from pamnode.jobs import scripts
 from pamnode.jobs.schemas import ExecuteIn
-from pamnode.jobs.specs import ScriptType, Task
 from pamnode.peers import assignments
 from pamnode.peers.selection import Purpose, unusable_because
 

@@ -11,7 +11,7 @@ from pamnode.http.deps import DB
 from pamnode.identity import tenants
 from pamnode.identity.names import BASE_TENANT
 from pamnode.identity.roles import Permission
-from pamnode.jobs import overview
+from pamnode.overview import site as overview
 
 router = APIRouter(dependencies=[Depends(check_same_origin)], include_in_schema=False)
 

@@ -5,6 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
+from pamnode.executors.specs import ScriptType
 from pamnode.http.console.caller import Caller
 from pamnode.http.console.csrf import check_same_origin
 from pamnode.http.console.forms import expect_form, form_data, snapshot, validated
@@ -14,7 +15,6 @@ from pamnode.http.paging import Offset
 from pamnode.identity.roles import Permission
 from pamnode.jobs import report, scripts
 from pamnode.jobs.schemas import ScriptIn, ScriptPatch
-from pamnode.jobs.specs import ScriptType
 from pamnode.jobs.states import FINISHED
 
 router = APIRouter(dependencies=[Depends(check_same_origin)], include_in_schema=False)

@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from typing import Protocol
 
 from pamnode.assets.credentials import Credential
-from pamnode.jobs.specs import JobSpec, TaskResult
+from pamnode.executors.specs import JobSpec, TaskResult
 
 
 class Executor(Protocol):

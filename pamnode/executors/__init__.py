@@ -1,8 +1,8 @@
 """Executors by target protocol; `base` documents the protocol they implement."""
 
-from pamnode.jobs.executors.base import Executors
-from pamnode.jobs.executors.ssh import SshExecutor
-from pamnode.jobs.executors.winrm import WinRmExecutor
+from pamnode.executors.base import Executors
+from pamnode.executors.ssh import SshExecutor
+from pamnode.executors.winrm import WinRmExecutor
 
 
 def default_executors() -> Executors:

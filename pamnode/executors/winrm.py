@@ -33,7 +33,7 @@ from pypsrp.wsman import WSMan
 
 from pamnode.assets.credentials import Credential
 from pamnode.core.errors import ExecutionError
-from pamnode.jobs.specs import JobSpec, Target, Task, TaskResult
+from pamnode.executors.specs import JobSpec, Target, Task, TaskResult
 
 log = logging.getLogger("pamnode.jobs.winrm")
 

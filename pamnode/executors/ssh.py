@@ -14,7 +14,7 @@ from pamnode.assets.credentials import Credential
 from pamnode.assets.ssh import SshHost, connect_ssh
 from pamnode.core.errors import ExecutionError
 from pamnode.core.ssh_library import asyncssh
-from pamnode.jobs.specs import JobSpec, Target, Task, TaskResult
+from pamnode.executors.specs import JobSpec, Target, Task, TaskResult
 
 # The part of a job's time budget that reaching the server, key exchange and authentication
 # may use; whatever is left of the budget belongs to the command.

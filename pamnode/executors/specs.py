@@ -2,20 +2,18 @@
 
 `JobSpec` is everything a node needs to run a job except the credential. It is written to a
 job row (`columns`), read back from one (`from_job`) and sent to a peer through
-`pamnode.jobs.wire`; these are the only conversions, so a new field is added here once.
+`pamnode.jobs.wire`; these are the only conversions, so a new field is added here once. It
+lives beside the executors, which run it, below the job path, which stores and routes it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from pamnode.core.errors import InvalidInput
 from pamnode.core.hostports import authority
-
-if TYPE_CHECKING:
-    from pamnode.jobs.models import Job
 
 
 class Task(StrEnum):
@@ -87,6 +85,16 @@ class TaskResult:
     host_key: str | None = None  # the key the SSH server presented (to pin on first contact)
 
 
+class SpecColumns(Protocol):
+    """The columns a spec is stored in: a job row (`pamnode.jobs.models.Job`) has them."""
+
+    task: str
+    target: dict[str, Any]
+    timeout_s: int
+    script_type: str
+    script_body: str
+
+
 @dataclass(frozen=True)
 class JobSpec:
     """Everything a node needs to run a job, except the credential."""
@@ -98,7 +106,7 @@ class JobSpec:
     script_body: str = ""
 
     @classmethod
-    def from_job(cls, job: Job, known_host_key: str | None = None) -> JobSpec:
+    def from_job(cls, job: SpecColumns, known_host_key: str | None = None) -> JobSpec:
         return cls(
             task=Task(job.task),
             target=Target(

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from pamnode.assets.credentials import Credential
 from pamnode.core.errors import ExecutionError
-from pamnode.jobs.specs import JobSpec, TaskResult
+from pamnode.executors.specs import JobSpec, TaskResult
 
 Answer = Callable[[JobSpec, Credential], TaskResult | ExecutionError]
 
