@@ -8,12 +8,11 @@ left the requests of everyone else without one (503 `node_busy`).
 
 import asyncio
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from pamnode.audit.actions import AuditAction
-from pamnode.audit.service import AuditScope, record
+from pamnode.audit.service import AuditScope, Detail, record
 from pamnode.core.request_id import background_task
 
 
@@ -23,7 +22,7 @@ class _Row:
     action: AuditAction
     target: str
     outcome: str
-    details: dict[str, Any]
+    details: dict[str, Detail]
 
 
 class AuditApart:
@@ -33,7 +32,7 @@ class AuditApart:
         self._writer: asyncio.Task[None] | None = None
 
     async def record(
-        self, scope: AuditScope, action: AuditAction, target: str, outcome: str, **details: Any
+        self, scope: AuditScope, action: AuditAction, target: str, outcome: str, **details: Detail
     ) -> None:
         """Written (committed) when this returns; the transaction's error when it failed."""
         done = asyncio.get_running_loop().create_future()

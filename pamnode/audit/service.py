@@ -1,8 +1,8 @@
 """Writing and reading audit events. Secrets never go into `details`."""
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -10,6 +10,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from pamnode.audit.actions import AuditAction
 from pamnode.audit.models import AuditEvent
 from pamnode.db.pages import Page, page_of
+
+# What an event's details may hold: they are stored as JSON and shown as they are.
+Detail = (
+    str | int | float | bool | None | Sequence[str | int] | Mapping[str, str | int | bool | None]
+)
 
 
 @dataclass(frozen=True)
@@ -26,7 +31,7 @@ def record(
     action: AuditAction,
     target: str = "",
     outcome: str = "success",
-    **details: Any,
+    **details: Detail,
 ) -> None:
     """Add the event to the caller's transaction, so it lands if and only if the change does."""
     db.add(

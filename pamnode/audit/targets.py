@@ -1,12 +1,10 @@
 """A target checked against the node's destination policy (`pamnode.core.destinations`),
 with every refusal in the audit trail, whichever path asked."""
 
-from typing import Any
-
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from pamnode.audit.actions import AuditAction
-from pamnode.audit.service import AuditScope, record
+from pamnode.audit.service import AuditScope, Detail, record
 from pamnode.core.destinations import Destination, DestinationPolicy, TargetRefused
 
 
@@ -16,7 +14,7 @@ async def allowed_destination(
     scope: AuditScope,
     host: str,
     port: int,
-    **details: Any,
+    **details: Detail,
 ) -> Destination:
     """The destination to connect to; a refusal is recorded as `target.refuse` and raised.
 

@@ -47,3 +47,7 @@ class Patch(Strict):
                 f"{', '.join(refused)} cannot be null; leave a field out to keep its value"
             )
         return self
+
+    def changes(self, *leave: str) -> dict[str, object]:
+        """The fields the caller set, by name, less `leave` (those the service reads itself)."""
+        return self.model_dump(exclude_unset=True, exclude=set(leave))

@@ -15,6 +15,7 @@ from pamnode.crypto.sealed import SealedColumn
 from pamnode.db.base import new_id
 from pamnode.directories.ldap import Endpoint, Schema, parse_url
 from pamnode.directories.models import Directory
+from pamnode.directories.schemas import DirectoryIn, DirectoryPatch
 from pamnode.identity.models import Tenant
 from pamnode.identity.names import check_url_name
 from pamnode.identity.principal import Principal
@@ -127,10 +128,10 @@ async def get_directory(db: AsyncSession, tenant: Tenant, name: str) -> Director
 
 
 async def create_directory(
-    db: AsyncSession, ring: KeyRing, principal: Principal, fields: dict[str, Any]
+    db: AsyncSession, ring: KeyRing, principal: Principal, body: DirectoryIn
 ) -> Directory:
     principal.require(Permission.USERS_WRITE)
-    name = check_url_name("directory", fields.pop("name"))
+    name = check_url_name("directory", body.name)
     if name == LOCAL or await db.scalar(
         select(Directory.id).where(
             Directory.tenant_id == principal.tenant.id, Directory.name == name
@@ -140,8 +141,9 @@ async def create_directory(
             f"tenant '{principal.tenant.name}' already has a directory '{name}'",
             code="directory_exists",
         )
-    preset = PRESETS[fields.pop("preset")]
-    password = fields.pop("bind_password")
+    preset = PRESETS[body.preset]
+    password = body.bind_password
+    fields = body.model_dump(exclude={"name", "preset", "bind_password"})
     values = {
         key: fields[key] if fields.get(key) is not None else preset.get(key)
         for key in {*fields, *preset}
@@ -174,11 +176,12 @@ async def read_directory(db: AsyncSession, principal: Principal, name: str) -> D
 
 
 async def update_directory(
-    db: AsyncSession, ring: KeyRing, principal: Principal, name: str, changes: dict[str, Any]
+    db: AsyncSession, ring: KeyRing, principal: Principal, name: str, patch: DirectoryPatch
 ) -> Directory:
     principal.require(Permission.USERS_WRITE)
     directory = await get_directory(db, principal.tenant, name)
-    password = changes.pop("bind_password", None)
+    password = patch.bind_password
+    changes = patch.changes("bind_password")
     if password is not None:
         directory.bind_password_sealed = seal(
             ring, principal.tenant.id, password.encode(), password_context(directory.id)

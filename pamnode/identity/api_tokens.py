@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pamnode.audit.actions import AuditAction
-from pamnode.audit.service import record
+from pamnode.audit.service import Detail, record
 from pamnode.core.errors import InvalidInput, NotFound
 from pamnode.crypto.cipher import open_sealed, seal
 from pamnode.crypto.keyring import KeyRing
@@ -19,6 +19,7 @@ from pamnode.identity.authority import caller_rights, outranks_or_equals, requir
 from pamnode.identity.models import ApiToken, User
 from pamnode.identity.principal import Principal
 from pamnode.identity.roles import Permission
+from pamnode.identity.schemas import ApiTokenPatch
 from pamnode.identity.users import get_user
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -190,15 +191,18 @@ async def lock_token(db: AsyncSession, principal: Principal, token_id: str) -> N
 
 
 async def update_token(
-    db: AsyncSession, principal: Principal, token_id: str, changes: dict[str, object]
+    db: AsyncSession, principal: Principal, token_id: str, patch: ApiTokenPatch
 ) -> tuple[ApiToken, User]:
     token, owner = await _managed(db, principal, token_id, "change the token of")
-    if "filter" in changes:
-        changes["filter"] = parse_filter(changes["filter"])  # type: ignore[arg-type]
-    for field, value in changes.items():
-        setattr(token, field, value)
+    details: dict[str, Detail] = {}
+    if patch.filter is not None:
+        token.filter = details["filter"] = parse_filter(patch.filter)
+    if patch.description is not None:
+        token.description = details["description"] = patch.description
+    if patch.enabled is not None:
+        token.enabled = details["enabled"] = patch.enabled
     await db.flush()
-    record(db, principal.audit_scope, AuditAction.API_TOKEN_UPDATE, token_id, "success", **changes)
+    record(db, principal.audit_scope, AuditAction.API_TOKEN_UPDATE, token_id, "success", **details)
     return token, owner
 
 

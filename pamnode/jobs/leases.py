@@ -13,14 +13,13 @@ Each main node sharing a database needs a node name of its own: the name is the 
 
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
 
 from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pamnode.db.base import utcnow
 from pamnode.jobs.models import Job
-from pamnode.jobs.states import JobState, lock_feed
+from pamnode.jobs.states import JobColumns, JobState, lock_feed
 
 # A node's renewals come this many times per lease: two may be missed before it lapses.
 RENEWALS_PER_LEASE = 3
@@ -34,7 +33,7 @@ _RENEW = (
 )
 
 
-def claim(node_name: str, lease_s: float) -> dict[str, Any]:
+def claim(node_name: str, lease_s: float) -> JobColumns:
     """The columns of a job this node takes: written with the job's first attempt."""
     return {"claimed_by": node_name, "lease_until": utcnow() + timedelta(seconds=lease_s)}
 

@@ -29,14 +29,14 @@ from pamnode.jobs.delegation import follow
 from pamnode.jobs.models import Job
 from pamnode.jobs.pool import Work
 from pamnode.jobs.queue import INTERRUPTED
-from pamnode.jobs.states import Change, JobState, Opening
+from pamnode.jobs.states import Change, JobColumns, JobState, Opening
 from pamnode.peers.models import Component, PeerNode
 from pamnode.peers.routing import Candidate
 
 log = logging.getLogger("pamnode.jobs")
 
 
-_QUEUED_AGAIN = {"state": JobState.QUEUED, "claimed_by": None, "lease_until": None}
+_QUEUED_AGAIN: JobColumns = {"state": JobState.QUEUED, "claimed_by": None, "lease_until": None}
 
 
 async def reconcile(ctx: JobContext) -> None:
@@ -83,7 +83,11 @@ async def _recover(ctx: JobContext, at_start: bool) -> None:
                     )
                     queued_again = True
                     continue
-                fields = {"state": JobState.FAILED, "error": message, "error_code": "interrupted"}
+                fields: JobColumns = {
+                    "state": JobState.FAILED,
+                    "error": message,
+                    "error_code": "interrupted",
+                }
                 changes.append(Change(job.id, fields, open_attempt, "interrupted", message))
             elif lost in (None, ctx.node_name):
                 follow_up.append((job, candidate, job.attempts[-1].id))

@@ -1,7 +1,5 @@
 """Management > Scripts: the site's script library."""
 
-from typing import Any
-
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -12,6 +10,7 @@ from pamnode.identity.principal import Principal
 from pamnode.identity.roles import Permission
 from pamnode.identity.tenants import refuse_base_tenant
 from pamnode.jobs.models import Script
+from pamnode.jobs.schemas import ScriptIn, ScriptPatch
 
 
 def _require(principal: Principal, permission: Permission) -> None:
@@ -38,11 +37,11 @@ async def find_script(db: AsyncSession, principal: Principal, name_or_id: str) -
     return script
 
 
-async def create_script(db: AsyncSession, principal: Principal, fields: dict[str, Any]) -> Script:
+async def create_script(db: AsyncSession, principal: Principal, body: ScriptIn) -> Script:
     _require(principal, Permission.SCRIPTS_WRITE)
-    if await _taken(db, principal.site.id, fields["name"]):
-        raise Conflict(f"this site already has a script named '{fields['name']}'", "script_exists")
-    script = Script(site_id=principal.site.id, created_by=principal.user.login, **fields)
+    if await _taken(db, principal.site.id, body.name):
+        raise Conflict(f"this site already has a script named '{body.name}'", "script_exists")
+    script = Script(site_id=principal.site.id, created_by=principal.user.login, **body.model_dump())
     db.add(script)
     await db.flush()
     record(db, principal.audit_scope, AuditAction.SCRIPT_CREATE, script.name, type=script.type)
@@ -61,12 +60,13 @@ async def read_script(db: AsyncSession, principal: Principal, name_or_id: str) -
 
 
 async def update_script(
-    db: AsyncSession, principal: Principal, name_or_id: str, changes: dict[str, Any]
+    db: AsyncSession, principal: Principal, name_or_id: str, patch: ScriptPatch
 ) -> Script:
     _require(principal, Permission.SCRIPTS_WRITE)
     script = await find_script(db, principal, name_or_id)
-    if "name" in changes and await _taken(db, script.site_id, changes["name"], script.id):
-        raise Conflict(f"this site already has a script named '{changes['name']}'", "script_exists")
+    if patch.name is not None and await _taken(db, script.site_id, patch.name, script.id):
+        raise Conflict(f"this site already has a script named '{patch.name}'", "script_exists")
+    changes = patch.changes()
     for name, value in changes.items():
         setattr(script, name, value)
     await db.flush()

@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Concatenate, ParamSpec, TypeVar
+from typing import Any, Concatenate, ParamSpec, TypedDict, TypeVar, Unpack
 
 from sqlalchemy import Update, bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -39,6 +39,26 @@ FINISHED = frozenset({JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED, J
 UNFINISHED = frozenset(set(JobState) - FINISHED)
 
 Sessions = async_sessionmaker[AsyncSession]
+
+
+class JobColumns(TypedDict, total=False):
+    """The columns a change of a job may write: a misspelt one is a type error, not a
+    statement that fails at run time."""
+
+    state: JobState
+    started_at: datetime | None
+    finished_at: datetime | None
+    node_signature: str | None
+    peer_node: str | None
+    exit_status: int | None
+    output: str
+    facts: dict[str, Any]
+    error: str
+    error_code: str
+    host_key: str | None
+    claimed_by: str | None
+    lease_until: datetime | None
+
 
 log = logging.getLogger("pamnode.jobs")
 
@@ -69,7 +89,7 @@ class Change:
     """One write to one job: its columns, and the attempt it closes (with how it ended)."""
 
     job_id: str
-    fields: dict[str, Any]
+    fields: JobColumns
     attempt_id: str | None = None
     outcome: str = ""
     attempt_error: str = ""
@@ -251,7 +271,7 @@ async def end(
     attempt_id: str | None,
     outcome: str,
     attempt_error: str = "",
-    **fields: Any,
+    **fields: Unpack[JobColumns],
 ) -> bool:
     """Close the attempt and write the job's change with it, in one transaction."""
     return await commit(sessions, Change(job_id, fields, attempt_id, outcome, attempt_error))
@@ -263,11 +283,11 @@ def failure(
     code: str,
     message: str,
     outcome: str = "refused",
-    **fields: Any,
+    **fields: Unpack[JobColumns],
 ) -> Change:
     """The job failed with its reason, closing `attempt_id` (if any) as `outcome`."""
-    fields.update(state=JobState.FAILED, error_code=code, error=message)
-    return Change(job_id, fields, attempt_id, outcome, message)
+    failed: JobColumns = {**fields, "state": JobState.FAILED, "error_code": code, "error": message}
+    return Change(job_id, failed, attempt_id, outcome, message)
 
 
 async def fail(
@@ -277,18 +297,23 @@ async def fail(
     code: str,
     message: str,
     outcome: str = "refused",
-    **fields: Any,
+    **fields: Unpack[JobColumns],
 ) -> bool:
     """Write `failure` in a transaction of its own."""
     return await commit(sessions, failure(job_id, attempt_id, code, message, outcome, **fields))
 
 
 async def time_out(
-    sessions: Sessions, job_id: str, attempt_id: str, message: str, **fields: Any
+    sessions: Sessions, job_id: str, attempt_id: str, message: str, **fields: Unpack[JobColumns]
 ) -> bool:
     """End the job as timed out, closing its attempt likewise."""
-    fields.update(state=JobState.TIMED_OUT, error=message, error_code="timeout")
-    return await end(sessions, job_id, attempt_id, "timed_out", message, **fields)
+    timed_out: JobColumns = {
+        **fields,
+        "state": JobState.TIMED_OUT,
+        "error": message,
+        "error_code": "timeout",
+    }
+    return await end(sessions, job_id, attempt_id, "timed_out", message, **timed_out)
 
 
 async def end_if_queued(sessions: Sessions, job_id: str, state: JobState) -> bool:
@@ -303,7 +328,7 @@ class Opening:
 
     job_id: str
     peer_node: str | None
-    fields: dict[str, Any]
+    fields: JobColumns
     ended: str | None = None
     outcome: str = ""
     error: str = ""
@@ -353,7 +378,7 @@ async def end_broken(
     """End a job that can no longer end on its own (it broke, or was cancelled before it ran),
     closing its open attempts with it, in the caller's transaction. A job that ended
     meanwhile keeps its end."""
-    fields = {"state": state, "error_code": code, "error": message}
+    fields: JobColumns = {"state": state, "error_code": code, "error": message}
     if await write(db, [Change(job_id, fields)]):
         await end_open_attempts(db, [job_id], state.value, message)
 

@@ -33,7 +33,7 @@ from pamnode.assets.credentials import Credential, CredentialIn
 from pamnode.assets.destinations import Host
 from pamnode.core.bodies import Strict
 from pamnode.executors.specs import JobSpec, ScriptType, Target, Task, TaskResult
-from pamnode.jobs.states import FINISHED, JobState
+from pamnode.jobs.states import FINISHED, JobColumns, JobState
 
 
 class TargetIn(Strict):
@@ -118,9 +118,20 @@ class PeerJobStatus(BaseModel):
     def finished(self) -> bool:
         return self.state in FINISHED
 
-    def outcome(self) -> dict[str, Any]:
+    def outcome(self) -> JobColumns:
         """The main's job columns this answer sets: every field but the id."""
-        return self.model_dump(exclude={"id"})
+        return {
+            "state": self.state,
+            "exit_status": self.exit_status,
+            "output": self.output,
+            "facts": self.facts,
+            "error": self.error,
+            "error_code": self.error_code,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "node_signature": self.node_signature,
+            "host_key": self.host_key,
+        }
 
     def result(self) -> TaskResult | None:
         """The task's result when it ran to an exit status on the peer."""

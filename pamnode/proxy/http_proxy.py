@@ -13,7 +13,7 @@ import logging
 import ssl
 
 from pamnode.audit.actions import AuditAction
-from pamnode.audit.service import AuditScope, record
+from pamnode.audit.service import AuditScope, Detail, record
 from pamnode.audit.targets import allowed_destination
 from pamnode.core.errors import Forbidden, InvalidInput, PamError, Unauthenticated, Unavailable
 from pamnode.core.streams import Connection, splice
@@ -177,7 +177,7 @@ class HttpProxy:
             )
 
     async def _audit(
-        self, scope: AuditScope, grant: ProxyGrant, outcome: str, **details: object
+        self, scope: AuditScope, grant: ProxyGrant, outcome: str, **details: Detail
     ) -> None:
         async with self.ctx.sessions.begin() as db:
             record(

@@ -39,7 +39,7 @@ def _out(directory: Directory) -> DirectoryOut:
 async def create_directory(
     body: DirectoryIn, caller: Caller, db: DB, node: NodeDep
 ) -> DirectoryOut:
-    directory = await registry.create_directory(db, node.keyring, caller, body.model_dump())
+    directory = await registry.create_directory(db, node.keyring, caller, body)
     return _out(directory)
 
 
@@ -58,8 +58,7 @@ async def read_directory(name: str, caller: Caller, db: DB) -> DirectoryOut:
 async def update_directory(
     name: str, body: DirectoryPatch, caller: Caller, db: DB, node: NodeDep
 ) -> DirectoryOut:
-    changes = body.model_dump(exclude_unset=True)
-    return _out(await registry.update_directory(db, node.keyring, caller, name, changes))
+    return _out(await registry.update_directory(db, node.keyring, caller, name, body))
 
 
 @router.delete("/{name}", status_code=status.HTTP_204_NO_CONTENT)

@@ -179,8 +179,7 @@ async def read_token(token_id: str, caller: Caller, db: DB, node: NodeDep) -> Ap
 
 @router.patch("/api-tokens/{token_id}", tags=["api-tokens"])
 async def update_token(token_id: str, body: ApiTokenPatch, caller: Caller, db: DB) -> ApiTokenOut:
-    changes = body.model_dump(exclude_unset=True)
-    return _token_out(*await api_tokens.update_token(db, caller, token_id, changes))
+    return _token_out(*await api_tokens.update_token(db, caller, token_id, body))
 
 
 @router.post("/api-tokens/{token_id}/unlock", tags=["api-tokens"])

@@ -70,7 +70,7 @@ async def cancel_job(job_id: str, caller: Caller, db: DB, node: NodeDep) -> JobD
 
 @router.post("/scripts", status_code=status.HTTP_201_CREATED, tags=["scripts"])
 async def create_script(body: ScriptIn, caller: Caller, db: DB) -> ScriptOut:
-    return ScriptOut.model_validate(await scripts.create_script(db, caller, body.model_dump()))
+    return ScriptOut.model_validate(await scripts.create_script(db, caller, body))
 
 
 @router.get("/scripts", tags=["scripts"])
@@ -85,8 +85,7 @@ async def read_script(script: str, caller: Caller, db: DB) -> ScriptOut:
 
 @router.patch("/scripts/{script}", tags=["scripts"])
 async def update_script(script: str, body: ScriptPatch, caller: Caller, db: DB) -> ScriptOut:
-    changes = body.model_dump(exclude_unset=True)
-    return ScriptOut.model_validate(await scripts.update_script(db, caller, script, changes))
+    return ScriptOut.model_validate(await scripts.update_script(db, caller, script, body))
 
 
 @router.delete("/scripts/{script}", status_code=status.HTTP_204_NO_CONTENT, tags=["scripts"])

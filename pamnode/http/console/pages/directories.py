@@ -82,7 +82,7 @@ async def add_directory(request: Request, caller: Caller, db: DB, node: NodeDep)
     data = await form_data(request)
     expect_form(request, "directories/_form.html", data, directory=None, presets=PRESETS)
     body = validated(DirectoryIn, _fields(data, creating=True))
-    directory = await registry.create_directory(db, node.keyring, caller, body.model_dump())
+    directory = await registry.create_directory(db, node.keyring, caller, body)
     return redirect(request, f"{site_base(request)}/directories/{directory.name}")
 
 
@@ -121,8 +121,7 @@ async def update_directory(
     directory = await registry.read_directory(db, caller, name)
     expect_form(request, "directories/_form.html", data, directory=directory, presets=PRESETS)
     body = validated(DirectoryPatch, _fields(data, creating=False))
-    changes = body.model_dump(exclude_unset=True)
-    await registry.update_directory(db, node.keyring, caller, name, changes)
+    await registry.update_directory(db, node.keyring, caller, name, body)
     return redirect(request, f"{site_base(request)}/directories/{name}")
 
 

@@ -21,7 +21,7 @@ from pamnode.identity import api_tokens, auth, grants, users
 from pamnode.identity.models import User
 from pamnode.identity.principal import Principal
 from pamnode.identity.roles import Permission, SiteRole
-from pamnode.identity.schemas import ApiTokenIn, GrantIn, LoginIn, UserIn, UserPatch
+from pamnode.identity.schemas import ApiTokenIn, ApiTokenPatch, GrantIn, LoginIn, UserIn, UserPatch
 from pamnode.sessions import owners
 
 router = APIRouter(dependencies=[Depends(check_same_origin)], include_in_schema=False)
@@ -315,7 +315,7 @@ async def switch_token(
     caller: Caller,
     db: DB,
 ) -> Response:
-    await api_tokens.update_token(db, caller, token_id, {"enabled": switch == "enable"})
+    await api_tokens.update_token(db, caller, token_id, ApiTokenPatch(enabled=switch == "enable"))
     return redirect(request, f"{site_base(request)}/api-tokens")
 
 

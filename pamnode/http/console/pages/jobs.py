@@ -94,7 +94,7 @@ async def add_script(request: Request, caller: Caller, db: DB) -> Response:
     data = await form_data(request)
     expect_form(request, "jobs/_script_form.html", data, types=SCRIPT_TYPES)
     body = validated(ScriptIn, {field: data.get(field, "") for field in SCRIPT_FIELDS})
-    await scripts.create_script(db, caller, body.model_dump())
+    await scripts.create_script(db, caller, body)
     return redirect(request, f"{site_base(request)}/scripts")
 
 
@@ -119,7 +119,7 @@ async def edit_script(request: Request, script_id: str, caller: Caller, db: DB) 
     shown = {"id": script_id, "name": data.get("name", "")}
     expect_form(request, "jobs/_script_form.html", data, types=SCRIPT_TYPES, script=shown)
     body = validated(ScriptPatch, {field: data.get(field, "") for field in SCRIPT_FIELDS})
-    await scripts.update_script(db, caller, script_id, body.model_dump(exclude_unset=True))
+    await scripts.update_script(db, caller, script_id, body)
     return redirect(request, f"{site_base(request)}/scripts")
 
 
