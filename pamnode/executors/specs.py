@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any, Protocol, TypedDict
 
 from pamnode.core.errors import InvalidInput
 from pamnode.core.hostports import authority
@@ -81,8 +81,30 @@ class Target:
 class TaskResult:
     exit_status: int | None
     output: str  # raw combined output, secrets never included
-    facts: dict[str, Any] = field(default_factory=dict)
+    facts: Facts = field(default_factory=dict)
     host_key: str | None = None  # the key the SSH server presented (to pin on first contact)
+
+
+# What a status check learns of a host (hostname, OS, uptime, load, disk), by name.
+Facts = dict[str, str | int | float]
+
+
+class StoredTarget(TypedDict):
+    """A target as a job row holds it: never its credential, nor its pinned key."""
+
+    host: str
+    port: int
+    protocol: str
+
+
+class SpecRow(TypedDict):
+    """The job row's columns that hold a spec."""
+
+    task: str
+    target: StoredTarget
+    timeout_s: int
+    script_type: str
+    script_body: str
 
 
 class SpecColumns(Protocol):
@@ -120,7 +142,7 @@ class JobSpec:
             script_body=job.script_body,
         )
 
-    def columns(self) -> dict[str, Any]:
+    def columns(self) -> SpecRow:
         """The job row's columns that hold this spec (the pinned host key is kept apart)."""
         return {
             "task": self.task.value,

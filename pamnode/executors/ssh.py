@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import shlex
-from typing import Any
 
 from pamnode.assets.credentials import Credential
 from pamnode.assets.ssh import SshHost, connect_ssh
 from pamnode.core.errors import ExecutionError
 from pamnode.core.ssh_library import asyncssh
-from pamnode.executors.specs import JobSpec, Target, Task, TaskResult
+from pamnode.executors.specs import Facts, JobSpec, Target, Task, TaskResult
 
 # The part of a job's time budget that reaching the server, key exchange and authentication
 # may use; whatever is left of the budget belongs to the command.
@@ -61,10 +60,10 @@ class SshExecutor:
         return await run_script(spec.target, credential, spec.script_body, spec.timeout_s)
 
 
-def parse_unix_facts(output: str) -> dict[str, Any]:
+def parse_unix_facts(output: str) -> Facts:
     """Facts from STATUS_SCRIPT's output; a section that is missing or garbled is left out."""
     sections = _split_sections(output)
-    facts: dict[str, Any] = {}
+    facts: Facts = {}
     if hostname := _first_line(sections.get("hostname")):
         facts["hostname"] = hostname
     facts.update(_os_release_facts(sections.get("os-release", [])))
@@ -93,7 +92,7 @@ def _first_line(lines: list[str] | None) -> str:
     return lines[0] if lines else ""
 
 
-def _os_release_facts(lines: list[str]) -> dict[str, Any]:
+def _os_release_facts(lines: list[str]) -> Facts:
     values: dict[str, str] = {}
     for line in lines:
         key, sep, raw = line.partition("=")
@@ -105,7 +104,7 @@ def _os_release_facts(lines: list[str]) -> dict[str, Any]:
         except ValueError:
             continue
         values[key.strip()] = " ".join(parts)
-    facts: dict[str, Any] = {}
+    facts: Facts = {}
     for fact, keys in (
         ("os_name", ("NAME",)),
         ("os_version", ("VERSION_ID", "VERSION", "BUILD_ID")),
@@ -118,14 +117,14 @@ def _os_release_facts(lines: list[str]) -> dict[str, Any]:
     return facts
 
 
-def _uptime_facts(line: str) -> dict[str, Any]:
+def _uptime_facts(line: str) -> Facts:
     try:
         return {"uptime_s": float(line.split()[0])}
     except (IndexError, ValueError):
         return {}
 
 
-def _load_facts(line: str) -> dict[str, Any]:
+def _load_facts(line: str) -> Facts:
     try:
         one, five, fifteen = (float(v) for v in line.split()[:3])
     except ValueError:
@@ -133,7 +132,7 @@ def _load_facts(line: str) -> dict[str, Any]:
     return {"load_1m": one, "load_5m": five, "load_15m": fifteen}
 
 
-def _df_facts(lines: list[str]) -> dict[str, Any]:
+def _df_facts(lines: list[str]) -> Facts:
     # `df -P` prints one line per filesystem: name, 1024-blocks, used, available, capacity,
     # mount point. The name may hold spaces, so read from the right.
     for line in lines:

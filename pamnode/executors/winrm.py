@@ -23,7 +23,7 @@ import re
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import cast
 from xml.etree import ElementTree
 
 import requests
@@ -33,7 +33,7 @@ from pypsrp.wsman import WSMan
 
 from pamnode.assets.credentials import Credential
 from pamnode.core.errors import ExecutionError
-from pamnode.executors.specs import JobSpec, Target, Task, TaskResult
+from pamnode.executors.specs import Facts, JobSpec, Target, Task, TaskResult
 
 log = logging.getLogger("pamnode.jobs.winrm")
 
@@ -345,7 +345,7 @@ def clixml_to_text(stderr: str) -> str:
     return text.replace("&amp;", "&").replace("\r\n", "\n")
 
 
-def parse_windows_facts(output: str) -> dict[str, Any]:
+def parse_windows_facts(output: str) -> Facts:
     """Facts from STATUS_SCRIPT's JSON; ValueError when there is no such object."""
     line = next((ln for ln in reversed(output.splitlines()) if ln.strip().startswith("{")), None)
     if line is None:
@@ -353,7 +353,7 @@ def parse_windows_facts(output: str) -> dict[str, Any]:
     raw = json.loads(line)
     if not isinstance(raw, dict):
         raise ValueError("the JSON is not an object")
-    facts: dict[str, Any] = {}
+    facts: Facts = {}
     for key in ("hostname", "os_name", "os_version", "os_build", "last_boot", "user"):
         if raw.get(key) not in (None, ""):
             facts[key] = str(raw[key])

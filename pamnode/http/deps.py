@@ -10,6 +10,7 @@ from pamnode.app.node import Node
 from pamnode.core.errors import Unauthenticated
 from pamnode.identity.auth import Verified, authenticate, bearer_token, bearer_value, verify_caller
 from pamnode.identity.principal import Principal
+from pamnode.identity.signing import Claims
 
 
 def get_node(request: Request) -> Node:
@@ -41,7 +42,7 @@ def client_address(request: Request) -> str:
     return request.client.host if request.client else ""
 
 
-def _identified(request: Request, principal: Principal, claims: dict[str, object]) -> Principal:
+def _identified(request: Request, principal: Principal, claims: Claims) -> Principal:
     """What the audit of refusals and logout read of the caller, whichever way it came."""
     request.state.actor = principal.user.login
     request.state.token_claims = claims

@@ -165,7 +165,7 @@ class Verified:
     token, its row (whose expiry bounds how long the caller may be remembered)."""
 
     principal: Principal
-    claims: dict[str, object]
+    claims: signing.Claims
     api_token: ApiToken | None
 
 
@@ -176,7 +176,7 @@ async def authenticate(
     token: str,
     source: str,
     accounts: ExternalAccounts,
-) -> tuple[Principal, dict[str, object]]:
+) -> tuple[Principal, signing.Claims]:
     """Return the caller and the token's claims, or raise the one refusal that applies."""
     verified = await verify_caller(db, tenant_name, site_name, token, source, accounts)
     return verified.principal, verified.claims
@@ -238,7 +238,7 @@ async def verify_caller(
     return Verified(Principal(user, tenant, site, roles, via, source, groups), claims, api_token)
 
 
-async def _check_api_token(db: AsyncSession, site_name: str, claims: dict[str, object]) -> ApiToken:
+async def _check_api_token(db: AsyncSession, site_name: str, claims: signing.Claims) -> ApiToken:
     if claims.get("site") != site_name:
         raise Forbidden(
             f"the API token was issued for site '{claims.get('site')}' and is not valid on "
@@ -257,7 +257,7 @@ async def _check_api_token(db: AsyncSession, site_name: str, claims: dict[str, o
     return row
 
 
-async def _check_session(db: AsyncSession, claims: dict[str, object]) -> None:
+async def _check_session(db: AsyncSession, claims: signing.Claims) -> None:
     session = await db.get(LoginSession, claims["jti"])
     if session is None:
         raise Unauthenticated("the session has ended: log in again", code="session_ended")

@@ -60,6 +60,7 @@ from pamnode.identity.auth import Verified
 from pamnode.identity.models import ApiToken, Site, SiteRoleGrant, Tenant, User
 from pamnode.identity.principal import Principal
 from pamnode.identity.roles import SiteRole
+from pamnode.identity.signing import Claims
 
 MAX_ENTRIES = 4096
 # The rows a cached caller is built from: a committed change to any of them drops every entry.
@@ -115,7 +116,7 @@ class _Entry:
     roles: frozenset[SiteRole]
     groups: frozenset[str]
     via: str
-    claims: dict[str, object]
+    claims: Claims
     # On the cache's clock.
     until: float
 
@@ -163,7 +164,7 @@ class CallerCache:
         site: str,
         source: str,
         verify: Callable[[], Awaitable[Verified]],
-    ) -> tuple[Principal, dict[str, object]]:
+    ) -> tuple[Principal, Claims]:
         """The caller and its token's claims: remembered, or from `verify` (every check
         against the database, raising the refusal that applies) and then remembered when it
         is an API-token caller. `token` is None when the request carries no bearer token."""
@@ -176,7 +177,7 @@ class CallerCache:
             await under_way.wait()
         entry = self._recall(key)
         if entry is not None:
-            return await self._rebuild(db, entry, source), dict(entry.claims)
+            return await self._rebuild(db, entry, source), entry.claims.copy()
         # Read before verify's first query: a revoking commit in between forbids keeping.
         seen = _Revocations.count
         done = self._verifying.setdefault(key, asyncio.Event())
@@ -222,7 +223,7 @@ class CallerCache:
             roles=principal.roles,
             groups=principal.groups,
             via=principal.via,
-            claims=dict(verified.claims),
+            claims=verified.claims.copy(),
             until=self._clock() + lifetime.total_seconds(),
         )
         self._entries.move_to_end(key)

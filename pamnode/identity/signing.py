@@ -2,7 +2,7 @@
 
 import hashlib
 from datetime import datetime
-from typing import Any
+from typing import NotRequired, TypedDict
 
 import jwt
 from cryptography.hazmat.primitives import serialization
@@ -16,6 +16,15 @@ ALGORITHM = "EdDSA"
 LEEWAY_S = 60
 
 
+class Claims(TypedDict):
+    """What a pamnode token says beyond its issuer, tenant and expiry (which `sign` adds)."""
+
+    jti: str  # the login session's or API token's id
+    sub: str  # the user's id
+    typ: str  # a login session or an API token
+    site: NotRequired[str]  # an API token's site
+
+
 def key_id(public_key_pem: bytes) -> str:
     public = serialization.load_pem_public_key(public_key_pem)
     der = public.public_bytes(
@@ -24,7 +33,7 @@ def key_id(public_key_pem: bytes) -> str:
     return hashlib.sha256(der).hexdigest()[:32]
 
 
-def sign(ring: KeyRing, tenant: Tenant, claims: dict[str, Any], expires_at: datetime) -> str:
+def sign(ring: KeyRing, tenant: Tenant, claims: Claims, expires_at: datetime) -> str:
     payload = {**claims, "iss": tenant.issuer, "tenant": tenant.name, "exp": expires_at}
     return jwt.encode(
         payload,
@@ -44,10 +53,10 @@ def unverified_key_id(token: str) -> str:
     return kid
 
 
-def verify(token: str, tenant: Tenant) -> dict[str, Any]:
+def verify(token: str, tenant: Tenant) -> Claims:
     """Check the signature and issuer; expiry is judged by the caller against its own records."""
     try:
-        return jwt.decode(
+        decoded = jwt.decode(
             token,
             tenant.signing_public_key.encode(),
             algorithms=[ALGORITHM],
@@ -59,3 +68,9 @@ def verify(token: str, tenant: Tenant) -> dict[str, Any]:
             f"the token's signature is not valid for tenant '{tenant.name}' ({exc})",
             code="token_bad_signature",
         ) from exc
+    claims = Claims(jti=decoded["jti"], sub=decoded["sub"], typ=decoded["typ"])
+    if "site" in decoded:
+        claims["site"] = decoded["site"]
+    if not all(isinstance(value, str) for value in claims.values()):
+        raise Unauthenticated("the token's claims are not all text", code="token_malformed")
+    return claims

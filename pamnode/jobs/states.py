@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from pamnode.core.request_id import background_task
 from pamnode.db.base import new_id, utcnow
+from pamnode.executors.specs import Facts
 from pamnode.jobs import signals
 from pamnode.jobs.models import Job, JobAttempt, JobFeed
 
@@ -52,7 +53,7 @@ class JobColumns(TypedDict, total=False):
     peer_node: str | None
     exit_status: int | None
     output: str
-    facts: dict[str, Any]
+    facts: Facts
     error: str
     error_code: str
     host_key: str | None

@@ -25,14 +25,14 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from pamnode.assets.credentials import Credential, CredentialIn
 from pamnode.assets.destinations import Host
 from pamnode.core.bodies import Strict
-from pamnode.executors.specs import JobSpec, ScriptType, Target, Task, TaskResult
+from pamnode.executors.specs import Facts, JobSpec, ScriptType, Target, Task, TaskResult
 from pamnode.jobs.states import FINISHED, JobColumns, JobState
 
 
@@ -106,7 +106,7 @@ class PeerJobStatus(BaseModel):
     state: JobState
     exit_status: int | None
     output: str
-    facts: dict[str, Any]
+    facts: Facts
     error: str
     error_code: str
     started_at: datetime | None

@@ -2,7 +2,7 @@
 
 import ssl
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TypeVar
 from urllib.parse import urlsplit
 
 import httpx
@@ -125,11 +125,11 @@ class PeerClients:
         endpoint: PeerEndpoint,
         method: str,
         path: str,
-        json: Any = None,
         timeout: float | None = None,
     ) -> httpx.Response:
-        """One request to the peer over the pinned channel; raise PeerFailure on any refusal."""
-        response = await self._request(endpoint, method, path, json, timeout)
+        """One request without a body to the peer over the pinned channel (its answer is not
+        JSON: a recording); raise PeerFailure on any refusal."""
+        response = await self._request(endpoint, method, path, None, timeout)
         self._metrics.peer_request(endpoint.url, "ok")
         return response
 
@@ -167,7 +167,7 @@ class PeerClients:
         return read
 
     async def _request(
-        self, endpoint: PeerEndpoint, method: str, path: str, json: Any, timeout: float | None
+        self, endpoint: PeerEndpoint, method: str, path: str, json: object, timeout: float | None
     ) -> httpx.Response:
         """The request; a failure raised (and counted by its outcome), an answer returned
         uncounted (the caller decides whether it is one)."""
