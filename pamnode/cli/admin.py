@@ -85,6 +85,7 @@ def tenant_add(
     admin_login: Annotated[str, typer.Option(help="First administrator of the new tenant.")],
     admin_password_file: PasswordFile = None,
     issuer: Annotated[str | None, typer.Option(help="Token issuer (default pamnode:NAME).")] = None,
+    as_json: Json = False,
 ) -> None:
     """Create a tenant with its root site and first administrator."""
     body = {
@@ -93,7 +94,7 @@ def tenant_add(
         "admin_login": admin_login,
         "admin_password": secret_from(admin_password_file, "Administrator password"),
     }
-    show(request("POST", "tenants", body=body))
+    show(request("POST", "tenants", body=body), as_json)
 
 
 @tenant_app.command("list")
@@ -117,9 +118,12 @@ site_app = typer.Typer(help="Sites of the current tenant.", no_args_is_help=True
 
 
 @site_app.command("add")
-def site_add(name: Annotated[str, typer.Argument(help="Name, also in the site's URLs.")]) -> None:
+def site_add(
+    name: Annotated[str, typer.Argument(help="Name, also in the site's URLs.")],
+    as_json: Json = False,
+) -> None:
     """Add a site to the current tenant."""
-    show(request("POST", "sites", body={"name": name}))
+    show(request("POST", "sites", body={"name": name}), as_json)
 
 
 @site_app.command("list")
@@ -139,6 +143,7 @@ def user_add(
     last_name: Annotated[str, typer.Option(help="Last name.")] = "",
     mail: Annotated[str, typer.Option(help="Mail address.")] = "",
     locked: Annotated[bool, typer.Option(help="Create it locked (cannot log in).")] = False,
+    as_json: Json = False,
 ) -> None:
     """Add a user to the tenant's local directory."""
     body = {
@@ -149,7 +154,7 @@ def user_add(
         "mail": mail,
         "locked": locked,
     }
-    show(request("POST", "users", body=body))
+    show(request("POST", "users", body=body), as_json)
 
 
 @user_app.command("list")
@@ -166,15 +171,15 @@ def user_show(user: UserRef, as_json: Json = False) -> None:
 
 
 @user_app.command("lock")
-def user_lock(user: UserRef) -> None:
+def user_lock(user: UserRef, as_json: Json = False) -> None:
     """Lock a user out (its sessions and tokens are refused)."""
-    show(request("PATCH", f"users/{resolve(USER, user, 'login')}", body={"locked": True}))
+    show(request("PATCH", f"users/{resolve(USER, user, 'login')}", body={"locked": True}), as_json)
 
 
 @user_app.command("unlock")
-def user_unlock(user: UserRef) -> None:
+def user_unlock(user: UserRef, as_json: Json = False) -> None:
     """Let a locked user in again."""
-    show(request("PATCH", f"users/{resolve(USER, user, 'login')}", body={"locked": False}))
+    show(request("PATCH", f"users/{resolve(USER, user, 'login')}", body={"locked": False}), as_json)
 
 
 @user_app.command("rm")
@@ -193,9 +198,10 @@ role_app = typer.Typer(help="Site roles.", no_args_is_help=True)
 def role_grant(
     user: Login,
     role: Annotated[str, typer.Argument(help=", ".join(SiteRole))],
+    as_json: Json = False,
 ) -> None:
     """Give a user a role in the current site."""
-    show(request("POST", "site-roles", body={"principal": user, "role": role}))
+    show(request("POST", "site-roles", body={"principal": user, "role": role}), as_json)
 
 
 @role_app.command("list")
@@ -228,6 +234,7 @@ def token_add(
     enabled: Annotated[
         bool, typer.Option("--enabled/--disabled", help="Disabled: refused until enabled.")
     ] = True,
+    as_json: Json = False,
 ) -> None:
     """Issue an API token to a user (locked: `unlock` shows its JWT)."""
     body = {
@@ -237,7 +244,7 @@ def token_add(
         "description": description,
         "enabled": enabled,
     }
-    show(request("POST", "api-tokens", body=body))
+    show(request("POST", "api-tokens", body=body), as_json)
 
 
 @token_app.command("list")
@@ -267,15 +274,15 @@ def token_lock(token: TokenRef) -> None:
 
 
 @token_app.command("enable")
-def token_enable(token: TokenRef) -> None:
+def token_enable(token: TokenRef, as_json: Json = False) -> None:
     """Accept the token again."""
-    show(request("PATCH", f"api-tokens/{resolve(TOKEN, token)}", body={"enabled": True}))
+    show(request("PATCH", f"api-tokens/{resolve(TOKEN, token)}", body={"enabled": True}), as_json)
 
 
 @token_app.command("disable")
-def token_disable(token: TokenRef) -> None:
+def token_disable(token: TokenRef, as_json: Json = False) -> None:
     """Refuse the token until it is enabled."""
-    show(request("PATCH", f"api-tokens/{resolve(TOKEN, token)}", body={"enabled": False}))
+    show(request("PATCH", f"api-tokens/{resolve(TOKEN, token)}", body={"enabled": False}), as_json)
 
 
 @token_app.command("rm")

@@ -119,6 +119,7 @@ def add(
     ask_password: AskPassword = False,
     private_key_file: PrivateKeyFile = None,
     passphrase_file: PassphraseFile = None,
+    as_json: Json = False,
 ) -> None:
     """Add a container or a host."""
     body = {
@@ -132,7 +133,7 @@ def add(
             username, password_file, ask_password, private_key_file, passphrase_file
         ),
     }
-    show(request("POST", "assets", body=body))
+    show(request("POST", "assets", body=body), as_json)
 
 
 @asset_app.command("list")
@@ -190,6 +191,7 @@ def edit(
     ask_password: AskPassword = False,
     private_key_file: PrivateKeyFile = None,
     passphrase_file: PassphraseFile = None,
+    as_json: Json = False,
 ) -> None:
     """Rename, change properties or tags, or set vault fields.
 
@@ -204,7 +206,7 @@ def edit(
         body["properties"] = properties
     if secrets:
         body["secrets"] = secrets
-    show(request("PATCH", f"assets/{resolve_asset(ref)}", body=body))
+    show(request("PATCH", f"assets/{resolve_asset(ref)}", body=body), as_json)
 
 
 @asset_app.command("move")
@@ -246,10 +248,11 @@ def grant(
     ref: Ref,
     user: Annotated[str, typer.Argument(help="Login of the user.")],
     role: Annotated[str, typer.Argument(help="viewer, operator, asset-manager or owner.")],
+    as_json: Json = False,
 ) -> None:
     """Give a user a role on an asset or container (and everything below it)."""
     body = {"principal": user, "role": role}
-    show(request("POST", f"assets/{resolve_asset(ref)}/permissions", body=body))
+    show(request("POST", f"assets/{resolve_asset(ref)}/permissions", body=body), as_json)
 
 
 @asset_app.command("revoke")
@@ -296,19 +299,19 @@ def vault_status(as_json: Json = False) -> None:
 
 
 @vault_app.command("verify")
-def vault_verify() -> None:
+def vault_verify(as_json: Json = False) -> None:
     """Decrypt every sealed value of the tenant and list any that fail."""
     found = request("POST", "vault/verify")
-    show(found)
+    show(found, as_json)
     if found["unreadable"]:
         raise typer.Exit(1)
 
 
 @vault_app.command("rotate")
-def vault_rotate(yes: Yes = False) -> None:
+def vault_rotate(yes: Yes = False, as_json: Json = False) -> None:
     """Re-encrypt every secret of the tenant under a new key, then drop the old key."""
     confirm(yes, "Rotate the tenant key? Back up the key ring file afterwards.")
-    show(request("POST", "vault/rotate"))
+    show(request("POST", "vault/rotate"), as_json)
 
 
 def register_asset_commands(app: typer.Typer) -> None:

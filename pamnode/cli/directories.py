@@ -38,6 +38,7 @@ def add(
     ca_file: Annotated[
         Path | None, typer.Option(help="The CA of the server's certificate (PEM).")
     ] = None,
+    as_json: Json = False,
 ) -> None:
     """Management > Directories > Add: an LDAP or Active Directory directory."""
     body = {
@@ -51,7 +52,7 @@ def add(
         "user_base": user_base,
         "group_base": group_base,
     }
-    show(request("POST", "directories", body=body))
+    show(request("POST", "directories", body=body), as_json)
 
 
 @directory_app.command("list")
@@ -77,6 +78,7 @@ def edit(
     enabled: Annotated[
         bool | None, typer.Option("--enabled/--disabled", help="Disabled: nobody logs in by it.")
     ] = None,
+    as_json: Json = False,
 ) -> None:
     """Change a directory; what is left out keeps its value."""
     changes: dict[str, Any] = {
@@ -87,7 +89,7 @@ def edit(
         "enabled": enabled,
     }
     body = {key: value for key, value in changes.items() if value is not None}
-    show(request("PATCH", f"directories/{name}", body=body))
+    show(request("PATCH", f"directories/{name}", body=body), as_json)
 
 
 @directory_app.command("rm")
@@ -113,18 +115,26 @@ def test_connection(
 
 @directory_app.command("add-user")
 def add_user(
-    name: Name, login: Annotated[str, typer.Argument(help="The user's login in the directory.")]
+    name: Name,
+    login: Annotated[str, typer.Argument(help="The user's login in the directory.")],
+    as_json: Json = False,
 ) -> None:
     """Bring a directory user into pamnode (to grant it roles or an API token)."""
-    show(request("POST", f"directories/{name}/users", body={"login": login}))
+    show(request("POST", f"directories/{name}/users", body={"login": login}), as_json)
 
 
 @directory_app.command("grant")
 def grant(
-    name: Name, group: Group, role: Annotated[str, typer.Argument(help="A site role.")]
+    name: Name,
+    group: Group,
+    role: Annotated[str, typer.Argument(help="A site role.")],
+    as_json: Json = False,
 ) -> None:
     """Grant a site role to a directory group (never the service role)."""
-    show(request("POST", f"directories/{name}/group-grants", body={"group": group, "role": role}))
+    show(
+        request("POST", f"directories/{name}/group-grants", body={"group": group, "role": role}),
+        as_json,
+    )
 
 
 @directory_app.command("grants")
@@ -140,10 +150,11 @@ def grant_asset(
     group: Group,
     asset: Annotated[str, typer.Argument(help="Asset or container: its id, path or name.")],
     role: Annotated[str, typer.Argument(help="viewer, operator, asset-manager or owner.")],
+    as_json: Json = False,
 ) -> None:
     """Grant an asset permission to a directory group (revoke: `pamnode asset revoke`)."""
     body = {"group": group, "asset": resolve_asset(asset), "role": role}
-    show(request("POST", f"directories/{name}/asset-grants", body=body))
+    show(request("POST", f"directories/{name}/asset-grants", body=body), as_json)
 
 
 @directory_app.command("asset-grants")

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from pamnode.cli.client import Api, request
@@ -47,6 +48,14 @@ def execute(
     ] = None,
     timeout: Annotated[int, typer.Option(help="Seconds before the job is stopped.")] = 300,
     wait: Annotated[bool, typer.Option("--wait", help="Follow the jobs until they end.")] = False,
+    as_json: Annotated[
+        bool,
+        typer.Option(
+            "--json",
+            help="Print the jobs as JSON and nothing else: as started, or with --wait as they "
+            "ended (the progress then goes to stderr).",
+        ),
+    ] = False,
 ) -> None:
     """Execute a task on an asset, or on every asset below a container."""
     body = {"task": task, "script": script, "timeout_s": timeout}
@@ -55,6 +64,9 @@ def execute(
         typer.echo(f"skipped (task does not apply): {', '.join(started['skipped'])}")
     jobs: list[dict[str, Any]] = started["jobs"]
     batch_id: str | None = started["batch_id"]
+    if as_json:
+        _execute_as_json(started, wait)
+        return
     if not wait:
         if batch_id is None or len(jobs) + TABLE_MARGIN <= console.height:
             table(jobs, JOB_COLUMNS)
@@ -72,15 +84,38 @@ def execute(
         raise typer.Exit(1)
 
 
-def _follow_job(api: Api, job_id: str) -> Counts:
-    """A single job (no batch) is followed by its id; its details are shown at its end."""
+def _execute_as_json(started: dict[str, Any], wait: bool) -> None:
+    """The API's answer as JSON; with `wait`, the jobs as they ended (progress on stderr)."""
+    if not wait:
+        show(started, as_json=True)
+        return
+    jobs, batch_id = started["jobs"], started["batch_id"]
+    with Api() as api:
+        if batch_id is None:
+            ended = [_followed(api, jobs[0]["id"], stderr=True)[1]]
+        else:
+            total, resume = len(jobs), _list_command(batch_id)
+            _follow(_batch_counts(api, batch_id, total), total, resume, stderr=True)
+            ended = _batch_jobs(api, batch_id, None, len(jobs))
+    show({"batch_id": batch_id, "jobs": ended}, as_json=True)
+    if any(job["state"] != "succeeded" for job in ended):
+        raise typer.Exit(1)
+
+
+def _followed(api: Api, job_id: str, stderr: bool = False) -> tuple[Counts, dict[str, Any]]:
+    """Follow one job (no batch) by its id to its end: its counts and its details then."""
     latest: dict[str, Any] = {}
 
     def poll() -> Counts:
         latest.update(api.request("GET", f"jobs/{job_id}"))
         return {latest["state"]: 1}
 
-    counts = _follow(poll, 1, f"pamnode jobs show {job_id}")
+    return _follow(poll, 1, f"pamnode jobs show {job_id}", stderr), latest
+
+
+def _follow_job(api: Api, job_id: str) -> Counts:
+    """A single job (no batch) is followed by its id; its details are shown at its end."""
+    counts, latest = _followed(api, job_id)
     table([latest], _columns([latest]))
     show(latest)
     return counts
@@ -90,17 +125,7 @@ def _follow_batch(api: Api, batch_id: str, started: list[dict[str, Any]]) -> Cou
     """A batch is followed by counting its jobs in each state (one small page per state,
     whose total is the count), so a turn costs the same for 3 jobs or 2,000."""
     total = len(started)
-
-    def poll() -> Counts:
-        # Jobs move one way (queued, dispatched, running, an end) while the states are
-        # counted one after the other: counted from the end backwards, a job that moves
-        # meanwhile is missed rather than counted twice, and those missed are shown as queued
-        # until the next turn, so that the counts always add up to the batch.
-        counts = {state: _count(api, batch_id, state) for state in COUNTED}
-        counts["queued"] = max(0, total - sum(counts.values()))
-        return counts
-
-    counts = _follow(poll, total, _list_command(batch_id))
+    counts = _follow(_batch_counts(api, batch_id, total), total, _list_command(batch_id))
     if total + TABLE_MARGIN <= console.height:
         # Small enough for a screen: a row per job, in the order they were started.
         order = {job["id"]: index for index, job in enumerate(started)}
@@ -112,6 +137,21 @@ def _follow_batch(api: Api, batch_id: str, started: list[dict[str, Any]]) -> Cou
         typer.echo(_summary(batch_id, total, counts))
         _show_failures(api, batch_id, counts)
     return counts
+
+
+def _batch_counts(api: Api, batch_id: str, total: int) -> Callable[[], Counts]:
+    """A poll of the batch's jobs by state."""
+
+    def poll() -> Counts:
+        # Jobs move one way (queued, dispatched, running, an end) while the states are
+        # counted one after the other: counted from the end backwards, a job that moves
+        # meanwhile is missed rather than counted twice, and those missed are shown as queued
+        # until the next turn, so that the counts always add up to the batch.
+        counts = {state: _count(api, batch_id, state) for state in COUNTED}
+        counts["queued"] = max(0, total - sum(counts.values()))
+        return counts
+
+    return poll
 
 
 def _count(api: Api, batch_id: str, state: str) -> int:
@@ -137,13 +177,15 @@ def _batch_jobs(api: Api, batch_id: str, state: str | None, wanted: int) -> list
     return rows
 
 
-def _follow(poll: Callable[[], Counts], total: int, resume: str) -> Counts:
+def _follow(poll: Callable[[], Counts], total: int, resume: str, stderr: bool = False) -> Counts:
     """Look at the jobs until every one has ended: a progress bar on a terminal, a plain line
-    now and then otherwise. Ctrl-C stops following, not the jobs."""
+    now and then otherwise (on stderr with `stderr`, when stdout is for JSON). Ctrl-C stops
+    following, not the jobs."""
+    screen = Console(stderr=True) if stderr else console
     try:
-        if console.is_terminal:
-            return _follow_live(poll, total)
-        return _follow_plain(poll, total)
+        if screen.is_terminal:
+            return _follow_live(poll, total, screen)
+        return _follow_plain(poll, total, stderr)
     except KeyboardInterrupt:
         typer.echo(
             f"\nstopped following: the jobs continue on the node; follow them with `{resume}`",
@@ -152,7 +194,7 @@ def _follow(poll: Callable[[], Counts], total: int, resume: str) -> Counts:
         raise typer.Exit(130) from None
 
 
-def _follow_live(poll: Callable[[], Counts], total: int) -> Counts:
+def _follow_live(poll: Callable[[], Counts], total: int, screen: Console) -> Counts:
     columns = (
         TextColumn("jobs"),
         BarColumn(),
@@ -160,7 +202,7 @@ def _follow_live(poll: Callable[[], Counts], total: int) -> Counts:
         TimeElapsedColumn(),
         TextColumn("{task.fields[states]}"),
     )
-    with Progress(*columns, console=console, transient=True) as progress:
+    with Progress(*columns, console=screen, transient=True) as progress:
         bar = progress.add_task("jobs", total=total, states="")
         while True:
             counts = poll()
@@ -171,7 +213,7 @@ def _follow_live(poll: Callable[[], Counts], total: int) -> Counts:
             time.sleep(POLL_S)
 
 
-def _follow_plain(poll: Callable[[], Counts], total: int) -> Counts:
+def _follow_plain(poll: Callable[[], Counts], total: int, stderr: bool) -> Counts:
     said, said_at = "", float("-inf")
     while True:
         counts = poll()
@@ -181,7 +223,7 @@ def _follow_plain(poll: Callable[[], Counts], total: int) -> Counts:
         line = f"{done:,}/{total:,} finished · {_spelled(counts)}"
         now = time.monotonic()
         if (line != said and now - said_at >= PLAIN_EVERY_S) or now - said_at >= PLAIN_QUIET_S:
-            typer.echo(line)
+            typer.echo(line, err=stderr)
             said, said_at = line, now
         time.sleep(POLL_S)
 
@@ -291,10 +333,10 @@ def show_job(job_id: JobId, as_json: Json = False) -> None:
 
 
 @jobs_app.command("cancel")
-def cancel_job(job_id: JobId, yes: Yes = False) -> None:
+def cancel_job(job_id: JobId, yes: Yes = False, as_json: Json = False) -> None:
     """Cancel a job that has not ended (on its peer node too)."""
     confirm(yes, f"Cancel job {job_id}?")
-    show(request("POST", f"jobs/{job_id}/cancel"))
+    show(request("POST", f"jobs/{job_id}/cancel"), as_json)
 
 
 @script_app.command("add")
@@ -303,10 +345,11 @@ def add_script(
     file: Annotated[Path, typer.Option(help="The script body.", exists=True)],
     type: Annotated[str, typer.Option(help="shell or powershell.")] = "shell",
     description: Annotated[str, typer.Option(help="Free text.")] = "",
+    as_json: Json = False,
 ) -> None:
     """Add a script for the task 'script'."""
     body = {"name": name, "type": type, "body": file.read_text(), "description": description}
-    show(request("POST", "scripts", body=body))
+    show(request("POST", "scripts", body=body), as_json)
 
 
 @script_app.command("list")

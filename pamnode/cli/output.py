@@ -4,6 +4,9 @@ Tables never cut an id: id columns keep their whole width and the other columns 
 even that does not fit a terminal, the table is printed wider than it (the terminal wraps
 the lines, the ids stay whole). Written to a pipe or a file, a table has its full width: no
 cell is wrapped or cut. `--json` prints the API's answer itself instead.
+
+Every command that prints an answer takes `--json`; without it, an object is a table of its
+fields (one row each, nested values as compact JSON) and a list of objects a table of rows.
 """
 
 import json
@@ -75,11 +78,26 @@ def _cell(value: Any) -> str:
 
 
 def show(data: Any, as_json: bool = False) -> None:
-    """The API's answer as JSON: coloured on a terminal, or plain with `as_json`."""
+    """The API's answer: a table for people, or with `as_json` the JSON itself."""
     if as_json:
         typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
+    elif isinstance(data, dict):
+        fields = [{"field": name, "value": _value(value)} for name, value in data.items()]
+        table(fields, ["field", "value"])
+    elif isinstance(data, list) and all(isinstance(row, dict) for row in data):
+        columns = list(dict.fromkeys(name for row in data for name in row))
+        table([{name: _value(v) for name, v in row.items()} for row in data], columns)
     else:
-        console.print_json(json.dumps(data))
+        typer.echo(data)
+
+
+def _value(value: Any) -> str:
+    """A field's value in one cell: text as it is, anything nested as compact JSON."""
+    if isinstance(value, dict) or (
+        isinstance(value, list) and any(isinstance(v, dict | list) for v in value)
+    ):
+        return json.dumps(value, ensure_ascii=False, separators=(", ", ": "))
+    return _cell(value)
 
 
 def confirm(yes: bool, question: str) -> None:

@@ -36,6 +36,7 @@ def add(
     enabled: Annotated[
         bool, typer.Option("--enabled/--disabled", help="Disabled: configured but not used.")
     ] = True,
+    as_json: Json = False,
 ) -> None:
     """Configuration > Peer Nodes > Add: a peer node this main delegates to."""
     body = {
@@ -49,7 +50,7 @@ def add(
         "http_proxy_address": http_proxy_address,
         "enabled": enabled,
     }
-    show(request("POST", "peer-nodes", body=body))
+    show(request("POST", "peer-nodes", body=body), as_json)
 
 
 @peer_app.command("list")
@@ -87,6 +88,7 @@ def edit(
     ] = None,
     gateway_address: Annotated[str | None, typer.Option(help=GATEWAY_HELP)] = None,
     http_proxy_address: Annotated[str | None, typer.Option(help=HTTP_PROXY_HELP)] = None,
+    as_json: Json = False,
 ) -> None:
     """Change a peer node's address, token, state or components."""
     changes: dict[str, Any] = {"url": url, "access_token": _token(token_file), "enabled": enabled}
@@ -95,7 +97,7 @@ def edit(
     if http_proxy_address is not None:
         changes.update(http_proxy=bool(http_proxy_address), http_proxy_address=http_proxy_address)
     body = {key: value for key, value in changes.items() if value is not None}
-    show(request("PATCH", f"peer-nodes/{resolve(PEER, name)}", body=body))
+    show(request("PATCH", f"peer-nodes/{resolve(PEER, name)}", body=body), as_json)
 
 
 @peer_app.command("rm")
@@ -107,10 +109,10 @@ def rm(name: Peer, yes: Yes = False) -> None:
 
 
 @peer_app.command("verify-trust")
-def verify_trust(name: Peer, component: Component = "job-runner") -> None:
+def verify_trust(name: Peer, component: Component = "job-runner", as_json: Json = False) -> None:
     """Show the certificate the peer presents now, and whether it is trusted."""
     body = {"component": component}
-    show(request("POST", f"peer-nodes/{resolve(PEER, name)}/verify-trust", body=body))
+    show(request("POST", f"peer-nodes/{resolve(PEER, name)}/verify-trust", body=body), as_json)
 
 
 @peer_app.command("establish-trust")
@@ -118,17 +120,18 @@ def establish_trust(
     name: Peer,
     sha256: Annotated[str, typer.Option(help="The SHA-256 that verify-trust showed.")],
     component: Component = "job-runner",
+    as_json: Json = False,
 ) -> None:
     """Trust the certificate the peer presents, if its SHA-256 is the one given."""
     body = {"component": component, "sha256": sha256}
-    show(request("POST", f"peer-nodes/{resolve(PEER, name)}/establish-trust", body=body))
+    show(request("POST", f"peer-nodes/{resolve(PEER, name)}/establish-trust", body=body), as_json)
 
 
 @peer_app.command("test")
-def test_connection(name: Peer) -> None:
+def test_connection(name: Peer, as_json: Json = False) -> None:
     """Test Connection: call the peer with its token over the pinned channel."""
     report = request("POST", f"peer-nodes/{resolve(PEER, name)}/test-connection")
-    show(report)
+    show(report, as_json)
     if not report["ok"]:
         raise typer.Exit(1)
 
@@ -138,12 +141,13 @@ def assign(
     asset: Asset,
     peer: Peer,
     disabled: Annotated[bool, typer.Option(help="Assign it disabled (not used yet).")] = False,
+    as_json: Json = False,
 ) -> None:
     """Manage > Peer Nodes > Add on a container or asset."""
     # The route takes the peer node's name or id itself: assigning needs no right to list
     # peer nodes.
     body = {"peer_node": peer, "enabled": not disabled}
-    show(request("POST", f"assets/{resolve_asset(asset)}/peer-nodes", body=body))
+    show(request("POST", f"assets/{resolve_asset(asset)}/peer-nodes", body=body), as_json)
 
 
 @peer_app.command("assignments")

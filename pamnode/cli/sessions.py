@@ -100,10 +100,10 @@ def download_recording(
 
 
 @sessions_app.command("terminate")
-def terminate_session(session_id: SessionId, yes: Yes = False) -> None:
+def terminate_session(session_id: SessionId, yes: Yes = False, as_json: Json = False) -> None:
     """End a session at once, on every hop."""
     confirm(yes, f"Terminate session {session_id}? It ends at once on every hop.")
-    show(request("POST", f"sessions/{session_id}/terminate"))
+    show(request("POST", f"sessions/{session_id}/terminate"), as_json)
 
 
 @sessions_app.command("rdp-proxy")

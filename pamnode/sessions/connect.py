@@ -9,7 +9,6 @@ ticket, presents another certificate or is not ready in time is an attempt, and 
 import asyncio
 from collections.abc import Awaitable
 from dataclasses import asdict, dataclass
-from typing import Any
 
 from pamnode.assets.credentials import Credential, CredentialIn
 from pamnode.assets.models import Asset, AssetHostKey
@@ -46,8 +45,20 @@ class Upstream:
 
 
 @dataclass(frozen=True)
+class _Where:
+    """The session's target as it was asked for (and the host key pinned for it)."""
+
+    session_id: str
+    asset_name: str
+    protocol: str
+    host: str
+    port: int
+    known_host_key: str | None
+
+
+@dataclass(frozen=True)
 class _Plan:
-    session: dict[str, Any]
+    session: _Where
     credential: Credential
     candidates: list[Candidate]
     tenant: str
@@ -68,15 +79,16 @@ async def _plan(ctx: SessionContext, session_id: str) -> _Plan:
         assert tenant is not None
         dialing = await plan_dial(db, ctx.keyring, ctx.rng, tenant.id, asset.id, Purpose.SESSIONS)
         pinned = await db.get(AssetHostKey, asset.id)
-        facts = {
-            "id": session.id,
-            "asset_name": session.asset_name,
-            "protocol": session.protocol,
-            "known_host_key": pinned.key if pinned else None,
-            **session.target,
-        }
+        where = _Where(
+            session.id,
+            session.asset_name,
+            session.protocol,
+            session.target["host"],
+            session.target["port"],
+            pinned.key if pinned else None,
+        )
     scope = AuditScope(tenant.name, site.name, session.requested_by, "")
-    return _Plan(facts, dialing.credential, dialing.candidates, tenant.name, site.name, scope)
+    return _Plan(where, dialing.credential, dialing.candidates, tenant.name, site.name, scope)
 
 
 async def connect(ctx: SessionContext, session_id: str, display: Display) -> Upstream:
@@ -111,22 +123,22 @@ async def _here(ctx: SessionContext, plan: _Plan, display: Display) -> Upstream:
         ctx.destinations,
         ctx.sessions,
         plan.scope,
-        plan.session["host"],
-        plan.session["port"],
+        plan.session.host,
+        plan.session.port,
         via="session",
-        session=plan.session["id"],
+        session=plan.session.session_id,
     )
     params = connection_params(
-        plan.session["protocol"],
+        plan.session.protocol,
         destination.address,
-        plan.session["port"],
+        plan.session.port,
         plan.credential,
-        plan.session["id"],
-        plan.session["known_host_key"],
+        plan.session.session_id,
+        plan.session.known_host_key,
     )
     stream = await ctx.guacd.connect()
     try:
-        await handshake(stream, plan.session["protocol"], params, display)
+        await handshake(stream, plan.session.protocol, params, display)
     except (GuacdRefused, ProtocolError, OSError) as exc:
         await stream.close()
         raise Unavailable(f"guacd refused the session: {exc}", code="gateway_refused") from exc
@@ -138,13 +150,13 @@ async def _through(
     ctx: SessionContext, plan: _Plan, candidate: Candidate, display: Display
 ) -> Upstream:
     body = PeerSessionIn(
-        id=plan.session["id"],
-        asset_name=plan.session["asset_name"],
+        id=plan.session.session_id,
+        asset_name=plan.session.asset_name,
         target=SessionTargetIn(
-            host=plan.session["host"],
-            port=plan.session["port"],
-            protocol=plan.session["protocol"],
-            known_host_key=plan.session["known_host_key"],
+            host=plan.session.host,
+            port=plan.session.port,
+            protocol=plan.session.protocol,
+            known_host_key=plan.session.known_host_key,
         ),
         credential=CredentialIn(**asdict(plan.credential)),
     )

@@ -267,13 +267,14 @@ def test_cli_manages_the_library_by_path(lib, tmp_path):
         "deploy",
         "--password-file",
         str(secret),
+        "--json",
     )
     host = json.loads(made.stdout)
     assert host["secrets"]["password"] is True and PASSWORD not in made.stdout
 
     tree = run_cli(env, "asset", "list", "--tree").stdout
     assert tree.index("cli-dc") < tree.index("cli-linux") < tree.index("cli-web")
-    shown = json.loads(run_cli(env, "asset", "show", "cli-dc/cli-linux/cli-web").stdout)
+    shown = json.loads(run_cli(env, "asset", "show", "cli-dc/cli-linux/cli-web", "--json").stdout)
     assert shown["id"] == host["id"] and shown["properties"]["port"] == 22
 
     expect(client.post("users", json={"login": "cli-op", "password": PASSWORD}), 201)
@@ -282,7 +283,7 @@ def test_cli_manages_the_library_by_path(lib, tmp_path):
     assert "cli-op" in grants and "operator" in grants and "cli-dc" in grants
 
     run_cli(env, "asset", "move", "cli-dc/cli-linux/cli-web", "--to", "cli-dc")
-    dc = json.loads(run_cli(env, "asset", "show", "cli-dc").stdout)
+    dc = json.loads(run_cli(env, "asset", "show", "cli-dc", "--json").stdout)
     assert expect(client.get(f"assets/{host['id']}"), 200)["parent_id"] == dc["id"]
     listing = run_cli(env, "asset", "list", "--parent", "cli-dc").stdout
     assert "cli-web" in listing and "cli-linux" in listing
@@ -304,6 +305,7 @@ def test_cli_manages_the_library_by_path(lib, tmp_path):
             "vnc",
             "--session-port",
             "5901",
+            "--json",
         ).stdout
     )
     assert (desk["properties"]["protocol"], desk["properties"]["session_port"]) == ("vnc", 5901)

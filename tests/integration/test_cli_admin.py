@@ -54,6 +54,7 @@ def test_peer_administrator_walks_step_one(node_factory, tmp_path):
         "127.0.0.0/8",
         "--description",
         "main node",
+        "--json",
     )
     token_id = json.loads(created.stdout)["id"]
     jwt = run_cli(env, "token", "unlock", token_id).stdout.strip()

@@ -4,6 +4,7 @@ larger than a screen, and Ctrl-C leaving the jobs to the node."""
 
 from __future__ import annotations
 
+import json
 import re
 import signal
 
@@ -109,7 +110,11 @@ def test_a_small_batch_keeps_its_table_and_one_job_its_details(shell, sshd):
 
     single = run_cli(env, "asset", "execute", "solo", "unix-status-check", "--wait")
     assert re.search(r"succeeded\W+unix-status-check\W+solo\W", single.stdout), single.stdout
-    assert '"node_signature": "cli-jobs::corp::root"' in single.stdout
+    # Its details follow as a table of fields, and with --json as the API's answer.
+    assert re.search(r"node_signature\W+cli-jobs::corp::root\W", single.stdout), single.stdout
+    scripted = run_cli(env, "asset", "execute", "solo", "unix-status-check", "--wait", "--json")
+    (ended,) = json.loads(scripted.stdout)["jobs"]
+    assert (ended["state"], ended["node_signature"]) == ("succeeded", "cli-jobs::corp::root")
 
 
 def test_ctrl_c_leaves_the_jobs_running_on_the_node(shell, sshd):

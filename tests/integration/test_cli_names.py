@@ -84,7 +84,7 @@ def test_names_and_paths_stand_for_ids(shell):
     assert as_json(env, "user", "show", user["id"])["login"] == "svc-main"
     run_cli(env, "role", "grant", "svc-main", "service")
     expiry = ["--expires", "2030-01-01", "--description", "main node"]
-    token = json.loads(run_cli(env, "token", "add", "--user", "svc-main", *expiry).stdout)
+    token = as_json(env, "token", "add", "--user", "svc-main", *expiry)
     assert as_json(env, "token", "show", "main node")["id"] == token["id"]
     run_cli(env, "token", "disable", "svc-main")
     assert as_json(env, "token", "show", token["id"])["enabled"] is False
