@@ -146,7 +146,7 @@ def node_factory(
         url: str | None = None
         if db_kind == "postgresql":
             cluster: PostgresCluster = request.getfixturevalue("postgres_cluster")
-            url = cluster.create_database(cluster.unique_name(f"{module}_{name}"))
+            url = cluster.create_database(cluster.unique_name(f"{module}_{name}"), migrated=True)
         node = NodeProcess(data_dir, name, url, env=env, zygote=None if fresh else zygote)
         # Registered before start so teardown also reaps a node whose init fails.
         nodes.append(node)

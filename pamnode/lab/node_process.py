@@ -22,6 +22,7 @@ from typing import IO
 import httpx
 
 from pamnode.lab.ports import free_port
+from pamnode.lab.schema_template import copy_migrated_sqlite
 from pamnode.lab.server import Process, end_process
 from pamnode.lab.zygote import Zygote
 
@@ -140,6 +141,7 @@ class NodeProcess:
             *self._db_args(),
             *admin_args,
         ]
+        self._seed_database()
         cmd = [sys.executable, "-m", "pamnode", *args]
         if self.netns:
             cmd = ["ip", "netns", "exec", self.netns, *cmd]
@@ -222,7 +224,12 @@ class NodeProcess:
         self.stop()
         self.start()
 
+    def _seed_database(self) -> None:
+        if self.sqlite_path is not None:
+            copy_migrated_sqlite(self.sqlite_path)
+
     def init_admin(self, login: str, password: str) -> subprocess.CompletedProcess[str]:
+        self._seed_database()
         with _password_file(password) as pw_file:
             args = [
                 "init",

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
 import contextlib
 import os
 import pwd
@@ -11,7 +9,6 @@ import re
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
@@ -19,6 +16,7 @@ import asyncpg
 
 from pamnode.lab import LabUnavailable
 from pamnode.lab.ports import free_port
+from pamnode.lab.schema_template import migrate, run_apart
 
 T = TypeVar("T")
 
@@ -55,13 +53,6 @@ def find_bin_dir() -> Path | None:
     return max(candidates, key=major) if candidates else None
 
 
-def _run_sync(coro: Coroutine[Any, Any, T]) -> T:
-    # Tests may call sql() from inside a running event loop (asyncio_mode=auto),
-    # where asyncio.run() is forbidden; a private thread gets its own loop.
-    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(asyncio.run, coro).result()
-
-
 class PostgresCluster:
     """initdb + pg_ctl in a temp dir, listening only on 127.0.0.1 with trust auth."""
 
@@ -71,6 +62,7 @@ class PostgresCluster:
         self.port: int | None = None
         self._as_postgres: list[str] = []
         self._db_counter = 0
+        self._schema_template: str | None = None
 
     @property
     def data_dir(self) -> Path:
@@ -187,20 +179,33 @@ class PostgresCluster:
         base = re.sub(r"[^a-z0-9_]", "_", hint.lower()).strip("_") or "db"
         return f"{base[:40]}_{os.getpid()}_{self._db_counter}"
 
-    def create_database(self, name: str) -> str:
+    def create_database(self, name: str, migrated: bool = False) -> str:
+        """A new database; `migrated`: already at the newest schema, copied from a template
+        migrated once per cluster (a node's first start then skips the migrations)."""
         if not _DB_NAME.match(name):
             raise ValueError(f"database name {name!r} must match {_DB_NAME.pattern}")
+        # Identifiers cannot be bound as parameters; the regex above guards them.
+        copy = f' TEMPLATE "{self._migrated_template()}"' if migrated else ""
+        self._execute(f'CREATE DATABASE "{name}"{copy}')
+        return self.url(name)
 
-        async def create() -> None:
+    def _migrated_template(self) -> str:
+        if self._schema_template is None:
+            name = self.unique_name("schema_template")
+            self._execute(f'CREATE DATABASE "{name}"')
+            run_apart(migrate(self.url(name)))
+            self._schema_template = name
+        return self._schema_template
+
+    def _execute(self, statement: str) -> None:
+        async def execute() -> None:
             conn = await asyncpg.connect(self.dsn())
             try:
-                # Identifiers cannot be bound as parameters; the regex above guards it.
-                await conn.execute(f'CREATE DATABASE "{name}"')
+                await conn.execute(statement)
             finally:
                 await conn.close()
 
-        _run_sync(create())
-        return self.url(name)
+        run_apart(execute())
 
     def sql(self, dbname: str, query: str, *args: Any) -> list[tuple[Any, ...]]:
         """Run one statement and return its rows (empty for statements without rows)."""
@@ -212,7 +217,7 @@ class PostgresCluster:
             finally:
                 await conn.close()
 
-        return _run_sync(run())
+        return run_apart(run())
 
     def stop(self) -> None:
         if self.root is None:
