@@ -7,6 +7,8 @@ xrdp. The three-namespace version is in tests/e2e.
 from __future__ import annotations
 
 import hashlib
+import json
+import re
 import socket
 import time
 
@@ -17,7 +19,6 @@ from pamnode.lab.openssh import OpenSshClient
 from pamnode.lab.ports import free_port
 from pamnode.lab.rdp import X224_CONNECTION_CONFIRM, X224_CONNECTION_REQUEST, RdpServer
 from pamnode.lab.vnc import exchange
-from tests.support.assets import add_asset
 from tests.support.cli import cli_env, log_in, run_cli
 from tests.support.db import run_sql
 from tests.support.identity import PASSWORD, add_user, create_tenant, error_of, expect
@@ -348,29 +349,44 @@ def test_the_host_key_is_pinned_and_enforced(lab, api, sshd):
     assert (row["state"], row["error_code"]) == ("failed", "host_key_changed")
 
 
-def test_rdp_pass_through_carries_one_client_through_the_peer(lab, api):
+def test_rdp_pass_through_carries_one_client_through_the_peer(lab, api, tmp_path):
+    """The commands of docs/proxy.md's "Trying it", with a real xrdp (a real X.224 exchange
+    stands for xfreerdp, which needs a screen)."""
+    env = cli_env(tmp_path / "cli")
+    password_file = tmp_path / "pw"
+    password_file.write_text(PASSWORD)
+    log_in(env, lab["main"], "corp", "tadmin", password_file)
     with RdpServer("127.0.0.1", free_port()) as rdp:
-        desk = add_asset(
-            api,
+        made = run_cli(
+            env,
+            "asset",
+            "add",
             "rdp-desk",
+            "--type",
             "windows-host",
-            properties={"host": "127.0.0.1", "session_port": rdp.port},
-            secrets={"username": "someone", "password": "unused-here"},
+            "--host",
+            "127.0.0.1",
+            "--session-port",
+            str(rdp.port),
+            "--json",
         )
+        desk = json.loads(made.stdout)
         body = {"peer_node": "west", "enabled": True}
         expect(api.post(f"assets/{desk['id']}/peer-nodes", json=body), 201)
-        offer = expect(api.post(f"assets/{desk['id']}/rdp-proxy"), 201)
-        assert offer["host"] == "127.0.0.1" and offer["expires_in_s"] == 60
-        assert f"full address:s:127.0.0.1:{offer['port']}" in offer["rdp_file"]
-        assert "password" not in offer["rdp_file"] and "someone" not in offer["rdp_file"]
+        rdp_file = tmp_path / "desk.rdp"
+        offered = run_cli(env, "sessions", "rdp-proxy", "rdp-desk", "--out", str(rdp_file))
+        port = int(re.search(r"full address:s:127\.0\.0\.1:(\d+)", rdp_file.read_text())[1])
+        assert f"Connect an RDP client to 127.0.0.1:{port} within 60 s" in offered.stdout
+        assert "password" not in rdp_file.read_text()
+        session_id = re.search(r"Session (\S+)\.", offered.stdout)[1]
 
         # A real RDP exchange: xrdp confirms the client's X.224 connection request.
-        answer = exchange("127.0.0.1", offer["port"], X224_CONNECTION_REQUEST, 19)
+        answer = exchange("127.0.0.1", port, X224_CONNECTION_REQUEST, 19)
         assert answer[5] == X224_CONNECTION_CONFIRM
-        row = wait_session(api, offer["session_id"], {"completed", "failed"})
+        row = wait_session(api, session_id, {"completed", "failed"})
         # The port was for one connection only.
         with pytest.raises(OSError):
-            exchange("127.0.0.1", offer["port"], X224_CONNECTION_REQUEST, 19)
+            exchange("127.0.0.1", port, X224_CONNECTION_REQUEST, 19)
     assert (row["channel"], row["state"], row["peer_node"]) == ("RDPP", "completed", "west")
     assert row["node_signature"] == f"peer-west::{PEER_TENANT}::root"
     assert row["bytes_out"] == len(X224_CONNECTION_REQUEST) and row["bytes_in"] >= 19
