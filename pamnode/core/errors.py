@@ -13,8 +13,9 @@
     ├── PeerFailure          a peer node could not be used                 HTTP 502
     └── ExecutionError       a job's task could not run on its host        (a job's error_code)
 
-Services stay free of HTTP: they say *what* went wrong, and `pamnode/http/errors.py` decides
-how that is spelled on the wire (the statuses above) and in the console.
+Services stay free of HTTP: they say *what* went wrong. The statuses above are one table,
+`HTTP_STATUS` below, which every HTTP adapter reads (`pamnode/http/errors.py` for the API and
+the console, the peer's CONNECT proxy); each adapter decides the rest of the spelling.
 """
 
 
@@ -87,3 +88,24 @@ class ExecutionError(PamError):
     def __str__(self) -> str:
         # Logged where a job breaks: the code says which failure it was at a glance.
         return f"{self.code}: {self.message}"
+
+
+# The statuses drawn above, the one table both HTTP adapters read: the REST API and the peer
+# protocol (`pamnode/http/errors.py`) and the peer's HTTP CONNECT proxy (which says 401 as
+# 407, proxy authentication). Most precise kind first; anything else is a 500.
+HTTP_STATUS: dict[type[PamError], int] = {
+    Throttled: 429,
+    InvalidInput: 422,
+    NotFound: 404,
+    Conflict: 409,
+    Unauthenticated: 401,
+    Forbidden: 403,
+    Unavailable: 503,
+    PeerFailure: 502,
+    ExecutionError: 502,
+    PamError: 500,
+}
+
+
+def http_status(exc: PamError) -> int:
+    return next(status for kind, status in HTTP_STATUS.items() if isinstance(exc, kind))

@@ -17,16 +17,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from pamnode.audit.actions import AuditAction
 from pamnode.audit.service import AuditScope
 from pamnode.core.errors import (
-    Conflict,
-    ExecutionError,
-    Forbidden,
     InvalidInput,
     NotFound,
     PamError,
-    PeerFailure,
     Throttled,
-    Unauthenticated,
-    Unavailable,
+    http_status,
 )
 from pamnode.core.request_id import HEADER, REQUEST_ID
 from pamnode.http import console
@@ -34,20 +29,6 @@ from pamnode.http.deps import client_address, get_node
 from pamnode.http.refusals import RefusalSampler
 
 log = logging.getLogger("pamnode")
-
-STATUS: dict[type[PamError], int] = {
-    Throttled: 429,
-    InvalidInput: 422,
-    NotFound: 404,
-    Conflict: 409,
-    Unauthenticated: 401,
-    Forbidden: 403,
-    Unavailable: 503,
-    PeerFailure: 502,
-    ExecutionError: 502,
-    # Anything else a person should read, and nothing more precise says.
-    PamError: 500,
-}
 
 
 def _error(status: int, code: str, message: str) -> JSONResponse:
@@ -81,7 +62,7 @@ async def _audit_refusal(request: Request, exc: PamError) -> None:
 
 async def _pam_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, PamError)
-    status = next(code for kind, code in STATUS.items() if isinstance(exc, kind))
+    status = http_status(exc)
     if status in (401, 403, 429):
         await _audit_refusal(request, exc)
     if console.is_console_request(request):

@@ -11,11 +11,12 @@ import asyncio
 import json
 import logging
 import ssl
+from http import HTTPStatus
 
 from pamnode.audit.actions import AuditAction
 from pamnode.audit.service import AuditScope, Detail, record
 from pamnode.audit.targets import allowed_destination
-from pamnode.core.errors import Forbidden, InvalidInput, PamError, Unauthenticated, Unavailable
+from pamnode.core.errors import Forbidden, InvalidInput, PamError, Unauthenticated, http_status
 from pamnode.core.streams import Connection, splice
 from pamnode.identity.auth import authenticate, bearer_value
 from pamnode.identity.principal import Principal
@@ -29,25 +30,16 @@ log = logging.getLogger("pamnode.proxy")
 HEAD_TIMEOUT_S = 10.0
 HEAD_LIMIT_BYTES = 16384
 CONNECT_TIMEOUT_S = 10.0
-_STATUS = {PamError: 400, Unauthenticated: 407, Forbidden: 403, Unavailable: 502}
-_REASONS = {
-    400: "Bad Request",
-    403: "Forbidden",
-    405: "Method Not Allowed",
-    407: "Proxy Authentication Required",
-    502: "Bad Gateway",
-}
 
 
 def _status_of(exc: PamError) -> int:
-    for kind in type(exc).__mro__:
-        if kind in _STATUS:
-            return _STATUS[kind]
-    return 400
+    """The API's status for the error, but a proxy asks for its own credentials with 407."""
+    status = http_status(exc)
+    return 407 if status == 401 else status
 
 
 def _answer(status: int, code: str = "", message: str = "") -> bytes:
-    reason = "Connection established" if status == 200 else _REASONS.get(status, "Error")
+    reason = "Connection established" if status == 200 else HTTPStatus(status).phrase
     head = f"HTTP/1.1 {status} {reason}\r\n"
     if status == 200:
         return (head + "\r\n").encode()
