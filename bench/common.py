@@ -1,6 +1,7 @@
 """What the benchmarks share: the tenant they make on each node, Step 1 on a peer, a container
 of Unix hosts, a tolerant subprocess helper, CPU seconds and resident memory of a process, the
-tables, the machine's description and the generated sections of docs/benchmarks.md.
+tables, the machine's description, the generated sections of docs/benchmarks.md, and a run
+that shows its report and records it there (`run_recorded`).
 
 Imported as `bench.common` by `bench/*.py`, which run as modules from the repository root
 (`.venv/bin/python -m bench.jobs`), so that `bench` is a package.
