@@ -1,6 +1,7 @@
 """What the benchmarks share: the tenant they make on each node, Step 1 on a peer, a container
 of Unix hosts, a tolerant subprocess helper, CPU seconds and resident memory of a process, the
-tables, the machine's description and the generated sections of docs/benchmarks.md.
+tables, the machine's description, the generated sections of docs/benchmarks.md, and a run
+that shows its report and records it there (`run_recorded`).
 
 Imported as `bench.common` by `bench/*.py`, which run as modules from the repository root
 (`.venv/bin/python -m bench.jobs`), so that `bench` is a package.
@@ -244,6 +245,11 @@ def markdown_table(header: list[str], rows: list[list[str]], labels: int = 1) ->
     return "\n".join(lines)
 
 
+def load_average() -> str:
+    """The machine's load average over 1, 5 and 15 minutes."""
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
 def machine(tools: str) -> list[str]:
     """The machine a run happened on, for docs/benchmarks.md; `tools` names the versions of
     the benchmark's own components."""
@@ -255,7 +261,6 @@ def machine(tools: str) -> list[str]:
         ),
         "unknown",
     )
-    load = Path("/proc/loadavg").read_text().split()[:3]
     ssh_version = subprocess.run(["ssh", "-V"], capture_output=True, text=True).stderr.strip()
     commit = run_text(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"])
     dirty = run_text(["git", "-C", str(REPO), "status", "--porcelain", "--", "pamnode"])
@@ -266,7 +271,7 @@ def machine(tools: str) -> list[str]:
         f"- nproc: {run_text(['nproc'])}; CPU: {cpu}",
         f"- kernel: {platform.release()}; Python {platform.python_version()}",
         # Other work on the machine skews every measurement; this says how busy it was.
-        f"- load average at the start (1/5/15 min): {' '.join(load)}",
+        f"- load average at the start (1/5/15 min): {load_average()}",
         f"- {tools}; {ssh_version}",
         f"- pamnode at commit {commit}",
     ]
@@ -382,6 +387,76 @@ def run_in_lab(
 def failed_outcome(failure: str) -> list[str]:
     """What a section says of a run that failed."""
     return ["**The run failed; it measured nothing.**", "", "```", failure, "```"]
+
+
+@dataclass
+class Report:
+    """A run's figures as a benchmark shows them: its table, its verdict on the target (lines
+    of a list) and its notes."""
+
+    header: list[str]
+    rows: list[list[str]]
+    verdict: list[str]
+    notes: list[str]
+
+    def outcome(self) -> list[str]:
+        """What the run's section of docs/benchmarks.md says."""
+        notes = [f"- {note}" for note in self.notes]
+        table = markdown_table(self.header, self.rows)
+        return [table, "", "Target:", "", *self.verdict, "", "Notes:", "", *notes]
+
+    def show(self) -> None:
+        print()
+        print(text_table(self.header, self.rows))
+        print()
+        print("\n".join(self.verdict))
+        for note in self.notes:
+            print(f"  {note}")
+
+
+@dataclass
+class Section:
+    """Where and how a benchmark records its run in docs/benchmarks.md: the section `key`
+    (`section_marks`) of `out`, under `title`, with the command, the machine and `about` (what
+    ran and what is measured)."""
+
+    out: Path
+    key: str
+    title: str
+    command: str
+    machine: list[str]
+    about: str
+    where: str = "as root, from the repository root"
+
+    def write(self, outcome: list[str]) -> None:
+        body = run_section(self.title, self.command, self.machine, self.about, outcome, self.where)
+        write_section(self.out, self.key, body)
+
+
+def run_recorded(
+    lab: StoppableLab,
+    keep: bool,
+    work: Callable[[], Report],
+    section: Section,
+    findings: Callable[[], str],
+) -> bool:
+    """`work()` in the lab (`run_in_lab`), its report shown and written to its section; a
+    failed run (BenchError, or an HTTP error: a request may outlast its timeout) is recorded
+    there as such, with the `findings` of the lab's logs."""
+
+    def failed(reason: str) -> None:
+        found = findings()
+        print(found, file=sys.stderr)
+        section.write(failed_outcome(f"{reason}\n\n{found}"))
+        print(f"the failure is recorded in {section.out}", file=sys.stderr)
+
+    report = run_in_lab(lab, keep, work, failed, (BenchError, httpx.HTTPError))
+    if report is None:
+        return False
+    report.show()
+    section.write(report.outcome())
+    print(f"\nrecorded in {section.out}")
+    return True
 
 
 def run_section(

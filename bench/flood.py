@@ -54,18 +54,16 @@ from bench.common import (
     REPO,
     TENANT,
     BenchError,
+    Report,
+    Section,
     command_line,
     cpu_s,
     create_tenant,
     expect,
-    failed_outcome,
+    load_average,
     machine,
-    markdown_table,
     node_pid,
-    run_in_lab,
-    run_section,
-    text_table,
-    write_section,
+    run_recorded,
 )
 from bench.jobs import Lab, log_findings
 from pamnode.core.ssh_library import asyncssh
@@ -318,26 +316,7 @@ def verdict(result: FloodResult) -> list[str]:
     ]
 
 
-def section_key(args: argparse.Namespace) -> str:
-    return f"bench/flood.py --database {args.database}"
-
-
-def record(
-    out: Path,
-    command: str,
-    args: argparse.Namespace,
-    machine_lines: list[str],
-    result: FloodResult | None,
-    failure: str | None = None,
-) -> None:
-    if result is not None:
-        outcome = [markdown_table(HEADER, rows(result)), "", "Target:", "", *verdict(result)]
-        outcome += ["", "Notes:", "", *(f"- {note}" for note in result.notes)]
-    else:
-        outcome = failed_outcome(str(failure))
-    title = (
-        f"## An administrator's latency under a login flood on {args.database} (`bench/flood.py`)"
-    )
+def section(args: argparse.Namespace) -> Section:
     about = (
         f"One main node on {args.database} with its SSH proxy. The administrator reads `GET "
         f"assets` {args.samples} times in a row in each phase, quiet, then while {args.rest} "
@@ -348,10 +327,16 @@ def record(
         "wall time of one request in the administrator's client; main CPU = the node "
         "process's CPU time over the phase ÷ its wall time."
     )
-    body = run_section(
-        title, command, machine_lines, about, outcome, where="from the repository root"
+    return Section(
+        out=args.out,
+        key=f"bench/flood.py --database {args.database}",
+        title=f"## An administrator's latency under a login flood on {args.database} "
+        "(`bench/flood.py`)",
+        command=command_line("bench.flood"),
+        machine=machine(f"asyncssh {asyncssh.__version__}, httpx {httpx.__version__}"),
+        about=about,
+        where="from the repository root",
     )
-    write_section(out, section_key(args), body)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -383,30 +368,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    command = command_line("bench.flood")
-    machine_lines = machine(f"asyncssh {asyncssh.__version__}, httpx {httpx.__version__}")
+    # Other work on the machine weighs on the ratio: say how busy it was from the start.
+    print(f"load average at the start (1/5/15 min): {load_average()}")
     lab = Lab(Path(tempfile.mkdtemp(prefix="pamnode-bench-flood-")), args.database)
 
-    def failed(reason: str) -> None:
-        findings = log_findings(lab)
-        print(findings, file=sys.stderr)
-        record(args.out, command, args, machine_lines, None, f"{reason}\n\n{findings}")
-        print(f"the failure is recorded in {args.out}", file=sys.stderr)
+    def work() -> Report:
+        result = bench(args, lab)
+        return Report(HEADER, rows(result), verdict(result), result.notes)
 
-    result = run_in_lab(
-        lab, args.keep, lambda: bench(args, lab), failed, (BenchError, httpx.HTTPError)
-    )
-    if result is None:
-        return 1
-    print()
-    print(text_table(HEADER, rows(result)))
-    print()
-    print("\n".join(verdict(result)))
-    for note in result.notes:
-        print(f"  {note}")
-    record(args.out, command, args, machine_lines, result)
-    print(f"\nrecorded in {args.out}")
-    return 0
+    ok = run_recorded(lab, args.keep, work, section(args), lambda: log_findings(lab))
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

@@ -53,25 +53,22 @@ from bench.common import (
     REPO,
     TENANT,
     BenchError,
+    Report,
+    Section,
     command_line,
     count_jobs,
     create_fleet,
     create_tenant,
     expect,
-    failed_outcome,
     free_lines,
     is_root,
     machine,
-    markdown_table,
     node_pid,
     peak_mib,
     reset_peak,
     rss_mib,
-    run_in_lab,
-    run_section,
-    text_table,
+    run_recorded,
     unfinished_jobs,
-    write_section,
 )
 from bench.jobs import CpuMeter, Lab, cpu_note, log_findings
 from pamnode.app.settings import Settings
@@ -288,28 +285,9 @@ def bench(args: argparse.Namespace, lab: Lab) -> QueueResult:
     return QueueResult(args.database, args.n, parallel, idle, peak, wall, notes)
 
 
-def section_key(args: argparse.Namespace) -> str:
-    return f"bench/queued.py --database {args.database} --n {args.n}"
-
-
-def record(
-    out: Path,
-    command: str,
-    args: argparse.Namespace,
-    machine_lines: list[str],
-    result: QueueResult | None,
-    failure: str | None = None,
-) -> None:
-    """Replace (or add) this database's and N's section of `out`; a failed run is recorded as
-    such."""
-    if result is not None:
-        outcome = [markdown_table(HEADER, rows(result)), "", "Target:", "", *verdict(result)]
-        outcome += ["", "Notes:", "", *(f"- {note}" for note in result.notes)]
-    else:
-        outcome = failed_outcome(str(failure))
-    title = (
-        f"## Main node memory with {args.n:,} queued jobs on {args.database} (`bench/queued.py`)"
-    )
+def section(args: argparse.Namespace) -> Section:
+    """This database's and N's section of docs/benchmarks.md; the machine is described as it
+    is before the run (the commit and the load it started with)."""
     about = (
         f"One Execute of the Unix Status Check on a container of {args.n:,} unix-host assets "
         f"over {args.endpoints} real OpenSSH sshd on 127.0.0.1 (ed25519 key auth): {args.n:,} "
@@ -319,8 +297,15 @@ def record(
         f"{SAMPLE_S:g} s, if higher); MiB = 2^20 bytes; wall = from Execute until no job "
         "was unfinished."
     )
-    body = run_section(title, command, machine_lines, about, outcome)
-    write_section(out, section_key(args), body)
+    return Section(
+        out=args.out,
+        key=f"bench/queued.py --database {args.database} --n {args.n}",
+        title=f"## Main node memory with {args.n:,} queued jobs on {args.database} "
+        "(`bench/queued.py`)",
+        command=command_line("bench.queued"),
+        machine=[*machine(f"asyncssh {asyncssh.__version__}"), *free_lines()],
+        about=about,
+    )
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -354,33 +339,17 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if not is_root("bench/queued.py", "each sshd gets its own Unix user"):
         return 2
-    command = command_line("bench.queued")
-    # Taken before the run: the commit and the load it started with.
-    machine_lines = [*machine(f"asyncssh {asyncssh.__version__}"), *free_lines()]
+    recorded = section(args)
     started = time.monotonic()
     lab = Lab(Path(tempfile.mkdtemp(prefix="pamnode-bench-queued-")), args.database)
 
-    def failed(reason: str) -> None:
-        findings = log_findings(lab)
-        print(findings, file=sys.stderr)
-        record(args.out, command, args, machine_lines, None, f"{reason}\n\n{findings}")
-        print(f"the failure is recorded in {args.out}", file=sys.stderr)
+    def work() -> Report:
+        result = bench(args, lab)
+        return Report(HEADER, rows(result), verdict(result), result.notes)
 
-    # An HTTP error fails the run too: an Execute of 10,000 jobs may outlast its timeout.
-    result = run_in_lab(
-        lab, args.keep, lambda: bench(args, lab), failed, (BenchError, httpx.HTTPError)
-    )
-    if result is None:
-        return 1
-    print()
-    print(text_table(HEADER, rows(result)))
-    print()
-    print("\n".join(verdict(result)))
-    for note in result.notes:
-        print(f"  {note}")
-    record(args.out, command, args, machine_lines, result)
-    print(f"\nrecorded in {args.out} ({time.monotonic() - started:.0f} s in all)")
-    return 0
+    ok = run_recorded(lab, args.keep, work, recorded, lambda: log_findings(lab))
+    print(f"{time.monotonic() - started:.0f} s in all")
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

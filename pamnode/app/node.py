@@ -136,7 +136,6 @@ async def open_node(settings: Settings, executors: Executors | None = None) -> N
 
     metrics = NodeMetrics()
     metrics.watch_pools({"requests": engine, "jobs": job_engine})
-    peer_clients = PeerClients(metrics)
     login_guard = LoginGuard(
         LoginThrottle(),
         CheckSlots(settings.login_checks or cpu_slots()),
@@ -161,6 +160,7 @@ async def open_node(settings: Settings, executors: Executors | None = None) -> N
         return {port for port in listening if port is not None} | rdp_ports
 
     destinations = DestinationPolicy(tuple(settings.target_allow_cidrs), own_ports)
+    peer_clients = PeerClients(metrics, destinations)
     jobs = JobContext(
         sessions=job_sessions,
         keyring=keyring,

@@ -200,6 +200,11 @@ class Code(StrEnum):
         "not a host:port HTTP proxy address",
         "http_proxy_address",
     )
+    PEER_ADDRESS_REFUSED = (
+        "peer_address_refused",
+        "a peer's URL or listener address is one the destination policy refuses (this node's "
+        "own listeners, loopback, link-local)",
+    )
     NO_GATEWAY_CONFIGURED = "no_gateway_configured", "the peer includes no gateway"
     NO_HTTP_PROXY_CONFIGURED = "no_http_proxy_configured", "the peer includes no HTTP proxy"
     CERTIFICATE_CHANGED = "certificate_changed", "the peer now presents another certificate"

@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 import httpx
 from pydantic import BaseModel, ValidationError
 
+from pamnode.core.destinations import DestinationPolicy
 from pamnode.core.errors import PeerFailure
 from pamnode.core.metrics import NodeMetrics
 from pamnode.core.request_id import HEADER, outgoing_request_id
@@ -15,6 +16,7 @@ from pamnode.peers.trust import (
     connection_error,
     fetch_leaf,
     fingerprint,
+    peer_address,
     pin_mismatch,
     pinned_context,
 )
@@ -101,7 +103,6 @@ LIMITS = httpx.Limits(max_connections=None, max_keepalive_connections=200)
 
 def _client(endpoint: PeerEndpoint) -> httpx.AsyncClient:
     return httpx.AsyncClient(
-        base_url=endpoint.url.rstrip("/") + "/api/",
         verify=pinned_context(endpoint.pin_pem),
         timeout=TIMEOUT,
         limits=LIMITS,
@@ -114,11 +115,14 @@ class PeerClients:
 
     The key holds the pin and the token: re-establishing trust or changing the token makes a
     new client, and a peer that restarts with another certificate is checked on reconnect.
+    Each request resolves the peer's host through the node's destination policy and goes to
+    the address it returned (`trust.peer_address`).
     """
 
-    def __init__(self, metrics: NodeMetrics) -> None:
+    def __init__(self, metrics: NodeMetrics, destinations: DestinationPolicy) -> None:
         self._clients: dict[PeerEndpoint, httpx.AsyncClient] = {}
         self._metrics = metrics
+        self.destinations = destinations
 
     async def call(
         self,
@@ -179,13 +183,21 @@ class PeerClients:
             TIMEOUT if timeout is None else httpx.Timeout(timeout, connect=min(timeout, 10.0))
         )
         try:
+            address = await peer_address(self.destinations, host, port)
+        except PeerFailure:
+            self._metrics.peer_request(endpoint.url, "unreachable")
+            raise
+        url = httpx.URL(endpoint.url.rstrip("/") + "/api/" + path.lstrip("/"))
+        try:
             response = await client.request(
                 method,
-                path,
+                url.copy_with(host=address),
                 json=json,
                 timeout=request_timeout,
-                # The peer logs it with the request: one id in both nodes' logs.
-                headers={HEADER: outgoing_request_id()},
+                # The peer logs it with the request: one id in both nodes' logs. Host and SNI
+                # name the peer as its URL does, whatever address it resolved to.
+                headers={HEADER: outgoing_request_id(), "Host": url.netloc.decode("ascii")},
+                extensions={"sni_hostname": host},
             )
         except httpx.TimeoutException as exc:
             self._metrics.peer_request(endpoint.url, "timeout")
@@ -193,7 +205,7 @@ class PeerClients:
                 f"{host}:{port} did not answer in time", code="connect_failed"
             ) from exc
         except httpx.TransportError as exc:
-            failure = await _transport_failure(endpoint, exc)
+            failure = await _transport_failure(endpoint, exc, self.destinations)
             self._metrics.peer_request(
                 endpoint.url, "tls" if failure.code in _TLS_CODES else "unreachable"
             )
@@ -209,12 +221,14 @@ class PeerClients:
         self._clients.clear()
 
 
-async def _transport_failure(endpoint: PeerEndpoint, exc: httpx.TransportError) -> PeerFailure:
+async def _transport_failure(
+    endpoint: PeerEndpoint, exc: httpx.TransportError, policy: DestinationPolicy
+) -> PeerFailure:
     host, port = endpoint.host_port
     cause = _ssl_cause(exc)
     if isinstance(cause, ssl.SSLCertVerificationError):
         # Fetch what is presented now, so the message names both certificates.
-        presented = fingerprint(await fetch_leaf(host, port))
+        presented = fingerprint(await fetch_leaf(host, port, policy))
         if presented != endpoint.pin_sha256:
             return pin_mismatch(endpoint.pin_sha256, presented)
     if cause is not None:

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from pamnode.audit.actions import AuditAction
 from pamnode.audit.service import record
+from pamnode.core.destinations import DestinationPolicy
 from pamnode.core.errors import PeerFailure
 from pamnode.crypto.cipher import open_sealed
 from pamnode.crypto.keyring import KeyRing
@@ -117,7 +118,7 @@ async def _probe(
     ]
     api, others = await asyncio.gather(
         _probe_api(clients, ring, tenant_id, peer),
-        asyncio.gather(*(_probe_listener(peer, c) for c in listeners)),
+        asyncio.gather(*(_probe_listener(peer, c, clients.destinations) for c in listeners)),
     )
     checks = [_check_of(Component.JOB_RUNNER, peer.url, api), *others]
     failed = next((check for check in checks if not check.ok), None)
@@ -135,12 +136,14 @@ def _check_of(component: Component, address: str, report: ConnectionReport) -> C
     return ComponentCheck(component, address, False, report.code, report.reason)
 
 
-async def _probe_listener(peer: PeerNode, component: Component) -> ComponentCheck:
+async def _probe_listener(
+    peer: PeerNode, component: Component, policy: DestinationPolicy
+) -> ComponentCheck:
     address: str = getattr(peer, component.address_field)
     try:
         target = listener_endpoint(peer, component)
         await probes.answers_as(
-            component, target.host, target.port, target.pin_sha256, target.pin_pem
+            component, target.host, target.port, target.pin_sha256, target.pin_pem, policy
         )
     except PeerFailure as exc:
         where = f"{component.label} at {address}" if address else component.label

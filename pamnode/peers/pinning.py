@@ -6,6 +6,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from pamnode.audit.actions import AuditAction
 from pamnode.audit.service import record
+from pamnode.core.destinations import DestinationPolicy
 from pamnode.core.errors import Conflict, InvalidInput, PeerFailure
 from pamnode.db.base import utcnow
 from pamnode.identity.principal import Principal
@@ -36,20 +37,24 @@ class VerifiedCertificate:
     pinned_sha256: str | None
 
 
-async def _presented(peer: PeerNode, component: str) -> CertificateFacts:
+async def _presented(peer: PeerNode, component: str, policy: DestinationPolicy) -> CertificateFacts:
     host, port = _component_address(peer, component)
     try:
-        return describe(await fetch_leaf(host, port))
+        return describe(await fetch_leaf(host, port, policy))
     except PeerFailure as exc:
         raise InvalidInput(exc.message, code=exc.code) from exc
 
 
 async def verify_trust(
-    db: AsyncSession, principal: Principal, peer_id: str, component: str
+    db: AsyncSession,
+    principal: Principal,
+    peer_id: str,
+    component: str,
+    policy: DestinationPolicy,
 ) -> VerifiedCertificate:
     require(principal, Permission.PEERS_WRITE)
     peer = await get_peer(db, principal, peer_id)
-    facts = await _presented(peer, component)
+    facts = await _presented(peer, component, policy)
     pin = peer.pin(component)
     record(
         db,
@@ -64,11 +69,16 @@ async def verify_trust(
 
 
 async def establish_trust(
-    db: AsyncSession, principal: Principal, peer_id: str, component: str, sha256: str
+    db: AsyncSession,
+    principal: Principal,
+    peer_id: str,
+    component: str,
+    sha256: str,
+    policy: DestinationPolicy,
 ) -> VerifiedCertificate:
     require(principal, Permission.PEERS_WRITE)
     peer = await get_peer(db, principal, peer_id)
-    facts = await _presented(peer, component)
+    facts = await _presented(peer, component, policy)
     shown = sha256.replace(":", "").upper()
     if shown != facts.sha256:
         raise Conflict(

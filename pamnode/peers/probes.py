@@ -9,6 +9,7 @@ the same certificate — is named here rather than found at the first Access.
 
 import asyncio
 
+from pamnode.core.destinations import DestinationPolicy
 from pamnode.core.errors import PeerFailure
 from pamnode.peers.models import Component
 from pamnode.peers.trust import open_pinned
@@ -24,20 +25,31 @@ _PROXY_REFUSAL = b'Proxy-Authenticate: Bearer realm="pamnode"'
 
 
 async def answers_as(
-    component: Component, host: str, port: int, pin_sha256: str, pin_pem: str
+    component: Component,
+    host: str,
+    port: int,
+    pin_sha256: str,
+    pin_pem: str,
+    policy: DestinationPolicy,
 ) -> None:
     """Nothing if `component` answers at host:port over its pin; else a PeerFailure that
     says what was found there."""
+
+    async def ask() -> None:
+        reader, writer = await open_pinned(host, port, pin_sha256, pin_pem, policy)
+        await _ask(component, reader, writer)
+
     try:
-        await asyncio.wait_for(_ask(component, host, port, pin_sha256, pin_pem), PROBE_TIMEOUT_S)
+        await asyncio.wait_for(ask(), PROBE_TIMEOUT_S)
     except TimeoutError as exc:
         raise PeerFailure(
             f"no answer within {PROBE_TIMEOUT_S:.0f} s", code="connect_failed"
         ) from exc
 
 
-async def _ask(component: Component, host: str, port: int, pin_sha256: str, pin_pem: str) -> None:
-    reader, writer = await open_pinned(host, port, pin_sha256, pin_pem)
+async def _ask(
+    component: Component, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+) -> None:
     try:
         if component is Component.GATEWAY:
             writer.write(_GATEWAY_PROBE)

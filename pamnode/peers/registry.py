@@ -9,7 +9,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from pamnode.audit.actions import AuditAction
 from pamnode.audit.service import record
-from pamnode.core.errors import Conflict, InvalidInput, NotFound
+from pamnode.audit.targets import allowed_destination
+from pamnode.core.destinations import DestinationPolicy, TargetRefused
+from pamnode.core.errors import Conflict, InvalidInput, NotFound, Unavailable
 from pamnode.crypto.cipher import seal
 from pamnode.crypto.keyring import KeyRing
 from pamnode.crypto.sealed import SealedColumn
@@ -95,6 +97,39 @@ def _rebind(peer: PeerNode, changes: dict[str, Any], token: str | None) -> None:
     peer.pins = [pin for pin in peer.pins if pin.component not in moved]
 
 
+def _addresses(changes: dict[str, Any]) -> list[tuple[str, str, int]]:
+    """(field, host, port) of each address of a peer that `changes` sets; malformed ones are
+    refused here with their own codes."""
+    found = []
+    if changes.get("url"):
+        url = parse_peer_url(changes["url"])
+        found.append(("url", url.host, url.port))
+    for component in (Component.GATEWAY, Component.HTTP_PROXY):
+        if changes.get(component.address_field):
+            host, port = parse_component_address(changes[component.address_field], component)
+            found.append((component.address_field, host, port))
+    return found
+
+
+async def _refuse_guarded(
+    db: AsyncSession, policy: DestinationPolicy, principal: Principal, changes: dict[str, Any]
+) -> None:
+    """The addresses a change sets, checked against the node's destination policy before
+    anything is written: the main connects there (Verify Trust, Test Connection, every job
+    and session), and hands the peer's token to the URL. A refusal is audited
+    (`target.refuse`) and answered 422. A name that does not resolve yet may be saved: each
+    connection checks again what it resolves to then."""
+    for field, host, port in _addresses(changes):
+        try:
+            await allowed_destination(
+                policy, db, principal.audit_scope, host, port, via="peer-node", field=field
+            )
+        except TargetRefused as exc:
+            raise InvalidInput(f"{field}: {exc.message}", code="peer_address_refused") from None
+        except Unavailable:
+            continue
+
+
 async def _name_taken(db: AsyncSession, site_id: str, name: str, except_id: str = "") -> bool:
     query = select(PeerNode.id).where(
         PeerNode.site_id == site_id, PeerNode.name == name, PeerNode.id != except_id
@@ -103,11 +138,16 @@ async def _name_taken(db: AsyncSession, site_id: str, name: str, except_id: str 
 
 
 async def create_peer(
-    db: AsyncSession, ring: KeyRing, principal: Principal, fields: dict[str, Any]
+    db: AsyncSession,
+    ring: KeyRing,
+    principal: Principal,
+    fields: dict[str, Any],
+    policy: DestinationPolicy,
 ) -> PeerNode:
     require(principal, Permission.PEERS_WRITE)
     if await _name_taken(db, principal.site.id, fields["name"]):
         raise Conflict(f"this site already has a peer node named '{fields['name']}'", "peer_exists")
+    await _refuse_guarded(db, policy, principal, fields)
     peer = PeerNode(id=new_id(), site_id=principal.site.id, pins=[])
     _apply(peer, ring, principal.tenant.id, dict(fields))
     db.add(peer)
@@ -154,7 +194,12 @@ async def list_peers(db: AsyncSession, principal: Principal) -> list[PeerNode]:
 
 
 async def update_peer(
-    db: AsyncSession, ring: KeyRing, principal: Principal, peer_id: str, changes: dict[str, Any]
+    db: AsyncSession,
+    ring: KeyRing,
+    principal: Principal,
+    peer_id: str,
+    changes: dict[str, Any],
+    policy: DestinationPolicy,
 ) -> PeerNode:
     require(principal, Permission.PEERS_WRITE)
     peer = await get_peer(db, principal, peer_id)
@@ -162,6 +207,7 @@ async def update_peer(
         raise Conflict(
             f"this site already has a peer node named '{changes['name']}'", "peer_exists"
         )
+    await _refuse_guarded(db, policy, principal, changes)
     _apply(peer, ring, principal.tenant.id, dict(changes))
     await db.flush()
     record(

@@ -3,6 +3,11 @@
 A pinned connection accepts exactly the pinned leaf: Python's VERIFY_X509_PARTIAL_CHAIN with
 the leaf as the only anchor, hostname not checked (the pin is the identity). Anything else
 fails closed, naming both fingerprints.
+
+Every connection to a peer's address passes the node's destination policy first
+(`peer_address`): a configuration manager types a peer's URL and listener addresses, and must
+not point them at this node's own listeners (whose certificate it could then pin, and to which
+the main would hand the peer's token) nor at loopback or link-local services.
 """
 
 import asyncio
@@ -13,7 +18,8 @@ from datetime import datetime
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from pamnode.core.errors import PeerFailure
+from pamnode.core.destinations import DestinationPolicy, TargetRefused
+from pamnode.core.errors import PeerFailure, Unavailable
 from pamnode.crypto.fingerprints import fingerprint
 
 CONNECT_TIMEOUT_S = 10.0
@@ -55,14 +61,28 @@ def _unverified_context() -> ssl.SSLContext:
     return context
 
 
+async def peer_address(policy: DestinationPolicy, host: str, port: int) -> str:
+    """The address to connect to for a peer's host:port, resolved once (a name that resolves
+    elsewhere later is checked again at the next connection); a PeerFailure when the policy
+    refuses it or the name does not resolve."""
+    try:
+        return (await policy.resolve(host, port)).address
+    except TargetRefused as exc:
+        raise PeerFailure(exc.message, code="target_refused") from None
+    except Unavailable as exc:
+        failure = PeerFailure(exc.message, code="dns_failed")
+        raise failure from None
+
+
 async def _open_tls(
-    host: str, port: int, context: ssl.SSLContext
+    host: str, port: int, context: ssl.SSLContext, policy: DestinationPolicy
 ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
     """TLS to host:port, or a PeerFailure naming the layer that failed; a certificate the
     context refuses is raised as it is, for the caller to explain."""
+    address = await peer_address(policy, host, port)
     try:
         return await asyncio.wait_for(
-            asyncio.open_connection(host, port, ssl=context, server_hostname=host),
+            asyncio.open_connection(address, port, ssl=context, server_hostname=host),
             CONNECT_TIMEOUT_S,
         )
     except ssl.SSLCertVerificationError:
@@ -75,9 +95,9 @@ async def _open_tls(
         ) from exc
 
 
-async def fetch_leaf(host: str, port: int) -> bytes:
+async def fetch_leaf(host: str, port: int, policy: DestinationPolicy) -> bytes:
     """Connect without trusting anything and return the leaf certificate the peer presents."""
-    _reader, writer = await _open_tls(host, port, _unverified_context())
+    _reader, writer = await _open_tls(host, port, _unverified_context(), policy)
     try:
         ssl_object: ssl.SSLObject | None = writer.get_extra_info("ssl_object")
         der = ssl_object.getpeercert(binary_form=True) if ssl_object else None
@@ -120,14 +140,14 @@ def pin_mismatch(pinned_sha256: str, presented_sha256: str) -> PeerFailure:
 
 
 async def open_pinned(
-    host: str, port: int, pin_sha256: str, pin_pem: str
+    host: str, port: int, pin_sha256: str, pin_pem: str, policy: DestinationPolicy
 ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
     """A TLS connection that accepts exactly the pinned certificate, or a PeerFailure naming
     what failed (a changed certificate with both fingerprints)."""
     try:
-        return await _open_tls(host, port, pinned_context(pin_pem))
+        return await _open_tls(host, port, pinned_context(pin_pem), policy)
     except ssl.SSLCertVerificationError as exc:
-        presented = fingerprint(await fetch_leaf(host, port))
+        presented = fingerprint(await fetch_leaf(host, port, policy))
         if presented != pin_sha256:
             raise pin_mismatch(pin_sha256, presented) from exc
         raise connection_error(host, port, exc) from exc

@@ -105,7 +105,9 @@ async def _through(
         candidate.api, "POST", "peer/proxy-grants", ProxyGrantOut, body
     )
     proxy = candidate.listening
-    reader, writer = await open_pinned(proxy.host, proxy.port, proxy.pin_sha256, proxy.pin_pem)
+    reader, writer = await open_pinned(
+        proxy.host, proxy.port, proxy.pin_sha256, proxy.pin_pem, ctx.destinations
+    )
     connection = Connection(reader, writer)
     asked = authority(host, port)
     writer.write(

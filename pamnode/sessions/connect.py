@@ -165,7 +165,7 @@ async def _through(
     )
     gateway = candidate.listening
     reader, writer = await open_pinned(
-        gateway.host, gateway.port, gateway.pin_sha256, gateway.pin_pem
+        gateway.host, gateway.port, gateway.pin_sha256, gateway.pin_pem, ctx.destinations
     )
     stream = GuacStream(reader, writer)
     try:

@@ -3,7 +3,9 @@ loopback, link-local or its own listening port (the peer for grants, tickets and
 the main for its local jobs, local sessions and RDP pass-through), with `target_refused`, a
 message naming the host and why, and a `target.refuse` audit row. With 127.0.0.0/8 allowed,
 as in the lab, the node's own API and guacd ports are still refused, and nothing a Service token
-can ask for reaches the peer's guacd."""
+can ask for reaches the peer's guacd. The main applies the same policy to its peers' own
+addresses: a Peer Node's URL, gateway or HTTP proxy address on the main's own listeners is
+refused when saved (422 `peer_address_refused`) and when connected to (`target_refused`)."""
 
 from __future__ import annotations
 
@@ -24,7 +26,7 @@ from tests.support.assets import add_asset
 from tests.support.db import run_sql
 from tests.support.identity import create_tenant, error_of, expect
 from tests.support.jobs import run_jobs
-from tests.support.peers import prepare_peer_site
+from tests.support.peers import add_peer, check_connection, establish_trust, prepare_peer_site
 from tests.support.sessions import open_session, wait_session
 
 PEER_TENANT = "dc-policy"
@@ -252,3 +254,62 @@ def test_own_listeners_stay_refused_with_loopback_allowed(lab_peer, sshd):
     assert {"proxy grant", "session ticket", "delegated job"} <= _vias(
         peer, f"127.0.0.1:{guacd_port}"
     )
+
+
+def test_a_peer_node_cannot_point_at_the_mains_own_listeners(node_factory, lab_peer):
+    """A configuration manager could point a Peer Node at the main's own API, verify and pin
+    the main's certificate, and have Test Connection hand the peer's token to it (or reach
+    any listener of the main from 127.0.0.1). Loopback is allowed here, as in the lab."""
+    gateway = free_port()
+    main = node_factory("lab-main", env={"PAMNODE_GATEWAY_PORT": str(gateway)})
+    admin = create_tenant(main, "corp")
+    peer, jwt = lab_peer["node"], lab_peer["jwt"]
+    own = f"127.0.0.1:{main.port}"
+    own_url = f"https://{own}/ztna/{PEER_TENANT}/root"
+    good_url = f"{peer.base_url}/ztna/{PEER_TENANT}/root"
+    with main.client("corp", token=admin) as api:
+        for field, changes, said in (
+            ("url", {"url": own_url}, f"this node's own listening port {main.port}"),
+            # A name that resolves to it is the same address.
+            (
+                "url",
+                {"url": f"https://localhost:{main.port}/ztna/{PEER_TENANT}/root"},
+                f"this node's own listening port {main.port}",
+            ),
+            (
+                "gateway_address",
+                {"url": good_url, "gateway": True, "gateway_address": f"127.0.0.1:{gateway}"},
+                f"this node's own listening port {gateway}",
+            ),
+            (
+                "url",
+                {"url": f"https://169.254.169.254/ztna/{PEER_TENANT}/root"},
+                "link-local 169.254.169.254",
+            ),
+        ):
+            body = {"name": "self", "job_runner": True, "access_token": jwt, **changes}
+            error = error_of(api.post("peer-nodes", json=body), 422)
+            assert error["code"] == "peer_address_refused", error
+            assert error["message"].startswith(f"{field}: ") and said in error["message"], error
+        assert expect(api.get("peer-nodes"), 200) == []
+
+        created = add_peer(api, "dc", peer, PEER_TENANT, jwt)
+        establish_trust(api, created["id"])
+        moved = {"url": own_url, "access_token": jwt}
+        error = error_of(api.patch(f"peer-nodes/{created['id']}", json=moved), 422)
+        assert error["code"] == "peer_address_refused", error
+        kept = expect(api.get(f"peer-nodes/{created['id']}"), 200)
+        assert kept["url"] == good_url and kept["trust"]["job-runner"] is not None
+        assert check_connection(api, created["id"])["ok"] is True
+
+        # An address saved before this check, or a name that resolves elsewhere since, is
+        # refused where the main connects: nothing reaches its own API, no token, no pin.
+        run_sql(
+            main, "UPDATE peer_nodes SET url = :url WHERE id = :id", url=own_url, id=created["id"]
+        )
+        verify = {"component": "job-runner"}
+        error = error_of(api.post(f"peer-nodes/{created['id']}/verify-trust", json=verify), 422)
+        assert error["code"] == "target_refused" and own in error["message"], error
+        report = check_connection(api, created["id"])
+        assert (report["ok"], report["code"]) == (False, "target_refused"), report
+    assert _vias(main, own) == {"peer-node"}

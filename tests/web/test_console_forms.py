@@ -121,13 +121,19 @@ def test_a_new_host_asks_for_the_password_again(site, new_page):
     expect(page.get_by_text("10.0.0.6", exact=True)).to_be_visible()
 
 
-def test_peer_edit_keeps_the_access_token(site, new_page):
+def test_peer_edit_keeps_the_access_token(site, node_factory, new_page):
     node, base, jwt = site
+    # The peer: another node (this node's own listeners are refused as a peer's addresses).
+    other = node_factory("console-forms-peer")
     page = new_page()
     log_in(page, base)
     page.goto(f"{base}/peer-nodes/new")
     page.get_by_label("Peer Name").fill("self")
     page.get_by_label("URL").fill(base)
+    page.get_by_label("Access Token").fill(jwt)
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_text(f"this node's own listening port {node.port}")).to_be_visible()
+    page.get_by_label("URL").fill(f"{other.base_url}/ztna/{TENANT}/root")
     page.get_by_label("Access Token").fill(jwt)
     page.get_by_role("button", name="Save").click()
     expect(page.get_by_role("heading", name="Peer node self")).to_be_visible()
@@ -146,7 +152,7 @@ def test_peer_edit_keeps_the_access_token(site, new_page):
     page.get_by_label("Gateway Address").fill("no-port-here")
     page.get_by_role("button", name="Save").click()
     expect(page.locator("#f-gateway_address-error")).to_be_visible()
-    page.get_by_label("Gateway Address").fill(f"127.0.0.1:{node.port}")
+    page.get_by_label("Gateway Address").fill(f"127.0.0.1:{other.port}")
     page.get_by_role("button", name="Save").click()
     page.get_by_role("button", name="Verify Trust (Gateway)").click()
     header = page.get_by_role("dialog").get_by_role("heading", level=2)
@@ -157,7 +163,7 @@ def test_peer_edit_keeps_the_access_token(site, new_page):
 
     # A new URL takes the token again (it goes only where it was entered for): without it the
     # form says so at the token's field and keeps the old URL.
-    moved = base.replace("://127.0.0.1:", "://localhost:")
+    moved = f"https://localhost:{other.port}/ztna/{TENANT}/root"
     page.get_by_label("URL").fill(moved)
     page.get_by_role("button", name="Save").click()
     expect(page.locator("#f-access_token-error")).to_contain_text(
@@ -173,7 +179,9 @@ def test_peer_edit_keeps_the_access_token(site, new_page):
     page.goto(f"{base}/peer-nodes")
     row = page.get_by_role("row").filter(has_text="self-renamed")
     expect(row.locator("td[data-component=job-runner]")).to_have_text("not trusted")
-    expect(row.locator("td[data-component=gateway]")).to_have_text(f"127.0.0.1:{node.port} trusted")
+    expect(row.locator("td[data-component=gateway]")).to_have_text(
+        f"127.0.0.1:{other.port} trusted"
+    )
     expect(row.locator("td[data-component=http-proxy]")).to_have_text("off")
     headers = page.get_by_role("columnheader")
     expect(headers).to_have_text(

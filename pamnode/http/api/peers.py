@@ -55,7 +55,11 @@ def _out(peer: PeerNode) -> PeerNodeOut:
 
 @router.post("", status_code=status.HTTP_201_CREATED)
 async def create_peer(body: PeerNodeIn, caller: Caller, db: DB, node: NodeDep) -> PeerNodeOut:
-    return _out(await registry.create_peer(db, node.keyring, caller, body.model_dump()))
+    return _out(
+        await registry.create_peer(
+            db, node.keyring, caller, body.model_dump(), node.peer_clients.destinations
+        )
+    )
 
 
 @router.get("")
@@ -73,7 +77,11 @@ async def update_peer(
     peer_id: str, body: PeerNodePatch, caller: Caller, db: DB, node: NodeDep
 ) -> PeerNodeOut:
     changes = body.model_dump(exclude_unset=True)
-    return _out(await registry.update_peer(db, node.keyring, caller, peer_id, changes))
+    return _out(
+        await registry.update_peer(
+            db, node.keyring, caller, peer_id, changes, node.peer_clients.destinations
+        )
+    )
 
 
 @router.delete("/{peer_id}", status_code=status.HTTP_204_NO_CONTENT)
@@ -97,16 +105,22 @@ def _certificate(component: str, verified: pinning.VerifiedCertificate) -> Certi
 
 
 @router.post("/{peer_id}/verify-trust")
-async def verify_trust(peer_id: str, body: ComponentIn, caller: Caller, db: DB) -> CertificateOut:
-    verified = await pinning.verify_trust(db, caller, peer_id, body.component)
+async def verify_trust(
+    peer_id: str, body: ComponentIn, caller: Caller, db: DB, node: NodeDep
+) -> CertificateOut:
+    policy = node.peer_clients.destinations
+    verified = await pinning.verify_trust(db, caller, peer_id, body.component, policy)
     return _certificate(body.component, verified)
 
 
 @router.post("/{peer_id}/establish-trust")
 async def establish_trust(
-    peer_id: str, body: EstablishIn, caller: Caller, db: DB
+    peer_id: str, body: EstablishIn, caller: Caller, db: DB, node: NodeDep
 ) -> CertificateOut:
-    verified = await pinning.establish_trust(db, caller, peer_id, body.component, body.sha256)
+    policy = node.peer_clients.destinations
+    verified = await pinning.establish_trust(
+        db, caller, peer_id, body.component, body.sha256, policy
+    )
     return _certificate(body.component, verified)
 
 

@@ -76,7 +76,9 @@ async def add_peer(request: Request, caller: Caller, db: DB, node: NodeDep) -> R
     data = await form_data(request)
     expect_form(request, "peers/_form.html", data, form_peer=None)
     body = validated(PeerNodeIn, _fields(data, keep_blank_token=False))
-    peer = await registry.create_peer(db, node.keyring, caller, body.model_dump())
+    peer = await registry.create_peer(
+        db, node.keyring, caller, body.model_dump(), node.peer_clients.destinations
+    )
     return redirect(request, f"{site_base(request)}/peer-nodes/{peer.id}")
 
 
@@ -106,7 +108,8 @@ async def update_peer(
     expect_form(request, "peers/_form.html", data, form_peer=_form_peer(peer))
     body = validated(PeerNodePatch, _fields(data, keep_blank_token=True))
     changes = body.model_dump(exclude_unset=True)
-    await registry.update_peer(db, node.keyring, caller, peer_id, changes)
+    policy = node.peer_clients.destinations
+    await registry.update_peer(db, node.keyring, caller, peer_id, changes, policy)
     return redirect(request, f"{site_base(request)}/peer-nodes/{peer_id}")
 
 
@@ -131,16 +134,24 @@ def _trust_dialog(
 
 
 @router.post("/peer-nodes/{peer_id}/verify-trust", response_class=HTMLResponse)
-async def verify_trust(request: Request, peer_id: str, caller: Caller, db: DB) -> Response:
+async def verify_trust(
+    request: Request, peer_id: str, caller: Caller, db: DB, node: NodeDep
+) -> Response:
     body = validated(ComponentIn, await form_data(request))
-    verified = await pinning.verify_trust(db, caller, peer_id, body.component)
+    policy = node.peer_clients.destinations
+    verified = await pinning.verify_trust(db, caller, peer_id, body.component, policy)
     return _trust_dialog(request, caller, peer_id, body.component, verified)
 
 
 @router.post("/peer-nodes/{peer_id}/establish-trust", response_class=HTMLResponse)
-async def establish_trust(request: Request, peer_id: str, caller: Caller, db: DB) -> Response:
+async def establish_trust(
+    request: Request, peer_id: str, caller: Caller, db: DB, node: NodeDep
+) -> Response:
     body = validated(EstablishIn, await form_data(request))
-    verified = await pinning.establish_trust(db, caller, peer_id, body.component, body.sha256)
+    policy = node.peer_clients.destinations
+    verified = await pinning.establish_trust(
+        db, caller, peer_id, body.component, body.sha256, policy
+    )
     return _trust_dialog(request, caller, peer_id, body.component, verified)
 
 
