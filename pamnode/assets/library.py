@@ -3,7 +3,6 @@
 import re
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -18,6 +17,7 @@ from pamnode.assets.permissions import (
     require_asset,
     roles_over,
 )
+from pamnode.assets.schemas import AssetPatch, PropertiesIn
 from pamnode.assets.ssh import forget_host_key
 from pamnode.assets.tree import MAX_DEPTH, descendants, lineage
 from pamnode.audit.actions import AuditAction
@@ -138,8 +138,9 @@ def check_tags(tags: list[str]) -> list[str]:
     return unique
 
 
-def _apply_properties(asset: Asset, properties: dict[str, Any]) -> None:
+def _apply_properties(asset: Asset, given_properties: PropertiesIn) -> None:
     """Set host, port and use_https, checking them against the asset's type."""
+    properties = given_properties.model_dump(exclude_unset=True)
     kind = AssetType(asset.type)
     given = {key: value for key, value in properties.items() if value is not None}
     if kind is AssetType.CONTAINER:
@@ -221,7 +222,7 @@ async def create_asset(
     name: str,
     type: str,
     parent_id: str | None,
-    properties: dict[str, Any],
+    properties: PropertiesIn,
     description: str,
     tags: list[str],
     secret_values: dict[str, str | None],
@@ -308,45 +309,40 @@ async def update_asset(
     ring: KeyRing,
     principal: Principal,
     asset_id: str,
-    changes: dict[str, Any],
+    patch: AssetPatch,
 ) -> AssetView:
     """Rename, move (`parent_id`), change properties, description, tags and vault fields."""
     asset, role = await require_asset(db, principal, asset_id, Action.EDIT)
-    if changes.pop("type", asset.type) != asset.type:
+    if patch.type is not None and patch.type != asset.type:
         raise InvalidInput(
             f"the type of '{asset.name}' ({asset.type}) cannot change: create a new asset instead",
             code="type_immutable",
         )
-    for name in ("name", "properties", "description", "tags"):
-        if name in changes and changes[name] is None:
-            raise InvalidInput(f"{name} cannot be null", code="invalid_input")
-    secret_values = changes.pop("secrets", None) or {}
-    if "parent_id" in changes and changes["parent_id"] != asset.parent_id:
-        await _move(db, principal, asset, changes.pop("parent_id"), changes.get("name"))
-    changes.pop("parent_id", None)
-    if "name" in changes and changes["name"] != asset.name:
-        await _check_name_free(
-            db, asset.site_id, asset.parent_id, check_name(changes["name"]), asset.id
-        )
-        asset.name = changes["name"]
-    if "properties" in changes:
+    secret_values = patch.secrets.model_dump(exclude_unset=True) if patch.secrets else {}
+    if "parent_id" in patch.model_fields_set and patch.parent_id != asset.parent_id:
+        await _move(db, principal, asset, patch.parent_id, patch.name)
+    if patch.name is not None and patch.name != asset.name:
+        await _check_name_free(db, asset.site_id, asset.parent_id, check_name(patch.name), asset.id)
+        asset.name = patch.name
+    if patch.properties is not None:
         before = _destination(asset)
-        _apply_properties(asset, changes["properties"])
+        _apply_properties(asset, patch.properties)
         if _destination(asset) != before:
             await _rebind_secrets(db, asset, secret_values)
-    if "tags" in changes:
-        asset.tags = check_tags(changes["tags"])
-    if "description" in changes:
-        asset.description = changes["description"]
+    if patch.tags is not None:
+        asset.tags = check_tags(patch.tags)
+    if patch.description is not None:
+        asset.description = patch.description
     await db.flush()
-    if changes:
+    changed = sorted(patch.model_fields_set - {"type", "secrets", "parent_id"})
+    if changed:
         record(
             db,
             principal.audit_scope,
             AuditAction.ASSET_UPDATE,
             asset.id,
             name=asset.name,
-            fields=sorted(changes),
+            fields=changed,
         )
     await secrets.write_secrets(db, ring, principal, asset, secret_values)
     # A move can change the caller's role (inherited from the new containers).

@@ -85,7 +85,7 @@ async def create_from(
         name=body.name,
         type=body.type,
         parent_id=body.parent_id,
-        properties=body.properties.model_dump(exclude_unset=True),
+        properties=body.properties,
         description=body.description,
         tags=body.tags,
         secret_values=body.secrets.model_dump(exclude_unset=True),
@@ -123,8 +123,7 @@ async def read_asset(asset_id: str, caller: Caller, db: DB) -> AssetOut:
 async def update_asset(
     asset_id: str, body: AssetPatch, caller: Caller, db: DB, node: NodeDep
 ) -> AssetOut:
-    changes = body.model_dump(exclude_unset=True)
-    return _out(await library.update_asset(db, node.keyring, caller, asset_id, changes))
+    return _out(await library.update_asset(db, node.keyring, caller, asset_id, body))
 
 
 @router.delete("/{asset_id}")

@@ -218,8 +218,7 @@ async def update_asset(
         **FORM_CHOICES,
     )
     body = validated(AssetPatch, _body(data, view.asset.type))
-    changes = body.model_dump(exclude_unset=True)
-    await library.update_asset(db, node.keyring, caller, asset_id, changes)
+    await library.update_asset(db, node.keyring, caller, asset_id, body)
     return redirect(request, _library_url(request, asset_id))
 
 
