@@ -14,13 +14,14 @@ from pathlib import Path
 from pamnode.audit.actions import AuditAction
 from pamnode.audit.service import AuditScope, record
 from pamnode.core.errors import PamError, Throttled
+from pamnode.core.ssh_ciphers import SERVER_CIPHERS
 from pamnode.core.ssh_library import asyncssh
 from pamnode.identity.auth import check_password
 from pamnode.identity.grants import roles_of
 from pamnode.identity.principal import Principal
 from pamnode.proxy.context import ProxyContext
 from pamnode.proxy.names import ProxyLogin, parse_proxy_login
-from pamnode.proxy.ssh_channel import ProxiedChannel
+from pamnode.proxy.ssh_channel import MAX_PKTSIZE, WINDOW, ProxiedChannel
 
 log = logging.getLogger("pamnode.proxy.ssh")
 
@@ -152,6 +153,12 @@ class SshProxy:
             agent_forwarding=False,
             x11_forwarding=False,
             allow_scp=False,
+            # Bytes go to the target as they come: no line editor in between (the target's
+            # PTY echoes and edits), and the faster cipher and larger packets (ssh_channel).
+            line_editor=False,
+            encryption_algs=SERVER_CIPHERS,
+            window=WINDOW,
+            max_pktsize=MAX_PKTSIZE,
         )
         log.info("ssh proxy on %s:%s, host key %s", host, port, self.fingerprint)
 
