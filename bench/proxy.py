@@ -1,7 +1,7 @@
 """OpenSSH's own clients against one real sshd: straight, through the main's SSH proxy, and
 through the main's proxy and a peer's HTTP proxy, in one run.
 
-    .venv/bin/python -m bench.proxy [--size-mb 200] [--execs 200] [--keys 50]
+    .venv/bin/python -m bench.proxy [--size-mb 200] [--rounds 3] [--execs 200] [--keys 50]
         [--out docs/benchmarks.md] [--no-record] [--py-spy DIR] [--keep]
 
 Modes (the same sshd, the same file, the same clients: Debian's `ssh`, `scp`, `sftp`, password
@@ -16,7 +16,8 @@ Tests, each mode right after the other so that the ratios compare like with like
 
 - scp and sftp upload and download of one file of SIZE MB of random bytes (the whole client
   command is timed, its login included: MB/s = SIZE / wall); each copy is compared with the
-  source afterwards;
+  source afterwards. ROUNDS rounds, each starting with another mode; the median round is
+  shown, with its CPU seconds;
 - EXECS sequential `ssh … true` (a new connection and login each): ms per exec;
 - the round trip of a keystroke in a shell on a real PTY: KEYS keys (`x`, then a backspace,
   alternately), each after 50 ms of quiet, from the write to the first byte of its echo.
@@ -267,6 +268,11 @@ def measure(
     return Measure(mode.name, test, value, {k: after[k] - before[k] for k in after})
 
 
+def _median(rounds: list[Measure]) -> Measure:
+    """The median round of a test (by its result), with the CPU seconds it used."""
+    return sorted(rounds, key=lambda m: m.value)[(len(rounds) - 1) // 2]
+
+
 def bench(args: argparse.Namespace, lab: Lab, log: Callable[[str], None]) -> list[Measure]:
     log(f"starting sshd, a main with its SSH proxy and a peer with its HTTP proxy in {lab.work}")
     s = setup(lab)
@@ -289,13 +295,23 @@ def bench(args: argparse.Namespace, lab: Lab, log: Callable[[str], None]) -> lis
         log(f"{m.mode:>10} {m.test:<9} {text} (CPU s: {cpu})")
 
     for test in COPIES:
+        rounds: dict[str, list[Measure]] = {mode.name: [] for mode in s.modes}
+        for number in range(args.rounds):
+            # Each round starts with another mode: drift (other work on the machine) does not
+            # always fall on the same one.
+            shift = number % len(s.modes)
+            for mode in s.modes[shift:] + s.modes[:shift]:
+
+                def one(mode: Mode = mode, test: str = test) -> float:
+                    return size / copy(s, mode, test, source, remote_source) / 1e6
+
+                spy = args.py_spy if number == 0 else None
+                m = measure(s, mode, test, one, spy)
+                rounds[mode.name].append(m)
+                log(f"  round {number + 1}: {mode.name} {test} {m.value:.1f} MB/s")
         for mode in s.modes:
-
-            def one(mode: Mode = mode, test: str = test) -> float:
-                return size / copy(s, mode, test, source, remote_source) / 1e6
-
-            m = measure(s, mode, test, one, args.py_spy)
-            note(m, f"{m.value:.1f} MB/s")
+            m = _median(rounds[mode.name])
+            note(m, f"{m.value:.1f} MB/s, median of {args.rounds}")
     for mode in s.modes:
         m = measure(s, mode, "exec", lambda mode=mode: execs(mode, args.execs), args.py_spy)
         note(m, f"{m.value:.1f} ms per exec")
@@ -388,7 +404,8 @@ def record(
     title = f"## SSH proxy, {args.size_mb} MB: direct, proxy, proxy+peer (`bench/proxy.py`)"
     about = (
         f"One sshd on 127.0.0.1; OpenSSH's clients with password login. scp and sftp copy one "
-        f"file of {args.size_mb} MB each way (the whole command timed, login included); "
+        f"file of {args.size_mb} MB each way (the whole command timed, login included; median "
+        f"of {args.rounds} rounds, each starting with another mode, with that round's CPU); "
         f"{args.execs} sequential `ssh … true`; {args.keys} keystrokes in a shell on a PTY "
         "(median ms to the first byte of the echo). Modes: direct (sshd itself), proxy (the "
         "main's SSH proxy, which reaches sshd itself), proxy+peer (the main's proxy, then the "
@@ -402,6 +419,7 @@ def record(
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--size-mb", type=int, default=200, help="size of the file copied (200)")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of each copy; median (3)")
     parser.add_argument("--execs", type=int, default=200, help="sequential `ssh … true` (200)")
     parser.add_argument("--keys", type=int, default=50, help="keystrokes timed per mode (50)")
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "benchmarks.md")
@@ -414,8 +432,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--keep", action="store_true", help="keep the work directory (logs)")
     args = parser.parse_args(argv)
-    if min(args.size_mb, args.execs) < 1 or args.keys < 2:
-        parser.error("--size-mb and --execs must be at least 1, --keys at least 2")
+    if min(args.size_mb, args.execs, args.rounds) < 1 or args.keys < 2:
+        parser.error("--size-mb, --execs and --rounds must be at least 1, --keys at least 2")
     return args
 
 

@@ -22,6 +22,7 @@ from pamnode.identity.principal import Principal
 from pamnode.proxy.context import ProxyContext
 from pamnode.proxy.names import ProxyLogin, parse_proxy_login
 from pamnode.proxy.ssh_channel import MAX_PKTSIZE, WINDOW, ProxiedChannel
+from pamnode.proxy.ssh_transport import SshListener
 
 log = logging.getLogger("pamnode.proxy.ssh")
 
@@ -154,7 +155,9 @@ class SshProxy:
             x11_forwarding=False,
             allow_scp=False,
             # Bytes go to the target as they come: no line editor in between (the target's
-            # PTY echoes and edits), and the faster cipher and larger packets (ssh_channel).
+            # PTY echoes and edits), the faster cipher, larger packets (ssh_channel), and
+            # reads and writes batched for asyncssh (ssh_transport).
+            tunnel=SshListener(),
             line_editor=False,
             encryption_algs=SERVER_CIPHERS,
             window=WINDOW,
