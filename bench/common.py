@@ -76,6 +76,29 @@ def service_token(peer: NodeProcess) -> str:
         return str(expect(client.post(f"api-tokens/{token_id}/unlock"), 200)["jwt"])
 
 
+def add_trusted_peer(
+    client: httpx.Client, peer: NodeProcess, name: str, jwt: str, **components: str
+) -> None:
+    """The seed's Step 2: add `peer` as `name` with its job runner, and each of `components`
+    (`gateway`, `http_proxy`) at the address given; pin the API and each component."""
+    body: dict[str, Any] = {
+        "name": name,
+        "job_runner": True,
+        "url": f"{peer.base_url}/ztna/{TENANT}/root",
+        "access_token": jwt,
+        "enabled": True,
+    }
+    for component, address in components.items():
+        body |= {component: True, f"{component}_address": address}
+    peer_id = expect(client.post("peer-nodes", json=body), 201)["id"]
+    for component in ("job-runner", *(c.replace("_", "-") for c in components)):
+        shown = expect(
+            client.post(f"peer-nodes/{peer_id}/verify-trust", json={"component": component}), 200
+        )
+        trust = {"component": component, "sha256": shown["sha256"]}
+        expect(client.post(f"peer-nodes/{peer_id}/establish-trust", json=trust), 200)
+
+
 @dataclass(frozen=True)
 class Fleet:
     """The container of a benchmark's hosts; `parts`: the containers that hold them (the
@@ -328,6 +351,48 @@ def write_section(out: Path, key: str, body: list[str]) -> None:
     out.write_text(text)
 
 
+def ssh_asset(client: httpx.Client, server: SshServer, name: str) -> str:
+    body = {
+        "name": name,
+        "type": "unix-host",
+        "parent_id": None,
+        "properties": {"host": server.address, "port": server.port},
+        "secrets": {"username": server.user, "password": server.password},
+    }
+    return str(expect(client.post("assets", json=body), 201)["id"])
+
+
+class PySpy:
+    """`py-spy record` on some processes for the length of a run (`--py-spy DIR`)."""
+
+    def __init__(self, out: Path | None, label: str, pids: dict[str, int]) -> None:
+        self.procs: list[subprocess.Popen[bytes]] = []
+        if out is None:
+            return
+        out.mkdir(parents=True, exist_ok=True)
+        binary = Path(sys.executable).parent / "py-spy"
+        for name, pid in pids.items():
+            target = out / f"{label.replace(' ', '-')}-{name}.txt"
+            # --gil: only the thread that holds the GIL, i.e. Python code using CPU.
+            argv = [str(binary), "record", "--format", "raw", "--rate", "200", "--gil"]
+            argv += ["--nonblocking", "--output", str(target), "--pid", str(pid)]
+            self.procs.append(
+                subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            )
+
+    def stop(self) -> None:
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGINT)
+        for proc in self.procs:
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        self.procs = []
+
+
 # --- running a benchmark -------------------------------------------------------------------
 
 
@@ -337,6 +402,21 @@ class StoppableLab(Protocol):
     work: Path
 
     def stop(self) -> list[str]: ...
+
+
+class Stoppable(Protocol):
+    def stop(self) -> object: ...
+
+
+def stop_each(items: list[Stoppable]) -> list[str]:
+    """Stop each of `items` in order, whatever failed before; what failed, named."""
+    errors = []
+    for item in items:
+        try:
+            item.stop()
+        except Exception as exc:
+            errors.append(f"{item!r}: {exc!r}")
+    return errors
 
 
 def command_line(module: str) -> str:

@@ -103,6 +103,7 @@ from bench.common import (
     REPO,
     TENANT,
     BenchError,
+    PySpy,
     batch_jobs,
     command_line,
     cpu_s,
@@ -122,6 +123,7 @@ from bench.common import (
     run_text,
     server_cpu_s,
     service_token,
+    stop_each,
     text_table,
     unfinished_jobs,
     write_section,
@@ -229,37 +231,6 @@ class CpuMeter:
 def cpu_note(used: dict[str, float]) -> str:
     parts = ", ".join(f"{name} {value:.1f}" for name, value in used.items())
     return f"CPU s: {parts} (total {sum(used.values()):.1f})"
-
-
-class PySpy:
-    """`py-spy record` on some processes for the length of a run (`--py-spy DIR`)."""
-
-    def __init__(self, out: Path | None, label: str, pids: dict[str, int]) -> None:
-        self.procs: list[subprocess.Popen[bytes]] = []
-        if out is None:
-            return
-        out.mkdir(parents=True, exist_ok=True)
-        binary = Path(sys.executable).parent / "py-spy"
-        for name, pid in pids.items():
-            target = out / f"{label.replace(' ', '-')}-{name}.txt"
-            # --gil: only the thread that holds the GIL, i.e. Python code using CPU.
-            argv = [str(binary), "record", "--format", "raw", "--rate", "200", "--gil"]
-            argv += ["--nonblocking", "--output", str(target), "--pid", str(pid)]
-            self.procs.append(
-                subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            )
-
-    def stop(self) -> None:
-        for proc in self.procs:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGINT)
-        for proc in self.procs:
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        self.procs = []
 
 
 # --- measurements -----------------------------------------------------------------------------
@@ -978,13 +949,7 @@ class Lab:
         return server
 
     def stop(self) -> list[str]:
-        errors = []
-        items: list[NodeProcess | SshServer] = [*reversed(self.nodes), *reversed(self.servers)]
-        for item in items:
-            try:
-                item.stop()
-            except Exception as exc:
-                errors.append(f"{item!r}: {exc!r}")
+        errors = stop_each([*reversed(self.nodes), *reversed(self.servers)])
         if self.cluster is not None:
             try:
                 self.cluster.stop()

@@ -69,7 +69,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-import httpx
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 from websockets.typing import Subprotocol
@@ -79,6 +78,7 @@ from bench.common import (
     ADMIN_PASSWORD,
     TENANT,
     BenchError,
+    add_trusted_peer,
     command_line,
     cpu_s,
     create_tenant,
@@ -89,6 +89,7 @@ from bench.common import (
     run_in_lab,
     run_text,
     service_token,
+    ssh_asset,
     text_table,
 )
 from pamnode.lab.node_process import NodeProcess, tls_context
@@ -518,37 +519,6 @@ def _socket_to(port: int) -> Iterator[socket.socket]:
         yield sock
 
 
-def add_gateway_peer(client: httpx.Client, peer: NodeProcess, jwt: str, gateway: str) -> None:
-    """The seed's Step 2 with a gateway: add the peer, pin its API and its front."""
-    body = {
-        "name": PEER,
-        "job_runner": True,
-        "url": f"{peer.base_url}/ztna/{TENANT}/root",
-        "access_token": jwt,
-        "enabled": True,
-        "gateway": True,
-        "gateway_address": gateway,
-    }
-    peer_id = expect(client.post("peer-nodes", json=body), 201)["id"]
-    for component in ("job-runner", "gateway"):
-        shown = expect(
-            client.post(f"peer-nodes/{peer_id}/verify-trust", json={"component": component}), 200
-        )
-        trust = {"component": component, "sha256": shown["sha256"]}
-        expect(client.post(f"peer-nodes/{peer_id}/establish-trust", json=trust), 200)
-
-
-def ssh_asset(client: httpx.Client, server: SshServer, name: str) -> str:
-    body = {
-        "name": name,
-        "type": "unix-host",
-        "parent_id": None,
-        "properties": {"host": server.address, "port": server.port},
-        "secrets": {"username": server.user, "password": server.password},
-    }
-    return str(expect(client.post("assets", json=body), 201)["id"])
-
-
 @dataclass
 class Setup:
     lab: Lab
@@ -584,7 +554,7 @@ def setup(lab: Lab, compression: str | None) -> Setup:
     jwt = service_token(peer)
     token = create_tenant(main)
     with main.client(TENANT, token=token) as client:
-        add_gateway_peer(client, peer, jwt, f"127.0.0.1:{gateway_port}")
+        add_trusted_peer(client, peer, PEER, jwt, gateway=f"127.0.0.1:{gateway_port}")
         assets = {
             "main-local": ssh_asset(client, server, "local-host"),
             "via-peer": ssh_asset(client, server, "peer-host"),

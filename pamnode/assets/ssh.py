@@ -20,6 +20,7 @@ from pamnode.assets.credentials import Credential
 from pamnode.assets.models import AssetHostKey
 from pamnode.core.errors import ExecutionError
 from pamnode.core.hostports import authority
+from pamnode.core.ssh_ciphers import client_ciphers
 from pamnode.core.ssh_library import asyncssh
 from pamnode.db.inserts import insert_unless_present
 
@@ -106,12 +107,13 @@ async def connect_ssh(
     host: SshHost,
     credential: Credential,
     connect_timeout_s: float,
-    sock: socket.socket | None = None,
+    tunnel: object = (),
 ) -> tuple[asyncssh.SSHClientConnection, str | None]:
     """An authenticated connection and the host key line the server presented.
 
-    `sock` is an already connected socket to speak SSH over (a tunnel's end); without it the
-    host is dialled directly. Raises ExecutionError with the one reason that applies.
+    `tunnel` is what asyncssh's option of that name takes (an object whose `create_connection`
+    gives the connection its transport: a proxy route's); without it the host is dialled
+    directly. Raises ExecutionError with the one reason that applies.
     """
     pinned = _parse_pinned(host)
     client_key = _client_key(credential)
@@ -120,7 +122,7 @@ async def connect_ssh(
         conn = await asyncssh.connect(
             host.address or host.host,
             host.port,
-            sock=sock,
+            tunnel=tunnel,
             client_factory=lambda: witness,
             # A tuple of (trusted keys, CA keys, revoked keys): nothing from ~/.ssh/known_hosts.
             known_hosts=([pinned] if pinned else [], [], []),
@@ -132,6 +134,7 @@ async def connect_ssh(
             gss_auth=False,
             gss_kex=False,
             connect_timeout=connect_timeout_s,
+            encryption_algs=client_ciphers(),
         )
     except Exception as exc:
         raise _connect_failure(exc, host, credential, pinned, witness, connect_timeout_s) from None

@@ -6,7 +6,9 @@ import asyncio
 import contextlib
 from dataclasses import dataclass
 
-READ_BYTES = 65536
+# As much as one read may take: bulk transfers (a file through the HTTP proxy) move in few,
+# large steps; a reader returns what it has at once, so small messages do not wait.
+READ_BYTES = 256 * 1024
 
 
 @dataclass

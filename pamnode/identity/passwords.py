@@ -8,12 +8,24 @@ preempts a hash as soon as it has work; the hash takes the CPU time the node lea
 Argon2's binding releases the GIL while it hashes, so the threads do not hold up the loop
 that way either. Not lower than that: a node on a busy machine must still check an honest
 login within seconds.
+
+A password proven against its hash is remembered for PROVEN_FOR_S, so that the same login
+again soon after is not hashed again: an SSH user's `ssh`, `scp` and `sftp` are each a login
+of their own, and a hash costs about 100 ms of CPU (docs/proxy.md, "Speed"). What is kept is an
+HMAC of the hash and the password under a key made at process start, never the password; only
+successes are kept, so a wrong password always costs a full hash, and a changed password (a
+new hash) is never matched by the old one.
 """
 
 import asyncio
 import contextlib
+import hashlib
+import hmac
 import os
+import secrets
 import threading
+import time
+from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from functools import cache
 
@@ -40,6 +52,13 @@ _hashing = ThreadPoolExecutor(
     initializer=_lower_priority,
 )
 
+PROVEN_FOR_S = 60.0
+# Logins remembered at most; the oldest is forgotten first.
+PROVEN_MAX = 1024
+_proof_key = secrets.token_bytes(32)
+# Proof of a (hash, password) pair -> when it was proven (time.monotonic()).
+_proven: OrderedDict[bytes, float] = OrderedDict()
+
 
 @cache
 def _dummy_hash() -> str:
@@ -48,15 +67,44 @@ def _dummy_hash() -> str:
     return _hasher.hash("pamnode-no-such-user")
 
 
+def _proof(password_hash: str, password: str) -> bytes:
+    pair = password_hash.encode() + b"\0" + password.encode()
+    return hmac.new(_proof_key, pair, hashlib.sha256).digest()
+
+
+def _recently_proven(proof: bytes) -> bool:
+    at = _proven.get(proof)
+    if at is None:
+        return False
+    if time.monotonic() - at > PROVEN_FOR_S:
+        del _proven[proof]
+        return False
+    return True
+
+
+def _remember(proof: bytes) -> None:
+    _proven[proof] = time.monotonic()
+    _proven.move_to_end(proof)
+    while len(_proven) > PROVEN_MAX:
+        _proven.popitem(last=False)
+
+
 async def hash_password(password: str) -> str:
     return await asyncio.get_running_loop().run_in_executor(_hashing, _hasher.hash, password)
 
 
 async def verify_password(password_hash: str | None, password: str) -> bool:
+    proof = _proof(password_hash, password) if password_hash else None
+    if proof is not None and _recently_proven(proof):
+        return True
+
     def _verify() -> bool:
         try:
             return _hasher.verify(password_hash or _dummy_hash(), password) and bool(password_hash)
         except (VerificationError, InvalidHashError):
             return False
 
-    return await asyncio.get_running_loop().run_in_executor(_hashing, _verify)
+    proven = await asyncio.get_running_loop().run_in_executor(_hashing, _verify)
+    if proven and proof is not None:
+        _remember(proof)
+    return proven

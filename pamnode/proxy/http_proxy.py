@@ -155,10 +155,13 @@ class HttpProxy:
         client.writer.write(_answer(200))
         await client.writer.drain()
         upstream = Connection(reader, writer)
-        await self._audit(scope, grant, "success", phase="open")
+        # Written while the first bytes already flow: the SSH banners and key exchange do not
+        # wait for a commit (it would add its time to every session's start).
+        opened = asyncio.create_task(self._audit(scope, grant, "success", phase="open"))
         try:
             await splice(client, upstream)
         finally:
+            await opened
             await self._audit(
                 scope,
                 grant,

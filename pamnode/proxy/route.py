@@ -101,14 +101,26 @@ async def _through(
     ctx: ProxyContext, session_id: str, host: str, port: int, candidate: Candidate
 ) -> Route:
     body = ProxyGrantIn(session_id=session_id, target=ProxyTargetIn(host=host, port=port))
-    grant = await ctx.peers.exchange(
-        candidate.api, "POST", "peer/proxy-grants", ProxyGrantOut, body
+    # The grant is asked for while TLS to the proxy opens: one round trip less before the
+    # session starts.
+    asking = asyncio.ensure_future(
+        ctx.peers.exchange(candidate.api, "POST", "peer/proxy-grants", ProxyGrantOut, body)
     )
     proxy = candidate.listening
-    reader, writer = await open_pinned(
-        proxy.host, proxy.port, proxy.pin_sha256, proxy.pin_pem, ctx.destinations
-    )
+    try:
+        reader, writer = await open_pinned(
+            proxy.host, proxy.port, proxy.pin_sha256, proxy.pin_pem, ctx.destinations
+        )
+    except BaseException:
+        asking.cancel()
+        await asyncio.gather(asking, return_exceptions=True)
+        raise
     connection = Connection(reader, writer)
+    try:
+        grant = await asking
+    except BaseException:
+        await connection.close()
+        raise
     asked = authority(host, port)
     writer.write(
         f"CONNECT {asked} HTTP/1.1\r\nHost: {asked}\r\n"

@@ -14,13 +14,15 @@ from pathlib import Path
 from pamnode.audit.actions import AuditAction
 from pamnode.audit.service import AuditScope, record
 from pamnode.core.errors import PamError, Throttled
+from pamnode.core.ssh_ciphers import SERVER_CIPHERS
 from pamnode.core.ssh_library import asyncssh
 from pamnode.identity.auth import check_password
 from pamnode.identity.grants import roles_of
 from pamnode.identity.principal import Principal
 from pamnode.proxy.context import ProxyContext
 from pamnode.proxy.names import ProxyLogin, parse_proxy_login
-from pamnode.proxy.ssh_channel import ProxiedChannel
+from pamnode.proxy.ssh_channel import MAX_PKTSIZE, WINDOW, ProxiedChannel
+from pamnode.proxy.ssh_transport import SshListener
 
 log = logging.getLogger("pamnode.proxy.ssh")
 
@@ -152,6 +154,14 @@ class SshProxy:
             agent_forwarding=False,
             x11_forwarding=False,
             allow_scp=False,
+            # Bytes go to the target as they come: no line editor in between (the target's
+            # PTY echoes and edits), the faster cipher, larger packets (ssh_channel), and
+            # reads and writes batched for asyncssh (ssh_transport).
+            tunnel=SshListener(),
+            line_editor=False,
+            encryption_algs=SERVER_CIPHERS,
+            window=WINDOW,
+            max_pktsize=MAX_PKTSIZE,
         )
         log.info("ssh proxy on %s:%s, host key %s", host, port, self.fingerprint)
 

@@ -1,0 +1,57 @@
+"""A password proven against its hash is not hashed again for a while (pamnode.identity.
+passwords): a wrong password, another hash (a changed password) or an old proof still costs a
+full check, and is refused when wrong."""
+
+import asyncio
+
+import pytest
+
+from pamnode.identity import passwords
+
+
+@pytest.fixture
+def counted(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The passwords that went through a full Argon2 check, in order."""
+    checked: list[str] = []
+    hasher = passwords._hasher
+
+    class Counting:
+        def hash(self, password: str) -> str:
+            return hasher.hash(password)
+
+        def verify(self, password_hash: str, password: str) -> bool:
+            checked.append(password)
+            return hasher.verify(password_hash, password)
+
+    monkeypatch.setattr(passwords, "_hasher", Counting())
+    monkeypatch.setattr(passwords, "_proven", passwords.OrderedDict())
+    return checked
+
+
+def test_a_proven_password_is_not_hashed_again_until_it_is_old(
+    counted: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stored = asyncio.run(passwords.hash_password("right-one"))
+    verify = passwords.verify_password
+    assert asyncio.run(verify(stored, "right-one"))
+    assert asyncio.run(verify(stored, "right-one"))
+    assert counted == ["right-one"]
+
+    # A wrong one is checked in full every time, and refused.
+    assert not asyncio.run(verify(stored, "wrong-one"))
+    assert not asyncio.run(verify(stored, "wrong-one"))
+    # Another hash of the same password (set again): its own check.
+    changed = asyncio.run(passwords.hash_password("right-one"))
+    assert asyncio.run(verify(changed, "right-one"))
+    assert counted == ["right-one", "wrong-one", "wrong-one", "right-one"]
+
+    later = passwords.time.monotonic() + passwords.PROVEN_FOR_S + 1
+    monkeypatch.setattr(passwords.time, "monotonic", lambda: later)
+    assert asyncio.run(verify(stored, "right-one"))
+    assert counted[-1] == "right-one" and len(counted) == 5
+
+
+def test_no_user_is_never_proven(counted: list[str]) -> None:
+    assert not asyncio.run(passwords.verify_password(None, "anything"))
+    assert not asyncio.run(passwords.verify_password(None, "anything"))
+    assert counted == ["anything", "anything"]
