@@ -7,8 +7,10 @@ from typing import Any
 from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from pamnode.audit import chain
 from pamnode.audit.actions import AuditAction
 from pamnode.audit.models import AuditEvent
+from pamnode.db.base import utcnow
 from pamnode.db.pages import Page, page_of
 
 
@@ -28,19 +30,21 @@ def record(
     outcome: str = "success",
     **details: Any,
 ) -> None:
-    """Add the event to the caller's transaction, so it lands if and only if the change does."""
-    db.add(
-        AuditEvent(
-            tenant=scope.tenant,
-            site=scope.site,
-            actor=scope.actor,
-            action=action,
-            target=target[:255],
-            outcome=outcome,
-            source=scope.source,
-            details=details,
-        )
+    """Add the event to the caller's transaction, so it lands if and only if the change does
+    (linked into the hash chain as it commits)."""
+    row = AuditEvent(
+        at=utcnow(),
+        tenant=scope.tenant,
+        site=scope.site,
+        actor=scope.actor,
+        action=action,
+        target=target[:255],
+        outcome=outcome,
+        source=scope.source,
+        details=details,
     )
+    db.add(row)
+    chain.pending(db, row)
 
 
 @dataclass(frozen=True)

@@ -287,22 +287,9 @@ def token_rm(token: TokenRef, yes: Yes = False) -> None:
     typer.echo("revoked")
 
 
-def audit(
-    action: Annotated[str | None, typer.Option(help="Only events of this action.")] = None,
-    actor: Annotated[str | None, typer.Option(help="Only events by this login.")] = None,
-    limit: Annotated[int, typer.Option(help="At most this many events.")] = 50,
-    as_json: Json = False,
-) -> None:
-    """The newest audit events of the current site."""
-    params = {"action": action, "actor": actor, "limit": limit}
-    events = request("GET", "audit-events", params={k: v for k, v in params.items() if v})
-    table(events, ["at", "actor", "action", "target", "outcome", "source"], as_json)
-
-
 def register_admin_commands(app: typer.Typer) -> None:
     app.command()(login)
     app.command()(logout)
-    app.command()(audit)
     app.add_typer(tenant_app, name="tenant")
     app.add_typer(site_app, name="site")
     app.add_typer(user_app, name="user")

@@ -13,6 +13,7 @@ from pamnode import __version__
 from pamnode.app.banner import banner
 from pamnode.app.node import open_node, serve_listeners
 from pamnode.app.settings import Settings
+from pamnode.app.siem import start_streams
 from pamnode.core.errors import Conflict
 from pamnode.db.sole_server import serve_alone
 from pamnode.http import apidocs, console, errors, health, metrics, peer_protocol, tunnel
@@ -60,6 +61,7 @@ def create_app(settings: Settings, executors: Executors | None = None) -> FastAP
         # Only on a database several nodes may share (one node serves a SQLite file): the
         # restart's `reconcile` is all a lone node needs, and nobody else changes its jobs.
         shared: list[asyncio.Task[None]] = []
+        shared.extend(start_streams(settings, app.state.node.jobs.sessions))
         if app.state.serving is None:
             jobs = app.state.node.jobs
             shared.append(asyncio.create_task(keep_leases(jobs), name="job leases"))

@@ -232,7 +232,9 @@ class ProxiedChannel(asyncssh.SSHServerSession[bytes]):
                 bytes_out=route.connection.bytes_out if route else 0,
                 recordings=self._recorder.close() if self._recorder is not None else [],
             )
-            await asyncio.shield(lifecycle.ended(self.ctx.sessions, scope, opened.session_id, how))
+            directory = self.ctx.recording_dir(opened.session_id)
+            ended = lifecycle.ended(self.ctx.sessions, scope, opened.session_id, how, directory)
+            await asyncio.shield(ended)
         if state == SessionState.FAILED:
             self._fail(error)
 
