@@ -129,6 +129,9 @@ class Settings(BaseSettings):
     # And/or every audit row as a JSON line appended to this file (its last line is the
     # cursor). Off when unset.
     audit_json_file: Path | None = None
+    # How often this node enforces the sites' retention (app/retention.py): it removes the
+    # session recordings and job output older than their site keeps them.
+    retention_sweep_s: float = Field(default=3600.0, ge=1)
 
     @field_validator("metrics_allow_cidrs", "target_allow_cidrs", mode="before")
     @classmethod

@@ -128,6 +128,30 @@ def site_list(as_json: Json = False) -> None:
     table(request("GET", "sites"), ["id", "name", "created_at"], as_json)
 
 
+RetentionOption = Annotated[
+    int | None, typer.Option(min=0, help="Days kept; 0 keeps for ever.", show_default=False)
+]
+
+
+@site_app.command("settings")
+def site_settings(
+    recording_retention_days: RetentionOption = None,
+    job_output_retention_days: RetentionOption = None,
+    as_json: Json = False,
+) -> None:
+    """The current site's settings (how many days it keeps session recordings and job
+    output); with options, change them (administrators)."""
+    asked = {
+        "recording_retention_days": recording_retention_days,
+        "job_output_retention_days": job_output_retention_days,
+    }
+    changes = {name: days or None for name, days in asked.items() if days is not None}
+    if changes:
+        show(request("PATCH", "site-settings", body=changes), as_json)
+    else:
+        show(request("GET", "site-settings"), as_json)
+
+
 user_app = typer.Typer(help="Local directory users.", no_args_is_help=True)
 
 
