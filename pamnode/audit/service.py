@@ -1,5 +1,6 @@
 """Writing and reading audit events. Secrets never go into `details`."""
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -45,6 +46,18 @@ def record(
     )
     db.add(row)
     chain.pending(db, row)
+
+
+async def linked_after(db: AsyncSession, seq: int, limit: int) -> Sequence[AuditEvent]:
+    """The next `limit` rows of the hash chain after place `seq`, in chain (commit) order:
+    what `audit verify` walks and the SIEM stream sends."""
+    query = (
+        select(AuditEvent)
+        .where(AuditEvent.chain_seq > seq)
+        .order_by(AuditEvent.chain_seq)
+        .limit(limit)
+    )
+    return (await db.scalars(query)).all()
 
 
 @dataclass(frozen=True)

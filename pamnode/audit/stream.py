@@ -22,11 +22,11 @@ from datetime import UTC
 from pathlib import Path
 from typing import Any, Protocol
 
-from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from pamnode.audit.models import AuditEvent
+from pamnode.audit.service import linked_after
 
 log = logging.getLogger("pamnode.audit.stream")
 
@@ -240,14 +240,7 @@ async def _rows_after(
     sessions: async_sessionmaker[AsyncSession], cursor: int
 ) -> Sequence[AuditEvent]:
     async with sessions() as db:
-        return (
-            await db.scalars(
-                select(AuditEvent)
-                .where(AuditEvent.chain_seq > cursor)
-                .order_by(AuditEvent.chain_seq)
-                .limit(BATCH)
-            )
-        ).all()
+        return await linked_after(db, cursor, BATCH)
 
 
 async def follow(sessions: async_sessionmaker[AsyncSession], output: Output) -> None:

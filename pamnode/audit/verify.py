@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from pamnode.audit.chain import GENESIS, row_hash
 from pamnode.audit.models import AuditChainHead, AuditEvent
+from pamnode.audit.service import linked_after
 
 # Rows read at a time: the walk holds one batch in memory, whatever the trail's length.
 BATCH = 1000
@@ -40,14 +41,7 @@ class ChainReport:
 async def _linked_rows(db: AsyncSession) -> AsyncIterator[AuditEvent]:
     after = 0
     while True:
-        batch = (
-            await db.scalars(
-                select(AuditEvent)
-                .where(AuditEvent.chain_seq > after)
-                .order_by(AuditEvent.chain_seq)
-                .limit(BATCH)
-            )
-        ).all()
+        batch = await linked_after(db, after, BATCH)
         for row in batch:
             yield row
         if len(batch) < BATCH:

@@ -6,13 +6,17 @@ against the SHA-256 their session kept."""
 from __future__ import annotations
 
 import asyncio
+import json
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import text
 
+from pamnode.app.retention import sweep
 from pamnode.audit.actions import AuditAction
 from pamnode.audit.service import AuditScope, record
 from pamnode.audit.verify import verify_chain
+from pamnode.db.base import utcnow
 from pamnode.db.engine import make_engine, make_sessionmaker
 from pamnode.sessions import lifecycle
 from pamnode.sessions.recording_check import verify_recordings
@@ -170,3 +174,63 @@ async def test_an_edited_recording_is_named_with_its_session(node, tmp_path):
     (problem,) = report.problems
     assert (problem.session_id, problem.kind) == (session_id, "typescript")
     assert "edited" in problem.problem
+
+
+async def test_retention_removes_old_job_output_once_with_two_mains_sweeping(node):
+    token = await node.tenant("corp")
+    async with node.as_("corp", token) as client:
+        body = {
+            "name": "web-1",
+            "type": "unix-host",
+            "properties": {"host": "10.1.2.3", "port": 22},
+            "secrets": {"username": "ops", "password": "Vault-Secret-1"},
+        }
+        host = (await client.post("assets", json=body)).json()["id"]
+        jobs = []
+        for _ in range(2):
+            run = await client.post(f"assets/{host}/execute", json={"task": "unix-status-check"})
+            assert run.status_code == 202, run.text
+            jobs.append(run.json()["jobs"][0]["id"])
+        for job_id in jobs:
+            for _ in range(200):
+                if (await client.get(f"jobs/{job_id}")).json()["finished_at"]:
+                    break
+                await asyncio.sleep(0.05)
+        old, recent = jobs
+        await _sql(
+            node,
+            "UPDATE jobs SET finished_at = :at, output = 'secret-ish output' WHERE id = :id",
+            at=utcnow() - timedelta(days=10),
+            id=old,
+        )
+        patched = await client.patch("site-settings", json={"job_output_retention_days": 7})
+        assert patched.status_code == 200, patched.text
+
+    # Two mains sweep at once (a second engine, as another main sharing the database).
+    other = make_engine(node.state.settings.resolved_database_url, 4, 30.0)
+    recordings_dir = node.state.remote_sessions.recordings_dir
+    try:
+        removed = await asyncio.gather(
+            sweep(node.state.sessions, recordings_dir, "main-a"),
+            sweep(make_sessionmaker(other), recordings_dir, "main-b"),
+        )
+    finally:
+        await other.dispose()
+    assert sorted(removed) == [0, 1]
+
+    async with node.as_("corp", token) as client:
+        gone = (await client.get(f"jobs/{old}")).json()
+        kept = (await client.get(f"jobs/{recent}")).json()
+    assert (gone["output"], gone["output_removed_at"] is not None) == ("", True)
+    assert kept["output_removed_at"] is None
+    (audit,) = await _sql(
+        node, "SELECT actor, target, details FROM audit_events WHERE action = 'retention.remove'"
+    )
+    details = audit[2] if isinstance(audit[2], dict) else json.loads(audit[2])
+    assert (audit[0], audit[1], details["count"], details["ids"]) == (
+        "retention",
+        "job output",
+        1,
+        [old],
+    )
+    assert (await _verify(node)).broken is None
