@@ -23,7 +23,7 @@ from tests.support.db import run_sql
 from tests.support.identity import PASSWORD, add_user, create_tenant, error_of, expect
 from tests.support.jobs import ssh_host
 from tests.support.peers import add_trusted_peer, prepare_peer_site
-from tests.support.sessions import wait_session
+from tests.support.sessions import recording_sha256, wait_session
 
 PEER_TENANT = "dc-west"
 IDLE_S = 6
@@ -113,6 +113,7 @@ def test_exec_from_the_main_returns_output_and_exit_status(lab, api):
     assert row["recordings"] == ["commands"] and row["bytes_in"] > 0
     commands = recording(api, row["id"], "commands")
     assert "$ hostname; exit 3" in commands and "exit status 3" in commands
+    assert row["recording_hashes"] == {"commands": recording_sha256(api, row["id"], "commands")}
 
 
 def test_the_cli_downloads_a_recording(lab, api, tmp_path):
