@@ -47,6 +47,7 @@ class AuditAction(StrEnum):
     SCRIPT_UPDATE = "script.update"
     SESSION_ACCEPT = "session.accept"
     SESSION_END = "session.end"
+    SESSION_EXPORT = "session.export"
     SESSION_OPEN = "session.open"
     SESSION_START = "session.start"
     SESSION_TERMINATE = "session.terminate"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import tarfile
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -150,3 +151,37 @@ def test_retention_removes_an_old_recording_and_job_output_and_audits_it(main):
     assert removal["details"]["count"] == 1 and removal["details"]["ids"] == [old]
     # The chain covers the removal, and verify does not miss the removed files.
     assert _verify(node).returncode == 0
+
+
+def test_a_session_exports_as_one_archive_with_a_manifest_of_hashes(main, tmp_path):
+    node, admin = main
+    content = b"$ uptime\r\n 10:00 up 3 days\r\n"
+    session_id = _ended_session(node, admin, content, datetime.now(UTC))
+    carol = node.login("corp", "root", "carol", PASSWORD)
+    with node.client("corp", token=carol) as client:
+        refused = error_of(client.get(f"sessions/{session_id}/export"), 403)
+        assert refused["code"] == "permission_denied"
+    with node.client("corp", token=admin) as client:
+        answer = client.get(f"sessions/{session_id}/export")
+        assert answer.status_code == 200, answer.text
+        assert answer.headers["content-type"] == "application/gzip"
+        events = expect(client.get("audit-events", params={"action": "session.export"}), 200)
+    assert [e["details"]["session"] for e in events] == [session_id]
+
+    archive = tmp_path / "export.tar.gz"
+    archive.write_bytes(answer.content)
+    top = f"session-{session_id}"
+    with tarfile.open(archive) as tar:
+        files = {m.name: tar.extractfile(m).read() for m in tar if m.isfile()}  # type: ignore[union-attr]
+    assert files[f"{top}/recordings/typescript"] == content
+    manifest = json.loads(files[f"{top}/manifest.json"])
+    for name, digest in manifest["sha256"].items():
+        assert hashlib.sha256(files[f"{top}/{name}"]).hexdigest() == digest, name
+    assert manifest["recordings"]["typescript"] == {
+        "sha256_at_end": hashlib.sha256(content).hexdigest(),
+        "matches": True,
+    }
+    rows = json.loads(files[f"{top}/audit.json"])
+    assert [row["action"] for row in rows] == ["session.open"]
+    assert rows[0]["details"]["session"] == session_id and len(rows[0]["hash"]) == 64
+    assert json.loads(files[f"{top}/session.json"])["id"] == session_id
