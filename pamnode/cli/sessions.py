@@ -65,7 +65,8 @@ def download_recording(
         str | None,
         typer.Option(
             help="Which recording: recording (the Guacamole one, for the player), typescript, "
-            "commands or files; needed only when the session has more than one "
+            "asciicast (a shell with its timing), commands or files; needed only when the "
+            "session has more than one "
             "(`pamnode sessions show ID` lists them)."
         ),
     ] = None,

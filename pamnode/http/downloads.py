@@ -11,13 +11,18 @@ from typing import IO
 from fastapi.responses import FileResponse
 from starlette.background import BackgroundTask
 
-from pamnode.sessions.params import RECORDING
+from pamnode.sessions.params import ASCIICAST, RECORDING
 
 
 def recording_response(path: Path, session_id: str, kind: str) -> FileResponse:
     if kind == RECORDING:
         # The Guacamole stream, for the player (or the main's copy).
         return FileResponse(path, media_type="application/octet-stream")
+    if kind == ASCIICAST:
+        # For the console's terminal player, or asciinema's own (`asciinema play FILE`).
+        return FileResponse(
+            path, media_type="application/x-asciicast", filename=f"{session_id}.cast"
+        )
     # Text a person downloads and reads.
     return FileResponse(
         path, media_type="text/plain; charset=utf-8", filename=f"{session_id}.{kind}.txt"

@@ -7,6 +7,7 @@ xrdp. The three-namespace version is in tests/e2e.
 from __future__ import annotations
 
 import hashlib
+import json
 import socket
 import time
 
@@ -189,6 +190,20 @@ def test_interactive_shell_on_a_pty_with_window_changes(lab, api):
     assert row["state"] == "completed" and row["peer_node"] == "west"
     typescript = recording(api, row["id"], "typescript")
     assert "marker-42" in typescript and "40 132" in typescript
+    assert row["recordings"] == ["typescript", "asciicast"]
+    # The asciicast: the terminal's size, output with rising times, the resize in its place.
+    header, *lines = recording(api, row["id"], "asciicast").splitlines()
+    assert json.loads(header)["version"] == 2
+    assert (json.loads(header)["width"], json.loads(header)["height"]) == (80, 24)
+    events = [json.loads(line) for line in lines]
+    times = [event[0] for event in events]
+    assert times == sorted(times) and times[-1] > 0.5
+    output = "".join(data for _, code, data in events if code == "o")
+    assert "marker-42" in output and "24 80" in output and "40 132" in output
+    (resize,) = [index for index, event in enumerate(events) if event[1] == "r"]
+    assert events[resize][2] == "132x40"
+    before = "".join(data for _, code, data in events[:resize] if code == "o")
+    assert "24 80" in before and "40 132" not in before
 
 
 def test_sftp_and_scp_round_trip_a_file(lab, api, tmp_path):
