@@ -4,9 +4,9 @@ own, SHA-256 over the previous hash and a canonical encoding of its fields (`row
 Rows are linked as their transaction commits (`_link`, a `before_commit` hook), with the
 chain's head (`audit_chain_head`, one row) locked by an UPDATE first: on PostgreSQL a row
 lock that several mains writing at once queue on, on SQLite the write lock. Linking at
-commit rather than at `record` keeps the lock for the commit's last moment (a transaction
-that holds other rows' locks waits on the head only behind transactions that are
-committing), and numbers the rows in commit order: a row with `chain_seq` N+1 is visible
+commit rather than at `record` keeps the lock for the commit's last moment (the rest of the
+transaction is flushed before it: a transaction holding the head waits on nobody), and
+numbers the rows in commit order: a row with `chain_seq` N+1 is visible
 only once N is, which the SIEM stream's cursor relies on.
 """
 
@@ -60,7 +60,10 @@ def _link(session: Session) -> None:
     rows: list[AuditEvent] = session.info.pop(_PENDING, [])
     if not rows:
         return
-    # The Core connection, not the session: its autoflush would insert the rows unlinked.
+    # Everything else of the transaction is written first: once it holds the head, it
+    # writes only its own new audit rows, which no other transaction can hold locked (a
+    # transaction waiting on the head may hold locks this one's other writes would wait on).
+    session.flush()
     connection = session.connection()
     seq, prev = connection.execute(
         update(AuditChainHead)

@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tests.support.cli import run_cli
+from tests.support.cli import cli_env, log_in, run_cli
 from tests.support.db import run_sql
 from tests.support.identity import PASSWORD, add_user, create_tenant, error_of, expect
 
@@ -185,3 +185,26 @@ def test_a_session_exports_as_one_archive_with_a_manifest_of_hashes(main, tmp_pa
     assert [row["action"] for row in rows] == ["session.open"]
     assert rows[0]["details"]["session"] == session_id and len(rows[0]["hash"]) == 64
     assert json.loads(files[f"{top}/session.json"])["id"] == session_id
+
+
+def test_the_cli_reads_and_sets_the_sites_retention(main, tmp_path):
+    node, _ = main
+    env = cli_env(tmp_path / "cli")
+    password_file = tmp_path / "pw"
+    password_file.write_text(PASSWORD + "\n")
+    log_in(env, node, "corp", "tadmin", password_file)
+    changed = run_cli(env, "site", "settings", "--recording-retention-days", "90", "--json")
+    assert json.loads(changed.stdout)["recording_retention_days"] == 90
+    run_cli(env, "site", "settings", "--recording-retention-days", "0")
+    shown = json.loads(run_cli(env, "site", "settings", "--json").stdout)
+    assert shown["recording_retention_days"] is None
+    (last,) = run_sql(
+        node,
+        "SELECT details FROM audit_events WHERE action = 'site-settings.update'"
+        " ORDER BY chain_seq DESC LIMIT 1",
+    )[0:1]
+    details = last[0] if isinstance(last[0], dict) else json.loads(last[0])
+    assert details == {
+        "before": {"recording_retention_days": 90},
+        "after": {"recording_retention_days": None},
+    }
