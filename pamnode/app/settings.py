@@ -140,6 +140,13 @@ class Settings(BaseSettings):
             return [entry.strip() for entry in value.split(",") if entry.strip()]
         return value
 
+    @field_validator("audit_syslog")
+    @classmethod
+    def _port_in_range(cls, value: str | None) -> str | None:
+        if value is not None and not 1 <= int(value.rpartition(":")[2]) <= 65535:
+            raise ValueError("the collector's port must be 1 to 65535")
+        return value
+
     @property
     def audit_syslog_endpoint(self) -> tuple[str, int] | None:
         """audit_syslog as (host, port), an IPv6 address without its brackets."""
