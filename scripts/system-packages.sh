@@ -24,6 +24,8 @@ if [[ "${1:-}" != "--demo" ]]; then
     packages+=(postgresql chromium)
     # OpenLDAP's slapd and its tools: tests/ starts its own directories (pamnode/lab/slapd.py).
     packages+=(slapd ldap-utils)
+    # rsyslogd: the collector the audit stream's tests send to (pamnode/lab/rsyslog.py).
+    packages+=(rsyslog)
     # guacd's other plugins and the desktop servers the session tests connect to.
     guacd_packages+=(libguac-client-vnc0 libguac-client-rdp0)
     packages+=(tigervnc-standalone-server xrdp)

@@ -5,7 +5,7 @@ The wiring layer holds it because it alone may know every area; the migration en
 """
 
 from pamnode.assets.models import Asset, AssetHostKey, AssetPermission, AssetSecret
-from pamnode.audit.models import AuditEvent
+from pamnode.audit.models import AuditChainHead, AuditEvent
 from pamnode.db.base import Base
 from pamnode.directories.models import Directory, DirectoryGroup
 from pamnode.identity.models import ApiToken, LoginSession, Site, SiteRoleGrant, Tenant, User
@@ -19,6 +19,7 @@ __all__ = [
     "AssetHostKey",
     "AssetPermission",
     "AssetSecret",
+    "AuditChainHead",
     "AuditEvent",
     "Base",
     "Directory",

@@ -116,6 +116,22 @@ class Settings(BaseSettings):
     # in these networks (comma-separated in the environment; empty: none). This node's own
     # listeners are refused whatever this allows (pamnode/core/destinations.py).
     target_allow_cidrs: Annotated[list[IPvAnyNetwork], NoDecode] = Field(default_factory=list)
+    # The audit trail streamed to a SIEM (audit/stream.py, docs/operations.md): RFC 5424
+    # syslog to this collector (`host:port`, TCP with octet-counting framing), over TLS when
+    # audit_syslog_tls (verified against audit_syslog_ca_file, else the system's CAs); every
+    # row in order from a cursor kept in DATA/audit-stream, so a collector that is down
+    # delays the stream and loses nothing. Off when unset.
+    audit_syslog: str | None = Field(
+        default=None, pattern=r"^(\[[0-9A-Fa-f:.]+\]|[^:\s]+):\d{1,5}$"
+    )
+    audit_syslog_tls: bool = False
+    audit_syslog_ca_file: Path | None = None
+    # And/or every audit row as a JSON line appended to this file (its last line is the
+    # cursor). Off when unset.
+    audit_json_file: Path | None = None
+    # How often this node enforces the sites' retention (app/retention.py): it removes the
+    # session recordings and job output older than their site keeps them.
+    retention_sweep_s: float = Field(default=3600.0, ge=1)
 
     @field_validator("metrics_allow_cidrs", "target_allow_cidrs", mode="before")
     @classmethod
@@ -123,6 +139,21 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [entry.strip() for entry in value.split(",") if entry.strip()]
         return value
+
+    @field_validator("audit_syslog")
+    @classmethod
+    def _port_in_range(cls, value: str | None) -> str | None:
+        if value is not None and not 1 <= int(value.rpartition(":")[2]) <= 65535:
+            raise ValueError("the collector's port must be 1 to 65535")
+        return value
+
+    @property
+    def audit_syslog_endpoint(self) -> tuple[str, int] | None:
+        """audit_syslog as (host, port), an IPv6 address without its brackets."""
+        if self.audit_syslog is None:
+            return None
+        host, _, port = self.audit_syslog.rpartition(":")
+        return host.strip("[]"), int(port)
 
     @property
     def resolved_keyring_file(self) -> Path:

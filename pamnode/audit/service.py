@@ -7,8 +7,10 @@ from datetime import datetime
 from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from pamnode.audit import chain
 from pamnode.audit.actions import AuditAction
 from pamnode.audit.models import AuditEvent
+from pamnode.db.base import utcnow
 from pamnode.db.pages import Page, page_of
 
 # What an event's details may hold: they are stored as JSON and shown as they are.
@@ -33,19 +35,33 @@ def record(
     outcome: str = "success",
     **details: Detail,
 ) -> None:
-    """Add the event to the caller's transaction, so it lands if and only if the change does."""
-    db.add(
-        AuditEvent(
-            tenant=scope.tenant,
-            site=scope.site,
-            actor=scope.actor,
-            action=action,
-            target=target[:255],
-            outcome=outcome,
-            source=scope.source,
-            details=details,
-        )
+    """Add the event to the caller's transaction, so it lands if and only if the change does
+    (linked into the hash chain as it commits)."""
+    row = AuditEvent(
+        at=utcnow(),
+        tenant=scope.tenant,
+        site=scope.site,
+        actor=scope.actor,
+        action=action,
+        target=target[:255],
+        outcome=outcome,
+        source=scope.source,
+        details=details,
     )
+    db.add(row)
+    chain.pending(db, row)
+
+
+async def linked_after(db: AsyncSession, seq: int, limit: int) -> Sequence[AuditEvent]:
+    """The next `limit` rows of the hash chain after place `seq`, in chain (commit) order:
+    what `audit verify` walks and the SIEM stream sends."""
+    query = (
+        select(AuditEvent)
+        .where(AuditEvent.chain_seq > seq)
+        .order_by(AuditEvent.chain_seq)
+        .limit(limit)
+    )
+    return (await db.scalars(query)).all()
 
 
 @dataclass(frozen=True)

@@ -132,6 +132,30 @@ def site_list(as_json: Json = False) -> None:
     table(request("GET", "sites"), ["id", "name", "created_at"], as_json)
 
 
+RetentionOption = Annotated[
+    int | None, typer.Option(min=0, help="Days kept; 0 keeps for ever.", show_default=False)
+]
+
+
+@site_app.command("settings")
+def site_settings(
+    recording_retention_days: RetentionOption = None,
+    job_output_retention_days: RetentionOption = None,
+    as_json: Json = False,
+) -> None:
+    """The current site's settings (how many days it keeps session recordings and job
+    output); with options, change them (administrators)."""
+    asked = {
+        "recording_retention_days": recording_retention_days,
+        "job_output_retention_days": job_output_retention_days,
+    }
+    changes = {name: days or None for name, days in asked.items() if days is not None}
+    if changes:
+        show(request("PATCH", "site-settings", body=changes), as_json)
+    else:
+        show(request("GET", "site-settings"), as_json)
+
+
 user_app = typer.Typer(help="Local directory users.", no_args_is_help=True)
 
 
@@ -294,22 +318,9 @@ def token_rm(token: TokenRef, yes: Yes = False) -> None:
     typer.echo("revoked")
 
 
-def audit(
-    action: Annotated[str | None, typer.Option(help="Only events of this action.")] = None,
-    actor: Annotated[str | None, typer.Option(help="Only events by this login.")] = None,
-    limit: Annotated[int, typer.Option(help="At most this many events.")] = 50,
-    as_json: Json = False,
-) -> None:
-    """The newest audit events of the current site."""
-    params = {"action": action, "actor": actor, "limit": limit}
-    events = request("GET", "audit-events", params={k: v for k, v in params.items() if v})
-    table(events, ["at", "actor", "action", "target", "outcome", "source"], as_json)
-
-
 def register_admin_commands(app: typer.Typer) -> None:
     app.command()(login)
     app.command()(logout)
-    app.command()(audit)
     app.add_typer(tenant_app, name="tenant")
     app.add_typer(site_app, name="site")
     app.add_typer(user_app, name="user")

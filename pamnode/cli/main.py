@@ -17,6 +17,7 @@ from pamnode.app.settings import DEFAULT_PORT, LogFormat, Settings
 from pamnode.app.tls import ensure_self_signed
 from pamnode.cli.admin import register_admin_commands
 from pamnode.cli.assets import asset_app, register_asset_commands
+from pamnode.cli.audit import audit_app
 from pamnode.cli.backup import register_backup_commands
 from pamnode.cli.directories import directory_app
 from pamnode.cli.jobs import execute, jobs_app, script_app
@@ -288,6 +289,7 @@ def demo(
 register_admin_commands(app)
 register_asset_commands(app)
 register_backup_commands(app)
+app.add_typer(audit_app, name="audit")
 app.add_typer(peer_app, name="peer")
 app.add_typer(directory_app, name="directory")
 app.add_typer(jobs_app, name="jobs")

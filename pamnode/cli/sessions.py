@@ -65,7 +65,8 @@ def download_recording(
         str | None,
         typer.Option(
             help="Which recording: recording (the Guacamole one, for the player), typescript, "
-            "commands or files; needed only when the session has more than one "
+            "asciicast (a shell with its timing), commands or files; needed only when the "
+            "session has more than one "
             "(`pamnode sessions show ID` lists them)."
         ),
     ] = None,
@@ -97,6 +98,23 @@ def download_recording(
         finally:
             part.unlink(missing_ok=True)
     typer.echo(f"Wrote {out} ({written} bytes, {kind})")
+
+
+@sessions_app.command("export")
+def export_session(
+    session_id: SessionId,
+    out: Annotated[Path, typer.Option("--out", "-o", help="The archive to write (tar.gz).")],
+) -> None:
+    """One session as evidence in one archive: its details, the audit rows that name it,
+    its recordings and a manifest of their SHA-256 (administrators and auditors)."""
+    part = out.with_name(out.name + ".part")
+    try:
+        with Api() as api, part.open("wb") as sink:
+            written = api.download(f"sessions/{session_id}/export", sink, {})
+        part.replace(out)
+    finally:
+        part.unlink(missing_ok=True)
+    typer.echo(f"Wrote {out} ({written} bytes)")
 
 
 @sessions_app.command("terminate")

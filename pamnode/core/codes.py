@@ -290,6 +290,7 @@ class Code(StrEnum):
     TICKET_USED = "ticket_used", "the session ticket was used already (one use only)"
     TICKET_EXPIRED = "ticket_expired", "the session ticket is older than its lifetime"
     RECORDING_MISSING = "recording_missing", "the session has no recording of that kind"
+    RECORDING_REMOVED = "recording_removed", "the site's retention removed the recordings"
     RECORDING_BEING_WRITTEN = "recording_being_written", "guacd still writes the recording"
     # Proxy sessions: the peer's HTTP proxy.
     HTTP_PROXY_NOT_RUNNING = "http_proxy_not_running", "the peer runs no HTTP proxy"

@@ -12,7 +12,9 @@ from fastapi import FastAPI
 from pamnode import __version__
 from pamnode.app.banner import banner
 from pamnode.app.node import open_node, serve_listeners
+from pamnode.app.retention import keep_retention
 from pamnode.app.settings import Settings
+from pamnode.app.siem import start_streams
 from pamnode.core.errors import Conflict
 from pamnode.db.sole_server import serve_alone
 from pamnode.executors.base import Executors
@@ -60,6 +62,19 @@ def create_app(settings: Settings, executors: Executors | None = None) -> FastAP
         # Only on a database several nodes may share (one node serves a SQLite file): the
         # restart's `reconcile` is all a lone node needs, and nobody else changes its jobs.
         shared: list[asyncio.Task[None]] = []
+        node = app.state.node
+        shared.extend(start_streams(settings, node.jobs.sessions))
+        shared.append(
+            asyncio.create_task(
+                keep_retention(
+                    node.jobs.sessions,
+                    node.remote_sessions.recordings_dir,
+                    settings.node_name,
+                    settings.retention_sweep_s,
+                ),
+                name="retention",
+            )
+        )
         if app.state.serving is None:
             jobs = app.state.node.jobs
             shared.append(asyncio.create_task(keep_leases(jobs), name="job leases"))

@@ -2,7 +2,16 @@
 
 from datetime import datetime
 
-from sqlalchemy import JSON, Boolean, ForeignKey, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from pamnode.db.base import Base, UTCDateTime, new_id, utcnow
@@ -31,6 +40,10 @@ class Site(Base):
     name: Mapped[str] = mapped_column(String(63))
     parent_id: Mapped[str | None] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Days the site keeps session recordings and job output (sessions/retention.py);
+    # None: for ever.
+    recording_retention_days: Mapped[int | None] = mapped_column(Integer)
+    job_output_retention_days: Mapped[int | None] = mapped_column(Integer)
 
     tenant: Mapped[Tenant] = relationship(back_populates="sites")
 

@@ -41,6 +41,8 @@ class Permission(StrEnum):
     ASSETS_MANAGE_ALL = "assets.manage-all"
     ASSETS_VIEW_ALL = "assets.view-all"
     VAULT_MANAGE = "vault.manage"
+    # How long the site keeps evidence (recordings, job output): who shortens it removes it.
+    SITE_SETTINGS_WRITE = "site-settings.write"
 
 
 R = SiteRole
@@ -73,4 +75,5 @@ PERMISSION_ROLES: dict[Permission, frozenset[SiteRole]] = {
     Permission.ASSETS_MANAGE_ALL: frozenset({R.ADMINISTRATOR, R.ASSET_MANAGER}),
     Permission.ASSETS_VIEW_ALL: frozenset({R.ADMINISTRATOR, R.ASSET_MANAGER, R.AUDITOR}),
     Permission.VAULT_MANAGE: frozenset({R.ADMINISTRATOR}),
+    Permission.SITE_SETTINGS_WRITE: frozenset({R.ADMINISTRATOR}),
 }

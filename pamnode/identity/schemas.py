@@ -1,7 +1,7 @@
 """Request and response bodies of the identity API; sizes bound what a request may carry."""
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, ClassVar
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
@@ -47,6 +47,27 @@ class SiteOut(BaseModel):
     id: str
     name: str
     created_at: datetime
+
+
+# Days a site keeps evidence; None keeps it for ever. At most a hundred years.
+RetentionDays = Annotated[int, Field(ge=1, le=36500)] | None
+
+
+class SiteSettingsOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    name: str
+    recording_retention_days: int | None
+    job_output_retention_days: int | None
+
+
+class SiteSettingsPatch(Patch):
+    # null: keep for ever.
+    nullable: ClassVar[frozenset[str]] = frozenset(
+        {"recording_retention_days", "job_output_retention_days"}
+    )
+
+    recording_retention_days: RetentionDays = None
+    job_output_retention_days: RetentionDays = None
 
 
 class UserIn(Strict):

@@ -70,6 +70,8 @@ class Job(Base):
     peer_node: Mapped[str | None] = mapped_column(String(128))
     exit_status: Mapped[int | None] = mapped_column(Integer)
     output: Mapped[str] = mapped_column(Text, default="")
+    # When the site's retention removed the output (sessions/retention.py); None: kept.
+    output_removed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     facts: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     error: Mapped[str] = mapped_column(Text, default="")
     error_code: Mapped[str] = mapped_column(String(40), default="")

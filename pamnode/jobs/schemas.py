@@ -55,6 +55,8 @@ class JobOut(BaseModel):
 
 class JobDetailsOut(JobOut):
     output: str
+    # When the site's retention removed the output; None: kept.
+    output_removed_at: datetime | None
     facts: dict[str, Any]
     host_key: str | None
     attempts: list[AttemptOut]

@@ -1,7 +1,9 @@
 """What the main's SSH proxy keeps of a channel it carries, in the session's recording
 directory (the same kinds the Sessions report serves):
 
-- a shell: the typescript, every byte the host sent back (what the user saw);
+- a shell: the typescript, every byte the host sent back (what the user saw), and the same
+  output with its timing, the terminal's size and its resizes as asciicast v2 (replayed as it
+  happened by the console's player; https://docs.asciinema.org/manual/asciicast/v2/);
 - an exec: the command and its exit status;
 - SFTP (and scp, which speaks SFTP): one line per file operation the client asked for, with
   the bytes written to or read from each file when it is closed, and a line for each the
@@ -10,14 +12,17 @@ directory (the same kinds the Sessions report serves):
 Keystrokes are not kept: they may hold passwords typed at a prompt.
 """
 
+import codecs
 import contextlib
+import json
 import struct
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Protocol
 
-from pamnode.sessions.params import COMMANDS, FILES, TYPESCRIPT
+from pamnode.sessions.params import ASCIICAST, COMMANDS, FILES, TYPESCRIPT
 
 
 class Recorder(Protocol):
@@ -41,22 +46,52 @@ def _open(directory: Path, kind: str) -> IO[bytes]:
     return (directory / kind).open("wb")
 
 
-class TypescriptRecorder:
-    def __init__(self, directory: Path) -> None:
-        self._file = _open(directory, TYPESCRIPT)
+class ShellRecorder:
+    """A shell's output as a typescript and as an asciicast (v2: a header line, then one
+    `[seconds, code, data]` line per event: "o" output, "r" a resize to "COLSxROWS")."""
+
+    def __init__(self, directory: Path, width: int, height: int, term: str | None) -> None:
+        self._typescript = _open(directory, TYPESCRIPT)
+        self._cast = _open(directory, ASCIICAST)
+        self._started = time.monotonic()
+        # asciicast holds text: bytes cut inside a UTF-8 character wait for the rest.
+        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        header = {
+            "version": 2,
+            "width": width,
+            "height": height,
+            "timestamp": int(time.time()),
+            "env": {"TERM": term or ""},
+        }
+        self._cast.write(json.dumps(header).encode() + b"\n")
+
+    def _event(self, code: str, data: str) -> None:
+        moment = round(time.monotonic() - self._started, 6)
+        line = json.dumps([moment, code, data], ensure_ascii=False)
+        self._cast.write(line.encode() + b"\n")
 
     def from_client(self, data: bytes) -> None:
         pass
 
     def from_target(self, data: bytes) -> None:
-        self._file.write(data)
+        self._typescript.write(data)
+        text = self._decoder.decode(data)
+        if text:
+            self._event("o", text)
+
+    def resized(self, width: int, height: int) -> None:
+        self._event("r", f"{width}x{height}")
 
     def exited(self, status: int | None, signal: str | None) -> None:
         pass
 
     def close(self) -> list[str]:
-        self._file.close()
-        return [TYPESCRIPT]
+        rest = self._decoder.decode(b"", final=True)
+        if rest:
+            self._event("o", rest)
+        self._typescript.close()
+        self._cast.close()
+        return [TYPESCRIPT, ASCIICAST]
 
 
 class CommandRecorder:

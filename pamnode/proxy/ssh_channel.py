@@ -19,7 +19,7 @@ from pamnode.core.ssh_library import asyncssh
 from pamnode.identity.principal import Principal
 from pamnode.proxy.context import ProxyContext
 from pamnode.proxy.opening import Opened, open_proxy_session
-from pamnode.proxy.recording import CommandRecorder, Recorder, SftpRecorder, TypescriptRecorder
+from pamnode.proxy.recording import CommandRecorder, Recorder, SftpRecorder, ShellRecorder
 from pamnode.proxy.route import Route, reach
 from pamnode.proxy.ssh_target import ssh_over
 from pamnode.sessions import lifecycle
@@ -131,6 +131,8 @@ class ProxiedChannel(asyncssh.SSHServerSession[bytes]):
         return True
 
     def terminal_size_changed(self, width: int, height: int, pixwidth: int, pixheight: int) -> None:
+        if isinstance(self._recorder, ShellRecorder):
+            self._recorder.resized(width, height)
         if self._target is not None:
             self._target.change_terminal_size(width, height, pixwidth, pixheight)
         elif self._term is not None:
@@ -198,7 +200,11 @@ class ProxiedChannel(asyncssh.SSHServerSession[bytes]):
             return SftpRecorder(directory)
         if self._command is not None:
             return CommandRecorder(directory, self._command)
-        return TypescriptRecorder(directory)
+        if self._term is None:
+            # A shell without a terminal (`ssh -T`): asciicast's default size.
+            return ShellRecorder(directory, 80, 24, None)
+        term_type, (width, height, _, _), _ = self._term
+        return ShellRecorder(directory, width, height, term_type)
 
     async def _carry(self) -> None:
         try:
@@ -238,7 +244,9 @@ class ProxiedChannel(asyncssh.SSHServerSession[bytes]):
                 bytes_out=route.connection.bytes_out if route else 0,
                 recordings=self._recorder.close() if self._recorder is not None else [],
             )
-            await asyncio.shield(lifecycle.ended(self.ctx.sessions, scope, opened.session_id, how))
+            directory = self.ctx.recording_dir(opened.session_id)
+            ended = lifecycle.ended(self.ctx.sessions, scope, opened.session_id, how, directory)
+            await asyncio.shield(ended)
         if state == SessionState.FAILED:
             self._fail(error)
 

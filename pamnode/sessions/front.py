@@ -127,9 +127,10 @@ class GatewayFront:
         bytes_in: int = 0,
         bytes_out: int = 0,
     ) -> None:
-        kept = await recordings.settled(self.ctx.recording_dir(grant.session_id))
+        directory = self.ctx.recording_dir(grant.session_id)
+        kept = await recordings.settled(directory)
         how = End(state, error=error, bytes_in=bytes_in, bytes_out=bytes_out, recordings=kept)
-        await lifecycle.ended(self.ctx.sessions, scope, grant.session_id, how)
+        await lifecycle.ended(self.ctx.sessions, scope, grant.session_id, how, directory)
 
 
 async def _send_error(client: GuacStream, message: str, status: int) -> None:

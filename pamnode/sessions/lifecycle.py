@@ -4,9 +4,13 @@ started (and where), and it ended (and how), each with its audit event in the sa
 transaction. Both are conditional (`states`): a start of a session terminated meanwhile, or
 an end of one that ended already, writes nothing and says so."""
 
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
 from pamnode.audit.actions import AuditAction
 from pamnode.audit.service import AuditScope, record
-from pamnode.sessions import states
+from pamnode.sessions import recordings, states
 from pamnode.sessions.states import End, Sessions
 
 # What a carrier tells its client when its start finds the session ended.
@@ -39,16 +43,22 @@ async def started(
         return True
 
 
-async def ended(sessions: Sessions, scope: AuditScope, session_id: str, how: End) -> None:
-    """End the session, unless it had ended already (it keeps that end)."""
+async def ended(
+    sessions: Sessions,
+    scope: AuditScope,
+    session_id: str,
+    how: End,
+    recorded_in: Path | None = None,
+) -> None:
+    """End the session, unless it had ended already (it keeps that end). The recordings it
+    names in `recorded_in` are hashed first: the SHA-256 of each is kept with the row and in
+    the audit event (so the hash chain covers them too)."""
+    if recorded_in is not None and how.recordings:
+        how = replace(how, hashes=await recordings.digests(recorded_in, how.recordings))
     async with sessions.begin() as db:
         session = await states.end(db, session_id, how)
         if session is not None:
-            record(
-                db,
-                scope,
-                AuditAction.SESSION_END,
-                session.asset_name,
-                session=session_id,
-                state=how.state,
-            )
+            details: dict[str, Any] = {"session": session_id, "state": how.state}
+            if how.hashes:
+                details["recordings"] = how.hashes
+            record(db, scope, AuditAction.SESSION_END, session.asset_name, **details)

@@ -99,6 +99,11 @@ class Session(Base):
     terminated_by: Mapped[str | None] = mapped_column(String(128))
     # Which recording files this node holds for it (under its data directory).
     recordings: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # Each recording's SHA-256 (hex) by kind, taken as the session ended, before the files
+    # leave the writer's hands: what `pamnode audit verify` checks the files against.
+    recording_hashes: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    # When the site's retention removed the recordings (sessions/retention.py); None: kept.
+    recordings_removed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     attempts: Mapped[list["SessionAttempt"]] = relationship(
         cascade="all, delete-orphan",

@@ -14,11 +14,14 @@ RECORDING = "recording"
 TYPESCRIPT = "typescript"
 COMMANDS = "commands"
 FILES = "files"
+ASCIICAST = "asciicast"
 # The files a session's recording directory may hold, and what each is. guacd writes the
-# first two; the main's SSH proxy writes a typescript (shell), commands (exec) or files (SFTP).
+# first two; the main's SSH proxy writes a typescript and an asciicast (shell), commands
+# (exec) or files (SFTP).
 RECORDING_KINDS = {
     RECORDING: "Guacamole protocol dump",
     TYPESCRIPT: "SSH typescript",
+    ASCIICAST: "terminal recording with timing (asciicast v2)",
     COMMANDS: "list of commands and their exit status",
     FILES: "list of SFTP file operations",
 }

@@ -3,6 +3,7 @@ main's copy of what a peer's guacd wrote."""
 
 import asyncio
 import fcntl
+import hashlib
 from pathlib import Path
 
 from pamnode.core.errors import Conflict, InvalidInput, NotFound, PeerFailure
@@ -48,6 +49,24 @@ async def settled(directory: Path) -> list[str]:
     while any(being_written(directory / kind) for kind in kinds) and loop.time() < deadline:
         await asyncio.sleep(0.1)
     return kinds
+
+
+def digest(path: Path) -> str:
+    """A recording's SHA-256 (hex), read in pieces: a desktop session's dump may be large."""
+    sha = hashlib.sha256()
+    with path.open("rb") as file:
+        while piece := file.read(1024 * 1024):
+            sha.update(piece)
+    return sha.hexdigest()
+
+
+async def digests(directory: Path, kinds: list[str]) -> dict[str, str]:
+    """The SHA-256 of each recording kept, by kind (off the event loop)."""
+
+    def read_all() -> dict[str, str]:
+        return {kind: digest(directory / kind) for kind in kinds if (directory / kind).is_file()}
+
+    return await asyncio.to_thread(read_all)
 
 
 def readable(directory: Path, kind: str) -> Path:

@@ -117,6 +117,14 @@ async def recording_file(
     db: AsyncSession, ctx: SessionContext, principal: Principal, session_id: str, kind: str
 ) -> Path:
     session = await get_session(db, principal, session_id)
+    if session.recordings_removed_at is not None:
+        recordings.check_kind(kind)
+        removed = session.recordings_removed_at.strftime("%Y-%m-%d %H:%M UTC")
+        raise NotFound(
+            f"the recordings of session {session_id} were removed by the site's retention "
+            f"on {removed}",
+            code="recording_removed",
+        )
     if kind not in session.recordings:
         recordings.check_kind(kind)
         raise NotFound(f"session {session_id} has no {kind} on this node", code="recording_missing")

@@ -45,6 +45,10 @@ class SessionDetailsOut(SessionOut):
     error_code: str
     terminated_by: str | None
     recordings: list[str]
+    # Each recording's SHA-256 by kind, kept as the session ended (still there once removed).
+    recording_hashes: dict[str, str]
+    # When the site's retention removed the recordings; None: kept.
+    recordings_removed_at: datetime | None
     attempts: list[SessionAttemptOut]
 
 

@@ -59,8 +59,9 @@ class End:
     code: str = ""
     bytes_in: int = 0
     bytes_out: int = 0
-    # The recording files this node holds for it.
+    # The recording files this node holds for it, and their SHA-256 by kind.
     recordings: list[str] = field(default_factory=list)
+    hashes: dict[str, str] = field(default_factory=dict)
 
 
 async def start(
@@ -101,6 +102,7 @@ async def end(
             bytes_in=how.bytes_in,
             bytes_out=how.bytes_out,
             recordings=how.recordings,
+            recording_hashes=how.hashes,
             completed_at=now,
             updated_at=now,
         )

@@ -128,4 +128,4 @@ async def _finish(
         bytes_out=upstream.stream.bytes_out,
         recordings=kept,
     )
-    await lifecycle.ended(ctx.sessions, scope, session_id, how)
+    await lifecycle.ended(ctx.sessions, scope, session_id, how, directory)

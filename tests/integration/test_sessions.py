@@ -21,7 +21,7 @@ from tests.support.db import run_sql
 from tests.support.identity import PASSWORD, add_user, create_tenant, error_of, expect
 from tests.support.jobs import run_jobs, ssh_host
 from tests.support.peers import add_trusted_peer, cert_sha256, prepare_peer_site
-from tests.support.sessions import open_session, typescript, wait_session
+from tests.support.sessions import open_session, recording_sha256, typescript, wait_session
 
 PEER_TENANT = "dc-east"
 # Typed, and checked as computed: the typescript holds it only if the shell ran it.
@@ -84,6 +84,10 @@ def test_session_on_the_mains_own_guacd(lab, main_client, sshd):
     assert set(done["recordings"]) == {"recording", "typescript"}
     assert done["bytes_in"] > 1000
     assert MARKER in typescript(main_client, opened["id"])
+    # Each recording's SHA-256 was kept as the session ended, and is the file's.
+    assert done["recording_hashes"] == {
+        kind: recording_sha256(main_client, opened["id"], kind) for kind in done["recordings"]
+    }
     actions = {row[0] for row in run_sql(lab["main"], "SELECT action FROM audit_events")}
     assert {"session.open", "session.start", "session.end"} <= actions
 
@@ -108,6 +112,11 @@ def test_session_through_the_peers_gateway(lab, main_client, sshd):
         f"peer-east::{PEER_TENANT}::root",
     )
     assert MARKER in typescript(main_client, opened["id"])
+    # The main hashed the copies it fetched from the peer.
+    assert set(done["recording_hashes"]) == {"recording", "typescript"}
+    assert done["recording_hashes"]["typescript"] == recording_sha256(
+        main_client, opened["id"], "typescript"
+    )
     # The peer recorded what its gateway carried, and holds no credential.
     rows = run_sql(
         lab["peer"],

@@ -9,6 +9,7 @@ its lease lapses (`jobs/leases.py`, `jobs/recovery.py`).
 
 from __future__ import annotations
 
+import os
 import socket
 import time
 from collections import Counter
@@ -20,6 +21,7 @@ import pytest
 from pamnode.crypto.keyring import KeyRing
 from pamnode.lab.node_process import NodeProcess
 from tests.support.assets import add_asset
+from tests.support.cli import run_cli
 from tests.support.db import run_sql
 from tests.support.identity import PASSWORD, create_tenant, error_of, expect
 from tests.support.jobs import FINISHED, ssh_host, wait_job
@@ -232,6 +234,21 @@ def test_jobs_end_exactly_once_when_a_main_is_killed(mains):
                     0,
                 ), job
                 assert "never reached peer node 'far'" in job["error"]
+
+    # Both mains wrote the audit trail at once (a job.start per job), one was killed with
+    # transactions under way: the chain is one, and intact.
+    verified = run_cli(
+        dict(os.environ),
+        "audit",
+        "verify",
+        "--data",
+        str(mains.b.data_dir),
+        "--database-url",
+        str(mains.b.database_url),
+        check=False,
+    )
+    assert verified.returncode == 0, verified.stderr
+    assert "audit chain OK" in verified.stdout
 
 
 def test_a_second_node_on_one_sqlite_database_is_refused(tmp_path, request):

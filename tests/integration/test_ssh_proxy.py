@@ -24,7 +24,7 @@ from tests.support.db import run_sql
 from tests.support.identity import PASSWORD, add_user, create_tenant, error_of, expect
 from tests.support.jobs import ssh_host
 from tests.support.peers import add_trusted_peer, prepare_peer_site
-from tests.support.sessions import wait_session
+from tests.support.sessions import recording_sha256, wait_session
 
 PEER_TENANT = "dc-west"
 IDLE_S = 6
@@ -114,6 +114,7 @@ def test_exec_from_the_main_returns_output_and_exit_status(lab, api):
     assert row["recordings"] == ["commands"] and row["bytes_in"] > 0
     commands = recording(api, row["id"], "commands")
     assert "$ hostname; exit 3" in commands and "exit status 3" in commands
+    assert row["recording_hashes"] == {"commands": recording_sha256(api, row["id"], "commands")}
 
 
 def test_the_cli_downloads_a_recording(lab, api, tmp_path):
@@ -189,6 +190,20 @@ def test_interactive_shell_on_a_pty_with_window_changes(lab, api):
     assert row["state"] == "completed" and row["peer_node"] == "west"
     typescript = recording(api, row["id"], "typescript")
     assert "marker-42" in typescript and "40 132" in typescript
+    assert row["recordings"] == ["typescript", "asciicast"]
+    # The asciicast: the terminal's size, output with rising times, the resize in its place.
+    header, *lines = recording(api, row["id"], "asciicast").splitlines()
+    assert json.loads(header)["version"] == 2
+    assert (json.loads(header)["width"], json.loads(header)["height"]) == (80, 24)
+    events = [json.loads(line) for line in lines]
+    times = [event[0] for event in events]
+    assert times == sorted(times) and times[-1] > 0.5
+    output = "".join(data for _, code, data in events if code == "o")
+    assert "marker-42" in output and "24 80" in output and "40 132" in output
+    (resize,) = [index for index, event in enumerate(events) if event[1] == "r"]
+    assert events[resize][2] == "132x40"
+    before = "".join(data for _, code, data in events[:resize] if code == "o")
+    assert "24 80" in before and "40 132" not in before
 
 
 def test_sftp_and_scp_round_trip_a_file(lab, api, tmp_path):

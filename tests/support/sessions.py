@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
 from typing import Any
 
@@ -24,6 +25,13 @@ def wait_session(
             return found
         time.sleep(0.2)
     raise AssertionError(f"session {session_id} not in {sorted(states)} after {timeout} s")
+
+
+def recording_sha256(client: httpx.Client, session_id: str, kind: str) -> str:
+    """The SHA-256 of the recording as the node hands it out."""
+    response = client.get(f"sessions/{session_id}/recording", params={"kind": kind})
+    assert response.status_code == 200, response.text
+    return hashlib.sha256(response.content).hexdigest()
 
 
 def typescript(client: httpx.Client, session_id: str) -> str:

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request, status
 
 from pamnode.audit.actions import AuditAction
 from pamnode.http.deps import DB, Caller, NodeDep, client_address
-from pamnode.identity import api_tokens, auth, grants, tenants, users
+from pamnode.identity import api_tokens, auth, grants, site_settings, tenants, users
 from pamnode.identity.models import ApiToken, SiteRoleGrant, User
 from pamnode.identity.schemas import (
     ApiTokenIn,
@@ -19,6 +19,8 @@ from pamnode.identity.schemas import (
     LoginOut,
     SiteIn,
     SiteOut,
+    SiteSettingsOut,
+    SiteSettingsPatch,
     TenantIn,
     TenantOut,
     UserIn,
@@ -95,6 +97,20 @@ async def create_site(body: SiteIn, caller: Caller, db: DB) -> SiteOut:
 @router.get("/sites", tags=["sites"])
 async def list_sites(caller: Caller, db: DB) -> list[SiteOut]:
     return [SiteOut.model_validate(s) for s in await tenants.list_sites(db, caller)]
+
+
+@router.get("/site-settings", tags=["sites"])
+async def read_site_settings(caller: Caller, db: DB) -> SiteSettingsOut:
+    """This site's settings: how many days it keeps recordings and job output."""
+    return SiteSettingsOut.model_validate(await site_settings.read_settings(db, caller))
+
+
+@router.patch("/site-settings", tags=["sites"])
+async def update_site_settings(body: SiteSettingsPatch, caller: Caller, db: DB) -> SiteSettingsOut:
+    """Change this site's retention (days; null keeps for ever); administrators only."""
+    changes = body.model_dump(exclude_unset=True)
+    site = await site_settings.update_settings(db, caller, changes)
+    return SiteSettingsOut.model_validate(site)
 
 
 @router.post("/users", status_code=status.HTTP_201_CREATED, tags=["users"])

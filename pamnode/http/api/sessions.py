@@ -8,10 +8,11 @@ from pydantic import AwareDatetime
 
 from pamnode.app.node import Node
 from pamnode.http.deps import DB, Caller, NodeDep
-from pamnode.http.downloads import recording_response
+from pamnode.http.downloads import archive_response, recording_response
 from pamnode.http.paging import Limit, Offset
 from pamnode.identity.principal import Principal
 from pamnode.proxy.rdp import RdpOffer, open_rdp_proxy
+from pamnode.sessions import export as session_exports
 from pamnode.sessions import report
 from pamnode.sessions.opening import open_session
 from pamnode.sessions.schemas import (
@@ -101,6 +102,18 @@ async def terminate_session(
 ) -> SessionDetailsOut:
     ended = await report.terminate(db, node.remote_sessions, caller, session_id)
     return SessionDetailsOut.model_validate(ended)
+
+
+@router.get("/sessions/{session_id}/export", response_class=FileResponse)
+async def session_export(session_id: str, caller: Caller, db: DB, node: NodeDep) -> FileResponse:
+    """The session as evidence, one tar.gz: its details, the audit rows that name it with
+    their places in the hash chain, its recordings, and a manifest of their SHA-256
+    (administrators and auditors)."""
+    export = await session_exports.gather(db, node.remote_sessions, caller, session_id)
+    return await archive_response(
+        lambda sink: session_exports.write_archive(export, sink),
+        f"session-{export.session_id}.tar.gz",
+    )
 
 
 @router.get("/sessions/{session_id}/recording", response_class=FileResponse)

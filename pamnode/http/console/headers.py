@@ -17,6 +17,10 @@ CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
     "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 )
+# The terminal player (asciinema-player) runs its terminal emulator as WebAssembly, which
+# compiling needs this; it allows no JavaScript eval. Only its page sends it (a page's own
+# header is kept, below).
+TERMINAL_PLAYER_CSP = CSP.replace("script-src 'self'", "script-src 'self' 'wasm-unsafe-eval'")
 _ANY = {
     "Content-Security-Policy": CSP,
     "X-Content-Type-Options": "nosniff",

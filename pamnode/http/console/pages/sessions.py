@@ -9,6 +9,7 @@ from fastapi.responses import FileResponse, HTMLResponse, Response
 from pamnode.http.api.sessions import offer_rdp_pass_through
 from pamnode.http.console.caller import Caller
 from pamnode.http.console.csrf import check_same_origin
+from pamnode.http.console.headers import TERMINAL_PLAYER_CSP
 from pamnode.http.console.render import Pages, page, redirect, site_base
 from pamnode.http.deps import DB, NodeDep
 from pamnode.http.downloads import recording_response
@@ -94,6 +95,15 @@ async def session_view(request: Request, session_id: str, caller: Caller, db: DB
 async def session_play(request: Request, session_id: str, caller: Caller, db: DB) -> Response:
     session = await report.get_session(db, caller, session_id)
     return page(request, "sessions/play.html", caller, title="Recording", session=session)
+
+
+@router.get("/sessions/{session_id}/replay", response_class=HTMLResponse)
+async def session_replay(request: Request, session_id: str, caller: Caller, db: DB) -> Response:
+    """A shell's asciicast in the vendored asciinema-player: pause, seek, speed."""
+    session = await report.get_session(db, caller, session_id)
+    answer = page(request, "sessions/replay.html", caller, title="Terminal", session=session)
+    answer.headers["Content-Security-Policy"] = TERMINAL_PLAYER_CSP
+    return answer
 
 
 @router.get("/sessions/{session_id}/recording", response_class=FileResponse)
