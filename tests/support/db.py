@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from pamnode.lab.node_process import NodeProcess
+from pamnode.lab.schema_template import run_apart
 
 
 def database_url(node: NodeProcess) -> str:
@@ -27,4 +27,5 @@ def run_sql(node: NodeProcess, query: str, **params: Any) -> list[tuple[Any, ...
         finally:
             await engine.dispose()
 
-    return asyncio.run(run())
+    # In a thread of its own: a test may call this while an event loop runs (Playwright's).
+    return run_apart(run())
