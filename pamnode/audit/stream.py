@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypedDict
 
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -45,7 +45,25 @@ _NOTICE, _WARNING = 5, 4
 SD_ID = "pamnode@32473"
 
 
-def row_fields(row: AuditEvent) -> dict[str, Any]:
+class StreamedRow(TypedDict):
+    """An audit row as the SIEM outputs and an evidence archive carry it."""
+
+    seq: int | None
+    id: int
+    at: str
+    tenant: str
+    site: str
+    actor: str
+    action: str
+    target: str
+    outcome: str
+    source: str
+    details: dict[str, Any]
+    prev_hash: str | None
+    hash: str | None
+
+
+def row_fields(row: AuditEvent) -> StreamedRow:
     """A row as both outputs carry it, its chain hashes included (a collector can check them)."""
     return {
         "seq": row.chain_seq,

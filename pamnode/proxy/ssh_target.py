@@ -8,7 +8,8 @@ copying task in between (a pump through a socket pair cost the main about an eig
 while copying files; see docs/proxy.md, "Speed")."""
 
 import asyncio
-from typing import Any, cast
+from collections.abc import Callable
+from typing import cast
 
 from pamnode.assets.credentials import Credential
 from pamnode.assets.ssh import SshHost, connect_ssh
@@ -39,7 +40,7 @@ class _RouteTunnel:
         self.route.last_read = asyncio.get_running_loop().time()
 
     async def create_connection(
-        self, factory: Any, _host: str, _port: int
+        self, factory: Callable[[], asyncio.Protocol], _host: str, _port: int
     ) -> tuple[asyncio.BaseTransport, asyncio.Protocol]:
         transport = cast(asyncio.Transport, self.route.writer.transport)
         # Nothing is read while the protocol changes, so no byte lands on the old one.

@@ -116,7 +116,7 @@ class SshListener:
     SlicedFeed."""
 
     async def create_server(
-        self, factory: Callable[[str, int], Any], host: str, port: int
+        self, factory: Callable[[str, int], asyncio.Protocol], host: str, port: int
     ) -> asyncio.AbstractServer:
         loop = asyncio.get_running_loop()
         return await loop.create_server(lambda: SlicedFeed(factory("", 0)), host, port)

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from pamnode.audit.actions import AuditAction
 from pamnode.audit.models import AuditEvent
 from pamnode.audit.service import record
-from pamnode.audit.stream import row_fields
+from pamnode.audit.stream import StreamedRow, row_fields
 from pamnode.identity.principal import Principal
 from pamnode.identity.roles import Permission
 from pamnode.sessions import recordings
@@ -37,7 +37,7 @@ FORMAT = "pamnode-session-export/1"
 class SessionExport:
     session_id: str
     details: dict[str, Any]
-    rows: list[dict[str, Any]]
+    rows: list[StreamedRow]
     # Each recording file, by kind, and the SHA-256 kept when the session ended.
     files: dict[str, Path]
     kept_hashes: dict[str, str]
