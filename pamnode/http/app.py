@@ -16,6 +16,7 @@ from pamnode.app.settings import Settings
 from pamnode.core.errors import Conflict
 from pamnode.db.sole_server import serve_alone
 from pamnode.http import apidocs, console, errors, health, metrics, peer_protocol, tunnel
+from pamnode.http.api import account as account_api
 from pamnode.http.api import assets as assets_api
 from pamnode.http.api import assignments as assignments_api
 from pamnode.http.api import audit as audit_api
@@ -88,6 +89,7 @@ def create_app(settings: Settings, executors: Executors | None = None) -> FastAP
     apidocs.install(app, API_PREFIX)
     for router in (
         identity_api.router,
+        account_api.router,
         audit_api.router,
         peer_protocol.router,
         assets_api.router,

@@ -19,6 +19,9 @@ class Principal:
     source: str
     # The directory groups holding grants that a directory user is in (identity/external.py).
     groups: frozenset[str] = frozenset()
+    # How a login proved it, for the sessions it opens ("password", "publickey SHA256:...",
+    # "+totp" or "+recovery" after a second factor); "" for a token's caller.
+    login_method: str = ""
 
     @property
     def audit_scope(self) -> AuditScope:

@@ -48,7 +48,15 @@ async def login(request: Request, tenant: str, site: str, db: DB, node: NodeDep)
     request.state.actor = data.get("login", "")[:128]
     request.state.audit_action = AuditAction.AUTH_LOGIN
     expect_form(request, "_login_form.html", data, auth_errors=True, next=data.get("next", ""))
-    body = validated(LoginIn, {"login": data.get("login"), "password": data.get("password")})
+    body = validated(
+        LoginIn,
+        {
+            "login": data.get("login"),
+            "password": data.get("password"),
+            # Left empty by whoever has no second factor to give.
+            "code": data.get("code") or None,
+        },
+    )
     ttl = node.settings.session_ttl_s
     token, _ = await auth.login(
         db,
@@ -62,6 +70,7 @@ async def login(request: Request, tenant: str, site: str, db: DB, node: NodeDep)
         timedelta(seconds=ttl),
         node.login_guard,
         node.accounts,
+        body.code,
     )
     response = redirect(request, _next_page(request, data.get("next", "")))
     # HttpOnly: no script reads it; Secure: HTTPS only; Strict: never sent cross-site.
