@@ -49,6 +49,8 @@ class FirstFactor:
     # "password" or "publickey SHA256:...".
     method: str
     needs_code: bool
+    # The key's fingerprint, when a key proved it.
+    key_fingerprint: str | None = None
 
 
 def load_host_key(path: Path) -> asyncssh.SSHKey:
@@ -287,12 +289,14 @@ class SshProxy:
             if found is None:
                 return None
             signed_in, key_fingerprint = found
-            return await self._first(db, signed_in, f"publickey {key_fingerprint}")
+            return await self._first(db, signed_in, f"publickey {key_fingerprint}", key_fingerprint)
 
     @staticmethod
-    async def _first(db: AsyncSession, signed_in: SignedIn, method: str) -> FirstFactor:
+    async def _first(
+        db: AsyncSession, signed_in: SignedIn, method: str, key_fingerprint: str | None = None
+    ) -> FirstFactor:
         needs_code = await second_factor.needed(db, signed_in.site, signed_in.user)
-        return FirstFactor(signed_in, method, needs_code)
+        return FirstFactor(signed_in, method, needs_code, key_fingerprint)
 
     async def admit(self, first: FirstFactor, code: str | None, source: str) -> Principal:
         """The logged-in caller, once the second factor is checked when it is needed."""
@@ -311,8 +315,8 @@ class SshProxy:
                     source,
                 )
                 method = f"{method}+{used}"
-            if method.startswith("publickey "):
-                await ssh_keys.mark_used(db, user, method.split()[1].split("+")[0])
+            if first.key_fingerprint is not None:
+                await ssh_keys.mark_used(db, user, first.key_fingerprint)
             roles = await roles_of(db, site, user, first.signed_in.groups)
             record(
                 db,

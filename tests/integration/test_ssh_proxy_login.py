@@ -1,0 +1,122 @@
+"""Logging in to the main's SSH proxy with what OpenSSH users bring: an SSH key (ed25519,
+RSA) registered in pamnode, and a second factor at a keyboard-interactive prompt after the
+key or the password; each refusal as `ssh` shows it, each login method on its session row."""
+
+from __future__ import annotations
+
+import socket
+from dataclasses import replace
+
+import pytest
+
+from pamnode.lab.openssh import OpenSshClient
+from pamnode.lab.ports import free_port
+from tests.support.identity import PASSWORD, add_user, create_tenant, expect
+from tests.support.jobs import ssh_host
+from tests.support.keys import code, key_pair, public_line, write_identity
+from tests.support.sessions import wait_session
+
+
+@pytest.fixture(scope="module")
+def lab(node_factory, sshd, tmp_path_factory):
+    ssh_port = free_port()
+    main = node_factory("main", env={"PAMNODE_SSH_PROXY_PORT": str(ssh_port)})
+    admin = create_tenant(main, "corp")
+    with main.client("corp", token=admin) as client:
+        web = ssh_host(client, sshd, "web-1")
+        for login in ("kim", "lee", "max"):
+            add_user(client, login)
+            body = {"principal": login, "role": "operator"}
+            expect(client.post(f"assets/{web['id']}/permissions", json=body), 201)
+    workdir = tmp_path_factory.mktemp("openssh")
+    ssh = OpenSshClient("127.0.0.1", ssh_port, PASSWORD, workdir)
+    ssh.pin(main.data_dir / "ssh_proxy_host_key")
+    return {"main": main, "admin": admin, "ssh": ssh, "workdir": workdir}
+
+
+def _as(lab, login: str, second_factor: str = ""):
+    """The user's own API client, logged in with its password (and code, when it has one)."""
+    body = {
+        "login": login,
+        "password": PASSWORD,
+        **({"code": second_factor} if second_factor else {}),
+    }
+    with lab["main"].client("corp") as anonymous:
+        token = expect(anonymous.post("auth/login", json=body), 200)["token"]
+    return lab["main"].client("corp", token=token)
+
+
+def _register(lab, login: str, kind: str, second_factor: str = ""):
+    """A key pair of `login`, its public half registered by the user; the key file, row."""
+    key = key_pair(kind)
+    path = write_identity(key, lab["workdir"] / f"{login}-{kind}")
+    with _as(lab, login, second_factor) as client:
+        body = {"public_key": public_line(key, f"{login}@laptop")}
+        row = expect(client.post("account/ssh-keys", json=body), 201)
+    return path, row
+
+
+def _last_exec(lab) -> dict:
+    with lab["main"].client("corp", token=lab["admin"]) as api:
+        page = expect(api.get("sessions", params={"limit": 5}), 200)
+        found = next(s for s in page["sessions"] if s["channel"] == "SSHP:Exec")
+        return wait_session(api, found["id"], {"completed", "failed"})
+
+
+@pytest.mark.parametrize("kind", ["ed25519", "rsa"])
+def test_a_registered_key_logs_in_without_a_password(lab, kind):
+    path, row = _register(lab, "kim", kind)
+    # No password: the askpass program would give a wrong one if it were asked.
+    ssh = replace(lab["ssh"], identity=path, password="not-the-password")
+    done = ssh.ssh("kim@corp#web-1", "hostname")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.decode().strip() == socket.gethostname()
+    session = _last_exec(lab)
+    assert session["requested_by"] == "kim"
+    assert session["login_method"] == f"publickey {row['fingerprint']}"
+    with _as(lab, "kim") as client:
+        keys = {k["fingerprint"]: k for k in expect(client.get("account/ssh-keys"), 200)}
+    assert keys[row["fingerprint"]]["last_used_at"] is not None
+
+
+def test_a_removed_or_unknown_key_is_refused(lab):
+    path, row = _register(lab, "lee", "ed25519")
+    ssh = replace(lab["ssh"], identity=path, password="not-the-password")
+    assert ssh.ssh("lee@corp#web-1", "true").returncode == 0
+    with lab["main"].client("corp", token=lab["admin"]) as admin:
+        expect(admin.delete(f"users/lee/ssh-keys/{row['id']}"), 204)
+    refused = ssh.ssh("lee@corp#web-1", "true")
+    assert refused.returncode == 255
+    assert "Permission denied" in refused.stderr.decode()
+    # Another user's key does not open lee's login either.
+    kim_key, _ = _register(lab, "kim", "ed25519")
+    other = replace(lab["ssh"], identity=kim_key, password="not-the-password")
+    assert other.ssh("lee@corp#web-1", "true").returncode == 255
+
+
+def test_the_second_factor_is_asked_after_the_password_or_the_key_each_code_once(lab):
+    with _as(lab, "max") as client:
+        seed = expect(client.post("account/second-factor"), 201)["seed"]
+        confirmed = client.post("account/second-factor/confirm", json={"code": code(seed, -1)})
+        recovery = expect(confirmed, 200)["recovery_codes"]
+    now = code(seed)
+    ssh = replace(lab["ssh"], code=now)
+    done = ssh.ssh("max@corp#web-1", "echo with-a-code")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.decode().strip() == "with-a-code"
+    assert _last_exec(lab)["login_method"] == "password+totp"
+
+    reused = ssh.ssh("max@corp#web-1", "true")
+    assert reused.returncode == 255
+    assert "wrong or already used second-factor code" in reused.stderr.decode()
+
+    # The code's prompt comes after the key too.
+    path, row = _register(lab, "max", "ed25519", code(seed, 1))
+    with_key = replace(lab["ssh"], identity=path, password="not-the-password", code=recovery[0])
+    assert with_key.ssh("max@corp#web-1", "true").returncode == 0
+    assert _last_exec(lab)["login_method"] == f"publickey {row['fingerprint']}+recovery"
+    again = with_key.ssh("max@corp#web-1", "true")
+    assert again.returncode == 255
+    # Without a code there is nothing to give at the prompt.
+    no_code = replace(lab["ssh"], identity=path, password="not-the-password", code="")
+    assert no_code.ssh("max@corp#web-1", "true").returncode == 255
