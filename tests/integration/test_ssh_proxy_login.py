@@ -4,6 +4,7 @@ key or the password; each refusal as `ssh` shows it, each login method on its se
 
 from __future__ import annotations
 
+import json
 import socket
 from dataclasses import replace
 
@@ -11,6 +12,7 @@ import pytest
 
 from pamnode.lab.openssh import OpenSshClient
 from pamnode.lab.ports import free_port
+from tests.support.cli import cli_env, log_in, run_cli
 from tests.support.identity import PASSWORD, add_user, create_tenant, expect
 from tests.support.jobs import ssh_host
 from tests.support.keys import code, key_pair, public_line, write_identity
@@ -120,3 +122,30 @@ def test_the_second_factor_is_asked_after_the_password_or_the_key_each_code_once
     # Without a code there is nothing to give at the prompt.
     no_code = replace(lab["ssh"], identity=path, password="not-the-password", code="")
     assert no_code.ssh("max@corp#web-1", "true").returncode == 255
+
+
+def test_the_cli_registers_lists_and_removes_a_key_that_then_logs_in(lab, tmp_path):
+    env = cli_env(tmp_path / "cli")
+    password_file = tmp_path / "pw"
+    password_file.write_text(PASSWORD)
+    log_in(env, lab["main"], "corp", "lee", password_file)
+    key = key_pair("ecdsa")
+    pub = tmp_path / "id_ecdsa.pub"
+    pub.write_text(public_line(key, "lee@workstation") + "\n")
+    added = json.loads(run_cli(env, "account", "keys", "add", str(pub)).stdout)
+    assert (added["algorithm"], added["comment"]) == ("ecdsa-sha2-nistp256", "lee@workstation")
+    listed = json.loads(run_cli(env, "account", "keys", "list", "--json").stdout)
+    assert [k["fingerprint"] for k in listed] == [added["fingerprint"]]
+
+    ssh = replace(
+        lab["ssh"], identity=write_identity(key, tmp_path / "id_ecdsa"), password="not-it"
+    )
+    assert ssh.ssh("lee@corp#web-1", "true").returncode == 0
+    removed = run_cli(env, "account", "keys", "rm", added["fingerprint"])
+    assert f"key {added['fingerprint']} removed" in removed.stdout
+    assert ssh.ssh("lee@corp#web-1", "true").returncode == 255
+    weak = tmp_path / "id_rsa.pub"
+    weak.write_text(public_line(key_pair("rsa", 2048)))
+    refused = run_cli(env, "account", "keys", "add", str(weak), check=False)
+    assert refused.returncode != 0
+    assert "an RSA key of 2048 bits is too weak" in refused.stderr

@@ -4,7 +4,6 @@ enrol TOTP, log in with a code once, recovery codes once, the site's policy, the
 from __future__ import annotations
 
 import pytest
-from cryptography.hazmat.primitives.asymmetric import ec
 
 from tests.support.identity import PASSWORD, add_user_async, error_of, expect
 from tests.support.keys import code, key_pair, public_line
@@ -31,7 +30,7 @@ async def _token(node, login: str, site: str = "root", **extra: str) -> str:
 
 async def test_a_user_registers_lists_and_removes_keys_and_weak_ones_are_refused(node, acme):
     alice = await _token(node, "alice")
-    ecdsa = ec.generate_private_key(ec.SECP256R1())
+    ecdsa = key_pair("ecdsa")
     async with node.as_("acme", alice) as client:
         added = expect(
             await client.post(

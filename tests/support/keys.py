@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
 from pamnode.identity import totp
@@ -17,6 +17,8 @@ from pamnode.identity import totp
 def key_pair(kind: str = "ed25519", bits: int = 3072) -> PrivateKeyTypes:
     if kind == "rsa":
         return rsa.generate_private_key(public_exponent=65537, key_size=bits)
+    if kind == "ecdsa":
+        return ec.generate_private_key(ec.SECP256R1())
     return ed25519.Ed25519PrivateKey.generate()
 
 
