@@ -21,7 +21,7 @@ from pamnode.db.base import utcnow
 from pamnode.identity.auth import SignedIn
 from pamnode.identity.authority import require_over
 from pamnode.identity.external import ExternalAccounts
-from pamnode.identity.models import User, UserSshKey
+from pamnode.identity.models import Tenant, User, UserSshKey
 from pamnode.identity.principal import Principal
 from pamnode.identity.roles import Permission
 from pamnode.identity.tenants import find_site, find_tenant
@@ -160,7 +160,7 @@ async def sign_in_with_key(
     and a directory user's account still there (`accounts` refuses it otherwise)."""
     tenant = await find_tenant(db, tenant_name)
     site = await find_site(db, tenant, site_name) if tenant else None
-    user = await find_user(db, tenant, login) if tenant and site else None
+    user = await _user_named(db, tenant, login) if tenant and site else None
     if tenant is None or site is None or user is None:
         return None
     row = await registered(db, user, blob)
@@ -170,6 +170,27 @@ async def sign_in_with_key(
         raise Forbidden(f"user '{user.login}' is locked", code="user_locked")
     groups = await accounts.groups_of(db, user) if user.directory_id else frozenset()
     return SignedIn(tenant, site, user, groups), row.fingerprint
+
+
+async def _user_named(db: AsyncSession, tenant: Tenant, login: str) -> User | None:
+    """The user a key login names: its pamnode login, or a directory user's login without
+    its `@directory` when only one directory of the tenant has that login (as a password
+    login takes it)."""
+    user = await find_user(db, tenant, login)
+    if user is not None:
+        return user
+    found = list(
+        await db.scalars(
+            select(User).where(
+                User.tenant_id == tenant.id,
+                User.directory_id.is_not(None),
+                User.login.startswith(f"{login}@", autoescape=True),
+            )
+        )
+    )
+    # `alice@corp` but not `alice@corp@other`: the rest after the login is one directory's name.
+    found = [u for u in found if "@" not in u.login[len(login) + 1 :]]
+    return found[0] if len(found) == 1 else None
 
 
 async def mark_used(db: AsyncSession, user: User, key_fingerprint: str) -> None:
