@@ -131,6 +131,10 @@ class Code(StrEnum):
     LOGIN_THROTTLED = "login_throttled", "too many failed logins: wait for Retry-After"
     LOGIN_BUSY = "login_busy", "the node is checking as many logins as it can: wait for Retry-After"
     USER_LOCKED = "user_locked", "the user is locked"
+    LOGIN_SESSION_REQUIRED = (
+        "login_session_required",
+        "a user's login means are set up by the user logged in, not with an API token",
+    )
     SSH_KEY_INVALID = "ssh_key_invalid", "not an SSH public key line", "public_key"
     SSH_KEY_WEAK = (
         "ssh_key_weak",

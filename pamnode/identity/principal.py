@@ -32,6 +32,16 @@ class Principal:
     def can(self, permission: Permission) -> bool:
         return bool(self.roles & PERMISSION_ROLES[permission])
 
+    def require_login_session(self, what: str) -> None:
+        """What lasts beyond a token (a login key, a second factor) is set up by the user
+        logged in, never by an API token, whose source filter and expiry would not bind it."""
+        if self.via != "session":
+            raise Forbidden(
+                f"{what} needs a login session of user '{self.user.login}' (the console, "
+                "`pamnode login`, or POST auth/login), not an API token",
+                code="login_session_required",
+            )
+
     def require(self, permission: Permission) -> None:
         if not self.can(permission):
             needed = ", ".join(sorted(PERMISSION_ROLES[permission]))

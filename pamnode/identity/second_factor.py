@@ -93,6 +93,7 @@ async def status(db: AsyncSession, principal: Principal) -> FactorStatus:
 async def begin_enrolment(db: AsyncSession, ring: KeyRing, principal: Principal) -> Enrolment:
     """A new seed for the caller, unconfirmed until a first code proves the app holds it
     (a confirmed factor is replaced only after an administrator's reset)."""
+    principal.require_login_session("enrolling a second factor")
     user = principal.user
     factor = await db.get(UserSecondFactor, user.id)
     if factor is not None and factor.confirmed_at is not None:
@@ -116,6 +117,7 @@ async def confirm_enrolment(
     db: AsyncSession, ring: KeyRing, principal: Principal, code: str
 ) -> list[str]:
     """Confirm the caller's new seed with its first code; the recovery codes, shown once."""
+    principal.require_login_session("enrolling a second factor")
     user = principal.user
     factor = await db.get(UserSecondFactor, user.id)
     if factor is None or factor.confirmed_at is not None:

@@ -82,6 +82,7 @@ async def _target(db: AsyncSession, principal: Principal, login: str | None, wri
 async def add_key(db: AsyncSession, principal: Principal, text: str, comment: str) -> UserSshKey:
     """Register one of the caller's own keys (a key proves its holder: nobody adds keys to
     someone else's account)."""
+    principal.require_login_session("registering an SSH key")
     algorithm, blob, line_comment = parse_public_key(text)
     if await registered(db, principal.user, blob) is not None:
         # The unique constraint settles two adds of one key at once; this names the common case.

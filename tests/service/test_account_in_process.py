@@ -5,7 +5,13 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support.identity import PASSWORD, add_user_async, error_of, expect
+from tests.support.identity import (
+    PASSWORD,
+    add_user_async,
+    error_of,
+    expect,
+    issue_token_async,
+)
 from tests.support.keys import code, key_pair, public_line
 
 
@@ -61,6 +67,7 @@ async def test_a_user_registers_lists_and_removes_keys_and_weak_ones_are_refused
         expect(await client.delete(f"account/ssh-keys/{listed[0]['fingerprint']}"), 204)
         assert len(expect(await client.get("account/ssh-keys"), 200)) == 1
     async with node.as_("acme", acme) as admin:
+        _, jwt = await issue_token_async(admin, "alice")
         seen = expect(await admin.get("users/alice/ssh-keys"), 200)
         assert [k["algorithm"] for k in seen] == ["ecdsa-sha2-nistp256"]
         expect(await admin.delete(f"users/alice/ssh-keys/{seen[0]['id']}"), 204)
@@ -81,6 +88,12 @@ async def test_a_user_registers_lists_and_removes_keys_and_weak_ones_are_refused
             for e in trail
             if e["action"].startswith("ssh-key")
         )
+    # An API token, bound to its sources and expiry, sets up nothing that outlasts it.
+    async with node.as_("acme", jwt) as token:
+        refused = await token.post("account/ssh-keys", json={"public_key": public_line(key_pair())})
+        assert error_of(refused, 403)["code"] == "login_session_required"
+        enrol = await token.post("account/second-factor")
+        assert error_of(enrol, 403)["code"] == "login_session_required"
 
 
 async def _enrol(node, login: str) -> tuple[str, list[str]]:
