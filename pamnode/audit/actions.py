@@ -55,6 +55,8 @@ class AuditAction(StrEnum):
     SITE_SECOND_FACTOR_POLICY = "site.second-factor-policy"
     SITE_ROLE_GRANT = "site-role.grant"
     SITE_ROLE_REVOKE = "site-role.revoke"
+    SSH_CA_ADD = "ssh-ca.add"
+    SSH_CA_REMOVE = "ssh-ca.remove"
     SSH_KEY_ADD = "ssh-key.add"
     SSH_KEY_REMOVE = "ssh-key.remove"
     TARGET_REFUSE = "target.refuse"

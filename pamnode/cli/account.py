@@ -1,5 +1,6 @@
 """`pamnode account`: the caller's own SSH keys and second factor (and, for an administrator
-of users, another user's keys and the reset of their factor)."""
+of users, another user's keys and the reset of their factor); `pamnode ssh-ca`: the tenant's
+SSH user CAs."""
 
 import sys
 from pathlib import Path
@@ -86,3 +87,32 @@ def factor_require(
     """Whether the current site requires a second factor of every login (console, API by
     password, SSH proxy)."""
     show(request("PUT", "second-factor-policy", body={"required": required}))
+
+
+ca_app = typer.Typer(
+    help="SSH user CAs: their certificates log in as their principal.", no_args_is_help=True
+)
+
+
+@ca_app.command("add")
+def ca_add(
+    public_key: Annotated[Path, typer.Argument(help="The CA's .pub file, or - for stdin.")],
+    comment: Annotated[str, typer.Option(help="Replaces the key line's own comment.")] = "",
+) -> None:
+    """Trust an SSH user CA for the tenant (certificate principal = pamnode login)."""
+    line = sys.stdin.read() if str(public_key) == "-" else public_key.read_text()
+    show(request("POST", "ssh-user-cas", body={"public_key": line, "comment": comment}))
+
+
+@ca_app.command("list")
+def ca_list(as_json: Json = False) -> None:
+    """The tenant's SSH user CAs."""
+    columns = ["id", "algorithm", "fingerprint", "comment", "created_by", "created_at"]
+    table(request("GET", "ssh-user-cas"), columns, as_json)
+
+
+@ca_app.command("rm")
+def ca_rm(ca: Annotated[str, typer.Argument(help="The CA's id or fingerprint.")]) -> None:
+    """Stop trusting an SSH user CA: its certificates are refused from then on."""
+    request("DELETE", f"ssh-user-cas/{ca}")
+    typer.echo(f"SSH user CA {ca} removed")

@@ -161,3 +161,20 @@ class RecoveryCode(Base):
     # SHA-256 of the code: the codes are random (80 bits), so no slow hash is needed.
     code_hash: Mapped[str] = mapped_column(String(64))
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class SshUserCa(Base):
+    """An SSH certificate authority an administrator names for the tenant: certificates it
+    signs log in to the SSH proxy as their principal (a pamnode login). Public: plain."""
+
+    __tablename__ = "ssh_user_cas"
+    __table_args__ = (UniqueConstraint("tenant_id", "fingerprint"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    public_key: Mapped[str] = mapped_column(Text)
+    algorithm: Mapped[str] = mapped_column(String(64))
+    fingerprint: Mapped[str] = mapped_column(String(80))
+    comment: Mapped[str] = mapped_column(String(255), default="")
+    created_by: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

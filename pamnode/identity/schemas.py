@@ -165,6 +165,17 @@ class SshKeyOut(BaseModel):
     last_used_at: datetime | None
 
 
+class SshCaOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: str
+    algorithm: str
+    fingerprint: str
+    comment: str
+    public_key: str
+    created_by: str
+    created_at: datetime
+
+
 class SecondFactorOut(BaseModel):
     enrolled: bool
     confirmed: bool

@@ -21,7 +21,7 @@ from pamnode.db.base import utcnow
 from pamnode.identity.auth import SignedIn
 from pamnode.identity.authority import require_over
 from pamnode.identity.external import ExternalAccounts
-from pamnode.identity.models import Tenant, User, UserSshKey
+from pamnode.identity.models import Site, Tenant, User, UserSshKey
 from pamnode.identity.principal import Principal
 from pamnode.identity.roles import Permission
 from pamnode.identity.tenants import find_site, find_tenant
@@ -157,20 +157,37 @@ async def sign_in_with_key(
     accounts: ExternalAccounts,
 ) -> tuple[SignedIn, str] | None:
     """The tenant, site and user whose registered key this is, and its fingerprint; None
-    when the names or the key are unknown. The user stands as for a password: not locked,
-    and a directory user's account still there (`accounts` refuses it otherwise)."""
+    when the names or the key are unknown."""
+    found = await find_login(db, tenant_name, site_name, login)
+    if found is None:
+        return None
+    row = await registered(db, found[2], blob)
+    if row is None:
+        return None
+    return await standing(db, *found, accounts), row.fingerprint
+
+
+async def find_login(
+    db: AsyncSession, tenant_name: str, site_name: str, login: str
+) -> tuple[Tenant, Site, User] | None:
+    """The tenant, site and user an SSH login names, or None."""
     tenant = await find_tenant(db, tenant_name)
     site = await find_site(db, tenant, site_name) if tenant else None
     user = await _user_named(db, tenant, login) if tenant and site else None
     if tenant is None or site is None or user is None:
         return None
-    row = await registered(db, user, blob)
-    if row is None:
-        return None
+    return tenant, site, user
+
+
+async def standing(
+    db: AsyncSession, tenant: Tenant, site: Site, user: User, accounts: ExternalAccounts
+) -> SignedIn:
+    """A user proven by a key or certificate stands as for a password: not locked, and a
+    directory user's account still there (`accounts` refuses it otherwise)."""
     if user.locked:
         raise Forbidden(f"user '{user.login}' is locked", code="user_locked")
     groups = await accounts.groups_of(db, user) if user.directory_id else frozenset()
-    return SignedIn(tenant, site, user, groups), row.fingerprint
+    return SignedIn(tenant, site, user, groups)
 
 
 async def _user_named(db: AsyncSession, tenant: Tenant, login: str) -> User | None:

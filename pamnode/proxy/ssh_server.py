@@ -10,11 +10,12 @@ else.
 """
 
 import asyncio
+import base64
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -22,7 +23,7 @@ from pamnode.audit.actions import AuditAction
 from pamnode.audit.service import AuditScope, record
 from pamnode.core.errors import PamError, Throttled
 from pamnode.core.ssh_library import asyncssh
-from pamnode.identity import second_factor, ssh_keys
+from pamnode.identity import second_factor, ssh_cas, ssh_keys
 from pamnode.identity.auth import SignedIn, check_password
 from pamnode.identity.grants import roles_of
 from pamnode.identity.principal import Principal
@@ -95,7 +96,7 @@ class _Client(asyncssh.SSHServer):
             # tool that reconnects at once is held, not served again and again.
             _hold_then_close(conn, guard.refusal_pause_s)
 
-    def begin_auth(self, username: str) -> bool:
+    async def begin_auth(self, username: str) -> bool:
         try:
             self.login = parse_proxy_login(
                 username, self.proxy.default_tenant, self.proxy.default_site
@@ -108,6 +109,11 @@ class _Client(asyncssh.SSHServer):
                 self._conn.disconnect(
                     asyncssh.DISC_NO_MORE_AUTH_METHODS_AVAILABLE, f"pamnode: {exc.message}"
                 )
+            return True
+        lines = await self.proxy.user_ca_lines(self.login)
+        if lines and self._conn is not None:
+            # asyncssh checks a certificate's CA, principal and validity against these.
+            self._conn.set_authorized_keys(asyncssh.import_authorized_keys("\n".join(lines)))
         return True
 
     # Once a first factor waits for its code, only the code's prompt is offered: OpenSSH
@@ -145,7 +151,10 @@ class _Client(asyncssh.SSHServer):
             # Only offered: the client asks whether the key would do, before signing.
             return True
         assert self.login is not None
-        return await self._proven(username, self.proxy.key_login(self.login, key_data))
+        cert = _openssh_certificate(key_data)
+        if cert is None:
+            return await self._proven(username, self.proxy.key_login(self.login, key_data))
+        return await self._proven(username, self.proxy.certificate_login(self.login, cert))
 
     async def validate_password(self, username: str, password: str) -> bool:
         if self.login is None:
@@ -211,6 +220,16 @@ class _Client(asyncssh.SSHServer):
 
     def unix_server_requested(self, listen_path: str) -> bool:
         return False
+
+
+def _openssh_certificate(key_data: bytes) -> Any | None:
+    """The OpenSSH user certificate a login offered (asyncssh has checked it already), or
+    None for a plain key."""
+    size = int.from_bytes(key_data[:4], "big")
+    name = key_data[4 : 4 + size]
+    if not name.endswith(b"-cert-v01@openssh.com"):
+        return None
+    return asyncssh.import_certificate(name + b" " + base64.b64encode(key_data))
 
 
 def _hold_then_close(conn: asyncssh.SSHServerConnection, pause_s: float) -> None:
@@ -290,6 +309,29 @@ class SshProxy:
                 return None
             signed_in, key_fingerprint = found
             return await self._first(db, signed_in, f"publickey {key_fingerprint}", key_fingerprint)
+
+    async def user_ca_lines(self, login: ProxyLogin) -> list[str]:
+        """What trusts the tenant's SSH user CAs for this login's certificates."""
+        async with self.ctx.sessions.begin() as db:
+            found = await ssh_keys.find_login(db, login.tenant, login.site, login.login)
+            if found is None:
+                return []
+            tenant, _, user = found
+            return await ssh_cas.authorized_lines(db, tenant, user.login)
+
+    async def certificate_login(self, login: ProxyLogin, cert: Any) -> FirstFactor | None:
+        """The first factor of a certificate asyncssh has checked against the tenant's CAs
+        (signature, principal, validity)."""
+        async with self.ctx.sessions.begin() as db:
+            found = await ssh_keys.find_login(db, login.tenant, login.site, login.login)
+            if found is None:
+                return None
+            signed_in = await ssh_keys.standing(db, *found, self.ctx.accounts)
+            # The certified key and the CA that signed it.
+            key = ssh_keys.fingerprint(cert.key.public_data)
+            ca = ssh_keys.fingerprint(cert.signing_key.public_data)
+            method = f"certificate {key} by {ca}"
+            return await self._first(db, signed_in, method)
 
     @staticmethod
     async def _first(

@@ -1,6 +1,7 @@
 """Logging in to the main's SSH proxy with what OpenSSH users bring: an SSH key (ed25519,
-RSA) registered in pamnode, and a second factor at a keyboard-interactive prompt after the
-key or the password; each refusal as `ssh` shows it, each login method on its session row."""
+RSA, ECDSA) registered in pamnode, a certificate of a CA the tenant names, and a second
+factor at a keyboard-interactive prompt after the key or the password; each refusal as `ssh`
+shows it, each login method on its session row."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from dataclasses import replace
 
 import pytest
 
+from pamnode.core.ssh_library import asyncssh
 from pamnode.lab.openssh import OpenSshClient
 from pamnode.lab.ports import free_port
 from tests.support.cli import cli_env, log_in, run_cli
@@ -149,3 +151,27 @@ def test_the_cli_registers_lists_and_removes_a_key_that_then_logs_in(lab, tmp_pa
     refused = run_cli(env, "account", "keys", "add", str(weak), check=False)
     assert refused.returncode != 0
     assert "an RSA key of 2048 bits is too weak" in refused.stderr
+
+
+def test_a_certificate_of_a_named_ca_logs_in_as_its_principal(lab, tmp_path):
+    ca = asyncssh.generate_private_key("ssh-ed25519")
+    with lab["main"].client("corp", token=lab["admin"]) as admin:
+        line = ca.export_public_key("openssh").decode()
+        named = expect(admin.post("ssh-user-cas", json={"public_key": line}), 201)
+    key = asyncssh.generate_private_key("ssh-ed25519")
+    identity = tmp_path / "id_kim"
+    key.write_private_key(str(identity))
+    identity.chmod(0o600)
+    # OpenSSH offers `<identity>-cert.pub` with the key.
+    cert = ca.generate_user_certificate(key, "kim-laptop", principals=["kim"])
+    cert.write_certificate(str(tmp_path / "id_kim-cert.pub"))
+    ssh = replace(lab["ssh"], identity=identity, password="not-the-password")
+
+    assert ssh.ssh("kim@corp#web-1", "true").returncode == 0
+    certified = key.get_fingerprint("sha256")
+    assert _last_exec(lab)["login_method"] == f"certificate {certified} by {named['fingerprint']}"
+    # Its principal is kim: it does not log in as anyone else.
+    assert ssh.ssh("lee@corp#web-1", "true").returncode == 255
+    with lab["main"].client("corp", token=lab["admin"]) as admin:
+        expect(admin.delete(f"ssh-user-cas/{named['id']}"), 204)
+    assert ssh.ssh("kim@corp#web-1", "true").returncode == 255

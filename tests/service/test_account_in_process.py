@@ -181,3 +181,28 @@ async def test_a_site_that_requires_a_second_factor_refuses_logins_and_sessions_
             expect(await client.put("second-factor-policy", json={"required": False}), 200)
     async with node.as_("acme", alice, site="prod") as other:
         assert expect(await other.get("auth/me"), 200)["login"] == "alice"
+
+
+async def test_only_an_administrator_of_users_names_an_ssh_user_ca(node, acme):
+    line = {"public_key": public_line(key_pair(), "corp-ca")}
+    async with node.as_("acme", await _token(node, "alice")) as alice:
+        assert error_of(await alice.post("ssh-user-cas", json=line), 403)["code"] == (
+            "permission_denied"
+        )
+    async with node.as_("acme", acme) as admin:
+        named = expect(await admin.post("ssh-user-cas", json=line), 201)
+        assert (named["comment"], named["created_by"]) == ("corp-ca", "tadmin")
+        assert (
+            error_of(await admin.post("ssh-user-cas", json=line), 409)["code"] == "ssh_key_exists"
+        )
+        weak = {"public_key": public_line(key_pair("rsa", 2048))}
+        assert error_of(await admin.post("ssh-user-cas", json=weak), 422)["code"] == "ssh_key_weak"
+        listed = expect(await admin.get("ssh-user-cas"), 200)
+        assert [ca["fingerprint"] for ca in listed] == [named["fingerprint"]]
+        expect(await admin.delete(f"ssh-user-cas/{named['fingerprint']}"), 204)
+        assert expect(await admin.get("ssh-user-cas"), 200) == []
+        trail = expect(await admin.get("audit-events"), 200)
+        assert [e["action"] for e in trail if e["action"].startswith("ssh-ca")] == [
+            "ssh-ca.remove",
+            "ssh-ca.add",
+        ]

@@ -1,16 +1,18 @@
 """REST routes of a user's own login means: SSH public keys and the second factor (and an
-administrator's view of other users' keys, the reset of a factor, the site's policy)."""
+administrator's view of other users' keys, the tenant's SSH user CAs, the reset of a factor,
+the site's policy)."""
 
 from fastapi import APIRouter, status
 
 from pamnode.http.deps import DB, Caller, NodeDep
-from pamnode.identity import second_factor, ssh_keys
+from pamnode.identity import second_factor, ssh_cas, ssh_keys
 from pamnode.identity.schemas import (
     CodeIn,
     EnrolmentOut,
     RecoveryCodesOut,
     SecondFactorOut,
     SecondFactorPolicyIn,
+    SshCaOut,
     SshKeyIn,
     SshKeyOut,
 )
@@ -49,6 +51,23 @@ async def list_ssh_keys(login: str, caller: Caller, db: DB) -> list[SshKeyOut]:
 )
 async def remove_ssh_key(login: str, key_ref: str, caller: Caller, db: DB) -> None:
     await ssh_keys.remove_key(db, caller, key_ref, login)
+
+
+@router.post("/ssh-user-cas", status_code=status.HTTP_201_CREATED, tags=["users"])
+async def add_ssh_user_ca(body: SshKeyIn, caller: Caller, db: DB) -> SshCaOut:
+    return SshCaOut.model_validate(await ssh_cas.add_ca(db, caller, body.public_key, body.comment))
+
+
+@router.get("/ssh-user-cas", tags=["users"])
+async def list_ssh_user_cas(caller: Caller, db: DB) -> list[SshCaOut]:
+    return [SshCaOut.model_validate(ca) for ca in await ssh_cas.list_cas(db, caller)]
+
+
+@router.delete(
+    "/ssh-user-cas/{ca_ref:path}", status_code=status.HTTP_204_NO_CONTENT, tags=["users"]
+)
+async def remove_ssh_user_ca(ca_ref: str, caller: Caller, db: DB) -> None:
+    await ssh_cas.remove_ca(db, caller, ca_ref)
 
 
 @router.get("/account/second-factor", tags=["account"])

@@ -1,5 +1,5 @@
 """user keys and totp: SSH public keys and a second factor per user, the site setting that
-requires it, and the login method of a session
+requires it, the tenant's SSH user CAs, and the login method of a session
 
 Revision ID: 0013
 Revises: 0011
@@ -59,6 +59,25 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_user_recovery_codes")),
     )
     op.create_index(op.f("ix_user_recovery_codes_user_id"), "user_recovery_codes", ["user_id"])
+    op.create_table(
+        "ssh_user_cas",
+        sa.Column("id", sa.String(length=36), nullable=False),
+        sa.Column("tenant_id", sa.String(length=36), nullable=False),
+        sa.Column("public_key", sa.Text(), nullable=False),
+        sa.Column("algorithm", sa.String(length=64), nullable=False),
+        sa.Column("fingerprint", sa.String(length=80), nullable=False),
+        sa.Column("comment", sa.String(length=255), nullable=False),
+        sa.Column("created_by", sa.String(length=128), nullable=False),
+        sa.Column("created_at", pamnode.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["tenant_id"],
+            ["tenants.id"],
+            name=op.f("fk_ssh_user_cas_tenant_id_tenants"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_ssh_user_cas")),
+        sa.UniqueConstraint("tenant_id", "fingerprint", name=op.f("uq_ssh_user_cas_tenant_id")),
+    )
     with op.batch_alter_table("sites", schema=None) as batch_op:
         batch_op.add_column(
             sa.Column(
@@ -76,6 +95,7 @@ def downgrade() -> None:
         batch_op.drop_column("login_method")
     with op.batch_alter_table("sites", schema=None) as batch_op:
         batch_op.drop_column("require_second_factor")
+    op.drop_table("ssh_user_cas")
     op.drop_index(op.f("ix_user_recovery_codes_user_id"), table_name="user_recovery_codes")
     op.drop_table("user_recovery_codes")
     op.drop_table("user_second_factors")
