@@ -205,6 +205,30 @@ async def test_a_directory_user_logs_in_with_its_directory_password_never_stored
     )
 
 
+async def test_a_directory_user_registers_an_ssh_key_the_proxy_finds_by_its_login(
+    node: InProcessNode, acme: str
+) -> None:
+    status, body = await _login(node, "alice", ALICE.password)
+    assert status == 200
+    key = key_pair()
+    async with node.as_("acme", body["token"]) as client:
+        row = expect(
+            await client.post("account/ssh-keys", json={"public_key": public_line(key)}), 201
+        )
+    blob = base64.b64decode(public_line(key).split()[1])
+    async with node.state.sessions.begin() as db:
+        for login in ("alice", f"alice@{DIRECTORY}"):
+            found = await ssh_keys.sign_in_with_key(
+                db, "acme", "root", login, blob, node.state.accounts
+            )
+            assert found is not None and found[0].user.login == f"alice@{DIRECTORY}"
+            assert found[1] == row["fingerprint"]
+        assert (
+            await ssh_keys.sign_in_with_key(db, "acme", "root", "carol", blob, node.state.accounts)
+            is None
+        )
+
+
 async def test_a_group_role_reaches_members_of_nested_groups_and_never_the_service_role(
     node: InProcessNode, acme: str
 ) -> None:
@@ -380,27 +404,3 @@ async def test_deleting_a_directory_deletes_its_users_with_their_tokens(
     assert gone["code"] == "user_not_found"
     assert all(token["user"] != f"{SERVICE.uid}@{DIRECTORY}" for token in tokens)
     assert [d["name"] for d in listed] == ["local"]
-
-
-async def test_a_directory_user_registers_an_ssh_key_the_proxy_finds_by_its_login(
-    node: InProcessNode, acme: str
-) -> None:
-    status, body = await _login(node, "alice", ALICE.password)
-    assert status == 200
-    key = key_pair()
-    async with node.as_("acme", body["token"]) as client:
-        row = expect(
-            await client.post("account/ssh-keys", json={"public_key": public_line(key)}), 201
-        )
-    blob = base64.b64decode(public_line(key).split()[1])
-    async with node.state.sessions.begin() as db:
-        for login in ("alice", f"alice@{DIRECTORY}"):
-            found = await ssh_keys.sign_in_with_key(
-                db, "acme", "root", login, blob, node.state.accounts
-            )
-            assert found is not None and found[0].user.login == f"alice@{DIRECTORY}"
-            assert found[1] == row["fingerprint"]
-        assert (
-            await ssh_keys.sign_in_with_key(db, "acme", "root", "carol", blob, node.state.accounts)
-            is None
-        )
