@@ -75,6 +75,14 @@ async def needed(db: AsyncSession, site: Site, user: User) -> bool:
     return site.require_second_factor or await confirmed_factor(db, user) is not None
 
 
+def not_enrolled(site: Site, user: User) -> Forbidden:
+    return Forbidden(
+        f"site '{site.name}' requires a second factor and user '{user.login}' has none: "
+        "enrol one on a site that does not require it yet, or ask an administrator",
+        code="second_factor_not_enrolled",
+    )
+
+
 async def status(db: AsyncSession, principal: Principal) -> FactorStatus:
     factor = await db.get(UserSecondFactor, principal.user.id)
     left = await db.scalar(
@@ -155,11 +163,7 @@ async def verify(
     was used, "totp" or "recovery", or the refusal."""
     factor = await confirmed_factor(db, user)
     if factor is None:
-        raise Forbidden(
-            f"site '{site.name}' requires a second factor and user '{user.login}' has none: "
-            "enrol one on a site that does not require it yet, or ask an administrator",
-            code="second_factor_not_enrolled",
-        )
+        raise not_enrolled(site, user)
     if not code:
         raise Unauthenticated(
             "this login needs a second factor: give the code of your authenticator app, or "

@@ -338,6 +338,9 @@ class SshProxy:
         db: AsyncSession, signed_in: SignedIn, method: str, key_fingerprint: str | None = None
     ) -> FirstFactor:
         needs_code = await second_factor.needed(db, signed_in.site, signed_in.user)
+        if needs_code and await second_factor.confirmed_factor(db, signed_in.user) is None:
+            # Said now: no code could be given at the prompt.
+            raise second_factor.not_enrolled(signed_in.site, signed_in.user)
         return FirstFactor(signed_in, method, needs_code, key_fingerprint)
 
     async def admit(self, first: FirstFactor, code: str | None, source: str) -> Principal:

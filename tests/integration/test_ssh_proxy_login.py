@@ -175,3 +175,25 @@ def test_a_certificate_of_a_named_ca_logs_in_as_its_principal(lab, tmp_path):
     with lab["main"].client("corp", token=lab["admin"]) as admin:
         expect(admin.delete(f"ssh-user-cas/{named['id']}"), 204)
     assert ssh.ssh("kim@corp#web-1", "true").returncode == 255
+
+
+def test_a_site_that_requires_a_second_factor_refuses_a_key_without_one(lab):
+    with lab["main"].client("corp", token=lab["admin"]) as admin:
+        add_user(admin, "ana", "administrator")
+    with _as(lab, "ana") as client:
+        seed = expect(client.post("account/second-factor"), 201)["seed"]
+        expect(client.post("account/second-factor/confirm", json={"code": code(seed, -1)}), 200)
+    path, _ = _register(lab, "kim", "ed25519")
+    with _as(lab, "ana", code(seed)) as ana:
+        expect(ana.put("second-factor-policy", json={"required": True}), 200)
+        try:
+            ssh = replace(lab["ssh"], identity=path, password="not-the-password")
+            refused = ssh.ssh("kim@corp#web-1", "true")
+            assert refused.returncode == 255
+            assert (
+                "pamnode: site 'root' requires a second factor and user 'kim' has none"
+                in refused.stderr.decode()
+            )
+        finally:
+            expect(ana.put("second-factor-policy", json={"required": False}), 200)
+    assert ssh.ssh("kim@corp#web-1", "true").returncode == 0
