@@ -20,6 +20,10 @@ from tests.support.jobs import ssh_host
 from tests.support.keys import code, key_pair, public_line, write_identity
 from tests.support.sessions import wait_session
 
+# The smoke module of keys and the second factor: migration 0013 and the conditional updates
+# that spend a code once run on both databases.
+pytestmark = pytest.mark.databases("sqlite", "postgresql")
+
 
 @pytest.fixture(scope="module")
 def lab(node_factory, sshd, tmp_path_factory):
