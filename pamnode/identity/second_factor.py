@@ -24,7 +24,7 @@ from pamnode.crypto.cipher import open_sealed, seal
 from pamnode.crypto.keyring import KeyRing
 from pamnode.db.base import utcnow
 from pamnode.identity import totp
-from pamnode.identity.authority import require_over
+from pamnode.identity.authority import require_over, require_user_admin
 from pamnode.identity.models import RecoveryCode, Site, Tenant, User, UserSecondFactor
 from pamnode.identity.principal import Principal
 from pamnode.identity.roles import Permission
@@ -232,6 +232,7 @@ async def reset(db: AsyncSession, principal: Principal, login: str) -> None:
     """An administrator of users removes a user's factor (a lost phone): the user enrols
     again."""
     principal.require(Permission.USERS_WRITE)
+    await require_user_admin(db, principal)
     user = await get_user(db, principal.tenant, login)
     await require_over(db, principal, user, "reset the second factor of")
     await db.execute(delete(UserSecondFactor).where(UserSecondFactor.user_id == user.id))

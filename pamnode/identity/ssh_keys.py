@@ -19,7 +19,7 @@ from pamnode.audit.service import record
 from pamnode.core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from pamnode.db.base import utcnow
 from pamnode.identity.auth import SignedIn
-from pamnode.identity.authority import require_over
+from pamnode.identity.authority import require_over, require_user_admin
 from pamnode.identity.external import ExternalAccounts
 from pamnode.identity.models import Site, Tenant, User, UserSshKey
 from pamnode.identity.principal import Principal
@@ -75,6 +75,8 @@ async def _target(db: AsyncSession, principal: Principal, login: str | None, wri
     principal.require(Permission.USERS_WRITE if write else Permission.USERS_READ)
     user = await get_user(db, principal.tenant, login)
     if write:
+        # Users are the tenant's: changed from its root site, as by update_user.
+        await require_user_admin(db, principal)
         await require_over(db, principal, user, "change the keys of")
     return user
 

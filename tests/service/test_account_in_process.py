@@ -179,6 +179,9 @@ async def test_a_site_that_requires_a_second_factor_refuses_logins_and_sessions_
                 assert error_of(refused, 401)["code"] == "second_factor_required"
         finally:
             expect(await client.put("second-factor-policy", json={"required": False}), 200)
+        # Users are the tenant's: an administrator of another site resets nobody's factor.
+        reset = await client.delete("users/alice/second-factor")
+        assert "administered on its root site" in error_of(reset, 403)["message"]
     async with node.as_("acme", alice, site="prod") as other:
         assert expect(await other.get("auth/me"), 200)["login"] == "alice"
 
