@@ -181,7 +181,7 @@ def test_a_certificate_of_a_named_ca_logs_in_as_its_principal(lab, tmp_path):
     assert ssh.ssh("kim@corp#web-1", "true").returncode == 255
 
 
-def test_a_site_that_requires_a_second_factor_refuses_a_key_without_one(lab):
+def test_a_site_that_requires_a_second_factor_refuses_a_key_without_one(lab, tmp_path):
     with lab["main"].client("corp", token=lab["admin"]) as admin:
         add_user(admin, "ana", "administrator")
     with _as(lab, "ana") as client:
@@ -201,3 +201,16 @@ def test_a_site_that_requires_a_second_factor_refuses_a_key_without_one(lab):
         finally:
             expect(ana.put("second-factor-policy", json={"required": False}), 200)
     assert ssh.ssh("kim@corp#web-1", "true").returncode == 0
+
+    # The CLI's login gives the code too, each once.
+    env = cli_env(tmp_path / "cli")
+    password_file = tmp_path / "pw"
+    password_file.write_text(PASSWORD)
+    url = f"{lab['main'].base_url}/ztna/corp/root"
+    login = ("login", url, "--user", "ana", "--password-file", str(password_file))
+    trust = ("--ca-file", str(lab["main"].cert_path))
+    later = code(seed, 1)
+    assert "logged in to" in run_cli(env, *login, *trust, "--code", later).stdout
+    reused = run_cli(env, *login, *trust, "--code", later, check=False)
+    assert reused.returncode != 0
+    assert "401: wrong or already used second-factor code" in reused.stderr
