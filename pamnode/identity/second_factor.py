@@ -75,6 +75,16 @@ async def needed(db: AsyncSession, site: Site, user: User) -> bool:
     return site.require_second_factor or await confirmed_factor(db, user) is not None
 
 
+async def enrolled(db: AsyncSession, tenant: Tenant) -> set[str]:
+    """The ids of the tenant's users with a confirmed factor (the Users page's reset)."""
+    rows = await db.scalars(
+        select(UserSecondFactor.user_id)
+        .join(User, User.id == UserSecondFactor.user_id)
+        .where(User.tenant_id == tenant.id, UserSecondFactor.confirmed_at.is_not(None))
+    )
+    return set(rows)
+
+
 def not_enrolled(site: Site, user: User) -> Forbidden:
     return Forbidden(
         f"site '{site.name}' requires a second factor and user '{user.login}' has none: "

@@ -22,9 +22,9 @@ def site(node_factory):
     return f"{node.base_url}/ztna/{TENANT}/root"
 
 
-def log_in(page: Page, base: str, second_factor: str = "") -> None:
+def log_in(page: Page, base: str, second_factor: str = "", login: str = "sam") -> None:
     page.goto(f"{base}/login")
-    page.get_by_label("Login").fill("sam")
+    page.get_by_label("Login").fill(login)
     page.get_by_label("Password").fill(PASSWORD)
     if second_factor:
         page.get_by_label("Second-factor code").fill(second_factor)
@@ -76,3 +76,17 @@ def test_my_account_keys_and_a_second_factor_the_login_then_asks_for(site, new_p
     expect(page.get_by_text("Signed in as sam")).to_be_visible()
     page.get_by_role("link", name="sam").click()
     expect(page.get_by_text("9 recovery codes left")).to_be_visible()
+
+    log_out(page)
+
+    # A lost phone: an administrator resets the factor on the Users page, and sam logs in
+    # with the password alone again.
+    log_in(page, site, login="tadmin")
+    expect(page.get_by_text("Signed in as tadmin")).to_be_visible()
+    page.goto(f"{site}/users")
+    page.once("dialog", lambda confirm: confirm.accept())
+    page.get_by_role("button", name="Reset the second factor of sam").click()
+    expect(page.get_by_role("button", name="Reset the second factor of sam")).to_have_count(0)
+    log_out(page)
+    log_in(page, site)
+    expect(page.get_by_text("Signed in as sam")).to_be_visible()

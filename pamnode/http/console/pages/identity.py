@@ -1,5 +1,5 @@
-"""Console pages: login, Management > Users (add, edit, delete), Site Roles, API Tokens, and
-Reports > Audit."""
+"""Console pages: login, Management > Users (add, edit, delete, reset a second factor), Site
+Roles, API Tokens, and Reports > Audit."""
 
 import re
 from datetime import UTC, datetime, time, timedelta
@@ -17,7 +17,7 @@ from pamnode.http.console.forms import checked, expect_form, form_data, validate
 from pamnode.http.console.render import Pages, page, redirect, site_base
 from pamnode.http.deps import DB, SESSION_COOKIE, NodeDep, client_address
 from pamnode.http.paging import Offset
-from pamnode.identity import api_tokens, auth, grants, users
+from pamnode.identity import api_tokens, auth, grants, second_factor, users
 from pamnode.identity.models import User
 from pamnode.identity.principal import Principal
 from pamnode.identity.roles import Permission, SiteRole
@@ -102,7 +102,10 @@ async def logout(request: Request, caller: Caller, db: DB) -> Response:
 @router.get("/users", response_class=HTMLResponse)
 async def users_page(request: Request, caller: Caller, db: DB) -> Response:
     found = await users.list_users(db, caller)
-    return page(request, "identity/users.html", caller, title="Users", users=found)
+    with_factor = await second_factor.enrolled(db, caller.tenant)
+    return page(
+        request, "identity/users.html", caller, title="Users", users=found, with_factor=with_factor
+    )
 
 
 @router.get("/users/new", response_class=HTMLResponse)
@@ -165,6 +168,12 @@ async def delete_user(
 ) -> Response:
     user_id = await users.delete_user(db, caller, login)
     await owners.end_sessions_of(db, node.remote_sessions, user_id, caller.user.login)
+    return redirect(request, f"{site_base(request)}/users")
+
+
+@router.post("/users/{login}/second-factor/reset")
+async def reset_second_factor(request: Request, login: str, caller: Caller, db: DB) -> Response:
+    await second_factor.reset(db, caller, login)
     return redirect(request, f"{site_base(request)}/users")
 
 
