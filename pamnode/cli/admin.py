@@ -47,6 +47,10 @@ def login(
             "its startup banner shows), and only that certificate from now on.",
         ),
     ] = None,
+    code: Annotated[
+        str | None,
+        typer.Option(help="Second-factor code (asked for when needed if not given)."),
+    ] = None,
 ) -> None:
     """Log in to a site and keep the session token for the next commands."""
     if ca_file and sha256:
@@ -55,18 +59,26 @@ def login(
         # Checked before the password leaves this machine.
         ca_file = pin_certificate(url, sha256)
     password = secret_from(password_file, "Password")
+    body = {"login": user, "password": password, **({"code": code} if code else {})}
+    verify = tls_context(ca_file, pinned=bool(sha256))
     try:
-        response = httpx.post(
-            site_api(url) + "auth/login",
-            json={"login": user, "password": password},
-            verify=tls_context(ca_file, pinned=bool(sha256)),
-        )
+        response = httpx.post(site_api(url) + "auth/login", json=body, verify=verify)
+        if _code_asked(response) and not code:
+            # Asked only of who needs it: one prompt more, the password kept.
+            body["code"] = typer.prompt("Second-factor code (app, or a recovery code)")
+            response = httpx.post(site_api(url) + "auth/login", json=body, verify=verify)
     except httpx.HTTPError as exc:
         raise unreachable(url, exc) from None
     if response.is_error:
         raise fail(f"{response.status_code}: {response.json()['error']['message']}")
     save_session(url, response.json()["token"], ca_file, pinned=bool(sha256))
     typer.echo(f"logged in to {url} as {user}")
+
+
+def _code_asked(response: httpx.Response) -> bool:
+    return response.status_code == 401 and (
+        response.json().get("error", {}).get("code") == "second_factor_required"
+    )
 
 
 def logout() -> None:

@@ -15,6 +15,7 @@ from pamnode.app.data_dir import UMASK, make_private
 from pamnode.app.logs import log_config, start_logging
 from pamnode.app.settings import DEFAULT_PORT, LogFormat, Settings
 from pamnode.app.tls import ensure_self_signed
+from pamnode.cli.account import account_app, ca_app
 from pamnode.cli.admin import register_admin_commands
 from pamnode.cli.assets import asset_app, register_asset_commands
 from pamnode.cli.audit import audit_app
@@ -290,6 +291,8 @@ register_admin_commands(app)
 register_asset_commands(app)
 register_backup_commands(app)
 app.add_typer(audit_app, name="audit")
+app.add_typer(account_app, name="account")
+app.add_typer(ca_app, name="ssh-ca")
 app.add_typer(peer_app, name="peer")
 app.add_typer(directory_app, name="directory")
 app.add_typer(jobs_app, name="jobs")

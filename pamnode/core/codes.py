@@ -131,6 +131,42 @@ class Code(StrEnum):
     LOGIN_THROTTLED = "login_throttled", "too many failed logins: wait for Retry-After"
     LOGIN_BUSY = "login_busy", "the node is checking as many logins as it can: wait for Retry-After"
     USER_LOCKED = "user_locked", "the user is locked"
+    LOGIN_SESSION_REQUIRED = (
+        "login_session_required",
+        "a user's login means are set up by the user logged in, not with an API token",
+    )
+    SSH_KEY_INVALID = "ssh_key_invalid", "not an SSH public key line", "public_key"
+    SSH_KEY_WEAK = (
+        "ssh_key_weak",
+        "an SSH key of a refused algorithm or size (DSA, RSA under 3072 bits)",
+        "public_key",
+    )
+    SSH_KEY_EXISTS = "ssh_key_exists", "the user has registered this SSH key already", "public_key"
+    SSH_KEY_NOT_FOUND = "ssh_key_not_found", "the user has no such SSH key"
+    SECOND_FACTOR_EXISTS = "second_factor_exists", "the user has a second factor: reset it first"
+    SECOND_FACTOR_NOT_ENROLLING = (
+        "second_factor_not_enrolling",
+        "a code confirms an enrolment, and none is under way",
+    )
+    SECOND_FACTOR_CODE_WRONG = (
+        "second_factor_code_wrong",
+        "the code does not confirm the new second factor",
+        "code",
+    )
+    SECOND_FACTOR_NOT_ENROLLED = (
+        "second_factor_not_enrolled",
+        "the site requires a second factor and the user has none enrolled",
+    )
+    SECOND_FACTOR_REQUIRED = (
+        "second_factor_required",
+        "the login needs a second-factor code (or the session lacks one for this site)",
+        "code",
+    )
+    SECOND_FACTOR_FAILED = (
+        "second_factor_failed",
+        "a wrong or already used second-factor code",
+        "code",
+    )
     USER_DELETED = "user_deleted", "the user was deleted since it logged in"
     SESSION_ENDED = "session_ended", "the session was logged out"
     SESSION_EXPIRED = "session_expired", "the session outlived its lifetime"

@@ -19,6 +19,7 @@ from pamnode.core.errors import Conflict
 from pamnode.db.sole_server import serve_alone
 from pamnode.executors.base import Executors
 from pamnode.http import apidocs, console, errors, health, metrics, peer_protocol, tunnel
+from pamnode.http.api import account as account_api
 from pamnode.http.api import assets as assets_api
 from pamnode.http.api import assignments as assignments_api
 from pamnode.http.api import audit as audit_api
@@ -103,6 +104,7 @@ def create_app(settings: Settings, executors: Executors | None = None) -> FastAP
     apidocs.install(app, API_PREFIX)
     for router in (
         identity_api.router,
+        account_api.router,
         audit_api.router,
         peer_protocol.router,
         assets_api.router,

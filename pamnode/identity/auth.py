@@ -18,7 +18,7 @@ from pamnode.audit.service import AuditScope, record
 from pamnode.core.errors import Forbidden, Unauthenticated
 from pamnode.crypto.keyring import KeyRing
 from pamnode.db.base import new_id, utcnow
-from pamnode.identity import signing
+from pamnode.identity import second_factor, signing
 from pamnode.identity.api_tokens import TOKEN_TYPE as API_TOKEN_TYPE
 from pamnode.identity.api_tokens import source_allowed
 from pamnode.identity.external import ExternalAccounts
@@ -55,22 +55,32 @@ async def login(
     ttl: timedelta,
     guard: LoginGuard,
     accounts: ExternalAccounts,
+    code: str | None = None,
 ) -> tuple[str, datetime]:
+    """A session token for the password (and the second-factor `code`, when the user or
+    the site needs one: identity/second_factor.py)."""
     signed_in = await check_password(
         db, sessions, tenant_name, site_name, login_name, password, source, guard, accounts
     )
     tenant, site, user = signed_in.tenant, signed_in.site, signed_in.user
-    expires_at = utcnow() + ttl
-    session = LoginSession(id=new_id(), user_id=user.id, expires_at=expires_at)
+    details: dict[str, str] = {}
+    session = LoginSession(id=new_id(), user_id=user.id, expires_at=utcnow() + ttl)
+    claims = signing.Claims(jti=session.id, sub=user.id, typ=SESSION_TYPE)
+    if await second_factor.needed(db, site, user):
+        details["second_factor"] = await second_factor.verify(
+            db, ring, guard.throttle, tenant, site, user, code, source
+        )
+        # A session proven without a code is refused by the sites that require one.
+        claims["mfa"] = True
+    expires_at = session.expires_at
     db.add(session)
-    token = signing.sign(
-        ring, tenant, {"jti": session.id, "sub": user.id, "typ": SESSION_TYPE}, expires_at
-    )
+    token = signing.sign(ring, tenant, claims, expires_at)
     record(
         db,
         AuditScope(tenant.name, site.name, user.login, source),
         AuditAction.AUTH_LOGIN,
         user.login,
+        **details,
     )
     return token, expires_at
 
@@ -234,6 +244,13 @@ async def verify_caller(
     via = "api-token" if claims["typ"] == API_TOKEN_TYPE else "session"
     # A proven caller of this tenant may learn that a site does not exist.
     site = await get_site(db, tenant, site_name)
+    if via == "session" and site.require_second_factor and not claims.get("mfa"):
+        # A session is the tenant's, not one site's: one logged in where no code was asked
+        # does not open a site that requires one.
+        raise Unauthenticated(
+            f"site '{site.name}' requires a second factor: log in to it with your code",
+            code="second_factor_required",
+        )
     roles = await roles_of(db, site, user, groups)
     return Verified(Principal(user, tenant, site, roles, via, source, groups), claims, api_token)
 

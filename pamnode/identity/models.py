@@ -1,9 +1,11 @@
-"""Tenants, their sites, directory users, site-role grants, login sessions and API tokens."""
+"""Tenants, their sites, directory users, site-role grants, login sessions, API tokens, and
+what users log in with besides a password (SSH public keys, a second factor)."""
 
 from datetime import datetime
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     ForeignKey,
     Integer,
@@ -39,6 +41,8 @@ class Site(Base):
     tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
     name: Mapped[str] = mapped_column(String(63))
     parent_id: Mapped[str | None] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"))
+    # Logins to this site (console, API by password, SSH proxy) need a second factor.
+    require_second_factor: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # Days the site keeps session recordings and job output (sessions/retention.py);
     # None: for ever.
@@ -115,5 +119,67 @@ class ApiToken(Base):
     jwt_sealed: Mapped[bytes] = mapped_column(LargeBinary)
     # Unlock shows the JWT in the token's details until Lock hides it again.
     revealed: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_by: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class UserSshKey(Base):
+    """An SSH public key its user logs in to the SSH proxy with. Public: stored plain."""
+
+    __tablename__ = "user_ssh_keys"
+    __table_args__ = (UniqueConstraint("user_id", "fingerprint"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    # The key's algorithm and base64 blob, as in authorized_keys (without the comment).
+    public_key: Mapped[str] = mapped_column(Text)
+    algorithm: Mapped[str] = mapped_column(String(64))
+    # OpenSSH's "SHA256:..." form: what `ssh-keygen -l` prints and the session rows name.
+    fingerprint: Mapped[str] = mapped_column(String(80))
+    comment: Mapped[str] = mapped_column(String(255), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class UserSecondFactor(Base):
+    """A user's TOTP seed (RFC 6238), sealed by the vault; confirmed by a first code."""
+
+    __tablename__ = "user_second_factors"
+
+    user_id: Mapped[str] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    seed_sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The time step of the last code accepted: a code is good once, and an older one never.
+    last_step: Mapped[int] = mapped_column(BigInteger, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class RecoveryCode(Base):
+    """One recovery code of a user's second factor: shown once, stored hashed, used once."""
+
+    __tablename__ = "user_recovery_codes"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    # SHA-256 of the code: the codes are random (80 bits), so no slow hash is needed.
+    code_hash: Mapped[str] = mapped_column(String(64))
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class SshUserCa(Base):
+    """An SSH certificate authority an administrator names for the tenant: certificates it
+    signs log in to the SSH proxy as their principal (a pamnode login). Public: plain."""
+
+    __tablename__ = "ssh_user_cas"
+    __table_args__ = (UniqueConstraint("tenant_id", "fingerprint"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    public_key: Mapped[str] = mapped_column(Text)
+    algorithm: Mapped[str] = mapped_column(String(64))
+    fingerprint: Mapped[str] = mapped_column(String(80))
+    comment: Mapped[str] = mapped_column(String(255), default="")
     created_by: Mapped[str] = mapped_column(String(128))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -19,6 +19,9 @@ class Principal:
     source: str
     # The directory groups holding grants that a directory user is in (identity/external.py).
     groups: frozenset[str] = frozenset()
+    # How a login proved it, for the sessions it opens ("password", "publickey SHA256:...",
+    # "+totp" or "+recovery" after a second factor); "" for a token's caller.
+    login_method: str = ""
 
     @property
     def audit_scope(self) -> AuditScope:
@@ -28,6 +31,16 @@ class Principal:
 
     def can(self, permission: Permission) -> bool:
         return bool(self.roles & PERMISSION_ROLES[permission])
+
+    def require_login_session(self, what: str) -> None:
+        """What lasts beyond a token (a login key, a second factor) is set up by the user
+        logged in, never by an API token, whose source filter and expiry would not bind it."""
+        if self.via != "session":
+            raise Forbidden(
+                f"{what} needs a login session of user '{self.user.login}' (the console, "
+                "`pamnode login`, or POST auth/login), not an API token",
+                code="login_session_required",
+            )
 
     def require(self, permission: Permission) -> None:
         if not self.can(permission):

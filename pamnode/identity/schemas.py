@@ -13,9 +13,15 @@ Password = Annotated[str, Field(min_length=1, max_length=256)]
 PersonName = Annotated[str, Field(max_length=128)]
 
 
+# A TOTP code or a recovery code (with its dashes).
+SecondFactorCode = Annotated[str, Field(min_length=1, max_length=32)]
+
+
 class LoginIn(Strict):
     login: Login
     password: Password
+    # Needed when the site requires a second factor or the user has enrolled one.
+    code: SecondFactorCode | None = None
 
 
 class LoginOut(BaseModel):
@@ -160,3 +166,59 @@ class AuditEventOut(BaseModel):
     outcome: str
     source: str
     details: dict[str, object]
+
+
+class SshKeyIn(Strict):
+    # One authorized_keys line: "<algorithm> <base64> [comment]".
+    public_key: Annotated[str, Field(min_length=1, max_length=16384)]
+    # Replaces the line's own comment when given.
+    comment: Annotated[str, Field(max_length=255)] = ""
+
+
+class SshKeyOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: str
+    algorithm: str
+    fingerprint: str
+    comment: str
+    public_key: str
+    created_at: datetime
+    last_used_at: datetime | None
+
+
+class SshCaOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: str
+    algorithm: str
+    fingerprint: str
+    comment: str
+    public_key: str
+    created_by: str
+    created_at: datetime
+
+
+class SecondFactorOut(BaseModel):
+    enrolled: bool
+    confirmed: bool
+    recovery_codes_left: int
+    # Whether the caller's site requires a second factor of its logins.
+    required_here: bool
+
+
+class EnrolmentOut(BaseModel):
+    # The seed, for typing into an app; the URI, for a QR code.
+    seed: str
+    uri: str
+
+
+class CodeIn(Strict):
+    code: SecondFactorCode
+
+
+class RecoveryCodesOut(BaseModel):
+    # Shown this once: only their hashes are kept.
+    recovery_codes: list[str]
+
+
+class SecondFactorPolicyIn(Strict):
+    required: bool

@@ -23,6 +23,7 @@ class Claims(TypedDict):
     sub: str  # the user's id
     typ: str  # a login session or an API token
     site: NotRequired[str]  # an API token's site
+    mfa: NotRequired[bool]  # a login session proven with a second factor
 
 
 def key_id(public_key_pem: bytes) -> str:
@@ -73,4 +74,6 @@ def verify(token: str, tenant: Tenant) -> Claims:
         claims["site"] = decoded["site"]
     if not all(isinstance(value, str) for value in claims.values()):
         raise Unauthenticated("the token's claims are not all text", code="token_malformed")
+    if decoded.get("mfa") is True:
+        claims["mfa"] = True
     return claims

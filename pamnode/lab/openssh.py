@@ -34,6 +34,10 @@ class OpenSshClient:
     # Where the client keeps its askpass script and known_hosts.
     workdir: Path
     netns: str | None = None
+    # A private key to log in with (`ssh -i`) instead of the password.
+    identity: Path | None = None
+    # What the askpass program answers a second-factor prompt (keyboard-interactive).
+    code: str = ""
 
     def pin(self, host_key_file: Path) -> None:
         """Trust exactly the proxy's host key (read from the node's data directory)."""
@@ -45,7 +49,14 @@ class OpenSshClient:
     def _askpass(self) -> Path:
         script = self.workdir / "askpass.sh"
         if not script.exists():
-            script.write_text('#!/bin/sh\nprintf "%s\\n" "$PAMNODE_LAB_PASSWORD"\n')
+            # The prompt is its argument: a code's prompt gets the code, any other the password.
+            script.write_text(
+                "#!/bin/sh\n"
+                'case "$1" in\n'
+                '  *[Cc]ode*) printf "%s\\n" "$PAMNODE_LAB_CODE" ;;\n'
+                '  *) printf "%s\\n" "$PAMNODE_LAB_PASSWORD" ;;\n'
+                "esac\n"
+            )
             script.chmod(0o700)
         return script
 
@@ -56,10 +67,13 @@ class OpenSshClient:
             "SSH_ASKPASS": str(self._askpass()),
             "SSH_ASKPASS_REQUIRE": "force",
             "PAMNODE_LAB_PASSWORD": self.password,
+            "PAMNODE_LAB_CODE": self.code,
             "TERM": "xterm",
         }
 
     def options(self) -> list[str]:
+        first = "publickey" if self.identity else "password"
+        key = ["-i", str(self.identity), "-o", "IdentitiesOnly=yes"] if self.identity else []
         return [
             "-F",
             "none",
@@ -68,13 +82,15 @@ class OpenSshClient:
             "-o",
             "StrictHostKeyChecking=yes",
             "-o",
-            "PreferredAuthentications=password",
+            # The second factor's prompt comes after the key or the password.
+            f"PreferredAuthentications={first},keyboard-interactive",
             "-o",
             "NumberOfPasswordPrompts=1",
             "-o",
-            "PubkeyAuthentication=no",
+            f"PubkeyAuthentication={'yes' if self.identity else 'no'}",
             "-o",
             "ConnectTimeout=20",
+            *key,
         ]
 
     def _command(self, program: str, *args: str) -> list[str]:

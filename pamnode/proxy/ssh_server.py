@@ -1,6 +1,8 @@
 """The main's native SSH proxy: OpenSSH clients log in as `login#asset` (see
-`pamnode.proxy.names`) with their pamnode password, and each channel they open is carried to
-the asset by `pamnode.proxy.ssh_channel`.
+`pamnode.proxy.names`) with a registered SSH key (identity/ssh_keys.py) or their pamnode
+password, then a second-factor code at a keyboard-interactive prompt when the user or the
+site needs one (identity/second_factor.py); each channel they open is carried to the asset by
+`pamnode.proxy.ssh_channel`.
 
 Only sessions are served (shell, exec, the sftp subsystem, which scp uses too). Port
 forwarding, agent forwarding and X11 are refused: the proxy carries what it records, nothing
@@ -8,15 +10,22 @@ else.
 """
 
 import asyncio
+import base64
 import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
+
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from pamnode.audit.actions import AuditAction
 from pamnode.audit.service import AuditScope, record
 from pamnode.core.errors import PamError, Throttled
 from pamnode.core.ssh_ciphers import SERVER_CIPHERS
 from pamnode.core.ssh_library import asyncssh
-from pamnode.identity.auth import check_password
+from pamnode.identity import second_factor, ssh_cas, ssh_keys
+from pamnode.identity.auth import SignedIn, check_password
 from pamnode.identity.grants import roles_of
 from pamnode.identity.principal import Principal
 from pamnode.proxy.context import ProxyContext
@@ -31,6 +40,20 @@ NO_FORWARDING = (
     "pamnode's SSH proxy does not forward ports or sockets: open a session on the asset "
     "(ssh, scp, sftp) or ask an administrator for access"
 )
+T = TypeVar("T")
+CODE_PROMPT = "Second-factor code (authenticator app, or a recovery code): "
+
+
+@dataclass(frozen=True)
+class FirstFactor:
+    """A login proven by its key or password, before any second factor."""
+
+    signed_in: SignedIn
+    # "password" or "publickey SHA256:...".
+    method: str
+    needs_code: bool
+    # The key's fingerprint, when a key proved it.
+    key_fingerprint: str | None = None
 
 
 def load_host_key(path: Path) -> asyncssh.SSHKey:
@@ -50,11 +73,23 @@ class _Client(asyncssh.SSHServer):
         self.proxy = proxy
         self.principal: Principal | None = None
         self.login: ProxyLogin | None = None
+        # A first factor proven, waiting for its second-factor code.
+        self.pending: FirstFactor | None = None
         self.source = ""
         self._conn: asyncssh.SSHServerConnection | None = None
 
     def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
         self._conn = conn
+        # asyncssh asks this object only whether a key is registered, then checks the
+        # signature and ends the login itself; a key that must be followed by a code needs
+        # the answer after the signature, so its check is wrapped here (asyncssh's servers
+        # cannot answer "partial success").
+        checked = conn.validate_public_key
+
+        async def validate(username: str, key_data: bytes, msg: bytes, signature: bytes) -> bool:
+            return await self._key_signed(checked, username, key_data, msg, signature)
+
+        conn.validate_public_key = validate  # type: ignore[method-assign]
         self.source = str((conn.get_extra_info("peername") or ("",))[0])
         guard = self.proxy.ctx.login_guard
         if not guard.handshakes.take():
@@ -63,7 +98,7 @@ class _Client(asyncssh.SSHServer):
             # tool that reconnects at once is held, not served again and again.
             _hold_then_close(conn, guard.refusal_pause_s)
 
-    def begin_auth(self, username: str) -> bool:
+    async def begin_auth(self, username: str) -> bool:
         try:
             self.login = parse_proxy_login(
                 username, self.proxy.default_tenant, self.proxy.default_site
@@ -76,24 +111,98 @@ class _Client(asyncssh.SSHServer):
                 self._conn.disconnect(
                     asyncssh.DISC_NO_MORE_AUTH_METHODS_AVAILABLE, f"pamnode: {exc.message}"
                 )
+            return True
+        lines = await self.proxy.user_ca_lines(self.login)
+        if lines and self._conn is not None:
+            # asyncssh checks a certificate's CA, principal and validity against these.
+            self._conn.set_authorized_keys(asyncssh.import_authorized_keys("\n".join(lines)))
         return True
 
+    # Once a first factor waits for its code, only the code's prompt is offered: OpenSSH
+    # then goes to it instead of asking the password again.
+    def public_key_auth_supported(self) -> bool:
+        return self.pending is None
+
     def password_auth_supported(self) -> bool:
-        return True
+        return self.pending is None
+
+    def kbdint_auth_supported(self) -> bool:
+        return self.pending is not None
+
+    async def validate_public_key(self, username: str, key: asyncssh.SSHKey) -> bool:
+        """Whether the key is registered to the login; asyncssh checks its signature next
+        (and the wrapper of `connection_made` takes the login once it has)."""
+        if self.login is None:
+            return False
+        first = await self._refused_as_false(
+            username, self.proxy.key_login(self.login, key.public_data)
+        )
+        return first is not None
+
+    async def _key_signed(
+        self,
+        checked: Callable[[str, bytes, bytes, bytes], Awaitable[bool]],
+        username: str,
+        key_data: bytes,
+        msg: bytes,
+        signature: bytes,
+    ) -> bool:
+        if not await checked(username, key_data, msg, signature):
+            return False
+        if not msg:
+            # Only offered: the client asks whether the key would do, before signing.
+            return True
+        assert self.login is not None
+        cert = _openssh_certificate(key_data)
+        if cert is None:
+            return await self._proven(username, self.proxy.key_login(self.login, key_data))
+        return await self._proven(username, self.proxy.certificate_login(self.login, cert))
 
     async def validate_password(self, username: str, password: str) -> bool:
         if self.login is None:
             return False
+        return await self._proven(
+            username, self.proxy.password_login(self.login, password, self.source)
+        )
+
+    async def _proven(self, username: str, proving: Awaitable[FirstFactor | None]) -> bool:
+        first = await self._refused_as_false(username, proving)
+        if not isinstance(first, FirstFactor):
+            return False
+        if first.needs_code:
+            # Refused for now: the client goes on to the code's prompt, the only method left.
+            self.pending = first
+            return False
+        return await self._admitted(username, first, None)
+
+    def get_kbdint_challenge(
+        self, username: str, lang: str, submethods: str
+    ) -> tuple[str, str, str, list[tuple[str, bool]]]:
+        return ("pamnode", "", "", [(CODE_PROMPT, True)])
+
+    async def validate_kbdint_response(self, username: str, responses: Sequence[str]) -> bool:
+        if self.pending is None or len(responses) != 1:
+            return False
+        return await self._admitted(username, self.pending, responses[0])
+
+    async def _admitted(self, username: str, first: FirstFactor, code: str | None) -> bool:
+        self.principal = await self._refused_as_false(
+            username, self.proxy.admit(first, code, self.source)
+        )
+        return self.principal is not None
+
+    async def _refused_as_false(self, username: str, checking: Awaitable[T]) -> T | None:
+        """The check's answer, or None when it refuses (logged, and said to the client when
+        the client would otherwise take it for a wrong password or key)."""
         try:
-            self.principal = await self.proxy.authenticate(self.login, password, self.source)
+            return await checking
         except PamError as exc:
             log.warning("ssh proxy: login %r from %s refused: %s", username, self.source, exc.code)
-            if isinstance(exc, Throttled) and self._conn is not None:
-                # Refused before the password was checked: say so, or the client would
-                # take it for a wrong password.
+            if self._conn is not None and (
+                isinstance(exc, Throttled) or exc.code.startswith("second_factor")
+            ):
                 self._conn.send_auth_banner(f"pamnode: {exc.message}\r\n")
-            return False
-        return True
+            return None
 
     def session_requested(self) -> ProxiedChannel | bool:
         if self.principal is None or self.login is None:
@@ -113,6 +222,16 @@ class _Client(asyncssh.SSHServer):
 
     def unix_server_requested(self, listen_path: str) -> bool:
         return False
+
+
+def _openssh_certificate(key_data: bytes) -> Any | None:
+    """The OpenSSH user certificate a login offered (asyncssh has checked it already), or
+    None for a plain key."""
+    size = int.from_bytes(key_data[:4], "big")
+    name = key_data[4 : 4 + size]
+    if not name.endswith(b"-cert-v01@openssh.com"):
+        return None
+    return asyncssh.import_certificate(name + b" " + base64.b64encode(key_data))
 
 
 def _hold_then_close(conn: asyncssh.SSHServerConnection, pause_s: float) -> None:
@@ -162,6 +281,7 @@ class SshProxy:
             encryption_algs=SERVER_CIPHERS,
             window=WINDOW,
             max_pktsize=MAX_PKTSIZE,
+            kbdint_auth=True,
         )
         log.info("ssh proxy on %s:%s, host key %s", host, port, self.fingerprint)
 
@@ -171,9 +291,9 @@ class SshProxy:
             await self._server.wait_closed()
             self._server = None
 
-    async def authenticate(self, login: ProxyLogin, password: str, source: str) -> Principal:
-        """The caller, or the refusal a console login would get (an unknown tenant or site
-        is refused like a wrong password)."""
+    async def password_login(self, login: ProxyLogin, password: str, source: str) -> FirstFactor:
+        """The caller's first factor, or the refusal a console login would get (an unknown
+        tenant or site is refused like a wrong password)."""
         async with self.ctx.sessions.begin() as db:
             signed_in = await check_password(
                 db,
@@ -186,12 +306,78 @@ class SshProxy:
                 self.ctx.login_guard,
                 self.ctx.accounts,
             )
-            tenant, site, user = signed_in.tenant, signed_in.site, signed_in.user
-            roles = await roles_of(db, site, user, signed_in.groups)
+            return await self._first(db, signed_in, "password")
+
+    async def key_login(self, login: ProxyLogin, key_blob: bytes) -> FirstFactor | None:
+        """The first factor a registered key proves once signed, None for a key (or a
+        tenant, site or login) this node does not know."""
+        async with self.ctx.sessions.begin() as db:
+            found = await ssh_keys.sign_in_with_key(
+                db, login.tenant, login.site, login.login, key_blob, self.ctx.accounts
+            )
+            if found is None:
+                return None
+            signed_in, key_fingerprint = found
+            return await self._first(db, signed_in, f"publickey {key_fingerprint}", key_fingerprint)
+
+    async def user_ca_lines(self, login: ProxyLogin) -> list[str]:
+        """What trusts the tenant's SSH user CAs for this login's certificates."""
+        async with self.ctx.sessions.begin() as db:
+            found = await ssh_keys.find_login(db, login.tenant, login.site, login.login)
+            if found is None:
+                return []
+            tenant, _, user = found
+            return await ssh_cas.authorized_lines(db, tenant, user.login)
+
+    async def certificate_login(self, login: ProxyLogin, cert: Any) -> FirstFactor | None:
+        """The first factor of a certificate asyncssh has checked against the tenant's CAs
+        (signature, principal, validity)."""
+        async with self.ctx.sessions.begin() as db:
+            found = await ssh_keys.find_login(db, login.tenant, login.site, login.login)
+            if found is None:
+                return None
+            signed_in = await ssh_keys.standing(db, *found, self.ctx.accounts)
+            # The certified key and the CA that signed it.
+            key = ssh_keys.fingerprint(cert.key.public_data)
+            ca = ssh_keys.fingerprint(cert.signing_key.public_data)
+            method = f"certificate {key} by {ca}"
+            return await self._first(db, signed_in, method)
+
+    @staticmethod
+    async def _first(
+        db: AsyncSession, signed_in: SignedIn, method: str, key_fingerprint: str | None = None
+    ) -> FirstFactor:
+        needs_code = await second_factor.needed(db, signed_in.site, signed_in.user)
+        if needs_code and await second_factor.confirmed_factor(db, signed_in.user) is None:
+            # Said now: no code could be given at the prompt.
+            raise second_factor.not_enrolled(signed_in.site, signed_in.user)
+        return FirstFactor(signed_in, method, needs_code, key_fingerprint)
+
+    async def admit(self, first: FirstFactor, code: str | None, source: str) -> Principal:
+        """The logged-in caller, once the second factor is checked when it is needed."""
+        tenant, site, user = first.signed_in.tenant, first.signed_in.site, first.signed_in.user
+        method = first.method
+        async with self.ctx.sessions.begin() as db:
+            if first.needs_code:
+                used = await second_factor.verify(
+                    db,
+                    self.ctx.keyring,
+                    self.ctx.login_guard.throttle,
+                    tenant,
+                    site,
+                    user,
+                    code,
+                    source,
+                )
+                method = f"{method}+{used}"
+            if first.key_fingerprint is not None:
+                await ssh_keys.mark_used(db, user, first.key_fingerprint)
+            roles = await roles_of(db, site, user, first.signed_in.groups)
             record(
                 db,
                 AuditScope(tenant.name, site.name, user.login, source),
                 AuditAction.AUTH_LOGIN,
                 user.login,
+                method=method,
             )
-            return Principal(user, tenant, site, roles, VIA, source, signed_in.groups)
+            return Principal(user, tenant, site, roles, VIA, source, first.signed_in.groups, method)

@@ -82,6 +82,9 @@ class Session(Base):
     # its login, which a new user may take after a deletion. No foreign key: the row is a
     # record and keeps a deleted user's id, which no later user gets. None on a peer's rows.
     user_id: Mapped[str | None] = mapped_column(String(36))
+    # How its user proved who they are when a login opened it (the SSH proxy's: "password",
+    # "publickey SHA256:...", with "+totp" after a second factor); "" otherwise.
+    login_method: Mapped[str] = mapped_column(String(120), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

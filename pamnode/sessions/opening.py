@@ -62,6 +62,7 @@ async def open_session(
         state=SessionState.PENDING,
         requested_by=principal.user.login,
         user_id=principal.user.id,
+        login_method=principal.login_method,
     )
     db.add(session)
     await db.flush()

@@ -37,6 +37,9 @@ class SessionOut(BaseModel):
 
 
 class SessionDetailsOut(SessionOut):
+    # How the SSH proxy's login was proven: "password", "publickey SHA256:..." (+ "+totp"
+    # or "+recovery" after a second factor); "" for sessions not opened by such a login.
+    login_method: str
     started_at: datetime | None
     target: dict[str, str | int]
     bytes_in: int

@@ -25,9 +25,10 @@ from pamnode.crypto.keyring import KeyRing
 from pamnode.crypto.sealed import SealedColumn, reseal
 from pamnode.directories.registry import BIND_PASSWORDS
 from pamnode.identity.api_tokens import _context as api_token_context
-from pamnode.identity.models import ApiToken, Site
+from pamnode.identity.models import ApiToken, Site, User, UserSecondFactor
 from pamnode.identity.principal import Principal
 from pamnode.identity.roles import Permission
+from pamnode.identity.second_factor import seed_context
 from pamnode.identity.tenants import ROOT_SITE
 from pamnode.peers.registry import PEER_ACCESS_TOKENS
 
@@ -49,6 +50,19 @@ API_TOKEN_JWTS = SealedColumn(
     of_tenant=_api_tokens_of_tenant,
 )
 
+
+def _second_factors_of_tenant(query: Select[Any], tenant_id: str) -> Select[Any]:
+    return query.join(User, User.id == UserSecondFactor.user_id).where(User.tenant_id == tenant_id)
+
+
+TOTP_SEEDS = SealedColumn(
+    kind="totp seed",
+    column=UserSecondFactor.seed_sealed,
+    key=(UserSecondFactor.user_id,),
+    context=seed_context,
+    of_tenant=_second_factors_of_tenant,
+)
+
 # Every sealed column of the schema: one missing here would be left under a dropped key.
 # tests/unit/test_vault_rotation.py checks that each LargeBinary column is listed.
 SEALED_COLUMNS: tuple[SealedColumn, ...] = (
@@ -56,6 +70,7 @@ SEALED_COLUMNS: tuple[SealedColumn, ...] = (
     ASSET_SECRETS,
     BIND_PASSWORDS,
     PEER_ACCESS_TOKENS,
+    TOTP_SEEDS,
 )
 
 _tenant_locks: dict[str, asyncio.Lock] = {}

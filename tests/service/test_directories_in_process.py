@@ -5,6 +5,7 @@ user, roles through nested groups, and accounts checked at use within the cache 
 from __future__ import annotations
 
 import asyncio
+import base64
 import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -12,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from pamnode.app.tls import ensure_self_signed
+from pamnode.identity import ssh_keys
 from pamnode.lab.ports import free_port
 from pamnode.lab.slapd import LdapServer
 from tests.service.conftest import InProcessNode, in_process_node
@@ -25,6 +27,7 @@ from tests.support.directories import (
     directory_body,
 )
 from tests.support.identity import add_user_async, error_of, expect, in_days, issue_token_async
+from tests.support.keys import key_pair, public_line
 
 # The node's bounds, short so that a directory change shows within the test.
 DIRECTORY_CACHE_S = 1.0
@@ -200,6 +203,30 @@ async def test_a_directory_user_logs_in_with_its_directory_password_never_stored
         "Liddell",
         ALICE.mail,
     )
+
+
+async def test_a_directory_user_registers_an_ssh_key_the_proxy_finds_by_its_login(
+    node: InProcessNode, acme: str
+) -> None:
+    status, body = await _login(node, "alice", ALICE.password)
+    assert status == 200
+    key = key_pair()
+    async with node.as_("acme", body["token"]) as client:
+        row = expect(
+            await client.post("account/ssh-keys", json={"public_key": public_line(key)}), 201
+        )
+    blob = base64.b64decode(public_line(key).split()[1])
+    async with node.state.sessions.begin() as db:
+        for login in ("alice", f"alice@{DIRECTORY}"):
+            found = await ssh_keys.sign_in_with_key(
+                db, "acme", "root", login, blob, node.state.accounts
+            )
+            assert found is not None and found[0].user.login == f"alice@{DIRECTORY}"
+            assert found[1] == row["fingerprint"]
+        assert (
+            await ssh_keys.sign_in_with_key(db, "acme", "root", "carol", blob, node.state.accounts)
+            is None
+        )
 
 
 async def test_a_group_role_reaches_members_of_nested_groups_and_never_the_service_role(

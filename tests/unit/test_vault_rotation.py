@@ -17,7 +17,8 @@ from pamnode.crypto.cipher import VaultError, open_sealed, seal, sealed_version
 from pamnode.crypto.keyring import KeyRing, KeyRingError
 from pamnode.db.base import new_id
 from pamnode.db.engine import make_engine, make_sessionmaker
-from pamnode.identity.models import ApiToken, Site, Tenant, User
+from pamnode.identity.models import ApiToken, Site, Tenant, User, UserSecondFactor
+from pamnode.identity.second_factor import seed_context
 from pamnode.identity.signing import key_id
 from pamnode.vault import rotation
 
@@ -27,7 +28,8 @@ FIELDS = ("username", "password")
 
 @pytest.fixture
 async def world(tmp_path):
-    """Two tenants, each with ASSETS hosts holding two vault fields and one API token."""
+    """Two tenants, each with ASSETS hosts holding two vault fields, one API token and a
+    user's TOTP seed."""
     path = tmp_path / "vault.db"
     engine = make_engine(f"sqlite+aiosqlite:///{path}", pool_size=5, pool_timeout_s=30)
     async with engine.begin() as connection:
@@ -56,6 +58,8 @@ async def _tenant(db, ring, name):
     user = User(id=new_id(), tenant_id=tenant_id, login="u", password_hash="x")
     db.add_all([tenant, site, user])
     await db.flush()
+    seed = seal(ring, tenant_id, f"seed-{name}".encode(), seed_context(user.id))
+    db.add(UserSecondFactor(user_id=user.id, seed_sealed=seed, last_step=0))
     for i in range(ASSETS):
         asset = Asset(id=new_id(), site_id=site.id, name=f"h{i}", type="unix-host", created_by="t")
         db.add(asset)
@@ -101,7 +105,7 @@ def seal_under(ring, tenant_id, version, plaintext, ctx):
 async def test_rotation_reseals_in_batches_and_keeps_every_plaintext(world):
     sessions, ring, tenants, _ = world
     before = {name: await opened(sessions, ring, t) for name, t in tenants.items()}
-    assert len(before["acme"]) == ASSETS * len(FIELDS) + 1
+    assert len(before["acme"]) == ASSETS * len(FIELDS) + 2
 
     report = await rotation.rotate_tenant_key(sessions, ring, tenants["acme"], batch_size=3)
 
@@ -111,6 +115,7 @@ async def test_rotation_reseals_in_batches_and_keeps_every_plaintext(world):
         "asset secret": ASSETS * len(FIELDS),
         "directory bind password": 0,
         "peer-node access token": 0,
+        "totp seed": 1,
     }
     assert ring.versions(tenants["acme"]) == [2]
     after = await opened(sessions, ring, tenants["acme"])

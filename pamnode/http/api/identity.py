@@ -51,6 +51,7 @@ async def login(
         timedelta(seconds=node.settings.session_ttl_s),
         node.login_guard,
         node.accounts,
+        body.code,
     )
     return LoginOut(token=token, expires_at=expires_at)
 

@@ -4,6 +4,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from pamnode.http.console.headers import ConsoleHeaders
+from pamnode.http.console.pages import account as account_pages
 from pamnode.http.console.pages import assets as assets_pages
 from pamnode.http.console.pages import directories as directories_pages
 from pamnode.http.console.pages import home as home_pages
@@ -22,6 +23,7 @@ def install(app: FastAPI, site_prefix: str) -> None:
     for module in (
         home_pages,
         identity_pages,
+        account_pages,
         directories_pages,
         tenants_pages,
         peers_pages,

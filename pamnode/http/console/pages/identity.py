@@ -1,5 +1,5 @@
-"""Console pages: login, Management > Users (add, edit, delete), Site Roles, API Tokens, and
-Reports > Audit."""
+"""Console pages: login, Management > Users (add, edit, delete, reset a second factor), Site
+Roles, API Tokens, and Reports > Audit."""
 
 import re
 from datetime import UTC, datetime, time, timedelta
@@ -17,7 +17,7 @@ from pamnode.http.console.forms import checked, expect_form, form_data, validate
 from pamnode.http.console.render import Pages, page, redirect, site_base
 from pamnode.http.deps import DB, SESSION_COOKIE, NodeDep, client_address
 from pamnode.http.paging import Offset
-from pamnode.identity import api_tokens, auth, grants, users
+from pamnode.identity import api_tokens, auth, grants, second_factor, users
 from pamnode.identity.models import User
 from pamnode.identity.principal import Principal
 from pamnode.identity.roles import Permission, SiteRole
@@ -48,7 +48,15 @@ async def login(request: Request, tenant: str, site: str, db: DB, node: NodeDep)
     request.state.actor = data.get("login", "")[:128]
     request.state.audit_action = AuditAction.AUTH_LOGIN
     expect_form(request, "_login_form.html", data, auth_errors=True, next=data.get("next", ""))
-    body = validated(LoginIn, {"login": data.get("login"), "password": data.get("password")})
+    body = validated(
+        LoginIn,
+        {
+            "login": data.get("login"),
+            "password": data.get("password"),
+            # Left empty by whoever has no second factor to give.
+            "code": data.get("code") or None,
+        },
+    )
     ttl = node.settings.session_ttl_s
     token, _ = await auth.login(
         db,
@@ -62,6 +70,7 @@ async def login(request: Request, tenant: str, site: str, db: DB, node: NodeDep)
         timedelta(seconds=ttl),
         node.login_guard,
         node.accounts,
+        body.code,
     )
     response = redirect(request, _next_page(request, data.get("next", "")))
     # HttpOnly: no script reads it; Secure: HTTPS only; Strict: never sent cross-site.
@@ -93,7 +102,10 @@ async def logout(request: Request, caller: Caller, db: DB) -> Response:
 @router.get("/users", response_class=HTMLResponse)
 async def users_page(request: Request, caller: Caller, db: DB) -> Response:
     found = await users.list_users(db, caller)
-    return page(request, "identity/users.html", caller, title="Users", users=found)
+    with_factor = await second_factor.enrolled(db, caller.tenant)
+    return page(
+        request, "identity/users.html", caller, title="Users", users=found, with_factor=with_factor
+    )
 
 
 @router.get("/users/new", response_class=HTMLResponse)
@@ -156,6 +168,12 @@ async def delete_user(
 ) -> Response:
     user_id = await users.delete_user(db, caller, login)
     await owners.end_sessions_of(db, node.remote_sessions, user_id, caller.user.login)
+    return redirect(request, f"{site_base(request)}/users")
+
+
+@router.post("/users/{login}/second-factor/reset")
+async def reset_second_factor(request: Request, login: str, caller: Caller, db: DB) -> Response:
+    await second_factor.reset(db, caller, login)
     return redirect(request, f"{site_base(request)}/users")
 
 
