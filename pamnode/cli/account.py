@@ -32,10 +32,12 @@ def _keys_path(user: str | None) -> str:
 def keys_add(
     public_key: Annotated[Path, typer.Argument(help="The .pub file, or - for standard input.")],
     comment: Annotated[str, typer.Option(help="Replaces the key line's own comment.")] = "",
+    as_json: Json = False,
 ) -> None:
     """Register one of your SSH public keys (ed25519, ECDSA, RSA of 3072 bits or more)."""
     line = sys.stdin.read() if str(public_key) == "-" else public_key.read_text()
-    show(request("POST", "account/ssh-keys", body={"public_key": line, "comment": comment}))
+    body = {"public_key": line, "comment": comment}
+    show(request("POST", "account/ssh-keys", body=body), as_json)
 
 
 @keys_app.command("list")
@@ -83,10 +85,11 @@ def factor_reset(login: Annotated[str, typer.Argument(help="The user's login.")]
 @factor_app.command("require")
 def factor_require(
     required: Annotated[bool, typer.Argument(help="true: logins to this site need a code.")],
+    as_json: Json = False,
 ) -> None:
     """Whether the current site requires a second factor of every login (console, API by
     password, SSH proxy)."""
-    show(request("PUT", "second-factor-policy", body={"required": required}))
+    show(request("PUT", "second-factor-policy", body={"required": required}), as_json)
 
 
 ca_app = typer.Typer(
@@ -98,10 +101,12 @@ ca_app = typer.Typer(
 def ca_add(
     public_key: Annotated[Path, typer.Argument(help="The CA's .pub file, or - for stdin.")],
     comment: Annotated[str, typer.Option(help="Replaces the key line's own comment.")] = "",
+    as_json: Json = False,
 ) -> None:
     """Trust an SSH user CA for the tenant (certificate principal = pamnode login)."""
     line = sys.stdin.read() if str(public_key) == "-" else public_key.read_text()
-    show(request("POST", "ssh-user-cas", body={"public_key": line, "comment": comment}))
+    body = {"public_key": line, "comment": comment}
+    show(request("POST", "ssh-user-cas", body=body), as_json)
 
 
 @ca_app.command("list")

@@ -138,7 +138,7 @@ def test_the_cli_registers_lists_and_removes_a_key_that_then_logs_in(lab, tmp_pa
     key = key_pair("ecdsa")
     pub = tmp_path / "id_ecdsa.pub"
     pub.write_text(public_line(key, "lee@workstation") + "\n")
-    added = json.loads(run_cli(env, "account", "keys", "add", str(pub)).stdout)
+    added = json.loads(run_cli(env, "account", "keys", "add", str(pub), "--json").stdout)
     assert (added["algorithm"], added["comment"]) == ("ecdsa-sha2-nistp256", "lee@workstation")
     listed = json.loads(run_cli(env, "account", "keys", "list", "--json").stdout)
     assert [k["fingerprint"] for k in listed] == [added["fingerprint"]]
