@@ -32,6 +32,7 @@ from pamnode.jobs.executors.base import Executors
 from pamnode.jobs.listening import follow_other_nodes
 from pamnode.jobs.queue import start_queue
 from pamnode.jobs.recovery import keep_leases, reconcile
+from pamnode.sessions.recording_retries import keep_asking
 
 log = logging.getLogger("pamnode.node")
 
@@ -57,9 +58,14 @@ def create_app(settings: Settings, executors: Executors | None = None) -> FastAP
         async with app.state.node.sessions() as db:
             for level, line in await banner(db, app.state.node):
                 log.log(level, line)
+        # Recordings left on a lost peer, on every node (claimed: safe with several mains).
+        shared: list[asyncio.Task[None]] = [
+            asyncio.create_task(
+                keep_asking(app.state.node.remote_sessions), name="pending recordings"
+            )
+        ]
         # Only on a database several nodes may share (one node serves a SQLite file): the
         # restart's `reconcile` is all a lone node needs, and nobody else changes its jobs.
-        shared: list[asyncio.Task[None]] = []
         if app.state.serving is None:
             jobs = app.state.node.jobs
             shared.append(asyncio.create_task(keep_leases(jobs), name="job leases"))

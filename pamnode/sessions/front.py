@@ -5,7 +5,9 @@ ticket (`pamnode.sessions.tickets`) granted over the pinned API. The main's firs
 is `ticket,<ticket>,<width>,<height>,<dpi>,<timezone>`; anything else, an unknown, used or
 expired ticket, or silence closes the connection before guacd sees a byte. With a good ticket
 the front itself makes guacd's handshake with the ticket's parameters (target, credential,
-recording paths), answers `ready` and then carries bytes both ways untouched.
+recording paths), answers `ready` and then carries the session both ways: the main's bytes
+untouched, guacd's as whole instructions with a `nop` in every silence of KEEP_ALIVE_S, so a
+main can tell an idle session from a lost peer.
 """
 
 import asyncio
@@ -15,7 +17,7 @@ import ssl
 
 from pamnode.audit.service import AuditScope
 from pamnode.core.errors import PamError
-from pamnode.core.streams import splice
+from pamnode.core.streams import READ_BYTES
 from pamnode.sessions import lifecycle, recordings
 from pamnode.sessions.context import SessionContext
 from pamnode.sessions.guacamole.handshake import (
@@ -33,6 +35,9 @@ from pamnode.sessions.wire import TICKET_OPCODE
 
 log = logging.getLogger("pamnode.gateway")
 
+# guacd says nothing while a session is idle, and a main takes a front silent for 10 s for a
+# lost peer (sessions/relay.py): the front says `nop` whenever guacd was silent this long.
+KEEP_ALIVE_S = 3.0
 # A main sends its ticket at once; a connection that says nothing is dropped.
 FIRST_INSTRUCTION_TIMEOUT_S = 10.0
 HANDSHAKE_TIMEOUT_S = 30.0
@@ -108,7 +113,7 @@ class GatewayFront:
             return
         try:
             await client.send(encode("ready", connection))
-            await splice(client, upstream, client.detach(), upstream.detach())
+            await _carry_alive(client, upstream)
         finally:
             await self._end(
                 grant,
@@ -130,6 +135,47 @@ class GatewayFront:
         kept = await recordings.settled(self.ctx.recording_dir(grant.session_id))
         how = End(state, error=error, bytes_in=bytes_in, bytes_out=bytes_out, recordings=kept)
         await lifecycle.ended(self.ctx.sessions, scope, grant.session_id, how)
+
+
+async def _up(client: GuacStream, upstream: GuacStream) -> None:
+    """The main to guacd, bytes as they come."""
+    data = client.detach()
+    while True:
+        if data:
+            client.bytes_in += len(data)
+            upstream.writer.write(data)
+            upstream.bytes_out += len(data)
+            await upstream.writer.drain()
+        data = await client.reader.read(READ_BYTES)
+        if not data:
+            return
+
+
+async def _down(upstream: GuacStream, client: GuacStream) -> None:
+    """guacd to the main, whole instructions, and a `nop` whenever guacd said nothing for
+    KEEP_ALIVE_S."""
+    while True:
+        try:
+            text = await asyncio.wait_for(upstream.read_text(), KEEP_ALIVE_S)
+        except TimeoutError:
+            text = encode("nop")
+        await client.send(text)
+
+
+async def _carry_alive(client: GuacStream, upstream: GuacStream) -> None:
+    """Carry the session until either side closes, then close both."""
+    tasks = [
+        asyncio.create_task(_up(client, upstream)),
+        asyncio.create_task(_down(upstream, client)),
+    ]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await client.close()
+        await upstream.close()
 
 
 async def _send_error(client: GuacStream, message: str, status: int) -> None:

@@ -99,6 +99,17 @@ class Session(Base):
     terminated_by: Mapped[str | None] = mapped_column(String(128))
     # Which recording files this node holds for it (under its data directory).
     recordings: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # Recordings still on the peer that carried it (the peer was lost, or did not answer at
+    # the end): the peer, when a main next asks it (None once fetched or given up), and how
+    # many times it asked (sessions/recording_retries.py).
+    recording_peer_id: Mapped[str | None] = mapped_column(String(36))
+    recording_next_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    recording_tries: Mapped[int] = mapped_column(Integer, default=0)
+
+    @property
+    def recordings_pending(self) -> bool:
+        """Recordings are still on the peer that carried it, to be fetched."""
+        return self.recording_next_at is not None
 
     attempts: Mapped[list["SessionAttempt"]] = relationship(
         cascade="all, delete-orphan",

@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from pamnode.audit.actions import AuditAction
 from pamnode.audit.service import record
-from pamnode.core.errors import Forbidden, InvalidInput, NotFound
+from pamnode.core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from pamnode.db.pages import Page, page_of
 from pamnode.identity.principal import Principal
 from pamnode.identity.roles import Permission
@@ -119,5 +119,11 @@ async def recording_file(
     session = await get_session(db, principal, session_id)
     if kind not in session.recordings:
         recordings.check_kind(kind)
+        if session.recordings_pending:
+            raise Conflict(
+                f"session {session_id}'s recordings are still on peer node "
+                f"'{session.peer_node}': this node fetches them when the peer answers again",
+                code="recording_pending",
+            )
         raise NotFound(f"session {session_id} has no {kind} on this node", code="recording_missing")
     return recordings.readable(ctx.recording_dir(session.id), kind)

@@ -45,6 +45,9 @@ class SessionDetailsOut(SessionOut):
     error_code: str
     terminated_by: str | None
     recordings: list[str]
+    # Recordings still on the peer that carried it (it was lost, or did not answer at the
+    # end): the main asks it again until it has them or the peer says it has them no more.
+    recordings_pending: bool
     attempts: list[SessionAttemptOut]
 
 

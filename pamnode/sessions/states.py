@@ -61,6 +61,8 @@ class End:
     bytes_out: int = 0
     # The recording files this node holds for it.
     recordings: list[str] = field(default_factory=list)
+    # The peer that still holds the rest, to be asked again (sessions/recording_retries.py).
+    recordings_on: str | None = None
 
 
 async def start(
@@ -101,6 +103,8 @@ async def end(
             bytes_in=how.bytes_in,
             bytes_out=how.bytes_out,
             recordings=how.recordings,
+            recording_peer_id=how.recordings_on,
+            recording_next_at=None if how.recordings_on is None else now,
             completed_at=now,
             updated_at=now,
         )

@@ -3,6 +3,8 @@ a program. The isolated-network version (main cannot reach the datacenter) is in
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
 import ssl
 import time
@@ -13,7 +15,7 @@ from pamnode.lab.node_process import NodeProcess
 from pamnode.lab.ports import free_port
 from pamnode.lab.rdp import RdpServer
 from pamnode.lab.sshd import SshServer
-from pamnode.lab.tunnel_client import TunnelClient, run_command
+from pamnode.lab.tunnel_client import QUIET_S, TunnelClient, run_command
 from pamnode.lab.vnc import VncServer
 from pamnode.sessions.guacamole.protocol import Scanner, encode
 from tests.support.assets import add_asset
@@ -443,3 +445,80 @@ def test_a_session_checks_the_host_key_a_job_pinned(lab, main_client):
         assert seen.errors, seen
         done = wait_session(main_client, impostor["id"], {"completed", "failed"})
         assert (done["state"], done["error_code"]) == ("failed", "remote_error")
+
+
+def _attached_through_east(lab, client, sshd, name: str) -> tuple[dict, TunnelClient]:
+    host = ssh_host(client, sshd, name)
+    _assign(client, host["id"], "east")
+    opened = open_session(client, host["id"])
+    tunnel = TunnelClient(lab["main"], opened["tunnel"], lab["admin"]).__enter__()
+    tunnel.pump(15, until="sync")
+    tunnel.settle(QUIET_S, 15)
+    return opened, tunnel
+
+
+def _fetched_later(client, session_id: str) -> dict:
+    """The session once the main has fetched its pending recordings (retried with backoff)."""
+    deadline = time.monotonic() + 60
+    while (found := wait_session(client, session_id, {"failed"}))["recordings_pending"]:
+        assert time.monotonic() < deadline, found
+        time.sleep(0.5)
+    return found
+
+
+def test_a_peer_killed_mid_session_is_lost_at_once_and_its_recording_fetched_later(
+    lab, main_client, sshd
+):
+    """The peer dies under a running session: the tunnel says `peer_lost` in words within
+    10 s, the row ends `failed peer_lost` with its recordings pending (not an error), and
+    once the peer is back the main fetches them by itself."""
+    opened, tunnel = _attached_through_east(lab, main_client, sshd, "lost-web")
+    try:
+        tunnel.type(f"{COMMAND}\n")
+        tunnel.settle(QUIET_S, 10)
+        killed = time.monotonic()
+        lab["peer"].kill()
+        seen = tunnel.pump(15, until="error")
+        noticed_s = time.monotonic() - killed
+    finally:
+        tunnel.__exit__(None, None, None)
+    try:
+        assert seen.errors, seen
+        said = seen.errors[-1][0]
+        assert "peer node 'east' was lost" in said and said.endswith("(peer_lost)"), said
+        assert noticed_s < 10, noticed_s
+        done = wait_session(main_client, opened["id"], {"completed", "failed"}, timeout=10)
+        assert (done["state"], done["error_code"]) == ("failed", "peer_lost"), done
+        assert (done["recordings"], done["recordings_pending"]) == ([], True), done
+        pending = main_client.get(
+            f"sessions/{opened['id']}/recording", params={"kind": "typescript"}
+        )
+        assert error_of(pending, 409)["code"] == "recording_pending"
+    finally:
+        lab["peer"].start()
+    found = _fetched_later(main_client, opened["id"])
+    assert "recording" in found["recordings"], found
+    assert found["error"].startswith("peer node 'east' was lost"), found
+
+
+def test_a_frozen_peer_is_lost_within_ten_seconds(lab, main_client, sshd):
+    """A peer that stops answering without closing anything (frozen, or its network cut):
+    guacd's keep-alive stops coming through, and the main gives up on it within 10 s."""
+    opened, tunnel = _attached_through_east(lab, main_client, sshd, "frozen-web")
+    pid = lab["peer"].proc.pid
+    try:
+        os.kill(pid, signal.SIGSTOP)
+        frozen = time.monotonic()
+        seen = tunnel.pump(20, until="error")
+        noticed_s = time.monotonic() - frozen
+    finally:
+        os.kill(pid, signal.SIGCONT)
+        tunnel.__exit__(None, None, None)
+    assert seen.errors, seen
+    assert "nothing came from the gateway for 10 s" in seen.errors[-1][0], seen.errors
+    # Silence counts from guacd's last `nop`, at most 5 s before the freeze.
+    assert noticed_s < 11, noticed_s
+    done = wait_session(main_client, opened["id"], {"completed", "failed"}, timeout=10)
+    assert (done["state"], done["error_code"]) == ("failed", "peer_lost"), done
+    found = _fetched_later(main_client, opened["id"])
+    assert "recording" in found["recordings"], found

@@ -6,6 +6,11 @@ const status = document.getElementById("session-state");
 const STATES = ["idle", "connecting", "waiting", "connected", "disconnecting", "disconnected"];
 
 const tunnel = new Guacamole.WebSocketTunnel(host.dataset.tunnel);
+// The node answers the tunnel's pings (every 0.5 s), so
+// silence means this node is unreachable: "unstable" after 1.5 s, over after 10 s. A silent
+// gateway behind it is this node's to notice (it ends the session with peer_lost, in words).
+tunnel.receiveTimeout = 10000;
+const UPSTREAM_TIMEOUT = 0x0202;
 const client = new Guacamole.Client(tunnel);
 const display = client.getDisplay();
 host.appendChild(display.getElement());
@@ -72,7 +77,23 @@ client.onstatechange = (state) => {
   }
 };
 client.onerror = (error) => say(error.message || "", error.code);
-tunnel.onerror = (error) => say(error.message || "the connection to this node broke", error.code);
+tunnel.onerror = (error) =>
+  say(
+    error.code === UPSTREAM_TIMEOUT
+      ? "Nothing came from this node for 10 s: the connection to it was lost."
+      : error.message || "the connection to this node broke",
+    error.code,
+  );
+tunnel.onstatechange = (state) => {
+  if (ended) return;
+  if (state === Guacamole.Tunnel.State.UNSTABLE) {
+    status.textContent = "unstable: nothing received from this node for a moment";
+    host.dataset.state = "unstable";
+  } else if (state === Guacamole.Tunnel.State.OPEN && host.dataset.state === "unstable") {
+    status.textContent = "connected";
+    host.dataset.state = "connected";
+  }
+};
 
 const mouse = new Guacamole.Mouse(display.getElement());
 mouse.onEach(["mousedown", "mouseup", "mousemove"], (event) => client.sendMouseState(event.state, true));
