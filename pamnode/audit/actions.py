@@ -49,6 +49,7 @@ class AuditAction(StrEnum):
     SESSION_OPEN = "session.open"
     SESSION_START = "session.start"
     SESSION_TERMINATE = "session.terminate"
+    SESSION_WATCH = "session.watch"
     SITE_CREATE = "site.create"
     SITE_ROLE_GRANT = "site-role.grant"
     SITE_ROLE_REVOKE = "site-role.revoke"

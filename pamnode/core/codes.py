@@ -276,6 +276,10 @@ class Code(StrEnum):
     SESSION_ATTACHED = "session_attached", "a tunnel is attached to the session, or it ended"
     SESSION_UNATTACHED = "session_unattached", "nothing attached to the session in time"
     SESSION_FINISHED = "session_finished", "the remote session has ended already"
+    SESSION_NOT_WATCHABLE = (
+        "session_not_watchable",
+        "Monitor needs a running session, on the main node that carries it",
+    )
     SESSION_ID_TAKEN = "session_id_taken", "a main sent a session id this node uses already"
     INVALID_SESSION_ID = "invalid_session_id", "a session id is not a UUID in canonical form"
     CROSS_ORIGIN_REFUSED = "cross_origin_refused", "a tunnel was asked for from another origin"

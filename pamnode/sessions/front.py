@@ -19,7 +19,7 @@ from pamnode.audit.service import AuditScope
 from pamnode.core.errors import PamError
 from pamnode.core.streams import READ_BYTES
 from pamnode.sessions import lifecycle, recordings
-from pamnode.sessions.context import SessionContext
+from pamnode.sessions.context import Joinable, SessionContext
 from pamnode.sessions.guacamole.handshake import (
     UNAUTHORIZED,
     UPSTREAM_ERROR,
@@ -88,7 +88,26 @@ class GatewayFront:
             return None
         return grant, Display.of(first.args[1:])
 
+    async def _join(self, client: GuacStream, grant: Grant, display: Display) -> None:
+        """A Monitor's connection: joins the session's running connection on guacd, read-only;
+        the session's row is its owner's to start and end."""
+        try:
+            upstream = await self.ctx.guacd.connect()
+            connection = await asyncio.wait_for(
+                handshake(upstream, grant.protocol, grant.params, display), HANDSHAKE_TIMEOUT_S
+            )
+        except (GuacdRefused, PamError, OSError, TimeoutError, ProtocolError) as exc:
+            message = getattr(exc, "message", None) or f"guacd did not answer: {exc}"
+            await _send_error(client, f"the session could not be joined: {message}", UPSTREAM_ERROR)
+            await client.close()
+            return
+        await client.send(encode("ready", connection))
+        await _carry_alive(client, upstream)
+
     async def _carry(self, client: GuacStream, grant: Grant, display: Display, source: str) -> None:
+        if grant.join:
+            await self._join(client, grant, display)
+            return
         scope = AuditScope(grant.tenant, grant.site, "gateway", source)
         try:
             upstream = await self.ctx.guacd.connect()
@@ -111,10 +130,12 @@ class GatewayFront:
             await upstream.close()
             await client.close()
             return
+        self.ctx.joinable[grant.session_id] = Joinable(connection)
         try:
             await client.send(encode("ready", connection))
             await _carry_alive(client, upstream)
         finally:
+            self.ctx.joinable.pop(grant.session_id, None)
             await self._end(
                 grant,
                 scope,

@@ -111,11 +111,22 @@ class Session(Base):
         """Recordings are still on the peer that carried it, to be fetched."""
         return self.recording_next_at is not None
 
+    @property
+    def watching(self) -> list[str]:
+        """Who watches it live now (Monitor)."""
+        return [watch.watcher for watch in self.watches if watch.ended_at is None]
+
     attempts: Mapped[list["SessionAttempt"]] = relationship(
         cascade="all, delete-orphan",
         passive_deletes=True,
         lazy="selectin",
         order_by="SessionAttempt.number",
+    )
+    watches: Mapped[list["SessionWatch"]] = relationship(
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+        lazy="selectin",
+        order_by="SessionWatch.started_at",
     )
 
 
@@ -133,3 +144,18 @@ class SessionAttempt(Base):
     started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     outcome: Mapped[str] = mapped_column(String(16))
     error: Mapped[str] = mapped_column(Text, default="")
+
+
+class SessionWatch(Base):
+    """Someone watching a session live (Monitor), read-only: who, from when, until when."""
+
+    __tablename__ = "session_watches"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    session_id: Mapped[str] = mapped_column(
+        ForeignKey("sessions.id", ondelete="CASCADE"), index=True
+    )
+    watcher: Mapped[str] = mapped_column(String(160))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # None while the watcher is still watching.
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -23,6 +23,9 @@ from pamnode.sessions.guacamole.protocol import Scanner, encode, parse
 from pamnode.sessions.guacamole.stream import GuacStream, StreamClosed
 
 INTERNAL = ""
+# What a read-only client (a Monitor) may send on: its display's answers and its leaving, never
+# a key, a mouse move, the clipboard or a file (guacd's `read-only` ignores those too).
+WATCHER_SAYS = frozenset({"sync", "nop", "ack", "disconnect"})
 # How long a peer's front may say nothing (it says `nop` every 3 s) before the route is taken
 # for lost; Guacamole's Java tunnel waits 15 s for guacd, a lost peer must show within 10 s.
 SILENCE_S = 10.0
@@ -95,8 +98,9 @@ async def _down(
             return
 
 
-async def _up(client: ClientChannel, upstream: GuacStream) -> None:
-    """The client to guacd, until the client goes or guacd's side closes."""
+async def _up(client: ClientChannel, upstream: GuacStream, read_only: bool) -> None:
+    """The client to guacd, until the client goes or guacd's side closes; a read-only client
+    (a Monitor) gets only what its display must answer through."""
     scanner = Scanner()
     while (message := await client.receive()) is not None:
         scanner.feed(message)
@@ -105,6 +109,8 @@ async def _up(client: ClientChannel, upstream: GuacStream) -> None:
             if instruction.opcode == INTERNAL:
                 if instruction.args[:1] == ("ping",):
                     await client.send(instruction.encode())
+                continue
+            if read_only and instruction.opcode not in WATCHER_SAYS:
                 continue
             forward.append(instruction.encode())
         if forward:
@@ -116,7 +122,10 @@ async def _up(client: ClientChannel, upstream: GuacStream) -> None:
 
 
 async def relay(
-    client: ClientChannel, upstream: GuacStream, silence_s: float | None = None
+    client: ClientChannel,
+    upstream: GuacStream,
+    silence_s: float | None = None,
+    read_only: bool = False,
 ) -> RelayEnd:
     """Carry the session until either side ends it or guacd's side is lost (closed, or
     silent for `silence_s`: only for an upstream that keeps itself alive, a peer's front).
@@ -125,7 +134,7 @@ async def relay(
     the same turn of the loop (the client read the error and closed at once)."""
     ending = RelayEnd()
     down = asyncio.create_task(_down(upstream, client, ending, silence_s))
-    up = asyncio.create_task(_up(client, upstream))
+    up = asyncio.create_task(_up(client, upstream, read_only))
     try:
         done, _ = await asyncio.wait((down, up), return_when=asyncio.FIRST_COMPLETED)
         for task in done:
@@ -135,10 +144,15 @@ async def relay(
         for task in (down, up):
             task.cancel()
         await asyncio.gather(down, up, return_exceptions=True)
-        with contextlib.suppress(OSError):
-            # Ends the session on guacd (and, through a front, on the peer) at once.
-            await upstream.send(encode("disconnect"))
-        await upstream.close()
+        if ending.lost:
+            # Nothing to say to a lost upstream, and no TLS goodbye to wait for (a frozen
+            # peer would hold the session's end for the whole shutdown timeout).
+            upstream.writer.transport.abort()
+        else:
+            with contextlib.suppress(OSError):
+                # Ends the session on guacd (and, through a front, on the peer) at once.
+                await upstream.send(encode("disconnect"))
+            await upstream.close()
     return ending
 
 

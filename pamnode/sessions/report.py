@@ -79,6 +79,11 @@ def may_terminate(principal: Principal, session: Session) -> bool:
     return session.user_id == principal.user.id or principal.can(Permission.SESSIONS_TERMINATE)
 
 
+def may_watch(principal: Principal, session: Session) -> bool:
+    """Monitor: a running session, for who may read every session of the site."""
+    return session.state == SessionState.ACTIVE and principal.can(Permission.SESSIONS_READ)
+
+
 async def terminate(
     db: AsyncSession, ctx: SessionContext, principal: Principal, session_id: str
 ) -> Session:

@@ -12,7 +12,7 @@ from pamnode.db.base import utcnow
 from pamnode.identity.principal import Principal
 from pamnode.sessions import lifecycle, recordings, states
 from pamnode.sessions.connect import Upstream, connect
-from pamnode.sessions.context import SessionContext
+from pamnode.sessions.context import Joinable, SessionContext
 from pamnode.sessions.guacamole.handshake import UPSTREAM_ERROR, Display
 from pamnode.sessions.guacamole.protocol import ProtocolError, encode
 from pamnode.sessions.models import Session
@@ -70,8 +70,7 @@ async def run(
     try:
         await _claim(ctx, principal, session_id)
     except (NotFound, Conflict, Forbidden) as exc:
-        status = next(code for kind, code in _REFUSALS.items() if isinstance(exc, kind))
-        await _close_with_error(client, exc.message, status)
+        await refuse(client, exc)
         return
     scope = principal.audit_scope
     try:
@@ -79,7 +78,7 @@ async def run(
     except PamError as exc:
         failed = End(SessionState.FAILED, error=exc.message, code=exc.code)
         await lifecycle.ended(ctx.sessions, scope, session_id, failed)
-        await _close_with_error(client, exc.message, UPSTREAM_ERROR)
+        await close_with_error(client, exc.message, UPSTREAM_ERROR)
         return
     peer = upstream.peer.name if upstream.peer else None
     # Known before the start is: a terminate that finds the session active finds its upstream.
@@ -89,8 +88,9 @@ async def run(
     ):
         ctx.live.pop(session_id, None)
         await upstream.stream.close()
-        await _close_with_error(client, lifecycle.NOT_STARTED, SESSION_CLOSED)
+        await close_with_error(client, lifecycle.NOT_STARTED, SESSION_CLOSED)
         return
+    joinable = ctx.joinable[session_id] = Joinable(upstream.connection, upstream.peer)
     ending = RelayEnd()
     try:
         await client.send(tunnel_id(session_id))
@@ -101,12 +101,22 @@ async def run(
         ending = RelayEnd(error=f"the tunnel broke: {exc}")
     finally:
         ctx.live.pop(session_id, None)
+        ctx.joinable.pop(session_id, None)
+        for watcher in joinable.watchers:
+            # Their relays see the close and end the watches.
+            watcher.writer.close()
         # Shielded: a client that goes away mid-write still leaves the session's end recorded.
         how = await asyncio.shield(_finish(ctx, scope, session_id, upstream, ending, client))
     await client.close(SUCCESS if not how.error else UPSTREAM_ERROR, how.error or "session ended")
 
 
-async def _close_with_error(client: ClientChannel, message: str, status: int) -> None:
+async def refuse(client: ClientChannel, exc: NotFound | Conflict | Forbidden) -> None:
+    """Tell the client why it may not attach, with the Guacamole status of that refusal."""
+    status = next(code for kind, code in _REFUSALS.items() if isinstance(exc, kind))
+    await close_with_error(client, exc.message, status)
+
+
+async def close_with_error(client: ClientChannel, message: str, status: int) -> None:
     # The browser shows an `error` instruction's message; it needs the tunnel id first.
     await client.send(tunnel_id("") + encode("error", message, str(status)))
     await client.close(status, message)

@@ -522,3 +522,90 @@ def test_a_frozen_peer_is_lost_within_ten_seconds(lab, main_client, sshd):
     assert (done["state"], done["error_code"]) == ("failed", "peer_lost"), done
     found = _fetched_later(main_client, opened["id"])
     assert "recording" in found["recordings"], found
+
+
+def _monitor(lab, tenant: str, session_id: str, token: str) -> TunnelClient:
+    return TunnelClient(lab["main"], f"/ztna/{tenant}/root/sessions/{session_id}/monitor", token)
+
+
+def _drawn(seen) -> int:
+    return sum(seen.opcodes[opcode] for opcode in ("img", "rect", "cfill", "blob"))
+
+
+@pytest.mark.parametrize("route", ["here", "peer"])
+def test_monitor_watches_a_session_live_read_only_and_is_audited(lab, main_client, sshd, route):
+    """An auditor watches an administrator's session (on the main's own guacd, or through the
+    peer's gateway: the peer's guacd joins it): the screen comes, the keys the auditor types
+    never reach the shell, the owner's keys do; the watch is audited and listed, and ends
+    with the session."""
+    host = ssh_host(main_client, sshd, f"watched-{route}")
+    if route == "peer":
+        _assign(main_client, host["id"], "east")
+    login = f"aud-{route}"
+    add_user(main_client, login, "auditor")
+    auditor = lab["main"].login("corp", "root", login, PASSWORD)
+    opened = open_session(main_client, host["id"])
+    with TunnelClient(lab["main"], opened["tunnel"], lab["admin"]) as owner:
+        owner.pump(15, until="sync")
+        owner.settle(QUIET_S, 15)
+        with _monitor(lab, "corp", opened["id"], auditor) as watcher:
+            watcher.pump(15, until="sync")
+            details = expect(main_client.get(f"sessions/{opened['id']}"), 200)
+            assert [(w["watcher"], w["ended_at"]) for w in details["watches"]] == [(login, None)]
+            watcher.type("echo intruder-$((5*5))\n")
+            watcher.pump(2)
+            for _ in range(3):
+                owner.type(f"{COMMAND}; exit\n")
+                for _ in range(10):
+                    owner.pump(0.5, until="disconnect")
+                    watcher.pump(0.5)
+                    if owner.seen.opcodes["disconnect"] or owner.seen.closed:
+                        break
+                if owner.seen.opcodes["disconnect"] or owner.seen.closed:
+                    break
+            # The session's end cuts its watchers.
+            watcher.pump(10)
+            assert watcher.seen.closed, watcher.seen
+    assert _drawn(watcher.seen) > 0 and not watcher.seen.errors, watcher.seen
+    done = wait_session(main_client, opened["id"], {"completed", "failed"})
+    assert done["state"] == "completed", done
+    shown = typescript(main_client, opened["id"])
+    assert MARKER in shown and "intruder" not in shown
+    [watch] = done["watches"]
+    assert watch["watcher"] == login and watch["ended_at"] is not None
+    audited = run_sql(
+        lab["main"],
+        "SELECT actor, target FROM audit_events WHERE action = 'session.watch' AND actor = :a",
+        a=login,
+    )
+    assert audited == [(login, f"watched-{route}")]
+    if route == "peer":
+        on_peer = run_sql(
+            lab["peer"],
+            "SELECT details FROM audit_events WHERE action = 'session.watch'",
+        )
+        assert any(opened["id"] in str(row) and login in str(row) for row in on_peer), on_peer
+
+
+def test_monitor_is_refused_to_a_user_and_to_another_tenant(lab, main_client, sshd):
+    host = ssh_host(main_client, sshd, "unwatched")
+    add_user(main_client, "ulla")
+    ulla = lab["main"].login("corp", "root", "ulla", PASSWORD)
+    other_admin = create_tenant(lab["main"], "elsewhere")
+    opened = open_session(main_client, host["id"])
+    with TunnelClient(lab["main"], opened["tunnel"], lab["admin"]) as owner:
+        owner.pump(15, until="sync")
+        with _monitor(lab, "corp", opened["id"], ulla) as refused:
+            user_saw = refused.pump(10, until="error")
+        with _monitor(lab, "elsewhere", opened["id"], other_admin) as intruder:
+            intruder_saw = intruder.pump(10, until="error")
+        owner.pump(1)
+    assert user_saw.errors and "only who may read Reports > Sessions" in user_saw.errors[0][0]
+    assert _drawn(user_saw) == 0, user_saw
+    assert intruder_saw.errors and "has no session" in intruder_saw.errors[0][0]
+    done = wait_session(main_client, opened["id"], {"completed", "failed"})
+    assert done["watches"] == []
+    assert not run_sql(
+        lab["main"],
+        "SELECT id FROM audit_events WHERE action = 'session.watch' AND actor IN ('ulla')",
+    )

@@ -70,9 +70,11 @@ client.onstatechange = (state) => {
   }
   if (name === "disconnected" && !ended) {
     ended = true;
-    message.querySelector(".reason").textContent = leaving
-      ? "You disconnected: the session has ended. Its recording is in Session details."
-      : "The session ended.";
+    message.querySelector(".reason").textContent = !leaving
+      ? "The session ended."
+      : host.dataset.readOnly === "true"
+        ? "You stopped watching; the session goes on."
+        : "You disconnected: the session has ended. Its recording is in Session details.";
     message.hidden = false;
   }
 };
@@ -95,11 +97,28 @@ tunnel.onstatechange = (state) => {
   }
 };
 
-const mouse = new Guacamole.Mouse(display.getElement());
-mouse.onEach(["mousedown", "mouseup", "mousemove"], (event) => client.sendMouseState(event.state, true));
-const keyboard = new Guacamole.Keyboard(host);
-keyboard.onkeydown = (keysym) => client.sendKeyEvent(1, keysym);
-keyboard.onkeyup = (keysym) => client.sendKeyEvent(0, keysym);
+// Monitor watches read-only: no key or mouse leaves the page (the node drops them anyway).
+if (host.dataset.readOnly !== "true") {
+  const mouse = new Guacamole.Mouse(display.getElement());
+  mouse.onEach(["mousedown", "mouseup", "mousemove"], (event) => client.sendMouseState(event.state, true));
+  const keyboard = new Guacamole.Keyboard(host);
+  keyboard.onkeydown = (keysym) => client.sendKeyEvent(1, keysym);
+  keyboard.onkeyup = (keysym) => client.sendKeyEvent(0, keysym);
+}
+
+// The owner is told who watches the session (Monitor), as long as they do.
+const watchers = document.getElementById("session-watchers");
+async function lookForWatchers() {
+  if (ended) return;
+  const answer = await fetch(host.dataset.watchers, { credentials: "same-origin" }).catch(() => null);
+  if (!answer || !answer.ok) return;
+  const { watching } = await answer.json();
+  watchers.textContent = watching.length
+    ? `Being watched, read-only, by: ${watching.join(", ")}. Every watch is recorded in the session's details.`
+    : "";
+  watchers.hidden = !watching.length;
+}
+if (watchers && host.dataset.watchers) window.setInterval(lookForWatchers, 3000);
 
 document.getElementById("session-disconnect").addEventListener("click", () => {
   leaving = true;
