@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from pamnode.assets.ssh import SshHost, pin_first_key
 from pamnode.core.errors import PamError, PeerFailure
 from pamnode.core.ssh_library import asyncssh
+from pamnode.core.streams import SpliceEnd
 from pamnode.identity.principal import Principal
 from pamnode.proxy.context import ProxyContext
 from pamnode.proxy.opening import Opened, open_proxy_session
@@ -283,7 +284,7 @@ class ProxiedChannel(asyncssh.SSHServerSession[bytes]):
         finally:
             self.ctx.live.pop(opened.session_id, None)
             conn.close()
-            idle = await carrier
+            idle = await carrier is SpliceEnd.IDLE
         return self._ended(target, idle, route.peer_node)
 
     def _ended(self, target: _TargetSide, idle: bool, peer_node: str | None) -> tuple[str, str]:

@@ -9,7 +9,7 @@ import socket
 from pamnode.assets.credentials import Credential
 from pamnode.assets.ssh import SshHost, connect_ssh
 from pamnode.core.ssh_library import asyncssh
-from pamnode.core.streams import Connection, splice
+from pamnode.core.streams import Connection, SpliceEnd, splice
 from pamnode.proxy.route import Route
 
 # Reaching the SSH server through the route, key exchange and authentication.
@@ -18,9 +18,9 @@ CONNECT_TIMEOUT_S = 20.0
 
 async def ssh_over(
     route: Route, host: SshHost, credential: Credential, idle_timeout_s: float
-) -> tuple[asyncssh.SSHClientConnection, str | None, "asyncio.Task[bool]"]:
+) -> tuple[asyncssh.SSHClientConnection, str | None, "asyncio.Task[SpliceEnd]"]:
     """The authenticated connection, the host key it presented, and the task carrying its
-    bytes (its result is True when it ended for idleness). Raises ExecutionError."""
+    bytes (its result says whether it ended for idleness). Raises ExecutionError."""
     near, far = socket.socketpair()
     reader, writer = await asyncio.open_connection(sock=far)
     carrier = asyncio.create_task(
