@@ -27,6 +27,8 @@ class Joinable:
     connection: str
     peer: Candidate | None = None
     watchers: list[Connection] = field(default_factory=list)
+    # Set by the session's own tunnel as it ends, before it cuts the watchers.
+    ended: bool = False
 
 
 @dataclass

@@ -13,6 +13,7 @@ watcher leaves or the session ends (its tunnel cuts its watchers).
 """
 
 import asyncio
+import contextlib
 import logging
 
 from pamnode.audit.actions import AuditAction
@@ -21,20 +22,23 @@ from pamnode.core.errors import Conflict, Forbidden, NotFound, PamError, Unavail
 from pamnode.db.base import utcnow
 from pamnode.identity.principal import Principal
 from pamnode.identity.roles import Permission
+from pamnode.sessions import states
 from pamnode.sessions.connect import READY_TIMEOUT_S, through_front
 from pamnode.sessions.context import Joinable, SessionContext
 from pamnode.sessions.guacamole.handshake import UPSTREAM_ERROR, Display, GuacdRefused, handshake
-from pamnode.sessions.guacamole.protocol import ProtocolError
+from pamnode.sessions.guacamole.protocol import ProtocolError, encode
 from pamnode.sessions.guacamole.stream import GuacStream
 from pamnode.sessions.models import Session, SessionWatch
-from pamnode.sessions.relay import SILENCE_S, ClientChannel, relay, tunnel_id
+from pamnode.sessions.relay import SILENCE_S, ClientChannel, RelayEnd, relay, tunnel_id
 from pamnode.sessions.states import SessionState
-from pamnode.sessions.tunnel import SUCCESS, close_with_error, refuse
+from pamnode.sessions.tunnel import SESSION_CLOSED, SUCCESS, close_with_error, refuse
 from pamnode.sessions.wire import PeerSessionTicket, PeerWatchIn
 
 log = logging.getLogger("pamnode.sessions")
 
 READ_ONLY = {"read-only": "true"}
+# How long a watcher told why its watch ended has to leave before its tunnel is closed.
+LEAVE_WITHIN_S = 5.0
 
 
 async def watch(
@@ -59,16 +63,38 @@ async def watch(
         await close_with_error(client, message, UPSTREAM_ERROR)
         return
     joinable.watchers.append(upstream)
+    ending = RelayEnd()
     try:
         await client.send(tunnel_id(session_id))
         silence = SILENCE_S if joinable.peer is not None else None
-        await relay(client, upstream, silence, read_only=True)
+        ending = await relay(client, upstream, silence, read_only=True)
     except (OSError, ProtocolError) as exc:
         log.info("monitor of session %s ended: %s", session_id, exc)
     finally:
         joinable.watchers.remove(upstream)
         await asyncio.shield(_ended(ctx, watch_id))
+    if ending.lost:
+        # The session ended (its tunnel cut the watch) or the route to it broke: said in
+        # words, and the browser, which leaves on reading it, closes first.
+        await _tell_watcher(ctx, session_id, client, joinable, ending.lost)
     await client.close(SUCCESS, "watch ended")
+
+
+async def _tell_watcher(
+    ctx: SessionContext, session_id: str, client: ClientChannel, joinable: Joinable, lost: str
+) -> None:
+    if joinable.ended:
+        # A Terminate notes who did it before it cuts the session.
+        by = (await states.read(ctx.sessions, session_id)).terminated_by
+        reason = f"the session ended ({by} terminated it)" if by else "the session ended"
+    else:
+        reason = f"the watch lost its connection to the session: {lost}"
+    with contextlib.suppress(OSError):
+        await client.send(encode("error", reason, str(SESSION_CLOSED)))
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(LEAVE_WITHIN_S):
+                while await client.receive() is not None:
+                    pass
 
 
 async def _admit(

@@ -102,6 +102,7 @@ async def run(
     finally:
         ctx.live.pop(session_id, None)
         ctx.joinable.pop(session_id, None)
+        joinable.ended = True
         for watcher in joinable.watchers:
             # Their relays see the close and end the watches.
             watcher.writer.close()
@@ -122,12 +123,10 @@ async def close_with_error(client: ClientChannel, message: str, status: int) -> 
     await client.close(status, message)
 
 
-async def _lost(
-    ctx: SessionContext, session_id: str, upstream: Upstream, ending: RelayEnd
-) -> PamError | None:
+def _lost(upstream: Upstream, ending: RelayEnd, terminated_by: str | None) -> PamError | None:
     """The loss of the session's route, if the relay saw one that nobody here caused (a
     Terminate, or its user's deletion, closes the upstream too: those note who ended it)."""
-    if not ending.lost or (await states.read(ctx.sessions, session_id)).terminated_by:
+    if not ending.lost or terminated_by:
         return None
     if upstream.peer is None:
         return PamError(f"this node's guacd was lost: {ending.lost}", code="gateway_lost")
@@ -138,6 +137,12 @@ async def _lost(
     )
 
 
+async def _tell(client: ClientChannel, message: str, status: int) -> None:
+    """Why the session ends, told at once (the recordings may take a while)."""
+    with contextlib.suppress(OSError):
+        await client.send(encode("error", message, str(status)))
+
+
 async def _finish(
     ctx: SessionContext,
     scope: AuditScope,
@@ -146,12 +151,13 @@ async def _finish(
     ending: RelayEnd,
     client: ClientChannel,
 ) -> End:
-    lost = await _lost(ctx, session_id, upstream, ending)
+    terminated_by = (await states.read(ctx.sessions, session_id)).terminated_by
+    lost = _lost(upstream, ending, terminated_by)
     if lost is not None:
         log.warning("session %s: %s", session_id, lost.message)
-        # Told at once: the recordings stay on the peer, nothing here is worth the wait.
-        with contextlib.suppress(OSError):
-            await client.send(encode("error", f"{lost.message} ({lost.code})", str(LOST)))
+        await _tell(client, f"{lost.message} ({lost.code})", LOST)
+    elif terminated_by and not ending.error:
+        await _tell(client, f"{terminated_by} terminated the session", SESSION_CLOSED)
     directory = ctx.recording_dir(session_id)
     kept: list[str] = []
     problem, waiting_on = "", None

@@ -62,7 +62,12 @@ function say(reason, statusCode) {
   status.textContent = "ended";
 }
 
+// The client closes its tunnel itself as it disconnects (the user's Disconnect, an error).
+let clientState = 0;
+const leavingClient = () => clientState >= 4;
+
 client.onstatechange = (state) => {
+  clientState = state;
   const name = STATES[state] || String(state);
   if (!ended) {
     status.textContent = name;
@@ -94,6 +99,9 @@ tunnel.onstatechange = (state) => {
   } else if (state === Guacamole.Tunnel.State.OPEN && host.dataset.state === "unstable") {
     status.textContent = "connected";
     host.dataset.state = "connected";
+  } else if (state === Guacamole.Tunnel.State.CLOSED && !leavingClient()) {
+    // Closed by the node without a word (the client learns of no `disconnect`): said anyway.
+    say("The connection to the session closed.", 0);
   }
 };
 
@@ -125,7 +133,9 @@ document.getElementById("session-disconnect").addEventListener("click", () => {
   client.disconnect();
 });
 // Closing the tab ends the session on every hop.
-window.addEventListener("pagehide", () => client.disconnect());
+window.addEventListener("pagehide", () => {
+  if (!ended) client.disconnect();
+});
 
 const size = new URLSearchParams({
   width: String(Math.max(host.clientWidth, 640)),
