@@ -3,6 +3,7 @@ a program. The isolated-network version (main cannot reach the datacenter) is in
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -19,6 +20,7 @@ from pamnode.lab.tunnel_client import QUIET_S, TunnelClient, run_command
 from pamnode.lab.vnc import VncServer
 from pamnode.sessions.guacamole.protocol import Scanner, encode
 from tests.support.assets import add_asset
+from tests.support.cli import cli_env, log_in, run_cli
 from tests.support.db import run_sql
 from tests.support.identity import PASSWORD, add_user, create_tenant, error_of, expect
 from tests.support.jobs import run_jobs, ssh_host
@@ -467,7 +469,7 @@ def _fetched_later(client, session_id: str) -> dict:
 
 
 def test_a_peer_killed_mid_session_is_lost_at_once_and_its_recording_fetched_later(
-    lab, main_client, sshd
+    lab, main_client, sshd, tmp_path
 ):
     """The peer dies under a running session: the tunnel says `peer_lost` in words within
     10 s, the row ends `failed peer_lost` with its recordings pending (not an error), and
@@ -494,6 +496,16 @@ def test_a_peer_killed_mid_session_is_lost_at_once_and_its_recording_fetched_lat
             f"sessions/{opened['id']}/recording", params={"kind": "typescript"}
         )
         assert error_of(pending, 409)["code"] == "recording_pending"
+        # The CLI says the same in words.
+        env = cli_env(tmp_path / "cli")
+        password_file = tmp_path / "pw"
+        password_file.write_text(PASSWORD)
+        log_in(env, lab["main"], "corp", "tadmin", password_file)
+        shown = run_cli(env, "sessions", "show", opened["id"], "--json")
+        assert json.loads(shown.stdout)["recordings_pending"] is True
+        refused = run_cli(env, "sessions", "recording", opened["id"], check=False)
+        assert refused.returncode == 1, refused
+        assert "recordings are still on peer node 'east'" in refused.stderr, refused.stderr
     finally:
         lab["peer"].start()
     found = _fetched_later(main_client, opened["id"])
