@@ -53,6 +53,7 @@ class AuditAction(StrEnum):
     SESSION_OPEN = "session.open"
     SESSION_START = "session.start"
     SESSION_TERMINATE = "session.terminate"
+    SESSION_WATCH = "session.watch"
     SITE_CREATE = "site.create"
     SITE_SECOND_FACTOR_POLICY = "site.second-factor-policy"
     SITE_ROLE_GRANT = "site-role.grant"

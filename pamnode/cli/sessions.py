@@ -77,7 +77,13 @@ def download_recording(
     """Download one of a session's recordings (what the console's Download links give)."""
     with Api() as api:
         if kind is None:
-            kinds = api.request("GET", f"sessions/{session_id}")["recordings"]
+            details = api.request("GET", f"sessions/{session_id}")
+            kinds = details["recordings"]
+            if not kinds and details["recordings_pending"]:
+                raise fail(
+                    f"session {session_id}'s recordings are still on peer node "
+                    f"'{details['peer_node']}'; this node fetches them when it answers again"
+                )
             if len(kinds) != 1:
                 listed = ", ".join(kinds) or "none"
                 raise fail(

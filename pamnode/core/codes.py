@@ -282,7 +282,11 @@ class Code(StrEnum):
     )
     INTERNAL_ERROR = "internal_error", "a job or a request broke inside pamnode (see its log)"
     PEERS_UNREACHABLE = "peers_unreachable", "no assigned peer node could take the job"
-    PEER_LOST = "peer_lost", "the peer stayed unreachable past the job's deadline"
+    PEER_LOST = (
+        "peer_lost",
+        "the peer stayed unreachable past the job's deadline, or its gateway or HTTP proxy "
+        "went silent or closed in the middle of a session",
+    )
     PEER_SIGNATURE_MISMATCH = (
         "peer_signature_mismatch",
         "the peer signed the result for another tenant or site than its URL names",
@@ -313,6 +317,10 @@ class Code(StrEnum):
     SESSION_ATTACHED = "session_attached", "a tunnel is attached to the session, or it ended"
     SESSION_UNATTACHED = "session_unattached", "nothing attached to the session in time"
     SESSION_FINISHED = "session_finished", "the remote session has ended already"
+    SESSION_NOT_WATCHABLE = (
+        "session_not_watchable",
+        "Monitor needs a running session, on the main node that carries it",
+    )
     SESSION_ID_TAKEN = "session_id_taken", "a main sent a session id this node uses already"
     INVALID_SESSION_ID = "invalid_session_id", "a session id is not a UUID in canonical form"
     CROSS_ORIGIN_REFUSED = "cross_origin_refused", "a tunnel was asked for from another origin"
@@ -321,6 +329,7 @@ class Code(StrEnum):
     GATEWAY_TIMEOUT = "gateway_timeout", "the gateway did not get the session ready in time"
     ALL_GATEWAYS_FAILED = "all_gateways_failed", "no assigned peer's gateway could carry it"
     REMOTE_ERROR = "remote_error", "guacd reported an error (host unreachable, login refused)"
+    GATEWAY_LOST = "gateway_lost", "this node's guacd went silent or closed mid-session"
     GUACD_MISSING = "guacd_missing", "guacd is not installed or would not start"
     TICKET_UNKNOWN = "ticket_unknown", "the gateway front does not know the session ticket"
     TICKET_USED = "ticket_used", "the session ticket was used already (one use only)"
@@ -328,6 +337,11 @@ class Code(StrEnum):
     RECORDING_MISSING = "recording_missing", "the session has no recording of that kind"
     RECORDING_REMOVED = "recording_removed", "the site's retention removed the recordings"
     RECORDING_BEING_WRITTEN = "recording_being_written", "guacd still writes the recording"
+    RECORDING_PENDING = (
+        "recording_pending",
+        "the recordings are still on the lost peer that carried the session, fetched once it "
+        "answers again",
+    )
     # Proxy sessions: the peer's HTTP proxy.
     HTTP_PROXY_NOT_RUNNING = "http_proxy_not_running", "the peer runs no HTTP proxy"
     PROXY_GRANT_MISSING = "proxy_grant_missing", "a CONNECT came without a proxy grant"

@@ -5,6 +5,7 @@ until either side closes. The gateway front (after guacd's handshake) and the HT
 import asyncio
 import contextlib
 from dataclasses import dataclass
+from enum import Enum
 
 # As much as one read may take: bulk transfers (a file through the HTTP proxy) move in few,
 # large steps; a reader returns what it has at once, so small messages do not wait.
@@ -47,18 +48,26 @@ async def _quiet_for(a: Connection, b: Connection, idle_timeout_s: float) -> Non
         await asyncio.sleep(idle_timeout_s - quiet)
 
 
+class SpliceEnd(Enum):
+    """Why a splice ended: a side's stream ended first (it closed, or broke), or idleness."""
+
+    A_ENDED = "a"
+    B_ENDED = "b"
+    IDLE = "idle"
+
+
 async def splice(
     a: Connection,
     b: Connection,
     a_pending: bytes = b"",
     b_pending: bytes = b"",
     idle_timeout_s: float | None = None,
-) -> bool:
+) -> SpliceEnd:
     """Carry bytes both ways until either side closes, then close both. What one side had
     already received but not consumed (`a_pending` from a, `b_pending` from b) goes first.
 
-    With `idle_timeout_s`, a splice in which no byte moved for that long is closed too;
-    returns True when that is why it ended.
+    With `idle_timeout_s`, a splice in which no byte moved for that long is closed too.
+    Returns why it ended (which side's carrying stopped first, or idleness).
     """
     a.last_read = b.last_read = asyncio.get_running_loop().time()
     tasks = [
@@ -71,7 +80,9 @@ async def splice(
         tasks.append(watch)
     try:
         done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-        return watch is not None and watch in done
+        if watch is not None and watch in done:
+            return SpliceEnd.IDLE
+        return SpliceEnd.A_ENDED if tasks[0] in done else SpliceEnd.B_ENDED
     finally:
         for task in tasks:
             task.cancel()

@@ -35,6 +35,7 @@ from pamnode.http.transport_security import StrictTransportSecurity
 from pamnode.jobs.listening import follow_other_nodes
 from pamnode.jobs.queue import start_queue
 from pamnode.jobs.recovery import keep_leases, reconcile
+from pamnode.sessions.recording_retries import keep_asking
 
 log = logging.getLogger("pamnode.node")
 
@@ -60,10 +61,11 @@ def create_app(settings: Settings, executors: Executors | None = None) -> FastAP
         async with app.state.node.sessions() as db:
             for level, line in await banner(db, app.state.node):
                 log.log(level, line)
-        # Only on a database several nodes may share (one node serves a SQLite file): the
-        # restart's `reconcile` is all a lone node needs, and nobody else changes its jobs.
-        shared: list[asyncio.Task[None]] = []
         node = app.state.node
+        # Recordings left on a lost peer, on every node (claimed: safe with several mains).
+        shared: list[asyncio.Task[None]] = [
+            asyncio.create_task(keep_asking(node.remote_sessions), name="pending recordings")
+        ]
         shared.extend(start_streams(settings, node.jobs.sessions))
         shared.append(
             asyncio.create_task(
@@ -76,6 +78,8 @@ def create_app(settings: Settings, executors: Executors | None = None) -> FastAP
                 name="retention",
             )
         )
+        # Only on a database several nodes may share (one node serves a SQLite file): the
+        # restart's `reconcile` is all a lone node needs, and nobody else changes its jobs.
         if app.state.serving is None:
             jobs = app.state.node.jobs
             shared.append(asyncio.create_task(keep_leases(jobs), name="job leases"))

@@ -22,7 +22,7 @@ from pamnode.peers.wire import PeerInfo
 from pamnode.proxy import peer_side as proxy_side
 from pamnode.proxy.wire import ProxyGrantIn, ProxyGrantOut
 from pamnode.sessions import peer_side as session_side
-from pamnode.sessions.wire import PeerSessionIn, PeerSessionTicket
+from pamnode.sessions.wire import PeerSessionIn, PeerSessionTicket, PeerWatchIn
 
 router = APIRouter(prefix="/peer", tags=["peer protocol"])
 
@@ -95,6 +95,13 @@ async def grant_session(
     body: PeerSessionIn, caller: Caller, db: DB, node: NodeDep
 ) -> PeerSessionTicket:
     return await session_side.grant(db, node.remote_sessions, caller, body)
+
+
+@router.post("/sessions/{session_id}/watch", status_code=status.HTTP_201_CREATED)
+async def watch_session(
+    session_id: str, body: PeerWatchIn, caller: Caller, db: DB, node: NodeDep
+) -> PeerSessionTicket:
+    return await session_side.watch(db, node.remote_sessions, caller, session_id, body)
 
 
 @router.get("/sessions/{session_id}/recording", response_class=FileResponse)

@@ -1,4 +1,5 @@
-"""The browser's WebSocket tunnel to a session: `<site base URL>/sessions/{id}/tunnel`.
+"""The browser's WebSocket tunnels to a session: `<site base URL>/sessions/{id}/tunnel` (its
+owner's), `<site base URL>/sessions/{id}/monitor` (a watcher's, read-only).
 
 Authenticated like the console (its session cookie, from the same origin only) or, for a
 program, by an `Authorization: Bearer` header; guacamole-common-js asks for the `guacamole`
@@ -6,6 +7,8 @@ subprotocol and sends its display as the query string (width, height, dpi, timez
 """
 
 import contextlib
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
@@ -15,8 +18,10 @@ from pamnode.http.deps import SESSION_COOKIE
 from pamnode.http.origins import same_origin
 from pamnode.identity.auth import authenticate, bearer_value
 from pamnode.identity.principal import Principal
-from pamnode.sessions import tunnel
+from pamnode.sessions import monitor, tunnel
+from pamnode.sessions.context import SessionContext
 from pamnode.sessions.guacamole.handshake import Display
+from pamnode.sessions.relay import ClientChannel
 
 router = APIRouter()
 
@@ -73,8 +78,14 @@ async def _caller(websocket: WebSocket, node: Node, tenant: str, site: str) -> P
     return principal
 
 
-@router.websocket("/sessions/{session_id}/tunnel")
-async def session_tunnel(websocket: WebSocket, tenant: str, site: str, session_id: str) -> None:
+Carrier = Callable[
+    [SessionContext, Principal, str, ClientChannel, Display], Coroutine[Any, Any, None]
+]
+
+
+async def _serve(
+    websocket: WebSocket, tenant: str, site: str, session_id: str, carrier: Carrier
+) -> None:
     node: Node = websocket.app.state.node
     try:
         principal = await _caller(websocket, node, tenant, site)
@@ -85,6 +96,17 @@ async def session_tunnel(websocket: WebSocket, tenant: str, site: str, session_i
     offered = websocket.scope.get("subprotocols", [])
     await websocket.accept(subprotocol=SUBPROTOCOL if SUBPROTOCOL in offered else None)
     display = Display.of(dict(websocket.query_params))
-    await tunnel.run(
+    await carrier(
         node.remote_sessions, principal, session_id, _WebSocketChannel(websocket), display
     )
+
+
+@router.websocket("/sessions/{session_id}/tunnel")
+async def session_tunnel(websocket: WebSocket, tenant: str, site: str, session_id: str) -> None:
+    await _serve(websocket, tenant, site, session_id, tunnel.run)
+
+
+@router.websocket("/sessions/{session_id}/monitor")
+async def monitor_tunnel(websocket: WebSocket, tenant: str, site: str, session_id: str) -> None:
+    """Monitor: the session live, read-only (sessions/monitor.py)."""
+    await _serve(websocket, tenant, site, session_id, monitor.watch)

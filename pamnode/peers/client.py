@@ -54,6 +54,10 @@ def _ssl_cause(exc: BaseException) -> ssl.SSLError | None:
     return None
 
 
+# Refusals whose code the main keeps as the peer gave it (sessions/recordings.py).
+_KEPT = frozenset({"session_not_found", "recording_missing", "recording_being_written"})
+
+
 def refusal(response: httpx.Response) -> PeerFailure:
     """Turn the peer's HTTP refusal into the reason the main node reports."""
     try:
@@ -75,6 +79,9 @@ def refusal(response: httpx.Response) -> PeerFailure:
     if code == "job_not_found":
         # The main asks for a job it took over from a lost main node (`jobs/recovery`).
         return PeerFailure(f"the peer has no such job: {message}", code=code)
+    if code in _KEPT:
+        # The main acts on these (a recording to ask for again, or given up on).
+        return PeerFailure(f"the peer answered: {message}", code=code)
     if code == "base_tenant_refused":
         return PeerFailure(f"the peer refused: {message}", code="peer_is_base_tenant")
     if code in _TENANT_SITE:

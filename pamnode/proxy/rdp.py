@@ -12,13 +12,14 @@ import asyncio
 import logging
 from dataclasses import dataclass
 
+from pamnode.audit.service import AuditScope
 from pamnode.audit.targets import allowed_destination
 from pamnode.core.errors import PamError
-from pamnode.core.streams import Connection, splice
+from pamnode.core.streams import Connection, SpliceEnd, splice
 from pamnode.identity.principal import Principal
 from pamnode.proxy.context import ProxyContext
 from pamnode.proxy.opening import Opened, open_proxy_session, require_standing
-from pamnode.proxy.route import reach
+from pamnode.proxy.route import Route, lost_peer, reach
 from pamnode.sessions import lifecycle, states
 from pamnode.sessions.models import Channel
 from pamnode.sessions.states import End, SessionState
@@ -145,16 +146,27 @@ async def _carry(
         await client.close()
         await route.connection.close()
         return
-    idle = False
+    ended = SpliceEnd.A_ENDED
     try:
-        idle = await splice(client, route.connection, idle_timeout_s=ctx.idle_timeout_s)
+        ended = await splice(client, route.connection, idle_timeout_s=ctx.idle_timeout_s)
     finally:
         ctx.live.pop(sid, None)
-        how = End(
-            SessionState.COMPLETED,
-            error=f"ended after {ctx.idle_timeout_s:g} s without traffic" if idle else "",
-            code="idle_timeout" if idle else "",
-            bytes_in=route.connection.bytes_in,
-            bytes_out=route.connection.bytes_out,
-        )
-        await asyncio.shield(lifecycle.ended(ctx.sessions, scope, sid, how))
+        await asyncio.shield(_end(ctx, scope, sid, route, ended))
+
+
+async def _end(
+    ctx: ProxyContext, scope: AuditScope, sid: str, route: Route, ended: SpliceEnd
+) -> None:
+    state, error, code = SessionState.COMPLETED, "", ""
+    if ended is SpliceEnd.IDLE:
+        error, code = f"ended after {ctx.idle_timeout_s:g} s without traffic", "idle_timeout"
+    elif ended is SpliceEnd.B_ENDED and (lost := await lost_peer(ctx, route)):
+        state, error, code = SessionState.FAILED, lost, "peer_lost"
+    how = End(
+        state,
+        error=error,
+        code=code,
+        bytes_in=route.connection.bytes_in,
+        bytes_out=route.connection.bytes_out,
+    )
+    await lifecycle.ended(ctx.sessions, scope, sid, how)

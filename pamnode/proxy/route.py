@@ -19,6 +19,7 @@ from pamnode.audit.targets import allowed_destination
 from pamnode.core.errors import PeerFailure, Unavailable
 from pamnode.core.hostports import authority
 from pamnode.core.streams import Connection
+from pamnode.peers.client import PeerEndpoint
 from pamnode.peers.routing import Candidate, Failover, dial
 from pamnode.peers.trust import connection_error, open_pinned
 from pamnode.proxy.context import ProxyContext
@@ -30,6 +31,8 @@ FAILOVER = Failover(
 )
 CONNECT_TIMEOUT_S = 15.0
 HEAD_LIMIT_BYTES = 16384
+# How long a peer whose route ended may take to show it is still there.
+PEER_CHECK_S = 5.0
 THIS_NODE = "this node"
 
 
@@ -42,6 +45,8 @@ class Route:
     via: str
     peer_node: str | None
     node_signature: str
+    # The peer's API, to ask whether it still answers when the route ends (RDP pass-through).
+    peer_api: PeerEndpoint | None = None
 
 
 async def reach(
@@ -142,7 +147,23 @@ async def _through(
     except (OSError, TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError) as exc:
         await connection.close()
         raise connection_error(proxy.host, proxy.port, exc) from None
-    return Route(connection, proxy.address, candidate.name, grant.node_signature)
+    return Route(connection, proxy.address, candidate.name, grant.node_signature, candidate.api)
+
+
+async def lost_peer(ctx: ProxyContext, route: Route) -> str | None:
+    """Why the route's peer is lost, if it no longer answers its API; None when it does (or
+    the route is this node's). Asked when the route ended before the client: the target's
+    own end looks the same from here."""
+    if route.peer_api is None:
+        return None
+    try:
+        await ctx.peers.call(route.peer_api, "GET", "peer/info", timeout=PEER_CHECK_S)
+    except PeerFailure as exc:
+        return (
+            f"peer node '{route.peer_node}' was lost in the middle of the session: the route "
+            f"through its HTTP proxy ended and the peer does not answer ({exc.message})"
+        )
+    return None
 
 
 def _status_and_length(head: bytes) -> tuple[int, int]:

@@ -14,7 +14,7 @@ import logging
 from collections.abc import Mapping
 
 from pamnode.assets.ssh import SshHost, pin_first_key
-from pamnode.core.errors import PamError
+from pamnode.core.errors import PamError, PeerFailure
 from pamnode.core.ssh_library import asyncssh
 from pamnode.identity.principal import Principal
 from pamnode.proxy.context import ProxyContext
@@ -300,9 +300,9 @@ class ProxiedChannel(asyncssh.SSHServerSession[bytes]):
             self.ctx.live.pop(opened.session_id, None)
             conn.close()
             idle = await carrier
-        return self._ended(target, idle)
+        return self._ended(target, idle, route.peer_node)
 
-    def _ended(self, target: _TargetSide, idle: bool) -> tuple[str, str]:
+    def _ended(self, target: _TargetSide, idle: bool, peer_node: str | None) -> tuple[str, str]:
         if self._recorder is not None:
             self._recorder.exited(target.status, target.signal[0] if target.signal else None)
         if idle:
@@ -316,6 +316,14 @@ class ProxiedChannel(asyncssh.SSHServerSession[bytes]):
             self.chan.exit_with_signal(*target.signal)
         elif target.status is not None:
             self.chan.exit(target.status)
+        elif peer_node is not None:
+            # The host gives an exit status before it lets a channel go: without one, the
+            # route broke, and through a peer that is the peer's loss.
+            raise PeerFailure(
+                f"peer node '{peer_node}' was lost in the middle of the session: the "
+                "connection to the host through its HTTP proxy ended",
+                code="peer_lost",
+            )
         else:
             self._fail("the connection to the host ended")
         return "", ""

@@ -42,6 +42,8 @@ class Upstream:
     gateway: str
     peer: Candidate | None
     node_signature: str
+    # guacd's id of the connection (on the peer's guacd, through a peer), for a Monitor.
+    connection: str = ""
 
 
 @dataclass(frozen=True)
@@ -138,12 +140,12 @@ async def _here(ctx: SessionContext, plan: _Plan, display: Display) -> Upstream:
     )
     stream = await ctx.guacd.connect()
     try:
-        await handshake(stream, plan.session.protocol, params, display)
+        connection = await handshake(stream, plan.session.protocol, params, display)
     except (GuacdRefused, ProtocolError, OSError) as exc:
         await stream.close()
         raise Unavailable(f"guacd refused the session: {exc}", code="gateway_refused") from exc
     signature = ctx.signature(plan.tenant, plan.site)
-    return Upstream(stream, f"{ctx.guacd.address} (this node)", None, signature)
+    return Upstream(stream, f"{ctx.guacd.address} (this node)", None, signature, connection)
 
 
 async def _through(
@@ -163,13 +165,24 @@ async def _through(
     ticket = await ctx.peers.exchange(
         candidate.api, "POST", "peer/sessions", PeerSessionTicket, body
     )
+    stream, connection = await through_front(ctx, candidate, ticket.ticket, display)
+    return Upstream(
+        stream, candidate.listening.address, candidate, ticket.node_signature, connection
+    )
+
+
+async def through_front(
+    ctx: SessionContext, candidate: Candidate, ticket: str, display: Display
+) -> tuple[GuacStream, str]:
+    """The peer's gateway front with a ticket, past its `ready`: the stream and guacd's
+    connection id; PeerFailure when it refuses or drops the connection."""
     gateway = candidate.listening
     reader, writer = await open_pinned(
         gateway.host, gateway.port, gateway.pin_sha256, gateway.pin_pem, ctx.destinations
     )
     stream = GuacStream(reader, writer)
     try:
-        await stream.send(encode(TICKET_OPCODE, ticket.ticket, *display.args()))
+        await stream.send(encode(TICKET_OPCODE, ticket, *display.args()))
         answer = await stream.read_instruction()
     except (OSError, ProtocolError) as exc:
         await stream.close()
@@ -180,4 +193,4 @@ async def _through(
         await stream.close()
         said = answer.args[0] if answer.opcode == "error" and answer.args else answer.opcode
         raise PeerFailure(f"the gateway {gateway.address} refused: {said}", code="gateway_refused")
-    return Upstream(stream, gateway.address, candidate, ticket.node_signature)
+    return stream, answer.args[0] if answer.args else ""

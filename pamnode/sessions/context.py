@@ -12,10 +12,23 @@ from pamnode.core.once import OneTimeBook
 from pamnode.core.streams import Connection
 from pamnode.crypto.keyring import KeyRing
 from pamnode.peers.client import PeerClients
+from pamnode.peers.routing import Candidate
 from pamnode.peers.serving import node_signature
 from pamnode.sessions.guacd import Guacd
 from pamnode.sessions.ids import checked
 from pamnode.sessions.tickets import Grant, ticket_book
+
+
+@dataclass
+class Joinable:
+    """A session a Monitor may join: guacd's connection id on the node whose guacd carries it
+    (this node's when `peer` is None), and the watchers' upstreams, cut when it ends."""
+
+    connection: str
+    peer: Candidate | None = None
+    watchers: list[Connection] = field(default_factory=list)
+    # Set by the session's own tunnel as it ends, before it cuts the watchers.
+    ended: bool = False
 
 
 @dataclass
@@ -37,6 +50,8 @@ class SessionContext:
     # The upstream of each session this node carries (relayed to guacd, or by its proxy), so
     # a session can be ended from outside (closing it ends the relay, which records the end).
     live: dict[str, Connection] = field(default_factory=dict)
+    # The sessions this node carries that a Monitor may join (sessions/monitor.py).
+    joinable: dict[str, Joinable] = field(default_factory=dict)
 
     def signature(self, tenant: str, site: str) -> str:
         return node_signature(self.node_name, tenant, site)

@@ -5,7 +5,9 @@ ticket (`pamnode.sessions.tickets`) granted over the pinned API. The main's firs
 is `ticket,<ticket>,<width>,<height>,<dpi>,<timezone>`; anything else, an unknown, used or
 expired ticket, or silence closes the connection before guacd sees a byte. With a good ticket
 the front itself makes guacd's handshake with the ticket's parameters (target, credential,
-recording paths), answers `ready` and then carries bytes both ways untouched.
+recording paths), answers `ready` and then carries the session both ways: the main's bytes
+untouched, guacd's as whole instructions with a `nop` in every silence of KEEP_ALIVE_S, so a
+main can tell an idle session from a lost peer.
 """
 
 import asyncio
@@ -15,9 +17,9 @@ import ssl
 
 from pamnode.audit.service import AuditScope
 from pamnode.core.errors import PamError
-from pamnode.core.streams import splice
+from pamnode.core.streams import READ_BYTES
 from pamnode.sessions import lifecycle, recordings
-from pamnode.sessions.context import SessionContext
+from pamnode.sessions.context import Joinable, SessionContext
 from pamnode.sessions.guacamole.handshake import (
     UNAUTHORIZED,
     UPSTREAM_ERROR,
@@ -33,6 +35,9 @@ from pamnode.sessions.wire import TICKET_OPCODE
 
 log = logging.getLogger("pamnode.gateway")
 
+# guacd says nothing while a session is idle, and a main takes a front silent for 10 s for a
+# lost peer (sessions/relay.py): the front says `nop` whenever guacd was silent this long.
+KEEP_ALIVE_S = 3.0
 # A main sends its ticket at once; a connection that says nothing is dropped.
 FIRST_INSTRUCTION_TIMEOUT_S = 10.0
 HANDSHAKE_TIMEOUT_S = 30.0
@@ -83,7 +88,26 @@ class GatewayFront:
             return None
         return grant, Display.of(first.args[1:])
 
+    async def _join(self, client: GuacStream, grant: Grant, display: Display) -> None:
+        """A Monitor's connection: joins the session's running connection on guacd, read-only;
+        the session's row is its owner's to start and end."""
+        try:
+            upstream = await self.ctx.guacd.connect()
+            connection = await asyncio.wait_for(
+                handshake(upstream, grant.protocol, grant.params, display), HANDSHAKE_TIMEOUT_S
+            )
+        except (GuacdRefused, PamError, OSError, TimeoutError, ProtocolError) as exc:
+            message = getattr(exc, "message", None) or f"guacd did not answer: {exc}"
+            await _send_error(client, f"the session could not be joined: {message}", UPSTREAM_ERROR)
+            await client.close()
+            return
+        await client.send(encode("ready", connection))
+        await _carry_alive(client, upstream)
+
     async def _carry(self, client: GuacStream, grant: Grant, display: Display, source: str) -> None:
+        if grant.join:
+            await self._join(client, grant, display)
+            return
         scope = AuditScope(grant.tenant, grant.site, "gateway", source)
         try:
             upstream = await self.ctx.guacd.connect()
@@ -106,10 +130,12 @@ class GatewayFront:
             await upstream.close()
             await client.close()
             return
+        self.ctx.joinable[grant.session_id] = Joinable(connection)
         try:
             await client.send(encode("ready", connection))
-            await splice(client, upstream, client.detach(), upstream.detach())
+            await _carry_alive(client, upstream)
         finally:
+            self.ctx.joinable.pop(grant.session_id, None)
             await self._end(
                 grant,
                 scope,
@@ -131,6 +157,47 @@ class GatewayFront:
         kept = await recordings.settled(directory)
         how = End(state, error=error, bytes_in=bytes_in, bytes_out=bytes_out, recordings=kept)
         await lifecycle.ended(self.ctx.sessions, scope, grant.session_id, how, directory)
+
+
+async def _up(client: GuacStream, upstream: GuacStream) -> None:
+    """The main to guacd, bytes as they come."""
+    data = client.detach()
+    while True:
+        if data:
+            client.bytes_in += len(data)
+            upstream.writer.write(data)
+            upstream.bytes_out += len(data)
+            await upstream.writer.drain()
+        data = await client.reader.read(READ_BYTES)
+        if not data:
+            return
+
+
+async def _down(upstream: GuacStream, client: GuacStream) -> None:
+    """guacd to the main, whole instructions, and a `nop` whenever guacd said nothing for
+    KEEP_ALIVE_S."""
+    while True:
+        try:
+            text = await asyncio.wait_for(upstream.read_text(), KEEP_ALIVE_S)
+        except TimeoutError:
+            text = encode("nop")
+        await client.send(text)
+
+
+async def _carry_alive(client: GuacStream, upstream: GuacStream) -> None:
+    """Carry the session until either side closes, then close both."""
+    tasks = [
+        asyncio.create_task(_up(client, upstream)),
+        asyncio.create_task(_down(upstream, client)),
+    ]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await client.close()
+        await upstream.close()
 
 
 async def _send_error(client: GuacStream, message: str, status: int) -> None:

@@ -107,12 +107,34 @@ class Session(Base):
     recording_hashes: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
     # When the site's retention removed the recordings (sessions/retention.py); None: kept.
     recordings_removed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Recordings still on the peer that carried it (the peer was lost, or did not answer at
+    # the end): the peer, when a main next asks it (None once fetched or given up), and how
+    # many times it asked (sessions/recording_retries.py).
+    recording_peer_id: Mapped[str | None] = mapped_column(String(36))
+    recording_next_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    recording_tries: Mapped[int] = mapped_column(Integer, default=0)
+
+    @property
+    def recordings_pending(self) -> bool:
+        """Recordings are still on the peer that carried it, to be fetched."""
+        return self.recording_next_at is not None
+
+    @property
+    def watching(self) -> list[str]:
+        """Who watches it live now (Monitor)."""
+        return [watch.watcher for watch in self.watches if watch.ended_at is None]
 
     attempts: Mapped[list["SessionAttempt"]] = relationship(
         cascade="all, delete-orphan",
         passive_deletes=True,
         lazy="selectin",
         order_by="SessionAttempt.number",
+    )
+    watches: Mapped[list["SessionWatch"]] = relationship(
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+        lazy="selectin",
+        order_by="SessionWatch.started_at",
     )
 
 
@@ -130,3 +152,18 @@ class SessionAttempt(Base):
     started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     outcome: Mapped[str] = mapped_column(String(16))
     error: Mapped[str] = mapped_column(Text, default="")
+
+
+class SessionWatch(Base):
+    """Someone watching a session live (Monitor), read-only: who, from when, until when."""
+
+    __tablename__ = "session_watches"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    session_id: Mapped[str] = mapped_column(
+        ForeignKey("sessions.id", ondelete="CASCADE"), index=True
+    )
+    watcher: Mapped[str] = mapped_column(String(160))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # None while the watcher is still watching.
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -24,7 +24,7 @@ from pamnode.sessions.models import Channel, Session
 from pamnode.sessions.params import connection_params
 from pamnode.sessions.states import ENDED, SessionState, end_unattached
 from pamnode.sessions.tickets import Grant
-from pamnode.sessions.wire import PeerSessionIn, PeerSessionTicket
+from pamnode.sessions.wire import PeerSessionIn, PeerSessionTicket, PeerWatchIn
 
 
 async def grant(
@@ -109,3 +109,48 @@ async def recording(
             code="recording_being_written",
         )
     return recordings.readable(ctx.recording_dir(session_id), kind)
+
+
+async def watch(
+    db: AsyncSession,
+    ctx: SessionContext,
+    principal: Principal,
+    session_id: str,
+    body: PeerWatchIn,
+) -> PeerSessionTicket:
+    """A ticket with which the front lets one Monitor join a session it carries, read-only."""
+    require_peer_caller(principal)
+    session = await db.get(Session, session_id)
+    joinable = ctx.joinable.get(session_id)
+    if (
+        session is None
+        or session.site_id != principal.site.id
+        or session.origin != "peer"
+        or joinable is None
+    ):
+        raise NotFound(f"this peer carries no session {session_id[:40]} now", "session_not_found")
+    record(
+        db,
+        principal.audit_scope,
+        AuditAction.SESSION_WATCH,
+        session.asset_name,
+        session=session_id,
+        watcher=body.watcher,
+    )
+    await db.commit()
+    scope = principal.audit_scope
+    grant = Grant(
+        session_id,
+        joinable.connection,
+        {"read-only": "true"},
+        session.node_signature or "",
+        scope.tenant,
+        scope.site,
+        join=True,
+    )
+    return PeerSessionTicket(
+        id=session_id,
+        ticket=ctx.tickets.issue(grant),
+        expires_in_s=ctx.tickets.ttl_s,
+        node_signature=grant.node_signature,
+    )

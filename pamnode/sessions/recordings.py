@@ -4,6 +4,7 @@ main's copy of what a peer's guacd wrote."""
 import asyncio
 import fcntl
 import hashlib
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from pamnode.core.errors import Conflict, InvalidInput, NotFound, PeerFailure
@@ -84,16 +85,32 @@ def readable(directory: Path, kind: str) -> Path:
     return path
 
 
-async def fetch_from_peer(
-    clients: PeerClients, endpoint: PeerEndpoint, session_id: str, directory: Path
-) -> tuple[list[str], str]:
-    """Copy the recordings a peer's guacd wrote; returns the kinds stored and any problem.
+@dataclass(frozen=True)
+class Fetched:
+    """What a main got of a session's recordings from the peer that carried it."""
 
-    The peer answers 409 while guacd still writes (asked again until FETCH_PATIENCE_S) and 404
-    for a kind the session does not have (an RDP session has no typescript).
+    stored: list[str] = field(default_factory=list)
+    # Why the main must ask again (the peer did not answer, or guacd still writes).
+    pending: str = ""
+    # Why it never will: the peer says it has no such session any more.
+    gone: str = ""
+
+
+async def fetch_from_peer(
+    clients: PeerClients,
+    endpoint: PeerEndpoint,
+    session_id: str,
+    directory: Path,
+    patience_s: float = FETCH_PATIENCE_S,
+) -> Fetched:
+    """Copy the recordings a peer's guacd wrote.
+
+    The peer answers 409 while guacd still writes (asked again until `patience_s`) and 404
+    for a kind the session does not have (an RDP session has no typescript), or for the
+    session when it no longer has it.
     """
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + FETCH_PATIENCE_S
+    deadline = loop.time() + patience_s
     directory.mkdir(parents=True, exist_ok=True)
     stored: list[str] = []
     for kind in GUACD_KINDS:
@@ -102,13 +119,16 @@ async def fetch_from_peer(
             try:
                 response = await clients.call(endpoint, "GET", path)
             except PeerFailure as exc:
-                if "HTTP 404" in exc.message:
+                if exc.code == "recording_missing":
                     break
-                if "HTTP 409" not in exc.message or loop.time() >= deadline:
-                    return stored, f"the {kind} could not be fetched: {exc.message}"
-                await asyncio.sleep(0.5)
-                continue
+                if exc.code == "session_not_found":
+                    gone = f"the peer no longer has the recordings: {exc.message}"
+                    return Fetched(stored, gone=gone)
+                if exc.code == "recording_being_written" and loop.time() < deadline:
+                    await asyncio.sleep(0.5)
+                    continue
+                return Fetched(stored, pending=f"the {kind} could not be fetched: {exc.message}")
             (directory / kind).write_bytes(response.content)
             stored.append(kind)
             break
-    return stored, ""
+    return Fetched(stored)

@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from pamnode.audit.actions import AuditAction
 from pamnode.audit.service import record
-from pamnode.core.errors import Forbidden, InvalidInput, NotFound
+from pamnode.core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from pamnode.db.pages import Page, page_of
 from pamnode.identity.principal import Principal
 from pamnode.identity.roles import Permission
@@ -79,6 +79,11 @@ def may_terminate(principal: Principal, session: Session) -> bool:
     return session.user_id == principal.user.id or principal.can(Permission.SESSIONS_TERMINATE)
 
 
+def may_watch(principal: Principal, session: Session) -> bool:
+    """Monitor: a running session, for who may read every session of the site."""
+    return session.state == SessionState.ACTIVE and principal.can(Permission.SESSIONS_READ)
+
+
 async def terminate(
     db: AsyncSession, ctx: SessionContext, principal: Principal, session_id: str
 ) -> Session:
@@ -127,5 +132,11 @@ async def recording_file(
         )
     if kind not in session.recordings:
         recordings.check_kind(kind)
+        if session.recordings_pending:
+            raise Conflict(
+                f"session {session_id}'s recordings are still on peer node "
+                f"'{session.peer_node}': this node fetches them when the peer answers again",
+                code="recording_pending",
+            )
         raise NotFound(f"session {session_id} has no {kind} on this node", code="recording_missing")
     return recordings.readable(ctx.recording_dir(session.id), kind)

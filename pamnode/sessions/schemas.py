@@ -16,6 +16,15 @@ class SessionAttemptOut(BaseModel):
     error: str
 
 
+class SessionWatchOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    watcher: str
+    started_at: datetime
+    # None while the watcher still watches.
+    ended_at: datetime | None
+
+
 class SessionOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
@@ -52,7 +61,12 @@ class SessionDetailsOut(SessionOut):
     recording_hashes: dict[str, str]
     # When the site's retention removed the recordings; None: kept.
     recordings_removed_at: datetime | None
+    # Recordings still on the peer that carried it (it was lost, or did not answer at the
+    # end): the main asks it again until it has them or the peer says it has them no more.
+    recordings_pending: bool
     attempts: list[SessionAttemptOut]
+    # Every Monitor of the session (who watched it live, read-only).
+    watches: list[SessionWatchOut]
 
 
 class OpenedSessionOut(SessionOut):

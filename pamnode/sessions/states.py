@@ -62,6 +62,8 @@ class End:
     # The recording files this node holds for it, and their SHA-256 by kind.
     recordings: list[str] = field(default_factory=list)
     hashes: dict[str, str] = field(default_factory=dict)
+    # The peer that still holds the rest, to be asked again (sessions/recording_retries.py).
+    recordings_on: str | None = None
 
 
 async def start(
@@ -103,6 +105,8 @@ async def end(
             bytes_out=how.bytes_out,
             recordings=how.recordings,
             recording_hashes=how.hashes,
+            recording_peer_id=how.recordings_on,
+            recording_next_at=None if how.recordings_on is None else now,
             completed_at=now,
             updated_at=now,
         )

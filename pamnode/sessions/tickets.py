@@ -16,12 +16,15 @@ TICKET_TTL_S = 30.0
 @dataclass(frozen=True)
 class Grant:
     session_id: str
+    # What guacd's `select` names: the protocol, or (`join`) the connection a Monitor joins.
     protocol: str
     params: dict[str, str] = field(repr=False)
     node_signature: str
     # The site the ticket was granted for, for the audit trail of what the front carries.
     tenant: str
     site: str
+    # A Monitor's ticket: joins the session's running connection, read-only.
+    join: bool = False
 
 
 def ticket_book(ttl_s: float = TICKET_TTL_S) -> OneTimeBook[Grant]:

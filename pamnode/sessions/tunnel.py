@@ -2,6 +2,7 @@
 recordings. The whole life of one session on the main node, in order."""
 
 import asyncio
+import contextlib
 import logging
 from datetime import timedelta
 
@@ -11,12 +12,12 @@ from pamnode.db.base import utcnow
 from pamnode.identity.principal import Principal
 from pamnode.sessions import lifecycle, recordings, states
 from pamnode.sessions.connect import Upstream, connect
-from pamnode.sessions.context import SessionContext
+from pamnode.sessions.context import Joinable, SessionContext
 from pamnode.sessions.guacamole.handshake import UPSTREAM_ERROR, Display
 from pamnode.sessions.guacamole.protocol import ProtocolError, encode
 from pamnode.sessions.models import Session
 from pamnode.sessions.opening import ATTACH_WITHIN_S, require_connect
-from pamnode.sessions.relay import ClientChannel, relay, tunnel_id
+from pamnode.sessions.relay import SILENCE_S, ClientChannel, RelayEnd, relay, tunnel_id
 from pamnode.sessions.states import End, SessionState
 
 log = logging.getLogger("pamnode.sessions")
@@ -27,6 +28,8 @@ RESOURCE_NOT_FOUND = 0x0204
 RESOURCE_CONFLICT = 0x0205
 CLIENT_FORBIDDEN = 0x0303
 SESSION_CLOSED = 0x0209
+# The session's route went silent or closed (Guacamole's "upstream unavailable").
+LOST = 0x0208
 _REFUSALS = {NotFound: RESOURCE_NOT_FOUND, Forbidden: CLIENT_FORBIDDEN, Conflict: RESOURCE_CONFLICT}
 
 
@@ -67,8 +70,7 @@ async def run(
     try:
         await _claim(ctx, principal, session_id)
     except (NotFound, Conflict, Forbidden) as exc:
-        status = next(code for kind, code in _REFUSALS.items() if isinstance(exc, kind))
-        await _close_with_error(client, exc.message, status)
+        await refuse(client, exc)
         return
     scope = principal.audit_scope
     try:
@@ -76,7 +78,7 @@ async def run(
     except PamError as exc:
         failed = End(SessionState.FAILED, error=exc.message, code=exc.code)
         await lifecycle.ended(ctx.sessions, scope, session_id, failed)
-        await _close_with_error(client, exc.message, UPSTREAM_ERROR)
+        await close_with_error(client, exc.message, UPSTREAM_ERROR)
         return
     peer = upstream.peer.name if upstream.peer else None
     # Known before the start is: a terminate that finds the session active finds its upstream.
@@ -86,46 +88,104 @@ async def run(
     ):
         ctx.live.pop(session_id, None)
         await upstream.stream.close()
-        await _close_with_error(client, lifecycle.NOT_STARTED, SESSION_CLOSED)
+        await close_with_error(client, lifecycle.NOT_STARTED, SESSION_CLOSED)
         return
-    error = ""
+    joinable = ctx.joinable[session_id] = Joinable(upstream.connection, upstream.peer)
+    ending = RelayEnd()
     try:
         await client.send(tunnel_id(session_id))
-        error = await relay(client, upstream.stream)
+        # A peer's front says `nop` in every silence; this node's own guacd does not.
+        silence = SILENCE_S if upstream.peer is not None else None
+        ending = await relay(client, upstream.stream, silence)
     except (OSError, ProtocolError) as exc:
-        error = f"the tunnel broke: {exc}"
+        ending = RelayEnd(error=f"the tunnel broke: {exc}")
     finally:
         ctx.live.pop(session_id, None)
+        ctx.joinable.pop(session_id, None)
+        joinable.ended = True
+        for watcher in joinable.watchers:
+            # Their relays see the close and end the watches.
+            watcher.writer.close()
         # Shielded: a client that goes away mid-write still leaves the session's end recorded.
-        await asyncio.shield(_finish(ctx, scope, session_id, upstream, error))
-    await client.close(SUCCESS if not error else UPSTREAM_ERROR, error or "session ended")
+        how = await asyncio.shield(_finish(ctx, scope, session_id, upstream, ending, client))
+    await client.close(SUCCESS if not how.error else UPSTREAM_ERROR, how.error or "session ended")
 
 
-async def _close_with_error(client: ClientChannel, message: str, status: int) -> None:
+async def refuse(client: ClientChannel, exc: NotFound | Conflict | Forbidden) -> None:
+    """Tell the client why it may not attach, with the Guacamole status of that refusal."""
+    status = next(code for kind, code in _REFUSALS.items() if isinstance(exc, kind))
+    await close_with_error(client, exc.message, status)
+
+
+async def close_with_error(client: ClientChannel, message: str, status: int) -> None:
     # The browser shows an `error` instruction's message; it needs the tunnel id first.
     await client.send(tunnel_id("") + encode("error", message, str(status)))
     await client.close(status, message)
 
 
-async def _finish(
-    ctx: SessionContext, scope: AuditScope, session_id: str, upstream: Upstream, error: str
-) -> None:
-    directory = ctx.recording_dir(session_id)
+def _lost(upstream: Upstream, ending: RelayEnd, terminated_by: str | None) -> PamError | None:
+    """The loss of the session's route, if the relay saw one that nobody here caused (a
+    Terminate, or its user's deletion, closes the upstream too: those note who ended it)."""
+    if not ending.lost or terminated_by:
+        return None
     if upstream.peer is None:
-        kept, problem = await recordings.settled(directory), ""
+        return PamError(f"this node's guacd was lost: {ending.lost}", code="gateway_lost")
+    return PamError(
+        f"peer node '{upstream.peer.name}' was lost in the middle of the session: "
+        f"{ending.lost} ({upstream.gateway})",
+        code="peer_lost",
+    )
+
+
+async def _tell(client: ClientChannel, message: str, status: int) -> None:
+    """Why the session ends, told at once (the recordings may take a while)."""
+    with contextlib.suppress(OSError):
+        await client.send(encode("error", message, str(status)))
+
+
+async def _finish(
+    ctx: SessionContext,
+    scope: AuditScope,
+    session_id: str,
+    upstream: Upstream,
+    ending: RelayEnd,
+    client: ClientChannel,
+) -> End:
+    terminated_by = (await states.read(ctx.sessions, session_id)).terminated_by
+    lost = _lost(upstream, ending, terminated_by)
+    if lost is not None:
+        log.warning("session %s: %s", session_id, lost.message)
+        await _tell(client, f"{lost.message} ({lost.code})", LOST)
+    elif terminated_by and not ending.error:
+        await _tell(client, f"{terminated_by} terminated the session", SESSION_CLOSED)
+    directory = ctx.recording_dir(session_id)
+    kept: list[str] = []
+    problem, waiting_on = "", None
+    if upstream.peer is None:
+        kept = await recordings.settled(directory)
+    elif lost is not None:
+        waiting_on = upstream.peer.peer_id
     else:
-        kept, problem = await recordings.fetch_from_peer(
+        fetched = await recordings.fetch_from_peer(
             ctx.peers, upstream.peer.api, session_id, directory
         )
+        kept, problem = fetched.stored, fetched.gone
+        if fetched.pending:
+            log.warning("session %s: %s; asked again later", session_id, fetched.pending)
+            waiting_on = upstream.peer.peer_id
     if problem:
         log.warning("session %s: %s", session_id, problem)
     # guacd's own error (the host unreachable, the login refused) fails the session.
+    error = lost.message if lost is not None else ending.error
+    code = lost.code if lost is not None else "remote_error" if ending.error else ""
     how = End(
         SessionState.FAILED if error else SessionState.COMPLETED,
         error="; ".join(part for part in (error, problem) if part),
-        code="remote_error" if error else "",
+        code=code,
         bytes_in=upstream.stream.bytes_in,
         bytes_out=upstream.stream.bytes_out,
         recordings=kept,
+        recordings_on=waiting_on,
     )
     await lifecycle.ended(ctx.sessions, scope, session_id, how, directory)
+    return how

@@ -3,7 +3,9 @@
 Routes (under a site's `/api/`): `POST peer/sessions` (PeerSessionIn -> 201 PeerSessionTicket:
 the gateway front will let one connection through with that ticket, for that target only),
 `GET peer/sessions/{id}/recording?kind=recording|typescript` (the files the peer's guacd wrote,
-once the session has ended). The front itself speaks the Guacamole protocol: the main's first
+once the session has ended), `POST peer/sessions/{id}/watch` (PeerWatchIn -> 201
+PeerSessionTicket: the front lets one connection join that running session, read-only).
+The front itself speaks the Guacamole protocol: the main's first
 instruction is `ticket,<ticket>,<width>,<height>,<dpi>,<timezone>`; the front answers `ready`
 or `error` and then carries guacd's stream.
 """
@@ -35,6 +37,13 @@ class PeerSessionIn(Strict):
     target: SessionTargetIn
     credential: CredentialIn
     recording: bool = True
+
+
+class PeerWatchIn(Strict):
+    """What a main sends to have a Monitor join a session the peer's gateway carries."""
+
+    # Who watches, for the peer's audit trail.
+    watcher: Annotated[str, Field(min_length=1, max_length=160)]
 
 
 class PeerSessionTicket(BaseModel):

@@ -3,6 +3,9 @@ a program. The isolated-network version (main cannot reach the datacenter) is in
 
 from __future__ import annotations
 
+import json
+import os
+import signal
 import socket
 import ssl
 import time
@@ -13,10 +16,11 @@ from pamnode.lab.node_process import NodeProcess
 from pamnode.lab.ports import free_port
 from pamnode.lab.rdp import RdpServer
 from pamnode.lab.sshd import SshServer
-from pamnode.lab.tunnel_client import TunnelClient, run_command
+from pamnode.lab.tunnel_client import QUIET_S, TunnelClient, run_command
 from pamnode.lab.vnc import VncServer
 from pamnode.sessions.guacamole.protocol import Scanner, encode
 from tests.support.assets import add_asset
+from tests.support.cli import cli_env, log_in, run_cli
 from tests.support.db import run_sql
 from tests.support.identity import PASSWORD, add_user, create_tenant, error_of, expect
 from tests.support.jobs import run_jobs, ssh_host
@@ -452,3 +456,181 @@ def test_a_session_checks_the_host_key_a_job_pinned(lab, main_client):
         assert seen.errors, seen
         done = wait_session(main_client, impostor["id"], {"completed", "failed"})
         assert (done["state"], done["error_code"]) == ("failed", "remote_error")
+
+
+def _attached_through_east(lab, client, sshd, name: str) -> tuple[dict, TunnelClient]:
+    host = ssh_host(client, sshd, name)
+    _assign(client, host["id"], "east")
+    opened = open_session(client, host["id"])
+    tunnel = TunnelClient(lab["main"], opened["tunnel"], lab["admin"]).__enter__()
+    tunnel.pump(15, until="sync")
+    tunnel.settle(QUIET_S, 15)
+    return opened, tunnel
+
+
+def _fetched_later(client, session_id: str) -> dict:
+    """The session once the main has fetched its pending recordings (retried with backoff)."""
+    deadline = time.monotonic() + 60
+    while (found := wait_session(client, session_id, {"failed"}))["recordings_pending"]:
+        assert time.monotonic() < deadline, found
+        time.sleep(0.5)
+    return found
+
+
+def test_a_peer_killed_mid_session_is_lost_at_once_and_its_recording_fetched_later(
+    lab, main_client, sshd, tmp_path
+):
+    """The peer dies under a running session: the tunnel says `peer_lost` in words within
+    10 s, the row ends `failed peer_lost` with its recordings pending (not an error), and
+    once the peer is back the main fetches them by itself."""
+    opened, tunnel = _attached_through_east(lab, main_client, sshd, "lost-web")
+    try:
+        tunnel.type(f"{COMMAND}\n")
+        tunnel.settle(QUIET_S, 10)
+        killed = time.monotonic()
+        lab["peer"].kill()
+        seen = tunnel.pump(15, until="error")
+        noticed_s = time.monotonic() - killed
+    finally:
+        tunnel.__exit__(None, None, None)
+    try:
+        assert seen.errors, seen
+        said = seen.errors[-1][0]
+        assert "peer node 'east' was lost" in said and said.endswith("(peer_lost)"), said
+        assert noticed_s < 10, noticed_s
+        done = wait_session(main_client, opened["id"], {"completed", "failed"}, timeout=10)
+        assert (done["state"], done["error_code"]) == ("failed", "peer_lost"), done
+        assert (done["recordings"], done["recordings_pending"]) == ([], True), done
+        pending = main_client.get(
+            f"sessions/{opened['id']}/recording", params={"kind": "typescript"}
+        )
+        assert error_of(pending, 409)["code"] == "recording_pending"
+        # The CLI says the same in words.
+        env = cli_env(tmp_path / "cli")
+        password_file = tmp_path / "pw"
+        password_file.write_text(PASSWORD)
+        log_in(env, lab["main"], "corp", "tadmin", password_file)
+        shown = run_cli(env, "sessions", "show", opened["id"], "--json")
+        assert json.loads(shown.stdout)["recordings_pending"] is True
+        refused = run_cli(env, "sessions", "recording", opened["id"], check=False)
+        assert refused.returncode == 1, refused
+        assert "recordings are still on peer node 'east'" in refused.stderr, refused.stderr
+    finally:
+        lab["peer"].start()
+    found = _fetched_later(main_client, opened["id"])
+    assert "recording" in found["recordings"], found
+    assert found["error"].startswith("peer node 'east' was lost"), found
+
+
+def test_a_frozen_peer_is_lost_within_ten_seconds(lab, main_client, sshd):
+    """A peer that stops answering without closing anything (frozen, or its network cut):
+    guacd's keep-alive stops coming through, and the main gives up on it within 10 s."""
+    opened, tunnel = _attached_through_east(lab, main_client, sshd, "frozen-web")
+    pid = lab["peer"].proc.pid
+    try:
+        os.kill(pid, signal.SIGSTOP)
+        frozen = time.monotonic()
+        seen = tunnel.pump(20, until="error")
+        noticed_s = time.monotonic() - frozen
+    finally:
+        os.kill(pid, signal.SIGCONT)
+        tunnel.__exit__(None, None, None)
+    assert seen.errors, seen
+    assert "nothing came from the gateway for 10 s" in seen.errors[-1][0], seen.errors
+    # Silence counts from guacd's last `nop`, at most 5 s before the freeze.
+    assert noticed_s < 11, noticed_s
+    done = wait_session(main_client, opened["id"], {"completed", "failed"}, timeout=10)
+    assert (done["state"], done["error_code"]) == ("failed", "peer_lost"), done
+    found = _fetched_later(main_client, opened["id"])
+    assert "recording" in found["recordings"], found
+
+
+def _monitor(lab, tenant: str, session_id: str, token: str) -> TunnelClient:
+    return TunnelClient(lab["main"], f"/ztna/{tenant}/root/sessions/{session_id}/monitor", token)
+
+
+def _drawn(seen) -> int:
+    return sum(seen.opcodes[opcode] for opcode in ("img", "rect", "cfill", "blob"))
+
+
+@pytest.mark.parametrize("route", ["here", "peer"])
+def test_monitor_watches_a_session_live_read_only_and_is_audited(lab, main_client, sshd, route):
+    """An auditor watches an administrator's session (on the main's own guacd, or through the
+    peer's gateway: the peer's guacd joins it): the screen comes, the keys the auditor types
+    never reach the shell, the owner's keys do; the watch is audited and listed, and ends
+    with the session."""
+    host = ssh_host(main_client, sshd, f"watched-{route}")
+    if route == "peer":
+        _assign(main_client, host["id"], "east")
+    login = f"aud-{route}"
+    add_user(main_client, login, "auditor")
+    auditor = lab["main"].login("corp", "root", login, PASSWORD)
+    opened = open_session(main_client, host["id"])
+    with TunnelClient(lab["main"], opened["tunnel"], lab["admin"]) as owner:
+        owner.pump(15, until="sync")
+        owner.settle(QUIET_S, 15)
+        with _monitor(lab, "corp", opened["id"], auditor) as watcher:
+            watcher.pump(15, until="sync")
+            details = expect(main_client.get(f"sessions/{opened['id']}"), 200)
+            assert [(w["watcher"], w["ended_at"]) for w in details["watches"]] == [(login, None)]
+            watcher.type("echo intruder-$((5*5))\n")
+            watcher.pump(2)
+            for _ in range(3):
+                owner.type(f"{COMMAND}; exit\n")
+                for _ in range(10):
+                    owner.pump(0.5, until="disconnect")
+                    watcher.pump(0.5)
+                    if owner.seen.opcodes["disconnect"] or owner.seen.closed:
+                        break
+                if owner.seen.opcodes["disconnect"] or owner.seen.closed:
+                    break
+            # The session's end cuts its watchers.
+            watcher.pump(10)
+            assert watcher.seen.closed, watcher.seen
+    assert _drawn(watcher.seen) > 0, watcher.seen
+    # The watcher is told its screen stopped: guacd's `disconnect` to every user, or, when the
+    # session's tunnel cut the watch first, in words.
+    said = [error[0] for error in watcher.seen.errors]
+    assert said == ["the session ended"] or (watcher.seen.opcodes["disconnect"] and not said)
+    done = wait_session(main_client, opened["id"], {"completed", "failed"})
+    assert done["state"] == "completed", done
+    shown = typescript(main_client, opened["id"])
+    assert MARKER in shown and "intruder" not in shown
+    [watch] = done["watches"]
+    assert watch["watcher"] == login and watch["ended_at"] is not None
+    audited = run_sql(
+        lab["main"],
+        "SELECT actor, target FROM audit_events WHERE action = 'session.watch' AND actor = :a",
+        a=login,
+    )
+    assert audited == [(login, f"watched-{route}")]
+    if route == "peer":
+        on_peer = run_sql(
+            lab["peer"],
+            "SELECT details FROM audit_events WHERE action = 'session.watch'",
+        )
+        assert any(opened["id"] in str(row) and login in str(row) for row in on_peer), on_peer
+
+
+def test_monitor_is_refused_to_a_user_and_to_another_tenant(lab, main_client, sshd):
+    host = ssh_host(main_client, sshd, "unwatched")
+    add_user(main_client, "ulla")
+    ulla = lab["main"].login("corp", "root", "ulla", PASSWORD)
+    other_admin = create_tenant(lab["main"], "elsewhere")
+    opened = open_session(main_client, host["id"])
+    with TunnelClient(lab["main"], opened["tunnel"], lab["admin"]) as owner:
+        owner.pump(15, until="sync")
+        with _monitor(lab, "corp", opened["id"], ulla) as refused:
+            user_saw = refused.pump(10, until="error")
+        with _monitor(lab, "elsewhere", opened["id"], other_admin) as intruder:
+            intruder_saw = intruder.pump(10, until="error")
+        owner.pump(1)
+    assert user_saw.errors and "only who may read Reports > Sessions" in user_saw.errors[0][0]
+    assert _drawn(user_saw) == 0, user_saw
+    assert intruder_saw.errors and "has no session" in intruder_saw.errors[0][0]
+    done = wait_session(main_client, opened["id"], {"completed", "failed"})
+    assert done["watches"] == []
+    assert not run_sql(
+        lab["main"],
+        "SELECT id FROM audit_events WHERE action = 'session.watch' AND actor IN ('ulla')",
+    )

@@ -19,6 +19,7 @@ from pamnode.lab.openssh import OpenSshClient
 from pamnode.lab.ports import free_port
 from pamnode.lab.rdp import X224_CONNECTION_CONFIRM, X224_CONNECTION_REQUEST, RdpServer
 from pamnode.lab.vnc import exchange
+from tests.support.assets import add_asset
 from tests.support.cli import cli_env, log_in, run_cli
 from tests.support.db import run_sql
 from tests.support.identity import PASSWORD, add_user, create_tenant, error_of, expect
@@ -427,3 +428,51 @@ def test_a_throttled_login_is_refused_before_its_password_with_a_reason(lab, api
     done = ssh.ssh("guesser@corp#local-web", "true")
     assert done.returncode == 255 and b"Permission denied" in done.stderr
     assert b"pamnode: too many failed logins for this login" in done.stderr
+
+
+def test_a_shell_whose_peer_is_killed_ends_failed_peer_lost(lab, api):
+    """The peer carrying a shell dies: the client reads why at once and the row ends `failed`
+    with `peer_lost`, not `completed`."""
+    terminal = lab["ssh"].shell("tadmin@corp#remote-web")
+    try:
+        terminal.expect("$ ")
+        row = wait_session(api, newest_open(api)["id"], {"active"})
+        lab["peer"].kill()
+        try:
+            terminal.expect("peer node 'west' was lost in the middle of the session", timeout=10)
+            assert terminal.wait() != 0
+        finally:
+            lab["peer"].start()
+    finally:
+        terminal.close()
+    done = wait_session(api, row["id"], {"completed", "failed"}, timeout=10)
+    assert (done["state"], done["error_code"]) == ("failed", "peer_lost"), done
+    assert done["peer_node"] == "west"
+
+
+def test_an_rdp_pass_through_whose_peer_is_killed_ends_failed_peer_lost(lab, api):
+    """The route ends before the client: the main asks the peer, which does not answer, so
+    the row ends `failed peer_lost` (a target that ends the connection leaves `completed`)."""
+    with RdpServer("127.0.0.1", free_port()) as rdp:
+        desk = add_asset(
+            api,
+            "rdp-lost",
+            "windows-host",
+            properties={"host": "127.0.0.1", "session_port": rdp.port},
+            secrets={"username": "someone", "password": "unused-here"},
+        )
+        body = {"peer_node": "west", "enabled": True}
+        expect(api.post(f"assets/{desk['id']}/peer-nodes", json=body), 201)
+        offer = expect(api.post(f"assets/{desk['id']}/rdp-proxy"), 201)
+        with socket.create_connection(("127.0.0.1", offer["port"]), timeout=10) as client:
+            client.sendall(X224_CONNECTION_REQUEST)
+            assert client.recv(19)[5] == X224_CONNECTION_CONFIRM
+            wait_session(api, offer["session_id"], {"active"})
+            lab["peer"].kill()
+            try:
+                assert client.recv(65536) == b""
+                row = wait_session(api, offer["session_id"], {"completed", "failed"}, timeout=15)
+            finally:
+                lab["peer"].start()
+    assert (row["state"], row["error_code"]) == ("failed", "peer_lost"), row
+    assert row["error"].startswith("peer node 'west' was lost in the middle of the session")

@@ -64,10 +64,10 @@ async def test_guacds_error_ends_the_session_whichever_side_stops_first(guacd, l
     client = LeavingClient(leaves)
     far_end.sendall((encode("size", "0", "1024", "768") + HOST_KEY_ERROR).encode())
 
-    error = await asyncio.wait_for(relay(client, upstream), 5)
+    ended = await asyncio.wait_for(relay(client, upstream), 5)
 
     assert HOST_KEY_ERROR in client.received
-    assert error == "Aborted. See logs."
+    assert (ended.error, ended.lost) == ("Aborted. See logs.", "")
 
 
 async def test_an_error_and_a_disconnect_in_one_read_end_with_the_error(guacd):
@@ -75,16 +75,37 @@ async def test_an_error_and_a_disconnect_in_one_read_end_with_the_error(guacd):
     client = LeavingClient("first")
     far_end.sendall((encode("disconnect") + HOST_KEY_ERROR).encode())
 
-    assert await asyncio.wait_for(relay(client, upstream), 5) == "Aborted. See logs."
+    assert (await asyncio.wait_for(relay(client, upstream), 5)).error == "Aborted. See logs."
 
 
-@pytest.mark.parametrize("how", ["disconnect", "close"])
-async def test_guacds_own_end_without_an_error_is_a_clean_end(guacd, how):
+async def test_guacds_disconnect_is_a_clean_end(guacd):
+    upstream, far_end = guacd
+    far_end.sendall(encode("disconnect").encode())
+
+    ended = await asyncio.wait_for(relay(LeavingClient("never"), upstream), 5)
+    assert (ended.error, ended.lost) == ("", "")
+
+
+async def test_a_close_without_guacds_end_is_a_lost_route(guacd):
+    upstream, far_end = guacd
+    far_end.sendall(encode("sync", "1").encode())
+    far_end.close()
+
+    ended = await asyncio.wait_for(relay(LeavingClient("never"), upstream), 5)
+    assert ended.error == "" and "closed in the middle of the session" in ended.lost
+
+
+async def test_a_silent_gateway_is_lost_after_the_silence_bound(guacd):
+    """guacd says `nop` every 5 s: an upstream that says nothing for the bound is gone (a
+    frozen peer keeps its socket open), while one that keeps saying `nop` is not."""
     upstream, far_end = guacd
     client = LeavingClient("never")
-    if how == "disconnect":
-        far_end.sendall(encode("disconnect").encode())
-    else:
-        far_end.close()
+    relaying = asyncio.create_task(relay(client, upstream, silence_s=0.5))
+    for _ in range(4):
+        far_end.sendall(encode("nop").encode())
+        await asyncio.sleep(0.3)
+    assert not relaying.done()
 
-    assert await asyncio.wait_for(relay(client, upstream), 5) == ""
+    ended = await asyncio.wait_for(relaying, 5)
+    assert ended.lost == "nothing came from the gateway for 0.5 s"
+    assert client.received.count("3.nop;") == 4

@@ -153,3 +153,76 @@ def test_a_refused_access_says_why_and_what_to_do(lab, new_page, shot):
             shot(page, "session-04-refused")
         finally:
             expect_status(client.patch(f"api-tokens/{token['id']}", json={"enabled": True}), 200)
+
+
+def _monitor_web_1(page: Page, main, login: str) -> Page:
+    """Log in as `login`, find web-1's running session in Reports > Sessions, Monitor it."""
+    log_in(page, f"{main.base_url}/ztna/corp/root", login)
+    menu(page, "Sessions")
+    row = page.get_by_role("row").filter(has_text="web-1").filter(has_text="active").first
+    row.get_by_text("Actions").click()
+    row.get_by_role("link", name="Show Details").click()
+    page.get_by_role("link", name="Monitor").click()
+    expect(page.locator("#session-display")).to_have_attribute(
+        "data-state", "connected", timeout=30_000
+    )
+    return page
+
+
+def test_monitor_shows_a_session_live_read_only_then_terminate(lab, new_page, shot):
+    """An auditor watches the administrator's session through the peer: the screen is drawn,
+    the owner's page says who watches, the auditor's keys do nothing and it has no Terminate;
+    another administrator watches and Terminates it from the same page."""
+    main, _, _ = lab
+    with main.client("corp", token=main.login("corp", "root", "tadmin", PASSWORD)) as client:
+        for login, role in (("aud", "auditor"), ("boss", "administrator")):
+            expect_status(client.post("users", json={"login": login, "password": PASSWORD}), 201)
+            body = {"principal": login, "role": role}
+            expect_status(client.post("site-roles", json=body), 201)
+    owner = _access_web_1(new_page(), main)
+    expect(owner.locator("#session-display")).to_have_attribute(
+        "data-state", "connected", timeout=30_000
+    )
+
+    auditor = _monitor_web_1(new_page(), main, "aud")
+    auditor.wait_for_timeout(1500)
+    assert auditor.evaluate(COLOURS % "pamnodeSession") > 1
+    expect(auditor.locator("#session-state")).to_have_text("connected")
+    expect(auditor.get_by_role("button", name="Terminate")).to_have_count(0)
+    expect(owner.locator("#session-watchers")).to_contain_text(
+        "Being watched, read-only, by: aud", timeout=10_000
+    )
+    shot(auditor, "session-05-monitor")
+    shot(owner, "session-06-owner-told")
+    auditor.locator("#session-display").focus()
+    auditor.keyboard.type("echo intruder-$((5*5))")
+    auditor.keyboard.press("Enter")
+    owner.locator("#session-display").focus()
+    owner.keyboard.type("echo marker-$((6*7))")
+    owner.keyboard.press("Enter")
+    owner.wait_for_timeout(1500)
+
+    boss = _monitor_web_1(new_page(), main, "boss")
+    boss.on("dialog", lambda dialog: dialog.accept())
+    boss.get_by_role("button", name="Terminate").click()
+    expect(owner.locator("#session-message")).to_contain_text(
+        "boss terminated the session", timeout=30_000
+    )
+    expect(owner.locator("#session-state")).to_have_text("ended")
+    expect(auditor.locator("#session-message")).to_contain_text("ended", timeout=30_000)
+
+    expect(boss.get_by_role("definition").filter(has_text="terminated by boss")).to_be_visible(
+        timeout=30_000
+    )
+    watched = boss.get_by_role("table").filter(has_text="Watcher")
+    expect(watched.get_by_role("row").filter(has_text="aud")).to_be_visible()
+    expect(watched.get_by_role("row").filter(has_text="boss")).to_be_visible()
+    for _ in range(60):
+        if boss.get_by_role("link", name="Download typescript").count():
+            break
+        boss.wait_for_timeout(500)
+        boss.reload()
+    href = boss.get_by_role("link", name="Download typescript").get_attribute("href")
+    typescript = boss.request.get(f"{main.base_url}{href}").text()
+    assert "marker-42" in typescript and "intruder" not in typescript
+    shot(boss, "session-07-terminated-details")

@@ -81,6 +81,7 @@ async def session_page(request: Request, session_id: str, caller: Caller, db: DB
         title="Session details",
         session=session,
         may_terminate=may_terminate,
+        may_watch=report.may_watch(caller, session),
     )
 
 
@@ -89,6 +90,28 @@ async def session_view(request: Request, session_id: str, caller: Caller, db: DB
     """The remote screen: guacamole-common-js over this session's WebSocket tunnel."""
     session = await report.get_session(db, caller, session_id)
     return page(request, "sessions/view.html", caller, title=session.asset_name, session=session)
+
+
+@router.get("/sessions/{session_id}/monitor", response_class=HTMLResponse)
+async def session_monitor(request: Request, session_id: str, caller: Caller, db: DB) -> Response:
+    """Monitor: the session live, read-only, with Terminate (sessions/monitor.py)."""
+    session = await report.get_session(db, caller, session_id)
+    return page(
+        request,
+        "sessions/view.html",
+        caller,
+        title=f"Monitor {session.asset_name}",
+        session=session,
+        watching=True,
+        may_terminate=report.may_terminate(caller, session),
+    )
+
+
+@router.get("/sessions/{session_id}/watchers")
+async def session_watchers(session_id: str, caller: Caller, db: DB) -> dict[str, list[str]]:
+    """Who watches the session now: its page tells its owner."""
+    session = await report.get_session(db, caller, session_id)
+    return {"watching": session.watching}
 
 
 @router.get("/sessions/{session_id}/play", response_class=HTMLResponse)

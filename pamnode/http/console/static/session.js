@@ -6,6 +6,11 @@ const status = document.getElementById("session-state");
 const STATES = ["idle", "connecting", "waiting", "connected", "disconnecting", "disconnected"];
 
 const tunnel = new Guacamole.WebSocketTunnel(host.dataset.tunnel);
+// The node answers the tunnel's pings (every 0.5 s), so
+// silence means this node is unreachable: "unstable" after 1.5 s, over after 10 s. A silent
+// gateway behind it is this node's to notice (it ends the session with peer_lost, in words).
+tunnel.receiveTimeout = 10000;
+const UPSTREAM_TIMEOUT = 0x0202;
 const client = new Guacamole.Client(tunnel);
 const display = client.getDisplay();
 host.appendChild(display.getElement());
@@ -57,7 +62,12 @@ function say(reason, statusCode) {
   status.textContent = "ended";
 }
 
+// The client closes its tunnel itself as it disconnects (the user's Disconnect, an error).
+let clientState = 0;
+const leavingClient = () => clientState >= 4;
+
 client.onstatechange = (state) => {
+  clientState = state;
   const name = STATES[state] || String(state);
   if (!ended) {
     status.textContent = name;
@@ -65,27 +75,67 @@ client.onstatechange = (state) => {
   }
   if (name === "disconnected" && !ended) {
     ended = true;
-    message.querySelector(".reason").textContent = leaving
-      ? "You disconnected: the session has ended. Its recording is in Session details."
-      : "The session ended.";
+    message.querySelector(".reason").textContent = !leaving
+      ? "The session ended."
+      : host.dataset.readOnly === "true"
+        ? "You stopped watching; the session goes on."
+        : "You disconnected: the session has ended. Its recording is in Session details.";
     message.hidden = false;
   }
 };
 client.onerror = (error) => say(error.message || "", error.code);
-tunnel.onerror = (error) => say(error.message || "the connection to this node broke", error.code);
+tunnel.onerror = (error) =>
+  say(
+    error.code === UPSTREAM_TIMEOUT
+      ? "Nothing came from this node for 10 s: the connection to it was lost."
+      : error.message || "the connection to this node broke",
+    error.code,
+  );
+tunnel.onstatechange = (state) => {
+  if (ended) return;
+  if (state === Guacamole.Tunnel.State.UNSTABLE) {
+    status.textContent = "unstable: nothing received from this node for a moment";
+    host.dataset.state = "unstable";
+  } else if (state === Guacamole.Tunnel.State.OPEN && host.dataset.state === "unstable") {
+    status.textContent = "connected";
+    host.dataset.state = "connected";
+  } else if (state === Guacamole.Tunnel.State.CLOSED && !leavingClient()) {
+    // Closed by the node without a word (the client learns of no `disconnect`): said anyway.
+    say("The connection to the session closed.", 0);
+  }
+};
 
-const mouse = new Guacamole.Mouse(display.getElement());
-mouse.onEach(["mousedown", "mouseup", "mousemove"], (event) => client.sendMouseState(event.state, true));
-const keyboard = new Guacamole.Keyboard(host);
-keyboard.onkeydown = (keysym) => client.sendKeyEvent(1, keysym);
-keyboard.onkeyup = (keysym) => client.sendKeyEvent(0, keysym);
+// Monitor watches read-only: no key or mouse leaves the page (the node drops them anyway).
+if (host.dataset.readOnly !== "true") {
+  const mouse = new Guacamole.Mouse(display.getElement());
+  mouse.onEach(["mousedown", "mouseup", "mousemove"], (event) => client.sendMouseState(event.state, true));
+  const keyboard = new Guacamole.Keyboard(host);
+  keyboard.onkeydown = (keysym) => client.sendKeyEvent(1, keysym);
+  keyboard.onkeyup = (keysym) => client.sendKeyEvent(0, keysym);
+}
+
+// The owner is told who watches the session (Monitor), as long as they do.
+const watchers = document.getElementById("session-watchers");
+async function lookForWatchers() {
+  if (ended) return;
+  const answer = await fetch(host.dataset.watchers, { credentials: "same-origin" }).catch(() => null);
+  if (!answer || !answer.ok) return;
+  const { watching } = await answer.json();
+  watchers.textContent = watching.length
+    ? `Being watched, read-only, by: ${watching.join(", ")}. Every watch is recorded in the session's details.`
+    : "";
+  watchers.hidden = !watching.length;
+}
+if (watchers && host.dataset.watchers) window.setInterval(lookForWatchers, 3000);
 
 document.getElementById("session-disconnect").addEventListener("click", () => {
   leaving = true;
   client.disconnect();
 });
 // Closing the tab ends the session on every hop.
-window.addEventListener("pagehide", () => client.disconnect());
+window.addEventListener("pagehide", () => {
+  if (!ended) client.disconnect();
+});
 
 const size = new URLSearchParams({
   width: String(Math.max(host.clientWidth, 640)),
