@@ -1,5 +1,6 @@
 """The main node's client for the peer protocol: pinned TLS, the peer's token, clear failures."""
 
+import asyncio
 import ssl
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -11,10 +12,12 @@ from pydantic import BaseModel, ValidationError
 from pamnode.core.errors import PeerFailure
 from pamnode.core.metrics import NodeMetrics
 from pamnode.core.request_id import HEADER, outgoing_request_id
+from pamnode.peers.links import API, Links, LinkTransport, Opener, opener
 from pamnode.peers.trust import (
     connection_error,
     fetch_leaf,
     fingerprint,
+    open_pinned,
     pin_mismatch,
     pinned_context,
 )
@@ -36,6 +39,8 @@ class PeerEndpoint:
     token: str
     pin_sha256: str
     pin_pem: str
+    # The peer's id when it dials the main: its API is reached through its link.
+    link: str | None = None
 
     @property
     def host_port(self) -> tuple[str, int]:
@@ -99,14 +104,30 @@ def refusal(response: httpx.Response) -> PeerFailure:
 LIMITS = httpx.Limits(max_connections=None, max_keepalive_connections=200)
 
 
-def _client(endpoint: PeerEndpoint) -> httpx.AsyncClient:
+def _client(endpoint: PeerEndpoint, via: Opener | None) -> httpx.AsyncClient:
+    context = pinned_context(endpoint.pin_pem)
     return httpx.AsyncClient(
         base_url=endpoint.url.rstrip("/") + "/api/",
-        verify=pinned_context(endpoint.pin_pem),
+        verify=context,
         timeout=TIMEOUT,
         limits=LIMITS,
         headers={"Authorization": f"Bearer {endpoint.token}"},
+        transport=LinkTransport(via, context, LIMITS) if via is not None else None,
     )
+
+
+@dataclass(frozen=True)
+class ListenerEndpoint:
+    """How to reach a peer's gateway front or HTTP proxy: its address and pinned certificate."""
+
+    address: str
+    host: str
+    port: int
+    pin_sha256: str
+    pin_pem: str
+    # The peer's id when it dials the main, and the listener's name on its link.
+    link: str | None = None
+    name: str = ""
 
 
 class PeerClients:
@@ -116,9 +137,27 @@ class PeerClients:
     new client, and a peer that restarts with another certificate is checked on reconnect.
     """
 
-    def __init__(self, metrics: NodeMetrics) -> None:
+    def __init__(self, metrics: NodeMetrics, links: Links) -> None:
         self._clients: dict[PeerEndpoint, httpx.AsyncClient] = {}
         self._metrics = metrics
+        self.links = links
+
+    def via(self, link: str | None, listener: str) -> Opener | None:
+        """How to reach a peer's listener: through its link (a peer that dials), or None
+        (the main connects to its address)."""
+        return None if link is None else opener(self.links, link, listener)
+
+    async def open_listener(
+        self, target: ListenerEndpoint
+    ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        """Pinned TLS to a peer's gateway front or HTTP proxy, directly or through its link."""
+        return await open_pinned(
+            target.host,
+            target.port,
+            target.pin_sha256,
+            target.pin_pem,
+            self.via(target.link, target.name),
+        )
 
     async def call(
         self,
@@ -173,7 +212,7 @@ class PeerClients:
         uncounted (the caller decides whether it is one)."""
         client = self._clients.get(endpoint)
         if client is None:
-            client = self._clients[endpoint] = _client(endpoint)
+            client = self._clients[endpoint] = _client(endpoint, self.via(endpoint.link, API))
         host, port = endpoint.host_port
         request_timeout = (
             TIMEOUT if timeout is None else httpx.Timeout(timeout, connect=min(timeout, 10.0))
@@ -192,8 +231,12 @@ class PeerClients:
             raise PeerFailure(
                 f"{host}:{port} did not answer in time", code="connect_failed"
             ) from exc
+        except PeerFailure:
+            # The peer's link is down (or refused the stream).
+            self._metrics.peer_request(endpoint.url, "unreachable")
+            raise
         except httpx.TransportError as exc:
-            failure = await _transport_failure(endpoint, exc)
+            failure = await _transport_failure(endpoint, exc, self.via(endpoint.link, API))
             self._metrics.peer_request(
                 endpoint.url, "tls" if failure.code in _TLS_CODES else "unreachable"
             )
@@ -209,12 +252,14 @@ class PeerClients:
         self._clients.clear()
 
 
-async def _transport_failure(endpoint: PeerEndpoint, exc: httpx.TransportError) -> PeerFailure:
+async def _transport_failure(
+    endpoint: PeerEndpoint, exc: httpx.TransportError, via: Opener | None
+) -> PeerFailure:
     host, port = endpoint.host_port
     cause = _ssl_cause(exc)
     if isinstance(cause, ssl.SSLCertVerificationError):
         # Fetch what is presented now, so the message names both certificates.
-        presented = fingerprint(await fetch_leaf(host, port))
+        presented = fingerprint(await fetch_leaf(host, port, via))
         if presented != endpoint.pin_sha256:
             return pin_mismatch(endpoint.pin_sha256, presented)
     if cause is not None:

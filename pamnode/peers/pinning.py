@@ -11,6 +11,8 @@ from pamnode.db.base import utcnow
 from pamnode.identity.principal import Principal
 from pamnode.identity.roles import Permission
 from pamnode.peers.addresses import parse_component_address, parse_peer_url
+from pamnode.peers.connection import link_of
+from pamnode.peers.links import API, Links, opener
 from pamnode.peers.models import Component, PeerNode, PeerPin
 from pamnode.peers.registry import get_peer, require
 from pamnode.peers.trust import CertificateFacts, describe, fetch_leaf
@@ -36,20 +38,24 @@ class VerifiedCertificate:
     pinned_sha256: str | None
 
 
-async def _presented(peer: PeerNode, component: str) -> CertificateFacts:
+async def _presented(peer: PeerNode, component: str, links: Links) -> CertificateFacts:
     host, port = _component_address(peer, component)
+    link = link_of(peer)
+    # A peer that dials shows its certificate through its link: the main has no way in.
+    listener = API if component == Component.JOB_RUNNER else component
+    via = None if link is None else opener(links, link, listener)
     try:
-        return describe(await fetch_leaf(host, port))
+        return describe(await fetch_leaf(host, port, via))
     except PeerFailure as exc:
         raise InvalidInput(exc.message, code=exc.code) from exc
 
 
 async def verify_trust(
-    db: AsyncSession, principal: Principal, peer_id: str, component: str
+    db: AsyncSession, principal: Principal, peer_id: str, component: str, links: Links
 ) -> VerifiedCertificate:
     require(principal, Permission.PEERS_WRITE)
     peer = await get_peer(db, principal, peer_id)
-    facts = await _presented(peer, component)
+    facts = await _presented(peer, component, links)
     pin = peer.pin(component)
     record(
         db,
@@ -64,11 +70,16 @@ async def verify_trust(
 
 
 async def establish_trust(
-    db: AsyncSession, principal: Principal, peer_id: str, component: str, sha256: str
+    db: AsyncSession,
+    principal: Principal,
+    peer_id: str,
+    component: str,
+    sha256: str,
+    links: Links,
 ) -> VerifiedCertificate:
     require(principal, Permission.PEERS_WRITE)
     peer = await get_peer(db, principal, peer_id)
-    facts = await _presented(peer, component)
+    facts = await _presented(peer, component, links)
     shown = sha256.replace(":", "").upper()
     if shown != facts.sha256:
         raise Conflict(

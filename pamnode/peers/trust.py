@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives import serialization
 
 from pamnode.core.errors import PeerFailure
 from pamnode.crypto.fingerprints import fingerprint
+from pamnode.peers.links import Opener
 
 CONNECT_TIMEOUT_S = 10.0
 
@@ -56,15 +57,19 @@ def _unverified_context() -> ssl.SSLContext:
 
 
 async def _open_tls(
-    host: str, port: int, context: ssl.SSLContext
+    host: str, port: int, context: ssl.SSLContext, via: Opener | None = None
 ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-    """TLS to host:port, or a PeerFailure naming the layer that failed; a certificate the
-    context refuses is raised as it is, for the caller to explain."""
+    """TLS to host:port (or through the peer's link, `via`), or a PeerFailure naming the
+    layer that failed; a certificate the context refuses is raised as it is, for the caller
+    to explain."""
+
+    async def connect() -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        if via is None:
+            return await asyncio.open_connection(host, port, ssl=context, server_hostname=host)
+        return await asyncio.open_connection(sock=await via(), ssl=context, server_hostname=host)
+
     try:
-        return await asyncio.wait_for(
-            asyncio.open_connection(host, port, ssl=context, server_hostname=host),
-            CONNECT_TIMEOUT_S,
-        )
+        return await asyncio.wait_for(connect(), CONNECT_TIMEOUT_S)
     except ssl.SSLCertVerificationError:
         raise
     except OSError as exc:
@@ -75,9 +80,9 @@ async def _open_tls(
         ) from exc
 
 
-async def fetch_leaf(host: str, port: int) -> bytes:
+async def fetch_leaf(host: str, port: int, via: Opener | None = None) -> bytes:
     """Connect without trusting anything and return the leaf certificate the peer presents."""
-    _reader, writer = await _open_tls(host, port, _unverified_context())
+    _reader, writer = await _open_tls(host, port, _unverified_context(), via)
     try:
         ssl_object: ssl.SSLObject | None = writer.get_extra_info("ssl_object")
         der = ssl_object.getpeercert(binary_form=True) if ssl_object else None
@@ -120,14 +125,14 @@ def pin_mismatch(pinned_sha256: str, presented_sha256: str) -> PeerFailure:
 
 
 async def open_pinned(
-    host: str, port: int, pin_sha256: str, pin_pem: str
+    host: str, port: int, pin_sha256: str, pin_pem: str, via: Opener | None = None
 ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
     """A TLS connection that accepts exactly the pinned certificate, or a PeerFailure naming
     what failed (a changed certificate with both fingerprints)."""
     try:
-        return await _open_tls(host, port, pinned_context(pin_pem))
+        return await _open_tls(host, port, pinned_context(pin_pem), via)
     except ssl.SSLCertVerificationError as exc:
-        presented = fingerprint(await fetch_leaf(host, port))
+        presented = fingerprint(await fetch_leaf(host, port, via))
         if presented != pin_sha256:
             raise pin_mismatch(pin_sha256, presented) from exc
         raise connection_error(host, port, exc) from exc

@@ -20,7 +20,7 @@ from pamnode.core.errors import PeerFailure, Unavailable
 from pamnode.core.hostports import authority
 from pamnode.core.streams import Connection
 from pamnode.peers.routing import Candidate, Failover, dial
-from pamnode.peers.trust import connection_error, open_pinned
+from pamnode.peers.trust import connection_error
 from pamnode.proxy.context import ProxyContext
 from pamnode.proxy.wire import GRANT_HEADER, ProxyGrantIn, ProxyGrantOut, ProxyTargetIn
 from pamnode.sessions.attempts import recorder
@@ -105,7 +105,7 @@ async def _through(
         candidate.api, "POST", "peer/proxy-grants", ProxyGrantOut, body
     )
     proxy = candidate.listening
-    reader, writer = await open_pinned(proxy.host, proxy.port, proxy.pin_sha256, proxy.pin_pem)
+    reader, writer = await ctx.peers.open_listener(proxy)
     connection = Connection(reader, writer)
     asked = authority(host, port)
     writer.write(

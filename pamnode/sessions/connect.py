@@ -19,7 +19,6 @@ from pamnode.core.errors import PeerFailure, Unavailable
 from pamnode.identity.models import Site, Tenant
 from pamnode.peers.routing import Candidate, Failover, dial, plan_dial
 from pamnode.peers.selection import Purpose
-from pamnode.peers.trust import open_pinned
 from pamnode.sessions.attempts import recorder
 from pamnode.sessions.context import SessionContext
 from pamnode.sessions.guacamole.handshake import Display, GuacdRefused, handshake
@@ -152,9 +151,7 @@ async def _through(
         candidate.api, "POST", "peer/sessions", PeerSessionTicket, body
     )
     gateway = candidate.listening
-    reader, writer = await open_pinned(
-        gateway.host, gateway.port, gateway.pin_sha256, gateway.pin_pem
-    )
+    reader, writer = await ctx.peers.open_listener(gateway)
     stream = GuacStream(reader, writer)
     try:
         await stream.send(encode(TICKET_OPCODE, ticket.ticket, *display.args()))

@@ -29,6 +29,7 @@ from pamnode.identity.models import ApiToken, Site
 from pamnode.identity.principal import Principal
 from pamnode.identity.roles import Permission
 from pamnode.identity.tenants import ROOT_SITE
+from pamnode.link.models import LINK_KEYS
 from pamnode.peers.registry import PEER_ACCESS_TOKENS
 
 BATCH_SIZE = 200
@@ -55,6 +56,7 @@ SEALED_COLUMNS: tuple[SealedColumn, ...] = (
     API_TOKEN_JWTS,
     ASSET_SECRETS,
     BIND_PASSWORDS,
+    LINK_KEYS,
     PEER_ACCESS_TOKENS,
 )
 

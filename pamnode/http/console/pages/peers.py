@@ -131,16 +131,24 @@ def _trust_dialog(
 
 
 @router.post("/peer-nodes/{peer_id}/verify-trust", response_class=HTMLResponse)
-async def verify_trust(request: Request, peer_id: str, caller: Caller, db: DB) -> Response:
+async def verify_trust(
+    request: Request, peer_id: str, caller: Caller, db: DB, node: NodeDep
+) -> Response:
     body = validated(ComponentIn, await form_data(request))
-    verified = await pinning.verify_trust(db, caller, peer_id, body.component)
+    verified = await pinning.verify_trust(
+        db, caller, peer_id, body.component, node.peer_clients.links
+    )
     return _trust_dialog(request, caller, peer_id, body.component, verified)
 
 
 @router.post("/peer-nodes/{peer_id}/establish-trust", response_class=HTMLResponse)
-async def establish_trust(request: Request, peer_id: str, caller: Caller, db: DB) -> Response:
+async def establish_trust(
+    request: Request, peer_id: str, caller: Caller, db: DB, node: NodeDep
+) -> Response:
     body = validated(EstablishIn, await form_data(request))
-    verified = await pinning.establish_trust(db, caller, peer_id, body.component, body.sha256)
+    verified = await pinning.establish_trust(
+        db, caller, peer_id, body.component, body.sha256, node.peer_clients.links
+    )
     return _trust_dialog(request, caller, peer_id, body.component, verified)
 
 

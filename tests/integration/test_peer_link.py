@@ -1,0 +1,160 @@
+"""Peers that dial out: a real peer enrols at a real main with a one-time code, keeps a link
+to the main's HTTPS port, and the main reaches it only through that link (the Peer Node's
+address resolves nowhere): trust, Test Connection and a Unix Status Check with the peer's
+Node Signature. Revocation closes the link; a restarted main is linked again."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.support.assets import add_asset
+from tests.support.db import run_sql
+from tests.support.identity import PASSWORD, add_user, create_tenant, error_of, expect
+from tests.support.jobs import run_jobs, ssh_host
+from tests.support.peers import (
+    add_dialling_peer,
+    cert_sha256,
+    check_connection,
+    enrol_at_main,
+    establish_trust,
+    prepare_peer_site,
+    wait_link,
+)
+
+PEER_TENANT = "proxm-28"
+
+
+@pytest.fixture(scope="module")
+def world(node_factory):
+    main = node_factory("main")
+    # A short cap, so the restart test does not wait a minute for the next dial.
+    peer = node_factory("peer-nat", env={"PAMNODE_LINK_BACKOFF_CAP_S": "2"})
+    jwt = prepare_peer_site(peer, PEER_TENANT)
+    main_admin = create_tenant(main, "corp")
+    peer_admin = peer.login(PEER_TENANT, "root", "tadmin", PASSWORD)
+    return main, peer, main_admin, peer_admin, jwt
+
+
+def _enrolled(world, name: str) -> dict:
+    """A dialling Peer Node on the main, enrolled from the peer, its link up."""
+    main, peer, main_admin, peer_admin, jwt = world
+    with main.client("corp", token=main_admin) as client:
+        created = add_dialling_peer(client, name, peer, PEER_TENANT, jwt)
+        issued = expect(client.post(f"peer-nodes/{created['id']}/enrolment-code"), 200)
+    with peer.client(PEER_TENANT, token=peer_admin) as on_peer:
+        expect(enrol_at_main(on_peer, main, "corp", issued["code"], issued["main_sha256"]), 201)
+    with main.client("corp", token=main_admin) as client:
+        return wait_link(client, created["id"], connected=True)
+
+
+def test_enrolment_refuses_a_wrong_code_fingerprint_and_a_reused_code(world):
+    main, peer, main_admin, peer_admin, jwt = world
+    with main.client("corp", token=main_admin) as client:
+        created = add_dialling_peer(client, "nat-codes", peer, PEER_TENANT, jwt)
+        assert created["connection_mode"] == "peer_dials"
+        assert created["link"]["enrolled"] is False and created["link"]["connected"] is False
+        issued = expect(client.post(f"peer-nodes/{created['id']}/enrolment-code"), 200)
+    # The main shows its own certificate's fingerprint with the code.
+    assert issued["main_sha256"] == cert_sha256(main)
+    with peer.client(PEER_TENANT, token=peer_admin) as on_peer:
+        wrong = error_of(enrol_at_main(on_peer, main, "corp", "nope", issued["main_sha256"]), 422)
+        assert wrong["code"] == "enrolment_code_invalid"
+        other = error_of(enrol_at_main(on_peer, main, "corp", issued["code"], "AB" * 32), 409)
+        assert other["code"] == "main_fingerprint_mismatch"
+        assert issued["main_sha256"] in other["message"]
+        enrolled = expect(
+            enrol_at_main(on_peer, main, "corp", issued["code"], issued["main_sha256"]), 201
+        )
+        again = error_of(
+            enrol_at_main(on_peer, main, "corp", issued["code"], issued["main_sha256"]), 409
+        )
+    assert again["code"] == "enrolment_code_used"
+    with main.client("corp", token=main_admin) as client:
+        shown = expect(client.get(f"peer-nodes/{created['id']}"), 200)
+        trail = expect(client.get("audit-events"), 200)
+    assert shown["link"]["enrolled"] is True
+    assert shown["link"]["key_sha256"] == enrolled["key_sha256"]
+    actions = {event["action"] for event in trail if event["target"] == "nat-codes"}
+    assert {"peer-node.link-code", "peer-node.link-enrol"} <= actions
+
+
+def test_an_expired_code_is_refused(world):
+    main, peer, main_admin, peer_admin, jwt = world
+    with main.client("corp", token=main_admin) as client:
+        created = add_dialling_peer(client, "nat-late", peer, PEER_TENANT, jwt)
+        issued = expect(client.post(f"peer-nodes/{created['id']}/enrolment-code"), 200)
+    # As if its 30 minutes had passed: it ran out when the Peer Node was made.
+    run_sql(
+        main,
+        "UPDATE peer_nodes SET link_code_expires_at = created_at WHERE id = :id",
+        id=created["id"],
+    )
+    with peer.client(PEER_TENANT, token=peer_admin) as on_peer:
+        late = enrol_at_main(on_peer, main, "corp", issued["code"], issued["main_sha256"])
+    assert error_of(late, 422)["code"] == "enrolment_code_expired"
+
+
+def test_only_administrators_issue_codes_and_enrol(world):
+    main, peer, main_admin, _, jwt = world
+    with main.client("corp", token=main_admin) as client:
+        created = add_dialling_peer(client, "nat-roles", peer, PEER_TENANT, jwt)
+        add_user(client, "auditor-1", "auditor")
+    auditor = main.login("corp", "root", "auditor-1", PASSWORD)
+    with main.client("corp", token=auditor) as client:
+        refused = client.post(f"peer-nodes/{created['id']}/enrolment-code")
+    assert error_of(refused, 403)["code"] == "permission_denied"
+    with peer.client(PEER_TENANT, token=peer.login(PEER_TENANT, "root", "tadmin", PASSWORD)) as p:
+        add_user(p, "auditor-2", "auditor")
+    on_peer_auditor = peer.login(PEER_TENANT, "root", "auditor-2", PASSWORD)
+    with peer.client(PEER_TENANT, token=on_peer_auditor) as on_peer:
+        denied = enrol_at_main(on_peer, main, "corp", "any", "AB" * 32)
+    assert error_of(denied, 403)["code"] == "permission_denied"
+
+
+def test_a_status_check_runs_through_the_link(world, sshd):
+    main, peer, main_admin, _, _ = world
+    linked = _enrolled(world, "nat1")
+    assert linked["link"]["peer_version"] and linked["link"]["connected_since"]
+    with main.client("corp", token=main_admin) as client:
+        # Verify Trust reaches the peer's API through the link: the certificate is the peer's.
+        pinned = establish_trust(client, linked["id"])
+        assert pinned["sha256"] == cert_sha256(peer)
+        checked = check_connection(client, linked["id"])
+        assert (checked["ok"], checked["tenant"]) == (True, PEER_TENANT), checked
+        box = add_asset(client, "behind-nat", "container")
+        asset = ssh_host(client, sshd, "nat-web-1", box["id"])
+        expect(client.post(f"assets/{box['id']}/peer-nodes", json={"peer_node": "nat1"}), 201)
+        (job,) = run_jobs(client, asset["id"])
+        shown = wait_link(client, linked["id"], connected=True)
+    assert job["state"] == "succeeded", job
+    assert job["node_signature"] == "peer-nat::proxm-28::root"
+    assert [(a["peer_node"], a["outcome"]) for a in job["attempts"]] == [("nat1", "ran")]
+    assert shown["link"]["last_heartbeat"] and shown["link"]["round_trip_ms"] is not None
+
+
+def test_revoking_the_enrolment_closes_the_link(world):
+    main, peer, main_admin, peer_admin, _ = world
+    linked = _enrolled(world, "nat-revoked")
+    with main.client("corp", token=main_admin) as client:
+        establish_trust(client, linked["id"])
+        expect(client.post(f"peer-nodes/{linked['id']}/revoke-link"), 204)
+        # At once: no waiting for a heartbeat.
+        shown = expect(client.get(f"peer-nodes/{linked['id']}"), 200)
+        assert shown["link"]["connected"] is False and shown["link"]["enrolled"] is False
+        down = check_connection(client, linked["id"])
+        again = error_of(client.post(f"peer-nodes/{linked['id']}/revoke-link"), 409)
+    assert (down["ok"], down["code"]) == (False, "link_down")
+    assert again["code"] == "link_not_enrolled"
+    with peer.client(PEER_TENANT, token=peer_admin) as on_peer:
+        state = expect(on_peer.get("main-link"), 200)
+    assert state["connected"] is False
+
+
+def test_the_link_comes_back_after_the_main_restarts(world):
+    main = world[0]
+    linked = _enrolled(world, "nat-restart")
+    main.restart()
+    token = main.login("corp", "root", "tadmin", PASSWORD)
+    with main.client("corp", token=token) as client:
+        back = wait_link(client, linked["id"], connected=True)
+    assert back["link"]["connected_since"] > linked["link"]["connected_since"]
