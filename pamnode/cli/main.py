@@ -20,6 +20,7 @@ from pamnode.cli.assets import asset_app, register_asset_commands
 from pamnode.cli.backup import register_backup_commands
 from pamnode.cli.directories import directory_app
 from pamnode.cli.jobs import execute, jobs_app, script_app
+from pamnode.cli.link import link_app
 from pamnode.cli.options import DatabaseUrl, DataDir, local_settings
 from pamnode.cli.peers import peer_app
 from pamnode.cli.sessions import sessions_app
@@ -289,6 +290,7 @@ register_admin_commands(app)
 register_asset_commands(app)
 register_backup_commands(app)
 app.add_typer(peer_app, name="peer")
+app.add_typer(link_app, name="peer-link")
 app.add_typer(directory_app, name="directory")
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(sessions_app, name="sessions")

@@ -94,11 +94,13 @@ class Mux:
         accept: Accept | None = None,
         on_heartbeat: Callable[[float], None] | None = None,
         heartbeat_s: float = HEARTBEAT_S,
+        dead_after_s: float = DEAD_AFTER_S,
     ) -> None:
         self._channel = channel
         self._accept = accept
         self._on_heartbeat = on_heartbeat
         self._heartbeat_s = heartbeat_s
+        self._dead_after_s = dead_after_s
         self._streams: dict[int, _Stream] = {}
         self._next_sid = 1
         self._send_lock = asyncio.Lock()
@@ -298,10 +300,10 @@ class Mux:
         sent = 0.0
         while True:
             now = time.monotonic()
-            if now - self._last_heard > DEAD_AFTER_S:
-                self.close_reason = f"nothing heard for {DEAD_AFTER_S:.0f} s"
+            if now - self._last_heard > self._dead_after_s:
+                self.close_reason = f"nothing heard for {self._dead_after_s:.0f} s"
                 return
             if now - sent >= self._heartbeat_s:
                 sent = now
                 await self._send(Kind.PING, 0, _STAMP.pack(now))
-            await asyncio.sleep(1.0)
+            await asyncio.sleep(min(1.0, self._dead_after_s / 4))

@@ -5,9 +5,14 @@ Node Signature. Revocation closes the link; a restarted main is linked again."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
+from pamnode.lab.ports import free_port
+from pamnode.lab.tinyproxy import TinyProxy
 from tests.support.assets import add_asset
+from tests.support.cli import cli_env, log_in, run_cli
 from tests.support.db import run_sql
 from tests.support.identity import PASSWORD, add_user, create_tenant, error_of, expect
 from tests.support.jobs import run_jobs, ssh_host
@@ -150,11 +155,57 @@ def test_revoking_the_enrolment_closes_the_link(world):
     assert state["connected"] is False
 
 
-def test_the_link_comes_back_after_the_main_restarts(world):
-    main = world[0]
-    linked = _enrolled(world, "nat-restart")
+def test_the_link_comes_back_after_the_main_restarts(world, tmp_path):
+    main, peer, main_admin, _, jwt = world
+    with main.client("corp", token=main_admin) as client:
+        created = add_dialling_peer(client, "nat-restart", peer, PEER_TENANT, jwt)
+    # Both administrators' shells, with the CLI this time.
+    password_file = tmp_path / "pw"
+    password_file.write_text(PASSWORD + "\n")
+    on_main, on_peer = cli_env(tmp_path / "main"), cli_env(tmp_path / "peer")
+    log_in(on_main, main, "corp", "tadmin", password_file)
+    log_in(on_peer, peer, PEER_TENANT, "tadmin", password_file)
+    issued = json.loads(run_cli(on_main, "peer", "enrolment-code", "nat-restart", "--json").stdout)
+    main_url = f"{main.base_url}/ztna/corp/root"
+    args = [
+        "--main-url",
+        main_url,
+        "--code",
+        issued["code"],
+        "--fingerprint",
+        issued["main_sha256"],
+    ]
+    run_cli(on_peer, "peer-link", "enrol", *args)
+    reused = run_cli(on_peer, "peer-link", "enrol", *args, check=False)
+    assert reused.returncode == 1 and "the enrolment code was used already" in reused.stderr
+    with main.client("corp", token=main_admin) as client:
+        linked = wait_link(client, created["id"], connected=True)
     main.restart()
     token = main.login("corp", "root", "tadmin", PASSWORD)
     with main.client("corp", token=token) as client:
         back = wait_link(client, linked["id"], connected=True)
     assert back["link"]["connected_since"] > linked["link"]["connected_since"]
+
+
+def test_a_peer_behind_an_http_proxy_links_through_it(world, node_factory):
+    main, _, main_admin, _, _ = world
+    with TinyProxy("127.0.0.1", free_port(), [main.port]) as proxy:
+        # Its only way out: the proxy its environment names (as curl reads it).
+        env = {"https_proxy": proxy.url, "no_proxy": "", "NO_PROXY": ""}
+        peer = node_factory("peer-proxied", env=env)
+        jwt = prepare_peer_site(peer, "proxm-29")
+        admin = peer.login("proxm-29", "root", "tadmin", PASSWORD)
+        with main.client("corp", token=main_admin) as client:
+            created = add_dialling_peer(client, "proxied", peer, "proxm-29", jwt)
+            issued = expect(client.post(f"peer-nodes/{created['id']}/enrolment-code"), 200)
+        with peer.client("proxm-29", token=admin) as on_peer:
+            enrolled = enrol_at_main(on_peer, main, "corp", issued["code"], issued["main_sha256"])
+            expect(enrolled, 201)
+        with main.client("corp", token=main_admin) as client:
+            wait_link(client, created["id"], connected=True)
+            establish_trust(client, created["id"])
+            checked = check_connection(client, created["id"])
+        carried = proxy.log_text()
+    assert (checked["ok"], checked["tenant"]) == (True, "proxm-29"), checked
+    # The fingerprint check, the enrolment and the link each went through the proxy.
+    assert carried.count(f"CONNECT 127.0.0.1:{main.port} ") >= 3, carried
