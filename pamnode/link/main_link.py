@@ -31,9 +31,9 @@ from pamnode.peers.trust import describe, fetch_leaf, pinned_context
 _SHA256 = re.compile(r"^[0-9A-F]{64}$")
 
 
-def _require(principal: Principal) -> None:
+def _require(principal: Principal, permission: Permission) -> None:
     refuse_base_tenant(principal.tenant, "keep a link to a main node")
-    principal.require(Permission.PEERS_WRITE)
+    principal.require(permission)
 
 
 def _fingerprint(text: str) -> str:
@@ -62,7 +62,7 @@ async def enrol(
     code: str,
     main_fingerprint: str,
 ) -> MainLink:
-    _require(principal)
+    _require(principal, Permission.PEERS_WRITE)
     main = parse_site_url(main_url, "main URL", code="invalid_main_url")
     wanted = _fingerprint(main_fingerprint)
 
@@ -113,7 +113,7 @@ async def enrol(
 
 
 async def read(db: AsyncSession, principal: Principal, uplinks: Uplinks) -> Enrolled:
-    _require(principal)
+    _require(principal, Permission.PEERS_READ)
     link = await db.scalar(select(MainLink).where(MainLink.site_id == principal.site.id))
     if link is None:
         raise NotFound("this site is enrolled at no main node", code="main_link_not_found")
@@ -123,6 +123,7 @@ async def read(db: AsyncSession, principal: Principal, uplinks: Uplinks) -> Enro
 async def forget(db: AsyncSession, principal: Principal, uplinks: Uplinks) -> None:
     """The site's enrolment is dropped here and its link closed (the main keeps its Peer
     Node: revoke it there)."""
+    _require(principal, Permission.PEERS_WRITE)
     found = await read(db, principal, uplinks)
     await db.delete(found.link)
     record(db, principal.audit_scope, AuditAction.MAIN_LINK_FORGET, found.link.main_url)

@@ -11,12 +11,14 @@ import pytest
 
 from pamnode.lab.ports import free_port
 from pamnode.lab.tinyproxy import TinyProxy
+from pamnode.lab.tunnel_client import run_command
 from tests.support.assets import add_asset
 from tests.support.cli import cli_env, log_in, run_cli
 from tests.support.db import run_sql
 from tests.support.identity import PASSWORD, add_user, create_tenant, error_of, expect
 from tests.support.jobs import run_jobs, ssh_host
 from tests.support.peers import (
+    UNREACHABLE,
     add_dialling_peer,
     cert_sha256,
     check_connection,
@@ -25,8 +27,12 @@ from tests.support.peers import (
     prepare_peer_site,
     wait_link,
 )
+from tests.support.sessions import open_session, typescript, wait_session
 
 PEER_TENANT = "proxm-28"
+# Typed in a session, and checked as computed: the typescript holds it only if the shell ran it.
+COMMAND = "echo marker-$((6*7))"
+MARKER = "marker-42"
 
 
 @pytest.fixture(scope="module")
@@ -209,3 +215,38 @@ def test_a_peer_behind_an_http_proxy_links_through_it(world, node_factory):
     assert (checked["ok"], checked["tenant"]) == (True, "proxm-29"), checked
     # The fingerprint check, the enrolment and the link each went through the proxy.
     assert carried.count(f"CONNECT 127.0.0.1:{main.port} ") >= 3, carried
+
+
+def test_a_gateway_session_runs_through_the_link(world, node_factory, sshd):
+    main, _, main_admin, _, _ = world
+    peer = node_factory("peer-gw", env={"PAMNODE_GATEWAY_PORT": str(free_port())})
+    jwt = prepare_peer_site(peer, "proxm-30")
+    admin = peer.login("proxm-30", "root", "tadmin", PASSWORD)
+    # The gateway's address names the listener only: the main reaches it through the link.
+    gateway = {"gateway": True, "gateway_address": f"{UNREACHABLE}:4822"}
+    with main.client("corp", token=main_admin) as client:
+        created = add_dialling_peer(client, "gw", peer, "proxm-30", jwt, **gateway)
+        issued = expect(client.post(f"peer-nodes/{created['id']}/enrolment-code"), 200)
+    with peer.client("proxm-30", token=admin) as on_peer:
+        expect(enrol_at_main(on_peer, main, "corp", issued["code"], issued["main_sha256"]), 201)
+    with main.client("corp", token=main_admin) as client:
+        wait_link(client, created["id"], connected=True)
+        establish_trust(client, created["id"])
+        shown = establish_trust(client, created["id"], "gateway")
+        assert shown["sha256"] == cert_sha256(peer)
+        checked = check_connection(client, created["id"])
+        assert [(c["component"], c["ok"]) for c in checked["components"]] == [
+            ("job-runner", True),
+            ("gateway", True),
+        ], checked
+        host = ssh_host(client, sshd, "gw-web")
+        expect(client.post(f"assets/{host['id']}/peer-nodes", json={"peer_node": "gw"}), 201)
+        opened = open_session(client, host["id"])
+        seen = run_command(main, main_admin, opened["tunnel"], COMMAND)
+        done = wait_session(client, opened["id"], {"completed", "failed"})
+        # The recording is fetched from the peer's API, through the link too.
+        carried = typescript(client, opened["id"])
+    assert seen.opcodes["sync"] > 0 and not seen.errors
+    assert done["state"] == "completed", done
+    assert (done["peer_node"], done["node_signature"]) == ("gw", "peer-gw::proxm-30::root")
+    assert MARKER in carried
