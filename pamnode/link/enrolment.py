@@ -10,6 +10,7 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -17,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from pamnode.audit.actions import AuditAction
 from pamnode.audit.service import AuditScope, record
 from pamnode.core.errors import Conflict, InvalidInput, Unauthenticated
+from pamnode.crypto.keyring import KeyRing
 from pamnode.db.base import utcnow
 from pamnode.db.commits import after_commit
 from pamnode.identity.principal import Principal
@@ -25,6 +27,7 @@ from pamnode.identity.tenants import find_site, find_tenant
 from pamnode.link.hub import LinkHub
 from pamnode.link.keys import key_fingerprint, valid_public_key, verify
 from pamnode.link.wire import Answer, Enrolment
+from pamnode.peers import registry
 from pamnode.peers.models import ConnectionMode, PeerNode
 from pamnode.peers.registry import get_peer, require
 
@@ -168,6 +171,27 @@ async def revoke(db: AsyncSession, principal: Principal, peer_id: str, hub: Link
         db, principal.audit_scope, AuditAction.PEER_NODE_LINK_REVOKE, peer.name, key_sha256=shown
     )
     close_when_committed(db, hub, peer.id, "the enrolment was revoked")
+
+
+async def update_peer(
+    db: AsyncSession,
+    ring: KeyRing,
+    principal: Principal,
+    peer_id: str,
+    changes: dict[str, Any],
+    hub: LinkHub,
+) -> PeerNode:
+    """The Peer Node changed (`registry.update_peer`); a peer that no longer dials, or is
+    disabled, loses its link."""
+    peer = await registry.update_peer(db, ring, principal, peer_id, changes)
+    if peer.connection_mode != ConnectionMode.PEER_DIALS or not peer.enabled:
+        close_when_committed(db, hub, peer.id, "the peer node no longer dials, or is disabled")
+    return peer
+
+
+async def delete_peer(db: AsyncSession, principal: Principal, peer_id: str, hub: LinkHub) -> None:
+    await registry.delete_peer(db, principal, peer_id)
+    close_when_committed(db, hub, peer_id, "the peer node was deleted")
 
 
 def close_when_committed(db: AsyncSession, hub: LinkHub, peer_id: str, reason: str) -> None:

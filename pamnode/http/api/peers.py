@@ -4,7 +4,6 @@ from fastapi import APIRouter, status
 
 from pamnode.http.deps import DB, Caller, NodeDep
 from pamnode.link import enrolment
-from pamnode.link.enrolment import close_when_committed
 from pamnode.link.hub import LinkHub
 from pamnode.link.keys import key_fingerprint
 from pamnode.link.schemas import EnrolmentCodeOut
@@ -26,7 +25,8 @@ from pamnode.peers.schemas import (
 router = APIRouter(prefix="/peer-nodes", tags=["peer nodes"])
 
 
-def _link(peer: PeerNode, hub: LinkHub) -> LinkOut | None:
+def link_view(peer: PeerNode, hub: LinkHub) -> LinkOut | None:
+    """A dialling peer's link as this main sees it (the API's answer and the console's)."""
     if peer.connection_mode != ConnectionMode.PEER_DIALS:
         return None
     status = hub.status(peer.id)
@@ -71,7 +71,7 @@ def _out(peer: PeerNode, hub: LinkHub) -> PeerNodeOut:
         http_proxy_address=peer.http_proxy_address,
         enabled=peer.enabled,
         connection_mode=peer.connection_mode,
-        link=_link(peer, hub),
+        link=link_view(peer, hub),
         trust=trust,
         warnings=registry.warnings(peer),
         created_at=peer.created_at,
@@ -99,16 +99,13 @@ async def update_peer(
     peer_id: str, body: PeerNodePatch, caller: Caller, db: DB, node: NodeDep
 ) -> PeerNodeOut:
     changes = body.model_dump(exclude_unset=True)
-    peer = await registry.update_peer(db, node.keyring, caller, peer_id, changes)
-    if peer.connection_mode != ConnectionMode.PEER_DIALS or not peer.enabled:
-        close_when_committed(db, node.links.hub, peer.id, "the peer node no longer dials")
+    peer = await enrolment.update_peer(db, node.keyring, caller, peer_id, changes, node.links.hub)
     return _out(peer, node.links.hub)
 
 
 @router.delete("/{peer_id}", status_code=status.HTTP_204_NO_CONTENT)
 async def delete_peer(peer_id: str, caller: Caller, db: DB, node: NodeDep) -> None:
-    await registry.delete_peer(db, caller, peer_id)
-    close_when_committed(db, node.links.hub, peer_id, "the peer node was deleted")
+    await enrolment.delete_peer(db, caller, peer_id, node.links.hub)
 
 
 @router.post("/{peer_id}/enrolment-code")
