@@ -16,7 +16,7 @@ from tests.support.assets import add_asset
 from tests.support.cli import cli_env, log_in, run_cli
 from tests.support.db import run_sql
 from tests.support.identity import PASSWORD, add_user, create_tenant, error_of, expect
-from tests.support.jobs import run_jobs, ssh_host
+from tests.support.jobs import run_jobs, ssh_host, start_jobs, wait_job
 from tests.support.peers import (
     UNREACHABLE,
     add_dialling_peer,
@@ -161,7 +161,7 @@ def test_revoking_the_enrolment_closes_the_link(world):
     assert state["connected"] is False
 
 
-def test_the_link_comes_back_after_the_main_restarts(world, tmp_path):
+def test_the_link_comes_back_after_the_main_restarts_mid_job(world, tmp_path, sshd):
     main, peer, main_admin, _, jwt = world
     with main.client("corp", token=main_admin) as client:
         created = add_dialling_peer(client, "nat-restart", peer, PEER_TENANT, jwt)
@@ -186,11 +186,27 @@ def test_the_link_comes_back_after_the_main_restarts(world, tmp_path):
     assert reused.returncode == 1 and "the enrolment code was used already" in reused.stderr
     with main.client("corp", token=main_admin) as client:
         linked = wait_link(client, created["id"], connected=True)
+        establish_trust(client, created["id"])
+        box = add_asset(client, "behind-restart", "container")
+        asset = ssh_host(client, sshd, "restart-web", box["id"])
+        body = {"peer_node": "nat-restart"}
+        expect(client.post(f"assets/{box['id']}/peer-nodes", json=body), 201)
+        script = {"name": "slow", "type": "shell", "body": "echo start; sleep 4; echo done"}
+        expect(client.post("scripts", json=script), 201)
+        (job,) = start_jobs(client, asset["id"], task="script", script="slow", timeout_s=60)
+        wait_job(client, job["id"], timeout=15, states={"running"})
+    # The main goes away mid-job: the link drops, the peer dials again, and the job is
+    # followed to its end through the new link.
     main.restart()
     token = main.login("corp", "root", "tadmin", PASSWORD)
     with main.client("corp", token=token) as client:
         back = wait_link(client, linked["id"], connected=True)
+        done = wait_job(client, job["id"])
     assert back["link"]["connected_since"] > linked["link"]["connected_since"]
+    assert done["state"] == "succeeded", done
+    assert "done" in done["output"] and len(done["attempts"]) == 1
+    # Run once: the peer has the one job.
+    assert run_sql(peer, "SELECT count(*) FROM jobs WHERE id = :id", id=job["id"]) == [(1,)]
 
 
 def test_a_peer_behind_an_http_proxy_links_through_it(world, node_factory):
