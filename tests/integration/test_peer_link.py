@@ -6,6 +6,9 @@ Node Signature. Revocation closes the link; a restarted main is linked again."""
 from __future__ import annotations
 
 import json
+import os
+import signal
+import time
 
 import pytest
 
@@ -266,3 +269,22 @@ def test_a_gateway_session_runs_through_the_link(world, node_factory, sshd):
     assert done["state"] == "completed", done
     assert (done["peer_node"], done["node_signature"]) == ("gw", "peer-gw::proxm-30::root")
     assert MARKER in carried
+
+
+def test_a_frozen_peer_is_seen_dead_within_15_s_and_links_again(world):
+    main, peer, main_admin, _, _ = world
+    linked = _enrolled(world, "nat-frozen")
+    assert peer.proc is not None
+    # Frozen, not gone: its TCP connection stays open, only the heartbeats stop.
+    os.kill(peer.proc.pid, signal.SIGSTOP)
+    stopped = time.monotonic()
+    try:
+        with main.client("corp", token=main_admin) as client:
+            wait_link(client, linked["id"], connected=False, timeout=20)
+            seen_after = time.monotonic() - stopped
+    finally:
+        os.kill(peer.proc.pid, signal.SIGCONT)
+    assert seen_after < 15, seen_after
+    with main.client("corp", token=main_admin) as client:
+        back = wait_link(client, linked["id"], connected=True)
+    assert back["link"]["connected_since"] > linked["link"]["connected_since"]
