@@ -5,13 +5,16 @@ Node Signature. Revocation closes the link; a restarted main is linked again."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import signal
 import time
+from typing import Any
 
 import pytest
 
+from pamnode.lab.openssh import OpenSshClient
 from pamnode.lab.ports import free_port
 from pamnode.lab.tinyproxy import TinyProxy
 from pamnode.lab.tunnel_client import run_command
@@ -33,6 +36,7 @@ from tests.support.peers import (
 from tests.support.sessions import open_session, typescript, wait_session
 
 PEER_TENANT = "proxm-28"
+SSH_PROXY_PORT = free_port()
 # Typed in a session, and checked as computed: the typescript holds it only if the shell ran it.
 COMMAND = "echo marker-$((6*7))"
 MARKER = "marker-42"
@@ -40,7 +44,7 @@ MARKER = "marker-42"
 
 @pytest.fixture(scope="module")
 def world(node_factory):
-    main = node_factory("main")
+    main = node_factory("main", env={"PAMNODE_SSH_PROXY_PORT": str(SSH_PROXY_PORT)})
     # A short cap, so the restart test does not wait a minute for the next dial.
     peer = node_factory("peer-nat", env={"PAMNODE_LINK_BACKOFF_CAP_S": "2"})
     jwt = prepare_peer_site(peer, PEER_TENANT)
@@ -49,16 +53,21 @@ def world(node_factory):
     return main, peer, main_admin, peer_admin, jwt
 
 
-def _enrolled(world, name: str) -> dict:
-    """A dialling Peer Node on the main, enrolled from the peer, its link up."""
-    main, peer, main_admin, peer_admin, jwt = world
+def _linked(main, main_admin: str, peer, tenant: str, jwt: str, name: str, **fields: Any) -> dict:
+    """A dialling Peer Node on the main, enrolled from the peer's site, its link up."""
     with main.client("corp", token=main_admin) as client:
-        created = add_dialling_peer(client, name, peer, PEER_TENANT, jwt)
+        created = add_dialling_peer(client, name, peer, tenant, jwt, **fields)
         issued = expect(client.post(f"peer-nodes/{created['id']}/enrolment-code"), 200)
-    with peer.client(PEER_TENANT, token=peer_admin) as on_peer:
+    peer_admin = peer.login(tenant, "root", "tadmin", PASSWORD)
+    with peer.client(tenant, token=peer_admin) as on_peer:
         expect(enrol_at_main(on_peer, main, "corp", issued["code"], issued["main_sha256"]), 201)
     with main.client("corp", token=main_admin) as client:
         return wait_link(client, created["id"], connected=True)
+
+
+def _enrolled(world, name: str) -> dict:
+    main, peer, main_admin, _, jwt = world
+    return _linked(main, main_admin, peer, PEER_TENANT, jwt, name)
 
 
 def test_enrolment_refuses_a_wrong_code_fingerprint_and_a_reused_code(world):
@@ -240,16 +249,10 @@ def test_a_gateway_session_runs_through_the_link(world, node_factory, sshd):
     main, _, main_admin, _, _ = world
     peer = node_factory("peer-gw", env={"PAMNODE_GATEWAY_PORT": str(free_port())})
     jwt = prepare_peer_site(peer, "proxm-30")
-    admin = peer.login("proxm-30", "root", "tadmin", PASSWORD)
     # The gateway's address names the listener only: the main reaches it through the link.
     gateway = {"gateway": True, "gateway_address": f"{UNREACHABLE}:4822"}
+    created = _linked(main, main_admin, peer, "proxm-30", jwt, "gw", **gateway)
     with main.client("corp", token=main_admin) as client:
-        created = add_dialling_peer(client, "gw", peer, "proxm-30", jwt, **gateway)
-        issued = expect(client.post(f"peer-nodes/{created['id']}/enrolment-code"), 200)
-    with peer.client("proxm-30", token=admin) as on_peer:
-        expect(enrol_at_main(on_peer, main, "corp", issued["code"], issued["main_sha256"]), 201)
-    with main.client("corp", token=main_admin) as client:
-        wait_link(client, created["id"], connected=True)
         establish_trust(client, created["id"])
         shown = establish_trust(client, created["id"], "gateway")
         assert shown["sha256"] == cert_sha256(peer)
@@ -288,3 +291,47 @@ def test_a_frozen_peer_is_seen_dead_within_15_s_and_links_again(world):
     with main.client("corp", token=main_admin) as client:
         back = wait_link(client, linked["id"], connected=True)
     assert back["link"]["connected_since"] > linked["link"]["connected_since"]
+
+
+def test_ssh_exec_and_scp_through_the_peers_http_proxy_on_the_link(
+    world, node_factory, sshd, tmp_path
+):
+    main, _, main_admin, _, _ = world
+    peer = node_factory("peer-px", env={"PAMNODE_HTTP_PROXY_PORT": str(free_port())})
+    jwt = prepare_peer_site(peer, "proxm-32")
+    proxy = {"http_proxy": True, "http_proxy_address": f"{UNREACHABLE}:8800"}
+    created = _linked(main, main_admin, peer, "proxm-32", jwt, "px", **proxy)
+    with main.client("corp", token=main_admin) as client:
+        establish_trust(client, created["id"])
+        establish_trust(client, created["id"], "http-proxy")
+        host = ssh_host(client, sshd, "px-web")
+        expect(client.post(f"assets/{host['id']}/peer-nodes", json={"peer_node": "px"}), 201)
+    (tmp_path / "openssh").mkdir()
+    ssh = OpenSshClient("127.0.0.1", SSH_PROXY_PORT, PASSWORD, tmp_path / "openssh")
+    ssh.pin(main.data_dir / "ssh_proxy_host_key")
+    ran = ssh.ssh("tadmin@corp/root#px-web", "echo", "through-the-link")
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stdout.decode().strip() == "through-the-link"
+    # A few megabytes each way: a bulk transfer, in streams of the same link.
+    payload = os.urandom(3 * 1024 * 1024)
+    source, back = tmp_path / "bulk.bin", tmp_path / "back.bin"
+    source.write_bytes(payload)
+    remote = f"/tmp/pamnode-link-{time.monotonic_ns()}.bin"
+    sent = ssh.run(
+        "scp", "-P", str(SSH_PROXY_PORT), str(source), f"tadmin@corp#px-web@127.0.0.1:{remote}"
+    )
+    assert sent.returncode == 0, sent.stderr
+    # scp refuses such a user name on a source; sftp takes its commands on stdin.
+    fetched = ssh.run(
+        "sftp",
+        "-P",
+        str(SSH_PROXY_PORT),
+        "tadmin@corp#px-web@127.0.0.1",
+        stdin=f"get {remote} {back}\nrm {remote}\n".encode(),
+    )
+    assert fetched.returncode == 0, fetched.stderr
+    assert hashlib.sha256(back.read_bytes()).digest() == hashlib.sha256(payload).digest()
+    with main.client("corp", token=main_admin) as client:
+        page = expect(client.get("sessions", params={"limit": 5}), 200)
+    row = next(r for r in page["sessions"] if r["asset_name"] == "px-web")
+    assert (row["peer_node"], row["node_signature"]) == ("px", "peer-px::proxm-32::root")
