@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import socket
 import time
 from pathlib import Path
 
@@ -18,9 +17,18 @@ class TinyProxy(OneProcessServer):
     PREFIX = "pamnode-tinyproxy-"
     LOG = "tinyproxy.log"
 
-    def __init__(self, address: str, port: int, connect_ports: list[int]) -> None:
-        super().__init__(address, port)
+    def __init__(
+        self,
+        address: str,
+        port: int,
+        connect_ports: list[int],
+        allow: str | None = None,
+        netns: str | None = None,
+    ) -> None:
+        super().__init__(address, port, netns)
         self.connect_ports = connect_ports
+        # Who may use it (an address or network); its own address by default.
+        self.allow = allow or address
 
     @property
     def url(self) -> str:
@@ -36,21 +44,21 @@ class TinyProxy(OneProcessServer):
             f"Port {self.port}",
             f"Listen {self.address}",
             "Timeout 600",
-            f"Allow {self.address}",
+            f"Allow {self.allow}",
             "MaxClients 100",
-            # Connect: one line per CONNECT, which the tests read.
-            "LogLevel Connect",
+            # Info: one line per CONNECT, which the tests read, and the one that says it
+            # listens (which works inside a namespace, where this process cannot connect).
+            "LogLevel Info",
             *(f"ConnectPort {port}" for port in self.connect_ports),
         ]
         conf.write_text("\n".join(lines) + "\n")
-        self._launch([str(TINYPROXY), "-d", "-c", str(conf)])
+        argv = [str(TINYPROXY), "-d", "-c", str(conf)]
+        since = self._launch(["ip", "netns", "exec", self.netns, *argv] if self.netns else argv)
         deadline = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < deadline:
             if self.proc is not None and self.proc.poll() is not None:
                 raise self._not_started("tinyproxy")
-            try:
-                socket.create_connection((self.address, self.port), timeout=1).close()
+            if "Accepting connections" in self.log_text()[since:]:
                 return
-            except OSError:
-                time.sleep(0.1)
+            time.sleep(0.1)
         raise self._not_started("tinyproxy")

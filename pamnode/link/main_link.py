@@ -2,6 +2,7 @@
 administrator was shown there, a new key pair presented once with the one-time code, the
 private key sealed by the vault — and the links that enrolment keeps (`uplink.py`)."""
 
+import logging
 import re
 import socket
 from dataclasses import dataclass
@@ -12,8 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from pamnode.audit.actions import AuditAction
 from pamnode.audit.service import record
 from pamnode.core.errors import Conflict, InvalidInput, NotFound
-from pamnode.crypto.cipher import open_sealed, seal
-from pamnode.crypto.keyring import KeyRing
+from pamnode.crypto.cipher import VaultError, open_sealed, seal
+from pamnode.crypto.keyring import KeyRing, KeyRingError
 from pamnode.db.base import new_id
 from pamnode.db.commits import after_commit
 from pamnode.identity.models import Site
@@ -27,6 +28,8 @@ from pamnode.link.uplink import Uplinks, UplinkState, UplinkTarget, hello_of
 from pamnode.link.wire import Enrolment, Hello
 from pamnode.peers.addresses import parse_site_url
 from pamnode.peers.trust import describe, fetch_leaf, pinned_context
+
+log = logging.getLogger("pamnode.link")
 
 _SHA256 = re.compile(r"^[0-9A-F]{64}$")
 
@@ -138,7 +141,13 @@ async def keep_enrolled(
     async with sessions() as db:
         rows = (await db.execute(select(MainLink, Site.tenant_id).join(Site))).all()
     for link, tenant_id in rows:
-        private = open_sealed(ring, tenant_id, link.private_key_sealed, key_context(link.id))
+        try:
+            private = open_sealed(ring, tenant_id, link.private_key_sealed, key_context(link.id))
+        except (VaultError, KeyRingError) as exc:
+            # The node serves anyway (its console tells the vault's state); this site's link
+            # waits for its key.
+            log.error("no link to %s: its key does not open (%s)", link.main_url, exc)
+            continue
         main = parse_site_url(link.main_url, "main URL", code="invalid_main_url")
         target = UplinkTarget(
             main, link.main_sha256, link.main_certificate_pem, link.link_id, private

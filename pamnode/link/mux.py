@@ -109,10 +109,6 @@ class Mux:
         self._accepting_tasks: set[asyncio.Task[None]] = set()
         self.close_reason = ""
 
-    @property
-    def streams(self) -> int:
-        return len(self._streams)
-
     async def run(self) -> None:
         """Carry the link until it closes, breaks or goes silent; then end every stream."""
         tasks = [
@@ -126,9 +122,10 @@ class Mux:
                 if not task.cancelled() and (exc := task.exception()) is not None:
                     self.close_reason = self.close_reason or str(exc)
         finally:
-            for task in tasks:
+            # Streams being accepted end with the link too (their answer has nowhere to go).
+            for task in [*tasks, *self._accepting_tasks]:
                 task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await asyncio.gather(*tasks, *self._accepting_tasks, return_exceptions=True)
             for stream in list(self._streams.values()):
                 await self._end(stream, remote=True)
             with contextlib.suppress(Exception):

@@ -163,6 +163,12 @@ class Uplinks:
             except (OSError, ConnectionError) as exc:
                 state.last_error = str(exc) or type(exc).__name__
                 failures += 1
+            except Exception as exc:
+                # Whatever broke this attempt, the link is dialled again: it is the only way
+                # the main reaches this peer.
+                log.exception("link to %s broke", target.main.base)
+                state.last_error = f"{type(exc).__name__}: {exc}"
+                failures += 1
             state.connected_since = None
             delay = backoff_delay(failures, self.backoff_cap_s, self.rng)
             log.info(

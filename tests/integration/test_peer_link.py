@@ -60,7 +60,10 @@ def _linked(main, main_admin: str, peer, tenant: str, jwt: str, name: str, **fie
         issued = expect(client.post(f"peer-nodes/{created['id']}/enrolment-code"), 200)
     peer_admin = peer.login(tenant, "root", "tadmin", PASSWORD)
     with peer.client(tenant, token=peer_admin) as on_peer:
-        expect(enrol_at_main(on_peer, main, "corp", issued["code"], issued["main_sha256"]), 201)
+        expect(
+            enrol_at_main(on_peer, main.base_url, "corp", issued["code"], issued["main_sha256"]),
+            201,
+        )
     with main.client("corp", token=main_admin) as client:
         return wait_link(client, created["id"], connected=True)
 
@@ -80,16 +83,22 @@ def test_enrolment_refuses_a_wrong_code_fingerprint_and_a_reused_code(world):
     # The main shows its own certificate's fingerprint with the code.
     assert issued["main_sha256"] == cert_sha256(main)
     with peer.client(PEER_TENANT, token=peer_admin) as on_peer:
-        wrong = error_of(enrol_at_main(on_peer, main, "corp", "nope", issued["main_sha256"]), 422)
+        wrong = error_of(
+            enrol_at_main(on_peer, main.base_url, "corp", "nope", issued["main_sha256"]), 422
+        )
         assert wrong["code"] == "enrolment_code_invalid"
-        other = error_of(enrol_at_main(on_peer, main, "corp", issued["code"], "AB" * 32), 409)
+        other = error_of(
+            enrol_at_main(on_peer, main.base_url, "corp", issued["code"], "AB" * 32), 409
+        )
         assert other["code"] == "main_fingerprint_mismatch"
         assert issued["main_sha256"] in other["message"]
         enrolled = expect(
-            enrol_at_main(on_peer, main, "corp", issued["code"], issued["main_sha256"]), 201
+            enrol_at_main(on_peer, main.base_url, "corp", issued["code"], issued["main_sha256"]),
+            201,
         )
         again = error_of(
-            enrol_at_main(on_peer, main, "corp", issued["code"], issued["main_sha256"]), 409
+            enrol_at_main(on_peer, main.base_url, "corp", issued["code"], issued["main_sha256"]),
+            409,
         )
     assert again["code"] == "enrolment_code_used"
     with main.client("corp", token=main_admin) as client:
@@ -113,7 +122,7 @@ def test_an_expired_code_is_refused(world):
         id=created["id"],
     )
     with peer.client(PEER_TENANT, token=peer_admin) as on_peer:
-        late = enrol_at_main(on_peer, main, "corp", issued["code"], issued["main_sha256"])
+        late = enrol_at_main(on_peer, main.base_url, "corp", issued["code"], issued["main_sha256"])
     assert error_of(late, 422)["code"] == "enrolment_code_expired"
 
 
@@ -130,7 +139,7 @@ def test_only_administrators_issue_codes_and_enrol(world):
         add_user(p, "auditor-2", "auditor")
     on_peer_auditor = peer.login(PEER_TENANT, "root", "auditor-2", PASSWORD)
     with peer.client(PEER_TENANT, token=on_peer_auditor) as on_peer:
-        denied = enrol_at_main(on_peer, main, "corp", "any", "AB" * 32)
+        denied = enrol_at_main(on_peer, main.base_url, "corp", "any", "AB" * 32)
     assert error_of(denied, 403)["code"] == "permission_denied"
 
 
@@ -233,7 +242,9 @@ def test_a_peer_behind_an_http_proxy_links_through_it(world, node_factory):
             created = add_dialling_peer(client, "proxied", peer, "proxm-29", jwt)
             issued = expect(client.post(f"peer-nodes/{created['id']}/enrolment-code"), 200)
         with peer.client("proxm-29", token=admin) as on_peer:
-            enrolled = enrol_at_main(on_peer, main, "corp", issued["code"], issued["main_sha256"])
+            enrolled = enrol_at_main(
+                on_peer, main.base_url, "corp", issued["code"], issued["main_sha256"]
+            )
             expect(enrolled, 201)
         with main.client("corp", token=main_admin) as client:
             wait_link(client, created["id"], connected=True)

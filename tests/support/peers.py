@@ -92,11 +92,12 @@ def add_dialling_peer(
 
 
 def enrol_at_main(
-    peer_client: httpx.Client, main: NodeProcess, main_tenant: str, code: str, sha256: str
+    peer_client: httpx.Client, main_origin: str, main_tenant: str, code: str, sha256: str
 ) -> httpx.Response:
-    """On the peer: its site's enrolment at the main, with the code the main showed."""
+    """On the peer: its site's enrolment at the main (at `main_origin`, https://host:port, as
+    the peer reaches it), with the code the main showed."""
     body = {
-        "main_url": f"{main.base_url}/ztna/{main_tenant}/root",
+        "main_url": f"{main_origin}/ztna/{main_tenant}/root",
         "code": code,
         "fingerprint": sha256,
     }
