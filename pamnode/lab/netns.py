@@ -216,6 +216,13 @@ class ProxiedPeerZones(_Zones):
     def namespaces(self) -> tuple[Netns, ...]:
         return (self.main, self.proxy, self.peer, self.datacenter)
 
+    def cut(self, up: bool) -> None:
+        """Set the peer's way to the proxy down (a cable pulled: nothing is closed, nothing
+        arrives), or up again."""
+        found = self.peer.run(["ip", "-o", "addr", "show", "to", self.peer_proxy_addr])
+        ifname = found.stdout.split()[1]
+        _ip("-n", self.peer.name, "link", "set", ifname, "up" if up else "down")
+
 
 def proxied_peer_topology() -> ProxiedPeerZones:
     def wire(zones: list[Netns]) -> None:
