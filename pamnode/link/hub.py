@@ -29,23 +29,41 @@ class LinkStatus:
 class _Held:
     mux: Mux
     status: LinkStatus
+    # Counts the peer's links to this main: a stream opened on one ended with it if another
+    # (or none) holds now.
+    number: int
 
 
 class LinkHub:
     def __init__(self) -> None:
         self._held: dict[str, _Held] = {}
+        self._count = 0
+        # Why each peer's last link ended.
+        self._why: dict[str, str] = {}
 
     def attach(self, peer_id: str, mux: Mux, status: LinkStatus) -> None:
         """The peer's new link; one it kept before (gone without our noticing) is closed."""
         old = self._held.get(peer_id)
         if old is not None:
             old.mux.close("the peer linked again")
-        self._held[peer_id] = _Held(mux, status)
+        self._count += 1
+        self._held[peer_id] = _Held(mux, status, self._count)
 
     def detach(self, peer_id: str, mux: Mux) -> None:
         held = self._held.get(peer_id)
         if held is not None and held.mux is mux:
             del self._held[peer_id]
+            self._why[peer_id] = mux.close_reason
+
+    def epoch(self, peer_id: str) -> int | None:
+        held = self._held.get(peer_id)
+        return None if held is None or held.mux.ended else held.number
+
+    def lost(self, peer_id: str) -> str:
+        held = self._held.get(peer_id)
+        if held is not None and held.mux.ended:
+            return held.mux.close_reason
+        return self._why.get(peer_id) or "the link closed"
 
     def heartbeat(self, peer_id: str, round_trip_s: float) -> None:
         held = self._held.get(peer_id)
@@ -57,6 +75,7 @@ class LinkHub:
         """Closes the peer's link at once (its enrolment was revoked, or the peer deleted)."""
         held = self._held.pop(peer_id, None)
         if held is not None:
+            self._why[peer_id] = reason
             held.mux.close(reason)
 
     def close_all(self) -> None:

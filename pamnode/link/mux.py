@@ -108,6 +108,9 @@ class Mux:
         self._closed = asyncio.Event()
         self._accepting_tasks: set[asyncio.Task[None]] = set()
         self.close_reason = ""
+        # Set as the link ends, before its streams are: whoever sees a stream end can tell
+        # that the link took it down.
+        self.ended = False
 
     async def run(self) -> None:
         """Carry the link until it closes, breaks or goes silent; then end every stream."""
@@ -122,6 +125,7 @@ class Mux:
                 if not task.cancelled() and (exc := task.exception()) is not None:
                     self.close_reason = self.close_reason or str(exc)
         finally:
+            self.ended = True
             # Streams being accepted end with the link too (their answer has nowhere to go).
             for task in [*tasks, *self._accepting_tasks]:
                 task.cancel()

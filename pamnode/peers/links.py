@@ -27,6 +27,21 @@ class Links(Protocol):
         """A connection to `listener` of the peer whose link this main holds; PeerFailure
         (`link_down`) when it holds none."""
 
+    def epoch(self, peer_id: str) -> int | None:
+        """The number of the peer's link now (None: none): a stream opened under another
+        number ended with its link."""
+
+    def lost(self, peer_id: str) -> str:
+        """Why the peer's last link ended."""
+
+
+def link_dropped(links: Links, peer_id: str | None, epoch: int | None) -> str:
+    """Why a stream to a peer that dials, opened under link `epoch`, ended with that link;
+    "" when the link still stands (or the peer does not dial: `peer_id` None)."""
+    if peer_id is None or links.epoch(peer_id) == epoch:
+        return ""
+    return f"the peer's link to this main dropped ({links.lost(peer_id)})"
+
 
 Opener = Callable[[], Awaitable[socket.socket]]
 

@@ -9,6 +9,7 @@ from pamnode.audit.service import AuditScope
 from pamnode.core.errors import Conflict, Forbidden, NotFound, PamError
 from pamnode.db.base import utcnow
 from pamnode.identity.principal import Principal
+from pamnode.peers.links import link_dropped
 from pamnode.sessions import lifecycle, recordings, states
 from pamnode.sessions.connect import Upstream, connect
 from pamnode.sessions.context import SessionContext
@@ -89,12 +90,17 @@ async def run(
         await _close_with_error(client, lifecycle.NOT_STARTED, SESSION_CLOSED)
         return
     error = ""
+    # A gateway reached through its peer's link: that link's number now.
+    link = upstream.peer.api.link if upstream.peer else None
+    epoch = ctx.peers.links.epoch(link) if link else None
     try:
         await client.send(tunnel_id(session_id))
         error = await relay(client, upstream.stream)
     except (OSError, ProtocolError) as exc:
         error = f"the tunnel broke: {exc}"
     finally:
+        # The gateway's side closed because the link under it did: not a normal end.
+        error = error or link_dropped(ctx.peers.links, link, epoch)
         ctx.live.pop(session_id, None)
         # Shielded: a client that goes away mid-write still leaves the session's end recorded.
         await asyncio.shield(_finish(ctx, scope, session_id, upstream, error))

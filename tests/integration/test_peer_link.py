@@ -17,7 +17,7 @@ import pytest
 from pamnode.lab.openssh import OpenSshClient
 from pamnode.lab.ports import free_port
 from pamnode.lab.tinyproxy import TinyProxy
-from pamnode.lab.tunnel_client import run_command
+from pamnode.lab.tunnel_client import TunnelClient, run_command
 from tests.support.assets import add_asset
 from tests.support.cli import cli_env, log_in, run_cli
 from tests.support.db import run_sql
@@ -283,6 +283,19 @@ def test_a_gateway_session_runs_through_the_link(world, node_factory, sshd):
     assert done["state"] == "completed", done
     assert (done["peer_node"], done["node_signature"]) == ("gw", "peer-gw::proxm-30::root")
     assert MARKER in carried
+
+    # The link drops under an active session (revoked here): the session ends failed, saying so.
+    with main.client("corp", token=main_admin) as client:
+        opened = open_session(client, host["id"])
+        with TunnelClient(main, opened["tunnel"], main_admin) as tunnel:
+            tunnel.settle(quiet_s=1.0, at_most_s=15)
+            wait_session(client, opened["id"], {"active"})
+            expect(client.post(f"peer-nodes/{created['id']}/revoke-link"), 204)
+            cut = tunnel.pump(10)
+        ended = wait_session(client, opened["id"], {"completed", "failed"})
+    assert cut.closed
+    assert ended["state"] == "failed", ended
+    assert "the peer's link to this main dropped (the enrolment was revoked)" in ended["error"]
 
 
 def test_a_frozen_peer_is_seen_dead_within_15_s_and_links_again(world):
