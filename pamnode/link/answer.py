@@ -71,7 +71,6 @@ async def answer(side: MainSide, channel: Channel, tenant: str, site: str, sourc
         await _verdict(channel, Verdict(error=Refusal(code=exc.code, message=exc.message)))
         await channel.close(exc.code)
         return
-    await _verdict(channel, Verdict(linked=True))
     await _carry(side, channel, peer_id, name, key, hello.version, source)
 
 
@@ -79,9 +78,11 @@ async def _carry(
     side: MainSide, channel: Channel, peer_id: str, name: str, key: str, version: str, source: str
 ) -> None:
     mux = Mux(channel, on_heartbeat=lambda rtt: side.hub.heartbeat(peer_id, rtt))
+    # Held before the peer hears it is linked: from then on, it is linked here too.
     side.hub.attach(peer_id, mux, LinkStatus(utcnow(), version, key_fingerprint(key)))
     log.info("peer node '%s' linked from %s (version %s)", name, source, version)
     try:
+        await _verdict(channel, Verdict(linked=True))
         await mux.run()
     finally:
         side.hub.detach(peer_id, mux)

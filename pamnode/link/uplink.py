@@ -75,7 +75,6 @@ class UplinkState:
 
     connected_since: datetime | None = None
     last_error: str = ""
-    attempts: int = 0
     round_trip_ms: float | None = None
 
 
@@ -153,7 +152,6 @@ class Uplinks:
         state = self.states[site_id]
         failures = 0
         while True:
-            state.attempts += 1
             try:
                 await self._once(target, state)
                 failures = 0

@@ -256,17 +256,28 @@ def test_a_peer_behind_an_http_proxy_links_through_it(world, node_factory):
     assert carried.count(f"CONNECT 127.0.0.1:{main.port} ") >= 3, carried
 
 
-def test_a_gateway_session_runs_through_the_link(world, node_factory, sshd):
+def _with_listener(world, node_factory, name: str, tenant: str, component: str) -> tuple:
+    """A dialling peer with its gateway front or HTTP proxy, linked, both components trusted
+    through the link; (the peer's process, its Peer Node)."""
     main, _, main_admin, _, _ = world
-    peer = node_factory("peer-gw", env={"PAMNODE_GATEWAY_PORT": str(free_port())})
-    jwt = prepare_peer_site(peer, "proxm-30")
-    # The gateway's address names the listener only: the main reaches it through the link.
-    gateway = {"gateway": True, "gateway_address": f"{UNREACHABLE}:4822"}
-    created = _linked(main, main_admin, peer, "proxm-30", jwt, "gw", **gateway)
+    capability = component.replace("-", "_")
+    setting = f"PAMNODE_{capability.upper()}_PORT"
+    peer = node_factory(f"peer-{name}", env={setting: str(free_port())})
+    jwt = prepare_peer_site(peer, tenant)
+    # The listener's address names it only: the main reaches it through the link.
+    fields = {capability: True, f"{capability}_address": f"{UNREACHABLE}:4822"}
+    created = _linked(main, main_admin, peer, tenant, jwt, name, **fields)
     with main.client("corp", token=main_admin) as client:
         establish_trust(client, created["id"])
-        shown = establish_trust(client, created["id"], "gateway")
-        assert shown["sha256"] == cert_sha256(peer)
+        shown = establish_trust(client, created["id"], component)
+    assert shown["sha256"] == cert_sha256(peer)
+    return peer, created
+
+
+def test_a_gateway_session_runs_through_the_link(world, node_factory, sshd):
+    main, _, main_admin, _, _ = world
+    _, created = _with_listener(world, node_factory, "gw", "proxm-30", "gateway")
+    with main.client("corp", token=main_admin) as client:
         checked = check_connection(client, created["id"])
         assert [(c["component"], c["ok"]) for c in checked["components"]] == [
             ("job-runner", True),
@@ -321,13 +332,8 @@ def test_ssh_exec_and_scp_through_the_peers_http_proxy_on_the_link(
     world, node_factory, sshd, tmp_path
 ):
     main, _, main_admin, _, _ = world
-    peer = node_factory("peer-px", env={"PAMNODE_HTTP_PROXY_PORT": str(free_port())})
-    jwt = prepare_peer_site(peer, "proxm-32")
-    proxy = {"http_proxy": True, "http_proxy_address": f"{UNREACHABLE}:8800"}
-    created = _linked(main, main_admin, peer, "proxm-32", jwt, "px", **proxy)
+    _with_listener(world, node_factory, "px", "proxm-32", "http-proxy")
     with main.client("corp", token=main_admin) as client:
-        establish_trust(client, created["id"])
-        establish_trust(client, created["id"], "http-proxy")
         host = ssh_host(client, sshd, "px-web")
         expect(client.post(f"assets/{host['id']}/peer-nodes", json={"peer_node": "px"}), 201)
     (tmp_path / "openssh").mkdir()

@@ -63,12 +63,19 @@ def test_enrol_a_dialling_peer_in_two_consoles(nodes, new_page, shot):
     on_peer.get_by_label("Main's Certificate SHA-256").fill(cert_sha256(main))
     on_peer.get_by_role("button", name="Enrol").click()
     expect(on_peer.get_by_text(main_base, exact=True)).to_be_visible()
-    expect(on_peer.locator("dl.facts")).to_contain_text("up since")
+    # The link starts once the enrolment is saved: the page shows it from its next load.
+    facts = on_peer.locator("dl.facts")
+    for _ in range(40):
+        if "up since" in facts.inner_text():
+            break
+        on_peer.wait_for_timeout(250)
+        on_peer.reload()
+    expect(facts).to_contain_text("up since")
     shot(on_peer, "link-02-main-link-up")
 
     # --- Back on the main: linked, then revoked ---------------------------------------------
     on_main.reload()
-    expect(link).to_contain_text("since")
+    expect(link).to_contain_text("peer version")
     expect(link).to_contain_text("key SHA-256")
     menu(on_main, "Peer Nodes")
     expect(on_main.get_by_role("row").filter(has_text="nat")).to_contain_text("linked")
