@@ -3,7 +3,7 @@ direct, through one peer, through two peers, and `ansible` ad-hoc, with the same
 the same parallelism, all in one run.
 
     .venv/bin/python -m bench.jobs [--n 200] [--parallel 50] [--endpoints 4] [--rounds 1]
-        [--modes bare,direct,1peer,2peers] [--ansible-modules raw,shell]
+        [--modes bare,direct,1peer,2peers,1peerlink] [--ansible-modules raw,shell]
         [--database sqlite|postgresql] [--mains 1|2] [--out docs/benchmarks.md]
         [--py-spy DIR] [--keep]
 
@@ -27,6 +27,9 @@ wall is shown):
   parallelism: the floor for every other mode.
 - direct: the main node runs the checks itself.
 - 1 peer, 2 peers: the container is assigned to peer `a` (and `b`); the main delegates.
+- 1 peer (link): the container is assigned to peer `l`, which dials the main (connection mode
+  peer_dials, docs/peers.md): enrolled with a one-time code, reached only through its link
+  (its URL names no reachable host), the same jobs as 1 peer carried in the link's streams.
 - 1 peer on 2 mains, 2 peers on 2 mains (--mains 2, PostgreSQL only): the same, with a second
   main node beside the first, as docs/scale.md runs several: `main-b`, a `pamnode serve` with
   the same --database-url and peers, its own node name and data directory, and the same key
@@ -102,6 +105,7 @@ from bench.common import (
     ADMIN_PASSWORD,
     REPO,
     TENANT,
+    TENANT_PASSWORD,
     BenchError,
     PySpy,
     batch_jobs,
@@ -145,9 +149,22 @@ COMMAND = f"exec sh -c {shlex.quote(STATUS_SCRIPT)} 2>&1"
 # What every status check prints last: a job whose output lacks it did not run the script.
 LAST_SECTION = "--pamnode-section:user"
 PEERS = ("a", "b")
+# The peer that dials the main (1peerlink).
+LINKED = "l"
 # --modes: the option's names, the label in the table, and the peers each needs.
-MODES = {"bare": "bare", "direct": "direct", "1peer": "1 peer", "2peers": "2 peers"}
-MODE_PEERS: dict[str, tuple[str, ...]] = {"direct": (), "1peer": ("a",), "2peers": PEERS}
+MODES = {
+    "bare": "bare",
+    "direct": "direct",
+    "1peer": "1 peer",
+    "2peers": "2 peers",
+    "1peerlink": "1 peer (link)",
+}
+MODE_PEERS: dict[str, tuple[str, ...]] = {
+    "direct": (),
+    "1peer": ("a",),
+    "2peers": PEERS,
+    "1peerlink": (LINKED,),
+}
 # --mains 2: the delegated modes also run with a second main, this one.
 DELEGATED = ("1peer", "2peers")
 SECOND_MAIN = "main-b"
@@ -189,7 +206,39 @@ def add_peer(client: httpx.Client, name: str, peer: NodeProcess, jwt: str) -> No
         "access_token": jwt,
         "enabled": True,
     }
+    _trust(client, name, expect(client.post("peer-nodes", json=body), 201)["id"])
+
+
+def add_linked_peer(
+    client: httpx.Client, name: str, peer: NodeProcess, jwt: str, main: NodeProcess
+) -> None:
+    """The same for a peer that dials the main: enrolled from the peer with a one-time code,
+    then trusted and tested through its link."""
+    body = {
+        "name": name,
+        "url": f"https://{name}.invalid/ztna/{TENANT}/root",
+        "access_token": jwt,
+        "connection_mode": "peer_dials",
+    }
     peer_id = expect(client.post("peer-nodes", json=body), 201)["id"]
+    issued = expect(client.post(f"peer-nodes/{peer_id}/enrolment-code"), 200)
+    admin = peer.login(TENANT, "root", "tadmin", TENANT_PASSWORD)
+    enrolment = {
+        "main_url": f"{main.base_url}/ztna/{TENANT}/root",
+        "code": issued["code"],
+        "fingerprint": issued["main_sha256"],
+    }
+    with peer.client(TENANT, token=admin) as on_peer:
+        expect(on_peer.post("main-link", json=enrolment), 201)
+    deadline = time.monotonic() + 30
+    while not expect(client.get(f"peer-nodes/{peer_id}"), 200)["link"]["connected"]:
+        if time.monotonic() > deadline:
+            raise BenchError(f"peer {name} enrolled but never linked")
+        time.sleep(0.2)
+    _trust(client, name, peer_id)
+
+
+def _trust(client: httpx.Client, name: str, peer_id: str) -> None:
     shown = expect(
         client.post(f"peer-nodes/{peer_id}/verify-trust", json={"component": "job-runner"}), 200
     )
@@ -1062,7 +1111,7 @@ def bench(args: argparse.Namespace, lab: Lab) -> list[Result]:
     # Read by every node at start: its job slots.
     os.environ["PAMNODE_JOB_CONCURRENCY"] = str(args.parallel)
     node_modes = [m for m in args.modes if m in MODE_PEERS]
-    peer_names = [p for p in PEERS if any(p in MODE_PEERS[m] for m in node_modes)]
+    peer_names = [p for p in (*PEERS, LINKED) if any(p in MODE_PEERS[m] for m in node_modes)]
     started = f"{args.endpoints} sshd"
     if node_modes:
         started += f", a main and {len(peer_names)} peer(s)"
@@ -1088,7 +1137,10 @@ def bench(args: argparse.Namespace, lab: Lab) -> list[Result]:
             client = stack.enter_context(main.client(TENANT, token=admin))
             client.timeout = httpx.Timeout(120.0)
             for name, peer in peers.items():
-                add_peer(client, name, peer, jwts[name])
+                if name == LINKED:
+                    add_linked_peer(client, name, peer, jwts[name], main)
+                else:
+                    add_peer(client, name, peer, jwts[name])
             print(f"creating {args.n} assets on the main")
             fleet = create_fleet(client, servers, args.n, parts=args.mains)
             assignment_ids = {}
@@ -1180,7 +1232,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--modes",
         type=parse_modes,
         default=list(MODES),
-        help="comma-separated, of bare (asyncssh, no pamnode), direct, 1peer, 2peers (all)",
+        help="comma-separated, of bare (asyncssh, no pamnode), direct, 1peer, 2peers, "
+        "1peerlink (all)",
     )
     parser.add_argument(
         "--ansible-modules",

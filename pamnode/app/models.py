@@ -10,6 +10,7 @@ from pamnode.db.base import Base
 from pamnode.directories.models import Directory, DirectoryGroup
 from pamnode.identity.models import ApiToken, LoginSession, Site, SiteRoleGrant, Tenant, User
 from pamnode.jobs.models import Job, JobAttempt, Script
+from pamnode.link.models import MainLink
 from pamnode.peers.models import PeerAssignment, PeerNode, PeerPin
 from pamnode.sessions.models import Session, SessionAttempt
 
@@ -27,6 +28,7 @@ __all__ = [
     "Job",
     "JobAttempt",
     "LoginSession",
+    "MainLink",
     "PeerAssignment",
     "PeerNode",
     "PeerPin",

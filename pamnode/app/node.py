@@ -12,10 +12,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from pamnode import __version__
 from pamnode.app.data_dir import DIR_MODE, make_private
 from pamnode.app.settings import Settings
-from pamnode.app.tls import server_context
+from pamnode.app.tls import certificate_der, server_context
 from pamnode.audit.apart import AuditApart
 from pamnode.core.destinations import DestinationPolicy
 from pamnode.core.metrics import NodeMetrics
+from pamnode.crypto.fingerprints import fingerprint
 from pamnode.crypto.keyring import KeyRing
 from pamnode.db.engine import make_engine, make_sessionmaker
 from pamnode.db.migrate import upgrade
@@ -35,7 +36,12 @@ from pamnode.identity.throttle import LoginThrottle
 from pamnode.jobs.context import JobContext
 from pamnode.jobs.pool import JobPool
 from pamnode.jobs.states import JobState, apart, end_broken
+from pamnode.link.answer import MainSide
+from pamnode.link.hub import LinkHub
+from pamnode.link.main_link import keep_enrolled
+from pamnode.link.uplink import Listeners, Uplinks
 from pamnode.peers.client import PeerClients
+from pamnode.peers.links import API, GATEWAY, HTTP_PROXY
 from pamnode.proxy.context import ProxyContext
 from pamnode.proxy.grants import grant_book
 from pamnode.proxy.http_proxy import HttpProxy
@@ -68,6 +74,9 @@ class Node:
     proxy: ProxyContext
     # The Prometheus instruments the areas update (`GET /metrics`).
     metrics: NodeMetrics
+    # As a main: the links of the peers that dial it; as a peer: its sites' links to mains.
+    links: MainSide
+    uplinks: Uplinks
     # The listeners beyond HTTPS, when the settings give them a port.
     front: GatewayFront | None = None
     http_proxy: HttpProxy | None = None
@@ -85,6 +94,8 @@ class Node:
         self.audit_apart = AuditApart(self.sessions)
 
     async def close(self) -> None:
+        await self.uplinks.close()
+        self.links.hub.close_all()
         await self.jobs.pool.shutdown()
         for waiting in list(self.proxy.background):
             waiting.cancel()
@@ -136,6 +147,7 @@ async def open_node(settings: Settings, executors: Executors | None = None) -> N
 
     metrics = NodeMetrics()
     metrics.watch_pools({"requests": engine, "jobs": job_engine})
+    hub = LinkHub()
     login_guard = LoginGuard(
         LoginThrottle(),
         CheckSlots(settings.login_checks or cpu_slots()),
@@ -160,7 +172,7 @@ async def open_node(settings: Settings, executors: Executors | None = None) -> N
         return {port for port in listening if port is not None} | rdp_ports
 
     destinations = DestinationPolicy(tuple(settings.target_allow_cidrs), own_ports)
-    peer_clients = PeerClients(metrics, destinations)
+    peer_clients = PeerClients(metrics, destinations, hub)
     jobs = JobContext(
         sessions=job_sessions,
         keyring=keyring,
@@ -215,11 +227,36 @@ async def open_node(settings: Settings, executors: Executors | None = None) -> N
         remote_sessions,
         proxy,
         metrics,
+        MainSide(sessions, hub, _own_sha256(settings), __version__),
+        Uplinks(_own_listeners(settings), __version__, settings.link_backoff_cap_s),
         login_guard=login_guard,
         accounts=accounts,
         callers=CallerCache(settings.api_token_cache_s),
     )
     return node
+
+
+def _own_sha256(settings: Settings) -> str:
+    """The HTTPS certificate's SHA-256, which a peer's signed link answer is bound to."""
+    return fingerprint(certificate_der(settings.cert_file)) if settings.cert_file else ""
+
+
+def _reachable(host: str, port: int) -> tuple[str, int]:
+    """Where this node reaches its own listener: loopback for one bound to every address."""
+    return {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host), port
+
+
+def _own_listeners(settings: Settings) -> Listeners:
+    """The listeners a main may reach through this peer's link: the API, and the gateway
+    front and HTTP proxy when they listen."""
+    by_name = {API: _reachable(settings.host, settings.port)}
+    if settings.gateway_port is not None:
+        by_name[GATEWAY] = _reachable(settings.gateway_host or settings.host, settings.gateway_port)
+    if settings.http_proxy_port is not None:
+        by_name[HTTP_PROXY] = _reachable(
+            settings.http_proxy_host or settings.host, settings.http_proxy_port
+        )
+    return Listeners(by_name)
 
 
 async def serve_listeners(node: Node) -> None:
@@ -230,6 +267,7 @@ async def serve_listeners(node: Node) -> None:
     # Serving, this node is the data directory's only one: a guacd of it still running was
     # left by a run that was killed.
     node.remote_sessions.guacd.end_leftover()
+    await keep_enrolled(node.sessions, node.keyring, node.uplinks)
     if settings.ssh_proxy_port is not None:
         node.ssh_proxy = SshProxy(
             node.proxy,

@@ -105,6 +105,9 @@ class Settings(BaseSettings):
     proxy_grant_ttl_s: float = Field(default=30.0, gt=0, le=300)
     # How long a session ticket this node grants as a gateway stays valid (used once).
     session_ticket_ttl_s: float = Field(default=30.0, gt=0, le=300)
+    # A peer's link to its main (pamnode/link/): after a failure it dials again after a random
+    # wait between 0 and a bound that doubles with each failure up to this cap.
+    link_backoff_cap_s: float = Field(default=60.0, ge=1, le=3600)
     # GET /metrics answers callers from these networks (comma-separated in the environment;
     # empty: none) and callers that send metrics_token as a bearer token; nobody else.
     metrics_allow_cidrs: Annotated[list[IPvAnyNetwork], NoDecode] = Field(

@@ -22,6 +22,7 @@ from pamnode.cli.audit import audit_app
 from pamnode.cli.backup import register_backup_commands
 from pamnode.cli.directories import directory_app
 from pamnode.cli.jobs import execute, jobs_app, script_app
+from pamnode.cli.link import link_app
 from pamnode.cli.options import DatabaseUrl, DataDir, local_settings
 from pamnode.cli.peers import peer_app
 from pamnode.cli.sessions import sessions_app
@@ -294,6 +295,7 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(account_app, name="account")
 app.add_typer(ca_app, name="ssh-ca")
 app.add_typer(peer_app, name="peer")
+app.add_typer(link_app, name="peer-link")
 app.add_typer(directory_app, name="directory")
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(sessions_app, name="sessions")

@@ -17,6 +17,11 @@ Asset = Annotated[str, typer.Argument(help="Asset or container: its id, its path
 TokenFile = Annotated[Path | None, typer.Option(help="File holding the peer's API token.")]
 GATEWAY_HELP = "server:port of the peer's gateway (remote sessions); empty: none."
 HTTP_PROXY_HELP = "server:port of the peer's HTTP proxy (proxy sessions); empty: none."
+MODE_HELP = (
+    "main_dials: this main connects to the peer; peer_dials: the peer keeps a link to this "
+    "main (enrol it with `pamnode peer enrolment-code`)."
+)
+Mode = Annotated[str, typer.Option(help=MODE_HELP)]
 
 
 def _token(token_file: Path | None) -> str | None:
@@ -36,6 +41,7 @@ def add(
     enabled: Annotated[
         bool, typer.Option("--enabled/--disabled", help="Disabled: configured but not used.")
     ] = True,
+    connection_mode: Mode = "main_dials",
     as_json: Json = False,
 ) -> None:
     """Configuration > Peer Nodes > Add: a peer node this main delegates to."""
@@ -49,6 +55,7 @@ def add(
         "http_proxy": bool(http_proxy_address),
         "http_proxy_address": http_proxy_address,
         "enabled": enabled,
+        "connection_mode": connection_mode,
     }
     show(request("POST", "peer-nodes", body=body), as_json)
 
@@ -88,10 +95,16 @@ def edit(
     ] = None,
     gateway_address: Annotated[str | None, typer.Option(help=GATEWAY_HELP)] = None,
     http_proxy_address: Annotated[str | None, typer.Option(help=HTTP_PROXY_HELP)] = None,
+    connection_mode: Annotated[str | None, typer.Option(help=MODE_HELP)] = None,
     as_json: Json = False,
 ) -> None:
-    """Change a peer node's address, token, state or components."""
-    changes: dict[str, Any] = {"url": url, "access_token": _token(token_file), "enabled": enabled}
+    """Change a peer node's address, token, state, components or connection mode."""
+    changes: dict[str, Any] = {
+        "url": url,
+        "access_token": _token(token_file),
+        "enabled": enabled,
+        "connection_mode": connection_mode,
+    }
     if gateway_address is not None:
         changes.update(gateway=bool(gateway_address), gateway_address=gateway_address)
     if http_proxy_address is not None:
@@ -184,3 +197,20 @@ def unassign(
     confirm(yes, f"Remove the assignment of peer node '{chosen['peer_node']}'?")
     request("DELETE", f"assets/{asset_id}/peer-nodes/{chosen['id']}")
     typer.echo("removed")
+
+
+@peer_app.command("enrolment-code")
+def enrolment_code(name: Peer, as_json: Json = False) -> None:
+    """A one-time enrolment code for a peer that dials (valid 30 minutes, shown once), with
+    this main's certificate SHA-256: give both to the peer's administrator, who runs
+    `pamnode peer-link enrol` on the peer."""
+    show(request("POST", f"peer-nodes/{resolve(PEER, name)}/enrolment-code"), as_json)
+
+
+@peer_app.command("revoke-link")
+def revoke_link(name: Peer, yes: Yes = False) -> None:
+    """Forget the key a dialling peer enrolled with and close its link at once; it must be
+    enrolled again with a new code."""
+    confirm(yes, f"Revoke the link of peer node {name}?")
+    request("POST", f"peer-nodes/{resolve(PEER, name)}/revoke-link")
+    typer.echo(f"link of peer node {name} revoked")

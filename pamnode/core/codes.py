@@ -263,6 +263,33 @@ class Code(StrEnum):
     PEER_IS_BASE_TENANT = "peer_is_base_tenant", "the URL names the peer's base tenant"
     PEER_ERROR = "peer_error", "the peer failed to answer, or is not pamnode"
     PEER_ANSWER_INVALID = "peer_answer_invalid", "the peer's answer breaks the peer protocol"
+    # Peers that dial out (pamnode/link/, docs/peers.md).
+    PEER_NOT_DIALING = "peer_not_dialing", "the peer node's connection mode is main_dials"
+    ENROLMENT_CODE_INVALID = (
+        "enrolment_code_invalid",
+        "the main issued no such enrolment code for its site",
+        "code",
+    )
+    ENROLMENT_CODE_EXPIRED = "enrolment_code_expired", "the enrolment code ran out", "code"
+    ENROLMENT_CODE_USED = "enrolment_code_used", "the enrolment code was used already", "code"
+    INVALID_LINK_KEY = "invalid_link_key", "the peer presented no Ed25519 public key"
+    LINK_REFUSED = "link_refused", "the main accepts no link with that key, or is not pamnode"
+    LINK_NOT_ENROLLED = "link_not_enrolled", "the peer node holds no enrolled key"
+    LINK_DOWN = "link_down", "the peer dials this main and has no link to it now"
+    LINK_STREAM_REFUSED = "link_stream_refused", "the peer refused a stream to its listener"
+    LINK_PROXY_FAILED = "link_proxy_failed", "the peer's HTTP proxy refused the way to the main"
+    INVALID_MAIN_URL = "invalid_main_url", "not a pamnode site URL of the main", "main_url"
+    INVALID_FINGERPRINT = (
+        "invalid_fingerprint",
+        "not the 64 hex digits of a SHA-256",
+        "fingerprint",
+    )
+    MAIN_FINGERPRINT_MISMATCH = (
+        "main_fingerprint_mismatch",
+        "the main presents another certificate than the fingerprint given",
+        "fingerprint",
+    )
+    MAIN_LINK_NOT_FOUND = "main_link_not_found", "the peer's site is enrolled at no main"
 
     # Jobs: why one failed (job.error_code, attempts).
     NONZERO_EXIT = "nonzero_exit", "the task ran and exited non-zero"

@@ -18,7 +18,16 @@ from pamnode.app.siem import start_streams
 from pamnode.core.errors import Conflict
 from pamnode.db.sole_server import serve_alone
 from pamnode.executors.base import Executors
-from pamnode.http import apidocs, console, errors, health, metrics, peer_protocol, tunnel
+from pamnode.http import (
+    apidocs,
+    console,
+    errors,
+    health,
+    metrics,
+    peer_link,
+    peer_protocol,
+    tunnel,
+)
 from pamnode.http.api import account as account_api
 from pamnode.http.api import assets as assets_api
 from pamnode.http.api import assignments as assignments_api
@@ -26,6 +35,7 @@ from pamnode.http.api import audit as audit_api
 from pamnode.http.api import directories as directories_api
 from pamnode.http.api import identity as identity_api
 from pamnode.http.api import jobs as jobs_api
+from pamnode.http.api import main_link as main_link_api
 from pamnode.http.api import peers as peers_api
 from pamnode.http.api import sessions as sessions_api
 from pamnode.http.api import vault as vault_api
@@ -118,10 +128,13 @@ def create_app(settings: Settings, executors: Executors | None = None) -> FastAP
         assignments_api.router,
         jobs_api.router,
         sessions_api.router,
+        main_link_api.router,
     ):
         app.include_router(router, prefix=API_PREFIX)
     # A session's WebSocket tunnel, beside the console it is opened from.
     app.include_router(tunnel.router, prefix=SITE_PREFIX)
+    # The link of a peer that dials this main, on the same HTTPS port.
+    app.include_router(peer_link.router, prefix=SITE_PREFIX)
     # The web console at each site's base URL, over the same services.
     console.install(app, SITE_PREFIX)
     # Outermost: refused before routing, authentication or reading a large body.

@@ -11,8 +11,9 @@ import os
 import secrets
 import shutil
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Self
 
 from pamnode.lab import LabUnavailable
 
@@ -105,8 +106,50 @@ def link(a: Netns | None, a_addr: str, b: Netns, b_addr: str, prefix: int = 30) 
     return a_if, b_if
 
 
+class _Zones:
+    """Namespaces deleted together, also when making them failed halfway."""
+
+    def namespaces(self) -> tuple[Netns, ...]:
+        raise NotImplementedError
+
+    def delete(self) -> None:
+        errors = []
+        for ns in reversed(self.namespaces()):
+            try:
+                ns.delete()
+            except RuntimeError as exc:
+                errors.append(str(exc))
+        if errors:
+            raise RuntimeError("; ".join(errors))
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.delete()
+
+
+def _made(count: int, wire: Callable[[list[Netns]], None]) -> list[Netns]:
+    """`count` fresh namespaces, joined by `wire`, none of them forwarding; on any failure
+    the ones made are deleted."""
+    made: list[Netns] = []
+    try:
+        for _ in range(count):
+            made.append(Netns().create())
+        wire(made)
+        # Off by default in a new namespace already; said explicitly because the whole point
+        # of a topology is that no zone routes another's packets onward.
+        for ns in made:
+            ns.sysctl("net.ipv4.ip_forward", "0")
+    except BaseException:
+        for ns in reversed(made):
+            ns.delete()
+        raise
+    return made
+
+
 @dataclass
-class ThreeZones:
+class ThreeZones(_Zones):
     """main <-> peer <-> datacenter, plus admin links from the root namespace to main and peer.
 
     main has no route to the datacenter, and no namespace forwards.
@@ -124,43 +167,21 @@ class ThreeZones:
     admin_main_addr: str
     admin_peer_addr: str
 
-    def delete(self) -> None:
-        errors = []
-        for ns in (self.datacenter, self.peer, self.main):
-            try:
-                ns.delete()
-            except RuntimeError as exc:
-                errors.append(str(exc))
-        if errors:
-            raise RuntimeError("; ".join(errors))
-
-    def __enter__(self) -> ThreeZones:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.delete()
+    def namespaces(self) -> tuple[Netns, ...]:
+        return (self.main, self.peer, self.datacenter)
 
 
 def three_zone_topology() -> ThreeZones:
     """Three fresh namespaces; fixed addresses suffice because each zone has its own stack."""
-    made: list[Netns] = []
-    try:
-        main, peer, datacenter = (Netns() for _ in range(3))
-        for ns in (main, peer, datacenter):
-            ns.create()
-            made.append(ns)
+
+    def wire(zones: list[Netns]) -> None:
+        main, peer, datacenter = zones
         link(main, "10.77.1.1", peer, "10.77.1.2")
         link(peer, "10.77.2.1", datacenter, "10.77.2.2")
         link(None, "10.77.0.1", main, "10.77.0.2")
         link(None, "10.77.3.1", peer, "10.77.3.2")
-        # Off by default in a new namespace already; said explicitly because the whole point
-        # of the topology is that the peer must not route main's packets onward.
-        for ns in (main, peer):
-            ns.sysctl("net.ipv4.ip_forward", "0")
-    except BaseException:
-        for ns in reversed(made):
-            ns.delete()
-        raise
+
+    main, peer, datacenter = _made(3, wire)
     return ThreeZones(
         main=main,
         peer=peer,
@@ -172,3 +193,45 @@ def three_zone_topology() -> ThreeZones:
         admin_main_addr="10.77.0.2",
         admin_peer_addr="10.77.3.2",
     )
+
+
+@dataclass
+class ProxiedPeerZones(_Zones):
+    """A peer whose only way out is an HTTP proxy: main <-> proxy <-> peer <-> datacenter,
+    plus admin links from the root namespace to main and peer. The main has no route to the
+    peer or the datacenter; the peer none to the main but through the proxy. Addresses
+    10.78.x.y (the three-zone lab keeps 10.77.x.y)."""
+
+    main: Netns
+    proxy: Netns
+    peer: Netns
+    datacenter: Netns
+    main_addr: str = "10.78.1.1"  # where the proxy reaches the main
+    proxy_addr: str = "10.78.4.1"  # where the peer reaches the proxy
+    peer_proxy_addr: str = "10.78.4.2"  # the peer's end of proxy<->peer
+    datacenter_addr: str = "10.78.2.2"  # where the peer reaches datacenter hosts
+    admin_main_addr: str = "10.78.0.2"
+    admin_peer_addr: str = "10.78.3.2"
+
+    def namespaces(self) -> tuple[Netns, ...]:
+        return (self.main, self.proxy, self.peer, self.datacenter)
+
+    def cut(self, up: bool) -> None:
+        """Set the peer's way to the proxy down (a cable pulled: nothing is closed, nothing
+        arrives), or up again."""
+        found = self.peer.run(["ip", "-o", "addr", "show", "to", self.peer_proxy_addr])
+        ifname = found.stdout.split()[1]
+        _ip("-n", self.peer.name, "link", "set", ifname, "up" if up else "down")
+
+
+def proxied_peer_topology() -> ProxiedPeerZones:
+    def wire(zones: list[Netns]) -> None:
+        main, proxy, peer, datacenter = zones
+        link(main, "10.78.1.1", proxy, "10.78.1.2")
+        link(proxy, "10.78.4.1", peer, "10.78.4.2")
+        link(peer, "10.78.2.1", datacenter, "10.78.2.2")
+        link(None, "10.78.0.1", main, "10.78.0.2")
+        link(None, "10.78.3.1", peer, "10.78.3.2")
+
+    main, proxy, peer, datacenter = _made(4, wire)
+    return ProxiedPeerZones(main, proxy, peer, datacenter)

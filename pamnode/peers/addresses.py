@@ -37,13 +37,16 @@ def valid_host(host: str) -> bool:
         return bool(HOST_NAME.fullmatch(host))
 
 
-def _bad_url(url: str, why: str) -> InvalidInput:
-    return InvalidInput(
-        f"peer URL '{url[:200]}' {why}; use the form {URL_FORM}", code="invalid_peer_url"
-    )
-
-
 def parse_peer_url(url: str) -> PeerSiteUrl:
+    return parse_site_url(url, "peer URL", code="invalid_peer_url")
+
+
+def parse_site_url(url: str, what: str, code: str) -> PeerSiteUrl:
+    """A site URL (a peer's, or on a peer its main's: `what` and `code` name which)."""
+
+    def _bad_url(url: str, why: str) -> InvalidInput:
+        return InvalidInput(f"{what} '{url[:200]}' {why}; use the form {URL_FORM}", code=code)
+
     url = url.strip()
     try:
         parts = urlsplit(url)

@@ -1,5 +1,6 @@
 """The main node's client for the peer protocol: pinned TLS, the peer's token, clear failures."""
 
+import asyncio
 import ssl
 from dataclasses import dataclass
 from typing import TypeVar
@@ -12,10 +13,12 @@ from pamnode.core.destinations import DestinationPolicy
 from pamnode.core.errors import PeerFailure
 from pamnode.core.metrics import NodeMetrics
 from pamnode.core.request_id import HEADER, outgoing_request_id
+from pamnode.peers.links import API, Links, LinkTransport, Opener, opener
 from pamnode.peers.trust import (
     connection_error,
     fetch_leaf,
     fingerprint,
+    open_pinned,
     peer_address,
     pin_mismatch,
     pinned_context,
@@ -38,6 +41,8 @@ class PeerEndpoint:
     token: str
     pin_sha256: str
     pin_pem: str
+    # The peer's id when it dials the main: its API is reached through its link.
+    link: str | None = None
 
     @property
     def host_port(self) -> tuple[str, int]:
@@ -108,13 +113,29 @@ def refusal(response: httpx.Response) -> PeerFailure:
 LIMITS = httpx.Limits(max_connections=None, max_keepalive_connections=200)
 
 
-def _client(endpoint: PeerEndpoint) -> httpx.AsyncClient:
+def _client(endpoint: PeerEndpoint, via: Opener | None) -> httpx.AsyncClient:
+    context = pinned_context(endpoint.pin_pem)
     return httpx.AsyncClient(
-        verify=pinned_context(endpoint.pin_pem),
+        verify=context,
         timeout=TIMEOUT,
         limits=LIMITS,
         headers={"Authorization": f"Bearer {endpoint.token}"},
+        transport=LinkTransport(via, context, LIMITS) if via is not None else None,
     )
+
+
+@dataclass(frozen=True)
+class ListenerEndpoint:
+    """How to reach a peer's gateway front or HTTP proxy: its address and pinned certificate."""
+
+    address: str
+    host: str
+    port: int
+    pin_sha256: str
+    pin_pem: str
+    # The peer's id when it dials the main, and the listener's name on its link.
+    link: str | None = None
+    name: str = ""
 
 
 class PeerClients:
@@ -126,10 +147,28 @@ class PeerClients:
     the address it returned (`trust.peer_address`).
     """
 
-    def __init__(self, metrics: NodeMetrics, destinations: DestinationPolicy) -> None:
+    def __init__(self, metrics: NodeMetrics, destinations: DestinationPolicy, links: Links) -> None:
         self._clients: dict[PeerEndpoint, httpx.AsyncClient] = {}
         self._metrics = metrics
         self.destinations = destinations
+        self.links = links
+
+    def via(self, link: str | None, listener: str) -> Opener | None:
+        """How to reach a peer's listener: through its link (a peer that dials), or None
+        (the main connects to its address, which the destination policy checks)."""
+        return None if link is None else opener(self.links, link, listener)
+
+    async def open_listener(
+        self, target: ListenerEndpoint
+    ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        """Pinned TLS to a peer's gateway front or HTTP proxy, directly or through its link."""
+        return await open_pinned(
+            target.host,
+            target.port,
+            target.pin_sha256,
+            target.pin_pem,
+            self.via(target.link, target.name) or self.destinations,
+        )
 
     async def call(
         self,
@@ -183,27 +222,30 @@ class PeerClients:
         """The request; a failure raised (and counted by its outcome), an answer returned
         uncounted (the caller decides whether it is one)."""
         client = self._clients.get(endpoint)
+        via = self.via(endpoint.link, API)
         if client is None:
-            client = self._clients[endpoint] = _client(endpoint)
+            client = self._clients[endpoint] = _client(endpoint, via)
         host, port = endpoint.host_port
         request_timeout = (
             TIMEOUT if timeout is None else httpx.Timeout(timeout, connect=min(timeout, 10.0))
         )
-        try:
-            address = await peer_address(self.destinations, host, port)
-        except PeerFailure:
-            self._metrics.peer_request(endpoint.url, "unreachable")
-            raise
-        url = httpx.URL(endpoint.url.rstrip("/") + "/api/" + path.lstrip("/"))
+        named = url = httpx.URL(endpoint.url.rstrip("/") + "/api/" + path.lstrip("/"))
+        if via is None:
+            # Through its link a peer is reached by name of listener: no address to check.
+            try:
+                url = url.copy_with(host=await peer_address(self.destinations, host, port))
+            except PeerFailure:
+                self._metrics.peer_request(endpoint.url, "unreachable")
+                raise
         try:
             response = await client.request(
                 method,
-                url.copy_with(host=address),
+                url,
                 json=json,
                 timeout=request_timeout,
                 # The peer logs it with the request: one id in both nodes' logs. Host and SNI
                 # name the peer as its URL does, whatever address it resolved to.
-                headers={HEADER: outgoing_request_id(), "Host": url.netloc.decode("ascii")},
+                headers={HEADER: outgoing_request_id(), "Host": named.netloc.decode("ascii")},
                 extensions={"sni_hostname": host},
             )
         except httpx.TimeoutException as exc:
@@ -211,8 +253,12 @@ class PeerClients:
             raise PeerFailure(
                 f"{host}:{port} did not answer in time", code="connect_failed"
             ) from exc
+        except PeerFailure:
+            # The peer's link is down (or refused the stream).
+            self._metrics.peer_request(endpoint.url, "unreachable")
+            raise
         except httpx.TransportError as exc:
-            failure = await _transport_failure(endpoint, exc, self.destinations)
+            failure = await _transport_failure(endpoint, exc, self.destinations, via)
             self._metrics.peer_request(
                 endpoint.url, "tls" if failure.code in _TLS_CODES else "unreachable"
             )
@@ -229,13 +275,16 @@ class PeerClients:
 
 
 async def _transport_failure(
-    endpoint: PeerEndpoint, exc: httpx.TransportError, policy: DestinationPolicy
+    endpoint: PeerEndpoint,
+    exc: httpx.TransportError,
+    policy: DestinationPolicy,
+    via: Opener | None,
 ) -> PeerFailure:
     host, port = endpoint.host_port
     cause = _ssl_cause(exc)
     if isinstance(cause, ssl.SSLCertVerificationError):
         # Fetch what is presented now, so the message names both certificates.
-        presented = fingerprint(await fetch_leaf(host, port, policy))
+        presented = fingerprint(await fetch_leaf(host, port, via or policy))
         if presented != endpoint.pin_sha256:
             return pin_mismatch(endpoint.pin_sha256, presented)
     if cause is not None:

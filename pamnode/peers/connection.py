@@ -9,7 +9,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from pamnode.audit.actions import AuditAction
 from pamnode.audit.service import record
-from pamnode.core.destinations import DestinationPolicy
 from pamnode.core.errors import PeerFailure
 from pamnode.crypto.cipher import open_sealed
 from pamnode.crypto.keyring import KeyRing
@@ -17,8 +16,8 @@ from pamnode.identity.principal import Principal
 from pamnode.identity.roles import Permission
 from pamnode.peers import probes
 from pamnode.peers.addresses import parse_component_address, parse_peer_url
-from pamnode.peers.client import PeerClients, PeerEndpoint
-from pamnode.peers.models import Component, PeerNode
+from pamnode.peers.client import ListenerEndpoint, PeerClients, PeerEndpoint
+from pamnode.peers.models import Component, ConnectionMode, PeerNode
 from pamnode.peers.registry import get_peer, require, token_context
 from pamnode.peers.wire import PeerInfo
 
@@ -35,18 +34,13 @@ def endpoint(ring: KeyRing, tenant_id: str, peer: PeerNode) -> PeerEndpoint:
             code="trust_not_established",
         )
     token = open_sealed(ring, tenant_id, peer.access_token_sealed, token_context(peer.id))
-    return PeerEndpoint(peer.url, token.decode(), pin.sha256, pin.certificate_pem)
+    return PeerEndpoint(peer.url, token.decode(), pin.sha256, pin.certificate_pem, link_of(peer))
 
 
-@dataclass(frozen=True)
-class ListenerEndpoint:
-    """How to reach a peer's gateway front or HTTP proxy: its address and pinned certificate."""
-
-    address: str
-    host: str
-    port: int
-    pin_sha256: str
-    pin_pem: str
+def link_of(peer: PeerNode) -> str | None:
+    """The dial's choice for a peer: through its link (its id) when it dials the main, else
+    None (the main connects to its addresses)."""
+    return peer.id if peer.connection_mode == ConnectionMode.PEER_DIALS else None
 
 
 def listener_endpoint(peer: PeerNode, component: Component) -> ListenerEndpoint:
@@ -60,7 +54,9 @@ def listener_endpoint(peer: PeerNode, component: Component) -> ListenerEndpoint:
             code="trust_not_established",
         )
     host, port = parse_component_address(address, component)
-    return ListenerEndpoint(address, host, port, pin.sha256, pin.certificate_pem)
+    return ListenerEndpoint(
+        address, host, port, pin.sha256, pin.certificate_pem, link_of(peer), component.value
+    )
 
 
 @dataclass(frozen=True)
@@ -118,7 +114,7 @@ async def _probe(
     ]
     api, others = await asyncio.gather(
         _probe_api(clients, ring, tenant_id, peer),
-        asyncio.gather(*(_probe_listener(peer, c, clients.destinations) for c in listeners)),
+        asyncio.gather(*(_probe_listener(clients, peer, c) for c in listeners)),
     )
     checks = [_check_of(Component.JOB_RUNNER, peer.url, api), *others]
     failed = next((check for check in checks if not check.ok), None)
@@ -137,14 +133,12 @@ def _check_of(component: Component, address: str, report: ConnectionReport) -> C
 
 
 async def _probe_listener(
-    peer: PeerNode, component: Component, policy: DestinationPolicy
+    clients: PeerClients, peer: PeerNode, component: Component
 ) -> ComponentCheck:
     address: str = getattr(peer, component.address_field)
     try:
         target = listener_endpoint(peer, component)
-        await probes.answers_as(
-            component, target.host, target.port, target.pin_sha256, target.pin_pem, policy
-        )
+        await probes.answers_as(component, clients, target)
     except PeerFailure as exc:
         where = f"{component.label} at {address}" if address else component.label
         return ComponentCheck(component, address, False, exc.code, f"{where}: {exc.message}")

@@ -54,6 +54,19 @@ class PeerNode(Base):
     http_proxy: Mapped[bool] = mapped_column(Boolean, default=False)
     http_proxy_address: Mapped[str] = mapped_column(String(300), default="")
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Who opens the connection: the main (to the peer's URL and listeners) or the peer (one
+    # link to the main that carries them; pamnode/link/).
+    connection_mode: Mapped[str] = mapped_column(
+        String(16), default="main_dials", server_default="main_dials"
+    )
+    # The one-time enrolment code of a peer that dials: its SHA-256 (the code has 192 random
+    # bits, so no slow hash is needed), when it runs out, and when it was used.
+    link_code_sha256: Mapped[str | None] = mapped_column(String(64), unique=True)
+    link_code_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    link_code_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The Ed25519 public key (base64) the peer made at enrolment; None: not enrolled/revoked.
+    link_public_key: Mapped[str | None] = mapped_column(String(64))
+    link_enrolled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
@@ -63,6 +76,11 @@ class PeerNode(Base):
 
     def pin(self, component: str) -> "PeerPin | None":
         return next((pin for pin in self.pins if pin.component == component), None)
+
+
+class ConnectionMode(StrEnum):
+    MAIN_DIALS = "main_dials"
+    PEER_DIALS = "peer_dials"
 
 
 class PeerPin(Base):

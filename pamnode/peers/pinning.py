@@ -12,6 +12,8 @@ from pamnode.db.base import utcnow
 from pamnode.identity.principal import Principal
 from pamnode.identity.roles import Permission
 from pamnode.peers.addresses import parse_component_address, parse_peer_url
+from pamnode.peers.connection import link_of
+from pamnode.peers.links import API, Links, opener
 from pamnode.peers.models import Component, PeerNode, PeerPin
 from pamnode.peers.registry import get_peer, require
 from pamnode.peers.trust import CertificateFacts, describe, fetch_leaf
@@ -37,10 +39,16 @@ class VerifiedCertificate:
     pinned_sha256: str | None
 
 
-async def _presented(peer: PeerNode, component: str, policy: DestinationPolicy) -> CertificateFacts:
+async def _presented(
+    peer: PeerNode, component: str, policy: DestinationPolicy, links: Links
+) -> CertificateFacts:
     host, port = _component_address(peer, component)
+    link = link_of(peer)
+    # A peer that dials shows its certificate through its link: the main has no way in.
+    listener = API if component == Component.JOB_RUNNER else component
+    via = None if link is None else opener(links, link, listener)
     try:
-        return describe(await fetch_leaf(host, port, policy))
+        return describe(await fetch_leaf(host, port, via or policy))
     except PeerFailure as exc:
         raise InvalidInput(exc.message, code=exc.code) from exc
 
@@ -51,10 +59,11 @@ async def verify_trust(
     peer_id: str,
     component: str,
     policy: DestinationPolicy,
+    links: Links,
 ) -> VerifiedCertificate:
     require(principal, Permission.PEERS_WRITE)
     peer = await get_peer(db, principal, peer_id)
-    facts = await _presented(peer, component, policy)
+    facts = await _presented(peer, component, policy, links)
     pin = peer.pin(component)
     record(
         db,
@@ -75,10 +84,11 @@ async def establish_trust(
     component: str,
     sha256: str,
     policy: DestinationPolicy,
+    links: Links,
 ) -> VerifiedCertificate:
     require(principal, Permission.PEERS_WRITE)
     peer = await get_peer(db, principal, peer_id)
-    facts = await _presented(peer, component, policy)
+    facts = await _presented(peer, component, policy, links)
     shown = sha256.replace(":", "").upper()
     if shown != facts.sha256:
         raise Conflict(

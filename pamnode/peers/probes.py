@@ -9,10 +9,9 @@ the same certificate — is named here rather than found at the first Access.
 
 import asyncio
 
-from pamnode.core.destinations import DestinationPolicy
 from pamnode.core.errors import PeerFailure
+from pamnode.peers.client import ListenerEndpoint, PeerClients
 from pamnode.peers.models import Component
-from pamnode.peers.trust import open_pinned
 
 PROBE_TIMEOUT_S = 10.0
 # What the main sends a gateway front: a Guacamole `nop` instruction, which is not a ticket.
@@ -24,32 +23,19 @@ _PROXY_PROBE = b"CONNECT probe.invalid:9 HTTP/1.1\r\nHost: probe.invalid:9\r\n\r
 _PROXY_REFUSAL = b'Proxy-Authenticate: Bearer realm="pamnode"'
 
 
-async def answers_as(
-    component: Component,
-    host: str,
-    port: int,
-    pin_sha256: str,
-    pin_pem: str,
-    policy: DestinationPolicy,
-) -> None:
-    """Nothing if `component` answers at host:port over its pin; else a PeerFailure that
-    says what was found there."""
-
-    async def ask() -> None:
-        reader, writer = await open_pinned(host, port, pin_sha256, pin_pem, policy)
-        await _ask(component, reader, writer)
-
+async def answers_as(component: Component, clients: PeerClients, target: ListenerEndpoint) -> None:
+    """Nothing if `component` answers at its address (or through the peer's link) over its
+    pin; else a PeerFailure that says what was found there."""
     try:
-        await asyncio.wait_for(ask(), PROBE_TIMEOUT_S)
+        await asyncio.wait_for(_ask(component, clients, target), PROBE_TIMEOUT_S)
     except TimeoutError as exc:
         raise PeerFailure(
             f"no answer within {PROBE_TIMEOUT_S:.0f} s", code="connect_failed"
         ) from exc
 
 
-async def _ask(
-    component: Component, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
-) -> None:
+async def _ask(component: Component, clients: PeerClients, target: ListenerEndpoint) -> None:
+    reader, writer = await clients.open_listener(target)
     try:
         if component is Component.GATEWAY:
             writer.write(_GATEWAY_PROBE)

@@ -29,8 +29,8 @@ from pamnode.core.metrics import FailoverKind, NodeMetrics
 from pamnode.crypto.cipher import VaultError
 from pamnode.crypto.keyring import KeyRing, KeyRingError
 from pamnode.peers.addresses import parse_peer_url
-from pamnode.peers.client import PeerEndpoint
-from pamnode.peers.connection import ListenerEndpoint, endpoint, listener_endpoint
+from pamnode.peers.client import ListenerEndpoint, PeerEndpoint
+from pamnode.peers.connection import endpoint, listener_endpoint
 from pamnode.peers.models import Component, PeerNode
 from pamnode.peers.selection import NEEDS, Purpose, attempt_order, serving
 

@@ -13,6 +13,8 @@ Token = Annotated[str, Field(min_length=1, max_length=8192)]
 # server:port of a gateway or HTTP proxy.
 GatewayAddress = Annotated[str, Field(max_length=300)]
 Component = Literal["job-runner", "gateway", "http-proxy"]
+# Who opens the connection: the main, or the peer (one link to the main; docs/peers.md).
+ConnectionMode = Literal["main_dials", "peer_dials"]
 
 
 class PeerNodeIn(Strict):
@@ -25,6 +27,7 @@ class PeerNodeIn(Strict):
     http_proxy: bool = False
     http_proxy_address: GatewayAddress = ""
     enabled: bool = True
+    connection_mode: ConnectionMode = "main_dials"
 
 
 class PeerNodePatch(Patch):
@@ -37,6 +40,7 @@ class PeerNodePatch(Patch):
     http_proxy: bool | None = None
     http_proxy_address: GatewayAddress | None = None
     enabled: bool | None = None
+    connection_mode: ConnectionMode | None = None
 
 
 class PinOut(BaseModel):
@@ -45,6 +49,20 @@ class PinOut(BaseModel):
     not_after: datetime
     established_by: str
     established_at: datetime
+
+
+class LinkOut(BaseModel):
+    """A dialling Peer Node's link as this main sees it (the connection fields are None when
+    the peer is not linked to this main now)."""
+
+    enrolled: bool
+    enrolled_at: datetime | None
+    key_sha256: str | None
+    connected: bool
+    connected_since: datetime | None = None
+    last_heartbeat: datetime | None = None
+    round_trip_ms: float | None = None
+    peer_version: str | None = None
 
 
 class PeerNodeOut(BaseModel):
@@ -59,6 +77,9 @@ class PeerNodeOut(BaseModel):
     http_proxy: bool
     http_proxy_address: str
     enabled: bool
+    connection_mode: ConnectionMode
+    # Only for a peer that dials (connection mode peer_dials).
+    link: LinkOut | None = None
     trust: dict[str, PinOut | None]
     warnings: list[str]
     created_at: datetime

@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives import serialization
 from pamnode.core.destinations import DestinationPolicy, TargetRefused
 from pamnode.core.errors import PeerFailure, Unavailable
 from pamnode.crypto.fingerprints import fingerprint
+from pamnode.peers.links import Opener
 
 CONNECT_TIMEOUT_S = 10.0
 
@@ -74,17 +75,28 @@ async def peer_address(policy: DestinationPolicy, host: str, port: int) -> str:
         raise failure from None
 
 
+# How a connection reaches host:port: at the address the destination policy resolves and
+# checks, or through an opener (a peer's link, which reaches its own listener by name; a
+# peer's way out to its main): no address of anyone's choosing to check there.
+Reach = DestinationPolicy | Opener
+
+
 async def _open_tls(
-    host: str, port: int, context: ssl.SSLContext, policy: DestinationPolicy
+    host: str, port: int, context: ssl.SSLContext, reach: Reach
 ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
     """TLS to host:port, or a PeerFailure naming the layer that failed; a certificate the
     context refuses is raised as it is, for the caller to explain."""
-    address = await peer_address(policy, host, port)
+
+    async def connect() -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        if not isinstance(reach, DestinationPolicy):
+            return await asyncio.open_connection(
+                sock=await reach(), ssl=context, server_hostname=host
+            )
+        address = await peer_address(reach, host, port)
+        return await asyncio.open_connection(address, port, ssl=context, server_hostname=host)
+
     try:
-        return await asyncio.wait_for(
-            asyncio.open_connection(address, port, ssl=context, server_hostname=host),
-            CONNECT_TIMEOUT_S,
-        )
+        return await asyncio.wait_for(connect(), CONNECT_TIMEOUT_S)
     except ssl.SSLCertVerificationError:
         raise
     except OSError as exc:
@@ -95,9 +107,9 @@ async def _open_tls(
         ) from exc
 
 
-async def fetch_leaf(host: str, port: int, policy: DestinationPolicy) -> bytes:
+async def fetch_leaf(host: str, port: int, reach: Reach) -> bytes:
     """Connect without trusting anything and return the leaf certificate the peer presents."""
-    _reader, writer = await _open_tls(host, port, _unverified_context(), policy)
+    _reader, writer = await _open_tls(host, port, _unverified_context(), reach)
     try:
         ssl_object: ssl.SSLObject | None = writer.get_extra_info("ssl_object")
         der = ssl_object.getpeercert(binary_form=True) if ssl_object else None
@@ -140,14 +152,18 @@ def pin_mismatch(pinned_sha256: str, presented_sha256: str) -> PeerFailure:
 
 
 async def open_pinned(
-    host: str, port: int, pin_sha256: str, pin_pem: str, policy: DestinationPolicy
+    host: str,
+    port: int,
+    pin_sha256: str,
+    pin_pem: str,
+    reach: Reach,
 ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
     """A TLS connection that accepts exactly the pinned certificate, or a PeerFailure naming
     what failed (a changed certificate with both fingerprints)."""
     try:
-        return await _open_tls(host, port, pinned_context(pin_pem), policy)
+        return await _open_tls(host, port, pinned_context(pin_pem), reach)
     except ssl.SSLCertVerificationError as exc:
-        presented = fingerprint(await fetch_leaf(host, port, policy))
+        presented = fingerprint(await fetch_leaf(host, port, reach))
         if presented != pin_sha256:
             raise pin_mismatch(pin_sha256, presented) from exc
         raise connection_error(host, port, exc) from exc

@@ -21,7 +21,7 @@ from pamnode.core.hostports import authority
 from pamnode.core.streams import Connection
 from pamnode.peers.client import PeerEndpoint
 from pamnode.peers.routing import Candidate, Failover, dial
-from pamnode.peers.trust import connection_error, open_pinned
+from pamnode.peers.trust import connection_error
 from pamnode.proxy.context import ProxyContext
 from pamnode.proxy.wire import GRANT_HEADER, ProxyGrantIn, ProxyGrantOut, ProxyTargetIn
 from pamnode.sessions.attempts import recorder
@@ -113,9 +113,7 @@ async def _through(
     )
     proxy = candidate.listening
     try:
-        reader, writer = await open_pinned(
-            proxy.host, proxy.port, proxy.pin_sha256, proxy.pin_pem, ctx.destinations
-        )
+        reader, writer = await ctx.peers.open_listener(proxy)
     except BaseException:
         asking.cancel()
         await asyncio.gather(asking, return_exceptions=True)

@@ -18,7 +18,6 @@ from pamnode.core.errors import PeerFailure, Unavailable
 from pamnode.identity.models import Site, Tenant
 from pamnode.peers.routing import Candidate, Failover, dial, plan_dial
 from pamnode.peers.selection import Purpose
-from pamnode.peers.trust import open_pinned
 from pamnode.sessions.attempts import recorder
 from pamnode.sessions.context import SessionContext
 from pamnode.sessions.guacamole.handshake import Display, GuacdRefused, handshake
@@ -177,9 +176,7 @@ async def through_front(
     """The peer's gateway front with a ticket, past its `ready`: the stream and guacd's
     connection id; PeerFailure when it refuses or drops the connection."""
     gateway = candidate.listening
-    reader, writer = await open_pinned(
-        gateway.host, gateway.port, gateway.pin_sha256, gateway.pin_pem, ctx.destinations
-    )
+    reader, writer = await ctx.peers.open_listener(gateway)
     stream = GuacStream(reader, writer)
     try:
         await stream.send(encode(TICKET_OPCODE, ticket, *display.args()))

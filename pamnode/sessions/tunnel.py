@@ -4,12 +4,14 @@ recordings. The whole life of one session on the main node, in order."""
 import asyncio
 import contextlib
 import logging
+from dataclasses import replace
 from datetime import timedelta
 
 from pamnode.audit.service import AuditScope
 from pamnode.core.errors import Conflict, Forbidden, NotFound, PamError
 from pamnode.db.base import utcnow
 from pamnode.identity.principal import Principal
+from pamnode.peers.links import link_dropped
 from pamnode.sessions import lifecycle, recordings, states
 from pamnode.sessions.connect import Upstream, connect
 from pamnode.sessions.context import Joinable, SessionContext
@@ -92,6 +94,9 @@ async def run(
         return
     joinable = ctx.joinable[session_id] = Joinable(upstream.connection, upstream.peer)
     ending = RelayEnd()
+    # A gateway reached through its peer's link: that link's number now.
+    link = upstream.peer.api.link if upstream.peer else None
+    epoch = ctx.peers.links.epoch(link) if link else None
     try:
         await client.send(tunnel_id(session_id))
         # A peer's front says `nop` in every silence; this node's own guacd does not.
@@ -100,6 +105,10 @@ async def run(
     except (OSError, ProtocolError) as exc:
         ending = RelayEnd(error=f"the tunnel broke: {exc}")
     finally:
+        dropped = link_dropped(ctx.peers.links, link, epoch)
+        if dropped and not ending.error:
+            # The gateway's side closed because the link under it did: that is the loss.
+            ending = replace(ending, lost=dropped)
         ctx.live.pop(session_id, None)
         ctx.joinable.pop(session_id, None)
         joinable.ended = True

@@ -30,6 +30,7 @@ from pamnode.identity.principal import Principal
 from pamnode.identity.roles import Permission
 from pamnode.identity.second_factor import seed_context
 from pamnode.identity.tenants import ROOT_SITE
+from pamnode.link.models import LINK_KEYS
 from pamnode.peers.registry import PEER_ACCESS_TOKENS
 
 BATCH_SIZE = 200
@@ -69,6 +70,7 @@ SEALED_COLUMNS: tuple[SealedColumn, ...] = (
     API_TOKEN_JWTS,
     ASSET_SECRETS,
     BIND_PASSWORDS,
+    LINK_KEYS,
     PEER_ACCESS_TOKENS,
     TOTP_SEEDS,
 )

@@ -177,6 +177,7 @@ def test_rotation_reencrypts_every_value_and_survives_restarts(vault, vaulted, r
             "api-token jwt": 1,
             "asset secret": SEALED - 1,
             "directory bind password": 0,
+            "main-link key": 0,
             "peer-node access token": 0,
         }
     assert versions(node, request, "acme") == [2] * SEALED

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import ssl
+import time
 from typing import Any
 
 import httpx
@@ -75,3 +76,41 @@ def add_trusted_peer(
 
 def check_connection(main: httpx.Client, peer_id: str) -> dict[str, Any]:
     return expect(main.post(f"peer-nodes/{peer_id}/test-connection"), 200)
+
+
+# A name that resolves nowhere: a peer that dials is reached only through its link.
+UNREACHABLE = "peer-behind-nat.invalid"
+
+
+def add_dialling_peer(
+    main: httpx.Client, name: str, peer: NodeProcess, tenant: str, token: str, **extra: Any
+) -> dict[str, Any]:
+    """A Peer Node in peer_dials mode, at an address the main could never reach."""
+    return add_peer(
+        main, name, peer, tenant, token, UNREACHABLE, connection_mode="peer_dials", **extra
+    )
+
+
+def enrol_at_main(
+    peer_client: httpx.Client, main_origin: str, main_tenant: str, code: str, sha256: str
+) -> httpx.Response:
+    """On the peer: its site's enrolment at the main (at `main_origin`, https://host:port, as
+    the peer reaches it), with the code the main showed."""
+    body = {
+        "main_url": f"{main_origin}/ztna/{main_tenant}/root",
+        "code": code,
+        "fingerprint": sha256,
+    }
+    return peer_client.post("main-link", json=body)
+
+
+def wait_link(main: httpx.Client, peer_id: str, connected: bool, timeout: float = 30) -> dict:
+    """The Peer Node once its link is (or is no longer) connected to this main."""
+    deadline = time.monotonic() + timeout
+    while True:
+        shown = expect(main.get(f"peer-nodes/{peer_id}"), 200)
+        if shown["link"]["connected"] is connected:
+            return shown
+        if time.monotonic() > deadline:
+            raise AssertionError(f"link of {peer_id} not connected={connected}: {shown['link']}")
+        time.sleep(0.2)

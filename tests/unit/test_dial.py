@@ -9,8 +9,7 @@ import pytest
 
 from pamnode.core.errors import PeerFailure, Unavailable
 from pamnode.core.metrics import NodeMetrics
-from pamnode.peers.client import PeerEndpoint
-from pamnode.peers.connection import ListenerEndpoint
+from pamnode.peers.client import ListenerEndpoint, PeerEndpoint
 from pamnode.peers.routing import Candidate, Failover, dial
 
 FAILOVER = Failover("session", "no gateway could carry the session", code="all_gateways_failed")

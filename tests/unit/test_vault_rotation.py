@@ -114,6 +114,7 @@ async def test_rotation_reseals_in_batches_and_keeps_every_plaintext(world):
         "api-token jwt": 1,
         "asset secret": ASSETS * len(FIELDS),
         "directory bind password": 0,
+        "main-link key": 0,
         "peer-node access token": 0,
         "totp seed": 1,
     }

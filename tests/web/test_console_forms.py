@@ -185,7 +185,16 @@ def test_peer_edit_keeps_the_access_token(site, node_factory, new_page):
     expect(row.locator("td[data-component=http-proxy]")).to_have_text("off")
     headers = page.get_by_role("columnheader")
     expect(headers).to_have_text(
-        ["Peer Name", "URL", "Job Runner", "Gateway", "HTTP Proxy", "Enabled", "Warnings"]
+        [
+            "Peer Name",
+            "URL",
+            "Job Runner",
+            "Gateway",
+            "HTTP Proxy",
+            "Connection",
+            "Enabled",
+            "Warnings",
+        ]
     )
 
 

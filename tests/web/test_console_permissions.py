@@ -19,7 +19,7 @@ from tests.support.identity import expect as expect_status
 
 TENANT = "acme"
 MAIN_MENU = (
-    *("Users", "Directories", "Site Roles", "API Tokens", "Scripts", "Peer Nodes"),
+    *("Users", "Directories", "Site Roles", "API Tokens", "Scripts", "Peer Nodes", "Main Link"),
     "Asset library",
     *("Jobs", "Sessions", "Audit"),
 )
@@ -139,6 +139,9 @@ def test_auditor_reads_without_change_buttons(site, new_page):
         expect(page.locator("main").get_by_role("button", name=button)).to_have_count(0)
     page.goto(f"{base}/peer-nodes")
     expect(page.get_by_role("link", name="Add")).to_have_count(0)
+    page.goto(f"{base}/main-link")
+    expect(page.get_by_role("heading", name="Main Link")).to_be_visible()
+    expect(page.get_by_role("button", name="Enrol")).to_have_count(0)
     page.goto(f"{base}/audit")
     expect(page.get_by_role("cell", name="auth.login").first).to_be_visible()
     response = page.goto(f"{base}/site-roles/new")

@@ -3,14 +3,19 @@
 from fastapi import APIRouter, status
 
 from pamnode.http.deps import DB, Caller, NodeDep
+from pamnode.link import enrolment
+from pamnode.link.hub import LinkHub
+from pamnode.link.keys import key_fingerprint
+from pamnode.link.schemas import EnrolmentCodeOut
 from pamnode.peers import connection, pinning, registry
-from pamnode.peers.models import Component, PeerNode
+from pamnode.peers.models import Component, ConnectionMode, PeerNode
 from pamnode.peers.schemas import (
     CertificateOut,
     ComponentCheckOut,
     ComponentIn,
     ConnectionOut,
     EstablishIn,
+    LinkOut,
     PeerNodeIn,
     PeerNodeOut,
     PeerNodePatch,
@@ -20,7 +25,25 @@ from pamnode.peers.schemas import (
 router = APIRouter(prefix="/peer-nodes", tags=["peer nodes"])
 
 
-def _out(peer: PeerNode) -> PeerNodeOut:
+def link_view(peer: PeerNode, hub: LinkHub) -> LinkOut | None:
+    """A dialling peer's link as this main sees it (the API's answer and the console's)."""
+    if peer.connection_mode != ConnectionMode.PEER_DIALS:
+        return None
+    status = hub.status(peer.id)
+    key = peer.link_public_key
+    return LinkOut(
+        enrolled=key is not None,
+        enrolled_at=peer.link_enrolled_at,
+        key_sha256=key_fingerprint(key) if key else None,
+        connected=status is not None,
+        connected_since=status.connected_since if status else None,
+        last_heartbeat=status.last_heartbeat if status else None,
+        round_trip_ms=status.round_trip_ms if status else None,
+        peer_version=status.peer_version if status else None,
+    )
+
+
+def _out(peer: PeerNode, hub: LinkHub) -> PeerNodeOut:
     trust = {}
     for component in Component:
         pin = peer.pin(component)
@@ -47,6 +70,8 @@ def _out(peer: PeerNode) -> PeerNodeOut:
         http_proxy=peer.http_proxy,
         http_proxy_address=peer.http_proxy_address,
         enabled=peer.enabled,
+        connection_mode=peer.connection_mode,
+        link=link_view(peer, hub),
         trust=trust,
         warnings=registry.warnings(peer),
         created_at=peer.created_at,
@@ -55,21 +80,20 @@ def _out(peer: PeerNode) -> PeerNodeOut:
 
 @router.post("", status_code=status.HTTP_201_CREATED)
 async def create_peer(body: PeerNodeIn, caller: Caller, db: DB, node: NodeDep) -> PeerNodeOut:
-    return _out(
-        await registry.create_peer(
-            db, node.keyring, caller, body.model_dump(), node.peer_clients.destinations
-        )
+    peer = await registry.create_peer(
+        db, node.keyring, caller, body.model_dump(), node.peer_clients.destinations
     )
+    return _out(peer, node.links.hub)
 
 
 @router.get("")
-async def list_peers(caller: Caller, db: DB) -> list[PeerNodeOut]:
-    return [_out(peer) for peer in await registry.list_peers(db, caller)]
+async def list_peers(caller: Caller, db: DB, node: NodeDep) -> list[PeerNodeOut]:
+    return [_out(peer, node.links.hub) for peer in await registry.list_peers(db, caller)]
 
 
 @router.get("/{peer_id}")
-async def read_peer(peer_id: str, caller: Caller, db: DB) -> PeerNodeOut:
-    return _out(await registry.read_peer(db, caller, peer_id))
+async def read_peer(peer_id: str, caller: Caller, db: DB, node: NodeDep) -> PeerNodeOut:
+    return _out(await registry.read_peer(db, caller, peer_id), node.links.hub)
 
 
 @router.patch("/{peer_id}")
@@ -77,16 +101,30 @@ async def update_peer(
     peer_id: str, body: PeerNodePatch, caller: Caller, db: DB, node: NodeDep
 ) -> PeerNodeOut:
     changes = body.model_dump(exclude_unset=True)
-    return _out(
-        await registry.update_peer(
-            db, node.keyring, caller, peer_id, changes, node.peer_clients.destinations
-        )
+    peer = await enrolment.update_peer(
+        db, node.keyring, caller, peer_id, changes, node.peer_clients.destinations, node.links.hub
     )
+    return _out(peer, node.links.hub)
 
 
 @router.delete("/{peer_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_peer(peer_id: str, caller: Caller, db: DB) -> None:
-    await registry.delete_peer(db, caller, peer_id)
+async def delete_peer(peer_id: str, caller: Caller, db: DB, node: NodeDep) -> None:
+    await enrolment.delete_peer(db, caller, peer_id, node.links.hub)
+
+
+@router.post("/{peer_id}/enrolment-code")
+async def issue_enrolment_code(
+    peer_id: str, caller: Caller, db: DB, node: NodeDep
+) -> EnrolmentCodeOut:
+    issued = await enrolment.issue_code(db, caller, peer_id, node.links.main_sha256)
+    return EnrolmentCodeOut(
+        code=issued.code, expires_at=issued.expires_at, main_sha256=issued.main_sha256
+    )
+
+
+@router.post("/{peer_id}/revoke-link", status_code=status.HTTP_204_NO_CONTENT)
+async def revoke_link(peer_id: str, caller: Caller, db: DB, node: NodeDep) -> None:
+    await enrolment.revoke(db, caller, peer_id, node.links.hub)
 
 
 def _certificate(component: str, verified: pinning.VerifiedCertificate) -> CertificateOut:
@@ -108,8 +146,10 @@ def _certificate(component: str, verified: pinning.VerifiedCertificate) -> Certi
 async def verify_trust(
     peer_id: str, body: ComponentIn, caller: Caller, db: DB, node: NodeDep
 ) -> CertificateOut:
-    policy = node.peer_clients.destinations
-    verified = await pinning.verify_trust(db, caller, peer_id, body.component, policy)
+    clients = node.peer_clients
+    verified = await pinning.verify_trust(
+        db, caller, peer_id, body.component, clients.destinations, clients.links
+    )
     return _certificate(body.component, verified)
 
 
@@ -117,9 +157,9 @@ async def verify_trust(
 async def establish_trust(
     peer_id: str, body: EstablishIn, caller: Caller, db: DB, node: NodeDep
 ) -> CertificateOut:
-    policy = node.peer_clients.destinations
+    clients = node.peer_clients
     verified = await pinning.establish_trust(
-        db, caller, peer_id, body.component, body.sha256, policy
+        db, caller, peer_id, body.component, body.sha256, clients.destinations, clients.links
     )
     return _certificate(body.component, verified)
 

@@ -10,6 +10,7 @@ from pamnode.http.console.pages import directories as directories_pages
 from pamnode.http.console.pages import home as home_pages
 from pamnode.http.console.pages import identity as identity_pages
 from pamnode.http.console.pages import jobs as jobs_pages
+from pamnode.http.console.pages import main_link as main_link_pages
 from pamnode.http.console.pages import peers as peers_pages
 from pamnode.http.console.pages import sessions as sessions_pages
 from pamnode.http.console.pages import tenants as tenants_pages
@@ -27,6 +28,7 @@ def install(app: FastAPI, site_prefix: str) -> None:
         directories_pages,
         tenants_pages,
         peers_pages,
+        main_link_pages,
         assets_pages,
         jobs_pages,
         sessions_pages,

@@ -13,7 +13,16 @@ from pamnode.core.errors import Conflict, InvalidInput, PamError
 
 # Form fields that hold secrets: never echoed back into a re-rendered form.
 SECRET_FIELDS = frozenset(
-    {"password", "admin_password", "access_token", "private_key", "passphrase", "bind_password"}
+    {
+        "password",
+        "admin_password",
+        "access_token",
+        "private_key",
+        "passphrase",
+        "bind_password",
+        # A peer's one-time enrolment code at its main.
+        "code",
+    }
 )
 
 M = TypeVar("M", bound=BaseModel)

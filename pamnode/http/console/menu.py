@@ -48,7 +48,8 @@ def menu_for(principal: Principal) -> list[MenuGroup]:
         ),
         MenuGroup(
             "Configuration",
-            [MenuItem("Peer Nodes", "peer-nodes")]
+            # Main Link: this site as a peer that dials its main (pamnode/link/).
+            [MenuItem("Peer Nodes", "peer-nodes"), MenuItem("Main Link", "main-link")]
             if in_site and can(Permission.PEERS_READ)
             else [],
         ),

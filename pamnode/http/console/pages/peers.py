@@ -6,12 +6,14 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, Response
 
+from pamnode.http.api.peers import link_view
 from pamnode.http.console.caller import Caller
 from pamnode.http.console.csrf import check_same_origin
 from pamnode.http.console.forms import checked, expect_form, form_data, validated
 from pamnode.http.console.render import page, redirect, site_base
 from pamnode.http.deps import DB, NodeDep
 from pamnode.identity.roles import Permission
+from pamnode.link import enrolment
 from pamnode.peers import connection, pinning, registry
 from pamnode.peers.models import Component, PeerNode
 from pamnode.peers.schemas import ComponentIn, EstablishIn, PeerNodeIn, PeerNodePatch
@@ -19,7 +21,8 @@ from pamnode.peers.schemas import ComponentIn, EstablishIn, PeerNodeIn, PeerNode
 router = APIRouter(dependencies=[Depends(check_same_origin)], include_in_schema=False)
 
 TOGGLES = ("job_runner", "gateway", "http_proxy", "enabled")
-ADDRESSES = ("gateway_address", "http_proxy_address")
+# Fields kept as typed: the addresses, and the connection mode (a select).
+ADDRESSES = ("gateway_address", "http_proxy_address", "connection_mode")
 
 
 def _fields(data: Mapping[str, str], *, keep_blank_token: bool) -> dict[str, Any]:
@@ -48,9 +51,9 @@ def _values(peer: PeerNode) -> dict[str, str]:
 
 
 @router.get("/peer-nodes", response_class=HTMLResponse)
-async def peers_page(request: Request, caller: Caller, db: DB) -> Response:
+async def peers_page(request: Request, caller: Caller, db: DB, node: NodeDep) -> Response:
     peers = await registry.list_peers(db, caller)
-    rows = [(peer, registry.warnings(peer)) for peer in peers]
+    rows = [(peer, registry.warnings(peer), link_view(peer, node.links.hub)) for peer in peers]
     return page(
         request, "peers/list.html", caller, title="Peer Nodes", rows=rows, components=Component
     )
@@ -59,7 +62,7 @@ async def peers_page(request: Request, caller: Caller, db: DB) -> Response:
 @router.get("/peer-nodes/new", response_class=HTMLResponse)
 async def new_peer(request: Request, caller: Caller) -> Response:
     caller.require(Permission.PEERS_WRITE)
-    values = {"job_runner": "on", "enabled": "on"}
+    values = {"job_runner": "on", "enabled": "on", "connection_mode": "main_dials"}
     return page(
         request,
         "peers/edit.html",
@@ -83,7 +86,9 @@ async def add_peer(request: Request, caller: Caller, db: DB, node: NodeDep) -> R
 
 
 @router.get("/peer-nodes/{peer_id}", response_class=HTMLResponse)
-async def peer_page(request: Request, peer_id: str, caller: Caller, db: DB) -> Response:
+async def peer_page(
+    request: Request, peer_id: str, caller: Caller, db: DB, node: NodeDep
+) -> Response:
     peer = await registry.read_peer(db, caller, peer_id)
     return page(
         request,
@@ -96,6 +101,7 @@ async def peer_page(request: Request, peer_id: str, caller: Caller, db: DB) -> R
         errors={},
         warnings=registry.warnings(peer),
         components=Component,
+        link=link_view(peer, node.links.hub),
     )
 
 
@@ -108,15 +114,35 @@ async def update_peer(
     expect_form(request, "peers/_form.html", data, form_peer=_form_peer(peer))
     body = validated(PeerNodePatch, _fields(data, keep_blank_token=True))
     changes = body.model_dump(exclude_unset=True)
-    policy = node.peer_clients.destinations
-    await registry.update_peer(db, node.keyring, caller, peer_id, changes, policy)
+    await enrolment.update_peer(
+        db, node.keyring, caller, peer_id, changes, node.peer_clients.destinations, node.links.hub
+    )
     return redirect(request, f"{site_base(request)}/peer-nodes/{peer_id}")
 
 
 @router.post("/peer-nodes/{peer_id}/delete")
-async def delete_peer(request: Request, peer_id: str, caller: Caller, db: DB) -> Response:
-    await registry.delete_peer(db, caller, peer_id)
+async def delete_peer(
+    request: Request, peer_id: str, caller: Caller, db: DB, node: NodeDep
+) -> Response:
+    await enrolment.delete_peer(db, caller, peer_id, node.links.hub)
     return redirect(request, f"{site_base(request)}/peer-nodes")
+
+
+@router.post("/peer-nodes/{peer_id}/enrolment-code", response_class=HTMLResponse)
+async def enrolment_code(
+    request: Request, peer_id: str, caller: Caller, db: DB, node: NodeDep
+) -> Response:
+    issued = await enrolment.issue_code(db, caller, peer_id, node.links.main_sha256)
+    peer = await registry.read_peer(db, caller, peer_id)
+    return page(request, "peers/_enrolment_code.html", caller, issued=issued, name=peer.name)
+
+
+@router.post("/peer-nodes/{peer_id}/revoke-link")
+async def revoke_link(
+    request: Request, peer_id: str, caller: Caller, db: DB, node: NodeDep
+) -> Response:
+    await enrolment.revoke(db, caller, peer_id, node.links.hub)
+    return redirect(request, f"{site_base(request)}/peer-nodes/{peer_id}")
 
 
 def _trust_dialog(
@@ -138,8 +164,10 @@ async def verify_trust(
     request: Request, peer_id: str, caller: Caller, db: DB, node: NodeDep
 ) -> Response:
     body = validated(ComponentIn, await form_data(request))
-    policy = node.peer_clients.destinations
-    verified = await pinning.verify_trust(db, caller, peer_id, body.component, policy)
+    clients = node.peer_clients
+    verified = await pinning.verify_trust(
+        db, caller, peer_id, body.component, clients.destinations, clients.links
+    )
     return _trust_dialog(request, caller, peer_id, body.component, verified)
 
 
@@ -148,9 +176,9 @@ async def establish_trust(
     request: Request, peer_id: str, caller: Caller, db: DB, node: NodeDep
 ) -> Response:
     body = validated(EstablishIn, await form_data(request))
-    policy = node.peer_clients.destinations
+    clients = node.peer_clients
     verified = await pinning.establish_trust(
-        db, caller, peer_id, body.component, body.sha256, policy
+        db, caller, peer_id, body.component, body.sha256, clients.destinations, clients.links
     )
     return _trust_dialog(request, caller, peer_id, body.component, verified)
 

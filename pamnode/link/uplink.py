@@ -1,0 +1,207 @@
+"""On the peer: the link each enrolled site keeps to its main — dial, prove the key, carry the
+main's streams to this node's own listeners, and dial again with full-jitter exponential
+backoff whenever the link ends.
+
+The main names a listener, never an address: `Listeners` maps the three names to this node's
+own API, gateway front and HTTP proxy, and a stream to anything else is refused.
+"""
+
+import asyncio
+import base64
+import contextlib
+import logging
+import random
+import ssl
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from pydantic import ValidationError
+
+from pamnode.core.errors import Conflict, InvalidInput, PamError, PeerFailure
+from pamnode.db.base import utcnow
+from pamnode.link import keys
+from pamnode.link.dialer import WebSocketChannel, open_link
+from pamnode.link.mux import Mux, Pair
+from pamnode.link.wire import Answer, Challenge, Hello, Verdict
+from pamnode.peers.addresses import PeerSiteUrl
+from pamnode.peers.trust import pinned_context
+
+log = logging.getLogger("pamnode.link")
+
+# The first retry waits up to this long; each failure doubles it, up to the cap.
+BACKOFF_BASE_S = 1.0
+VERDICT_TIMEOUT_S = 15.0
+
+
+def backoff_delay(failures: int, cap_s: float, rng: random.Random) -> float:
+    """Full jitter: uniform between 0 and the exponential bound, so peers that lost one main
+    at once do not all come back at the same moment."""
+    return rng.uniform(0, min(cap_s, BACKOFF_BASE_S * 2 ** min(failures, 30)))
+
+
+@dataclass(frozen=True)
+class Listeners:
+    """This node's own listeners a main may reach through the link, by name: host:port."""
+
+    by_name: dict[str, tuple[str, int]]
+
+    async def open(self, name: str) -> Pair:
+        address = self.by_name.get(name)
+        if address is None:
+            raise PeerFailure(
+                f"this peer has no listener '{name[:40]}'", code="link_stream_refused"
+            )
+        try:
+            return await asyncio.open_connection(*address)
+        except OSError as exc:
+            raise PeerFailure(
+                f"this peer's {name} does not answer: {exc}", code="link_stream_refused"
+            ) from exc
+
+
+@dataclass(frozen=True)
+class UplinkTarget:
+    main: PeerSiteUrl
+    main_sha256: str
+    main_pem: str
+    link_id: str
+    private_key: bytes
+
+
+@dataclass
+class UplinkState:
+    """What the peer's console shows of its link."""
+
+    connected_since: datetime | None = None
+    last_error: str = ""
+    round_trip_ms: float | None = None
+
+
+# What the peer says first, given the main's challenge.
+HelloMaker = Callable[[bytes], Hello]
+
+# How the main's refusals are told on the peer (its administrator's enrolment answers 4xx);
+# any other refusal is the main's failure to link.
+_REFUSALS: dict[str, type[PamError]] = {
+    "enrolment_code_invalid": InvalidInput,
+    "enrolment_code_expired": InvalidInput,
+    "invalid_link_key": InvalidInput,
+    "enrolment_code_used": Conflict,
+}
+
+
+async def hello_of(
+    target: PeerSiteUrl, context: ssl.SSLContext, hello: HelloMaker
+) -> tuple[WebSocketChannel, Verdict]:
+    """Dial the main, read its challenge, send our hello, and read its verdict (a refusal
+    raised as the error it names)."""
+    channel = WebSocketChannel(await open_link(target, context))
+
+    async def message() -> bytes:
+        return await asyncio.wait_for(channel.receive(), VERDICT_TIMEOUT_S) or b""
+
+    try:
+        challenge = Challenge.model_validate_json(await message())
+        await channel.send(hello(base64.b64decode(challenge.challenge)).model_dump_json().encode())
+        verdict = Verdict.model_validate_json(await message())
+    except (TimeoutError, ValidationError, ValueError, ConnectionError) as exc:
+        await channel.close("no answer")
+        raise PeerFailure(
+            f"the main at {target.base} did not answer as a pamnode main: {exc}",
+            code="link_refused",
+        ) from exc
+    if verdict.error is not None:
+        await channel.close("refused")
+        kind = _REFUSALS.get(verdict.error.code, PeerFailure)
+        raise kind(f"the main refused: {verdict.error.message}", code=verdict.error.code)
+    return channel, verdict
+
+
+@dataclass
+class Uplinks:
+    listeners: Listeners
+    version: str
+    backoff_cap_s: float
+    rng: random.Random = field(default_factory=random.SystemRandom)
+    states: dict[str, UplinkState] = field(default_factory=dict)
+    _tasks: dict[str, asyncio.Task[None]] = field(default_factory=dict)
+
+    def keep(self, site_id: str, target: UplinkTarget) -> None:
+        """Keep `target`'s link from now on (a link the site kept before is replaced)."""
+        self.drop(site_id)
+        self.states[site_id] = UplinkState()
+        self._tasks[site_id] = asyncio.create_task(
+            self._keep(site_id, target), name=f"link to {target.main.base}"
+        )
+
+    def drop(self, site_id: str) -> None:
+        task = self._tasks.pop(site_id, None)
+        if task is not None:
+            task.cancel()
+        self.states.pop(site_id, None)
+
+    async def close(self) -> None:
+        tasks = list(self._tasks.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._tasks.clear()
+
+    async def _keep(self, site_id: str, target: UplinkTarget) -> None:
+        state = self.states[site_id]
+        failures = 0
+        while True:
+            try:
+                await self._once(target, state)
+                failures = 0
+            except PamError as exc:
+                state.last_error = exc.message
+                failures += 1
+            except (OSError, ConnectionError) as exc:
+                state.last_error = str(exc) or type(exc).__name__
+                failures += 1
+            except Exception as exc:
+                # Whatever broke this attempt, the link is dialled again: it is the only way
+                # the main reaches this peer.
+                log.exception("link to %s broke", target.main.base)
+                state.last_error = f"{type(exc).__name__}: {exc}"
+                failures += 1
+            state.connected_since = None
+            delay = backoff_delay(failures, self.backoff_cap_s, self.rng)
+            log.info(
+                "link to %s down (%s); dialling again in %.1f s",
+                target.main.base,
+                state.last_error or "closed",
+                delay,
+            )
+            await asyncio.sleep(delay)
+
+    async def _once(self, target: UplinkTarget, state: UplinkState) -> None:
+        def signed(challenge: bytes) -> Hello:
+            signature = keys.sign(
+                target.private_key,
+                target.main.tenant,
+                target.main.site,
+                target.link_id,
+                target.main_sha256,
+                challenge,
+            )
+            return Hello(
+                version=self.version, link=Answer(link_id=target.link_id, signature=signature)
+            )
+
+        channel, _ = await hello_of(target.main, pinned_context(target.main_pem), signed)
+
+        def heard(round_trip_s: float) -> None:
+            state.round_trip_ms = round(round_trip_s * 1000, 1)
+
+        mux = Mux(channel, accept=self.listeners.open, on_heartbeat=heard)
+        state.connected_since, state.last_error = utcnow(), ""
+        log.info("linked to %s", target.main.base)
+        try:
+            await mux.run()
+        finally:
+            state.last_error = mux.close_reason
+            with contextlib.suppress(Exception):
+                await channel.close(mux.close_reason or "closed")

@@ -1,0 +1,135 @@
+"""Reaching a peer that dials the main: its streams, as the dial's clients use them.
+
+A peer in `peer_dials` mode keeps one link to the main (pamnode/link/); `Links` opens a
+stream on it to one of the peer's listeners and hands back the application end of a socket
+pair: an in-process connection, so no listener on the main's machine exists that another
+local user could abuse. The TLS of the existing clients runs inside it unchanged (pins,
+Service token): `open_tcp` for the gateway front and the HTTP proxy, `LinkTransport` for the
+peer protocol over httpx.
+"""
+
+import asyncio
+import select
+import socket
+import ssl
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
+
+import httpcore
+import httpx
+
+# The listeners a main may open a stream to, by name; the peer refuses any other.
+API, GATEWAY, HTTP_PROXY = "api", "gateway", "http-proxy"
+
+
+class Links(Protocol):
+    async def socket(self, peer_id: str, listener: str) -> socket.socket:
+        """A connection to `listener` of the peer whose link this main holds; PeerFailure
+        (`link_down`) when it holds none."""
+
+    def epoch(self, peer_id: str) -> int | None:
+        """The number of the peer's link now (None: none): a stream opened under another
+        number ended with its link."""
+
+    def lost(self, peer_id: str) -> str:
+        """Why the peer's last link ended."""
+
+
+def link_dropped(links: Links, peer_id: str | None, epoch: int | None) -> str:
+    """Why a stream to a peer that dials, opened under link `epoch`, ended with that link;
+    "" when the link still stands (or the peer does not dial: `peer_id` None)."""
+    if peer_id is None or links.epoch(peer_id) == epoch:
+        return ""
+    return f"the peer's link to this main dropped ({links.lost(peer_id)})"
+
+
+Opener = Callable[[], Awaitable[socket.socket]]
+
+
+def opener(links: Links, peer_id: str, listener: str) -> Opener:
+    async def open_socket() -> socket.socket:
+        return await links.socket(peer_id, listener)
+
+    return open_socket
+
+
+class _Stream(httpcore.AsyncNetworkStream):
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._reader, self._writer = reader, writer
+
+    async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        try:
+            return await asyncio.wait_for(self._reader.read(max_bytes), timeout)
+        except TimeoutError as exc:
+            raise httpcore.ReadTimeout(str(exc)) from exc
+        except OSError as exc:
+            raise httpcore.ReadError(str(exc)) from exc
+
+    async def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        try:
+            self._writer.write(buffer)
+            await asyncio.wait_for(self._writer.drain(), timeout)
+        except TimeoutError as exc:
+            raise httpcore.WriteTimeout(str(exc)) from exc
+        except OSError as exc:
+            raise httpcore.WriteError(str(exc)) from exc
+
+    async def aclose(self) -> None:
+        self._writer.close()
+
+    async def start_tls(
+        self,
+        ssl_context: ssl.SSLContext,
+        server_hostname: str | None = None,
+        timeout: float | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        try:
+            await asyncio.wait_for(
+                self._writer.start_tls(ssl_context, server_hostname=server_hostname), timeout
+            )
+        except TimeoutError as exc:
+            raise httpcore.ConnectTimeout(str(exc)) from exc
+        except (OSError, ssl.SSLError) as exc:
+            raise httpcore.ConnectError(str(exc)) from exc
+        return self
+
+    def get_extra_info(self, info: str) -> Any:
+        if info == "is_readable":
+            # An idle keep-alive connection that is readable was closed by the other side.
+            sock = self._writer.get_extra_info("socket")
+            return bool(sock is not None and select.select([sock], [], [], 0)[0])
+        return self._writer.get_extra_info(info)
+
+
+class _Backend(httpcore.AsyncNetworkBackend):
+    def __init__(self, open_socket: Opener) -> None:
+        self._open_socket = open_socket
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Any = None,
+    ) -> httpcore.AsyncNetworkStream:
+        reader, writer = await asyncio.open_connection(sock=await self._open_socket())
+        return _Stream(reader, writer)
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+
+
+class LinkTransport(httpx.AsyncHTTPTransport):
+    """httpx's transport, its connections opened on the link instead of by TCP."""
+
+    def __init__(self, open_socket: Opener, verify: ssl.SSLContext, limits: httpx.Limits) -> None:
+        super().__init__(verify=verify, limits=limits)
+        # httpx takes no network backend; the pool it made is replaced by one that has ours.
+        self._pool = httpcore.AsyncConnectionPool(
+            ssl_context=verify,
+            max_connections=limits.max_connections,
+            max_keepalive_connections=limits.max_keepalive_connections,
+            keepalive_expiry=limits.keepalive_expiry,
+            network_backend=_Backend(open_socket),
+        )

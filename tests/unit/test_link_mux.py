@@ -1,0 +1,151 @@
+"""The link's stream multiplexer between two in-process ends: streams carried both ways, a
+stalled stream that stops only itself, refusals, a silent link seen dead, a peer that tries to
+open a stream refused, and the reconnect's full-jitter backoff."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import socket
+
+import pytest
+
+from pamnode.core.errors import PeerFailure
+from pamnode.link.mux import WINDOW, Mux, Pair
+from pamnode.link.uplink import backoff_delay
+
+
+class _End:
+    """One end of an in-memory link; `mute` stops it from sending (a cut cable)."""
+
+    def __init__(self, inbox: asyncio.Queue, outbox: asyncio.Queue) -> None:
+        self.inbox, self.outbox, self.mute = inbox, outbox, False
+
+    async def send(self, frame: bytes) -> None:
+        if not self.mute:
+            await self.outbox.put(frame)
+
+    async def receive(self) -> bytes | None:
+        return await self.inbox.get()
+
+    async def close(self, reason: str) -> None:
+        await self.outbox.put(None)
+
+
+def _ends() -> tuple[_End, _End]:
+    # Bounded like a socket's buffers: a sender that outruns the other side waits.
+    one, two = asyncio.Queue(maxsize=16), asyncio.Queue(maxsize=16)
+    return _End(one, two), _End(two, one)
+
+
+async def _pair() -> tuple[Pair, socket.socket]:
+    ours, theirs = socket.socketpair()
+    return await asyncio.open_connection(sock=ours), theirs
+
+
+class _Listeners:
+    """The peer's side: 'echo' answers what it reads, 'sink' never reads, others refused."""
+
+    def __init__(self) -> None:
+        self.kept: list[socket.socket] = []
+
+    async def accept(self, name: str) -> Pair:
+        if name not in ("echo", "sink"):
+            raise PeerFailure(f"this peer has no listener '{name}'", code="link_stream_refused")
+        pair, far = await _pair()
+        self.kept.append(far)
+        if name == "echo":
+            reader, writer = await asyncio.open_connection(sock=far)
+
+            async def echo() -> None:
+                while data := await reader.read(65536):
+                    writer.write(data)
+                    await writer.drain()
+
+            asyncio.get_running_loop().create_task(echo())
+        return pair
+
+
+@pytest.fixture
+async def link():
+    main_end, peer_end = _ends()
+    listeners = _Listeners()
+    main, peer = Mux(main_end), Mux(peer_end, accept=listeners.accept)
+    runs = [asyncio.create_task(main.run()), asyncio.create_task(peer.run())]
+    yield main, peer, main_end, runs
+    main.close("test over")
+    peer.close("test over")
+    await asyncio.gather(*runs, return_exceptions=True)
+
+
+async def _open(main: Mux, name: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    (reader, writer), app = await _pair()
+    await main.open(name, reader, writer)
+    return await asyncio.open_connection(sock=app)
+
+
+async def test_a_stalled_stream_does_not_stop_another(link):
+    main, peer, _, runs = link
+    _, into_sink = await _open(main, "sink")
+    # Far more than the window and the socket buffers: the sink's side stops it.
+    into_sink.write(b"x" * (8 * WINDOW))
+    await asyncio.sleep(0.5)
+    reader, writer = await _open(main, "echo")
+    for n in range(20):
+        writer.write(b"keystroke %d\n" % n)
+        line = await asyncio.wait_for(reader.readline(), 2)
+        assert line == b"keystroke %d\n" % n
+    assert not any(run.done() for run in runs)
+    # What the sink's stream holds in flight never passes its window.
+    assert all(stream.buffered <= WINDOW for stream in peer._streams.values())
+    assert into_sink.transport.get_write_buffer_size() > 0
+
+
+async def test_a_bulk_stream_arrives_whole(link):
+    main, *_ = link
+    reader, writer = await _open(main, "echo")
+    payload = random.randbytes(3 * WINDOW + 123)
+    writer.write(payload)
+    echoed = await asyncio.wait_for(reader.readexactly(len(payload)), 10)
+    assert echoed == payload
+
+
+async def test_a_listener_the_peer_lacks_is_refused(link):
+    main, *_ = link
+    with pytest.raises(PeerFailure) as refused:
+        await _open(main, "10.0.0.1:22")
+    assert refused.value.code == "link_stream_refused"
+    assert "no listener '10.0.0.1:22'" in refused.value.message
+
+
+async def test_a_silent_link_is_seen_dead():
+    main_end, peer_end = _ends()
+    main = Mux(main_end, heartbeat_s=0.1, dead_after_s=0.5)
+    peer = Mux(peer_end, accept=_Listeners().accept, heartbeat_s=0.1, dead_after_s=0.5)
+    peer_run = asyncio.create_task(peer.run())
+    main_run = asyncio.create_task(main.run())
+    await asyncio.sleep(0.3)
+    assert not main_run.done()
+    peer_end.mute = True
+    await asyncio.wait_for(main_run, 2)
+    assert "nothing heard" in main.close_reason
+    peer.close("test over")
+    await peer_run
+
+
+async def test_a_peer_cannot_open_a_stream_on_the_main():
+    main_end, peer_end = _ends()
+    main = Mux(main_end)
+    run = asyncio.create_task(main.run())
+    # The peer's side sends OPEN for stream 1 (only the main opens streams).
+    await peer_end.send(bytes([1]) + (1).to_bytes(4, "big") + b"api")
+    await asyncio.wait_for(run, 2)
+    assert "opened by the wrong side" in main.close_reason
+
+
+def test_backoff_is_full_jitter_and_capped():
+    rng = random.Random(7)
+    first = [backoff_delay(1, 60, rng) for _ in range(200)]
+    late = [backoff_delay(20, 60, rng) for _ in range(200)]
+    assert all(0 <= d <= 2 for d in first) and max(first) > 1.5
+    assert all(0 <= d <= 60 for d in late) and max(late) > 50 and min(late) < 10
