@@ -25,6 +25,7 @@ from pamnode.sessions.guacamole.protocol import ProtocolError, encode
 from pamnode.sessions.guacamole.stream import GuacStream
 from pamnode.sessions.models import Session
 from pamnode.sessions.params import connection_params
+from pamnode.sessions.relay import SILENCE_S
 from pamnode.sessions.wire import TICKET_OPCODE, PeerSessionIn, PeerSessionTicket, SessionTargetIn
 
 # From connecting to the front until `ready`: TLS, the ticket check and guacd's handshake.
@@ -43,6 +44,10 @@ class Upstream:
     node_signature: str
     # guacd's id of the connection (on the peer's guacd, through a peer), for a Monitor.
     connection: str = ""
+    # How long the upstream may say nothing before it is taken for lost: only a peer's front
+    # that keeps itself alive (its ticket says so) is watched; this node's guacd is silent
+    # while a session is idle.
+    silence_s: float | None = None
 
 
 @dataclass(frozen=True)
@@ -166,8 +171,18 @@ async def _through(
     )
     stream, connection = await through_front(ctx, candidate, ticket.ticket, display)
     return Upstream(
-        stream, candidate.listening.address, candidate, ticket.node_signature, connection
+        stream,
+        candidate.listening.address,
+        candidate,
+        ticket.node_signature,
+        connection,
+        silence_for(ticket),
     )
+
+
+def silence_for(ticket: PeerSessionTicket) -> float | None:
+    """The silence after which a front is taken for lost, if its peer keeps it alive."""
+    return SILENCE_S if ticket.keep_alive_s is not None else None
 
 
 async def through_front(

@@ -26,6 +26,8 @@ class Joinable:
 
     connection: str
     peer: Candidate | None = None
+    # How long the session's upstream may say nothing (None: not watched).
+    silence_s: float | None = None
     watchers: list[Connection] = field(default_factory=list)
     # Set by the session's own tunnel as it ends, before it cuts the watchers.
     ended: bool = False

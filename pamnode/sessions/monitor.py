@@ -29,7 +29,7 @@ from pamnode.sessions.guacamole.handshake import UPSTREAM_ERROR, Display, GuacdR
 from pamnode.sessions.guacamole.protocol import ProtocolError, encode
 from pamnode.sessions.guacamole.stream import GuacStream
 from pamnode.sessions.models import Session, SessionWatch
-from pamnode.sessions.relay import SILENCE_S, ClientChannel, RelayEnd, relay, tunnel_id
+from pamnode.sessions.relay import ClientChannel, RelayEnd, relay, tunnel_id
 from pamnode.sessions.states import SessionState
 from pamnode.sessions.tunnel import SESSION_CLOSED, SUCCESS, close_with_error, refuse
 from pamnode.sessions.wire import PeerSessionTicket, PeerWatchIn
@@ -66,8 +66,7 @@ async def watch(
     ending = RelayEnd()
     try:
         await client.send(tunnel_id(session_id))
-        silence = SILENCE_S if joinable.peer is not None else None
-        ending = await relay(client, upstream, silence, read_only=True)
+        ending = await relay(client, upstream, joinable.silence_s, read_only=True)
     except (OSError, ProtocolError) as exc:
         log.info("monitor of session %s ended: %s", session_id, exc)
     finally:

@@ -19,6 +19,7 @@ from pamnode.identity.principal import Principal
 from pamnode.peers.serving import require_peer_caller
 from pamnode.sessions import recordings
 from pamnode.sessions.context import SessionContext
+from pamnode.sessions.front import KEEP_ALIVE_S
 from pamnode.sessions.ids import checked
 from pamnode.sessions.models import Channel, Session
 from pamnode.sessions.params import connection_params
@@ -92,7 +93,11 @@ async def grant(
         Grant(body.id, target.protocol, params, signature, scope.tenant, scope.site)
     )
     return PeerSessionTicket(
-        id=body.id, ticket=ticket, expires_in_s=ctx.tickets.ttl_s, node_signature=signature
+        id=body.id,
+        ticket=ticket,
+        expires_in_s=ctx.tickets.ttl_s,
+        node_signature=signature,
+        keep_alive_s=KEEP_ALIVE_S,
     )
 
 
@@ -153,4 +158,5 @@ async def watch(
         ticket=ctx.tickets.issue(grant),
         expires_in_s=ctx.tickets.ttl_s,
         node_signature=grant.node_signature,
+        keep_alive_s=KEEP_ALIVE_S,
     )

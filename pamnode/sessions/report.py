@@ -16,7 +16,7 @@ from pamnode.identity.roles import Permission
 from pamnode.peers.serving import signed_by
 from pamnode.sessions import recordings, states
 from pamnode.sessions.context import SessionContext
-from pamnode.sessions.models import Session
+from pamnode.sessions.models import Channel, Session
 from pamnode.sessions.states import UNSTARTED, End, SessionState
 
 TERMINATED = End(SessionState.COMPLETED, error="terminated")
@@ -79,9 +79,17 @@ def may_terminate(principal: Principal, session: Session) -> bool:
     return session.user_id == principal.user.id or principal.can(Permission.SESSIONS_TERMINATE)
 
 
+# The channels drawn by guacd, which a Monitor can join.
+WATCHABLE = frozenset({Channel.SSH, Channel.RDP, Channel.VNC})
+
+
 def may_watch(principal: Principal, session: Session) -> bool:
-    """Monitor: a running session, for who may read every session of the site."""
-    return session.state == SessionState.ACTIVE and principal.can(Permission.SESSIONS_READ)
+    """Monitor: a running gateway session, for who may read every session of the site."""
+    return (
+        session.state == SessionState.ACTIVE
+        and session.channel in WATCHABLE
+        and principal.can(Permission.SESSIONS_READ)
+    )
 
 
 async def terminate(

@@ -19,7 +19,7 @@ from pamnode.sessions.guacamole.handshake import UPSTREAM_ERROR, Display
 from pamnode.sessions.guacamole.protocol import ProtocolError, encode
 from pamnode.sessions.models import Session
 from pamnode.sessions.opening import ATTACH_WITHIN_S, require_connect
-from pamnode.sessions.relay import SILENCE_S, ClientChannel, RelayEnd, relay, tunnel_id
+from pamnode.sessions.relay import ClientChannel, RelayEnd, relay, tunnel_id
 from pamnode.sessions.states import End, SessionState
 
 log = logging.getLogger("pamnode.sessions")
@@ -92,16 +92,16 @@ async def run(
         await upstream.stream.close()
         await close_with_error(client, lifecycle.NOT_STARTED, SESSION_CLOSED)
         return
-    joinable = ctx.joinable[session_id] = Joinable(upstream.connection, upstream.peer)
+    joinable = ctx.joinable[session_id] = Joinable(
+        upstream.connection, upstream.peer, upstream.silence_s
+    )
     ending = RelayEnd()
     # A gateway reached through its peer's link: that link's number now.
     link = upstream.peer.api.link if upstream.peer else None
     epoch = ctx.peers.links.epoch(link) if link else None
     try:
         await client.send(tunnel_id(session_id))
-        # A peer's front says `nop` in every silence; this node's own guacd does not.
-        silence = SILENCE_S if upstream.peer is not None else None
-        ending = await relay(client, upstream.stream, silence)
+        ending = await relay(client, upstream.stream, upstream.silence_s)
     except (OSError, ProtocolError) as exc:
         ending = RelayEnd(error=f"the tunnel broke: {exc}")
     finally:

@@ -51,3 +51,6 @@ class PeerSessionTicket(BaseModel):
     ticket: str
     expires_in_s: float
     node_signature: str
+    # The front says `nop` whenever guacd is silent this long, so a main may take a longer
+    # silence for a lost peer; None from a peer whose front does not.
+    keep_alive_s: float | None = None

@@ -1,5 +1,6 @@
 """How the main's relay decides a session's end when guacd sends an error, whichever of its
-two directions stops first (guacd's error read, or the client gone on reading it).
+two directions stops first (guacd's error read, or the client gone on reading it), and when
+its upstream is lost (closed without guacd's end, or silent).
 
 guacd is the far end of a real socket pair; the client is a `ClientChannel` that leaves the way
 a browser does when it reads the error: at once, possibly before the relay's own step ends.
@@ -13,9 +14,11 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from pamnode.sessions.connect import silence_for
 from pamnode.sessions.guacamole.protocol import encode
 from pamnode.sessions.guacamole.stream import GuacStream
-from pamnode.sessions.relay import relay
+from pamnode.sessions.relay import SILENCE_S, relay
+from pamnode.sessions.wire import PeerSessionTicket
 
 HOST_KEY_ERROR = encode("error", "Aborted. See logs.", "512")
 # Turns of the event loop the client's close takes to be seen by the relay; more than the
@@ -109,3 +112,13 @@ async def test_a_silent_gateway_is_lost_after_the_silence_bound(guacd):
     ended = await asyncio.wait_for(relaying, 5)
     assert ended.lost == "nothing came from the gateway for 0.5 s"
     assert client.received.count("3.nop;") == 4
+
+
+def test_only_a_front_whose_ticket_says_it_keeps_alive_is_watched_for_silence():
+    """An older peer's front says nothing while a session is idle: its ticket has no
+    `keep_alive_s`, and the main must not take that silence for a lost peer."""
+    older = PeerSessionTicket.model_validate_json(
+        '{"id": "s", "ticket": "t", "expires_in_s": 30, "node_signature": "p::t::root"}'
+    )
+    assert silence_for(older) is None
+    assert silence_for(older.model_copy(update={"keep_alive_s": 3.0})) == SILENCE_S
