@@ -23,12 +23,13 @@ def enrol(
     fingerprint: Annotated[
         str, typer.Option(help="The main's certificate SHA-256 it showed with the code.")
     ],
+    as_json: Json = False,
 ) -> None:
     """Enrol this site at the main: check its certificate against the fingerprint, make a
     key pair, present the code and the public key once, and keep a link to it from now on
     (through the proxy https_proxy names, if any)."""
     body = {"main_url": main_url, "code": code, "fingerprint": fingerprint}
-    show(request("POST", "main-link", body=body))
+    show(request("POST", "main-link", body=body), as_json)
 
 
 @link_app.command("status")

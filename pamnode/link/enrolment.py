@@ -10,7 +10,6 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -31,6 +30,7 @@ from pamnode.link.wire import Answer, Enrolment
 from pamnode.peers import registry
 from pamnode.peers.models import ConnectionMode, PeerNode
 from pamnode.peers.registry import get_peer, require
+from pamnode.peers.schemas import PeerNodePatch
 
 # How long an enrolment code may wait for its peer.
 CODE_TTL = timedelta(minutes=30)
@@ -179,13 +179,13 @@ async def update_peer(
     ring: KeyRing,
     principal: Principal,
     peer_id: str,
-    changes: dict[str, Any],
+    patch: PeerNodePatch,
     policy: DestinationPolicy,
     hub: LinkHub,
 ) -> PeerNode:
     """The Peer Node changed (`registry.update_peer`); a peer that no longer dials, or is
     disabled, loses its link."""
-    peer = await registry.update_peer(db, ring, principal, peer_id, changes, policy)
+    peer = await registry.update_peer(db, ring, principal, peer_id, patch, policy)
     if peer.connection_mode != ConnectionMode.PEER_DIALS or not peer.enabled:
         close_when_committed(db, hub, peer.id, "the peer node no longer dials, or is disabled")
     return peer

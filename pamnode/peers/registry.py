@@ -22,6 +22,7 @@ from pamnode.identity.roles import Permission
 from pamnode.identity.tenants import refuse_base_tenant
 from pamnode.peers.addresses import parse_component_address, parse_peer_url
 from pamnode.peers.models import Component, PeerNode
+from pamnode.peers.schemas import PeerNodeIn, PeerNodePatch
 
 # Certificates and tokens that run out within this window are flagged in the peer list.
 EXPIRY_WARNING = timedelta(days=30)
@@ -141,10 +142,11 @@ async def create_peer(
     db: AsyncSession,
     ring: KeyRing,
     principal: Principal,
-    fields: dict[str, Any],
+    body: PeerNodeIn,
     policy: DestinationPolicy,
 ) -> PeerNode:
     require(principal, Permission.PEERS_WRITE)
+    fields = body.model_dump()
     if await _name_taken(db, principal.site.id, fields["name"]):
         raise Conflict(f"this site already has a peer node named '{fields['name']}'", "peer_exists")
     await _refuse_guarded(db, policy, principal, fields)
@@ -198,15 +200,14 @@ async def update_peer(
     ring: KeyRing,
     principal: Principal,
     peer_id: str,
-    changes: dict[str, Any],
+    patch: PeerNodePatch,
     policy: DestinationPolicy,
 ) -> PeerNode:
     require(principal, Permission.PEERS_WRITE)
+    changes = patch.changes()
     peer = await get_peer(db, principal, peer_id)
-    if "name" in changes and await _name_taken(db, peer.site_id, changes["name"], peer.id):
-        raise Conflict(
-            f"this site already has a peer node named '{changes['name']}'", "peer_exists"
-        )
+    if patch.name is not None and await _name_taken(db, peer.site_id, patch.name, peer.id):
+        raise Conflict(f"this site already has a peer node named '{patch.name}'", "peer_exists")
     await _refuse_guarded(db, policy, principal, changes)
     _apply(peer, ring, principal.tenant.id, dict(changes))
     await db.flush()

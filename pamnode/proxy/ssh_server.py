@@ -15,7 +15,7 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -224,14 +224,15 @@ class _Client(asyncssh.SSHServer):
         return False
 
 
-def _openssh_certificate(key_data: bytes) -> Any | None:
+def _openssh_certificate(key_data: bytes) -> asyncssh.public_key.SSHOpenSSHCertificate | None:
     """The OpenSSH user certificate a login offered (asyncssh has checked it already), or
     None for a plain key."""
     size = int.from_bytes(key_data[:4], "big")
     name = key_data[4 : 4 + size]
     if not name.endswith(b"-cert-v01@openssh.com"):
         return None
-    return asyncssh.import_certificate(name + b" " + base64.b64encode(key_data))
+    cert = asyncssh.import_certificate(name + b" " + base64.b64encode(key_data))
+    return cert if isinstance(cert, asyncssh.public_key.SSHOpenSSHCertificate) else None
 
 
 def _hold_then_close(conn: asyncssh.SSHServerConnection, pause_s: float) -> None:
@@ -329,7 +330,9 @@ class SshProxy:
             tenant, _, user = found
             return await ssh_cas.authorized_lines(db, tenant, user.login)
 
-    async def certificate_login(self, login: ProxyLogin, cert: Any) -> FirstFactor | None:
+    async def certificate_login(
+        self, login: ProxyLogin, cert: asyncssh.public_key.SSHOpenSSHCertificate
+    ) -> FirstFactor | None:
         """The first factor of a certificate asyncssh has checked against the tenant's CAs
         (signature, principal, validity)."""
         async with self.ctx.sessions.begin() as db:

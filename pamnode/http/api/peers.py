@@ -81,7 +81,7 @@ def _out(peer: PeerNode, hub: LinkHub) -> PeerNodeOut:
 @router.post("", status_code=status.HTTP_201_CREATED)
 async def create_peer(body: PeerNodeIn, caller: Caller, db: DB, node: NodeDep) -> PeerNodeOut:
     peer = await registry.create_peer(
-        db, node.keyring, caller, body.model_dump(), node.peer_clients.destinations
+        db, node.keyring, caller, body, node.peer_clients.destinations
     )
     return _out(peer, node.links.hub)
 
@@ -100,9 +100,8 @@ async def read_peer(peer_id: str, caller: Caller, db: DB, node: NodeDep) -> Peer
 async def update_peer(
     peer_id: str, body: PeerNodePatch, caller: Caller, db: DB, node: NodeDep
 ) -> PeerNodeOut:
-    changes = body.model_dump(exclude_unset=True)
     peer = await enrolment.update_peer(
-        db, node.keyring, caller, peer_id, changes, node.peer_clients.destinations, node.links.hub
+        db, node.keyring, caller, peer_id, body, node.peer_clients.destinations, node.links.hub
     )
     return _out(peer, node.links.hub)
 

@@ -80,7 +80,7 @@ async def add_peer(request: Request, caller: Caller, db: DB, node: NodeDep) -> R
     expect_form(request, "peers/_form.html", data, form_peer=None)
     body = validated(PeerNodeIn, _fields(data, keep_blank_token=False))
     peer = await registry.create_peer(
-        db, node.keyring, caller, body.model_dump(), node.peer_clients.destinations
+        db, node.keyring, caller, body, node.peer_clients.destinations
     )
     return redirect(request, f"{site_base(request)}/peer-nodes/{peer.id}")
 
@@ -113,9 +113,8 @@ async def update_peer(
     peer = await registry.read_peer(db, caller, peer_id)
     expect_form(request, "peers/_form.html", data, form_peer=_form_peer(peer))
     body = validated(PeerNodePatch, _fields(data, keep_blank_token=True))
-    changes = body.model_dump(exclude_unset=True)
     await enrolment.update_peer(
-        db, node.keyring, caller, peer_id, changes, node.peer_clients.destinations, node.links.hub
+        db, node.keyring, caller, peer_id, body, node.peer_clients.destinations, node.links.hub
     )
     return redirect(request, f"{site_base(request)}/peer-nodes/{peer_id}")
 
