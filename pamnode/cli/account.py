@@ -28,6 +28,12 @@ def _keys_path(user: str | None) -> str:
     return f"users/{user}/ssh-keys" if user else "account/ssh-keys"
 
 
+def _add_public_key(path: str, public_key: Path, comment: str, as_json: bool) -> None:
+    """POST a public key line read from a file (or standard input, `-`)."""
+    line = sys.stdin.read() if str(public_key) == "-" else public_key.read_text()
+    show(request("POST", path, body={"public_key": line, "comment": comment}), as_json)
+
+
 @keys_app.command("add")
 def keys_add(
     public_key: Annotated[Path, typer.Argument(help="The .pub file, or - for standard input.")],
@@ -35,9 +41,7 @@ def keys_add(
     as_json: Json = False,
 ) -> None:
     """Register one of your SSH public keys (ed25519, ECDSA, RSA of 3072 bits or more)."""
-    line = sys.stdin.read() if str(public_key) == "-" else public_key.read_text()
-    body = {"public_key": line, "comment": comment}
-    show(request("POST", "account/ssh-keys", body=body), as_json)
+    _add_public_key("account/ssh-keys", public_key, comment, as_json)
 
 
 @keys_app.command("list")
@@ -104,9 +108,7 @@ def ca_add(
     as_json: Json = False,
 ) -> None:
     """Trust an SSH user CA for the tenant (certificate principal = pamnode login)."""
-    line = sys.stdin.read() if str(public_key) == "-" else public_key.read_text()
-    body = {"public_key": line, "comment": comment}
-    show(request("POST", "ssh-user-cas", body=body), as_json)
+    _add_public_key("ssh-user-cas", public_key, comment, as_json)
 
 
 @ca_app.command("list")
