@@ -9,6 +9,7 @@ administrator of users lists and removes anyone's.
 import base64
 import hashlib
 
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.hazmat.primitives.serialization import load_ssh_public_key
 from sqlalchemy import select, update
@@ -51,7 +52,7 @@ def parse_public_key(text: str) -> tuple[str, bytes, str]:
     try:
         key = load_ssh_public_key(f"{algorithm} {encoded}".encode())
         blob = base64.b64decode(encoded, validate=True)
-    except (ValueError, TypeError, UnicodeError):
+    except (ValueError, TypeError, UnicodeError, UnsupportedAlgorithm):
         raise InvalidInput(
             f"not an SSH public key this node accepts: use {ACCEPTED}", code="ssh_key_invalid"
         ) from None

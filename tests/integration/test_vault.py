@@ -179,6 +179,7 @@ def test_rotation_reencrypts_every_value_and_survives_restarts(vault, vaulted, r
             "directory bind password": 0,
             "main-link key": 0,
             "peer-node access token": 0,
+            "totp seed": 0,
         }
     assert versions(node, request, "acme") == [2] * SEALED
     [(tenant_id,)] = sealed_rows(node, request, "SELECT id FROM tenants WHERE name = 'acme'")

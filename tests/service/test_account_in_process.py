@@ -57,8 +57,9 @@ async def test_a_user_registers_lists_and_removes_keys_and_weak_ones_are_refused
             "message": "an RSA key of 2048 bits is too weak: use ed25519, ECDSA (nistp256, "
             "nistp384, nistp521) or RSA of at least 3072 bits",
         }
-        garbage = await client.post("account/ssh-keys", json={"public_key": "ssh-ed25519 AAAA"})
-        assert error_of(garbage, 422)["code"] == "ssh_key_invalid"
+        for garbage in ("ssh-ed25519 AAAA", "ssh-foo AAAA", "0 0"):
+            refused = await client.post("account/ssh-keys", json={"public_key": garbage})
+            assert error_of(refused, 422)["code"] == "ssh_key_invalid", garbage
         listed = expect(await client.get("account/ssh-keys"), 200)
         assert [k["algorithm"] for k in listed] == ["ssh-ed25519", "ecdsa-sha2-nistp256"]
         # Nobody reads or removes another user's keys without administering users.
