@@ -26,6 +26,9 @@ if [[ "${1:-}" != "--demo" ]]; then
     packages+=(slapd ldap-utils)
     # rsyslogd: the collector the audit stream's tests send to (pamnode/lab/rsyslog.py).
     packages+=(rsyslog)
+    # tinyproxy: the HTTP proxy a peer that dials its main goes out through in the link's
+    # tests (pamnode/lab/tinyproxy.py).
+    packages+=(tinyproxy)
     # guacd's other plugins and the desktop servers the session tests connect to.
     guacd_packages+=(libguac-client-vnc0 libguac-client-rdp0)
     packages+=(tigervnc-standalone-server xrdp)
