@@ -48,6 +48,9 @@ class _Listeners:
 
     def __init__(self) -> None:
         self.kept: list[socket.socket] = []
+        # Held: asyncio keeps only a weak reference to a task, and a collected echo closed
+        # its stream mid-test (the stream then read as ended).
+        self.echoes: list[asyncio.Task[None]] = []
 
     async def accept(self, name: str) -> Pair:
         if name not in ("echo", "sink"):
@@ -62,7 +65,7 @@ class _Listeners:
                     writer.write(data)
                     await writer.drain()
 
-            asyncio.get_running_loop().create_task(echo())
+            self.echoes.append(asyncio.get_running_loop().create_task(echo()))
         return pair
 
 
