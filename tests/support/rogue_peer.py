@@ -87,7 +87,9 @@ class RoguePeer:
         return self
 
     def __exit__(self, *_exc: object) -> None:
-        self._server.should_exit = True
+        # A main keeps its connections to a peer alive: waiting for them to close would
+        # hold every test that ends a rogue for its join's whole timeout.
+        self._server.should_exit = self._server.force_exit = True
         self._thread.join(timeout=10)
 
     def _status_body(self, job_id: str, state: str, **fields: Any) -> dict[str, Any]:
