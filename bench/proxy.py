@@ -100,6 +100,8 @@ class Lab:
     nodes: list[NodeProcess] = field(default_factory=list)
 
     def node(self, name: str, env: dict[str, str]) -> NodeProcess:
+        # Logins cost what they cost in production (the lab's nodes are otherwise `light`).
+        env = {**env, "PAMNODE_PASSWORD_HASH_PROFILE": "standard"}
         node = NodeProcess(self.work / name, name, env=env)
         self.nodes.append(node)  # registered before start, so a failed start is reaped too
         node.start(admin=(ADMIN_LOGIN, ADMIN_PASSWORD))

@@ -26,6 +26,7 @@ from pamnode.executors.base import Executors
 from pamnode.identity.caller_cache import CallerCache
 from pamnode.identity.external import ExternalAccounts, NoDirectories
 from pamnode.identity.login_guard import CheckSlots, LoginGuard, cpu_slots
+from pamnode.identity.passwords import use_profile
 from pamnode.identity.tenants import (
     BASE_TENANT,
     check_key_ring,
@@ -117,6 +118,7 @@ async def open_node(settings: Settings, executors: Executors | None = None) -> N
     `executors` replaces the real ones (SSH, WinRM), e.g. by a fake in the in-process tests.
     """
     make_private(settings.data_dir)
+    use_profile(settings.password_hash_profile)
     url = settings.resolved_database_url
     engine = make_engine(url, settings.db_pool_size, settings.db_pool_timeout_s)
     await upgrade(engine)

@@ -9,6 +9,8 @@ from typing import Annotated
 from pydantic import Field, IPvAnyNetwork, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from pamnode.identity.passwords import HashProfile
+
 DEFAULT_PORT = 6443
 
 
@@ -60,6 +62,9 @@ class Settings(BaseSettings):
     # them is refused at once (429 login_busy), so that the API keeps its latency under a
     # flood of logins. Unset: one per CPU less one kept for serving requests (at least one).
     login_checks: int | None = Field(default=None, ge=1)
+    # What an Argon2id hash costs (identity/passwords.py): "standard" (RFC 9106, 64 MiB,
+    # about 0.2 s of a CPU) or "light" (OWASP's minimum, 19 MiB, about a sixth of that).
+    password_hash_profile: HashProfile = HashProfile.STANDARD
     # A login turned away before its check (busy, or throttled) is answered after this pause:
     # it holds nothing meanwhile, and it slows a guessing tool that never pauses, which a
     # refusal answered at once only lets come back faster (docs/security.md).

@@ -15,6 +15,10 @@ of their own, and a hash costs about 100 ms of CPU (docs/proxy.md, "Speed"). Wha
 HMAC of the hash and the password under a key made at process start, never the password; only
 successes are kept, so a wrong password always costs a full hash, and a changed password (a
 new hash) is never matched by the old one.
+
+How much a hash costs is the node's `password_hash_profile` (docs/operations.md): new and
+changed passwords take it; a stored hash names its own parameters, so hashes made under the
+other profile keep verifying.
 """
 
 import asyncio
@@ -27,12 +31,35 @@ import threading
 import time
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
+from enum import StrEnum
 from functools import cache
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-_hasher = PasswordHasher()
+
+class HashProfile(StrEnum):
+    # argon2-cffi's default, RFC 9106's second recommended option: t=3, 64 MiB, 4 lanes
+    # (about 0.2 s of a CPU).
+    STANDARD = "standard"
+    # OWASP's minimum for Argon2id: t=2, 19 MiB, 1 lane (about a sixth of the CPU); for a
+    # small machine, or a test bench starting hundreds of logins.
+    LIGHT = "light"
+
+
+_HASHERS = {
+    HashProfile.STANDARD: PasswordHasher(),
+    HashProfile.LIGHT: PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1),
+}
+_hasher = _HASHERS[HashProfile.STANDARD]
+
+
+def use_profile(profile: HashProfile) -> None:
+    """The cost of the hashes this process makes from now on (one node a process)."""
+    global _hasher
+    _hasher = _HASHERS[profile]
+    _dummy_hash.cache_clear()
+
 
 # CFS weighs a nice-10 thread at about a tenth of a nice-0 one.
 HASHING_NICE = 10

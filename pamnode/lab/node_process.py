@@ -112,6 +112,9 @@ class NodeProcess:
         # The lab's sshd, xrdp and doubles listen on loopback, which the destination policy
         # refuses by default (the node's own ports stay refused); a test may give its own.
         env["PAMNODE_TARGET_ALLOW_CIDRS"] = LAB_TARGET_ALLOW_CIDRS
+        # The suite makes and checks a few thousand passwords; OWASP's minimum costs a sixth
+        # of the default. A test of what a check costs (throttle, flood) gives `standard`.
+        env["PAMNODE_PASSWORD_HASH_PROFILE"] = "light"
         env.update(self.extra_env)
         return env
 

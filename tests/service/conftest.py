@@ -69,6 +69,7 @@ async def in_process_node(data: Path, **settings: Any) -> AsyncIterator[InProces
     executor = FakeExecutor()
     # The tests' targets may be on loopback; a test of the destination policy gives its own.
     settings.setdefault("target_allow_cidrs", ["127.0.0.0/8"])
+    settings.setdefault("password_hash_profile", "light")
     node_settings = Settings(data_dir=data, node_name=NODE_NAME, **settings)
     app = create_app(node_settings, executors={"ssh": executor, "winrm": executor})
     async with app.router.lifespan_context(app):

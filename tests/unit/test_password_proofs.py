@@ -55,3 +55,20 @@ def test_no_user_is_never_proven(counted: list[str]) -> None:
     assert not asyncio.run(passwords.verify_password(None, "anything"))
     assert not asyncio.run(passwords.verify_password(None, "anything"))
     assert counted == ["anything", "anything"]
+
+
+def test_a_profile_sets_what_new_hashes_cost_and_hashes_of_the_other_keep_verifying() -> None:
+    try:
+        passwords.use_profile(passwords.HashProfile.LIGHT)
+        light = asyncio.run(passwords.hash_password("correct horse"))
+        passwords.use_profile(passwords.HashProfile.STANDARD)
+        standard = asyncio.run(passwords.hash_password("correct horse"))
+        assert light.startswith("$argon2id$v=19$m=19456,t=2,p=1$")
+        assert standard.startswith("$argon2id$v=19$m=65536,t=3,p=4$")
+        # A node that changes profile still lets in the users whose hashes it made before.
+        assert asyncio.run(passwords.verify_password(light, "correct horse"))
+        passwords.use_profile(passwords.HashProfile.LIGHT)
+        assert asyncio.run(passwords.verify_password(standard, "correct horse"))
+        assert not asyncio.run(passwords.verify_password(standard, "wrong horse"))
+    finally:
+        passwords.use_profile(passwords.HashProfile.STANDARD)
