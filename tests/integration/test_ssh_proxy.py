@@ -22,47 +22,18 @@ from pamnode.lab.vnc import exchange
 from tests.support.assets import add_asset
 from tests.support.cli import cli_env, log_in, run_cli
 from tests.support.db import run_sql
-from tests.support.identity import PASSWORD, add_user, create_tenant, error_of, expect
+from tests.support.identity import PASSWORD, add_user, error_of, expect
 from tests.support.jobs import ssh_host
-from tests.support.peers import add_trusted_peer, prepare_peer_site
 from tests.support.sessions import recording_sha256, wait_session
+from tests.support.ssh_proxy import PEER_TENANT, newest_open, proxy_lab
 
-PEER_TENANT = "dc-west"
 IDLE_S = 6
 
 
 @pytest.fixture(scope="module")
 def lab(node_factory, sshd, tmp_path_factory):
-    ssh_port, proxy_port = free_port(), free_port()
-    main = node_factory(
-        "main",
-        env={"PAMNODE_SSH_PROXY_PORT": str(ssh_port), "PAMNODE_PROXY_IDLE_TIMEOUT_S": str(IDLE_S)},
-    )
-    peer = node_factory("peer-west", env={"PAMNODE_HTTP_PROXY_PORT": str(proxy_port)})
-    jwt = prepare_peer_site(peer, PEER_TENANT)
-    admin = create_tenant(main, "corp")
-    with main.client("corp", token=admin) as client:
-        add_trusted_peer(
-            client,
-            "west",
-            peer,
-            PEER_TENANT,
-            jwt,
-            "http-proxy",
-            http_proxy=True,
-            http_proxy_address=f"127.0.0.1:{proxy_port}",
-        )
-        local = ssh_host(client, sshd, "local-web")
-        remote = ssh_host(client, sshd, "remote-web")
-        body = {"peer_node": "west", "enabled": True}
-        expect(client.post(f"assets/{remote['id']}/peer-nodes", json=body), 201)
-        add_user(client, "viewer-1")
-        body = {"principal": "viewer-1", "role": "viewer"}
-        expect(client.post(f"assets/{local['id']}/permissions", json=body), 201)
     workdir = tmp_path_factory.mktemp("openssh")
-    ssh = OpenSshClient("127.0.0.1", ssh_port, PASSWORD, workdir)
-    ssh.pin(main.data_dir / "ssh_proxy_host_key")
-    return {"main": main, "peer": peer, "admin": admin, "ssh": ssh, "proxy_port": proxy_port}
+    return proxy_lab(node_factory, sshd, workdir, PAMNODE_PROXY_IDLE_TIMEOUT_S=str(IDLE_S))
 
 
 @pytest.fixture
@@ -338,16 +309,6 @@ def test_terminate_and_idle_end_a_shell(lab, api):
         terminal.close()
     row = newest(api, "SSHP:Shell")
     assert (row["state"], row["error_code"]) == ("completed", "idle_timeout")
-
-
-def newest_open(api) -> dict:
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        page = expect(api.get("sessions", params={"state": "active"}), 200)
-        if page["sessions"]:
-            return page["sessions"][0]
-        time.sleep(0.2)
-    raise AssertionError("no active session")
 
 
 def test_the_host_key_is_pinned_and_enforced(lab, api, sshd):
