@@ -19,13 +19,12 @@ from pamnode.lab.openssh import OpenSshClient
 from pamnode.lab.ports import free_port
 from pamnode.lab.rdp import X224_CONNECTION_CONFIRM, X224_CONNECTION_REQUEST, RdpServer
 from pamnode.lab.vnc import exchange
-from tests.support.assets import add_asset
 from tests.support.cli import cli_env, log_in, run_cli
 from tests.support.db import run_sql
 from tests.support.identity import PASSWORD, add_user, error_of, expect
 from tests.support.jobs import ssh_host
 from tests.support.sessions import recording_sha256, wait_session
-from tests.support.ssh_proxy import PEER_TENANT, newest_open, proxy_lab
+from tests.support.ssh_proxy import PEER_TENANT, newest_open, proxy_lab, rdp_offer_through_west
 
 IDLE_S = 6
 
@@ -418,16 +417,7 @@ def test_an_rdp_pass_through_whose_peer_is_killed_ends_failed_peer_lost(lab, api
     """The route ends before the client: the main asks the peer, which does not answer, so
     the row ends `failed peer_lost` (a target that ends the connection leaves `completed`)."""
     with RdpServer("127.0.0.1", free_port()) as rdp:
-        desk = add_asset(
-            api,
-            "rdp-lost",
-            "windows-host",
-            properties={"host": "127.0.0.1", "session_port": rdp.port},
-            secrets={"username": "someone", "password": "unused-here"},
-        )
-        body = {"peer_node": "west", "enabled": True}
-        expect(api.post(f"assets/{desk['id']}/peer-nodes", json=body), 201)
-        offer = expect(api.post(f"assets/{desk['id']}/rdp-proxy"), 201)
+        offer = rdp_offer_through_west(api, "rdp-lost", rdp.port)
         with socket.create_connection(("127.0.0.1", offer["port"]), timeout=10) as client:
             client.sendall(X224_CONNECTION_REQUEST)
             assert client.recv(19)[5] == X224_CONNECTION_CONFIRM

@@ -11,6 +11,7 @@ import httpx
 
 from pamnode.lab.openssh import OpenSshClient
 from pamnode.lab.ports import free_port
+from tests.support.assets import add_asset
 from tests.support.identity import PASSWORD, add_user, create_tenant, expect
 from tests.support.jobs import ssh_host
 from tests.support.peers import add_trusted_peer, prepare_peer_site
@@ -57,3 +58,18 @@ def newest_open(api: httpx.Client) -> dict[str, Any]:
             return dict(page["sessions"][0])
         time.sleep(0.2)
     raise AssertionError("no active session")
+
+
+def rdp_offer_through_west(api: httpx.Client, name: str, port: int) -> dict[str, Any]:
+    """An RDP pass-through's one-time port to the RDP endpoint on `port`, routed through
+    peer node `west`."""
+    desk = add_asset(
+        api,
+        name,
+        "windows-host",
+        properties={"host": "127.0.0.1", "session_port": port},
+        secrets={"username": "someone", "password": "unused-here"},
+    )
+    body = {"peer_node": "west", "enabled": True}
+    expect(api.post(f"assets/{desk['id']}/peer-nodes", json=body), 201)
+    return dict(expect(api.post(f"assets/{desk['id']}/rdp-proxy"), 201))
