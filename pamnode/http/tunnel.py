@@ -116,7 +116,8 @@ async def monitor_tunnel(websocket: WebSocket, tenant: str, site: str, session_i
     await _serve(websocket, tenant, site, session_id, monitor.watch)
 
 
-@router.get("/sessions/{session_id}/monitor/typescript")
+# A stream beside the tunnels, outside the REST API's schema as they are (docs/sessions.md).
+@router.get("/sessions/{session_id}/monitor/typescript", include_in_schema=False)
 async def monitor_typescript(
     request: Request, tenant: str, site: str, session_id: str
 ) -> StreamingResponse:
