@@ -212,6 +212,7 @@ async def open_node(settings: Settings, executors: Executors | None = None) -> N
         accounts=accounts,
         rng=random.SystemRandom(),
         live=remote_sessions.live,
+        shells=remote_sessions.shells,
         idle_timeout_s=settings.proxy_idle_timeout_s,
         grants=grant_book(settings.proxy_grant_ttl_s),
         metrics=metrics,

@@ -19,6 +19,7 @@ from pamnode.peers.client import PeerClients
 from pamnode.peers.serving import node_signature
 from pamnode.proxy.grants import ProxyGrant, grant_book
 from pamnode.sessions.ids import checked
+from pamnode.sessions.live_shell import ShellFeed
 
 # A proxy session in which no byte moved for this long is ended (settings: proxy_idle_timeout_s).
 IDLE_TIMEOUT_S = 1800.0
@@ -39,6 +40,9 @@ class ProxyContext:
     # The upstream of every session this node carries (shared with the gateway sessions'),
     # so Terminate can end one from outside.
     live: dict[str, Connection]
+    # The live typescript of every shell the SSH proxy carries (shared with the sessions',
+    # whose Monitor reads it).
+    shells: dict[str, ShellFeed]
     metrics: NodeMetrics
     idle_timeout_s: float = IDLE_TIMEOUT_S
     # What this node's SSH proxy, RDP pass-through and HTTP proxy may connect to.

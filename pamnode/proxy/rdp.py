@@ -19,6 +19,7 @@ from pamnode.core.streams import Connection, SpliceEnd, splice
 from pamnode.identity.principal import Principal
 from pamnode.proxy.context import ProxyContext
 from pamnode.proxy.opening import Opened, open_proxy_session, require_standing
+from pamnode.proxy.peer_watch import watch_peer
 from pamnode.proxy.route import Route, lost_peer, reach
 from pamnode.sessions import lifecycle, states
 from pamnode.sessions.models import Channel
@@ -147,9 +148,11 @@ async def _carry(
         await route.connection.close()
         return
     ended = SpliceEnd.A_ENDED
+    peer_watch = asyncio.create_task(watch_peer(ctx, route))
     try:
         ended = await splice(client, route.connection, idle_timeout_s=ctx.idle_timeout_s)
     finally:
+        peer_watch.cancel()
         ctx.live.pop(sid, None)
         await asyncio.shield(_end(ctx, scope, sid, route, ended))
 
@@ -160,7 +163,7 @@ async def _end(
     state, error, code = SessionState.COMPLETED, "", ""
     if ended is SpliceEnd.IDLE:
         error, code = f"ended after {ctx.idle_timeout_s:g} s without traffic", "idle_timeout"
-    elif ended is SpliceEnd.B_ENDED and (lost := await lost_peer(ctx, route)):
+    elif ended is SpliceEnd.B_ENDED and (lost := route.lost or await lost_peer(ctx, route)):
         state, error, code = SessionState.FAILED, lost, "peer_lost"
     how = End(
         state,

@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Protocol
 
+from pamnode.sessions.live_shell import ShellFeed
 from pamnode.sessions.params import ASCIICAST, COMMANDS, FILES, TYPESCRIPT
 
 
@@ -48,9 +49,13 @@ def _open(directory: Path, kind: str) -> IO[bytes]:
 
 class ShellRecorder:
     """A shell's output as a typescript and as an asciicast (v2: a header line, then one
-    `[seconds, code, data]` line per event: "o" output, "r" a resize to "COLSxROWS")."""
+    `[seconds, code, data]` line per event: "o" output, "r" a resize to "COLSxROWS"), each
+    event handed to the shell's live feed as well (Monitor)."""
 
-    def __init__(self, directory: Path, width: int, height: int, term: str | None) -> None:
+    def __init__(
+        self, directory: Path, width: int, height: int, term: str | None, feed: ShellFeed
+    ) -> None:
+        self._feed = feed
         self._typescript = _open(directory, TYPESCRIPT)
         self._cast = _open(directory, ASCIICAST)
         self._started = time.monotonic()
@@ -69,6 +74,7 @@ class ShellRecorder:
         moment = round(time.monotonic() - self._started, 6)
         line = json.dumps([moment, code, data], ensure_ascii=False)
         self._cast.write(line.encode() + b"\n")
+        self._feed.event((moment, code, data))
 
     def from_client(self, data: bytes) -> None:
         pass

@@ -47,6 +47,8 @@ class Route:
     node_signature: str
     # The peer's API, to ask whether it still answers when the route ends (RDP pass-through).
     peer_api: PeerEndpoint | None = None
+    # Why the peer was taken for lost while the route was in use (proxy/peer_watch.py).
+    lost: str | None = None
 
 
 async def reach(

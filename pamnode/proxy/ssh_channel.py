@@ -19,10 +19,12 @@ from pamnode.core.ssh_library import asyncssh
 from pamnode.identity.principal import Principal
 from pamnode.proxy.context import ProxyContext
 from pamnode.proxy.opening import Opened, open_proxy_session
+from pamnode.proxy.peer_watch import watch_peer
 from pamnode.proxy.recording import CommandRecorder, Recorder, SftpRecorder, ShellRecorder
 from pamnode.proxy.route import Route, reach
 from pamnode.proxy.ssh_target import ssh_over
 from pamnode.sessions import lifecycle
+from pamnode.sessions.live_shell import ShellFeed
 from pamnode.sessions.models import Channel
 from pamnode.sessions.states import End, SessionState
 
@@ -200,11 +202,12 @@ class ProxiedChannel(asyncssh.SSHServerSession[bytes]):
             return SftpRecorder(directory)
         if self._command is not None:
             return CommandRecorder(directory, self._command)
-        if self._term is None:
-            # A shell without a terminal (`ssh -T`): asciicast's default size.
-            return ShellRecorder(directory, 80, 24, None)
-        term_type, (width, height, _, _), _ = self._term
-        return ShellRecorder(directory, width, height, term_type)
+        # A shell without a terminal (`ssh -T`) has asciicast's default size.
+        term_type, (width, height, _, _) = self._term[:2] if self._term else (None, (80, 24, 0, 0))
+        # Its live typescript, which a Monitor watches, is known from the channel's start.
+        feed = ShellFeed(width, height, self._tell)
+        self.ctx.shells[opened.session_id] = feed
+        return ShellRecorder(directory, width, height, term_type, feed)
 
     async def _carry(self) -> None:
         try:
@@ -256,6 +259,7 @@ class ProxiedChannel(asyncssh.SSHServerSession[bytes]):
         conn, presented, carrier = await ssh_over(
             route, host, opened.credential, self.ctx.idle_timeout_s
         )
+        peer_watch = asyncio.create_task(watch_peer(self.ctx, route))
         try:
             if presented and opened.known_host_key is None:
                 async with self.ctx.sessions.begin() as db:
@@ -297,12 +301,15 @@ class ProxiedChannel(asyncssh.SSHServerSession[bytes]):
             self.chan.resume_reading()
             await target.closed
         finally:
+            peer_watch.cancel()
             self.ctx.live.pop(opened.session_id, None)
+            if (feed := self.ctx.shells.pop(opened.session_id, None)) is not None:
+                feed.end()
             conn.close()
             idle = await carrier
-        return self._ended(target, idle, route.peer_node)
+        return self._ended(target, idle, route)
 
-    def _ended(self, target: _TargetSide, idle: bool, peer_node: str | None) -> tuple[str, str]:
+    def _ended(self, target: _TargetSide, idle: bool, route: Route) -> tuple[str, str]:
         if self._recorder is not None:
             self._recorder.exited(target.status, target.signal[0] if target.signal else None)
         if idle:
@@ -312,15 +319,17 @@ class ProxiedChannel(asyncssh.SSHServerSession[bytes]):
             return message, code
         if self._client_gone:
             return "", ""
+        if route.lost is not None:
+            raise PeerFailure(route.lost, code="peer_lost")
         if target.signal is not None:
             self.chan.exit_with_signal(*target.signal)
         elif target.status is not None:
             self.chan.exit(target.status)
-        elif peer_node is not None:
+        elif route.peer_node is not None:
             # The host gives an exit status before it lets a channel go: without one, the
             # route broke, and through a peer that is the peer's loss.
             raise PeerFailure(
-                f"peer node '{peer_node}' was lost in the middle of the session: the "
+                f"peer node '{route.peer_node}' was lost in the middle of the session: the "
                 "connection to the host through its HTTP proxy ended",
                 code="peer_lost",
             )

@@ -16,6 +16,7 @@ from pamnode.peers.routing import Candidate
 from pamnode.peers.serving import node_signature
 from pamnode.sessions.guacd import Guacd
 from pamnode.sessions.ids import checked
+from pamnode.sessions.live_shell import ShellFeed
 from pamnode.sessions.tickets import Grant, ticket_book
 
 
@@ -54,6 +55,9 @@ class SessionContext:
     live: dict[str, Connection] = field(default_factory=dict)
     # The sessions this node carries that a Monitor may join (sessions/monitor.py).
     joinable: dict[str, Joinable] = field(default_factory=dict)
+    # The SSH-proxy shells this node carries, whose typescript a Monitor may watch live
+    # (sessions/shell_monitor.py; filled by the SSH proxy).
+    shells: dict[str, ShellFeed] = field(default_factory=dict)
 
     def signature(self, tenant: str, site: str) -> str:
         return node_signature(self.node_name, tenant, site)

@@ -1,5 +1,6 @@
 """Monitor: whoever may read Reports > Sessions of a site watches one of its running gateway
-sessions live, read-only, and may Terminate it from the same page.
+sessions live, read-only, and may Terminate it from the same page (an SSH-proxy shell is
+watched the same way, as its live typescript: sessions/shell_monitor.py).
 
 Who may: the roles with `sessions.read` on the session's own site (administrators, asset
 managers, auditors), never another site's or tenant's; the session must be `active` and carried
@@ -15,6 +16,8 @@ watcher leaves or the session ends (its tunnel cuts its watchers).
 import asyncio
 import contextlib
 import logging
+from collections.abc import Mapping
+from typing import TypeVar
 
 from pamnode.audit.actions import AuditAction
 from pamnode.audit.service import record
@@ -36,6 +39,8 @@ from pamnode.sessions.wire import PeerSessionTicket, PeerWatchIn
 
 log = logging.getLogger("pamnode.sessions")
 
+Carried = TypeVar("Carried")
+
 READ_ONLY = {"read-only": "true"}
 # How long a watcher told why its watch ended has to leave before its tunnel is closed.
 LEAVE_WITHIN_S = 5.0
@@ -49,7 +54,7 @@ async def watch(
     display: Display,
 ) -> None:
     try:
-        watch_id, joinable = await _admit(ctx, principal, session_id)
+        watch_id, joinable = await admit(ctx, principal, session_id, ctx.joinable)
     except (NotFound, Conflict, Forbidden) as exc:
         await refuse(client, exc)
         return
@@ -58,7 +63,7 @@ async def watch(
             _join(ctx, principal, session_id, joinable, display), READY_TIMEOUT_S
         )
     except (PamError, TimeoutError) as exc:
-        await _ended(ctx, watch_id)
+        await ended(ctx, watch_id)
         message = getattr(exc, "message", None) or "the gateway did not let the watch in in time"
         await close_with_error(client, message, UPSTREAM_ERROR)
         return
@@ -71,7 +76,7 @@ async def watch(
         log.info("monitor of session %s ended: %s", session_id, exc)
     finally:
         joinable.watchers.remove(upstream)
-        await asyncio.shield(_ended(ctx, watch_id))
+        await asyncio.shield(ended(ctx, watch_id))
     if ending.lost:
         # The session ended (its tunnel cut the watch) or the route to it broke: said in
         # words, and the browser, which leaves on reading it, closes first.
@@ -83,9 +88,7 @@ async def _tell_watcher(
     ctx: SessionContext, session_id: str, client: ClientChannel, joinable: Joinable, lost: str
 ) -> None:
     if joinable.ended:
-        # A Terminate notes who did it before it cuts the session.
-        by = (await states.read(ctx.sessions, session_id)).terminated_by
-        reason = f"the session ended ({by} terminated it)" if by else "the session ended"
+        reason = await session_ended(ctx, session_id)
     else:
         reason = f"the watch lost its connection to the session: {lost}"
     with contextlib.suppress(OSError):
@@ -96,9 +99,22 @@ async def _tell_watcher(
                     pass
 
 
-async def _admit(
-    ctx: SessionContext, principal: Principal, session_id: str
-) -> tuple[str, Joinable]:
+async def session_ended(ctx: SessionContext, session_id: str) -> str:
+    """What a watcher reads when the session it watched ended."""
+    # A Terminate notes who did it before it cuts the session.
+    by = (await states.read(ctx.sessions, session_id)).terminated_by
+    return f"the session ended ({by} terminated it)" if by else "the session ended"
+
+
+async def admit(
+    ctx: SessionContext,
+    principal: Principal,
+    session_id: str,
+    carried_here: Mapping[str, Carried],
+) -> tuple[str, Carried]:
+    """The watch's row (audited) and what carries the session on this node, when the caller
+    may watch it: `carried_here` holds the sessions of the kind watched that this node carries.
+    """
     if not principal.can(Permission.SESSIONS_READ):
         raise Forbidden(
             "only who may read Reports > Sessions of this site may watch its sessions",
@@ -108,8 +124,8 @@ async def _admit(
         session = await db.get(Session, session_id)
         if session is None or session.site_id != principal.site.id or session.origin != "local":
             raise NotFound(f"this site has no session {session_id[:40]}", code="session_not_found")
-        joinable = ctx.joinable.get(session_id)
-        if session.state != SessionState.ACTIVE or joinable is None:
+        carried = carried_here.get(session_id)
+        if session.state != SessionState.ACTIVE or carried is None:
             where = f" (carried by node {session.served_by})" if session.served_by else ""
             raise Conflict(
                 f"session {session_id} is {session.state}{where}: only a running session "
@@ -127,7 +143,7 @@ async def _admit(
             owner=session.requested_by,
         )
         await db.flush()
-        return watch_row.id, joinable
+        return watch_row.id, carried
 
 
 async def _join(
@@ -156,7 +172,8 @@ async def _join(
     return stream
 
 
-async def _ended(ctx: SessionContext, watch_id: str) -> None:
+async def ended(ctx: SessionContext, watch_id: str) -> None:
+    """The watch is over: its row says until when."""
     async with ctx.sessions.begin() as db:
         watch_row = await db.get(SessionWatch, watch_id)
         if watch_row is not None:

@@ -79,12 +79,14 @@ def may_terminate(principal: Principal, session: Session) -> bool:
     return session.user_id == principal.user.id or principal.can(Permission.SESSIONS_TERMINATE)
 
 
-# The channels drawn by guacd, which a Monitor can join.
-WATCHABLE = frozenset({Channel.SSH, Channel.RDP, Channel.VNC})
+# The channels drawn by guacd, which a Monitor joins, and the SSH proxy's shell, whose
+# typescript it shows live.
+WATCHABLE = frozenset({Channel.SSH, Channel.RDP, Channel.VNC, Channel.SSHP_SHELL})
 
 
 def may_watch(principal: Principal, session: Session) -> bool:
-    """Monitor: a running gateway session, for who may read every session of the site."""
+    """Monitor: a running gateway session or SSH-proxy shell, for who may read every session
+    of the site."""
     return (
         session.state == SessionState.ACTIVE
         and session.channel in WATCHABLE

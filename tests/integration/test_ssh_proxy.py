@@ -19,50 +19,20 @@ from pamnode.lab.openssh import OpenSshClient
 from pamnode.lab.ports import free_port
 from pamnode.lab.rdp import X224_CONNECTION_CONFIRM, X224_CONNECTION_REQUEST, RdpServer
 from pamnode.lab.vnc import exchange
-from tests.support.assets import add_asset
 from tests.support.cli import cli_env, log_in, run_cli
 from tests.support.db import run_sql
-from tests.support.identity import PASSWORD, add_user, create_tenant, error_of, expect
+from tests.support.identity import PASSWORD, add_user, error_of, expect
 from tests.support.jobs import ssh_host
-from tests.support.peers import add_trusted_peer, prepare_peer_site
 from tests.support.sessions import recording_sha256, wait_session
+from tests.support.ssh_proxy import PEER_TENANT, newest_open, proxy_lab, rdp_offer_through_west
 
-PEER_TENANT = "dc-west"
 IDLE_S = 6
 
 
 @pytest.fixture(scope="module")
 def lab(node_factory, sshd, tmp_path_factory):
-    ssh_port, proxy_port = free_port(), free_port()
-    main = node_factory(
-        "main",
-        env={"PAMNODE_SSH_PROXY_PORT": str(ssh_port), "PAMNODE_PROXY_IDLE_TIMEOUT_S": str(IDLE_S)},
-    )
-    peer = node_factory("peer-west", env={"PAMNODE_HTTP_PROXY_PORT": str(proxy_port)})
-    jwt = prepare_peer_site(peer, PEER_TENANT)
-    admin = create_tenant(main, "corp")
-    with main.client("corp", token=admin) as client:
-        add_trusted_peer(
-            client,
-            "west",
-            peer,
-            PEER_TENANT,
-            jwt,
-            "http-proxy",
-            http_proxy=True,
-            http_proxy_address=f"127.0.0.1:{proxy_port}",
-        )
-        local = ssh_host(client, sshd, "local-web")
-        remote = ssh_host(client, sshd, "remote-web")
-        body = {"peer_node": "west", "enabled": True}
-        expect(client.post(f"assets/{remote['id']}/peer-nodes", json=body), 201)
-        add_user(client, "viewer-1")
-        body = {"principal": "viewer-1", "role": "viewer"}
-        expect(client.post(f"assets/{local['id']}/permissions", json=body), 201)
     workdir = tmp_path_factory.mktemp("openssh")
-    ssh = OpenSshClient("127.0.0.1", ssh_port, PASSWORD, workdir)
-    ssh.pin(main.data_dir / "ssh_proxy_host_key")
-    return {"main": main, "peer": peer, "admin": admin, "ssh": ssh, "proxy_port": proxy_port}
+    return proxy_lab(node_factory, sshd, workdir, PAMNODE_PROXY_IDLE_TIMEOUT_S=str(IDLE_S))
 
 
 @pytest.fixture
@@ -340,16 +310,6 @@ def test_terminate_and_idle_end_a_shell(lab, api):
     assert (row["state"], row["error_code"]) == ("completed", "idle_timeout")
 
 
-def newest_open(api) -> dict:
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        page = expect(api.get("sessions", params={"state": "active"}), 200)
-        if page["sessions"]:
-            return page["sessions"][0]
-        time.sleep(0.2)
-    raise AssertionError("no active session")
-
-
 def test_the_host_key_is_pinned_and_enforced(lab, api, sshd):
     host = ssh_host(api, sshd, "pinned-web")
     assert lab["ssh"].ssh("tadmin@corp#pinned-web", "true").returncode == 0
@@ -457,16 +417,7 @@ def test_an_rdp_pass_through_whose_peer_is_killed_ends_failed_peer_lost(lab, api
     """The route ends before the client: the main asks the peer, which does not answer, so
     the row ends `failed peer_lost` (a target that ends the connection leaves `completed`)."""
     with RdpServer("127.0.0.1", free_port()) as rdp:
-        desk = add_asset(
-            api,
-            "rdp-lost",
-            "windows-host",
-            properties={"host": "127.0.0.1", "session_port": rdp.port},
-            secrets={"username": "someone", "password": "unused-here"},
-        )
-        body = {"peer_node": "west", "enabled": True}
-        expect(api.post(f"assets/{desk['id']}/peer-nodes", json=body), 201)
-        offer = expect(api.post(f"assets/{desk['id']}/rdp-proxy"), 201)
+        offer = rdp_offer_through_west(api, "rdp-lost", rdp.port)
         with socket.create_connection(("127.0.0.1", offer["port"]), timeout=10) as client:
             client.sendall(X224_CONNECTION_REQUEST)
             assert client.recv(19)[5] == X224_CONNECTION_CONFIRM

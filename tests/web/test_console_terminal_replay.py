@@ -1,7 +1,7 @@
 """A shell through the main's SSH proxy (OpenSSH on a real PTY, a real sshd), replayed in the
 console from its asciicast: Session details > Replay terminal, the player loaded, a seek to a
 moment shows the terminal as it was then (what came before, not what came after), and a
-change of speed keeps the place."""
+change of speed keeps the place. And a running one watched live: Monitor, then Terminate."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from tests.web.test_console_walkthrough import log_in
 
 # What the terminal shows at a moment: the player's text lines.
 SCREEN = "() => document.querySelector('#terminal-player .ap-term').textContent"
+LIVE_SCREEN = "() => document.querySelector('#live-terminal .ap-term')?.textContent ?? ''"
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +50,7 @@ def recorded(node_factory, sshd, tmp_path_factory):
         session_id = page["sessions"][0]["id"]
         done = wait_session(client, session_id, {"completed", "failed"})
     assert "asciicast" in done["recordings"], done
-    return main, session_id
+    return main, session_id, ssh
 
 
 def _screen(page: Page) -> str:
@@ -57,7 +58,7 @@ def _screen(page: Page) -> str:
 
 
 def test_a_proxy_shell_replays_and_seeks_to_a_moment(recorded, new_page, shot):
-    main, session_id = recorded
+    main, session_id, _ = recorded
     page = new_page()
     log_in(page, f"{main.base_url}/ztna/corp/root", "tadmin")
     page.goto(f"{main.base_url}/ztna/corp/root/sessions/{session_id}")
@@ -85,3 +86,40 @@ def test_a_proxy_shell_replays_and_seeks_to_a_moment(recorded, new_page, shot):
     expect(page.get_by_role("status")).to_have_text("ended")
     assert "second-42" in _screen(page)
     shot(page, "terminal-02-ended")
+
+
+def test_monitor_shows_a_proxy_shell_live_then_terminates_it(recorded, new_page, shot):
+    """The administrator opens Monitor on a running SSH-proxy shell from its details: the
+    terminal as it is, then what the owner's commands print as they type; the owner's
+    terminal says who watches; Terminate ends the owner's ssh and the watch says so."""
+    main, _, ssh = recorded
+    terminal = ssh.shell("tadmin@corp#web-1", rows=24, cols=80)
+    try:
+        terminal.type("echo before-$((3*3))")
+        terminal.expect("before-9")
+        with main.client("corp", token=main.login("corp", "root", "tadmin", PASSWORD)) as api:
+            page_of = expect_status(api.get("sessions", params={"state": "active"}), 200)
+            session_id = page_of["sessions"][0]["id"]
+        page = new_page()
+        log_in(page, f"{main.base_url}/ztna/corp/root", "tadmin")
+        page.goto(f"{main.base_url}/ztna/corp/root/sessions/{session_id}")
+        page.get_by_role("link", name="Monitor").click()
+        expect(page.locator("#session-state")).to_have_text("watching", timeout=15_000)
+        page.wait_for_function(f"() => ({LIVE_SCREEN})().includes('before-9')")
+        terminal.expect("Being watched, read-only, by: tadmin.")
+
+        terminal.type("echo live-$((6*7))")
+        page.wait_for_function(f"() => ({LIVE_SCREEN})().includes('live-42')", timeout=15_000)
+        shot(page, "terminal-03-monitor")
+        # Keys typed on the Monitor go nowhere.
+        page.locator("#live-terminal").click()
+        page.keyboard.type("echo intruder")
+        page.keyboard.press("Enter")
+
+        page.on("dialog", lambda dialog: dialog.accept())
+        page.get_by_role("button", name="Terminate").click()
+        assert terminal.wait() != 0
+        expect(page.locator("#session-state")).to_contain_text("the watch ended", timeout=15_000)
+    finally:
+        terminal.close()
+    assert "intruder" not in terminal.text

@@ -15,6 +15,8 @@ from pamnode.http.deps import DB, NodeDep
 from pamnode.http.downloads import recording_response
 from pamnode.http.paging import Offset
 from pamnode.sessions import report
+from pamnode.sessions.live_shell import watched_notice
+from pamnode.sessions.models import Channel
 from pamnode.sessions.opening import open_session
 from pamnode.sessions.params import RECORDING
 from pamnode.sessions.states import ENDED, SessionState
@@ -94,24 +96,30 @@ async def session_view(request: Request, session_id: str, caller: Caller, db: DB
 
 @router.get("/sessions/{session_id}/monitor", response_class=HTMLResponse)
 async def session_monitor(request: Request, session_id: str, caller: Caller, db: DB) -> Response:
-    """Monitor: the session live, read-only, with Terminate (sessions/monitor.py)."""
+    """Monitor: the session live, read-only, with Terminate (sessions/monitor.py); an SSH-proxy
+    shell as its live typescript in the terminal player (sessions/shell_monitor.py)."""
     session = await report.get_session(db, caller, session_id)
-    return page(
+    shell = session.channel == Channel.SSHP_SHELL
+    answer = page(
         request,
-        "sessions/view.html",
+        "sessions/monitor_shell.html" if shell else "sessions/view.html",
         caller,
         title=f"Monitor {session.asset_name}",
         session=session,
         watching=True,
         may_terminate=report.may_terminate(caller, session),
     )
+    if shell:
+        answer.headers["Content-Security-Policy"] = TERMINAL_PLAYER_CSP
+    return answer
 
 
 @router.get("/sessions/{session_id}/watchers")
-async def session_watchers(session_id: str, caller: Caller, db: DB) -> dict[str, list[str]]:
-    """Who watches the session now: its page tells its owner."""
+async def session_watchers(session_id: str, caller: Caller, db: DB) -> dict[str, object]:
+    """Who watches the session now, and what its page tells its owner (the words an SSH-proxy
+    shell's owner reads on their terminal)."""
     session = await report.get_session(db, caller, session_id)
-    return {"watching": session.watching}
+    return {"watching": session.watching, "notice": watched_notice(session.watching)}
 
 
 @router.get("/sessions/{session_id}/play", response_class=HTMLResponse)

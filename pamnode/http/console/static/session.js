@@ -120,10 +120,8 @@ async function lookForWatchers() {
   if (ended) return;
   const answer = await fetch(host.dataset.watchers, { credentials: "same-origin" }).catch(() => null);
   if (!answer || !answer.ok) return;
-  const { watching } = await answer.json();
-  watchers.textContent = watching.length
-    ? `Being watched, read-only, by: ${watching.join(", ")}. Every watch is recorded in the session's details.`
-    : "";
+  const { watching, notice } = await answer.json();
+  watchers.textContent = watching.length ? notice : "";
   watchers.hidden = !watching.length;
 }
 if (watchers && host.dataset.watchers) window.setInterval(lookForWatchers, 3000);
