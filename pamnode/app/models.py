@@ -6,6 +6,7 @@ The wiring layer holds it because it alone may know every area; the migration en
 
 from pamnode.assets.models import Asset, AssetHostKey, AssetPermission, AssetSecret
 from pamnode.audit.models import AuditChainHead, AuditEvent
+from pamnode.crypto.models import SealedKeyRing
 from pamnode.db.base import Base
 from pamnode.directories.models import Directory, DirectoryGroup
 from pamnode.identity.models import ApiToken, LoginSession, Site, SiteRoleGrant, Tenant, User
@@ -33,6 +34,7 @@ __all__ = [
     "PeerNode",
     "PeerPin",
     "Script",
+    "SealedKeyRing",
     "Session",
     "SessionAttempt",
     "Site",

@@ -24,6 +24,11 @@ class Settings(BaseSettings):
     # The key ring (tenant keys, token signing keys): in the data directory unless named
     # here; several main nodes on one database name one file on shared storage.
     keyring_file: Path | None = None
+    # The key-encryption key (32 bytes, hex or base64) under which the key ring is sealed in
+    # the database instead of kept in a file (crypto/sealed_ring.py): mains that share nothing
+    # but the database each read the same one, from the environment or from a file.
+    kek: SecretStr | None = None
+    kek_file: Path | None = None
     database_url: str | None = None
     node_name: str = socket.gethostname()
     host: str = "127.0.0.1"

@@ -16,6 +16,7 @@ from pamnode.app.retention import keep_retention
 from pamnode.app.settings import Settings
 from pamnode.app.siem import start_streams
 from pamnode.core.errors import Conflict
+from pamnode.crypto.sealed_ring import SealedStore
 from pamnode.db.sole_server import serve_alone
 from pamnode.executors.base import Executors
 from pamnode.http import (
@@ -99,6 +100,13 @@ def create_app(settings: Settings, executors: Executors | None = None) -> FastAP
                     name="other nodes' job changes",
                 )
             )
+            store = node.keyring.store
+            if isinstance(store, SealedStore):
+                shared.append(
+                    asyncio.create_task(
+                        store.watch(settings.resolved_database_url), name="key ring changes"
+                    )
+                )
         try:
             yield
         finally:
