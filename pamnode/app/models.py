@@ -11,7 +11,7 @@ from pamnode.db.base import Base
 from pamnode.directories.models import Directory, DirectoryGroup
 from pamnode.identity.models import ApiToken, LoginSession, Site, SiteRoleGrant, Tenant, User
 from pamnode.jobs.models import Job, JobAttempt, Script
-from pamnode.link.models import MainLink
+from pamnode.link.models import MainLink, MainNode
 from pamnode.peers.models import PeerAssignment, PeerNode, PeerPin
 from pamnode.sessions.models import Session, SessionAttempt
 
@@ -30,6 +30,7 @@ __all__ = [
     "JobAttempt",
     "LoginSession",
     "MainLink",
+    "MainNode",
     "PeerAssignment",
     "PeerNode",
     "PeerPin",

@@ -35,8 +35,10 @@ from pamnode.link.answer import MainSide
 from pamnode.link.hub import LinkHub
 from pamnode.link.main_link import keep_enrolled
 from pamnode.link.uplink import Listeners, Uplinks
+from pamnode.link.wire import MainAddress
 from pamnode.peers.client import PeerClients
 from pamnode.peers.links import API, GATEWAY, HTTP_PROXY
+from pamnode.peers.trust import describe
 from pamnode.proxy.context import ProxyContext
 from pamnode.proxy.grants import grant_book
 from pamnode.proxy.http_proxy import HttpProxy
@@ -223,6 +225,16 @@ async def open_node(settings: Settings, executors: Executors | None = None) -> N
 def _own_sha256(settings: Settings) -> str:
     """The HTTPS certificate's SHA-256, which a peer's signed link answer is bound to."""
     return fingerprint(certificate_der(settings.cert_file)) if settings.cert_file else ""
+
+
+def advertised(settings: Settings) -> MainAddress | None:
+    """What other mains tell their dialling peers of this one, if it gives an address."""
+    if settings.link_advertised_url is None or settings.cert_file is None:
+        return None
+    facts = describe(certificate_der(settings.cert_file))
+    return MainAddress(
+        url=settings.link_advertised_url, sha256=facts.sha256, certificate_pem=facts.pem
+    )
 
 
 def _reachable(host: str, port: int) -> tuple[str, int]:
