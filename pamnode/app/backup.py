@@ -21,7 +21,7 @@ import tempfile
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
@@ -288,9 +288,7 @@ def _restore(source: Path, data_dir: Path) -> Archive:
         os.replace(staging / top, data_dir / top)
     staging.rmdir()
     make_private(data_dir)
-    return Archive(
-        data_dir, archive.database, archive.files, archive.created_at, archive.pamnode_version
-    )
+    return replace(archive, path=data_dir)
 
 
 def _remove(path: Path) -> None:

@@ -79,6 +79,11 @@ def restore(
             f"{fingerprint(certificate_der(cert))}): peers and clients that pinned it trust it."
         )
     typer.echo("Next:")
+    if archive.key_ring_sealed:
+        typer.echo(
+            "  start the node with PAMNODE_KEK or PAMNODE_KEK_FILE: the key ring is sealed in "
+            "the database under that key-encryption key"
+        )
     shared = local_settings(data, None).keyring_file
     if shared is not None:
         typer.echo(
