@@ -109,9 +109,10 @@ class SealedStore:
     @asynccontextmanager
     async def changing(self, db: AsyncSession | None = None) -> AsyncIterator[Tenants]:
         if db is not None:
-            # The caller's transaction: the change commits, or not, with its rows, which may
-            # need the keys before (a new tenant's first secrets). Used here before the commit,
-            # it only adds: a rollback leaves keys of nothing in this node's memory.
+            # The caller's transaction: the change (a new tenant's keys, the one change made
+            # this way) commits, or not, with the tenant's rows, whose first secrets need the
+            # keys before the commit. A rollback then leaves keys of no tenant in this node's
+            # memory, never a key missing; the row's lock holds other changes off meanwhile.
             async with self._writing(db) as tenants:
                 yield tenants
             self._tenants = tenants
