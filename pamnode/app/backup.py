@@ -21,7 +21,7 @@ import tempfile
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
@@ -67,6 +67,8 @@ class Archive:
     files: list[str]
     created_at: str
     pamnode_version: str
+    # The key ring is sealed in the database under the node's KEK: no key ring file.
+    key_ring_sealed: bool = False
 
     @property
     def holds_database(self) -> bool:
@@ -80,10 +82,14 @@ class Archive:
 
 
 def backup(settings: Settings, target: Path) -> Archive:
-    """Write the archive of `settings.data_dir` to `target` (mode 0600, replaced atomically)."""
+    """Write the archive of `settings.data_dir` to `target` (mode 0600, replaced atomically).
+
+    A node with a key-encryption key keeps its key ring sealed in the database: the archive
+    then holds no key ring file, and the KEK is kept apart from it (docs/operations.md)."""
     data_dir = settings.data_dir
-    ring_path = settings.resolved_keyring_file
-    if not ring_path.is_file():
+    sealed = settings.kek is not None or settings.kek_file is not None
+    ring_path = None if sealed else settings.resolved_keyring_file
+    if ring_path is not None and not ring_path.is_file():
         raise NotFound(
             f"no key ring at {ring_path}: {data_dir} is not a pamnode data directory, or one "
             "that lost its key ring (restore it from a backup)"
@@ -92,33 +98,39 @@ def backup(settings: Settings, target: Path) -> Archive:
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".pamnode-backup-", dir=target.parent) as tmp:
         staged: dict[str, Path] = {}
+        ring: bytes | None = None
         if url.get_backend_name() == "sqlite":
             staged[DATABASE] = Path(tmp) / DATABASE
             ring = _copy_with_ring(Path(url.database or ""), staged[DATABASE], ring_path)
-        else:
+        elif ring_path is not None:
             ring = ring_path.read_bytes()
-        staged[KEYRING] = Path(tmp) / KEYRING
-        staged[KEYRING].write_bytes(ring)
+        if ring is not None:
+            staged[KEYRING] = Path(tmp) / KEYRING
+            staged[KEYRING].write_bytes(ring)
         files = dict(staged)
         for name, path in _node_files(data_dir):
-            files.setdefault(name, path)
+            # A key ring file left in a data directory whose ring is in the database is stale.
+            if not (sealed and name == KEYRING):
+                files.setdefault(name, path)
         archive = Archive(
             target,
             url.get_backend_name(),
             sorted(files),
             datetime.now(UTC).isoformat(timespec="seconds"),
             __version__,
+            key_ring_sealed=sealed,
         )
         _write(archive, files)
     return archive
 
 
-def _copy_with_ring(database: Path, copy: Path, ring_path: Path) -> bytes:
-    """An online copy of the SQLite database with the key ring as it was during the copy."""
+def _copy_with_ring(database: Path, copy: Path, ring_path: Path | None) -> bytes | None:
+    """An online copy of the SQLite database with the key ring file as it was during the
+    copy (none when the ring is sealed in the database: it is in the copy)."""
     if not database.is_file():
         raise NotFound(f"no SQLite database at {database}")
     for _ in range(RING_TRIES):
-        before = ring_path.read_bytes()
+        before = None if ring_path is None else ring_path.read_bytes()
         copy.unlink(missing_ok=True)
         # SQLite's backup API: a consistent snapshot while the node goes on writing (WAL).
         source = sqlite3.connect(database, timeout=30)
@@ -133,7 +145,7 @@ def _copy_with_ring(database: Path, copy: Path, ring_path: Path) -> bytes:
                 target.close()
         finally:
             source.close()
-        if ring_path.read_bytes() == before:
+        if ring_path is None or ring_path.read_bytes() == before:
             return before
     raise Conflict(
         f"the key ring changed during each of {RING_TRIES} copies of the database (a key "
@@ -203,6 +215,7 @@ def _manifest(archive: Archive, sums: dict[str, str]) -> dict[str, Any]:
         "pamnode_version": archive.pamnode_version,
         "created_at": archive.created_at,
         "database": archive.database,
+        "key_ring_sealed": archive.key_ring_sealed,
         "files": sums,
     }
 
@@ -275,9 +288,7 @@ def _restore(source: Path, data_dir: Path) -> Archive:
         os.replace(staging / top, data_dir / top)
     staging.rmdir()
     make_private(data_dir)
-    return Archive(
-        data_dir, archive.database, archive.files, archive.created_at, archive.pamnode_version
-    )
+    return replace(archive, path=data_dir)
 
 
 def _remove(path: Path) -> None:
@@ -343,7 +354,8 @@ def _verified(source: Path, manifest: Any, sums: dict[str, str]) -> Archive:
     )
     if wrong:
         raise InvalidInput(f"{source} is corrupt: checksum mismatch for {', '.join(wrong)}")
-    if KEYRING not in sums:
+    sealed = manifest.get("key_ring_sealed") is True
+    if KEYRING not in sums and not sealed:
         raise InvalidInput(f"{source} holds no key ring")
     return Archive(
         source,
@@ -351,4 +363,5 @@ def _verified(source: Path, manifest: Any, sums: dict[str, str]) -> Archive:
         sorted(sums),
         str(manifest.get("created_at")),
         str(manifest.get("pamnode_version")),
+        key_ring_sealed=sealed,
     )

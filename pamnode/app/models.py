@@ -6,11 +6,12 @@ The wiring layer holds it because it alone may know every area; the migration en
 
 from pamnode.assets.models import Asset, AssetHostKey, AssetPermission, AssetSecret
 from pamnode.audit.models import AuditChainHead, AuditEvent
+from pamnode.crypto.models import SealedKeyRing
 from pamnode.db.base import Base
 from pamnode.directories.models import Directory, DirectoryGroup
 from pamnode.identity.models import ApiToken, LoginSession, Site, SiteRoleGrant, Tenant, User
 from pamnode.jobs.models import Job, JobAttempt, Script
-from pamnode.link.models import MainLink
+from pamnode.link.models import MainLink, MainNode
 from pamnode.peers.models import PeerAssignment, PeerNode, PeerPin
 from pamnode.sessions.models import Session, SessionAttempt
 
@@ -29,10 +30,12 @@ __all__ = [
     "JobAttempt",
     "LoginSession",
     "MainLink",
+    "MainNode",
     "PeerAssignment",
     "PeerNode",
     "PeerPin",
     "Script",
+    "SealedKeyRing",
     "Session",
     "SessionAttempt",
     "Site",

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from pamnode import __version__
 from pamnode.app.data_dir import DIR_MODE, make_private
+from pamnode.app.key_ring import open_key_ring
 from pamnode.app.settings import Settings
 from pamnode.app.tls import certificate_der, server_context
 from pamnode.audit.apart import AuditApart
@@ -27,12 +28,6 @@ from pamnode.identity.caller_cache import CallerCache
 from pamnode.identity.external import ExternalAccounts, NoDirectories
 from pamnode.identity.login_guard import CheckSlots, LoginGuard, cpu_slots
 from pamnode.identity.passwords import use_profile
-from pamnode.identity.tenants import (
-    BASE_TENANT,
-    check_key_ring,
-    ensure_base_tenant,
-    find_tenant,
-)
 from pamnode.identity.throttle import LoginThrottle
 from pamnode.jobs.context import JobContext
 from pamnode.jobs.pool import JobPool
@@ -41,8 +36,10 @@ from pamnode.link.answer import MainSide
 from pamnode.link.hub import LinkHub
 from pamnode.link.main_link import keep_enrolled
 from pamnode.link.uplink import Listeners, Uplinks
+from pamnode.link.wire import MainAddress
 from pamnode.peers.client import PeerClients
 from pamnode.peers.links import API, GATEWAY, HTTP_PROXY
+from pamnode.peers.trust import describe
 from pamnode.proxy.context import ProxyContext
 from pamnode.proxy.grants import grant_book
 from pamnode.proxy.http_proxy import HttpProxy
@@ -125,18 +122,7 @@ async def open_node(settings: Settings, executors: Executors | None = None) -> N
     sessions = make_sessionmaker(engine)
     job_engine = make_engine(url, settings.job_concurrency + JOB_POOL_SPARE, JOB_POOL_TIMEOUT_S)
     job_sessions = make_sessionmaker(job_engine)
-    ring_path = settings.resolved_keyring_file
-    # Named apart from the data directory: other main nodes may change it (docs/scale.md).
-    shared = settings.keyring_file is not None
-    async with sessions.begin() as db:
-        # A new key ring only for a new database: one that lost its key ring must say so
-        # on use, not carry on with fresh keys that open nothing.
-        if await find_tenant(db, BASE_TENANT) is None:
-            keyring = KeyRing.create_if_missing(ring_path, shared)
-            await ensure_base_tenant(db, keyring)
-        else:
-            keyring = KeyRing(ring_path, shared)
-            await check_key_ring(db, keyring)
+    keyring = await open_key_ring(settings, sessions)
 
     async def crashed(job_id: str, exc: BaseException) -> None:
         broke = f"the job broke: {type(exc).__name__}"
@@ -242,6 +228,16 @@ async def open_node(settings: Settings, executors: Executors | None = None) -> N
 def _own_sha256(settings: Settings) -> str:
     """The HTTPS certificate's SHA-256, which a peer's signed link answer is bound to."""
     return fingerprint(certificate_der(settings.cert_file)) if settings.cert_file else ""
+
+
+def advertised(settings: Settings) -> MainAddress | None:
+    """What other mains tell their dialling peers of this one, if it gives an address."""
+    if settings.link_advertised_url is None or settings.cert_file is None:
+        return None
+    facts = describe(certificate_der(settings.cert_file))
+    return MainAddress(
+        url=settings.link_advertised_url, sha256=facts.sha256, certificate_pem=facts.pem
+    )
 
 
 def _reachable(host: str, port: int) -> tuple[str, int]:

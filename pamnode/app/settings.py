@@ -26,6 +26,11 @@ class Settings(BaseSettings):
     # The key ring (tenant keys, token signing keys): in the data directory unless named
     # here; several main nodes on one database name one file on shared storage.
     keyring_file: Path | None = None
+    # The key-encryption key (32 bytes, hex or base64) under which the key ring is sealed in
+    # the database instead of kept in a file (crypto/sealed_ring.py): mains that share nothing
+    # but the database each read the same one, from the environment or from a file.
+    kek: SecretStr | None = None
+    kek_file: Path | None = None
     database_url: str | None = None
     node_name: str = socket.gethostname()
     host: str = "127.0.0.1"
@@ -113,6 +118,12 @@ class Settings(BaseSettings):
     # A peer's link to its main (pamnode/link/): after a failure it dials again after a random
     # wait between 0 and a bound that doubles with each failure up to this cap.
     link_backoff_cap_s: float = Field(default=60.0, ge=1, le=3600)
+    # As a main sharing its PostgreSQL database with other mains: where peers that dial reach
+    # this main itself (https://host:port, past any load balancer). A peer linked to one main
+    # is told of the others that give one, and keeps a link to each (link/mains.py).
+    link_advertised_url: str | None = Field(
+        default=None, pattern=r"^https://(\[[0-9A-Fa-f:.]+\]|[^:/\s\[\]]+)(:\d{1,5})?$"
+    )
     # GET /metrics answers callers from these networks (comma-separated in the environment;
     # empty: none) and callers that send metrics_token as a bearer token; nobody else.
     metrics_allow_cidrs: Annotated[list[IPvAnyNetwork], NoDecode] = Field(

@@ -12,11 +12,13 @@ import typer
 from rich.tree import Tree
 
 from pamnode.cli.client import fail, request
+from pamnode.cli.keyring import keyring_app
 from pamnode.cli.output import Json, Yes, confirm, print_whole, show, table
 from pamnode.cli.refs import PERMISSION, pick, resolve_asset
 
 asset_app = typer.Typer(help="The asset library of the current site.", no_args_is_help=True)
 vault_app = typer.Typer(help="The tenant's key and sealed secrets.", no_args_is_help=True)
+vault_app.add_typer(keyring_app, name="keyring")
 
 COLUMNS = ["id", "name", "type", "host", "port", "role", "secrets"]
 

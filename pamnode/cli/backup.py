@@ -30,10 +30,17 @@ def backup(
     settings = local_settings(data, database_url)
     archive = _or_fail(lambda: archives.backup(settings, to))
     typer.echo(f"backup of {data} written to {to} (mode 0600): {archive.described()}")
-    typer.echo(
-        "It holds the key ring, which opens every secret in the database: keep it as private "
-        "as the data directory (encrypt it before it leaves this machine)."
-    )
+    if archive.key_ring_sealed:
+        typer.echo(
+            "The key ring is sealed in the database under the key-encryption key: keep a copy "
+            "of PAMNODE_KEK apart from this archive and the database's dumps; without it, no "
+            "secret of the database opens."
+        )
+    else:
+        typer.echo(
+            "It holds the key ring, which opens every secret in the database: keep it as "
+            "private as the data directory (encrypt it before it leaves this machine)."
+        )
     if not archive.holds_database:
         typer.echo(
             f"The database ({archive.database}) is not in this archive. Dump it now, with no "
@@ -72,6 +79,11 @@ def restore(
             f"{fingerprint(certificate_der(cert))}): peers and clients that pinned it trust it."
         )
     typer.echo("Next:")
+    if archive.key_ring_sealed:
+        typer.echo(
+            "  start the node with PAMNODE_KEK or PAMNODE_KEK_FILE: the key ring is sealed in "
+            "the database under that key-encryption key"
+        )
     shared = local_settings(data, None).keyring_file
     if shared is not None:
         typer.echo(

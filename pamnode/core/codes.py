@@ -48,6 +48,14 @@ class Code(StrEnum):
     DATABASE_IN_USE = "database_in_use", "another node serves this SQLite database already"
     SESSION_MISSING = "session_missing", "the console needs a login (no session cookie)"
     VAULT_UNAVAILABLE = "vault_unavailable", "the key ring cannot open or seal secrets"
+    KEK_INVALID = (
+        "kek_invalid",
+        "PAMNODE_KEK or PAMNODE_KEK_FILE is not a 32-byte key in hex or base64, or both are set",
+    )
+    KEY_RING_IN_DATABASE = (
+        "key_ring_in_database",
+        "the key ring is sealed in the database already: importing again needs --replace",
+    )
     NOT_READY = "not_ready", "the node's database or key ring cannot be used (GET /readyz)"
     METRICS_FORBIDDEN = (
         "metrics_forbidden",

@@ -11,11 +11,12 @@ from fastapi import FastAPI
 
 from pamnode import __version__
 from pamnode.app.banner import banner
-from pamnode.app.node import open_node, serve_listeners
+from pamnode.app.node import advertised, open_node, serve_listeners
 from pamnode.app.retention import keep_retention
 from pamnode.app.settings import Settings
 from pamnode.app.siem import start_streams
 from pamnode.core.errors import Conflict
+from pamnode.crypto.sealed_ring import SealedStore
 from pamnode.db.sole_server import serve_alone
 from pamnode.executors.base import Executors
 from pamnode.http import (
@@ -45,6 +46,7 @@ from pamnode.http.transport_security import StrictTransportSecurity
 from pamnode.jobs.listening import follow_other_nodes
 from pamnode.jobs.queue import start_queue
 from pamnode.jobs.recovery import keep_leases, reconcile
+from pamnode.link.mains import keep_advertised
 from pamnode.sessions.recording_retries import keep_asking
 
 log = logging.getLogger("pamnode.node")
@@ -99,6 +101,21 @@ def create_app(settings: Settings, executors: Executors | None = None) -> FastAP
                     name="other nodes' job changes",
                 )
             )
+            address = advertised(settings)
+            if address is not None:
+                shared.append(
+                    asyncio.create_task(
+                        keep_advertised(node.sessions, settings.node_name, address),
+                        name="advertised to dialling peers",
+                    )
+                )
+            store = node.keyring.store
+            if isinstance(store, SealedStore):
+                shared.append(
+                    asyncio.create_task(
+                        store.watch(settings.resolved_database_url), name="key ring changes"
+                    )
+                )
         try:
             yield
         finally:

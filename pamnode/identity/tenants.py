@@ -52,7 +52,7 @@ async def _add_tenant(db: AsyncSession, ring: KeyRing, name: str, issuer: str) -
     if await db.scalar(select(Tenant.id).where(Tenant.name == name)):
         raise Conflict(f"a tenant named '{name}' already exists", code="tenant_exists")
     tenant = Tenant(id=new_id(), name=name, issuer=issuer)
-    public_pem = ring.add_tenant(tenant.id)
+    public_pem = await ring.add_tenant(tenant.id, db)
     tenant.signing_public_key = public_pem.decode()
     tenant.signing_kid = key_id(public_pem)
     db.add(tenant)
@@ -72,7 +72,7 @@ async def check_key_ring(db: AsyncSession, ring: KeyRing) -> None:
     an existing database, before it writes anything: a node with another key ring would
     seal secrets nobody else can open, and refuse every token. A missing key ring file is
     not refused here: the node starts, and whatever needs a key says the file is missing."""
-    if not ring.path.exists():
+    if not ring.store.exists():
         return
     for tenant in await db.scalars(select(Tenant).order_by(Tenant.name)):
         try:
@@ -84,7 +84,7 @@ async def check_key_ring(db: AsyncSession, ring: KeyRing) -> None:
                 continue
             problem = f"its signing key for tenant '{tenant.name}' is not the database's"
         raise KeyRingError(
-            f"the key ring {ring.path} does not belong to this database: {problem}. Every "
+            f"{ring.store.where} does not belong to this database: {problem}. Every "
             "node serving one database needs the same key ring (docs/scale.md); restore this "
             "database's key ring from backup"
         )

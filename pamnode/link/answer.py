@@ -16,6 +16,7 @@ from pamnode.db.base import utcnow
 from pamnode.link import enrolment
 from pamnode.link.hub import LinkHub, LinkStatus
 from pamnode.link.keys import key_fingerprint
+from pamnode.link.mains import other_mains
 from pamnode.link.mux import Channel, Mux
 from pamnode.link.wire import Challenge, Hello, Refusal, Verdict
 
@@ -67,22 +68,32 @@ async def answer(side: MainSide, channel: Channel, tenant: str, site: str, sourc
                 db, tenant, site, hello.link, challenge, side.main_sha256
             )
             peer_id, name, key = peer.id, peer.name, peer.link_public_key or ""
+            # The peer links to each of them too: this main's loss does not cut it off.
+            mains = await other_mains(db, side.main_sha256)
     except PamError as exc:
         await _verdict(channel, Verdict(error=Refusal(code=exc.code, message=exc.message)))
         await channel.close(exc.code)
         return
-    await _carry(side, channel, peer_id, name, key, hello.version, source)
+    linked = Verdict(linked=True, mains=mains)
+    await _carry(side, channel, peer_id, name, key, hello.version, source, linked)
 
 
 async def _carry(
-    side: MainSide, channel: Channel, peer_id: str, name: str, key: str, version: str, source: str
+    side: MainSide,
+    channel: Channel,
+    peer_id: str,
+    name: str,
+    key: str,
+    version: str,
+    source: str,
+    linked: Verdict,
 ) -> None:
     mux = Mux(channel, on_heartbeat=lambda rtt: side.hub.heartbeat(peer_id, rtt))
     # Held before the peer hears it is linked: from then on, it is linked here too.
     side.hub.attach(peer_id, mux, LinkStatus(utcnow(), version, key_fingerprint(key)))
     log.info("peer node '%s' linked from %s (version %s)", name, source, version)
     try:
-        await _verdict(channel, Verdict(linked=True))
+        await _verdict(channel, linked)
         await mux.run()
     finally:
         side.hub.detach(peer_id, mux)

@@ -47,3 +47,18 @@ LINK_KEYS = SealedColumn(
     context=key_context,
     of_tenant=_links_of_tenant,
 )
+
+
+class MainNode(Base):
+    """On a main: each main node sharing the database that peers may dial, as it advertises
+    itself (`link/mains.py`); a dialling peer is told of the others when it links."""
+
+    __tablename__ = "main_nodes"
+
+    name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    # https://host:port, as peers reach this main past any load balancer.
+    url: Mapped[str] = mapped_column(String(2048))
+    sha256: Mapped[str] = mapped_column(String(64))
+    certificate_pem: Mapped[str] = mapped_column(Text)
+    # Renewed while the main serves; an old one is a main gone.
+    seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -23,8 +23,8 @@ from pamnode.db.base import utcnow
 from pamnode.link import keys
 from pamnode.link.dialer import WebSocketChannel, open_link
 from pamnode.link.mux import Mux, Pair
-from pamnode.link.wire import Answer, Challenge, Hello, Verdict
-from pamnode.peers.addresses import PeerSiteUrl
+from pamnode.link.wire import Answer, Challenge, Hello, MainAddress, Verdict
+from pamnode.peers.addresses import PeerSiteUrl, parse_site_url
 from pamnode.peers.trust import pinned_context
 
 log = logging.getLogger("pamnode.link")
@@ -124,36 +124,65 @@ class Uplinks:
     version: str
     backoff_cap_s: float
     rng: random.Random = field(default_factory=random.SystemRandom)
+    # The link of each site to the main it enrolled at, as its console shows it.
     states: dict[str, UplinkState] = field(default_factory=dict)
-    _tasks: dict[str, asyncio.Task[None]] = field(default_factory=dict)
+    # Each site's links, by the certificate SHA-256 of the main: the one it enrolled at, and
+    # every other main of that main's database it was told of (docs/peers.md, several mains).
+    _links: dict[str, dict[str, asyncio.Task[None]]] = field(default_factory=dict)
 
     def keep(self, site_id: str, target: UplinkTarget) -> None:
-        """Keep `target`'s link from now on (a link the site kept before is replaced)."""
+        """Keep `target`'s link from now on (the links the site kept before are replaced)."""
         self.drop(site_id)
         self.states[site_id] = UplinkState()
-        self._tasks[site_id] = asyncio.create_task(
-            self._keep(site_id, target), name=f"link to {target.main.base}"
+        self._links[site_id] = {}
+        self._start(site_id, target, self.states[site_id])
+
+    def _start(self, site_id: str, target: UplinkTarget, state: UplinkState) -> None:
+        self._links[site_id][target.main_sha256] = asyncio.create_task(
+            self._keep(site_id, target, state), name=f"link to {target.main.base}"
         )
 
+    def _learn(self, site_id: str, target: UplinkTarget, mains: list[MainAddress]) -> None:
+        """Link to each other main `target`'s main told of, once each, with the same key: the
+        main's loss then leaves the others linked. Its own pinned link vouches for them."""
+        links = self._links.get(site_id)
+        if links is None:
+            return
+        for main in mains:
+            if main.sha256 in links:
+                continue
+            try:
+                url = parse_site_url(
+                    f"{main.url}/ztna/{target.main.tenant}/{target.main.site}",
+                    "main URL",
+                    code="invalid_main_url",
+                )
+            except InvalidInput as exc:
+                log.warning("main %s told of a main it names wrongly: %s", target.main.base, exc)
+                continue
+            other = UplinkTarget(
+                url, main.sha256, main.certificate_pem, target.link_id, target.private_key
+            )
+            log.info("main %s told of main %s: linking to it too", target.main.base, url.base)
+            self._start(site_id, other, UplinkState())
+
     def drop(self, site_id: str) -> None:
-        task = self._tasks.pop(site_id, None)
-        if task is not None:
+        for task in self._links.pop(site_id, {}).values():
             task.cancel()
         self.states.pop(site_id, None)
 
     async def close(self) -> None:
-        tasks = list(self._tasks.values())
+        tasks = [task for links in self._links.values() for task in links.values()]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        self._tasks.clear()
+        self._links.clear()
 
-    async def _keep(self, site_id: str, target: UplinkTarget) -> None:
-        state = self.states[site_id]
+    async def _keep(self, site_id: str, target: UplinkTarget, state: UplinkState) -> None:
         failures = 0
         while True:
             try:
-                await self._once(target, state)
+                await self._once(site_id, target, state)
                 failures = 0
             except PamError as exc:
                 state.last_error = exc.message
@@ -177,7 +206,7 @@ class Uplinks:
             )
             await asyncio.sleep(delay)
 
-    async def _once(self, target: UplinkTarget, state: UplinkState) -> None:
+    async def _once(self, site_id: str, target: UplinkTarget, state: UplinkState) -> None:
         def signed(challenge: bytes) -> Hello:
             signature = keys.sign(
                 target.private_key,
@@ -191,7 +220,8 @@ class Uplinks:
                 version=self.version, link=Answer(link_id=target.link_id, signature=signature)
             )
 
-        channel, _ = await hello_of(target.main, pinned_context(target.main_pem), signed)
+        channel, verdict = await hello_of(target.main, pinned_context(target.main_pem), signed)
+        self._learn(site_id, target, verdict.mains)
 
         def heard(round_trip_s: float) -> None:
             state.round_trip_ms = round(round_trip_s * 1000, 1)

@@ -39,9 +39,20 @@ class Refusal(BaseModel):
     message: str
 
 
+class MainAddress(BaseModel):
+    """Another main of the same database, as a linked peer is told of it: where to dial it
+    (https://host:port) and the certificate to pin there."""
+
+    url: Annotated[str, Field(max_length=2048)]
+    sha256: Annotated[str, Field(pattern=r"^[0-9A-F]{64}$")]
+    certificate_pem: Annotated[str, Field(max_length=16384)]
+
+
 class Verdict(BaseModel):
-    """The main's answer: the enrolment's id, or the link accepted, or why not."""
+    """The main's answer: the enrolment's id, or the link accepted (with the other mains the
+    peer may link to), or why not."""
 
     link_id: str | None = None
     linked: bool = False
+    mains: list[MainAddress] = Field(default_factory=list, max_length=64)
     error: Refusal | None = None

@@ -178,6 +178,15 @@ def _opens(ring: KeyRing, tenant_id: str, value: Value) -> bool:
     return True
 
 
+async def unreadable_values(open_db: OpenDb, ring: KeyRing, tenant_id: str) -> list[str]:
+    """The contexts of the tenant's sealed values that `ring` does not open."""
+    return [
+        _context_of(value)
+        async for value in _sealed_values(open_db, tenant_id)
+        if not _opens(ring, tenant_id, value)
+    ]
+
+
 async def rotate_tenant_key(
     sessions: async_sessionmaker[AsyncSession],
     ring: KeyRing,
@@ -189,18 +198,14 @@ async def rotate_tenant_key(
         # A missing key ring is named as such, before anything is read.
         ring.active_key(tenant_id)
         # A value no key opens would stop the rotation halfway: refuse before adding a key.
-        unreadable = [
-            _context_of(value)
-            async for value in _sealed_values(sessions.begin, tenant_id)
-            if not _opens(ring, tenant_id, value)
-        ]
+        unreadable = await unreadable_values(sessions.begin, ring, tenant_id)
         if unreadable:
             named = ", ".join(unreadable[:5])
             raise VaultError(
                 f"{len(unreadable)} sealed value(s) cannot be opened ({named}); no key was "
                 "added: see POST vault/verify"
             )
-        version = ring.add_version(tenant_id)
+        version = await ring.add_version(tenant_id)
         resealed = dict.fromkeys((c.kind for c in SEALED_COLUMNS), 0)
         passes = 0
         while True:
@@ -221,7 +226,7 @@ async def rotate_tenant_key(
                     "the older keys are kept so nothing is lost: run the rotation again"
                 )
         return RotationReport(
-            version, resealed, passes, ring.drop_versions_except_active(tenant_id)
+            version, resealed, passes, await ring.drop_versions_except_active(tenant_id)
         )
 
 

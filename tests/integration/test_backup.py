@@ -3,6 +3,7 @@ restore` into a new one: the restored node starts and opens every secret."""
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import os
@@ -264,6 +265,40 @@ def test_a_postgresql_node_backs_up_its_key_ring_and_says_how_to_dump_the_databa
     out = pamnode("restore", "--from", str(archive), "--data", str(target)).stdout
     assert "restore the postgresql database from the dump taken with this backup" in out
     restored = NodeProcess(target, node.name, url)
+    try:
+        restored.start()
+        check_restored(restored, token_id, jwt, {"web-1"})
+    finally:
+        restored.stop()
+
+
+# The sealed key ring is a row of the database: the SQLite copy carries it.
+@pytest.mark.only_on("sqlite")
+def test_a_node_whose_key_ring_is_sealed_restores_from_its_database_and_its_kek(
+    node_factory, tmp_path
+):
+    kek = base64.b64encode(os.urandom(32)).decode()
+    node = node_factory("sealed", env={"PAMNODE_KEK": kek})
+    admin = create_tenant(node, "acme")
+    with node.client("acme", token=admin) as client:
+        add_asset(client, "web-1", secrets={"username": "root", "password": SECRET})
+        add_user(client, "svc", "service")
+        token_id, jwt = issue_token(client, "svc")
+    archive = tmp_path / "sealed.tar.gz"
+    env = {**os.environ, "PAMNODE_KEK": kek}
+    args = ["backup", "--data", str(node.data_dir), "--to", str(archive)]
+    out = run_cli(env, *args).stdout
+    assert "keep a copy of PAMNODE_KEK apart from this archive" in out
+    packed = members(archive)
+    manifest = json.loads(packed["manifest.json"])
+    assert manifest["key_ring_sealed"] is True
+    assert "pamnode.db" in packed and "keyring.json" not in packed
+    assert kek.encode() not in b"".join(packed.values())
+
+    target = tmp_path / "restored"
+    out = pamnode("restore", "--from", str(archive), "--data", str(target)).stdout
+    assert "start the node with PAMNODE_KEK or PAMNODE_KEK_FILE" in out
+    restored = NodeProcess(target, node.name, env={"PAMNODE_KEK": kek})
     try:
         restored.start()
         check_restored(restored, token_id, jwt, {"web-1"})

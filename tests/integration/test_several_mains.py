@@ -9,6 +9,7 @@ its lease lapses (`jobs/leases.py`, `jobs/recovery.py`).
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import time
@@ -108,7 +109,8 @@ def test_a_key_rotated_on_one_main_opens_secrets_on_the_other(mains):
 
 def test_a_node_with_another_key_ring_refuses_to_start(mains, tmp_path):
     """A key ring of its own (another deployment's): refused before it writes anything."""
-    KeyRing.create_if_missing(tmp_path / "data" / "keyring.json").add_tenant("elsewhere")
+    ring = KeyRing.create_if_missing(tmp_path / "data" / "keyring.json")
+    asyncio.run(ring.add_tenant("elsewhere", None))
     other = NodeProcess(tmp_path / "data", "main-c", mains.a.database_url)
     with pytest.raises(RuntimeError, match="exited"):
         other.start()

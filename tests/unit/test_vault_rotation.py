@@ -14,7 +14,9 @@ from pamnode.app.models import Base
 from pamnode.assets.models import Asset, AssetSecret
 from pamnode.assets.secrets import context, open_secrets
 from pamnode.crypto.cipher import VaultError, open_sealed, seal, sealed_version
+from pamnode.crypto.kek import Kek
 from pamnode.crypto.keyring import KeyRing, KeyRingError
+from pamnode.crypto.sealed_ring import SealedStore
 from pamnode.db.base import new_id
 from pamnode.db.engine import make_engine, make_sessionmaker
 from pamnode.identity.models import ApiToken, Site, Tenant, User, UserSecondFactor
@@ -26,16 +28,19 @@ ASSETS = 5
 FIELDS = ("username", "password")
 
 
-@pytest.fixture
-async def world(tmp_path):
+@pytest.fixture(params=["file", "sealed in the database"])
+async def world(tmp_path, request):
     """Two tenants, each with ASSETS hosts holding two vault fields, one API token and a
-    user's TOTP seed."""
+    user's TOTP seed; the key ring in its file, or sealed in the database under a KEK."""
     path = tmp_path / "vault.db"
     engine = make_engine(f"sqlite+aiosqlite:///{path}", pool_size=5, pool_timeout_s=30)
     async with engine.begin() as connection:
         await connection.run_sync(Base.metadata.create_all)
     sessions = make_sessionmaker(engine)
-    ring = KeyRing.create_if_missing(tmp_path / "keyring.json")
+    if request.param == "file":
+        ring = KeyRing.create_if_missing(tmp_path / "keyring.json")
+    else:
+        ring = KeyRing(SealedStore(sessions, Kek(os.urandom(32)), alone=True))
     tenants = {}
     async with sessions.begin() as db:
         for name in ("acme", "globex"):
@@ -46,7 +51,7 @@ async def world(tmp_path):
 
 async def _tenant(db, ring, name):
     tenant_id = new_id()
-    public = ring.add_tenant(tenant_id)
+    public = await ring.add_tenant(tenant_id, db)
     tenant = Tenant(
         id=tenant_id,
         name=name,
@@ -194,7 +199,7 @@ def test_every_sealed_column_of_the_schema_is_rotated():
 
 
 def test_a_missing_key_ring_file_is_named_in_the_error(tmp_path):
-    ring = KeyRing(tmp_path / "keyring.json")
+    ring = KeyRing.in_file(tmp_path / "keyring.json")
     with pytest.raises(KeyRingError, match=r"keyring.json is missing.*restored from backup"):
         ring.active_key("any-tenant")
     with pytest.raises(VaultError, match="is missing"):
