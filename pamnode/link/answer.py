@@ -6,7 +6,7 @@ then the peer's in the hub until it closes.
 
 import asyncio
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -24,6 +24,33 @@ log = logging.getLogger("pamnode.link")
 
 # A peer says who it is within this long, or the WebSocket is closed.
 HELLO_TIMEOUT_S = 10.0
+# Links that have not yet said who they are, at once. Anyone may open one (as a login page),
+# and each holds a WebSocket until its hello or HELLO_TIMEOUT_S: past this many, a new one is
+# closed at once, so a crowd of silent sockets holds a bounded share of the node. Real peers
+# open one link each (and one more while they re-link), and back off when turned away.
+UNPROVEN_MAX = 64
+BUSY = "busy: too many links are being opened at once; try again later"
+
+
+class Unproven:
+    """How many links are still to say who they are, within a bound."""
+
+    def __init__(self, limit: int = UNPROVEN_MAX) -> None:
+        self.limit = limit
+        self.count = 0
+        # Turned away since the last link taken: the log names a crowd once, not each socket.
+        self.turned_away = 0
+
+    def take(self) -> bool:
+        if self.count >= self.limit:
+            self.turned_away += 1
+            return False
+        self.count += 1
+        self.turned_away = 0
+        return True
+
+    def give_back(self) -> None:
+        self.count -= 1
 
 
 @dataclass(frozen=True)
@@ -33,6 +60,7 @@ class MainSide:
     # The main's HTTPS certificate (SHA-256), which the peer pinned and binds its answer to.
     main_sha256: str
     version: str
+    unproven: Unproven = field(default_factory=Unproven)
 
 
 async def _verdict(channel: Channel, verdict: Verdict) -> None:
@@ -40,18 +68,25 @@ async def _verdict(channel: Channel, verdict: Verdict) -> None:
 
 
 async def answer(side: MainSide, channel: Channel, tenant: str, site: str, source: str) -> None:
+    if not side.unproven.take():
+        if side.unproven.turned_away == 1:
+            log.warning("links turned away, from %s first: %s", source, BUSY)
+        await channel.close(BUSY)
+        return
     challenge = enrolment.new_challenge()
-    await channel.send(
-        Challenge(challenge=enrolment.encode(challenge), version=side.version)
-        .model_dump_json()
-        .encode()
-    )
     try:
+        await channel.send(
+            Challenge(challenge=enrolment.encode(challenge), version=side.version)
+            .model_dump_json()
+            .encode()
+        )
         first = await asyncio.wait_for(channel.receive(), HELLO_TIMEOUT_S)
         hello = Hello.model_validate_json(first or b"")
-    except (TimeoutError, ValidationError):
+    except (TimeoutError, ValidationError, ConnectionError):
         await channel.close("no valid hello")
         return
+    finally:
+        side.unproven.give_back()
     try:
         if hello.enrol is not None:
             async with side.sessions.begin() as db:
