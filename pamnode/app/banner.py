@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from pamnode import __version__
 from pamnode.app.node import Node
 from pamnode.app.tls import certificate_der
-from pamnode.core.hostports import authority, bracketed
+from pamnode.core.hostports import authority
 from pamnode.crypto.fingerprints import fingerprint
 from pamnode.identity.models import Site, Tenant, User
 from pamnode.identity.names import BASE_TENANT
@@ -55,21 +55,4 @@ async def banner(db: AsyncSession, node: Node) -> list[tuple[int, str]]:
 
 def _listeners(node: Node) -> list[str]:
     """The listeners beside HTTPS, as a main's administrator enters and pins them."""
-    said = []
-    if node.front is not None:
-        said.append(
-            f"gateway front (remote sessions) on {node.remote_sessions.gateway_address}, "
-            "with the same certificate: a main's Gateway Address"
-        )
-    if node.http_proxy is not None:
-        said.append(
-            f"HTTP proxy (proxy sessions) on {node.proxy.address}, with the same certificate: "
-            "a main's HTTP Proxy Address"
-        )
-    if node.ssh_proxy is not None:
-        settings = node.settings
-        host = bracketed(settings.ssh_proxy_host or settings.host)
-        said.append(
-            f"SSH proxy on {host}:{settings.ssh_proxy_port}, host key {node.ssh_proxy.fingerprint}"
-        )
-    return said
+    return [listener.announce() for listener in node.listeners]

@@ -6,6 +6,7 @@ Areas get the narrow context they need (`JobContext`, `SessionContext`), never t
 
 import random
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -13,7 +14,7 @@ from pamnode import __version__
 from pamnode.app.data_dir import DIR_MODE, make_private
 from pamnode.app.key_ring import open_key_ring
 from pamnode.app.settings import Settings
-from pamnode.app.tls import certificate_der, server_context
+from pamnode.app.tls import certificate_der
 from pamnode.audit.apart import AuditApart
 from pamnode.core.destinations import DestinationPolicy
 from pamnode.core.metrics import NodeMetrics
@@ -34,7 +35,6 @@ from pamnode.jobs.pool import JobPool
 from pamnode.jobs.states import JobState, apart, end_broken
 from pamnode.link.answer import MainSide
 from pamnode.link.hub import LinkHub
-from pamnode.link.main_link import keep_enrolled
 from pamnode.link.uplink import Listeners, Uplinks
 from pamnode.link.wire import MainAddress
 from pamnode.peers.client import PeerClients
@@ -42,10 +42,7 @@ from pamnode.peers.links import API, GATEWAY, HTTP_PROXY
 from pamnode.peers.trust import describe
 from pamnode.proxy.context import ProxyContext
 from pamnode.proxy.grants import grant_book
-from pamnode.proxy.http_proxy import HttpProxy
-from pamnode.proxy.ssh_server import SshProxy
 from pamnode.sessions.context import SessionContext
-from pamnode.sessions.front import GatewayFront
 from pamnode.sessions.guacd import Guacd
 from pamnode.sessions.states import end_interrupted
 from pamnode.sessions.tickets import ticket_book
@@ -55,6 +52,17 @@ from pamnode.sessions.tickets import ticket_book
 JOB_POOL_SPARE = 4
 # A job's state write may wait this long for a connection; it never competes with requests.
 JOB_POOL_TIMEOUT_S = 30.0
+
+
+class Serving(Protocol):
+    """A listener `serve` started beside HTTPS (pamnode/listeners/): a protocol server that
+    translates its clients' bytes into the areas' use cases."""
+
+    def announce(self) -> str:
+        """The startup banner's line: where it listens, as a main's administrator enters and
+        pins it."""
+
+    async def close(self) -> None: ...
 
 
 @dataclass
@@ -75,10 +83,8 @@ class Node:
     # As a main: the links of the peers that dial it; as a peer: its sites' links to mains.
     links: MainSide
     uplinks: Uplinks
-    # The listeners beyond HTTPS, when the settings give them a port.
-    front: GatewayFront | None = None
-    http_proxy: HttpProxy | None = None
-    ssh_proxy: SshProxy | None = None
+    # The listeners beyond HTTPS that `serve` started (pamnode/listeners/serve.py).
+    listeners: list[Serving] = field(default_factory=list)
     login_guard: LoginGuard = field(default_factory=LoginGuard)
     # Audit rows of refusals, in transactions of their own, written together.
     audit_apart: AuditApart = field(init=False)
@@ -97,12 +103,8 @@ class Node:
         await self.jobs.pool.shutdown()
         for waiting in list(self.proxy.background):
             waiting.cancel()
-        if self.front is not None:
-            await self.front.close()
-        if self.http_proxy is not None:
-            await self.http_proxy.close()
-        if self.ssh_proxy is not None:
-            await self.ssh_proxy.close()
+        for listener in self.listeners:
+            await listener.close()
         await self.remote_sessions.guacd.close()
         await self.peer_clients.aclose()
         await self.engine.dispose()
@@ -256,39 +258,3 @@ def _own_listeners(settings: Settings) -> Listeners:
             settings.http_proxy_host or settings.host, settings.http_proxy_port
         )
     return Listeners(by_name)
-
-
-async def serve_listeners(node: Node) -> None:
-    """Start the gateway front, the HTTP proxy and the SSH proxy when the settings give them
-    a port (when serving, never for init); the first two speak TLS with the node's own
-    certificate, the SSH proxy has its own host key in the data directory."""
-    settings = node.settings
-    # Serving, this node is the data directory's only one: a guacd of it still running was
-    # left by a run that was killed.
-    node.remote_sessions.guacd.end_leftover()
-    await keep_enrolled(node.sessions, node.keyring, node.uplinks)
-    if settings.ssh_proxy_port is not None:
-        node.ssh_proxy = SshProxy(
-            node.proxy,
-            settings.data_dir / "ssh_proxy_host_key",
-            settings.ssh_proxy_tenant,
-            settings.ssh_proxy_site,
-        )
-        await node.ssh_proxy.start(
-            settings.ssh_proxy_host or settings.host, settings.ssh_proxy_port
-        )
-    if settings.gateway_port is None and settings.http_proxy_port is None:
-        return
-    if settings.cert_file is None or settings.key_file is None:
-        raise ValueError("the gateway front and HTTP proxy need the node's certificate and key")
-    tls = server_context(settings.cert_file, settings.key_file)
-    if settings.gateway_port is not None:
-        host = settings.gateway_host or settings.host
-        node.front = GatewayFront(node.remote_sessions, tls)
-        await node.front.start(host, settings.gateway_port, f"{host}:{settings.gateway_port}")
-    if settings.http_proxy_port is not None:
-        host = settings.http_proxy_host or settings.host
-        node.http_proxy = HttpProxy(node.proxy, tls)
-        await node.http_proxy.start(
-            host, settings.http_proxy_port, f"{host}:{settings.http_proxy_port}"
-        )

@@ -11,7 +11,7 @@ from fastapi import FastAPI
 
 from pamnode import __version__
 from pamnode.app.banner import banner
-from pamnode.app.node import advertised, open_node, serve_listeners
+from pamnode.app.node import advertised, open_node
 from pamnode.app.retention import keep_retention
 from pamnode.app.settings import Settings
 from pamnode.app.siem import start_streams
@@ -47,6 +47,7 @@ from pamnode.jobs.listening import follow_other_nodes
 from pamnode.jobs.queue import start_queue
 from pamnode.jobs.recovery import keep_leases, reconcile
 from pamnode.link.mains import keep_advertised
+from pamnode.listeners.serve import serve_listeners
 from pamnode.sessions.recording_retries import keep_asking
 
 log = logging.getLogger("pamnode.node")

@@ -16,8 +16,7 @@ import asyncio
 from pamnode.core.errors import PeerFailure
 from pamnode.proxy.context import ProxyContext
 from pamnode.proxy.route import Route
-from pamnode.sessions.front import KEEP_ALIVE_S
-from pamnode.sessions.relay import SILENCE_S
+from pamnode.sessions.relay import KEEP_ALIVE_S, SILENCE_S
 
 
 async def watch_peer(ctx: ProxyContext, route: Route) -> None:

@@ -9,8 +9,9 @@ the main while copying files put a third of its time there (docs/proxy.md, "Spee
   one TLS write towards a peer);
 - `SlicedFeed`: what a read brought is handed to asyncssh in slices of FEED_BYTES.
 
-`SshListener` puts both under every connection of the SSH proxy's listener (asyncssh's
-`tunnel` option for listening); `pamnode.proxy.ssh_target` puts them under the target's.
+`pamnode.listeners.ssh_proxy.SshListener` puts both under every connection of the SSH proxy's
+listener (asyncssh's `tunnel` option for listening); `pamnode.proxy.ssh_target` puts them
+under the target's.
 """
 
 import asyncio
@@ -109,14 +110,3 @@ class SlicedFeed(asyncio.Protocol):
         self.inner.connection_lost(exc)
         if self._lost is not None:
             self._lost(exc)
-
-
-class SshListener:
-    """asyncssh's `tunnel` for listening: a TCP listener whose connections speak through a
-    SlicedFeed."""
-
-    async def create_server(
-        self, factory: Callable[[str, int], asyncio.Protocol], host: str, port: int
-    ) -> asyncio.AbstractServer:
-        loop = asyncio.get_running_loop()
-        return await loop.create_server(lambda: SlicedFeed(factory("", 0)), host, port)

@@ -19,10 +19,10 @@ from pamnode.identity.principal import Principal
 from pamnode.peers.serving import require_peer_caller
 from pamnode.sessions import recordings
 from pamnode.sessions.context import SessionContext
-from pamnode.sessions.front import KEEP_ALIVE_S
 from pamnode.sessions.ids import checked
 from pamnode.sessions.models import Channel, Session
 from pamnode.sessions.params import connection_params
+from pamnode.sessions.relay import KEEP_ALIVE_S
 from pamnode.sessions.states import ENDED, SessionState, end_unattached
 from pamnode.sessions.tickets import Grant
 from pamnode.sessions.wire import PeerSessionIn, PeerSessionTicket, PeerWatchIn

@@ -29,6 +29,10 @@ WATCHER_SAYS = frozenset({"sync", "nop", "ack", "disconnect"})
 # How long a peer's front may say nothing (it says `nop` every 3 s) before the route is taken
 # for lost; Guacamole's Java tunnel waits 15 s for guacd, a lost peer must show within 10 s.
 SILENCE_S = 10.0
+# What a peer's front says `nop` after, when guacd said nothing (guacd is silent while a
+# session is idle): three of them fit in SILENCE_S. Proxy routes and Monitor streams keep the
+# same beat.
+KEEP_ALIVE_S = 3.0
 
 
 class ClientChannel(Protocol):

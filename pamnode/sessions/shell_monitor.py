@@ -14,9 +14,9 @@ from dataclasses import asdict
 
 from pamnode.identity.principal import Principal
 from pamnode.sessions.context import SessionContext
-from pamnode.sessions.front import KEEP_ALIVE_S
 from pamnode.sessions.live_shell import ShellFeed, ShellWatcher, Start
 from pamnode.sessions.monitor import admit, ended, session_ended
+from pamnode.sessions.relay import KEEP_ALIVE_S
 
 # Said when nothing else is, so that a watcher who left is noticed (the write fails) and
 # nothing between closes a quiet stream.

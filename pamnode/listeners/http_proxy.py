@@ -70,6 +70,12 @@ class HttpProxy:
         )
         self.ctx.address = advertised
 
+    def announce(self) -> str:
+        return (
+            f"HTTP proxy (proxy sessions) on {self.ctx.address}, with the same certificate: "
+            "a main's HTTP Proxy Address"
+        )
+
     async def close(self) -> None:
         if self._server is not None:
             self._server.close()

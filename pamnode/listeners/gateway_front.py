@@ -29,15 +29,13 @@ from pamnode.sessions.guacamole.handshake import (
 )
 from pamnode.sessions.guacamole.protocol import ProtocolError, encode
 from pamnode.sessions.guacamole.stream import GuacStream
+from pamnode.sessions.relay import KEEP_ALIVE_S
 from pamnode.sessions.states import End, SessionState
 from pamnode.sessions.tickets import Grant
 from pamnode.sessions.wire import TICKET_OPCODE
 
 log = logging.getLogger("pamnode.gateway")
 
-# guacd says nothing while a session is idle, and a main takes a front silent for 10 s for a
-# lost peer (sessions/relay.py): the front says `nop` whenever guacd was silent this long.
-KEEP_ALIVE_S = 3.0
 # A main sends its ticket at once; a connection that says nothing is dropped.
 FIRST_INSTRUCTION_TIMEOUT_S = 10.0
 HANDSHAKE_TIMEOUT_S = 30.0
@@ -54,6 +52,12 @@ class GatewayFront:
             self._serve, host, port, ssl=self.tls, ssl_handshake_timeout=10
         )
         self.ctx.gateway_address = advertised
+
+    def announce(self) -> str:
+        return (
+            f"gateway front (remote sessions) on {self.ctx.gateway_address}, "
+            "with the same certificate: a main's Gateway Address"
+        )
 
     async def close(self) -> None:
         if self._server is not None:

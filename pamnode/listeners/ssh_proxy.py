@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from pamnode.audit.actions import AuditAction
 from pamnode.audit.service import AuditScope, record
 from pamnode.core.errors import PamError, Throttled
+from pamnode.core.hostports import authority
 from pamnode.core.ssh_ciphers import SERVER_CIPHERS
 from pamnode.core.ssh_library import asyncssh
 from pamnode.identity import second_factor, ssh_cas, ssh_keys
@@ -31,7 +32,7 @@ from pamnode.identity.principal import Principal
 from pamnode.proxy.context import ProxyContext
 from pamnode.proxy.names import ProxyLogin, parse_proxy_login
 from pamnode.proxy.ssh_channel import MAX_PKTSIZE, WINDOW, ProxiedChannel
-from pamnode.proxy.ssh_transport import SshListener
+from pamnode.proxy.ssh_transport import SlicedFeed
 
 log = logging.getLogger("pamnode.proxy.ssh")
 
@@ -246,6 +247,17 @@ def _hold_then_close(conn: asyncssh.SSHServerConnection, pause_s: float) -> None
     asyncio.get_running_loop().call_later(pause_s, conn.abort)
 
 
+class SshListener:
+    """asyncssh's `tunnel` for listening: a TCP listener whose connections speak through a
+    SlicedFeed."""
+
+    async def create_server(
+        self, factory: Callable[[str, int], asyncio.Protocol], host: str, port: int
+    ) -> asyncio.AbstractServer:
+        loop = asyncio.get_running_loop()
+        return await loop.create_server(lambda: SlicedFeed(factory("", 0)), host, port)
+
+
 class SshProxy:
     def __init__(
         self,
@@ -259,12 +271,14 @@ class SshProxy:
         self.default_tenant = default_tenant
         self.default_site = default_site
         self._server: asyncssh.SSHAcceptor | None = None
+        self._address = ""
 
     @property
     def fingerprint(self) -> str:
         return str(self.host_key.get_fingerprint("sha256"))
 
     async def start(self, host: str, port: int) -> None:
+        self._address = authority(host, port)
         self._server = await asyncssh.create_server(
             lambda: _Client(self),
             host,
@@ -284,7 +298,9 @@ class SshProxy:
             max_pktsize=MAX_PKTSIZE,
             kbdint_auth=True,
         )
-        log.info("ssh proxy on %s:%s, host key %s", host, port, self.fingerprint)
+
+    def announce(self) -> str:
+        return f"SSH proxy on {self._address}, host key {self.fingerprint}"
 
     async def close(self) -> None:
         if self._server is not None:
