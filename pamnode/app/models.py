@@ -12,7 +12,7 @@ from pamnode.identity.models import ApiToken, LoginSession, Site, SiteRoleGrant,
 from pamnode.jobs.models import Job, JobAttempt, Script
 from pamnode.link.models import MainLink
 from pamnode.peers.models import PeerAssignment, PeerNode, PeerPin
-from pamnode.sessions.models import Session, SessionAttempt
+from pamnode.sessions.models import Session, SessionAttempt, SessionText
 
 __all__ = [
     "ApiToken",
@@ -35,6 +35,7 @@ __all__ = [
     "Script",
     "Session",
     "SessionAttempt",
+    "SessionText",
     "Site",
     "SiteRoleGrant",
     "Tenant",

@@ -46,6 +46,7 @@ from pamnode.jobs.listening import follow_other_nodes
 from pamnode.jobs.queue import start_queue
 from pamnode.jobs.recovery import keep_leases, reconcile
 from pamnode.sessions.recording_retries import keep_asking
+from pamnode.sessions.search_index import keep_indexing
 
 log = logging.getLogger("pamnode.node")
 
@@ -77,6 +78,17 @@ def create_app(settings: Settings, executors: Executors | None = None) -> FastAP
             asyncio.create_task(keep_asking(node.remote_sessions), name="pending recordings")
         ]
         shared.extend(start_streams(settings, node.jobs.sessions))
+        shared.append(
+            asyncio.create_task(
+                keep_indexing(
+                    node.jobs.sessions,
+                    node.remote_sessions.recordings_dir,
+                    settings.node_name,
+                    settings.search_index_chars,
+                ),
+                name="session search index",
+            )
+        )
         shared.append(
             asyncio.create_task(
                 keep_retention(

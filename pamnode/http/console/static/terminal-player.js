@@ -35,7 +35,8 @@ function whenLoaded(player) {
   }
 }
 
-let player = make(0, false);
+// Where a search found something (`?t=` of the page), else the start.
+let player = make(Number(host.dataset.start || 0), false);
 whenLoaded(player);
 
 speed.addEventListener("change", () => {
