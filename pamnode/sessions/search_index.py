@@ -131,7 +131,6 @@ async def index_due(
                     Session.origin == "local",
                     Session.state.in_(sorted(ENDED)),
                     Session.recording_next_at.is_(None),
-                    Session.recordings_removed_at.is_(None),
                     (Session.served_by == node_name) | Session.served_by.is_(None),
                 )
                 .order_by(Session.created_at.desc())
@@ -157,15 +156,16 @@ async def _write(
     async with sessions.begin() as db:
         taken = await db.execute(
             update(Session)
-            .where(
-                Session.id == session_id,
-                Session.text_indexed_at.is_(None),
-                Session.recordings_removed_at.is_(None),
-            )
+            .where(Session.id == session_id, Session.text_indexed_at.is_(None))
             # Its text indexed is no change of the session's: `updated_at` stays.
             .values(text_indexed_at=utcnow(), updated_at=Session.updated_at)
+            .returning(Session.recordings_removed_at)
         )
-        if not getattr(taken, "rowcount", 0) or not pieces:
+        row = taken.first()
+        # Another main took it; or the site's retention removed the recordings while they
+        # were read (it removes their text in the same transaction as it marks them: a
+        # removal that commits after this one finds these pieces and removes them too).
+        if row is None or row.recordings_removed_at is not None or not pieces:
             return
         await db.execute(
             insert(SessionText),
