@@ -103,3 +103,18 @@ def test_the_snippet_is_around_the_phrase():
     found = snippet(body, ["stop", "nginx"])
     assert "stop nginx" in found and found.startswith("…") and found.endswith("…")
     assert len(found) < 200
+
+
+def test_output_guacd_wrote_without_timing_comes_last_and_a_long_line_widens(tmp_path):
+    wide = "x" * 120
+    (tmp_path / "typescript").write_bytes(
+        f"[BEGIN TYPESCRIPT]\n$ \x1b[1mls\x1b[0m\r\n{wide}\r\n".encode()
+    )
+    # The timing stopped short of the last write (no footer either: guacd was cut off).
+    (tmp_path / "typescript.timing").write_text("0.250000 14\n")
+    assert to_asciicast(tmp_path)
+    header, *events = [
+        json.loads(line) for line in (tmp_path / "asciicast").read_text().split("\n") if line
+    ]
+    assert (header["width"], header["height"]) == (120, 24)
+    assert events == [[0.25, "o", "$ \x1b[1mls\x1b[0m\r\n"], [0.25, "o", f"{wide}\r\n"]]
