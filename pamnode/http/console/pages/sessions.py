@@ -16,9 +16,10 @@ from pamnode.http.console.render import Pages, page, redirect, site_base
 from pamnode.http.deps import DB, NodeDep
 from pamnode.http.downloads import recording_response
 from pamnode.http.paging import Offset
-from pamnode.sessions import report, search
+from pamnode.sessions import report
 from pamnode.sessions.opening import open_session
 from pamnode.sessions.params import RECORDING
+from pamnode.sessions.search import MAX_QUERY_CHARS, search_sessions
 from pamnode.sessions.states import ENDED, SessionState
 
 router = APIRouter(dependencies=[Depends(check_same_origin)], include_in_schema=False)
@@ -68,7 +69,7 @@ async def sessions_page(
     db: DB,
     state: Filter = "",
     node: Filter = "",
-    q: Annotated[str, Query(max_length=search.MAX_QUERY_CHARS)] = "",
+    q: Annotated[str, Query(max_length=MAX_QUERY_CHARS)] = "",
     asset: Filter = "",
     user: Filter = "",
     peer: Filter = "",
@@ -87,7 +88,7 @@ async def sessions_page(
             since=_utc("since", since),
             until=_utc("until", until),
         )
-        found = await search.search_sessions(db, caller, q, where, PAGE_SIZE, offset)
+        found = await search_sessions(db, caller, q, where, PAGE_SIZE, offset)
         return page(
             request,
             "sessions/list.html",
