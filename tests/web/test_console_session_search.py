@@ -20,6 +20,11 @@ def test_a_search_links_to_the_moment_in_playback(recorded, new_page, shot):
     page = new_page()
     log_in(page, f"{main.base_url}/ztna/corp/root", "tadmin")
     page.goto(f"{main.base_url}/ztna/corp/root/sessions")
+    # A search without a word is refused next to the box, which keeps what was typed.
+    page.get_by_label("Search").fill("--- ;")
+    page.get_by_role("button", name="Search").click()
+    expect(page.locator("#f-q-error")).to_contain_text("the search needs a word")
+    expect(page.get_by_label("Search")).to_have_value("--- ;")
     page.get_by_label("Search").fill("first-21")
     page.get_by_role("button", name="Search").click()
     replay = page.get_by_role("link", name=re.compile(r"^Replay at \d+:\d\d$"))

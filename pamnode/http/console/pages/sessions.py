@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, Response
 
+from pamnode.core.codes import Code
 from pamnode.core.errors import InvalidInput
 from pamnode.http.api.sessions import offer_rdp_pass_through
 from pamnode.http.console.caller import Caller
@@ -19,7 +20,7 @@ from pamnode.http.paging import Offset
 from pamnode.sessions import report
 from pamnode.sessions.opening import open_session
 from pamnode.sessions.params import RECORDING
-from pamnode.sessions.search import MAX_QUERY_CHARS, search_sessions
+from pamnode.sessions.search import MAX_QUERY_CHARS, Found, search_sessions
 from pamnode.sessions.states import ENDED, SessionState
 
 router = APIRouter(dependencies=[Depends(check_same_origin)], include_in_schema=False)
@@ -88,7 +89,13 @@ async def sessions_page(
             since=_utc("since", since),
             until=_utc("until", until),
         )
-        found = await search_sessions(db, caller, q, where, PAGE_SIZE, offset)
+        errors: dict[str, str] = {}
+        try:
+            found = await search_sessions(db, caller, q, where, PAGE_SIZE, offset)
+        except InvalidInput as exc:
+            # A query without a word: said next to the box, the form kept as typed.
+            errors[Code.field_of(exc.code) or "q"] = exc.message
+            found = Found([], 0)
         return page(
             request,
             "sessions/list.html",
@@ -96,6 +103,7 @@ async def sessions_page(
             title="Sessions",
             hits=found.hits,
             searched=searched,
+            errors=errors,
             values={},
             pages=Pages(offset, PAGE_SIZE, found.total, searched),
             states=STATES,
@@ -110,6 +118,7 @@ async def sessions_page(
         title="Sessions",
         sessions=rows.rows,
         searched=searched,
+        errors={},
         values=values,
         pages=Pages(offset, PAGE_SIZE, rows.total, values),
         states=STATES,
