@@ -13,7 +13,7 @@ from pamnode.identity.models import ApiToken, LoginSession, Site, SiteRoleGrant,
 from pamnode.jobs.models import Job, JobAttempt, Script
 from pamnode.link.models import MainLink, MainNode
 from pamnode.peers.models import PeerAssignment, PeerNode, PeerPin
-from pamnode.sessions.models import Session, SessionAttempt
+from pamnode.sessions.models import Session, SessionAttempt, SessionText
 
 __all__ = [
     "ApiToken",
@@ -38,6 +38,7 @@ __all__ = [
     "SealedKeyRing",
     "Session",
     "SessionAttempt",
+    "SessionText",
     "Site",
     "SiteRoleGrant",
     "Tenant",

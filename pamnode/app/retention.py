@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import Text, cast, select, update
+from sqlalchemy import Text, cast, delete, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -25,7 +25,7 @@ from pamnode.audit.service import AuditScope, record
 from pamnode.db.base import utcnow
 from pamnode.identity.models import Site, Tenant
 from pamnode.jobs.models import Job
-from pamnode.sessions.models import Session
+from pamnode.sessions.models import Session, SessionText
 from pamnode.sessions.states import ENDED
 
 log = logging.getLogger("pamnode.retention")
@@ -93,7 +93,10 @@ async def _remove_recordings(
         .values(recordings=[], recordings_removed_at=now, updated_at=now)
         .returning(Session.id)
     )
-    return sorted(taken.all())
+    removed = sorted(taken.all())
+    # Their text in the search index goes with them.
+    await db.execute(delete(SessionText).where(SessionText.session_id.in_(removed)))
+    return removed
 
 
 async def _remove_job_output(

@@ -148,6 +148,10 @@ class Settings(BaseSettings):
     # And/or every audit row as a JSON line appended to this file (its last line is the
     # cursor). Off when unset.
     audit_json_file: Path | None = None
+    # The search across sessions (sessions/search_index.py): at most this many characters of
+    # each session's text (terminal output without its escapes, command lines, file
+    # operations) go into the index; the rest stays in the recording, unsearched. 0: none.
+    search_index_chars: int = Field(default=1_000_000, ge=0)
     # How often this node enforces the sites' retention (app/retention.py): it removes the
     # session recordings and job output older than their site keeps them.
     retention_sweep_s: float = Field(default=3600.0, ge=1)

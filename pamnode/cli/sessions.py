@@ -49,6 +49,57 @@ def list_sessions(
     typer.echo(f"{len(page['sessions'])} of {page['total']} sessions")
 
 
+SEARCH_COLUMNS = ["session_id", "created_at", "asset_name", "requested_by", "channel"]
+SEARCH_COLUMNS += ["offset_s", "snippet"]
+
+
+@sessions_app.command("search")
+def search_sessions(
+    text: Annotated[
+        str,
+        typer.Argument(
+            help='Words the session showed or ran (all of them); "quoted words" in this order.'
+        ),
+    ],
+    asset: Annotated[
+        str | None, typer.Option(help="Only the sessions to this asset (id, path or name).")
+    ] = None,
+    user: Annotated[str | None, typer.Option(help="Only the sessions of this login.")] = None,
+    peer: Annotated[
+        str | None, typer.Option(help="Only the sessions this peer node carried.")
+    ] = None,
+    since: Annotated[
+        str | None,
+        typer.Option(help="Only the sessions opened at or after this time (ISO 8601, with zone)."),
+    ] = None,
+    until: Annotated[
+        str | None,
+        typer.Option(help="Only the sessions opened before this time (ISO 8601, with zone)."),
+    ] = None,
+    limit: Annotated[int, typer.Option(help="At most this many sessions (newest first).")] = 50,
+    as_json: Json = False,
+) -> None:
+    """Search across sessions: terminal output, exec command lines and SFTP operations of the
+    sessions you may read; each hit is a session, with where its terminal recording shows it
+    (offset_s, seconds into playback)."""
+    params = {
+        "q": text,
+        "asset": resolve_asset(asset) if asset else None,
+        "user": user,
+        "peer": peer,
+        "since": since,
+        "until": until,
+        "limit": limit,
+    }
+    found = request(
+        "GET", "sessions/search", params={k: v for k, v in params.items() if v is not None}
+    )
+    table(found["hits"], SEARCH_COLUMNS, as_json, found)
+    if as_json:
+        return
+    typer.echo(f"{len(found['hits'])} of {found['total']} sessions")
+
+
 SessionId = Annotated[str, typer.Argument(help="The session's id (sessions have no name).")]
 
 

@@ -377,6 +377,11 @@ class Code(StrEnum):
         "the recordings are still on the lost peer that carried the session, fetched once it "
         "answers again",
     )
+    SEARCH_QUERY_INVALID = (
+        "search_query_invalid",
+        "a search across sessions needs words (letters, digits): at most 16, 200 characters",
+        "q",
+    )
     # Proxy sessions: the peer's HTTP proxy.
     HTTP_PROXY_NOT_RUNNING = "http_proxy_not_running", "the peer runs no HTTP proxy"
     PROXY_GRANT_MISSING = "proxy_grant_missing", "a CONNECT came without a proxy grant"

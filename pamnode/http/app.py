@@ -49,6 +49,7 @@ from pamnode.jobs.recovery import keep_leases, reconcile
 from pamnode.link.mains import keep_advertised
 from pamnode.listeners.serve import serve_listeners
 from pamnode.sessions.recording_retries import keep_asking
+from pamnode.sessions.search_index import keep_indexing
 
 log = logging.getLogger("pamnode.node")
 
@@ -80,6 +81,17 @@ def create_app(settings: Settings, executors: Executors | None = None) -> FastAP
             asyncio.create_task(keep_asking(node.remote_sessions), name="pending recordings")
         ]
         shared.extend(start_streams(settings, node.jobs.sessions))
+        shared.append(
+            asyncio.create_task(
+                keep_indexing(
+                    node.jobs.sessions,
+                    node.remote_sessions.recordings_dir,
+                    settings.node_name,
+                    settings.search_index_chars,
+                ),
+                name="session search index",
+            )
+        )
         shared.append(
             asyncio.create_task(
                 keep_retention(

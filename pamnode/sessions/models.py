@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -113,6 +114,10 @@ class Session(Base):
     recording_peer_id: Mapped[str | None] = mapped_column(String(36))
     recording_next_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     recording_tries: Mapped[int] = mapped_column(Integer, default=0)
+    # When the text of its recordings went into the search index (sessions/search_index.py);
+    # None: not yet (it has not ended, its recordings are still on a peer, or it ended before
+    # the index existed).
+    text_indexed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
 
     @property
     def recordings_pending(self) -> bool:
@@ -167,3 +172,25 @@ class SessionWatch(Base):
     started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # None while the watcher is still watching.
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class SessionText(Base):
+    """A piece of what a session showed or did, as the search across sessions finds it: lines
+    of terminal output, exec command lines, SFTP operations (sessions/search_index.py).
+
+    The full-text index over `body` is the database's own, made by the migration: an FTS5
+    table `session_texts_fts` on SQLite (kept by triggers), a generated `tsvector` column
+    `body_tsv` with a GIN index on PostgreSQL (sessions/search.py queries either)."""
+
+    __tablename__ = "session_texts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    session_id: Mapped[str] = mapped_column(
+        ForeignKey("sessions.id", ondelete="CASCADE"), index=True
+    )
+    # The recording it was read from (asciicast, typescript, commands, files).
+    kind: Mapped[str] = mapped_column(String(16))
+    # Seconds into the terminal recording's playback when it was all on the screen; None for
+    # what has no timing.
+    offset_s: Mapped[float | None] = mapped_column(Float)
+    body: Mapped[str] = mapped_column(Text)

@@ -16,8 +16,9 @@ COMMANDS = "commands"
 FILES = "files"
 ASCIICAST = "asciicast"
 # The files a session's recording directory may hold, and what each is. guacd writes the
-# first two; the main's SSH proxy writes a typescript and an asciicast (shell), commands
-# (exec) or files (SFTP).
+# first two (and the typescript's timing, which the node that ran guacd turns into the
+# asciicast, sessions/typescripts.py); the main's SSH proxy writes a typescript and an
+# asciicast (shell), commands (exec) or files (SFTP).
 RECORDING_KINDS = {
     RECORDING: "Guacamole protocol dump",
     TYPESCRIPT: "SSH typescript",
@@ -25,7 +26,8 @@ RECORDING_KINDS = {
     COMMANDS: "list of commands and their exit status",
     FILES: "list of SFTP file operations",
 }
-GUACD_KINDS = (RECORDING, TYPESCRIPT)
+# What a gateway session leaves, which a main fetches from the peer that carried it.
+GATEWAY_KINDS = (RECORDING, TYPESCRIPT, ASCIICAST)
 
 
 def connection_params(

@@ -9,7 +9,8 @@ from pathlib import Path
 
 from pamnode.core.errors import Conflict, InvalidInput, NotFound, PeerFailure
 from pamnode.peers.client import PeerClients, PeerEndpoint
-from pamnode.sessions.params import GUACD_KINDS, RECORDING_KINDS
+from pamnode.sessions import typescripts
+from pamnode.sessions.params import GATEWAY_KINDS, RECORDING_KINDS
 
 # How long the main keeps asking a peer for a recording guacd has not finished writing.
 FETCH_PATIENCE_S = 20.0
@@ -43,12 +44,15 @@ def present(directory: Path) -> list[str]:
 
 
 async def settled(directory: Path) -> list[str]:
-    """The recordings in `directory` once guacd has let go of them (or SETTLE_S has passed)."""
+    """The recordings in `directory` once guacd has let go of them (or SETTLE_S has passed),
+    with the asciicast of an SSH session's typescript and its timing."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + SETTLE_S
     kinds = present(directory)
     while any(being_written(directory / kind) for kind in kinds) and loop.time() < deadline:
         await asyncio.sleep(0.1)
+    if await asyncio.to_thread(typescripts.to_asciicast, directory):
+        return present(directory)
     return kinds
 
 
@@ -106,14 +110,14 @@ async def fetch_from_peer(
     """Copy the recordings a peer's guacd wrote.
 
     The peer answers 409 while guacd still writes (asked again until `patience_s`) and 404
-    for a kind the session does not have (an RDP session has no typescript), or for the
-    session when it no longer has it.
+    for a kind the session does not have (an RDP session has no typescript, a peer of an
+    older version no asciicast), or for the session when it no longer has it.
     """
     loop = asyncio.get_running_loop()
     deadline = loop.time() + patience_s
     directory.mkdir(parents=True, exist_ok=True)
     stored: list[str] = []
-    for kind in GUACD_KINDS:
+    for kind in GATEWAY_KINDS:
         path = f"peer/sessions/{session_id}/recording?kind={kind}"
         while True:
             try:

@@ -31,6 +31,11 @@ class SessionFilter:
     node: str | None = None
     since: datetime | None = None
     until: datetime | None = None
+    # The asset's id, or the name it had then (the search's filter: a person types a name).
+    asset: str | None = None
+    # The login that opened it, and the peer node that carried it.
+    user: str | None = None
+    peer: str | None = None
 
 
 async def count_in_progress(db: AsyncSession) -> list[tuple[str, int]]:
@@ -50,9 +55,9 @@ def _visible(principal: Principal) -> Select[Session]:
     return query
 
 
-async def list_sessions(
-    db: AsyncSession, principal: Principal, where: SessionFilter, limit: int, offset: int
-) -> Page:
+def visible(principal: Principal, where: SessionFilter) -> Select[Session]:
+    """The sessions of the report that `principal` may read, filtered (the search across
+    sessions finds only these)."""
     query = _visible(principal)
     if where.asset_id:
         query = query.where(Session.asset_id == where.asset_id)
@@ -64,7 +69,20 @@ async def list_sessions(
         query = query.where(Session.created_at >= where.since)
     if where.until:
         query = query.where(Session.created_at < where.until)
-    return await page_of(db, query, (Session.created_at.desc(), Session.id), limit, offset)
+    if where.asset:
+        query = query.where((Session.asset_id == where.asset) | (Session.asset_name == where.asset))
+    if where.user:
+        query = query.where(Session.requested_by == where.user)
+    if where.peer:
+        query = query.where(Session.peer_node == where.peer)
+    return query
+
+
+async def list_sessions(
+    db: AsyncSession, principal: Principal, where: SessionFilter, limit: int, offset: int
+) -> Page:
+    order = (Session.created_at.desc(), Session.id)
+    return await page_of(db, visible(principal, where), order, limit, offset)
 
 
 async def get_session(db: AsyncSession, principal: Principal, session_id: str) -> Session:

@@ -88,3 +88,26 @@ class RdpProxyOut(BaseModel):
 class SessionPageOut(BaseModel):
     total: int
     sessions: list[SessionOut]
+
+
+class SearchHitOut(BaseModel):
+    """A session whose text matched, with its first matching piece."""
+
+    session_id: str
+    asset_id: str | None
+    asset_name: str
+    requested_by: str
+    channel: str
+    peer_node: str | None
+    created_at: datetime
+    # The recording the piece comes from: asciicast, typescript, commands or files.
+    kind: str
+    # For a terminal recording with timing: where in its playback the piece was on the
+    # screen (the console's player starts there); None otherwise.
+    offset_s: float | None
+    snippet: str
+
+
+class SearchPageOut(BaseModel):
+    total: int
+    hits: list[SearchHitOut]

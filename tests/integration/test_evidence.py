@@ -2,7 +2,7 @@
 machine) reports the chain intact with its count, and names an audit row or a recording
 edited by one byte (exit 1); a site's retention, set by its administrator only, removes a
 recording and job output older than it and audits the removal, and the session's details
-say so."""
+say so (and the search across sessions no longer finds its text)."""
 
 from __future__ import annotations
 
@@ -63,6 +63,17 @@ def _ended_session(node, admin: str, content: bytes, completed_at: datetime) -> 
         id=session_id,
     )
     return session_id
+
+
+def _found(client, words: str, awaited: str | None = None) -> list[str]:
+    """The sessions a search finds; with `awaited`, once that one is in the index."""
+    deadline = time.monotonic() + 20
+    while True:
+        found = expect(client.get("sessions/search", params={"q": words}), 200)
+        ids = [hit["session_id"] for hit in found["hits"]]
+        if awaited is None or awaited in ids or time.monotonic() > deadline:
+            return ids
+        time.sleep(0.3)
 
 
 def test_verify_reports_the_chain_intact_with_its_count(main):
@@ -126,6 +137,9 @@ def test_retention_removes_an_old_recording_and_job_output_and_audits_it(main):
     old = _ended_session(node, admin, b"old shell\r\n", OLD)
     recent = _ended_session(node, admin, b"recent shell\r\n", datetime.now(UTC))
     with node.client("corp", token=admin) as client:
+        # Both are searchable first (indexed by the node as any ended session is).
+        for session_id, words in ((old, "old shell"), (recent, "recent shell")):
+            assert _found(client, words, session_id) == [session_id]
         body = {"recording_retention_days": 30, "job_output_retention_days": 30}
         settings = expect(client.patch("site-settings", json=body), 200)
         assert settings["recording_retention_days"] == 30
@@ -144,6 +158,9 @@ def test_retention_removes_an_old_recording_and_job_output_and_audits_it(main):
         kept = expect(client.get(f"sessions/{recent}"), 200)
         assert (kept["recordings"], kept["recordings_removed_at"]) == (["typescript"], None)
         events = expect(client.get("audit-events", params={"action": "retention.remove"}), 200)
+        # The removed recording's text left the search with it.
+        assert _found(client, "old shell") == []
+        assert _found(client, "recent shell") == [recent]
     assert not (node.data_dir / "recordings" / old).exists()
     assert (node.data_dir / "recordings" / recent / "typescript").is_file()
     (removal,) = [e for e in events if e["target"] == "recordings"]

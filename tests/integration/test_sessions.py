@@ -85,7 +85,7 @@ def test_session_on_the_mains_own_guacd(lab, main_client, sshd):
     assert done["gateway"].endswith("(this node)") and done["peer_node"] is None
     assert done["node_signature"] == "main::corp::root"
     assert [a["outcome"] for a in done["attempts"]] == ["connected"]
-    assert set(done["recordings"]) == {"recording", "typescript"}
+    assert set(done["recordings"]) == {"recording", "typescript", "asciicast"}
     assert done["bytes_in"] > 1000
     assert MARKER in typescript(main_client, opened["id"])
     # Each recording's SHA-256 was kept as the session ended, and is the file's.
@@ -117,7 +117,7 @@ def test_session_through_the_peers_gateway(lab, main_client, sshd):
     )
     assert MARKER in typescript(main_client, opened["id"])
     # The main hashed the copies it fetched from the peer.
-    assert set(done["recording_hashes"]) == {"recording", "typescript"}
+    assert set(done["recording_hashes"]) == {"recording", "typescript", "asciicast"}
     assert done["recording_hashes"]["typescript"] == recording_sha256(
         main_client, opened["id"], "typescript"
     )

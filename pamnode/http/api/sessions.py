@@ -13,17 +13,35 @@ from pamnode.http.paging import Limit, Offset
 from pamnode.identity.principal import Principal
 from pamnode.proxy.rdp import RdpOffer, open_rdp_proxy
 from pamnode.sessions import export as session_exports
-from pamnode.sessions import report
+from pamnode.sessions import report, search
 from pamnode.sessions.opening import open_session
 from pamnode.sessions.schemas import (
     OpenedSessionOut,
     RdpProxyOut,
+    SearchHitOut,
+    SearchPageOut,
     SessionDetailsOut,
     SessionOut,
     SessionPageOut,
 )
 
 router = APIRouter(tags=["sessions"])
+
+
+def hit_out(hit: search.Hit) -> SearchHitOut:
+    session = hit.session
+    return SearchHitOut(
+        session_id=session.id,
+        asset_id=session.asset_id,
+        asset_name=session.asset_name,
+        requested_by=session.requested_by,
+        channel=session.channel,
+        peer_node=session.peer_node,
+        created_at=session.created_at,
+        kind=hit.kind,
+        offset_s=hit.offset_s,
+        snippet=hit.snippet,
+    )
 
 
 def tunnel_path(request: Request, session_id: str) -> str:
@@ -89,6 +107,28 @@ async def list_sessions(
     return SessionPageOut(
         total=found.total, sessions=[SessionOut.model_validate(s) for s in found.rows]
     )
+
+
+@router.get("/sessions/search")
+async def search_sessions(
+    caller: Caller,
+    db: DB,
+    q: Annotated[str, Query(max_length=search.MAX_QUERY_CHARS)],
+    asset: Annotated[str | None, Query(max_length=255)] = None,
+    user: Annotated[str | None, Query(max_length=160)] = None,
+    peer: Annotated[str | None, Query(max_length=128)] = None,
+    since: AwareDatetime | None = None,
+    until: AwareDatetime | None = None,
+    limit: Limit = 50,
+    offset: Offset = 0,
+) -> SearchPageOut:
+    """Search across sessions: the sessions (of those the caller may read) whose terminal
+    output, exec command lines or SFTP operations hold every word and "quoted phrase" of
+    `q`, newest first, each with a snippet and, for a terminal recording, the moment in
+    playback. `asset` is the asset's id or the name it had."""
+    where = report.SessionFilter(asset=asset, user=user, peer=peer, since=since, until=until)
+    found = await search.search_sessions(db, caller, q, where, limit, offset)
+    return SearchPageOut(total=found.total, hits=[hit_out(hit) for hit in found.hits])
 
 
 @router.get("/sessions/{session_id}")

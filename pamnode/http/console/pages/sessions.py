@@ -1,11 +1,14 @@
 """Console pages of Access (the session viewer), Reports > Sessions and recording playback."""
 
 import re
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, Response
 
+from pamnode.core.codes import Code
+from pamnode.core.errors import InvalidInput
 from pamnode.http.api.sessions import offer_rdp_pass_through
 from pamnode.http.console.caller import Caller
 from pamnode.http.console.csrf import check_same_origin
@@ -19,11 +22,14 @@ from pamnode.sessions.live_shell import watched_notice
 from pamnode.sessions.models import Channel
 from pamnode.sessions.opening import open_session
 from pamnode.sessions.params import RECORDING
+from pamnode.sessions.search import MAX_QUERY_CHARS, Found, search_sessions
 from pamnode.sessions.states import ENDED, SessionState
 
 router = APIRouter(dependencies=[Depends(check_same_origin)], include_in_schema=False)
 
 PAGE_SIZE = 50
+# A start far past any recording's end is refused rather than handed to the player.
+MAX_START_S = 10_000_000
 Filter = Annotated[str, Query(max_length=400)]
 STATES = [("", "any"), *((state.value, state.value) for state in SessionState)]
 
@@ -48,6 +54,17 @@ async def rdp_pass_through(
     )
 
 
+def _utc(field: str, value: str) -> datetime | None:
+    """A time the console's form gives (its table's times are UTC), or none."""
+    if not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise InvalidInput(f"{field}: not a date and time", code="invalid_input") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
 @router.get("/sessions", response_class=HTMLResponse)
 async def sessions_page(
     request: Request,
@@ -55,19 +72,57 @@ async def sessions_page(
     db: DB,
     state: Filter = "",
     node: Filter = "",
+    q: Annotated[str, Query(max_length=MAX_QUERY_CHARS)] = "",
+    asset: Filter = "",
+    user: Filter = "",
+    peer: Filter = "",
+    since: Filter = "",
+    until: Filter = "",
     offset: Offset = 0,
 ) -> Response:
-    where = report.SessionFilter(state=state or None, node=node or None)
-    found = await report.list_sessions(db, caller, where, PAGE_SIZE, offset)
+    """The sessions, filtered; with a search (`q`), the sessions whose text matches."""
+    searched = {"q": q, "asset": asset, "user": user, "peer": peer}
+    searched |= {"since": since, "until": until}
+    if q:
+        where = report.SessionFilter(
+            asset=asset or None,
+            user=user or None,
+            peer=peer or None,
+            since=_utc("since", since),
+            until=_utc("until", until),
+        )
+        errors: dict[str, str] = {}
+        try:
+            found = await search_sessions(db, caller, q, where, PAGE_SIZE, offset)
+        except InvalidInput as exc:
+            # A query without a word: said next to the box, the form kept as typed.
+            errors[Code.field_of(exc.code) or "q"] = exc.message
+            found = Found([], 0)
+        return page(
+            request,
+            "sessions/list.html",
+            caller,
+            title="Sessions",
+            hits=found.hits,
+            searched=searched,
+            errors=errors,
+            values={},
+            pages=Pages(offset, PAGE_SIZE, found.total, searched),
+            states=STATES,
+        )
+    listed = report.SessionFilter(state=state or None, node=node or None)
+    rows = await report.list_sessions(db, caller, listed, PAGE_SIZE, offset)
     values = {"state": state, "node": node}
     return page(
         request,
         "sessions/list.html",
         caller,
         title="Sessions",
-        sessions=found.rows,
+        sessions=rows.rows,
+        searched=searched,
+        errors={},
         values=values,
-        pages=Pages(offset, PAGE_SIZE, found.total, values),
+        pages=Pages(offset, PAGE_SIZE, rows.total, values),
         states=STATES,
     )
 
@@ -129,10 +184,19 @@ async def session_play(request: Request, session_id: str, caller: Caller, db: DB
 
 
 @router.get("/sessions/{session_id}/replay", response_class=HTMLResponse)
-async def session_replay(request: Request, session_id: str, caller: Caller, db: DB) -> Response:
-    """A shell's asciicast in the vendored asciinema-player: pause, seek, speed."""
+async def session_replay(
+    request: Request,
+    session_id: str,
+    caller: Caller,
+    db: DB,
+    t: Annotated[float, Query(ge=0, le=MAX_START_S)] = 0.0,
+) -> Response:
+    """A shell's asciicast in the vendored asciinema-player: pause, seek, speed; from `t`
+    seconds in (where a search found something)."""
     session = await report.get_session(db, caller, session_id)
-    answer = page(request, "sessions/replay.html", caller, title="Terminal", session=session)
+    answer = page(
+        request, "sessions/replay.html", caller, title="Terminal", session=session, start=t
+    )
     answer.headers["Content-Security-Policy"] = TERMINAL_PLAYER_CSP
     return answer
 

@@ -26,17 +26,23 @@ function make(startAt, autoPlay) {
   return player;
 }
 
-// The player says nothing when its recording is loaded: its duration is known then.
-function whenLoaded(player) {
+// The player says nothing when its recording is loaded: its duration is known then. A page
+// opened at a moment (`?t=`, where a search found something) seeks there first: the player
+// draws a frame it seeks to, paused.
+function whenLoaded(player, start) {
   if (player.getDuration() === undefined) {
-    setTimeout(() => whenLoaded(player), 100);
-  } else if (host.dataset.state === undefined) {
-    show("loaded");
+    setTimeout(() => whenLoaded(player, start), 100);
+    return;
   }
+  Promise.resolve(start > 0 ? player.seek(start) : undefined).then(() => {
+    if (host.dataset.state === undefined) {
+      show("loaded");
+    }
+  });
 }
 
 let player = make(0, false);
-whenLoaded(player);
+whenLoaded(player, Number(host.dataset.start || 0));
 
 speed.addEventListener("change", () => {
   const at = player.getCurrentTime();
