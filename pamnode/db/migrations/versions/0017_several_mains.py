@@ -2,7 +2,7 @@
 for main nodes that share nothing but the database; the mains that dialling peers may link to
 
 Revision ID: 0017
-Revises: 0015
+Revises: 0016
 Create Date: 2026-12-07 06:00:00
 """
 
@@ -12,7 +12,7 @@ from alembic import op
 import pamnode.db.base
 
 revision = "0017"
-down_revision = "0015"
+down_revision = "0016"
 branch_labels = None
 depends_on = None
 
