@@ -20,7 +20,7 @@ from pamnode.identity.principal import Principal
 from pamnode.proxy.context import ProxyContext
 from pamnode.proxy.opening import Opened, open_proxy_session
 from pamnode.proxy.recording import CommandRecorder, Recorder, SftpRecorder, ShellRecorder
-from pamnode.proxy.route import Route, reach
+from pamnode.proxy.route import Route, link_lost, reach
 from pamnode.proxy.ssh_target import ssh_over
 from pamnode.sessions import lifecycle
 from pamnode.sessions.models import Channel
@@ -300,9 +300,9 @@ class ProxiedChannel(asyncssh.SSHServerSession[bytes]):
             self.ctx.live.pop(opened.session_id, None)
             conn.close()
             idle = await carrier
-        return self._ended(target, idle, route.peer_node)
+        return self._ended(target, idle, route)
 
-    def _ended(self, target: _TargetSide, idle: bool, peer_node: str | None) -> tuple[str, str]:
+    def _ended(self, target: _TargetSide, idle: bool, route: Route) -> tuple[str, str]:
         if self._recorder is not None:
             self._recorder.exited(target.status, target.signal[0] if target.signal else None)
         if idle:
@@ -316,12 +316,12 @@ class ProxiedChannel(asyncssh.SSHServerSession[bytes]):
             self.chan.exit_with_signal(*target.signal)
         elif target.status is not None:
             self.chan.exit(target.status)
-        elif peer_node is not None:
+        elif route.peer_node is not None:
             # The host gives an exit status before it lets a channel go: without one, the
-            # route broke, and through a peer that is the peer's loss.
+            # route broke, and through a peer that is the peer's loss (its link's, if it dials).
             raise PeerFailure(
-                f"peer node '{peer_node}' was lost in the middle of the session: the "
-                "connection to the host through its HTTP proxy ended",
+                link_lost(self.ctx, route)
+                or route.lost("the connection to the host through its HTTP proxy ended"),
                 code="peer_lost",
             )
         else:
