@@ -9,6 +9,7 @@ Imported as `bench.common` by `bench/*.py`, which run as modules from the reposi
 
 from __future__ import annotations
 
+import argparse
 import concurrent.futures
 import os
 import platform
@@ -17,7 +18,8 @@ import shutil
 import signal
 import subprocess
 import sys
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -78,9 +80,9 @@ def service_token(peer: NodeProcess) -> str:
 
 def add_trusted_peer(
     client: httpx.Client, peer: NodeProcess, name: str, jwt: str, **components: str
-) -> None:
+) -> str:
     """The seed's Step 2: add `peer` as `name` with its job runner, and each of `components`
-    (`gateway`, `http_proxy`) at the address given; pin the API and each component."""
+    (`gateway`, `http_proxy`) at the address given; pin the API and each component. Its id."""
     body: dict[str, Any] = {
         "name": name,
         "job_runner": True,
@@ -90,13 +92,71 @@ def add_trusted_peer(
     }
     for component, address in components.items():
         body |= {component: True, f"{component}_address": address}
-    peer_id = expect(client.post("peer-nodes", json=body), 201)["id"]
+    peer_id = str(expect(client.post("peer-nodes", json=body), 201)["id"])
+    _establish_trust(client, peer_id, components)
+    return peer_id
+
+
+def add_linked_peer(
+    client: httpx.Client,
+    main: NodeProcess,
+    peer: NodeProcess,
+    name: str,
+    jwt: str,
+    *components: str,
+) -> str:
+    """The same for a peer that dials `main` (connection mode peer_dials, docs/peers.md):
+    enrolled from the peer with a one-time code, then each component pinned through its link.
+    `components` as named for add_trusted_peer; its URL and their addresses name hosts that
+    resolve nowhere: the main reaches the peer's listeners by name on the link, only there."""
+    body: dict[str, Any] = {
+        "name": name,
+        "job_runner": True,
+        "url": f"https://{name}.invalid/ztna/{TENANT}/root",
+        "access_token": jwt,
+        "enabled": True,
+        "connection_mode": "peer_dials",
+    }
+    for component in components:
+        body |= {
+            component: True,
+            f"{component}_address": f"{name}-{component.replace('_', '-')}.invalid:443",
+        }
+    peer_id = str(expect(client.post("peer-nodes", json=body), 201)["id"])
+    issued = expect(client.post(f"peer-nodes/{peer_id}/enrolment-code"), 200)
+    admin = peer.login(TENANT, "root", "tadmin", TENANT_PASSWORD)
+    enrolment = {
+        "main_url": f"{main.base_url}/ztna/{TENANT}/root",
+        "code": issued["code"],
+        "fingerprint": issued["main_sha256"],
+    }
+    with peer.client(TENANT, token=admin) as on_peer:
+        expect(on_peer.post("main-link", json=enrolment), 201)
+    deadline = time.monotonic() + 30
+    while not expect(client.get(f"peer-nodes/{peer_id}"), 200)["link"]["connected"]:
+        if time.monotonic() > deadline:
+            raise BenchError(f"peer {name} enrolled but never linked")
+        time.sleep(0.2)
+    _establish_trust(client, peer_id, components)
+    return peer_id
+
+
+def _establish_trust(client: httpx.Client, peer_id: str, components: Iterable[str]) -> None:
     for component in ("job-runner", *(c.replace("_", "-") for c in components)):
         shown = expect(
             client.post(f"peer-nodes/{peer_id}/verify-trust", json={"component": component}), 200
         )
         trust = {"component": component, "sha256": shown["sha256"]}
         expect(client.post(f"peer-nodes/{peer_id}/establish-trust", json=trust), 200)
+
+
+def link_option(parser: argparse.ArgumentParser) -> None:
+    """--no-link: leave out what goes through a peer that dials the main."""
+    parser.add_argument(
+        "--no-link",
+        action="store_true",
+        help="leave out the route through a peer that dials the main (its link)",
+    )
 
 
 @dataclass(frozen=True)

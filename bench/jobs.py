@@ -105,9 +105,10 @@ from bench.common import (
     ADMIN_PASSWORD,
     REPO,
     TENANT,
-    TENANT_PASSWORD,
     BenchError,
     PySpy,
+    add_linked_peer,
+    add_trusted_peer,
     batch_jobs,
     command_line,
     cpu_s,
@@ -197,53 +198,7 @@ class BenchSshServer(SshServer):
             config.write("MaxStartups 1000\nMaxSessions 100\n")
 
 
-def add_peer(client: httpx.Client, name: str, peer: NodeProcess, jwt: str) -> None:
-    """The seed's Step 2 on the main: add the peer and pin its certificate."""
-    body = {
-        "name": name,
-        "job_runner": True,
-        "url": f"{peer.base_url}/ztna/{TENANT}/root",
-        "access_token": jwt,
-        "enabled": True,
-    }
-    _trust(client, name, expect(client.post("peer-nodes", json=body), 201)["id"])
-
-
-def add_linked_peer(
-    client: httpx.Client, name: str, peer: NodeProcess, jwt: str, main: NodeProcess
-) -> None:
-    """The same for a peer that dials the main: enrolled from the peer with a one-time code,
-    then trusted and tested through its link."""
-    body = {
-        "name": name,
-        "url": f"https://{name}.invalid/ztna/{TENANT}/root",
-        "access_token": jwt,
-        "connection_mode": "peer_dials",
-    }
-    peer_id = expect(client.post("peer-nodes", json=body), 201)["id"]
-    issued = expect(client.post(f"peer-nodes/{peer_id}/enrolment-code"), 200)
-    admin = peer.login(TENANT, "root", "tadmin", TENANT_PASSWORD)
-    enrolment = {
-        "main_url": f"{main.base_url}/ztna/{TENANT}/root",
-        "code": issued["code"],
-        "fingerprint": issued["main_sha256"],
-    }
-    with peer.client(TENANT, token=admin) as on_peer:
-        expect(on_peer.post("main-link", json=enrolment), 201)
-    deadline = time.monotonic() + 30
-    while not expect(client.get(f"peer-nodes/{peer_id}"), 200)["link"]["connected"]:
-        if time.monotonic() > deadline:
-            raise BenchError(f"peer {name} enrolled but never linked")
-        time.sleep(0.2)
-    _trust(client, name, peer_id)
-
-
-def _trust(client: httpx.Client, name: str, peer_id: str) -> None:
-    shown = expect(
-        client.post(f"peer-nodes/{peer_id}/verify-trust", json={"component": "job-runner"}), 200
-    )
-    trust = {"component": "job-runner", "sha256": shown["sha256"]}
-    expect(client.post(f"peer-nodes/{peer_id}/establish-trust", json=trust), 200)
+def check_peer(client: httpx.Client, name: str, peer_id: str) -> None:
     check = expect(client.post(f"peer-nodes/{peer_id}/test-connection"), 200)
     if not check.get("ok"):
         raise BenchError(f"peer {name} fails Test Connection: {check}")
@@ -1138,9 +1093,10 @@ def bench(args: argparse.Namespace, lab: Lab) -> list[Result]:
             client.timeout = httpx.Timeout(120.0)
             for name, peer in peers.items():
                 if name == LINKED:
-                    add_linked_peer(client, name, peer, jwts[name], main)
+                    peer_id = add_linked_peer(client, main, peer, name, jwts[name])
                 else:
-                    add_peer(client, name, peer, jwts[name])
+                    peer_id = add_trusted_peer(client, peer, name, jwts[name])
+                check_peer(client, name, peer_id)
             print(f"creating {args.n} assets on the main")
             fleet = create_fleet(client, servers, args.n, parts=args.mains)
             assignment_ids = {}

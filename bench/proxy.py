@@ -1,8 +1,9 @@
 """OpenSSH's own clients against one real sshd: straight, through the main's SSH proxy, and
-through the main's proxy and a peer's HTTP proxy, in one run.
+through the main's proxy and a peer's HTTP proxy (reached directly, or on the link of a peer
+that dials the main), in one run.
 
     .venv/bin/python -m bench.proxy [--size-mb 200] [--rounds 3] [--execs 200] [--keys 50]
-        [--out docs/benchmarks.md] [--no-record] [--py-spy DIR] [--keep]
+        [--out docs/benchmarks.md] [--no-record] [--no-link] [--py-spy DIR] [--keep]
 
 Modes (the same sshd, the same file, the same clients: Debian's `ssh`, `scp`, `sftp`, password
 login from an askpass program, host keys pinned):
@@ -11,6 +12,9 @@ login from an askpass program, host keys pinned):
 - proxy: `tadmin@bench#local-host` on the main's SSH proxy; the main reaches sshd itself.
 - proxy+peer: `tadmin@bench#peer-host`, an asset assigned to a peer: the main's proxy, then the
   peer's HTTP proxy (a grant, TLS, CONNECT), then sshd.
+- proxy+link (`--no-link` drops it): `tadmin@bench#link-host`, assigned to a second peer that
+  dials the main (connection mode peer_dials): the same, the grant and the TLS to its HTTP
+  proxy carried in streams of its link.
 
 Tests, each mode right after the other so that the ratios compare like with like:
 
@@ -22,7 +26,7 @@ Tests, each mode right after the other so that the ratios compare like with like
 - the round trip of a keystroke in a shell on a real PTY: KEYS keys (`x`, then a backspace,
   alternately), each after 50 ms of quiet, from the write to the first byte of its echo.
 
-CPU seconds of each process during each test: the main and the peer (the nodes themselves),
+CPU seconds of each process during each test: the main and the peers (the nodes themselves),
 sshd (its listener and its per-connection processes), and the clients (`ssh`, `scp`, `sftp`).
 The run is recorded as a generated section of docs/benchmarks.md with the command and machine.
 
@@ -53,6 +57,7 @@ from bench.common import (
     TENANT_PASSWORD,
     BenchError,
     PySpy,
+    add_linked_peer,
     add_trusted_peer,
     command_line,
     cpu_s,
@@ -61,6 +66,7 @@ from bench.common import (
     failed_outcome,
     free_lines,
     is_root,
+    link_option,
     machine,
     markdown_table,
     node_pid,
@@ -81,10 +87,14 @@ from pamnode.lab.ports import free_port
 from pamnode.lab.sshd import SshServer
 
 PEER = "east"
-MODES = ("direct", "proxy", "proxy+peer")
+# The peer that dials the main (proxy+link).
+LINKED = "west"
 COPIES = ("scp up", "scp down", "sftp up", "sftp down")
 # Targets through the proxy and a peer (issue 30).
 MIN_COPY_RATIO = 0.7
+# Target through a peer's link: copies at least this times through a peer reached directly
+# (issue 28).
+MIN_LINK_RATIO = 0.8
 MAX_ADDED_EXEC_MS = 50.0
 MAX_ADDED_KEY_MS = 2.0
 COPY_TIMEOUT_S = 900.0
@@ -124,6 +134,8 @@ class Setup:
     server: SshServer
     main: NodeProcess
     peer: NodeProcess
+    # The peer that dials the main; None with --no-link.
+    linked: NodeProcess | None
     modes: list[Mode]
 
     def cpu(self) -> dict[str, float]:
@@ -132,12 +144,17 @@ class Setup:
         return {
             "main": cpu_s(node_pid(self.main)),
             "peer": cpu_s(node_pid(self.peer)),
+            "link peer": cpu_s(node_pid(self.linked)) if self.linked else 0.0,
             "sshd": server_cpu_s(self.server.proc.pid),
             "clients": children.ru_utime + children.ru_stime,
         }
 
+    def peer_of(self, mode: str) -> NodeProcess | None:
+        """The peer node a mode goes through, if any."""
+        return {"proxy+peer": self.peer, "proxy+link": self.linked}.get(mode)
 
-def setup(lab: Lab) -> Setup:
+
+def setup(lab: Lab, link: bool) -> Setup:
     server = SshServer("127.0.0.1", free_port())
     lab.sshd = server
     server.start()
@@ -145,13 +162,18 @@ def setup(lab: Lab) -> Setup:
     main = lab.node("main", {"PAMNODE_SSH_PROXY_PORT": str(ssh_port)})
     peer = lab.node("peer-east", {"PAMNODE_HTTP_PROXY_PORT": str(proxy_port)})
     jwt = service_token(peer)
+    linked = lab.node("peer-west", {"PAMNODE_HTTP_PROXY_PORT": str(free_port())}) if link else None
     token = create_tenant(main)
     with main.client(TENANT, token=token) as client:
         add_trusted_peer(client, peer, PEER, jwt, http_proxy=f"127.0.0.1:{proxy_port}")
         ssh_asset(client, server, "local-host")
-        remote = ssh_asset(client, server, "peer-host")
-        body = {"peer_node": PEER, "enabled": True}
-        expect(client.post(f"assets/{remote}/peer-nodes", json=body), 201)
+        assigned = {ssh_asset(client, server, "peer-host"): PEER}
+        if linked is not None:
+            add_linked_peer(client, main, linked, LINKED, service_token(linked), "http_proxy")
+            assigned[ssh_asset(client, server, "link-host")] = LINKED
+        for asset, name in assigned.items():
+            body = {"peer_node": name, "enabled": True}
+            expect(client.post(f"assets/{asset}/peer-nodes", json=body), 201)
     straight = _client(lab.work / "client-direct", server.port, server.password)
     assert server.dir is not None
     straight.pin(server.dir / "ssh_host_ed25519_key")
@@ -162,7 +184,9 @@ def setup(lab: Lab) -> Setup:
         Mode("proxy", proxied, f"tadmin@{TENANT}#local-host"),
         Mode("proxy+peer", proxied, f"tadmin@{TENANT}#peer-host"),
     ]
-    return Setup(lab, server, main, peer, modes)
+    if linked is not None:
+        modes.append(Mode("proxy+link", proxied, f"tadmin@{TENANT}#link-host"))
+    return Setup(lab, server, main, peer, linked, modes)
 
 
 def _client(workdir: Path, port: int, password: str) -> OpenSshClient:
@@ -257,8 +281,8 @@ def measure(
     s: Setup, mode: Mode, test: str, run: Callable[[], float], spy_dir: Path | None
 ) -> Measure:
     pids = {"main": node_pid(s.main)} if mode.name != "direct" else {}
-    if mode.name == "proxy+peer":
-        pids["peer"] = node_pid(s.peer)
+    if (peer := s.peer_of(mode.name)) is not None:
+        pids["peer"] = node_pid(peer)
     label = f"{mode.name}-{test}".replace(" ", "-").replace("+", "-")
     spy = PySpy(spy_dir, label, pids)
     before = s.cpu()
@@ -276,8 +300,8 @@ def _median(rounds: list[Measure]) -> Measure:
 
 
 def bench(args: argparse.Namespace, lab: Lab, log: Callable[[str], None]) -> list[Measure]:
-    log(f"starting sshd, a main with its SSH proxy and a peer with its HTTP proxy in {lab.work}")
-    s = setup(lab)
+    log(f"starting sshd, a main with its SSH proxy and peers with their HTTP proxy in {lab.work}")
+    s = setup(lab, not args.no_link)
     size = args.size_mb * 1_000_000
     source = lab.work / "source.bin"
     remote_source = s.server.home / "source.bin"
@@ -340,6 +364,7 @@ HEADER = [
     "added vs direct",
     "main CPU s",
     "peer CPU s",
+    "link peer CPU s",
     "sshd CPU s",
     "clients CPU s",
 ]
@@ -365,7 +390,7 @@ def table_rows(results: list[Measure]) -> list[list[str]]:
                 result,
                 f"{m.value / base:.2f}x",
                 added if m.mode != "direct" else "",
-                *(f"{m.cpu[k]:.2f}" for k in ("main", "peer", "sshd", "clients")),
+                *(f"{m.cpu[k]:.2f}" for k in ("main", "peer", "link peer", "sshd", "clients")),
             ]
         )
     return rows
@@ -374,6 +399,14 @@ def table_rows(results: list[Measure]) -> list[list[str]]:
 def verdict(results: list[Measure]) -> list[str]:
     lines = []
     for m in results:
+        if m.mode == "proxy+link" and m.test in COPIES:
+            inbound = next(r for r in results if r.test == m.test and r.mode == "proxy+peer")
+            ratio = m.value / inbound.value
+            met = "met" if ratio >= MIN_LINK_RATIO else "MISSED"
+            lines.append(
+                f"- {m.test} through a peer's link ≥ {MIN_LINK_RATIO}x through a peer reached "
+                f"directly: {met} ({ratio:.2f}x)"
+            )
         if m.mode != "proxy+peer":
             continue
         base = _direct(results, m.test).value
@@ -403,7 +436,8 @@ def record(
         outcome += ["Targets:", "", *verdict(results)]
     else:
         outcome = failed_outcome(failure or "no result")
-    title = f"## SSH proxy, {args.size_mb} MB: direct, proxy, proxy+peer (`bench/proxy.py`)"
+    modes = "direct, proxy, proxy+peer" + ("" if args.no_link else ", proxy+link")
+    title = f"## SSH proxy, {args.size_mb} MB: {modes} (`bench/proxy.py`)"
     about = (
         f"One sshd on 127.0.0.1; OpenSSH's clients with password login. scp and sftp copy one "
         f"file of {args.size_mb} MB each way (the whole command timed, login included; median "
@@ -411,7 +445,8 @@ def record(
         f"{args.execs} sequential `ssh … true`; {args.keys} keystrokes in a shell on a PTY "
         "(median ms to the first byte of the echo). Modes: direct (sshd itself), proxy (the "
         "main's SSH proxy, which reaches sshd itself), proxy+peer (the main's proxy, then the "
-        "peer's HTTP proxy). ÷ direct = result / direct's; CPU s = user + system seconds "
+        "peer's HTTP proxy), proxy+link (the same, to a peer that dials the main, on its link). "
+        "÷ direct = result / direct's; CPU s = user + system seconds "
         "of each process during that test."
     )
     body = run_section(title, command, machine_lines, about, outcome)
@@ -426,6 +461,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--keys", type=int, default=50, help="keystrokes timed per mode (50)")
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "benchmarks.md")
     parser.add_argument("--no-record", action="store_true", help="print only; leave --out as it is")
+    link_option(parser)
     parser.add_argument(
         "--py-spy",
         type=Path,

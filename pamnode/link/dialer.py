@@ -112,6 +112,9 @@ async def open_link(main: PeerSiteUrl, context: ssl.SSLContext) -> ClientConnect
             # The link's own heartbeats (mux.py) see a dead link; these would only add traffic.
             ping_interval=None,
             max_size=MAX_MESSAGE,
+            # What the link carries is TLS inside its streams, which deflate cannot shrink:
+            # permessage-deflate (offered by default) only cost both ends CPU on every frame.
+            compression=None,
         )
     except (OSError, ssl.SSLError) as exc:
         sock.close()

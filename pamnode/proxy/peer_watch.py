@@ -41,9 +41,6 @@ async def watch_peer(ctx: ProxyContext, route: Route) -> None:
         except (PeerFailure, TimeoutError):
             continue
         heard = loop.time()
-    route.lost = (
-        f"peer node '{route.peer_node}' was lost in the middle of the session: it did not "
-        f"answer for {SILENCE_S:g} s"
-    )
+    route.lost = route.lost_because(f"it did not answer for {SILENCE_S:g} s")
     # At once: a TLS close would wait for the frozen peer's own close first.
     route.connection.writer.transport.abort()

@@ -20,6 +20,7 @@ from pamnode.core.errors import PeerFailure, Unavailable
 from pamnode.core.hostports import authority
 from pamnode.core.streams import Connection
 from pamnode.peers.client import PeerEndpoint
+from pamnode.peers.links import link_dropped
 from pamnode.peers.routing import Candidate, Failover, dial
 from pamnode.peers.trust import connection_error
 from pamnode.proxy.context import ProxyContext
@@ -47,8 +48,13 @@ class Route:
     node_signature: str
     # The peer's API, to ask whether it still answers when the route ends (RDP pass-through).
     peer_api: PeerEndpoint | None = None
+    # The number of the link the route was opened on, for a peer that dials this main.
+    link_epoch: int | None = None
     # Why the peer was taken for lost while the route was in use (proxy/peer_watch.py).
     lost: str | None = None
+
+    def lost_because(self, why: str) -> str:
+        return f"peer node '{self.peer_node}' was lost in the middle of the session: {why}"
 
 
 async def reach(
@@ -147,21 +153,34 @@ async def _through(
     except (OSError, TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError) as exc:
         await connection.close()
         raise connection_error(proxy.host, proxy.port, exc) from None
-    return Route(connection, proxy.address, candidate.name, grant.node_signature, candidate.api)
+    epoch = ctx.peers.links.epoch(proxy.link) if proxy.link else None
+    return Route(
+        connection, proxy.address, candidate.name, grant.node_signature, candidate.api, epoch
+    )
+
+
+def link_lost(ctx: ProxyContext, route: Route) -> str | None:
+    """Why the route's peer is lost, if the link it dials this main with dropped under the
+    route (a stream on it ends with it); None otherwise."""
+    if route.peer_api is None:
+        return None
+    dropped = link_dropped(ctx.peers.links, route.peer_api.link, route.link_epoch)
+    return route.lost_because(dropped) if dropped else None
 
 
 async def lost_peer(ctx: ProxyContext, route: Route) -> str | None:
-    """Why the route's peer is lost, if it no longer answers its API; None when it does (or
-    the route is this node's). Asked when the route ended before the client: the target's
-    own end looks the same from here."""
+    """Why the route's peer is lost, if its link dropped or it no longer answers its API;
+    None when it does (or the route is this node's). Asked when the route ended before the
+    client: the target's own end looks the same from here."""
     if route.peer_api is None:
         return None
+    if dropped := link_lost(ctx, route):
+        return dropped
     try:
         await ctx.peers.call(route.peer_api, "GET", "peer/info", timeout=PEER_CHECK_S)
     except PeerFailure as exc:
-        return (
-            f"peer node '{route.peer_node}' was lost in the middle of the session: the route "
-            f"through its HTTP proxy ended and the peer does not answer ({exc.message})"
+        return route.lost_because(
+            f"the route through its HTTP proxy ended and the peer does not answer ({exc.message})"
         )
     return None
 

@@ -21,7 +21,7 @@ from pamnode.proxy.context import ProxyContext
 from pamnode.proxy.opening import Opened, open_proxy_session
 from pamnode.proxy.peer_watch import watch_peer
 from pamnode.proxy.recording import CommandRecorder, Recorder, SftpRecorder, ShellRecorder
-from pamnode.proxy.route import Route, reach
+from pamnode.proxy.route import Route, link_lost, reach
 from pamnode.proxy.ssh_target import ssh_over
 from pamnode.sessions import lifecycle
 from pamnode.sessions.live_shell import ShellFeed
@@ -327,10 +327,10 @@ class ProxiedChannel(asyncssh.SSHServerSession[bytes]):
             self.chan.exit(target.status)
         elif route.peer_node is not None:
             # The host gives an exit status before it lets a channel go: without one, the
-            # route broke, and through a peer that is the peer's loss.
+            # route broke, and through a peer that is the peer's loss (its link's, if it dials).
             raise PeerFailure(
-                f"peer node '{route.peer_node}' was lost in the middle of the session: the "
-                "connection to the host through its HTTP proxy ended",
+                link_lost(self.ctx, route)
+                or route.lost_because("the connection to the host through its HTTP proxy ended"),
                 code="peer_lost",
             )
         else:

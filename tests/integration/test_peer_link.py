@@ -9,6 +9,7 @@ import hashlib
 import json
 import os
 import signal
+import socket
 import time
 from typing import Any
 
@@ -16,6 +17,7 @@ import pytest
 
 from pamnode.lab.openssh import OpenSshClient
 from pamnode.lab.ports import free_port
+from pamnode.lab.rdp import X224_CONNECTION_CONFIRM, X224_CONNECTION_REQUEST, RdpServer
 from pamnode.lab.tinyproxy import TinyProxy
 from pamnode.lab.tunnel_client import TunnelClient, run_command
 from tests.support.assets import add_asset
@@ -365,3 +367,60 @@ def test_ssh_exec_and_scp_through_the_peers_http_proxy_on_the_link(
         page = expect(client.get("sessions", params={"limit": 5}), 200)
     row = next(r for r in page["sessions"] if r["asset_name"] == "px-web")
     assert (row["peer_node"], row["node_signature"]) == ("px", "peer-px::proxm-32::root")
+
+
+def test_proxy_sessions_whose_link_drops_end_failed_peer_lost_saying_so(
+    world, node_factory, sshd, tmp_path
+):
+    """The peer carrying a shell and an RDP pass-through over its link is killed: both rows
+    end `failed peer_lost` naming the link's drop, and the shell's client reads it at once."""
+    main, _, main_admin, _, _ = world
+    peer, _ = _with_listener(world, node_factory, "pxk", "proxm-33", "http-proxy")
+    with RdpServer("127.0.0.1", free_port()) as rdp:
+        with main.client("corp", token=main_admin) as client:
+            host = ssh_host(client, sshd, "pxk-web")
+            desk = add_asset(
+                client,
+                "pxk-desk",
+                "windows-host",
+                properties={"host": "127.0.0.1", "session_port": rdp.port},
+                secrets={"username": "someone", "password": "unused-here"},
+            )
+            for asset in (host, desk):
+                body = {"peer_node": "pxk"}
+                expect(client.post(f"assets/{asset['id']}/peer-nodes", json=body), 201)
+            offer = expect(client.post(f"assets/{desk['id']}/rdp-proxy"), 201)
+        (tmp_path / "openssh").mkdir()
+        ssh = OpenSshClient("127.0.0.1", SSH_PROXY_PORT, PASSWORD, tmp_path / "openssh")
+        ssh.pin(main.data_dir / "ssh_proxy_host_key")
+        terminal = ssh.shell("tadmin@corp#pxk-web")
+        try:
+            terminal.expect("$ ")
+            with socket.create_connection(("127.0.0.1", offer["port"]), timeout=10) as desktop:
+                desktop.sendall(X224_CONNECTION_REQUEST)
+                assert desktop.recv(19)[5] == X224_CONNECTION_CONFIRM
+                with main.client("corp", token=main_admin) as client:
+                    wait_session(client, offer["session_id"], {"active"})
+                    page = expect(client.get("sessions", params={"state": "active"}), 200)
+                (shell,) = [r for r in page["sessions"] if r["asset_name"] == "pxk-web"]
+                peer.kill()
+                terminal.expect("the peer's link to this main dropped", timeout=10)
+                assert terminal.wait() != 0
+                assert desktop.recv(65536) == b""
+        finally:
+            terminal.close()
+    with main.client("corp", token=main_admin) as client:
+        rows = [
+            wait_session(client, sid, {"completed", "failed"}, timeout=15)
+            for sid in (shell["id"], offer["session_id"])
+        ]
+    for row in rows:
+        assert (row["state"], row["error_code"], row["peer_node"]) == (
+            "failed",
+            "peer_lost",
+            "pxk",
+        ), row
+        assert row["error"].startswith(
+            "peer node 'pxk' was lost in the middle of the session: the peer's link to this "
+            "main dropped ("
+        ), row
