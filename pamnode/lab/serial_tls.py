@@ -14,6 +14,7 @@ socket waits, outside the lock. Bytes OpenSSL produces are sent in the order it 
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import ssl
 import threading
@@ -35,28 +36,27 @@ class SerialTls:
         # Held from taking OpenSSL's output until it is on the socket: records stay in order.
         self._sending = threading.Lock()
         self.family = sock.family
-        while not self._call(self._tls.do_handshake):
+        self._ended = False
+        while not self._handshake_step():
             self._receive()
 
     def recv(self, bufsize: int) -> bytes:
         """What the server sent, decrypted (b"" at its end); waits for one record at least.
-        Returns all that is decrypted, even beyond `bufsize`: bytes left inside OpenSSL would
-        not wake the caller's select() on the socket."""
-        while True:
-            data = bytearray()
-            try:
-                while chunk := self._call_raising(self._tls.read, _CHUNK):
-                    data += chunk
-                return bytes(data)  # b"": the server's close_notify
-            except ssl.SSLWantReadError:
-                if data:
-                    return bytes(data)
-            except (ssl.SSLEOFError, ssl.SSLZeroReturnError):
-                return bytes(data)
-            finally:
-                self._flush()
-            if not self._receive():
-                return b""
+        Returns all that is decrypted, even beyond `bufsize`: the caller waits for the plain
+        socket to be readable before it calls, and bytes held inside OpenSSL would not wake it."""
+        while not self._ended:
+            data, self._ended = self._decrypted()
+            self._flush()
+            if data or self._ended:
+                if data and self._ended:
+                    # The server's end came with the data and nothing may follow it: shutting
+                    # the reading side makes the socket readable, so the caller calls again
+                    # and sees the end.
+                    with contextlib.suppress(OSError):
+                        self._sock.shutdown(socket.SHUT_RD)
+                return data
+            self._ended = not self._receive()
+        return b""
 
     def sendall(self, data: bytes) -> None:
         with self._sending:
@@ -86,19 +86,29 @@ class SerialTls:
     def close(self) -> None:
         self._sock.close()
 
-    def _call(self, step: Any) -> bool:
-        """One handshake step; False while it needs more from the server."""
+    def _handshake_step(self) -> bool:
+        """False while the handshake needs more from the server."""
         try:
-            self._call_raising(step)
+            with self._openssl:
+                self._tls.do_handshake()
         except ssl.SSLWantReadError:
             return False
         finally:
             self._flush()
         return True
 
-    def _call_raising(self, step: Any, *args: Any) -> Any:
+    def _decrypted(self) -> tuple[bytes, bool]:
+        """All OpenSSL can decrypt now, and whether the server's end (or EOF) came with it."""
+        data = bytearray()
         with self._openssl:
-            return step(*args)
+            try:
+                while chunk := self._tls.read(_CHUNK):
+                    data += chunk
+            except ssl.SSLWantReadError:
+                return bytes(data), False
+            except (ssl.SSLEOFError, ssl.SSLZeroReturnError):
+                pass
+        return bytes(data), True
 
     def _receive(self) -> bool:
         """Wait for bytes from the server (outside the lock); False at its end."""
