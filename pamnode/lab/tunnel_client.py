@@ -7,17 +7,20 @@ until told to stop; what it saw is kept for the caller (a test, the demo, a benc
 from __future__ import annotations
 
 import contextlib
+import socket
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
 from pamnode.lab.node_process import NodeProcess, tls_context
+from pamnode.lab.serial_tls import SerialTls
 from pamnode.sessions.guacamole.protocol import Instruction, Scanner, encode
 
+OPEN_TIMEOUT_S = 30.0
 # X11 keysyms guacd's terminal understands for the keys a test types.
 RETURN = 0xFF0D
 
@@ -37,7 +40,9 @@ class TunnelClient:
 
     def __init__(self, node: NodeProcess, tunnel: str, token: str, **display: Any) -> None:
         query = "&".join(f"{k}={v}" for k, v in {"width": 1024, "height": 768, **display}.items())
-        self._url = f"wss://{node.address}:{node.port}{tunnel}?{query}"
+        self._address = (node.address, node.port)
+        # Plain ws:// to websockets: the socket it is given speaks TLS already (SerialTls).
+        self._url = f"ws://{node.address}:{node.port}{tunnel}?{query}"
         self._context = tls_context(node.cert_path)
         self._token = token
         self._stack = contextlib.ExitStack()
@@ -45,13 +50,20 @@ class TunnelClient:
         self._scanner = Scanner()
 
     def __enter__(self) -> TunnelClient:
+        sock = socket.create_connection(self._address, timeout=OPEN_TIMEOUT_S)
+        try:
+            tls = SerialTls(sock, self._context, self._address[0])
+        except BaseException:
+            sock.close()
+            raise
+        tls.settimeout(None)
         self.ws: ClientConnection = self._stack.enter_context(
             connect(
                 self._url,
-                ssl=self._context,
+                sock=cast(socket.socket, tls),
                 additional_headers={"Authorization": f"Bearer {self._token}"},
                 subprotocols=["guacamole"],  # type: ignore[list-item]
-                open_timeout=30,
+                open_timeout=OPEN_TIMEOUT_S,
             )
         )
         return self
