@@ -3,9 +3,10 @@
 import asyncio
 import ssl
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
+import httpcore
 import httpx
 from pydantic import BaseModel, ValidationError
 
@@ -13,7 +14,7 @@ from pamnode.core.destinations import DestinationPolicy
 from pamnode.core.errors import PeerFailure
 from pamnode.core.metrics import NodeMetrics
 from pamnode.core.request_id import HEADER, outgoing_request_id
-from pamnode.peers.links import API, Links, LinkTransport, Opener, opener
+from pamnode.peers.links import API, BackendTransport, LinkBackend, Links, Opener, opener
 from pamnode.peers.trust import (
     connection_error,
     fetch_leaf,
@@ -113,14 +114,41 @@ def refusal(response: httpx.Response) -> PeerFailure:
 LIMITS = httpx.Limits(max_connections=None, max_keepalive_connections=200)
 
 
-def _client(endpoint: PeerEndpoint, via: Opener | None) -> httpx.AsyncClient:
+class CheckedTcp(httpcore.AsyncNetworkBackend):
+    """httpcore's TCP connections to a peer, each to the address the destination policy
+    resolved and checked for the peer's host: once a connection (a pooled one serves many
+    requests), and to the very address checked (no second lookup to rebind)."""
+
+    def __init__(self, policy: DestinationPolicy) -> None:
+        self._policy = policy
+        self._tcp = httpcore.AnyIOBackend()
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Any = None,
+    ) -> httpcore.AsyncNetworkStream:
+        address = await peer_address(self._policy, host, port)
+        return await self._tcp.connect_tcp(address, port, timeout, local_address, socket_options)
+
+    async def sleep(self, seconds: float) -> None:
+        await self._tcp.sleep(seconds)
+
+
+def _client(
+    endpoint: PeerEndpoint, via: Opener | None, policy: DestinationPolicy
+) -> httpx.AsyncClient:
     context = pinned_context(endpoint.pin_pem)
+    backend = CheckedTcp(policy) if via is None else LinkBackend(via)
     return httpx.AsyncClient(
         verify=context,
         timeout=TIMEOUT,
         limits=LIMITS,
         headers={"Authorization": f"Bearer {endpoint.token}"},
-        transport=LinkTransport(via, context, LIMITS) if via is not None else None,
+        transport=BackendTransport(backend, context, LIMITS),
     )
 
 
@@ -143,8 +171,8 @@ class PeerClients:
 
     The key holds the pin and the token: re-establishing trust or changing the token makes a
     new client, and a peer that restarts with another certificate is checked on reconnect.
-    Each request resolves the peer's host through the node's destination policy and goes to
-    the address it returned (`trust.peer_address`).
+    Each connection goes to the address the node's destination policy resolved and checked
+    for the peer's host (`CheckedTcp`), or through the peer's link.
     """
 
     def __init__(self, metrics: NodeMetrics, destinations: DestinationPolicy, links: Links) -> None:
@@ -224,29 +252,20 @@ class PeerClients:
         client = self._clients.get(endpoint)
         via = self.via(endpoint.link, API)
         if client is None:
-            client = self._clients[endpoint] = _client(endpoint, via)
+            client = self._clients[endpoint] = _client(endpoint, via, self.destinations)
         host, port = endpoint.host_port
         request_timeout = (
             TIMEOUT if timeout is None else httpx.Timeout(timeout, connect=min(timeout, 10.0))
         )
-        named = url = httpx.URL(endpoint.url.rstrip("/") + "/api/" + path.lstrip("/"))
-        if via is None:
-            # Through its link a peer is reached by name of listener: no address to check.
-            try:
-                url = url.copy_with(host=await peer_address(self.destinations, host, port))
-            except PeerFailure:
-                self._metrics.peer_request(endpoint.url, "unreachable")
-                raise
+        url = endpoint.url.rstrip("/") + "/api/" + path.lstrip("/")
         try:
             response = await client.request(
                 method,
                 url,
                 json=json,
                 timeout=request_timeout,
-                # The peer logs it with the request: one id in both nodes' logs. Host and SNI
-                # name the peer as its URL does, whatever address it resolved to.
-                headers={HEADER: outgoing_request_id(), "Host": named.netloc.decode("ascii")},
-                extensions={"sni_hostname": host},
+                # The peer logs it with the request: one id in both nodes' logs.
+                headers={HEADER: outgoing_request_id()},
             )
         except httpx.TimeoutException as exc:
             self._metrics.peer_request(endpoint.url, "timeout")
@@ -254,7 +273,8 @@ class PeerClients:
                 f"{host}:{port} did not answer in time", code="connect_failed"
             ) from exc
         except PeerFailure:
-            # The peer's link is down (or refused the stream).
+            # The destination policy refused the peer's address (or its name does not
+            # resolve), or the peer's link is down (or refused the stream).
             self._metrics.peer_request(endpoint.url, "unreachable")
             raise
         except httpx.TransportError as exc:

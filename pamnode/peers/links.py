@@ -4,8 +4,8 @@ A peer in `peer_dials` mode keeps one link to the main (pamnode/link/); `Links` 
 stream on it to one of the peer's listeners and hands back the application end of a socket
 pair: an in-process connection, so no listener on the main's machine exists that another
 local user could abuse. The TLS of the existing clients runs inside it unchanged (pins,
-Service token): `open_tcp` for the gateway front and the HTTP proxy, `LinkTransport` for the
-peer protocol over httpx.
+Service token): `open_tcp` for the gateway front and the HTTP proxy, `LinkBackend` under the
+peer protocol's httpx clients.
 """
 
 import asyncio
@@ -101,7 +101,9 @@ class _Stream(httpcore.AsyncNetworkStream):
         return self._writer.get_extra_info(info)
 
 
-class _Backend(httpcore.AsyncNetworkBackend):
+class LinkBackend(httpcore.AsyncNetworkBackend):
+    """httpcore's connections opened as streams on the peer's link instead of by TCP."""
+
     def __init__(self, open_socket: Opener) -> None:
         self._open_socket = open_socket
 
@@ -120,10 +122,14 @@ class _Backend(httpcore.AsyncNetworkBackend):
         await asyncio.sleep(seconds)
 
 
-class LinkTransport(httpx.AsyncHTTPTransport):
-    """httpx's transport, its connections opened on the link instead of by TCP."""
+class BackendTransport(httpx.AsyncHTTPTransport):
+    """httpx's transport, its connections opened by a network backend of ours: the peer's
+    link (`LinkBackend`), or TCP to the address the destination policy checked
+    (`peers/client.CheckedTcp`)."""
 
-    def __init__(self, open_socket: Opener, verify: ssl.SSLContext, limits: httpx.Limits) -> None:
+    def __init__(
+        self, backend: httpcore.AsyncNetworkBackend, verify: ssl.SSLContext, limits: httpx.Limits
+    ) -> None:
         super().__init__(verify=verify, limits=limits)
         # httpx takes no network backend; the pool it made is replaced by one that has ours.
         self._pool = httpcore.AsyncConnectionPool(
@@ -131,5 +137,5 @@ class LinkTransport(httpx.AsyncHTTPTransport):
             max_connections=limits.max_connections,
             max_keepalive_connections=limits.max_keepalive_connections,
             keepalive_expiry=limits.keepalive_expiry,
-            network_backend=_Backend(open_socket),
+            network_backend=backend,
         )
