@@ -159,6 +159,29 @@ def link_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def report_options(
+    parser: argparse.ArgumentParser,
+    py_spy: str | None = None,
+    no_record: bool = False,
+    out: bool = True,
+) -> None:
+    """What the benchmarks take about their report and leftovers: --keep (the work directory,
+    with the nodes' logs); --out (the document a recorded section is written into) unless
+    `out` is False (one that only prints); when given, --py-spy DIR (`py_spy` says what is
+    profiled) and --no-record (print only)."""
+    if out:
+        parser.add_argument("--out", type=Path, default=REPO / "docs" / "benchmarks.md")
+    if no_record:
+        parser.add_argument(
+            "--no-record", action="store_true", help="print only; leave --out as it is"
+        )
+    if py_spy is not None:
+        parser.add_argument(
+            "--py-spy", type=Path, default=None, help=f"record py-spy profiles of {py_spy} into DIR"
+        )
+    parser.add_argument("--keep", action="store_true", help="keep the work directory (logs)")
+
+
 @dataclass(frozen=True)
 class Fleet:
     """The container of a benchmark's hosts; `parts`: the containers that hold them (the

@@ -51,7 +51,6 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from bench.common import (
-    REPO,
     TENANT,
     BenchError,
     Report,
@@ -63,6 +62,7 @@ from bench.common import (
     load_average,
     machine,
     node_pid,
+    report_options,
     run_recorded,
 )
 from bench.jobs import Lab, log_findings
@@ -359,8 +359,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=None,
         help="PAMNODE_LOGIN_CHECKS of the node (its default: the CPUs less one)",
     )
-    parser.add_argument("--out", type=Path, default=REPO / "docs" / "benchmarks.md")
-    parser.add_argument("--keep", action="store_true", help="keep the work directory (logs)")
+    report_options(parser)
     args = parser.parse_args(argv)
     if min(args.rest, args.ssh) < 0 or args.rounds < 1 or args.samples < 20 * args.rounds:
         parser.error("--rest and --ssh must be at least 0, --samples at least 20 a round")

@@ -103,7 +103,6 @@ import httpx
 from bench.common import (
     ADMIN_LOGIN,
     ADMIN_PASSWORD,
-    REPO,
     TENANT,
     BenchError,
     PySpy,
@@ -122,6 +121,7 @@ from bench.common import (
     markdown_table,
     node_pid,
     peak_mib,
+    report_options,
     reset_peak,
     run_in_lab,
     run_section,
@@ -1211,14 +1211,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=1,
         help="2: also run each delegated mode with a second main on the same PostgreSQL (1)",
     )
-    parser.add_argument("--out", type=Path, default=REPO / "docs" / "benchmarks.md")
-    parser.add_argument("--keep", action="store_true", help="keep the work directory (logs)")
-    parser.add_argument(
-        "--py-spy",
-        type=Path,
-        default=None,
-        help="record py-spy profiles (raw, collapsed stacks) of the nodes in round 1 into DIR",
-    )
+    report_options(parser, py_spy="the nodes in round 1 (raw, collapsed stacks)")
     args = parser.parse_args(argv)
     if args.n < 1 or args.parallel < 1 or args.endpoints < 1 or args.rounds < 1:
         parser.error("--n, --parallel, --endpoints and --rounds must be at least 1")

@@ -52,7 +52,6 @@ from pathlib import Path
 from bench.common import (
     ADMIN_LOGIN,
     ADMIN_PASSWORD,
-    REPO,
     TENANT,
     TENANT_PASSWORD,
     BenchError,
@@ -70,6 +69,7 @@ from bench.common import (
     machine,
     markdown_table,
     node_pid,
+    report_options,
     run_in_lab,
     run_section,
     run_text,
@@ -459,16 +459,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=3, help="rounds of each copy; median (3)")
     parser.add_argument("--execs", type=int, default=200, help="sequential `ssh … true` (200)")
     parser.add_argument("--keys", type=int, default=50, help="keystrokes timed per mode (50)")
-    parser.add_argument("--out", type=Path, default=REPO / "docs" / "benchmarks.md")
-    parser.add_argument("--no-record", action="store_true", help="print only; leave --out as it is")
     link_option(parser)
-    parser.add_argument(
-        "--py-spy",
-        type=Path,
-        default=None,
-        help="record py-spy profiles (raw) of the main and the peer during each test into DIR",
-    )
-    parser.add_argument("--keep", action="store_true", help="keep the work directory (logs)")
+    report_options(parser, py_spy="the main and the peer during each test (raw)", no_record=True)
     args = parser.parse_args(argv)
     if min(args.size_mb, args.execs, args.rounds) < 1 or args.keys < 2:
         parser.error("--size-mb, --execs and --rounds must be at least 1, --keys at least 2")

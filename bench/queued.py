@@ -50,7 +50,6 @@ from pathlib import Path
 import httpx
 
 from bench.common import (
-    REPO,
     TENANT,
     BenchError,
     Report,
@@ -65,6 +64,7 @@ from bench.common import (
     machine,
     node_pid,
     peak_mib,
+    report_options,
     reset_peak,
     rss_mib,
     run_recorded,
@@ -327,8 +327,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--timeout", type=float, default=3600.0, help="seconds the jobs may take in all (3600)"
     )
-    parser.add_argument("--out", type=Path, default=REPO / "docs" / "benchmarks.md")
-    parser.add_argument("--keep", action="store_true", help="keep the work directory (logs)")
+    report_options(parser)
     args = parser.parse_args(argv)
     if args.n < 1 or args.endpoints < 1 or (args.parallel is not None and args.parallel < 1):
         parser.error("--n, --parallel and --endpoints must be at least 1")

@@ -92,6 +92,7 @@ from bench.common import (
     machine,
     markdown_table,
     node_pid,
+    report_options,
     run_in_lab,
     run_text,
     service_token,
@@ -899,13 +900,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="leave out the direct+rec diagnostic route",
     )
     link_option(parser)
-    parser.add_argument(
-        "--py-spy",
-        type=Path,
-        default=None,
-        help="record py-spy profiles (raw) of the nodes in round 1 of the tunnel routes into DIR",
-    )
-    parser.add_argument("--keep", action="store_true", help="keep the work directory (logs)")
+    report_options(parser, py_spy="the nodes in round 1 of the tunnel routes (raw)", out=False)
     args = parser.parse_args(argv)
     if min(args.rounds, args.random, args.seq, args.keys) < 1:
         parser.error("--rounds, --random, --seq and --keys must be at least 1")
