@@ -4,19 +4,23 @@ import os
 import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn, TypeVar
 
 import pytest
 
 from pamnode.lab import LabUnavailable
 from pamnode.lab.node_process import NodeProcess
 from pamnode.lab.ports import free_port
+from pamnode.lab.served_node import ServedNode
 from pamnode.lab.slapd import LdapServer
 from pamnode.lab.sshd import SshServer
 from pamnode.lab.zygote import Zygote
 from tests.support import cli
 from tests.support.directories import GROUP_LIST, PEOPLE_LIST
 from tests.support.postgres import PostgresCluster
+
+if TYPE_CHECKING:
+    from pamnode.lab.inprocess_node import InProcessNode
 
 ADMIN_LOGIN = "admin"
 ADMIN_PASSWORD = "Admin-Passw0rd!"
@@ -126,20 +130,22 @@ def db_kind(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
-@pytest.fixture(scope="module")
-def node_factory(
+ServedNodeT = TypeVar("ServedNodeT", bound=ServedNode)
+
+
+def _module_nodes(
     request: pytest.FixtureRequest,
     db_kind: str,
     tmp_path_factory: pytest.TempPathFactory,
-    zygote: Zygote,
-) -> Iterator[NodeFactory]:
+    build: Callable[[Path, str, str | None, dict[str, str] | None, bool], ServedNodeT],
+) -> Iterator[Callable[..., ServedNodeT]]:
+    """A module's factory of started nodes with its administrator, on its backend, each
+    stopped at the module's end; `build(data_dir, name, database_url, env, fresh)`."""
     module = re.sub(r"\W", "_", request.module.__name__.rsplit(".", 1)[-1])
     root = tmp_path_factory.mktemp(f"{module}-{db_kind}")
-    nodes: list[NodeProcess] = []
+    nodes: list[ServedNodeT] = []
 
-    def make(name: str, env: dict[str, str] | None = None, fresh: bool = False) -> NodeProcess:
-        """A node of this module; `fresh`: a new interpreter, not a fork of the zygote (for
-        what only a fresh start shows, such as warnings printed while importing)."""
+    def make(name: str, env: dict[str, str] | None = None, fresh: bool = False) -> ServedNodeT:
         data_dir = Path(root) / name
         if data_dir.exists():
             raise ValueError(f"node {name!r} already made in this module for {db_kind}")
@@ -147,7 +153,7 @@ def node_factory(
         if db_kind == "postgresql":
             cluster: PostgresCluster = request.getfixturevalue("postgres_cluster")
             url = cluster.create_database(cluster.unique_name(f"{module}_{name}"), migrated=True)
-        node = NodeProcess(data_dir, name, url, env=env, zygote=None if fresh else zygote)
+        node = build(data_dir, name, url, env, fresh)
         # Registered before start so teardown also reaps a node whose init fails.
         nodes.append(node)
         node.start(admin=(ADMIN_LOGIN, ADMIN_PASSWORD))
@@ -163,3 +169,42 @@ def node_factory(
             errors.append(f"{node.name}: {exc!r}")
     if errors:
         raise RuntimeError("failed to stop nodes: " + "; ".join(errors))
+
+
+@pytest.fixture(scope="module")
+def node_factory(
+    request: pytest.FixtureRequest,
+    db_kind: str,
+    tmp_path_factory: pytest.TempPathFactory,
+    zygote: Zygote,
+) -> Iterator[NodeFactory]:
+    """`make(name, env=None, fresh=False)`: a `pamnode serve` process of this module;
+    `fresh`: a new interpreter, not a fork of the zygote (for what only a fresh start shows,
+    such as warnings printed while importing). For a test that kills, restarts or signals
+    its node, reads its log or tests `serve`; other tests use `inprocess_node_factory`."""
+
+    def build(
+        data_dir: Path, name: str, url: str | None, env: dict[str, str] | None, fresh: bool
+    ) -> NodeProcess:
+        return NodeProcess(data_dir, name, url, env=env, zygote=None if fresh else zygote)
+
+    yield from _module_nodes(request, db_kind, tmp_path_factory, build)
+
+
+@pytest.fixture(scope="module")
+def inprocess_node_factory(
+    request: pytest.FixtureRequest, db_kind: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Callable[..., InProcessNode]]:
+    """`make(name, env=None)`: a node of this module served in the test process on a real
+    TLS port (pamnode/lab/inprocess_node.py), for API-contract tests: no process start."""
+    # Here, not at the top: it imports the whole application, which the fast tier never needs.
+    from pamnode.lab.inprocess_node import InProcessNode
+
+    def build(
+        data_dir: Path, name: str, url: str | None, env: dict[str, str] | None, fresh: bool
+    ) -> InProcessNode:
+        if fresh:
+            raise ValueError("a fresh interpreter is a NodeProcess's (node_factory)")
+        return InProcessNode(data_dir, name, url, env=env)
+
+    yield from _module_nodes(request, db_kind, tmp_path_factory, build)

@@ -11,10 +11,9 @@ import typer
 import uvicorn
 
 from pamnode import __version__
-from pamnode.app.data_dir import UMASK, make_private
-from pamnode.app.logs import log_config, start_logging
+from pamnode.app.data_dir import UMASK
+from pamnode.app.logs import start_logging
 from pamnode.app.settings import DEFAULT_PORT, LogFormat, Settings
-from pamnode.app.tls import ensure_self_signed
 from pamnode.cli.account import account_app, ca_app
 from pamnode.cli.admin import register_admin_commands
 from pamnode.cli.assets import asset_app, register_asset_commands
@@ -127,6 +126,9 @@ def serve(
     ] = None,
 ) -> None:
     """Serve the web console and REST API over HTTPS."""
+    # Here, not at the top: the server's protocol classes weigh on every remote command.
+    from pamnode.http.https_server import server_options, with_certificate
+
     os.umask(UMASK)
 
     if (cert is None) != (key is None):
@@ -152,33 +154,15 @@ def serve(
         overrides["log_format"] = log_format
     if request_header_timeout is not None:
         overrides["request_header_timeout_s"] = request_header_timeout
-    settings = Settings(**overrides)  # type: ignore[arg-type]
-    make_private(data)
-    if cert is None or key is None:
-        cert, key = ensure_self_signed(data / "tls", settings.node_name, host)
-    # The gateway front and the HTTP proxy serve with the same certificate as HTTPS.
-    settings = settings.model_copy(update={"cert_file": cert, "key_file": key})
+    settings = with_certificate(Settings(**overrides), cert, key)  # type: ignore[arg-type]
     # The log's format from its first line: uvicorn applies the same configuration again.
     start_logging(settings.log_format)
     # Here, once the log is set: what the application's modules warn at import is a line of it.
     from pamnode.http.app import create_app
-    from pamnode.http.header_timeout import header_timed
 
     if admin_login is not None and admin_password_file is not None:
         _admin_on_first_start(settings, admin_login, admin_password_file)
-    uvicorn.run(
-        create_app(settings),
-        host=host,
-        port=port,
-        ssl_certfile=str(cert),
-        ssl_keyfile=str(key),
-        log_level="info",
-        log_config=log_config(settings.log_format),
-        timeout_graceful_shutdown=5,
-        http=header_timed(settings.request_header_timeout_s),
-        proxy_headers=bool(forwarded_allow_ips),
-        forwarded_allow_ips=forwarded_allow_ips,
-    )
+    uvicorn.run(create_app(settings), **server_options(settings, forwarded_allow_ips))
 
 
 @app.command()
@@ -203,23 +187,10 @@ def init(
 def _make_first_admin(settings: Settings, login: str, password_file: Path) -> PamError | None:
     """The base tenant's first administrator, or why not (`user_exists`: it has one)."""
     # Here, not at the top: opening a node weighs more than every remote command together.
-    from pamnode.app.node import open_node
-    from pamnode.identity.tenants import init_base_admin
+    from pamnode.app.first_admin import make_first_admin
 
     password = next(iter(password_file.read_text().splitlines()), "")
-
-    async def _init() -> PamError | None:
-        node = await open_node(settings)
-        try:
-            async with node.sessions.begin() as db:
-                await init_base_admin(db, login, password)
-            return None
-        except PamError as exc:
-            return exc
-        finally:
-            await node.close()
-
-    return asyncio.run(_init())
+    return asyncio.run(make_first_admin(settings, login, password))
 
 
 def _admin_on_first_start(settings: Settings, login: str, password_file: Path) -> None:

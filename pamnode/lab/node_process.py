@@ -23,6 +23,8 @@ import httpx
 
 from pamnode.lab.ports import free_port
 from pamnode.lab.schema_template import copy_migrated_sqlite
+from pamnode.lab.served_node import ServedNode, lab_settings_env
+from pamnode.lab.served_node import tls_context as tls_context
 from pamnode.lab.server import Process, end_process
 from pamnode.lab.zygote import Zygote
 
@@ -30,20 +32,7 @@ START_TIMEOUT = 60.0
 STOP_TIMEOUT = 10.0
 
 
-def tls_context(cafile: Path) -> ssl.SSLContext:
-    """Trust exactly the node's own self-signed certificate, whatever address reaches it."""
-    context = ssl.create_default_context(cafile=str(cafile))
-    # The pinned certificate is the identity; its SANs need not name a namespace address.
-    context.check_hostname = False
-    context.verify_flags |= ssl.VERIFY_X509_PARTIAL_CHAIN
-    return context
-
-
-# What the lab's nodes allow as targets beyond the default policy.
-LAB_TARGET_ALLOW_CIDRS = "127.0.0.0/8"
-
-
-class NodeProcess:
+class NodeProcess(ServedNode):
     def __init__(
         self,
         data_dir: Path,
@@ -54,40 +43,17 @@ class NodeProcess:
         env: dict[str, str] | None = None,
         zygote: Zygote | None = None,
     ) -> None:
-        self.data_dir = Path(data_dir)
+        super().__init__(data_dir, name, database_url, address, free_port())
         self.zygote = None if netns else zygote
         # PAMNODE_* settings of this node beyond the command line's.
         self.extra_env = dict(env or {})
         self.netns = netns
-        self.address = address
-        self.name = name
-        # None means the node's default SQLite file, see sqlite_path.
-        self.database_url = database_url
-        # Fixed for the node's lifetime so peers and clients survive restarts.
-        self.port = free_port()
         self.proc: Process | None = None
         self._log_handle: IO[bytes] | None = None
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-
-    @property
-    def base_url(self) -> str:
-        return f"https://{self.address}:{self.port}"
-
-    @property
-    def cert_path(self) -> Path:
-        return self.data_dir / "tls" / "cert.pem"
-
-    @property
-    def key_path(self) -> Path:
-        return self.data_dir / "tls" / "key.pem"
 
     @property
     def log_path(self) -> Path:
         return self.data_dir / "node.log"
-
-    @property
-    def sqlite_path(self) -> Path | None:
-        return self.data_dir / "pamnode.db" if self.database_url is None else None
 
     @property
     def running(self) -> bool:
@@ -109,13 +75,7 @@ class NodeProcess:
         env = dict(os.environ)
         # Without this, a crash can leave the interesting lines in a buffer.
         env["PYTHONUNBUFFERED"] = "1"
-        # The lab's sshd, xrdp and doubles listen on loopback, which the destination policy
-        # refuses by default (the node's own ports stay refused); a test may give its own.
-        env["PAMNODE_TARGET_ALLOW_CIDRS"] = LAB_TARGET_ALLOW_CIDRS
-        # The suite makes and checks a few thousand passwords; OWASP's minimum costs a sixth
-        # of the default. A test of what a check costs (throttle, flood) gives `standard`.
-        env["PAMNODE_PASSWORD_HASH_PROFILE"] = "light"
-        env.update(self.extra_env)
+        env.update(lab_settings_env(self.extra_env))
         return env
 
     def start(self, admin: tuple[str, str] | None = None) -> None:
@@ -254,28 +214,6 @@ class NodeProcess:
                 env=self._env(),
                 timeout=120,
             )
-
-    def api_url(self, tenant: str, site: str = "root") -> str:
-        return f"{self.base_url}/ztna/{tenant}/{site}/api/"
-
-    def client(self, tenant: str, site: str = "root", token: str | None = None) -> httpx.Client:
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        return httpx.Client(
-            base_url=self.api_url(tenant, site),
-            verify=tls_context(self.cert_path),
-            headers=headers,
-            timeout=30.0,
-        )
-
-    def login(self, tenant: str, site: str, login: str, password: str) -> str:
-        with self.client(tenant, site) as c:
-            resp = c.post("auth/login", json={"login": login, "password": password})
-        assert resp.status_code == 200, (
-            f"login {login}@{tenant}/{site} on {self.name}: HTTP {resp.status_code} {resp.text}"
-        )
-        token = resp.json()["token"]
-        assert isinstance(token, str) and token, f"no token in login response: {resp.text}"
-        return token
 
     def __repr__(self) -> str:
         proc = self.proc

@@ -14,9 +14,9 @@ OWN = [*MANAGE, "grant"]
 
 
 @pytest.fixture(scope="module")
-def world(node_factory):
+def world(inprocess_node_factory):
     """acme/root: a three-level container chain with a host; users granted at the top."""
-    node = node_factory("perms")
+    node = inprocess_node_factory("perms")
     admin = create_tenant(node, "acme")
     with node.client("acme", token=admin) as client:
         for login in ("vic", "olga", "max", "owen", "late", "nobody"):

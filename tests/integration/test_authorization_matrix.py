@@ -101,8 +101,8 @@ ACTIONS: dict[str, Action] = {
 
 
 @pytest.fixture(scope="module")
-def world(node_factory):
-    node = node_factory("authz")
+def world(inprocess_node_factory):
+    node = inprocess_node_factory("authz")
     admin = create_tenant(node, "acme")
     with node.client("acme", token=admin) as root:
         expect(root.post("sites", json={"name": "east"}), 201)

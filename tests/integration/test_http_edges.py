@@ -12,7 +12,7 @@ import uuid
 
 import pytest
 
-from pamnode.lab.node_process import tls_context
+from pamnode.lab.served_node import tls_context
 from tests.support.identity import create_tenant, error_of, expect
 from tests.support.peers import prepare_peer_site
 
@@ -23,8 +23,10 @@ HEADER_TIMEOUT_S = 2
 
 
 @pytest.fixture(scope="module")
-def world(node_factory):
-    node = node_factory("edges", env={"PAMNODE_REQUEST_HEADER_TIMEOUT_S": str(HEADER_TIMEOUT_S)})
+def world(inprocess_node_factory):
+    node = inprocess_node_factory(
+        "edges", env={"PAMNODE_REQUEST_HEADER_TIMEOUT_S": str(HEADER_TIMEOUT_S)}
+    )
     admin = create_tenant(node, "corp")
     return node, admin
 

@@ -10,8 +10,8 @@ from tests.support.identity import PASSWORD, add_user, create_tenant, error_of, 
 
 
 @pytest.fixture(scope="module")
-def acme(node_factory):
-    node = node_factory("input")
+def acme(inprocess_node_factory):
+    node = inprocess_node_factory("input")
     admin = create_tenant(node, "acme")
     with node.client("acme", token=admin) as client:
         add_user(client, "svc", "service")

@@ -8,8 +8,8 @@ from tests.support.identity import PASSWORD, add_user, create_tenant, error_of, 
 
 
 @pytest.fixture(scope="module")
-def acme(node_factory):
-    node = node_factory("roles")
+def acme(inprocess_node_factory):
+    node = inprocess_node_factory("roles")
     admin = create_tenant(node, "acme")
     with node.client("acme", token=admin) as client:
         add_user(client, "svc", "service")
@@ -117,7 +117,7 @@ def test_logout_ends_the_session(acme):
         assert error_of(eve.get("users"), 401)["code"] == "session_ended"
 
 
-def test_base_tenant_is_not_a_peer_site(node_factory, acme):
+def test_base_tenant_is_not_a_peer_site(inprocess_node_factory, acme):
     node, _ = acme
     from tests.conftest import ADMIN_LOGIN, ADMIN_PASSWORD
 

@@ -22,9 +22,9 @@ from tests.support.identity import (
 
 
 @pytest.fixture(scope="module")
-def world(node_factory):
+def world(inprocess_node_factory):
     """One node with tenants acme (sites root and dc2) and globex, each with a service user."""
-    node = node_factory("tokens")
+    node = inprocess_node_factory("tokens")
     acme_admin = create_tenant(node, "acme")
     globex_admin = create_tenant(node, "globex")
     with node.client("acme", token=acme_admin) as acme:

@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from pamnode.lab.node_process import NodeProcess
+from pamnode.lab.served_node import ServedNode
 from tests.support.assets import add_asset, add_chain
 from tests.support.identity import PASSWORD, add_user, create_tenant, error_of, expect
 from tests.support.peers import add_peer, check_connection, establish_trust, prepare_peer_site
@@ -27,7 +27,7 @@ NO_GATEWAY = "peer node does not include the gateway"
 class World:
     """A main node with two working peer connections (`peer-a`, `peer-b`) and some users."""
 
-    def __init__(self, main: NodeProcess, peers: dict[str, NodeProcess], tokens: dict[str, str]):
+    def __init__(self, main: ServedNode, peers: dict[str, ServedNode], tokens: dict[str, str]):
         self.main = main
         self.peers = peers
         self.tokens = tokens
@@ -43,9 +43,9 @@ class World:
 
 
 @pytest.fixture(scope="module")
-def world(node_factory) -> World:
-    main = node_factory("main")
-    peers = {name: node_factory(name) for name in PEER_TENANTS}
+def world(inprocess_node_factory) -> World:
+    main = inprocess_node_factory("main")
+    peers = {name: inprocess_node_factory(name) for name in PEER_TENANTS}
     # Step 1 on each peer: a Service user of its own tenant and an unlocked API token.
     tokens = {name: prepare_peer_site(peers[name], tenant) for name, tenant in PEER_TENANTS.items()}
     admin = create_tenant(main, TENANT)

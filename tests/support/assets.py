@@ -9,7 +9,7 @@ import httpx
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from pamnode.lab.node_process import NodeProcess
+from pamnode.lab.served_node import ServedNode
 from tests.support.identity import expect
 
 PASSPHRASE = "passphrase-quokka-77"
@@ -45,7 +45,7 @@ def add_chain(client: httpx.Client, *names: str) -> list[dict[str, Any]]:
     return made
 
 
-def sealed_rows(node: NodeProcess, request: Any, query: str) -> list[tuple[Any, ...]]:
+def sealed_rows(node: ServedNode, request: Any, query: str) -> list[tuple[Any, ...]]:
     """Rows of `query` read straight from the node's database, behind the API's back."""
     if node.sqlite_path is not None:
         with sqlite3.connect(node.sqlite_path) as db:

@@ -6,9 +6,11 @@ import os
 import signal
 import subprocess
 import sys
+import traceback
+from collections.abc import Callable
 from pathlib import Path
 
-from pamnode.lab.node_process import NodeProcess
+from pamnode.lab.served_node import ServedNode
 from pamnode.lab.zygote import Zygote
 
 # Set for the test run by tests/conftest.py: run_cli's commands are forked from it.
@@ -32,6 +34,34 @@ def run_cli(env: dict[str, str], *args: str, check: bool = True) -> subprocess.C
             timeout=60,
             stdin=subprocess.DEVNULL,
         )
+    return _checked(result, args, check)
+
+
+def run_cli_here(
+    env: dict[str, str], *args: str, check: bool = True
+) -> subprocess.CompletedProcess[str]:
+    """`run_cli` in this process, through typer's runner: the same command, environment,
+    output streams (none a terminal) and exit code, an empty stdin, no process start. Not for
+    what only a process has: signals, prompts at a terminal, a PTY."""
+    # Here, not at the top: the CLI's modules, which the fast tier never needs.
+    from typer.testing import CliRunner
+
+    from pamnode.cli.main import app
+
+    result = CliRunner().invoke(app, list(args), env=env, prog_name="pamnode")
+    stderr = result.stderr
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        # A process would die printing the traceback, and the test should show it.
+        stderr += "".join(traceback.format_exception(result.exception))
+    completed = subprocess.CompletedProcess(
+        ["pamnode", *args], result.exit_code, result.stdout, stderr
+    )
+    return _checked(completed, args, check)
+
+
+def _checked(
+    result: subprocess.CompletedProcess[str], args: tuple[str, ...], check: bool
+) -> subprocess.CompletedProcess[str]:
     if check:
         assert result.returncode == 0, f"pamnode {' '.join(args)}: {result.stderr}"
     return result
@@ -69,10 +99,16 @@ def cli_env(config_dir: Path, lines: int = 24) -> dict[str, str]:
 
 
 def log_in(
-    env: dict[str, str], node: NodeProcess, tenant: str, login: str, password_file: Path
+    env: dict[str, str],
+    node: ServedNode,
+    tenant: str,
+    login: str,
+    password_file: Path,
+    run: Callable[..., subprocess.CompletedProcess[str]] = run_cli,
 ) -> None:
+    """`pamnode login` with the node's certificate; `run`: run_cli or run_cli_here."""
     url = f"{node.base_url}/ztna/{tenant}/root"
-    run_cli(
+    run(
         env,
         "login",
         url,

@@ -7,15 +7,15 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from pamnode.lab.node_process import NodeProcess
 from pamnode.lab.schema_template import run_apart
+from pamnode.lab.served_node import ServedNode
 
 
-def database_url(node: NodeProcess) -> str:
+def database_url(node: ServedNode) -> str:
     return node.database_url or f"sqlite+aiosqlite:///{node.sqlite_path}"
 
 
-def run_sql(node: NodeProcess, query: str, **params: Any) -> list[tuple[Any, ...]]:
+def run_sql(node: ServedNode, query: str, **params: Any) -> list[tuple[Any, ...]]:
     """Run one statement in its own transaction; rows for a SELECT, [] otherwise."""
 
     async def run() -> list[tuple[Any, ...]]:

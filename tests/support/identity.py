@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 
-from pamnode.lab.node_process import NodeProcess
+from pamnode.lab.served_node import ServedNode
 from tests.conftest import ADMIN_LOGIN, ADMIN_PASSWORD
 
 PASSWORD = "Tenant-Passw0rd!"
@@ -25,7 +25,7 @@ def error_of(response: httpx.Response, status: int) -> dict[str, str]:
     return expect(response, status)["error"]
 
 
-def create_tenant(node: NodeProcess, name: str, admin: str = "tadmin") -> str:
+def create_tenant(node: ServedNode, name: str, admin: str = "tadmin") -> str:
     """Create a tenant from the base tenant; return a session token of its administrator."""
     base_token = node.login("base", "root", ADMIN_LOGIN, ADMIN_PASSWORD)
     with node.client("base", token=base_token) as base:

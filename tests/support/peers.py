@@ -9,16 +9,16 @@ from typing import Any
 
 import httpx
 
-from pamnode.lab.node_process import NodeProcess
+from pamnode.lab.served_node import ServedNode
 from tests.support.identity import add_user, create_tenant, expect, issue_token
 
 
-def cert_sha256(node: NodeProcess) -> str:
+def cert_sha256(node: ServedNode) -> str:
     der = ssl.PEM_cert_to_DER_cert(node.cert_path.read_text())
     return hashlib.sha256(der).hexdigest().upper()
 
 
-def prepare_peer_site(peer: NodeProcess, tenant: str, service_user: str = "svc-main") -> str:
+def prepare_peer_site(peer: ServedNode, tenant: str, service_user: str = "svc-main") -> str:
     """Step 1: a Service user and an API token on the peer; return the unlocked JWT."""
     admin = create_tenant(peer, tenant)
     with peer.client(tenant, token=admin) as client:
@@ -30,7 +30,7 @@ def prepare_peer_site(peer: NodeProcess, tenant: str, service_user: str = "svc-m
 def add_peer(
     main: httpx.Client,
     name: str,
-    peer: NodeProcess,
+    peer: ServedNode,
     tenant: str,
     token: str | None,
     peer_address: str | None = None,
@@ -60,7 +60,7 @@ def establish_trust(main: httpx.Client, peer_id: str, component: str = "job-runn
 def add_trusted_peer(
     main: httpx.Client,
     name: str,
-    peer: NodeProcess,
+    peer: ServedNode,
     tenant: str,
     token: str,
     *components: str,
@@ -83,7 +83,7 @@ UNREACHABLE = "peer-behind-nat.invalid"
 
 
 def add_dialling_peer(
-    main: httpx.Client, name: str, peer: NodeProcess, tenant: str, token: str, **extra: Any
+    main: httpx.Client, name: str, peer: ServedNode, tenant: str, token: str, **extra: Any
 ) -> dict[str, Any]:
     """A Peer Node in peer_dials mode, at an address the main could never reach."""
     return add_peer(
