@@ -30,8 +30,9 @@ from pamnode.app.first_admin import make_first_admin
 from pamnode.app.settings import Settings
 from pamnode.http.app import create_app
 from pamnode.http.https_server import server_options, with_certificate
+from pamnode.lab.apart import run_apart
 from pamnode.lab.ports import free_port
-from pamnode.lab.schema_template import copy_migrated_sqlite, run_apart
+from pamnode.lab.schema_template import copy_migrated_sqlite
 from pamnode.lab.served_node import ServedNode, lab_settings_env
 
 START_TIMEOUT_S = 60.0

@@ -7,21 +7,17 @@ Only the lab does this; a node in production migrates its own database, as it mu
 
 from __future__ import annotations
 
-import asyncio
 import atexit
-import concurrent.futures
 import shutil
 import sqlite3
 import tempfile
 import threading
-from collections.abc import Coroutine
 from pathlib import Path
-from typing import Any, TypeVar
 
 from pamnode.db.engine import make_engine
 from pamnode.db.migrate import upgrade
+from pamnode.lab.apart import run_apart
 
-T = TypeVar("T")
 _lock = threading.Lock()
 _template: Path | None = None
 
@@ -33,13 +29,6 @@ async def migrate(url: str) -> None:
         await upgrade(engine)
     finally:
         await engine.dispose()
-
-
-def run_apart(coroutine: Coroutine[Any, Any, T]) -> T:
-    """Run a coroutine to its end from sync code, even inside a running event loop (tests
-    start nodes from async tests, where asyncio.run is refused): in a thread of its own."""
-    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(asyncio.run, coroutine).result()
 
 
 def copy_migrated_sqlite(path: Path) -> None:

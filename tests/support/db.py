@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from pamnode.lab.schema_template import run_apart
+from pamnode.lab.apart import run_apart
 from pamnode.lab.served_node import ServedNode
 
 

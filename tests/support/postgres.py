@@ -15,8 +15,9 @@ from typing import Any, NoReturn, TypeVar
 import asyncpg
 
 from pamnode.lab import LabUnavailable
+from pamnode.lab.apart import run_apart
 from pamnode.lab.ports import free_port
-from pamnode.lab.schema_template import migrate, run_apart
+from pamnode.lab.schema_template import migrate
 
 T = TypeVar("T")
 
