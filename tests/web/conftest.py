@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -22,8 +23,14 @@ SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screensh
 TIMEOUT_MS = 20_000
 
 
-@pytest.fixture(scope="session")
-def browser() -> Iterator[object]:
+@contextmanager
+def chromium() -> Iterator[object]:
+    """Debian's chromium under Playwright's sync API.
+
+    While it is open, Playwright's own event loop counts as running in the main thread, so no
+    asyncio test can run until it closes: the browser tests come last in the suite and keep
+    one for the session; the end-to-end tests, which asyncio tests follow, keep one a module.
+    """
     if not CHROMIUM.exists():
         raise LabUnavailable(f"{CHROMIUM} is not installed (Debian package chromium)")
     try:
@@ -41,6 +48,12 @@ def browser() -> Iterator[object]:
             yield browser
         finally:
             browser.close()
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[object]:
+    with chromium() as launched:
+        yield launched
 
 
 @pytest.fixture
