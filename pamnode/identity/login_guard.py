@@ -13,6 +13,7 @@ their key exchange.
 
 import asyncio
 import os
+import random
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import ExitStack, asynccontextmanager, contextmanager
@@ -92,8 +93,15 @@ class LoginGuard:
     # Told of every password hash checked (the node's metrics count them).
     hashing: Callable[[], None] = lambda: None
     handshakes: HandshakeRate = field(default_factory=cpu_handshakes)
-    # A login turned away before its check is answered after this pause (`admitted`).
+    # A login turned away before its check is answered after about this pause (`admitted`).
     refusal_pause_s: float = 0.0
+
+    def refusal_pause(self) -> float:
+        """Between half and one and a half times `refusal_pause_s`, at random. With the same
+        pause for all, a crowd turned away together comes back together, a second later,
+        again and again: its refusals then reach the event loop in one burst a second, and
+        whatever request arrives behind the burst waits for all of it."""
+        return self.refusal_pause_s * random.uniform(0.5, 1.5)
 
     @asynccontextmanager
     async def admitted(self, keys: tuple[str, ...]) -> AsyncIterator[Attempt]:
@@ -107,7 +115,7 @@ class LoginGuard:
             held.enter_context(self.slots.slot())
         except Throttled:
             held.close()
-            await asyncio.sleep(self.refusal_pause_s)
+            await asyncio.sleep(self.refusal_pause())
             raise
         with held:
             yield attempt

@@ -97,7 +97,7 @@ class _Client(asyncssh.SSHServer):
             # Closed before the key exchange costs anything (the client reads "connection
             # closed"), as OpenSSH's MaxStartups does, after the guard's pause: a guessing
             # tool that reconnects at once is held, not served again and again.
-            _hold_then_close(conn, guard.refusal_pause_s)
+            _hold_then_close(conn, guard.refusal_pause())
 
     async def begin_auth(self, username: str) -> bool:
         try:

@@ -1,9 +1,10 @@
+from collections import Counter
 from contextlib import ExitStack
 
 import pytest
 
 from pamnode.core.errors import Throttled
-from pamnode.identity.login_guard import CheckSlots, HandshakeRate
+from pamnode.identity.login_guard import CheckSlots, HandshakeRate, LoginGuard
 from pamnode.identity.throttle import (
     FORGET_AFTER_S,
     MAX_WAIT_S,
@@ -146,3 +147,13 @@ def test_key_exchanges_past_the_rate_are_refused_and_the_rate_refills():
     assert [rate.take() for _ in range(11)] == [True] * 10 + [False]
     clock.now += 60
     assert sum(rate.take() for _ in range(20)) == 10
+
+
+def test_refusal_pauses_are_spread_so_a_crowd_turned_away_together_comes_back_apart():
+    guard = LoginGuard(refusal_pause_s=1.0)
+    pauses = [guard.refusal_pause() for _ in range(400)]
+    assert all(0.5 <= pause <= 1.5 for pause in pauses)
+    # Spread over the range: in each tenth of it about 40 of the 400 pauses.
+    tenths = Counter(min(int((pause - 0.5) * 10), 9) for pause in pauses)
+    assert len(tenths) == 10 and min(tenths.values()) >= 15
+    assert LoginGuard(refusal_pause_s=0).refusal_pause() == 0
