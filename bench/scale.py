@@ -113,7 +113,7 @@ async def _principal(db: AsyncSession, user: User, tenant: Tenant, site: Site) -
 async def make_tenant(node: Node) -> Callers:
     """Tenant TENANT with its administrator and OPERATOR, made by pamnode's service functions
     (the key ring's tenant keys and signing key included)."""
-    async with node.sessions.begin() as db:
+    async with node.database.begin() as db:
         base_admin = await init_base_admin(db, ADMIN_LOGIN, ADMIN_PASSWORD)
         base_tenant = await get_tenant(db, BASE_TENANT)
         base_site = await get_site(db, base_tenant, ROOT_SITE)
@@ -155,7 +155,7 @@ async def build(cluster: Any, work: Path) -> tuple[Node, Callers]:
         started = time.perf_counter()
         async with node.engine.begin() as connection:
             await generate(connection, callers.admin.site.id, datetime.now(UTC))
-        async with node.sessions.begin() as db:
+        async with node.database.begin() as db:
             await asset_grants.grant(db, callers.admin, _datacenter(), OPERATOR, "operator")
         async with node.engine.connect() as connection:
             autocommit = await connection.execution_options(isolation_level="AUTOCOMMIT")
@@ -205,7 +205,7 @@ async def cases(node: Node, callers: Callers) -> list[Case]:
     admin, operator = callers.admin, callers.operator
     host = deep_host()
     deep = asset_id(6, host)
-    async with node.sessions.begin() as db:
+    async with node.database.begin() as db:
         path = "/".join(a.name for a in reversed(await lineage(db, deep)))
         batch = await db.scalar(
             text("SELECT batch_id FROM jobs WHERE asset_id = :asset LIMIT 1"), {"asset": deep}
@@ -308,7 +308,7 @@ class Statements:
 
 async def _once(node: Node, case: Case) -> tuple[str, float]:
     started = time.perf_counter()
-    async with node.sessions.begin() as db:
+    async with node.database.begin() as db:
         answer = await case.call(db)
     return answer, (time.perf_counter() - started) * 1000
 
@@ -317,7 +317,7 @@ async def _plans(node: Node, statements: Statements, case: Case) -> list[tuple[s
     statements.sent = []
     statements.capturing = True
     try:
-        async with node.sessions.begin() as db:
+        async with node.database.begin() as db:
             await case.call(db)
     finally:
         statements.capturing = False

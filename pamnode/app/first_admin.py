@@ -11,7 +11,7 @@ async def make_first_admin(settings: Settings, login: str, password: str) -> Pam
     """Make the administrator, or say why not (`user_exists`: the node has one)."""
     node = await open_node(settings)
     try:
-        async with node.sessions.begin() as db:
+        async with node.database.begin() as db:
             await init_base_admin(db, login, password)
         return None
     except PamError as exc:

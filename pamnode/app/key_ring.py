@@ -31,11 +31,11 @@ def is_alone(settings: Settings) -> bool:
     return make_url(settings.resolved_database_url).get_backend_name() == "sqlite"
 
 
-async def open_key_ring(settings: Settings, sessions: async_sessionmaker[AsyncSession]) -> KeyRing:
+async def open_key_ring(settings: Settings, database: async_sessionmaker[AsyncSession]) -> KeyRing:
     """The node's key ring, checked against its database before the node writes anything;
     for a new database, a new ring with the base tenant's keys."""
     kek = settings_kek(settings)
-    async with sessions() as db:
+    async with database() as db:
         # A new key ring only for a new database: one that lost its key ring must say so
         # on use, not carry on with fresh keys that open nothing.
         new_database = await find_tenant(db, BASE_TENANT) is None
@@ -56,13 +56,13 @@ async def open_key_ring(settings: Settings, sessions: async_sessionmaker[AsyncSe
             else KeyRing.in_file(path, shared)
         )
     else:
-        store = SealedStore(sessions, kek, is_alone(settings))
+        store = SealedStore(database, kek, is_alone(settings))
         await store.load()
         ring = KeyRing(store)
         if not new_database and not store.exists():
             # Refused rather than served without keys: the fix is one command away.
             store.tenants()
-    async with sessions.begin() as db:
+    async with database.begin() as db:
         if new_database:
             await ensure_base_tenant(db, ring)
         else:
@@ -93,8 +93,8 @@ async def import_key_ring(settings: Settings, source: Path, replace: bool) -> Im
     engine = make_engine(settings.resolved_database_url, 2, 30)
     try:
         await upgrade(engine)
-        sessions = make_sessionmaker(engine)
-        async with sessions() as db:
+        database = make_sessionmaker(engine)
+        async with database() as db:
             await check_key_ring(db, ring)
             existing = await sealed_under(db)
             tenant_ids = list(await db.scalars(select(Tenant.id).order_by(Tenant.name)))
@@ -105,14 +105,14 @@ async def import_key_ring(settings: Settings, source: Path, replace: bool) -> Im
                 code="key_ring_in_database",
             )
         for tenant_id in tenant_ids:
-            unreadable = await unreadable_values(sessions, ring, tenant_id)
+            unreadable = await unreadable_values(database, ring, tenant_id)
             if unreadable:
                 raise KeyRingError(
                     f"{ring.store.where} does not open {len(unreadable)} sealed value(s) of "
                     f"this database ({', '.join(unreadable[:5])}): it is an older key ring "
                     "than the database's; nothing was imported"
                 )
-        store = SealedStore(sessions, kek, alone=True)
+        store = SealedStore(database, kek, alone=True)
         async with store.changing() as tenants:
             tenants.clear()
             tenants.update(ring.store.tenants())

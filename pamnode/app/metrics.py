@@ -36,7 +36,7 @@ def admit_scraper(settings: Settings, source: str, token: str | None) -> None:
 
 async def scrape(node: Node) -> bytes:
     """The node's metrics, with the database's counts read now (one GROUP BY each)."""
-    async with node.sessions() as db:
+    async with node.database() as db:
         jobs = await count_by_state(db)
         sessions = await count_in_progress(db)
     node.metrics.set_jobs(jobs)

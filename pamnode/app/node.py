@@ -68,9 +68,9 @@ class Serving(Protocol):
 @dataclass
 class Node:
     settings: Settings
-    # Requests' engine and sessions (a short pool wait, then 503).
+    # Requests' engine and database, its session factory (a short pool wait, then 503).
     engine: AsyncEngine
-    sessions: async_sessionmaker[AsyncSession]
+    database: async_sessionmaker[AsyncSession]
     # The job path's own engine, sized for job_concurrency.
     job_engine: AsyncEngine
     keyring: KeyRing
@@ -95,7 +95,7 @@ class Node:
     version: str = __version__
 
     def __post_init__(self) -> None:
-        self.audit_apart = AuditApart(self.sessions)
+        self.audit_apart = AuditApart(self.database)
 
     async def close(self) -> None:
         await self.uplinks.close()
@@ -121,19 +121,19 @@ async def open_node(settings: Settings, executors: Executors | None = None) -> N
     url = settings.resolved_database_url
     engine = make_engine(url, settings.db_pool_size, settings.db_pool_timeout_s)
     await upgrade(engine)
-    sessions = make_sessionmaker(engine)
+    database = make_sessionmaker(engine)
     job_engine = make_engine(url, settings.job_concurrency + JOB_POOL_SPARE, JOB_POOL_TIMEOUT_S)
-    job_sessions = make_sessionmaker(job_engine)
-    keyring = await open_key_ring(settings, sessions)
+    job_database = make_sessionmaker(job_engine)
+    keyring = await open_key_ring(settings, database)
 
     async def crashed(job_id: str, exc: BaseException) -> None:
         broke = f"the job broke: {type(exc).__name__}"
         await apart(
-            job_sessions, end_broken, job_id, JobState.FAILED, code="internal_error", message=broke
+            job_database, end_broken, job_id, JobState.FAILED, code="internal_error", message=broke
         )
 
     async def cancelled(job_id: str) -> None:
-        await apart(job_sessions, end_broken, job_id, JobState.CANCELLED)
+        await apart(job_database, end_broken, job_id, JobState.CANCELLED)
 
     metrics = NodeMetrics()
     metrics.watch_pools({"requests": engine, "jobs": job_engine})
@@ -164,7 +164,7 @@ async def open_node(settings: Settings, executors: Executors | None = None) -> N
     destinations = DestinationPolicy(tuple(settings.target_allow_cidrs), own_ports)
     peer_clients = PeerClients(metrics, destinations, hub)
     jobs = JobContext(
-        sessions=job_sessions,
+        database=job_database,
         keyring=keyring,
         pool=JobPool(settings.job_concurrency, crashed, cancelled, metrics.job_duration.observe),
         peers=peer_clients,
@@ -178,7 +178,7 @@ async def open_node(settings: Settings, executors: Executors | None = None) -> N
         destinations=destinations,
     )
     remote_sessions = SessionContext(
-        sessions=job_sessions,
+        database=job_database,
         keyring=keyring,
         peers=peer_clients,
         guacd=guacd,
@@ -189,9 +189,9 @@ async def open_node(settings: Settings, executors: Executors | None = None) -> N
         metrics=metrics,
         destinations=destinations,
     )
-    await end_interrupted(job_sessions, settings.node_name)
+    await end_interrupted(job_database, settings.node_name)
     proxy = ProxyContext(
-        sessions=job_sessions,
+        database=job_database,
         node_name=settings.node_name,
         keyring=keyring,
         peers=peer_clients,
@@ -210,7 +210,7 @@ async def open_node(settings: Settings, executors: Executors | None = None) -> N
     node = Node(
         settings,
         engine,
-        sessions,
+        database,
         job_engine,
         keyring,
         peer_clients,
@@ -218,7 +218,7 @@ async def open_node(settings: Settings, executors: Executors | None = None) -> N
         remote_sessions,
         proxy,
         metrics,
-        MainSide(sessions, hub, _own_sha256(settings), __version__),
+        MainSide(database, hub, _own_sha256(settings), __version__),
         Uplinks(_own_listeners(settings), __version__, settings.link_backoff_cap_s),
         login_guard=login_guard,
         accounts=accounts,

@@ -45,8 +45,8 @@ class _SiteRetention:
     job_output_days: int | None
 
 
-async def _sites(sessions: async_sessionmaker[AsyncSession]) -> list[_SiteRetention]:
-    async with sessions() as db:
+async def _sites(database: async_sessionmaker[AsyncSession]) -> list[_SiteRetention]:
+    async with database() as db:
         rows = await db.execute(
             select(
                 Site.id,
@@ -125,11 +125,11 @@ async def _remove_job_output(
 
 
 async def sweep(
-    sessions: async_sessionmaker[AsyncSession], recordings_dir: Path, node_name: str
+    database: async_sessionmaker[AsyncSession], recordings_dir: Path, node_name: str
 ) -> int:
     """One pass over every site with a retention; how many rows it removed evidence from."""
     removed = 0
-    for site in await _sites(sessions):
+    for site in await _sites(database):
         scope = AuditScope(site.tenant, site.site, ACTOR, node_name)
         for what, days in (
             ("recordings", site.recording_days),
@@ -140,7 +140,7 @@ async def sweep(
             while True:
                 now = utcnow()
                 before = now - timedelta(days=days)
-                async with sessions.begin() as db:
+                async with database.begin() as db:
                     if what == "recordings":
                         ids = await _remove_recordings(db, site, node_name, before, now)
                     else:
@@ -170,7 +170,7 @@ def _delete_files(recordings_dir: Path, session_ids: list[str]) -> None:
 
 
 async def keep_retention(
-    sessions: async_sessionmaker[AsyncSession],
+    database: async_sessionmaker[AsyncSession],
     recordings_dir: Path,
     node_name: str,
     every_s: float,
@@ -178,7 +178,7 @@ async def keep_retention(
     """Sweep now and every `every_s` while the node serves."""
     while True:
         try:
-            removed = await sweep(sessions, recordings_dir, node_name)
+            removed = await sweep(database, recordings_dir, node_name)
         except (OSError, SQLAlchemyError) as exc:
             log.warning("retention: the sweep stopped, will try again: %s", exc)
         else:

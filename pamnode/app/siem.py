@@ -30,9 +30,9 @@ def outputs(settings: Settings) -> list[Output]:
 
 
 def start_streams(
-    settings: Settings, sessions: async_sessionmaker[AsyncSession]
+    settings: Settings, database: async_sessionmaker[AsyncSession]
 ) -> list["asyncio.Task[None]"]:
     return [
-        asyncio.create_task(follow(sessions, output), name=f"audit {output.name}")
+        asyncio.create_task(follow(database, output), name=f"audit {output.name}")
         for output in outputs(settings)
     ]

@@ -26,8 +26,8 @@ class _Row:
 
 
 class AuditApart:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
-        self._sessions = sessions
+    def __init__(self, database: async_sessionmaker[AsyncSession]) -> None:
+        self._database = database
         self._waiting: list[tuple[_Row, asyncio.Future[None]]] = []
         self._writer: asyncio.Task[None] | None = None
 
@@ -47,7 +47,7 @@ class AuditApart:
         while self._waiting:
             group, self._waiting = self._waiting, []
             try:
-                async with self._sessions.begin() as db:
+                async with self._database.begin() as db:
                     for row, _ in group:
                         record(db, row.scope, row.action, row.target, row.outcome, **row.details)
             except Exception as exc:

@@ -255,13 +255,13 @@ class JsonLinesOutput:
 
 
 async def _rows_after(
-    sessions: async_sessionmaker[AsyncSession], cursor: int
+    database: async_sessionmaker[AsyncSession], cursor: int
 ) -> Sequence[AuditEvent]:
-    async with sessions() as db:
+    async with database() as db:
         return await linked_after(db, cursor, BATCH)
 
 
-async def follow(sessions: async_sessionmaker[AsyncSession], output: Output) -> None:
+async def follow(database: async_sessionmaker[AsyncSession], output: Output) -> None:
     """Deliver every row past the output's cursor, in order, for as long as the node runs."""
     cursor = await asyncio.to_thread(output.last_sent)
     backoff = POLL_S
@@ -269,7 +269,7 @@ async def follow(sessions: async_sessionmaker[AsyncSession], output: Output) -> 
     try:
         while True:
             try:
-                rows = await _rows_after(sessions, cursor)
+                rows = await _rows_after(database, cursor)
                 if rows:
                     await output.send(rows)
                     cursor = rows[-1].chain_seq or cursor

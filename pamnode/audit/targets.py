@@ -20,7 +20,7 @@ async def allowed_destination(
 
     `audit` is the request's transaction (the event is committed in it before the refusal
     rolls the rest back: a second connection could wait on the first's SQLite write lock), or
-    the sessions to write it in a transaction of its own."""
+    the database (its session factory) to write it in a transaction of its own."""
     try:
         return await policy.resolve(host, port)
     except TargetRefused as exc:

@@ -60,12 +60,12 @@ class SealedStore:
 
     def __init__(
         self,
-        sessions: async_sessionmaker[AsyncSession],
+        database: async_sessionmaker[AsyncSession],
         kek: Kek,
         alone: bool,
         check_s: float = CHECK_S,
     ) -> None:
-        self._sessions = sessions
+        self._database = database
         self._kek = kek
         self.check_s = check_s
         # A node alone on its database (SQLite) has nobody to wait for.
@@ -92,14 +92,14 @@ class SealedStore:
 
     async def load(self) -> None:
         """Read the ring from the database (KeyRingError when the KEK is not its own)."""
-        async with self._sessions() as db:
+        async with self._database() as db:
             row = await db.scalar(select(SealedKeyRing).where(SealedKeyRing.id == RING_ROW))
             if row is not None:
                 self._adopt(_unseal(row, self._kek), row.version)
 
     async def refresh(self) -> None:
         """Read the ring again if its version changed since this node read it."""
-        async with self._sessions() as db:
+        async with self._database() as db:
             version = await db.scalar(
                 select(SealedKeyRing.version).where(SealedKeyRing.id == RING_ROW)
             )
@@ -117,7 +117,7 @@ class SealedStore:
                 yield tenants
             self._tenants = tenants
             return
-        async with self._lock, self._sessions.begin() as own, self._writing(own) as tenants:
+        async with self._lock, self._database.begin() as own, self._writing(own) as tenants:
             yield tenants
 
     @asynccontextmanager

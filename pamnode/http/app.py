@@ -72,7 +72,7 @@ def create_app(settings: Settings, executors: Executors | None = None) -> FastAP
         await reconcile(app.state.node.jobs)
         start_queue(app.state.node.jobs)
         await serve_listeners(app.state.node)
-        async with app.state.node.sessions() as db:
+        async with app.state.node.database() as db:
             for level, line in await banner(db, app.state.node):
                 log.log(level, line)
         node = app.state.node
@@ -80,11 +80,11 @@ def create_app(settings: Settings, executors: Executors | None = None) -> FastAP
         shared: list[asyncio.Task[None]] = [
             asyncio.create_task(keep_asking(node.remote_sessions), name="pending recordings")
         ]
-        shared.extend(start_streams(settings, node.jobs.sessions))
+        shared.extend(start_streams(settings, node.jobs.database))
         shared.append(
             asyncio.create_task(
                 keep_indexing(
-                    node.jobs.sessions,
+                    node.jobs.database,
                     node.remote_sessions.recordings_dir,
                     settings.node_name,
                     settings.search_index_chars,
@@ -95,7 +95,7 @@ def create_app(settings: Settings, executors: Executors | None = None) -> FastAP
         shared.append(
             asyncio.create_task(
                 keep_retention(
-                    node.jobs.sessions,
+                    node.jobs.database,
                     node.remote_sessions.recordings_dir,
                     settings.node_name,
                     settings.retention_sweep_s,
@@ -118,7 +118,7 @@ def create_app(settings: Settings, executors: Executors | None = None) -> FastAP
             if address is not None:
                 shared.append(
                     asyncio.create_task(
-                        keep_advertised(node.sessions, settings.node_name, address),
+                        keep_advertised(node.database, settings.node_name, address),
                         name="advertised to dialling peers",
                     )
                 )

@@ -20,7 +20,7 @@ def get_node(request: Request) -> Node:
 
 async def _transaction(request: Request) -> AsyncIterator[AsyncSession]:
     """One transaction per request: everything commits together or nothing does."""
-    async with get_node(request).sessions() as db, db.begin():
+    async with get_node(request).database() as db, db.begin():
         yield db
 
 

@@ -33,7 +33,7 @@ async def readyz(request: Request) -> dict[str, str]:
     (a readiness probe). 503 `not_ready`, naming what failed, otherwise."""
     node = get_node(request)
     try:
-        async with node.sessions() as db:
+        async with node.database() as db:
             base = await db.scalar(select(Tenant.id).where(Tenant.name == BASE_TENANT))
     except Exception as exc:
         message = f"the database does not answer: {type(exc).__name__}"

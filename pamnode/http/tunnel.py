@@ -77,7 +77,7 @@ async def _caller(connection: HTTPConnection, node: Node, tenant: str, site: str
                 code="cross_origin_refused",
             )
     source = connection.client.host if connection.client else ""
-    async with node.sessions() as db, db.begin():
+    async with node.database() as db, db.begin():
         principal, _ = await authenticate(db, tenant, site, token, source, node.accounts)
     return principal
 

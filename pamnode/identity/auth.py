@@ -45,7 +45,7 @@ class SignedIn:
 
 async def login(
     db: AsyncSession,
-    sessions: async_sessionmaker[AsyncSession],
+    database: async_sessionmaker[AsyncSession],
     ring: KeyRing,
     tenant_name: str,
     site_name: str,
@@ -60,7 +60,7 @@ async def login(
     """A session token for the password (and the second-factor `code`, when the user or
     the site needs one: identity/second_factor.py)."""
     signed_in = await check_password(
-        db, sessions, tenant_name, site_name, login_name, password, source, guard, accounts
+        db, database, tenant_name, site_name, login_name, password, source, guard, accounts
     )
     tenant, site, user = signed_in.tenant, signed_in.site, signed_in.user
     details: dict[str, str] = {}
@@ -87,7 +87,7 @@ async def login(
 
 async def check_password(
     db: AsyncSession,
-    sessions: async_sessionmaker[AsyncSession],
+    database: async_sessionmaker[AsyncSession],
     tenant_name: str,
     site_name: str,
     login_name: str,
@@ -102,7 +102,7 @@ async def check_password(
     A local user's password is checked here; any other login goes to the tenant's
     directories (`login` or `login@directory`), which bind as the user.
 
-    What the check needs is read in a short transaction of its own (`sessions`), which ends
+    What the check needs is read in a short transaction of its own (`database`), which ends
     before the hash is checked: a crowd of logins holds no database connection through its
     checks. `db`, the caller's transaction, is used only after the check."""
     keys = guard.throttle.keys(tenant_name, login_name, source)
@@ -110,7 +110,7 @@ async def check_password(
     # checked: a login is turned away busy before anything is read, and the same way for a
     # login that exists or not.
     async with guard.admitted(keys) as attempt:
-        async with sessions.begin() as reading:
+        async with database.begin() as reading:
             tenant = await find_tenant(reading, tenant_name)
             site = await find_site(reading, tenant, site_name) if tenant else None
             user = await find_user(reading, tenant, login_name) if tenant and site else None

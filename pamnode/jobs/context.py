@@ -32,7 +32,7 @@ class Handed:
 
 @dataclass(frozen=True)
 class JobContext:
-    sessions: async_sessionmaker[AsyncSession]
+    database: async_sessionmaker[AsyncSession]
     keyring: KeyRing
     pool: JobPool
     peers: PeerClients

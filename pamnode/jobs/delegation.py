@@ -49,7 +49,7 @@ async def delegate(
         link = await dial(candidates, sending.send, sending.note, ctx.metrics, FAILOVER)
     except PeerFailure as exc:
         await states.end(
-            ctx.sessions,
+            ctx.database,
             job_id,
             sending.attempt,
             "unreachable",
@@ -90,7 +90,7 @@ class _Sending:
                 outcome="unreachable",
                 error=self.refused,
             )
-            opened = await states.apart(ctx.sessions, states.open_attempt, following)
+            opened = await states.apart(ctx.database, states.open_attempt, following)
             if opened is None:
                 return None  # cancelled before it went out again
             self.attempt = opened
@@ -164,14 +164,14 @@ async def _past_deadline(
     name = link.candidate.name
     if problem:
         message = f"lost contact with peer node '{name}': {problem}"
-        await states.fail(ctx.sessions, job_id, attempt, "peer_lost", message, outcome="lost")
+        await states.fail(ctx.database, job_id, attempt, "peer_lost", message, outcome="lost")
         return
     message = (
         f"peer node '{name}' did not finish the job within its {timeout_s} s "
         f"and {ctx.follow_grace_s:g} s of grace"
     )
     await link.cancel([job_id])
-    await states.time_out(ctx.sessions, job_id, attempt, message)
+    await states.time_out(ctx.database, job_id, attempt, message)
 
 
 async def _cancelled(ctx: JobContext, job_id: str, link: PeerLink, attempt: str) -> None:
@@ -182,5 +182,5 @@ async def _cancelled(ctx: JobContext, job_id: str, link: PeerLink, attempt: str)
         return
     note = await link.cancel([job_id])
     await states.end(
-        ctx.sessions, job_id, attempt, "cancelled", note, state=JobState.CANCELLED, error=note
+        ctx.database, job_id, attempt, "cancelled", note, state=JobState.CANCELLED, error=note
     )

@@ -103,5 +103,5 @@ async def plan_requested(db: AsyncSession, ctx: JobContext, job_id: str) -> Plan
 async def _pin(ctx: JobContext, asset_id: str, pinned: bool, result: TaskResult | None) -> None:
     """Pin the host key the job's first contact saw (trust on first use)."""
     if result is not None and result.host_key and not pinned:
-        async with ctx.sessions.begin() as db:
+        async with ctx.database.begin() as db:
             await pin_first_key(db, asset_id, result.host_key)

@@ -42,7 +42,7 @@ async def follow_other_nodes(ctx: JobContext, database_url: str) -> None:
     )
     listening = asyncio.create_task(listener.run(), name="listening to other nodes")
     try:
-        async with ctx.sessions() as db:
+        async with ctx.database() as db:
             seen = await db.scalar(select(func.coalesce(func.max(Job.change_seq), 0)))
         while True:
             await until(moved, ctx.lease_s / RENEWALS_PER_LEASE)
@@ -56,7 +56,7 @@ async def _wake_changed(ctx: JobContext, seen: int) -> int:
     """Wake the waiters on every job changed after feed position `seen`; the new position.
     The feed numbers changes in commit order, so none is passed over."""
     while True:
-        async with ctx.sessions() as db:
+        async with ctx.database() as db:
             rows = (
                 await db.execute(
                     select(Job.id, Job.change_seq)

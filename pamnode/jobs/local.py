@@ -39,10 +39,10 @@ async def run_here(
     target = spec.target
     try:
         destination = await allowed_destination(
-            ctx.destinations, ctx.sessions, scope, target.host, target.port, via="job", job=job_id
+            ctx.destinations, ctx.database, scope, target.host, target.port, via="job", job=job_id
         )
     except PamError as exc:
-        await states.fail(ctx.sessions, job_id, attempt, exc.code, exc.message, node_signature=sig)
+        await states.fail(ctx.database, job_id, attempt, exc.code, exc.message, node_signature=sig)
         return None
     spec = replace(spec, target=replace(target, address=destination.address))
     try:
@@ -58,15 +58,15 @@ async def run_here(
             await _cancelled(ctx, job_id, attempt, sig)
         elif isinstance(exc, ExecutionError):
             await states.fail(
-                ctx.sessions, job_id, attempt, exc.code, exc.message, "failed", node_signature=sig
+                ctx.database, job_id, attempt, exc.code, exc.message, "failed", node_signature=sig
             )
         else:
             message = f"the job did not finish within {spec.timeout_s} s"
-            await states.time_out(ctx.sessions, job_id, attempt, message, node_signature=sig)
+            await states.time_out(ctx.database, job_id, attempt, message, node_signature=sig)
         return None
     succeeded = result.exit_status == 0
     await states.end(
-        ctx.sessions,
+        ctx.database,
         job_id,
         attempt,
         "ran",
@@ -84,5 +84,5 @@ async def run_here(
 
 async def _cancelled(ctx: JobContext, job_id: str, attempt: str, sig: str) -> None:
     await states.end(
-        ctx.sessions, job_id, attempt, "cancelled", state=JobState.CANCELLED, node_signature=sig
+        ctx.database, job_id, attempt, "cancelled", state=JobState.CANCELLED, node_signature=sig
     )

@@ -59,7 +59,7 @@ class LinkContext(Protocol):
     the peer client, the database, the pool to wake, the output cap and the metrics."""
 
     @property
-    def sessions(self) -> async_sessionmaker[AsyncSession]: ...
+    def database(self) -> async_sessionmaker[AsyncSession]: ...
     @property
     def pool(self) -> JobPool: ...
     @property
@@ -227,7 +227,7 @@ class PeerLink:
         (asked before the first job goes out, so no change of ours can come before it)."""
         async with self._cursor_lock:
             if self._cursor is None:
-                async with self.ctx.sessions() as db:
+                async with self.ctx.database() as db:
                     stored = await db.get(JobFeedCursor, self.candidate.peer_id)
                 if stored is not None:
                     self._cursor = stored.cursor
@@ -327,7 +327,7 @@ class PeerLink:
 
     async def _store(self, changes: list[Change], cursor: str | None) -> list[str]:
         """The changes and the cursor that covers them (if any), in one transaction."""
-        async with self.ctx.sessions.begin() as db:
+        async with self.ctx.database.begin() as db:
             changed = await states.write(db, changes)
             if cursor is not None:
                 await store_feed_cursor(db, self.candidate.peer_id, cursor)
@@ -356,7 +356,7 @@ class PeerLink:
             for job_id in job_ids
             if job_id in self._followed
         ]
-        async with self.ctx.sessions.begin() as db:
+        async with self.ctx.database.begin() as db:
             changed = await states.write(db, failed)
         for job_id in job_ids:
             self._end(job_id, None)

@@ -172,11 +172,11 @@ async def status(
     # Hand the connection back before a long-poll, or waiting callers would drain the pool.
     await db.commit()
     change = ctx.pool.watch(job_id)
-    job = await states.read(ctx.sessions, job_id)
+    job = await states.read(ctx.database, job_id)
     if job.state != seen:
         return job
     await until(change, wait_s)
-    return await states.read(ctx.sessions, job_id)
+    return await states.read(ctx.database, job_id)
 
 
 async def feed(
@@ -224,7 +224,7 @@ def _position(cursor: str, feed_id: str) -> int:
 
 
 async def _page(ctx: JobContext, principal: Principal, start: int, limit: int) -> list[Job]:
-    async with ctx.sessions() as db:
+    async with ctx.database() as db:
         query = (
             select(Job)
             .options(lazyload(Job.attempts))
@@ -259,7 +259,7 @@ async def cancel(
     if len(job_ids) == 1:
         # A single cancel answers with the job's end, as the per-job route always has.
         await ctx.pool.wait(job_ids[0], 10)
-    async with ctx.sessions() as fresh:
+    async with ctx.database() as fresh:
         ended = (await fresh.scalars(select(Job).where(Job.id.in_(job_ids)))).all()
     by_id = {job.id: job for job in ended}
     return [by_id[job_id] for job_id in job_ids]

@@ -54,7 +54,7 @@ async def _take_once(
     claims them for this node (`leases`). Those writes apply only to jobs still queued, so a
     job another main node sharing the database took meanwhile is neither started nor failed
     here: no job is taken twice, and no lock is held while the plans are read."""
-    async with ctx.sessions.begin() as db:
+    async with ctx.database.begin() as db:
         rows = (
             await db.execute(
                 select(Job.id, Job.origin)
@@ -127,10 +127,10 @@ async def stop(ctx: JobContext, job_id: str) -> None:
     end."""
     if ctx.pool.cancel(job_id):
         return
-    if await states.end_if_queued(ctx.sessions, job_id, JobState.CANCELLED):
+    if await states.end_if_queued(ctx.database, job_id, JobState.CANCELLED):
         ctx.handed.pop(job_id, None)
         ctx.pool.changed(job_id)
         return
     # The pool took it between the two: its coroutine exists now (or it has ended).
     if not ctx.pool.cancel(job_id):
-        await signals.cancel_elsewhere(ctx.sessions, job_id)
+        await signals.cancel_elsewhere(ctx.database, job_id)

@@ -61,7 +61,7 @@ async def keep_leases(ctx: JobContext) -> None:
 
 async def _recover(ctx: JobContext, at_start: bool) -> None:
     follow_up: list[tuple[Job, Candidate, str]] = []
-    async with ctx.sessions.begin() as db:
+    async with ctx.database.begin() as db:
         taken = await leases.take_over(db, ctx.node_name, ctx.lease_s, at_start)
         if not taken:
             return

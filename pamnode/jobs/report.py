@@ -100,11 +100,11 @@ async def cancel_job(db: AsyncSession, ctx: JobContext, principal: Principal, jo
     changed = ctx.pool.watch(job_id)
     await stop(ctx, job_id)
     deadline = time.monotonic() + CANCEL_WAIT_S
-    job = await states.read(ctx.sessions, job_id)
+    job = await states.read(ctx.database, job_id)
     # A change is not always the end: the pool may take a queued job (running) while the
     # cancel is on its way, and its cancelled state is written after that.
     while job.state not in states.FINISHED and (left := deadline - time.monotonic()) > 0:
         await until(changed, left)
         changed = ctx.pool.watch(job_id)
-        job = await states.read(ctx.sessions, job_id)
+        job = await states.read(ctx.database, job_id)
     return job

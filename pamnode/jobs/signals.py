@@ -31,6 +31,6 @@ async def jobs_queued(db: AsyncSession) -> None:
     await notices.send(db, QUEUED, "")
 
 
-async def cancel_elsewhere(sessions: async_sessionmaker[AsyncSession], job_id: str) -> None:
-    async with sessions.begin() as db:
+async def cancel_elsewhere(database: async_sessionmaker[AsyncSession], job_id: str) -> None:
+    async with database.begin() as db:
         await notices.send(db, CANCEL, job_id)

@@ -39,7 +39,7 @@ class JobState(StrEnum):
 FINISHED = frozenset({JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED, JobState.TIMED_OUT})
 UNFINISHED = frozenset(set(JobState) - FINISHED)
 
-Sessions = async_sessionmaker[AsyncSession]
+Database = async_sessionmaker[AsyncSession]
 
 
 class JobColumns(TypedDict, total=False):
@@ -210,13 +210,13 @@ async def _end_attempt(
     await conn.execute(_END_ATTEMPT, {**values, "v_now": now})
 
 
-async def commit(sessions: Sessions, change: Change) -> bool:
+async def commit(database: Database, change: Change) -> bool:
     """Write one change, committed before this returns (even if the caller is cancelled);
     whether the job changed. Changes that come while another commit is under way are written
     together in the next transaction (`GroupCommit`)."""
-    committer = _committers.get(sessions)
+    committer = _committers.get(database)
     if committer is None:
-        committer = _committers[sessions] = GroupCommit(sessions)
+        committer = _committers[database] = GroupCommit(database)
     return await committer.commit(change)
 
 
@@ -226,8 +226,8 @@ class GroupCommit:
     cost one transaction (on SQLite, one turn of its single write lock) instead of one each;
     a change alone is written at once."""
 
-    def __init__(self, sessions: Sessions) -> None:
-        self._sessions = sessions
+    def __init__(self, database: Database) -> None:
+        self._database = database
         self._waiting: list[tuple[Change, asyncio.Future[bool]]] = []
         self._writer: asyncio.Task[None] | None = None
 
@@ -251,7 +251,7 @@ class GroupCommit:
     async def _write(self, group: list[tuple[Change, asyncio.Future[bool]]]) -> bool:
         """The group in one transaction; False when it failed (a change alone hears why)."""
         try:
-            async with self._sessions.begin() as db:
+            async with self._database.begin() as db:
                 applied = await _apply(db, [change for change, _ in group])
         except Exception as exc:
             if len(group) == 1:
@@ -262,12 +262,12 @@ class GroupCommit:
         return True
 
 
-# One `GroupCommit` per database (sessions factory) of this process.
-_committers: weakref.WeakKeyDictionary[Sessions, GroupCommit] = weakref.WeakKeyDictionary()
+# One `GroupCommit` per database (session factory) of this process.
+_committers: weakref.WeakKeyDictionary[Database, GroupCommit] = weakref.WeakKeyDictionary()
 
 
 async def end(
-    sessions: Sessions,
+    database: Database,
     job_id: str,
     attempt_id: str | None,
     outcome: str,
@@ -275,7 +275,7 @@ async def end(
     **fields: Unpack[JobColumns],
 ) -> bool:
     """Close the attempt and write the job's change with it, in one transaction."""
-    return await commit(sessions, Change(job_id, fields, attempt_id, outcome, attempt_error))
+    return await commit(database, Change(job_id, fields, attempt_id, outcome, attempt_error))
 
 
 def failure(
@@ -292,7 +292,7 @@ def failure(
 
 
 async def fail(
-    sessions: Sessions,
+    database: Database,
     job_id: str,
     attempt_id: str | None,
     code: str,
@@ -301,11 +301,11 @@ async def fail(
     **fields: Unpack[JobColumns],
 ) -> bool:
     """Write `failure` in a transaction of its own."""
-    return await commit(sessions, failure(job_id, attempt_id, code, message, outcome, **fields))
+    return await commit(database, failure(job_id, attempt_id, code, message, outcome, **fields))
 
 
 async def time_out(
-    sessions: Sessions, job_id: str, attempt_id: str, message: str, **fields: Unpack[JobColumns]
+    database: Database, job_id: str, attempt_id: str, message: str, **fields: Unpack[JobColumns]
 ) -> bool:
     """End the job as timed out, closing its attempt likewise."""
     timed_out: JobColumns = {
@@ -314,12 +314,12 @@ async def time_out(
         "error": message,
         "error_code": "timeout",
     }
-    return await end(sessions, job_id, attempt_id, "timed_out", message, **timed_out)
+    return await end(database, job_id, attempt_id, "timed_out", message, **timed_out)
 
 
-async def end_if_queued(sessions: Sessions, job_id: str, state: JobState) -> bool:
+async def end_if_queued(database: Database, job_id: str, state: JobState) -> bool:
     """End a job no worker has taken yet (a cancel); False once a worker has it."""
-    return await commit(sessions, Change(job_id, {"state": state}, only_queued=True))
+    return await commit(database, Change(job_id, {"state": state}, only_queued=True))
 
 
 @dataclass(frozen=True)
@@ -385,7 +385,7 @@ async def end_broken(
 
 
 async def apart(
-    sessions: Sessions,
+    database: Database,
     write: Callable[Concatenate[AsyncSession, P], Awaitable[T]],
     *args: P.args,
     **kwargs: P.kwargs,
@@ -394,7 +394,7 @@ async def apart(
     transaction of its own, to its commit even if the caller is cancelled."""
 
     async def in_own_transaction() -> T:
-        async with sessions.begin() as db:
+        async with database.begin() as db:
             return await write(db, *args, **kwargs)
 
     return await to_the_end(in_own_transaction)()
@@ -421,9 +421,9 @@ def capped(output: str, cap_bytes: int) -> str:
     return f"{kept}\n[pamnode: output truncated, {cap_bytes} of {len(raw)} bytes kept]\n"
 
 
-async def read(sessions: Sessions, job_id: str) -> Job:
+async def read(database: Database, job_id: str) -> Job:
     """The job as committed now, outside any longer-lived transaction of the caller."""
-    async with sessions() as db:
+    async with database() as db:
         job = await db.get(Job, job_id)
         assert job is not None, f"job {job_id} vanished"
         return job

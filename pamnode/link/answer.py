@@ -55,7 +55,7 @@ class Unproven:
 
 @dataclass(frozen=True)
 class MainSide:
-    sessions: async_sessionmaker[AsyncSession]
+    database: async_sessionmaker[AsyncSession]
     hub: LinkHub
     # The main's HTTPS certificate (SHA-256), which the peer pinned and binds its answer to.
     main_sha256: str
@@ -89,7 +89,7 @@ async def answer(side: MainSide, channel: Channel, tenant: str, site: str, sourc
         side.unproven.give_back()
     try:
         if hello.enrol is not None:
-            async with side.sessions.begin() as db:
+            async with side.database.begin() as db:
                 peer = await enrolment.enrol(db, tenant, site, hello.enrol, source)
             log.info("peer node '%s' of %s/%s enrolled from %s", peer.name, tenant, site, source)
             await _verdict(channel, Verdict(link_id=peer.id))
@@ -98,7 +98,7 @@ async def answer(side: MainSide, channel: Channel, tenant: str, site: str, sourc
         if hello.link is None:
             await channel.close("no valid hello")
             return
-        async with side.sessions.begin() as db:
+        async with side.database.begin() as db:
             peer = await enrolment.authenticate(
                 db, tenant, site, hello.link, challenge, side.main_sha256
             )

@@ -135,10 +135,10 @@ async def forget(db: AsyncSession, principal: Principal, uplinks: Uplinks) -> No
 
 
 async def keep_enrolled(
-    sessions: async_sessionmaker[AsyncSession], ring: KeyRing, uplinks: Uplinks
+    database: async_sessionmaker[AsyncSession], ring: KeyRing, uplinks: Uplinks
 ) -> None:
     """At start: keep the link of every site enrolled at a main."""
-    async with sessions() as db:
+    async with database() as db:
         rows = (await db.execute(select(MainLink, Site.tenant_id).join(Site))).all()
     for link, tenant_id in rows:
         try:

@@ -25,12 +25,12 @@ LIVE_S = 3 * ADVERTISE_S
 
 
 async def keep_advertised(
-    sessions: async_sessionmaker[AsyncSession], name: str, address: MainAddress
+    database: async_sessionmaker[AsyncSession], name: str, address: MainAddress
 ) -> None:
     """Renew this main's row while it serves; runs until cancelled."""
     while True:
         try:
-            async with sessions.begin() as db:
+            async with database.begin() as db:
                 await insert_or_replace(
                     db,
                     MainNode,

@@ -127,7 +127,7 @@ class GatewayFront:
             return
         gateway = self.ctx.gateway_address or ""
         if not await lifecycle.started(
-            self.ctx.sessions, scope, grant.session_id, gateway, None, grant.node_signature
+            self.ctx.database, scope, grant.session_id, gateway, None, grant.node_signature
         ):
             # Ended meanwhile (as unattached, its ticket unused too long): nothing is carried.
             await _send_error(client, "the session has ended", UPSTREAM_ERROR)
@@ -160,7 +160,7 @@ class GatewayFront:
         directory = self.ctx.recording_dir(grant.session_id)
         kept = await recordings.settled(directory)
         how = End(state, error=error, bytes_in=bytes_in, bytes_out=bytes_out, recordings=kept)
-        await lifecycle.ended(self.ctx.sessions, scope, grant.session_id, how, directory)
+        await lifecycle.ended(self.ctx.database, scope, grant.session_id, how, directory)
 
 
 async def _up(client: GuacStream, upstream: GuacStream) -> None:

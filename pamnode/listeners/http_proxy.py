@@ -120,7 +120,7 @@ class HttpProxy:
             grant = self.ctx.grants.peek(grant_token)
         except Unauthenticated as exc:
             raise Forbidden(exc.message, code=exc.code) from None
-        async with self.ctx.sessions() as db, db.begin():
+        async with self.ctx.database() as db, db.begin():
             principal, _ = await authenticate(
                 db, grant.tenant, grant.site, token, source, self.ctx.accounts
             )
@@ -137,7 +137,7 @@ class HttpProxy:
         try:
             destination = await allowed_destination(
                 self.ctx.destinations,
-                self.ctx.sessions,
+                self.ctx.database,
                 scope,
                 grant.host,
                 grant.port,
@@ -180,7 +180,7 @@ class HttpProxy:
     async def _audit(
         self, scope: AuditScope, grant: ProxyGrant, outcome: str, **details: Detail
     ) -> None:
-        async with self.ctx.sessions.begin() as db:
+        async with self.ctx.database.begin() as db:
             record(
                 db,
                 scope,

@@ -19,7 +19,7 @@ async def serve_listeners(node: Node) -> None:
     # Serving, this node is the data directory's only one: a guacd of it still running was
     # left by a run that was killed.
     node.remote_sessions.guacd.end_leftover()
-    await keep_enrolled(node.sessions, node.keyring, node.uplinks)
+    await keep_enrolled(node.database, node.keyring, node.uplinks)
     if settings.ssh_proxy_port is not None:
         ssh_proxy = SshProxy(
             node.proxy,

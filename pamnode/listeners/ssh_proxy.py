@@ -311,10 +311,10 @@ class SshProxy:
     async def password_login(self, login: ProxyLogin, password: str, source: str) -> FirstFactor:
         """The caller's first factor, or the refusal a console login would get (an unknown
         tenant or site is refused like a wrong password)."""
-        async with self.ctx.sessions.begin() as db:
+        async with self.ctx.database.begin() as db:
             signed_in = await check_password(
                 db,
-                self.ctx.sessions,
+                self.ctx.database,
                 login.tenant,
                 login.site,
                 login.login,
@@ -328,7 +328,7 @@ class SshProxy:
     async def key_login(self, login: ProxyLogin, key_blob: bytes) -> FirstFactor | None:
         """The first factor a registered key proves once signed, None for a key (or a
         tenant, site or login) this node does not know."""
-        async with self.ctx.sessions.begin() as db:
+        async with self.ctx.database.begin() as db:
             found = await ssh_keys.sign_in_with_key(
                 db, login.tenant, login.site, login.login, key_blob, self.ctx.accounts
             )
@@ -339,7 +339,7 @@ class SshProxy:
 
     async def user_ca_lines(self, login: ProxyLogin) -> list[str]:
         """What trusts the tenant's SSH user CAs for this login's certificates."""
-        async with self.ctx.sessions.begin() as db:
+        async with self.ctx.database.begin() as db:
             found = await ssh_keys.find_login(db, login.tenant, login.site, login.login)
             if found is None:
                 return []
@@ -351,7 +351,7 @@ class SshProxy:
     ) -> FirstFactor | None:
         """The first factor of a certificate asyncssh has checked against the tenant's CAs
         (signature, principal, validity)."""
-        async with self.ctx.sessions.begin() as db:
+        async with self.ctx.database.begin() as db:
             found = await ssh_keys.find_login(db, login.tenant, login.site, login.login)
             if found is None:
                 return None
@@ -376,7 +376,7 @@ class SshProxy:
         """The logged-in caller, once the second factor is checked when it is needed."""
         tenant, site, user = first.signed_in.tenant, first.signed_in.site, first.signed_in.user
         method = first.method
-        async with self.ctx.sessions.begin() as db:
+        async with self.ctx.database.begin() as db:
             if first.needs_code:
                 used = await second_factor.verify(
                     db,

@@ -27,7 +27,7 @@ IDLE_TIMEOUT_S = 1800.0
 
 @dataclass
 class ProxyContext:
-    sessions: async_sessionmaker[AsyncSession]
+    database: async_sessionmaker[AsyncSession]
     node_name: str
     keyring: KeyRing
     peers: PeerClients

@@ -42,7 +42,7 @@ async def open_proxy_session(
 
     The caller is read again first: a channel of an SSH connection logged in an hour ago
     opens only for a user that still exists, is not locked and may connect now."""
-    async with ctx.sessions.begin() as db:
+    async with ctx.database.begin() as db:
         principal = await standing.current(db, principal, ctx.accounts)
         asset_id = await resolve_asset(db, principal.site.id, asset_ref)
         try:
@@ -76,6 +76,6 @@ async def open_proxy_session(
 async def require_standing(ctx: ProxyContext, principal: Principal, opened: Opened) -> None:
     """When a pass-through's client arrives: its user still exists, is not locked and may
     connect to the asset (the port was asked for a while ago)."""
-    async with ctx.sessions() as db:
+    async with ctx.database() as db:
         principal = await standing.current(db, principal, ctx.accounts)
         await require_connect(db, principal, opened.asset_id, opened.asset_name)

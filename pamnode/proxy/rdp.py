@@ -61,7 +61,7 @@ async def open_rdp_proxy(
         try:
             await allowed_destination(
                 ctx.destinations,
-                ctx.sessions,
+                ctx.database,
                 opened.scope,
                 opened.host,
                 opened.port,
@@ -70,7 +70,7 @@ async def open_rdp_proxy(
             )
         except PamError as exc:
             refused = End(SessionState.FAILED, error=exc.message, code=exc.code)
-            await lifecycle.ended(ctx.sessions, opened.scope, opened.session_id, refused)
+            await lifecycle.ended(ctx.database, opened.scope, opened.session_id, refused)
             raise
     arrived: asyncio.Future[Connection] = asyncio.get_running_loop().create_future()
 
@@ -110,12 +110,12 @@ async def _carry(
             error=f"no RDP client connected within {ATTACH_WITHIN_S:g} s",
             code="session_unattached",
         )
-        await lifecycle.ended(ctx.sessions, scope, sid, unattached)
+        await lifecycle.ended(ctx.database, scope, sid, unattached)
         return
     finally:
         server.close()
         ctx.rdp_ports.discard(port)
-    async with ctx.sessions.begin() as db:
+    async with ctx.database.begin() as db:
         claimed = await states.claim(db, sid, ctx.node_name)
     if not claimed:
         # Terminated while it waited for its client.
@@ -135,12 +135,12 @@ async def _carry(
     except PamError as exc:
         await client.close()
         failed = End(SessionState.FAILED, error=exc.message, code=exc.code)
-        await lifecycle.ended(ctx.sessions, scope, sid, failed)
+        await lifecycle.ended(ctx.database, scope, sid, failed)
         return
     # Known before the start is: a terminate that finds the session active finds it.
     ctx.live[sid] = route.connection
     if not await lifecycle.started(
-        ctx.sessions, scope, sid, route.via, route.peer_node, route.node_signature
+        ctx.database, scope, sid, route.via, route.peer_node, route.node_signature
     ):
         # Terminated while the route was reached.
         ctx.live.pop(sid, None)
@@ -172,4 +172,4 @@ async def _end(
         bytes_in=route.connection.bytes_in,
         bytes_out=route.connection.bytes_out,
     )
-    await lifecycle.ended(ctx.sessions, scope, sid, how)
+    await lifecycle.ended(ctx.database, scope, sid, how)

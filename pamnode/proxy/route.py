@@ -71,7 +71,7 @@ async def reach(
     async def here() -> Route:
         destination = await allowed_destination(
             ctx.destinations,
-            ctx.sessions,
+            ctx.database,
             scope,
             host,
             port,
@@ -84,7 +84,7 @@ async def reach(
     return await dial(
         candidates,
         lambda candidate: _through(ctx, session_id, host, port, candidate),
-        recorder(ctx.sessions, session_id, THIS_NODE),
+        recorder(ctx.database, session_id, THIS_NODE),
         ctx.metrics,
         FAILOVER,
         here=here,

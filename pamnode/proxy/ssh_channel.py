@@ -248,7 +248,7 @@ class ProxiedChannel(asyncssh.SSHServerSession[bytes]):
                 recordings=self._recorder.close() if self._recorder is not None else [],
             )
             directory = self.ctx.recording_dir(opened.session_id)
-            ended = lifecycle.ended(self.ctx.sessions, scope, opened.session_id, how, directory)
+            ended = lifecycle.ended(self.ctx.database, scope, opened.session_id, how, directory)
             await asyncio.shield(ended)
         if state == SessionState.FAILED:
             self._fail(error)
@@ -262,7 +262,7 @@ class ProxiedChannel(asyncssh.SSHServerSession[bytes]):
         peer_watch = asyncio.create_task(watch_peer(self.ctx, route))
         try:
             if presented and opened.known_host_key is None:
-                async with self.ctx.sessions.begin() as db:
+                async with self.ctx.database.begin() as db:
                     await pin_first_key(db, opened.asset_id, presented)
             self._recorder = self._recorder_for(opened)
             term_type, term_size, term_modes = self._term or (None, None, {})
@@ -282,7 +282,7 @@ class ProxiedChannel(asyncssh.SSHServerSession[bytes]):
             # Known before the start is: a terminate that finds the session active finds it.
             self.ctx.live[opened.session_id] = route.connection
             if not await lifecycle.started(
-                self.ctx.sessions,
+                self.ctx.database,
                 self.principal.audit_scope,
                 opened.session_id,
                 route.via,

@@ -2,15 +2,15 @@
 them: one SessionAttempt row each, for gateway sessions and proxy sessions alike."""
 
 from pamnode.peers.routing import Candidate, Record
-from pamnode.sessions.states import Sessions, add_attempt
+from pamnode.sessions.states import Database, add_attempt
 
 
-def recorder(sessions: Sessions, session_id: str, here: str) -> Record:
+def recorder(database: Database, session_id: str, here: str) -> Record:
     """Writes each attempt of the session; `here` names this node where it carries it."""
 
     async def record(number: int, peer: Candidate | None, failure: str | None) -> None:
         await add_attempt(
-            sessions,
+            database,
             session_id,
             number,
             peer.name if peer else None,

@@ -74,7 +74,7 @@ class _Plan:
 
 
 async def _plan(ctx: SessionContext, session_id: str) -> _Plan:
-    async with ctx.sessions.begin() as db:
+    async with ctx.database.begin() as db:
         session = await db.get(Session, session_id)
         assert session is not None
         site = await db.get(Site, session.site_id)
@@ -108,7 +108,7 @@ async def connect(ctx: SessionContext, session_id: str, display: Display) -> Ups
     return await dial(
         plan.candidates,
         through,
-        recorder(ctx.sessions, session_id, here),
+        recorder(ctx.database, session_id, here),
         ctx.metrics,
         FAILOVER,
         here=lambda: _ready(here, _here(ctx, plan, display)),
@@ -127,7 +127,7 @@ async def _ready(gateway: str, opening: Awaitable[Upstream]) -> Upstream:
 async def _here(ctx: SessionContext, plan: _Plan, display: Display) -> Upstream:
     destination = await allowed_destination(
         ctx.destinations,
-        ctx.sessions,
+        ctx.database,
         plan.scope,
         plan.session.host,
         plan.session.port,

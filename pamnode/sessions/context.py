@@ -36,7 +36,7 @@ class Joinable:
 
 @dataclass
 class SessionContext:
-    sessions: async_sessionmaker[AsyncSession]
+    database: async_sessionmaker[AsyncSession]
     keyring: KeyRing
     peers: PeerClients
     guacd: Guacd

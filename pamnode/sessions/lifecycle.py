@@ -11,14 +11,14 @@ from typing import Any
 from pamnode.audit.actions import AuditAction
 from pamnode.audit.service import AuditScope, record
 from pamnode.sessions import recordings, states
-from pamnode.sessions.states import End, Sessions
+from pamnode.sessions.states import Database, End
 
 # What a carrier tells its client when its start finds the session ended.
 NOT_STARTED = "the session was terminated before it started"
 
 
 async def started(
-    sessions: Sessions,
+    database: Database,
     scope: AuditScope,
     session_id: str,
     gateway: str,
@@ -27,7 +27,7 @@ async def started(
 ) -> bool:
     """Whether the session started; False if it was terminated or ended before its carrier
     got here, and the carrier must let it go (telling its client NOT_STARTED)."""
-    async with sessions.begin() as db:
+    async with database.begin() as db:
         session = await states.start(db, session_id, gateway, peer_node, node_signature)
         if session is None:
             return False
@@ -44,7 +44,7 @@ async def started(
 
 
 async def ended(
-    sessions: Sessions,
+    database: Database,
     scope: AuditScope,
     session_id: str,
     how: End,
@@ -55,7 +55,7 @@ async def ended(
     the audit event (so the hash chain covers them too)."""
     if recorded_in is not None and how.recordings:
         how = replace(how, hashes=await recordings.digests(recorded_in, how.recordings))
-    async with sessions.begin() as db:
+    async with database.begin() as db:
         session = await states.end(db, session_id, how)
         if session is not None:
             details: dict[str, Any] = {"session": session_id, "state": how.state}

@@ -102,7 +102,7 @@ async def _tell_watcher(
 async def session_ended(ctx: SessionContext, session_id: str) -> str:
     """What a watcher reads when the session it watched ended."""
     # A Terminate notes who did it before it cuts the session.
-    by = (await states.read(ctx.sessions, session_id)).terminated_by
+    by = (await states.read(ctx.database, session_id)).terminated_by
     return f"the session ended ({by} terminated it)" if by else "the session ended"
 
 
@@ -120,7 +120,7 @@ async def admit(
             "only who may read Reports > Sessions of this site may watch its sessions",
             code="permission_denied",
         )
-    async with ctx.sessions.begin() as db:
+    async with ctx.database.begin() as db:
         session = await db.get(Session, session_id)
         if session is None or session.site_id != principal.site.id or session.origin != "local":
             raise NotFound(f"this site has no session {session_id[:40]}", code="session_not_found")
@@ -174,7 +174,7 @@ async def _join(
 
 async def ended(ctx: SessionContext, watch_id: str) -> None:
     """The watch is over: its row says until when."""
-    async with ctx.sessions.begin() as db:
+    async with ctx.database.begin() as db:
         watch_row = await db.get(SessionWatch, watch_id)
         if watch_row is not None:
             watch_row.ended_at = utcnow()

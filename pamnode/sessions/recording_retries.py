@@ -56,7 +56,7 @@ async def keep_asking(ctx: SessionContext) -> None:
 
 async def ask_due(ctx: SessionContext) -> int:
     """One round; returns how many rows this node claimed."""
-    async with ctx.sessions() as db:
+    async with ctx.database() as db:
         due = (
             await db.execute(
                 select(Session.id, Session.recording_next_at)
@@ -74,7 +74,7 @@ async def ask_due(ctx: SessionContext) -> int:
 
 
 async def _claim(ctx: SessionContext, session_id: str, seen: datetime | None) -> bool:
-    async with ctx.sessions.begin() as db:
+    async with ctx.database.begin() as db:
         done = await db.execute(
             sql_update(Session)
             .where(Session.id == session_id, Session.recording_next_at == seen)
@@ -84,7 +84,7 @@ async def _claim(ctx: SessionContext, session_id: str, seen: datetime | None) ->
 
 
 async def _ask(ctx: SessionContext, session_id: str) -> None:
-    async with ctx.sessions() as db:
+    async with ctx.database() as db:
         session = await db.get(Session, session_id)
         assert session is not None
         peer = await db.get(PeerNode, session.recording_peer_id or "")
@@ -128,5 +128,5 @@ async def _write(
         )
         if fetched.gone:
             statement = statement.values(error="; ".join(p for p in (error, fetched.gone) if p))
-    async with ctx.sessions.begin() as db:
+    async with ctx.database.begin() as db:
         await db.execute(statement)

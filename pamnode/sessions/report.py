@@ -142,8 +142,8 @@ async def terminate(
     if upstream is not None:
         # The relay sees its upstream close, disconnects every hop and records the end.
         upstream.writer.close()
-        return await states.ended(ctx.sessions, session_id, TERMINATE_WAIT_S)
-    return await states.read(ctx.sessions, session_id)
+        return await states.ended(ctx.database, session_id, TERMINATE_WAIT_S)
+    return await states.read(ctx.database, session_id)
 
 
 async def recording_file(

@@ -105,12 +105,12 @@ def read_texts(directory: Path, kinds: list[str], budget: int) -> list[Piece]:
 
 
 async def keep_indexing(
-    sessions: async_sessionmaker[AsyncSession], recordings_dir: Path, node_name: str, budget: int
+    database: async_sessionmaker[AsyncSession], recordings_dir: Path, node_name: str, budget: int
 ) -> None:
     """Until cancelled: index the sessions that ended here."""
     while True:
         try:
-            while await index_due(sessions, recordings_dir, node_name, budget) == BATCH:
+            while await index_due(database, recordings_dir, node_name, budget) == BATCH:
                 pass
         except Exception:
             # A broken round (the database away a moment) must not end the indexing.
@@ -119,10 +119,10 @@ async def keep_indexing(
 
 
 async def index_due(
-    sessions: async_sessionmaker[AsyncSession], recordings_dir: Path, node_name: str, budget: int
+    database: async_sessionmaker[AsyncSession], recordings_dir: Path, node_name: str, budget: int
 ) -> int:
     """One round; how many sessions it looked at."""
-    async with sessions() as db:
+    async with database() as db:
         due = (
             await db.execute(
                 select(Session.id, Session.recordings)
@@ -146,14 +146,14 @@ async def index_due(
             # every round (its text stays unsearched; its hash check names a broken file).
             log.warning("session %s: its recordings could not be indexed: %s", session_id, exc)
             pieces = []
-        await _write(sessions, session_id, pieces)
+        await _write(database, session_id, pieces)
     return len(due)
 
 
 async def _write(
-    sessions: async_sessionmaker[AsyncSession], session_id: str, pieces: list[Piece]
+    database: async_sessionmaker[AsyncSession], session_id: str, pieces: list[Piece]
 ) -> None:
-    async with sessions.begin() as db:
+    async with database.begin() as db:
         taken = await db.execute(
             update(Session)
             .where(Session.id == session_id, Session.text_indexed_at.is_(None))

@@ -35,7 +35,7 @@ UNENDED = frozenset(set(SessionState) - ENDED)
 # Not carried yet: what a carrier's start moves from, and what a terminate ends by itself.
 UNSTARTED = frozenset({SessionState.PENDING, SessionState.CONNECTING})
 
-Sessions = async_sessionmaker[AsyncSession]
+Database = async_sessionmaker[AsyncSession]
 
 
 async def claim(db: AsyncSession, session_id: str, node_name: str) -> bool:
@@ -126,7 +126,7 @@ async def terminating(db: AsyncSession, session_id: str, login: str) -> bool:
 
 
 async def add_attempt(
-    sessions: Sessions,
+    database: Database,
     session_id: str,
     number: int,
     peer_node: str | None,
@@ -136,7 +136,7 @@ async def add_attempt(
 ) -> None:
     """One try at carrying the session (through a peer, or from this node), in its own
     transaction so it stays whatever happens next."""
-    async with sessions.begin() as db:
+    async with database.begin() as db:
         db.add(
             SessionAttempt(
                 session_id=session_id,
@@ -150,18 +150,18 @@ async def add_attempt(
         )
 
 
-async def read(sessions: Sessions, session_id: str) -> Session:
-    async with sessions() as db:
+async def read(database: Database, session_id: str) -> Session:
+    async with database() as db:
         session = await db.get(Session, session_id)
         assert session is not None, f"session {session_id} vanished"
         return session
 
 
-async def end_interrupted(sessions: Sessions, node_name: str) -> None:
+async def end_interrupted(database: Database, node_name: str) -> None:
     """After a restart no relay or front of this node carries anything: what it carried
     ended. Sessions another main node sharing the database carries are its own; a pending one
     (no tunnel yet) may still be attached, on any node, until `end_unattached` ends it."""
-    async with sessions.begin() as db:
+    async with database.begin() as db:
         await db.execute(
             sql_update(Session)
             .where(
@@ -179,12 +179,12 @@ async def end_interrupted(sessions: Sessions, node_name: str) -> None:
         )
 
 
-async def ended(sessions: Sessions, session_id: str, within_s: float) -> Session:
+async def ended(database: Database, session_id: str, within_s: float) -> Session:
     """The session once it has ended, or as it is after `within_s`."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + within_s
     while True:
-        session = await read(sessions, session_id)
+        session = await read(database, session_id)
         if session.state in ENDED or loop.time() >= deadline:
             return session
         await asyncio.sleep(0.1)

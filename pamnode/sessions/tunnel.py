@@ -38,7 +38,7 @@ _REFUSALS = {NotFound: RESOURCE_NOT_FOUND, Forbidden: CLIENT_FORBIDDEN, Conflict
 async def _claim(ctx: SessionContext, principal: Principal, session_id: str) -> None:
     """Only whoever opened the session may attach, once, while it still may connect to the
     asset (a grant revoked since the opening counts); others learn nothing of it."""
-    async with ctx.sessions() as db:
+    async with ctx.database() as db:
         session = await db.get(Session, session_id)
         if (
             session is None
@@ -53,7 +53,7 @@ async def _claim(ctx: SessionContext, principal: Principal, session_id: str) -> 
             f"session {session_id} was opened too long ago: open a new one",
             code="session_unattached",
         )
-    async with ctx.sessions.begin() as db:
+    async with ctx.database.begin() as db:
         claimed = await states.claim(db, session_id, ctx.node_name)
     if not claimed:
         raise Conflict(
@@ -79,14 +79,14 @@ async def run(
         upstream = await connect(ctx, session_id, display)
     except PamError as exc:
         failed = End(SessionState.FAILED, error=exc.message, code=exc.code)
-        await lifecycle.ended(ctx.sessions, scope, session_id, failed)
+        await lifecycle.ended(ctx.database, scope, session_id, failed)
         await close_with_error(client, exc.message, UPSTREAM_ERROR)
         return
     peer = upstream.peer.name if upstream.peer else None
     # Known before the start is: a terminate that finds the session active finds its upstream.
     ctx.live[session_id] = upstream.stream
     if not await lifecycle.started(
-        ctx.sessions, scope, session_id, upstream.gateway, peer, upstream.node_signature
+        ctx.database, scope, session_id, upstream.gateway, peer, upstream.node_signature
     ):
         ctx.live.pop(session_id, None)
         await upstream.stream.close()
@@ -160,7 +160,7 @@ async def _finish(
     ending: RelayEnd,
     client: ClientChannel,
 ) -> End:
-    terminated_by = (await states.read(ctx.sessions, session_id)).terminated_by
+    terminated_by = (await states.read(ctx.database, session_id)).terminated_by
     lost = _lost(upstream, ending, terminated_by)
     if lost is not None:
         log.warning("session %s: %s", session_id, lost.message)
@@ -196,5 +196,5 @@ async def _finish(
         recordings=kept,
         recordings_on=waiting_on,
     )
-    await lifecycle.ended(ctx.sessions, scope, session_id, how, directory)
+    await lifecycle.ended(ctx.database, scope, session_id, how, directory)
     return how

@@ -124,7 +124,7 @@ async def _pages(
 
 
 async def _reseal_column(
-    sessions: async_sessionmaker[AsyncSession],
+    database: async_sessionmaker[AsyncSession],
     ring: KeyRing,
     tenant_id: str,
     column: SealedColumn,
@@ -134,7 +134,7 @@ async def _reseal_column(
     """(values found under an older key, values re-encrypted) in one pass over the column."""
     stale = resealed = 0
     # A transaction per page: re-encryption never holds locks for long.
-    async for db, rows in _pages(sessions.begin, column, tenant_id, size):
+    async for db, rows in _pages(database.begin, column, tenant_id, size):
         for row in rows:
             *key, sealed = tuple(row)
             if sealed_version(sealed) == version:
@@ -188,7 +188,7 @@ async def unreadable_values(open_db: OpenDb, ring: KeyRing, tenant_id: str) -> l
 
 
 async def rotate_tenant_key(
-    sessions: async_sessionmaker[AsyncSession],
+    database: async_sessionmaker[AsyncSession],
     ring: KeyRing,
     tenant_id: str,
     batch_size: int = BATCH_SIZE,
@@ -198,7 +198,7 @@ async def rotate_tenant_key(
         # A missing key ring is named as such, before anything is read.
         ring.active_key(tenant_id)
         # A value no key opens would stop the rotation halfway: refuse before adding a key.
-        unreadable = await unreadable_values(sessions.begin, ring, tenant_id)
+        unreadable = await unreadable_values(database.begin, ring, tenant_id)
         if unreadable:
             named = ", ".join(unreadable[:5])
             raise VaultError(
@@ -213,7 +213,7 @@ async def rotate_tenant_key(
             found = 0
             for column in SEALED_COLUMNS:
                 stale, count = await _reseal_column(
-                    sessions, ring, tenant_id, column, version, batch_size
+                    database, ring, tenant_id, column, version, batch_size
                 )
                 resealed[column.kind] += count
                 found += stale
@@ -232,12 +232,12 @@ async def rotate_tenant_key(
 
 async def rotate(
     db: AsyncSession,
-    sessions: async_sessionmaker[AsyncSession],
+    database: async_sessionmaker[AsyncSession],
     ring: KeyRing,
     principal: Principal,
 ) -> RotationReport:
     require_vault_admin(principal)
-    report = await rotate_tenant_key(sessions, ring, principal.tenant.id)
+    report = await rotate_tenant_key(database, ring, principal.tenant.id)
     record(
         db,
         principal.audit_scope,

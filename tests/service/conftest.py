@@ -73,7 +73,7 @@ async def in_process_node(data: Path, **settings: Any) -> AsyncIterator[InProces
     node_settings = Settings(data_dir=data, node_name=NODE_NAME, **settings)
     app = create_app(node_settings, executors={"ssh": executor, "winrm": executor})
     async with app.router.lifespan_context(app):
-        async with app.state.node.sessions.begin() as db:
+        async with app.state.node.database.begin() as db:
             await init_base_admin(db, ADMIN_LOGIN, ADMIN_PASSWORD)
         transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 40000))
         async with httpx.AsyncClient(transport=transport, base_url="https://testserver") as client:

@@ -137,7 +137,7 @@ async def warm(node: InProcessNode, jwt: str) -> None:
 
 
 async def behind_the_nodes_back(node: InProcessNode, statement: Any) -> None:
-    """A change this node's sessions never see: another node's, or SQL by hand."""
+    """A change this node's database sessions never see: another node's, or SQL by hand."""
     async with pam_node(node).engine.begin() as connection:
         await connection.execute(statement)
 
@@ -316,7 +316,7 @@ async def test_a_verification_that_raced_a_revocation_is_not_kept(
 
     async def verify_then_revoked(*args: Any) -> Any:
         verified = await real(*args)
-        async with pam_node(node).sessions.begin() as other:
+        async with pam_node(node).database.begin() as other:
             row = await other.get(ApiToken, token_id)
             assert row is not None
             row.enabled = False

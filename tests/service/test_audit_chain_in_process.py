@@ -39,12 +39,12 @@ async def node(request, tmp_path):
 
 
 async def _verify(node):
-    async with node.state.sessions() as db:
+    async with node.state.database() as db:
         return await verify_chain(db)
 
 
 async def _sql(node, statement: str, **params) -> list:
-    async with node.state.sessions.begin() as db:
+    async with node.state.database.begin() as db:
         result = await db.execute(text(statement), params)
         return list(result.all()) if result.returns_rows else []
 
@@ -52,7 +52,7 @@ async def _sql(node, statement: str, **params) -> list:
 async def test_rows_written_at_once_by_many_transactions_form_one_chain(node):
     # A second engine on the same database: what another main sharing it would use.
     other = make_engine(node.state.settings.resolved_database_url, 8, 30.0)
-    makers = [node.state.sessions, make_sessionmaker(other)]
+    makers = [node.state.database, make_sessionmaker(other)]
 
     async def write(number: int) -> None:
         async with makers[number % 2].begin() as db:
@@ -83,10 +83,10 @@ async def test_rows_written_at_once_by_many_transactions_form_one_chain(node):
 async def test_a_rolled_back_transaction_leaves_no_gap(node):
     await node.tenant("corp")
     with pytest.raises(RuntimeError):
-        async with node.state.sessions.begin() as db:
+        async with node.state.database.begin() as db:
             record(db, SCOPE, AuditAction.SCRIPT_CREATE, "never")
             raise RuntimeError("rolled back")
-    async with node.state.sessions.begin() as db:
+    async with node.state.database.begin() as db:
         record(db, SCOPE, AuditAction.SCRIPT_CREATE, "kept")
     report = await _verify(node)
     assert report.broken is None, report.broken
@@ -96,7 +96,7 @@ async def test_a_rolled_back_transaction_leaves_no_gap(node):
 async def test_an_edited_byte_a_removed_row_and_a_removed_tail_are_each_named(node):
     await node.tenant("corp")
     for number in range(4):
-        async with node.state.sessions.begin() as db:
+        async with node.state.database.begin() as db:
             record(db, SCOPE, AuditAction.SCRIPT_CREATE, f"script-{number}")
     rows = await _sql(
         node, "SELECT id, target FROM audit_events WHERE target LIKE 'script-%' ORDER BY id"
@@ -159,9 +159,9 @@ async def test_an_edited_recording_is_named_with_its_session(node, tmp_path):
     directory.mkdir()
     (directory / "typescript").write_bytes(b"$ systemctl stop db\r\n")
     how = End(SessionState.COMPLETED, recordings=["typescript"])
-    await lifecycle.ended(node.state.sessions, SCOPE, session_id, how, directory)
+    await lifecycle.ended(node.state.database, SCOPE, session_id, how, directory)
 
-    async with node.state.sessions() as db:
+    async with node.state.database() as db:
         report = await verify_recordings(db, recordings_dir)
     assert (report.matched, report.problems) == (1, [])
     # The hash is in the session.end row too, so the chain covers it.
@@ -169,7 +169,7 @@ async def test_an_edited_recording_is_named_with_its_session(node, tmp_path):
     assert "typescript" in str(details[0])
 
     (directory / "typescript").write_bytes(b"$ systemctl start db\r\n")
-    async with node.state.sessions() as db:
+    async with node.state.database() as db:
         report = await verify_recordings(db, recordings_dir)
     (problem,) = report.problems
     assert (problem.session_id, problem.kind) == (session_id, "typescript")
@@ -211,7 +211,7 @@ async def test_retention_removes_old_job_output_once_with_two_mains_sweeping(nod
     recordings_dir = node.state.remote_sessions.recordings_dir
     try:
         removed = await asyncio.gather(
-            sweep(node.state.sessions, recordings_dir, "main-a"),
+            sweep(node.state.database, recordings_dir, "main-a"),
             sweep(make_sessionmaker(other), recordings_dir, "main-b"),
         )
     finally:

@@ -216,7 +216,7 @@ async def test_a_directory_user_registers_an_ssh_key_the_proxy_finds_by_its_logi
             await client.post("account/ssh-keys", json={"public_key": public_line(key)}), 201
         )
     blob = base64.b64decode(public_line(key).split()[1])
-    async with node.state.sessions.begin() as db:
+    async with node.state.database.begin() as db:
         for login in ("alice", f"alice@{DIRECTORY}"):
             found = await ssh_keys.sign_in_with_key(
                 db, "acme", "root", login, blob, node.state.accounts

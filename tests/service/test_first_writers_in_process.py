@@ -38,8 +38,8 @@ async def test_two_first_contacts_pin_the_first_key_and_neither_breaks(node):
     async def pin(db, key: str) -> None:
         await pin_first_key(db, host, key)
 
-    await _race(node.state.sessions, pin, "ssh-ed25519 FIRST", "ssh-ed25519 SECOND")
-    async with node.state.sessions() as db:
+    await _race(node.state.database, pin, "ssh-ed25519 FIRST", "ssh-ed25519 SECOND")
+    async with node.state.database() as db:
         pinned = (await db.execute(select(AssetHostKey.key))).scalars().all()
     assert pinned == ["ssh-ed25519 FIRST"]
 
@@ -55,23 +55,23 @@ async def test_two_mains_first_feed_cursors_both_land_and_the_last_wins(node):
     async def store(db, cursor: str) -> None:
         await store_feed_cursor(db, peer_id, cursor)
 
-    await _race(node.state.sessions, store, "feed-a:7", "feed-a:9")
-    async with node.state.sessions() as db:
+    await _race(node.state.database, store, "feed-a:7", "feed-a:9")
+    async with node.state.database() as db:
         stored = (await db.execute(select(JobFeedCursor.peer_id, JobFeedCursor.cursor))).all()
     assert stored == [(peer_id, "feed-a:9")]
 
 
-async def _race(sessions, write, first_value: str, second_value: str) -> None:
+async def _race(database, write, first_value: str, second_value: str) -> None:
     """`write` twice: the second in a transaction of its own while the first has not
     committed. It must neither fail now nor make the first one's commit fail."""
-    async with sessions() as first:
+    async with database() as first:
         await write(first, first_value)
-        second = asyncio.create_task(_apart(sessions, write, second_value))
+        second = asyncio.create_task(_apart(database, write, second_value))
         await asyncio.wait({second}, timeout=0.5)
         await first.commit()
     await second
 
 
-async def _apart(sessions, write, value: str) -> None:
-    async with sessions.begin() as db:
+async def _apart(database, write, value: str) -> None:
+    async with database.begin() as db:
         await write(db, value)

@@ -98,7 +98,7 @@ async def test_the_banner_never_shows_the_database_password(node):
     state = node.transport.app.state.node  # type: ignore[attr-defined]
     url = "postgresql+asyncpg://pamnode:Db-Secret-9@db.example:5432/pamnode"
     settings = state.settings.model_copy(update={"database_url": url})
-    async with state.sessions() as db:
+    async with state.database() as db:
         said = "\n".join(line for _, line in await banner(db, replace(state, settings=settings)))
     assert "database: postgresql+asyncpg://pamnode:***@db.example:5432/pamnode" in said
     assert "Db-Secret-9" not in said

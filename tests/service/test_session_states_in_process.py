@@ -54,12 +54,12 @@ async def _pending(node, token: str | None = None, host: str = "web") -> tuple[s
 
 async def _start(node, session_id: str) -> bool:
     return await lifecycle.started(
-        node.state.sessions, SCOPE, session_id, "10.0.0.7:22 (this node)", None, "sig"
+        node.state.database, SCOPE, session_id, "10.0.0.7:22 (this node)", None, "sig"
     )
 
 
 async def _audited(node, action: str) -> int:
-    async with node.state.sessions() as db:
+    async with node.state.database() as db:
         count = await db.scalar(select(func.count()).where(AuditEvent.action == action))
     return int(count or 0)
 
@@ -68,7 +68,7 @@ async def test_a_terminate_that_meets_a_claim_ends_the_session_and_no_carrier_st
     token, session_id = await _pending(node)
     async with node.as_("corp", token) as client:
         # The tunnel's claim is written and not committed when the terminate arrives.
-        async with node.state.sessions() as claiming:
+        async with node.state.database() as claiming:
             assert await states.claim(claiming, session_id, CARRIER)
             terminate = asyncio.create_task(client.post(f"sessions/{session_id}/terminate"))
             await asyncio.wait({terminate}, timeout=0.5)
@@ -79,7 +79,7 @@ async def test_a_terminate_that_meets_a_claim_ends_the_session_and_no_carrier_st
 
     # The tunnel reached its gateway: its start finds the session terminated and lets it go.
     assert not await _start(node, session_id)
-    row = await states.read(node.state.sessions, session_id)
+    row = await states.read(node.state.database, session_id)
     assert (row.state, row.error, row.terminated_by) == ("completed", "terminated", "tadmin")
     assert row.started_at is None
     assert await _audited(node, "session.start") == 0
@@ -96,9 +96,9 @@ async def test_a_claim_that_meets_a_terminate_finds_the_session_ended(node):
         else:
             claimed.append(await states.claim(db, session_id, CARRIER))
 
-    await _race(node.state.sessions, write, "terminate", "claim")
+    await _race(node.state.database, write, "terminate", "claim")
     assert claimed == [False]
-    row = await states.read(node.state.sessions, session_id)
+    row = await states.read(node.state.database, session_id)
     assert (row.state, row.error, row.served_by) == ("completed", "terminated", None)
 
 
@@ -106,11 +106,11 @@ async def test_an_end_after_an_end_keeps_the_first(node):
     _, session_id = await _pending(node)
     assert await _start(node, session_id)
     failed = End(SessionState.FAILED, error="Aborted. See logs.", code="remote_error")
-    await lifecycle.ended(node.state.sessions, SCOPE, session_id, failed)
+    await lifecycle.ended(node.state.database, SCOPE, session_id, failed)
     clean = End(SessionState.COMPLETED, bytes_in=10, recordings=["recording"])
-    await lifecycle.ended(node.state.sessions, SCOPE, session_id, clean)
+    await lifecycle.ended(node.state.database, SCOPE, session_id, clean)
 
-    row = await states.read(node.state.sessions, session_id)
+    row = await states.read(node.state.database, session_id)
     assert (row.state, row.error_code, row.bytes_in, row.recordings) == (
         "failed",
         "remote_error",
@@ -120,7 +120,7 @@ async def test_an_end_after_an_end_keeps_the_first(node):
     assert await _audited(node, "session.end") == 1
     # Nor does a start bring an ended session back.
     assert not await _start(node, session_id)
-    assert (await states.read(node.state.sessions, session_id)).state == "failed"
+    assert (await states.read(node.state.database, session_id)).state == "failed"
 
 
 async def test_two_ends_at_the_same_moment_keep_the_first_to_commit(node):
@@ -135,9 +135,9 @@ async def test_two_ends_at_the_same_moment_keep_the_first_to_commit(node):
     async def write(db, which: str) -> None:
         applied[which] = await states.end(db, session_id, ends[which]) is not None
 
-    await _race(node.state.sessions, write, "failed", "completed")
+    await _race(node.state.database, write, "failed", "completed")
     assert applied == {"failed": True, "completed": False}
-    row = await states.read(node.state.sessions, session_id)
+    row = await states.read(node.state.database, session_id)
     assert (row.state, row.error_code) == ("failed", "remote_error")
 
 
@@ -146,7 +146,7 @@ async def _pending_recordings(node, peer_id: str, token: str | None = None) -> s
     _, session_id = await _pending(node, token, f"web-{peer_id}")
     assert await _start(node, session_id)
     lost = End(SessionState.FAILED, error="lost", code="peer_lost", recordings_on=peer_id)
-    await lifecycle.ended(node.state.sessions, SCOPE, session_id, lost)
+    await lifecycle.ended(node.state.database, SCOPE, session_id, lost)
     return session_id
 
 
@@ -155,7 +155,7 @@ async def test_two_mains_claim_a_pending_recording_once(node):
     session_id = await _pending_recordings(node, "no-such-peer")
     # Read as due by two mains at once (set ahead, so that this node's own round leaves it).
     seen = utcnow() + timedelta(hours=1)
-    async with node.state.sessions.begin() as db:
+    async with node.state.database.begin() as db:
         await db.execute(
             update(Session).where(Session.id == session_id).values(recording_next_at=seen)
         )
@@ -178,17 +178,17 @@ async def test_a_peer_that_cannot_answer_is_asked_again_later_and_a_deleted_one_
     gone = await _pending_recordings(node, "a-deleted-peer", token)
     # This node's own round takes them within a few seconds (30 on a loaded machine).
     for _ in range(300):
-        row = await states.read(node.state.sessions, waiting)
+        row = await states.read(node.state.database, waiting)
         if (
             row.recording_tries
-            and not (await states.read(node.state.sessions, gone)).recordings_pending
+            and not (await states.read(node.state.database, gone)).recordings_pending
         ):
             break
         await asyncio.sleep(0.1)
     # Its trust is not established: nothing to ask with, so it waits and tries again.
     assert row.recordings_pending and row.recording_tries == 1
     assert row.recording_next_at is not None and row.recording_next_at > utcnow()
-    row = await states.read(node.state.sessions, gone)
+    row = await states.read(node.state.database, gone)
     assert not row.recordings_pending and row.recordings == []
     assert row.error == "lost; the peer node that carried the session was deleted"
     assert [recording_retries.backoff_s(n) for n in (0, 1, 2, 5, 30)] == [2, 4, 8, 60, 60]

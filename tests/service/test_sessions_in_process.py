@@ -96,7 +96,7 @@ async def test_a_session_nobody_attached_to_ends_as_failed(node, corp):
         )
         stale = await _post(admin, f"assets/{host['id']}/sessions")
         running = node.transport.app.state.node  # type: ignore[attr-defined]
-        async with running.sessions.begin() as db:
+        async with running.database.begin() as db:
             an_hour_ago = utcnow() - timedelta(hours=1)
             await db.execute(
                 update(Session).where(Session.id == stale["id"]).values(created_at=an_hour_ago)

@@ -132,18 +132,18 @@ async def test_a_node_opens_the_ring_its_settings_and_database_call_for(tmp_path
     engine = make_engine(sealed.resolved_database_url, 5, 30)
     async with engine.begin() as connection:
         await connection.run_sync(Base.metadata.create_all)
-    sessions = make_sessionmaker(engine)
+    database = make_sessionmaker(engine)
     try:
         # A new database: a new ring, sealed in it; no key ring file is written.
-        ring = await open_key_ring(sealed, sessions)
+        ring = await open_key_ring(sealed, database)
         assert isinstance(ring.store, SealedStore)
         assert not (tmp_path / "a" / "keyring.json").exists()
-        assert (await open_key_ring(sealed, sessions)).store.exists()
+        assert (await open_key_ring(sealed, database)).store.exists()
         # The same database without the KEK: refused, naming what to set.
         without = Settings(data_dir=tmp_path / "a")
         with pytest.raises(
             KeyRingError, match=r"sealed in it under .* start this node with PAMNODE_KEK"
         ):
-            await open_key_ring(without, sessions)
+            await open_key_ring(without, database)
     finally:
         await engine.dispose()

@@ -36,16 +36,16 @@ async def world(tmp_path, request):
     engine = make_engine(f"sqlite+aiosqlite:///{path}", pool_size=5, pool_timeout_s=30)
     async with engine.begin() as connection:
         await connection.run_sync(Base.metadata.create_all)
-    sessions = make_sessionmaker(engine)
+    database = make_sessionmaker(engine)
     if request.param == "file":
         ring = KeyRing.create_if_missing(tmp_path / "keyring.json")
     else:
-        ring = KeyRing(SealedStore(sessions, Kek(os.urandom(32)), alone=True))
+        ring = KeyRing(SealedStore(database, Kek(os.urandom(32)), alone=True))
     tenants = {}
-    async with sessions.begin() as db:
+    async with database.begin() as db:
         for name in ("acme", "globex"):
             tenants[name] = await _tenant(db, ring, name)
-    yield sessions, ring, tenants, path
+    yield database, ring, tenants, path
     await engine.dispose()
 
 
@@ -88,10 +88,10 @@ async def _tenant(db, ring, name):
     return tenant_id
 
 
-async def opened(sessions, ring, tenant_id):
+async def opened(database, ring, tenant_id):
     """Every sealed value of the tenant: {context: (key version, plaintext)}."""
     found = {}
-    async with sessions() as db:
+    async with database() as db:
         for column in rotation.SEALED_COLUMNS:
             for *key, sealed in (await db.execute(column.page(tenant_id, None, 1000))).all():
                 ctx = column.context(*key)
@@ -108,11 +108,11 @@ def seal_under(ring, tenant_id, version, plaintext, ctx):
 
 
 async def test_rotation_reseals_in_batches_and_keeps_every_plaintext(world):
-    sessions, ring, tenants, _ = world
-    before = {name: await opened(sessions, ring, t) for name, t in tenants.items()}
+    database, ring, tenants, _ = world
+    before = {name: await opened(database, ring, t) for name, t in tenants.items()}
     assert len(before["acme"]) == ASSETS * len(FIELDS) + 2
 
-    report = await rotation.rotate_tenant_key(sessions, ring, tenants["acme"], batch_size=3)
+    report = await rotation.rotate_tenant_key(database, ring, tenants["acme"], batch_size=3)
 
     assert report.version == 2 and report.dropped == [1] and report.passes == 2
     assert report.resealed == {
@@ -124,12 +124,12 @@ async def test_rotation_reseals_in_batches_and_keeps_every_plaintext(world):
         "totp seed": 1,
     }
     assert ring.versions(tenants["acme"]) == [2]
-    after = await opened(sessions, ring, tenants["acme"])
+    after = await opened(database, ring, tenants["acme"])
     assert after == {ctx: (2, plain) for ctx, (_, plain) in before["acme"].items()}
     # Another tenant's values and keys are left alone.
-    assert await opened(sessions, ring, tenants["globex"]) == before["globex"]
+    assert await opened(database, ring, tenants["globex"]) == before["globex"]
     assert ring.versions(tenants["globex"]) == [1]
-    async with sessions() as db:
+    async with database() as db:
         asset = await db.scalar(
             select(Asset)
             .where(Asset.name == "h3")
@@ -143,7 +143,7 @@ async def test_rotation_reseals_in_batches_and_keeps_every_plaintext(world):
 
 
 async def test_a_value_written_under_the_old_key_during_rotation_is_not_lost(world, monkeypatch):
-    sessions, ring, tenants, path = world
+    database, ring, tenants, path = world
     tenant_id = tenants["acme"]
     real_reseal = rotation.reseal
     raced = {}
@@ -163,25 +163,25 @@ async def test_a_value_written_under_the_old_key_during_rotation_is_not_lost(wor
         return real_reseal(ring_, tenant, sealed, ctx)
 
     monkeypatch.setattr(rotation, "reseal", reseal_while_someone_writes)
-    report = await rotation.rotate_tenant_key(sessions, ring, tenant_id, batch_size=4)
+    report = await rotation.rotate_tenant_key(database, ring, tenant_id, batch_size=4)
 
     # The compare-and-set refused to overwrite the new value; a further pass resealed it.
     assert report.passes == 3
     assert report.resealed["asset secret"] == ASSETS * len(FIELDS)
-    values = await opened(sessions, ring, tenant_id)
+    values = await opened(database, ring, tenant_id)
     assert values[raced["ctx"]] == (2, "changed-meanwhile")
     assert {version for version, _ in values.values()} == {2}
 
 
 async def test_a_value_that_does_not_open_stops_the_rotation_and_keeps_the_old_key(world):
-    sessions, ring, tenants, path = world
+    database, ring, tenants, path = world
     tenant_id = tenants["acme"]
     with sqlite3.connect(path) as db:
         # A value moved into another row: its context no longer matches.
         first, second = db.execute("SELECT sealed FROM asset_secrets LIMIT 2").fetchall()
         db.execute("UPDATE asset_secrets SET sealed = ? WHERE sealed = ?", (first[0], second[0]))
     with pytest.raises(VaultError, match=r"cannot be opened.*no key was added"):
-        await rotation.rotate_tenant_key(sessions, ring, tenant_id)
+        await rotation.rotate_tenant_key(database, ring, tenant_id)
     # Refused before it began: no key version is left behind by a rotation that cannot finish.
     assert ring.versions(tenant_id) == [1]
 

@@ -41,7 +41,7 @@ async def login(
     request.state.audit_action = AuditAction.AUTH_LOGIN
     token, expires_at = await auth.login(
         db,
-        node.sessions,
+        node.database,
         node.keyring,
         tenant,
         site,

@@ -48,7 +48,7 @@ async def vault_verify(caller: Caller, db: DB, node: NodeDep) -> CensusOut:
 
 @router.post("/rotate")
 async def vault_rotate(caller: Caller, db: DB, node: NodeDep) -> RotationOut:
-    report = await rotation.rotate(db, node.sessions, node.keyring, caller)
+    report = await rotation.rotate(db, node.database, node.keyring, caller)
     return RotationOut(
         version=report.version,
         resealed=report.resealed,

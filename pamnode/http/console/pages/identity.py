@@ -60,7 +60,7 @@ async def login(request: Request, tenant: str, site: str, db: DB, node: NodeDep)
     ttl = node.settings.session_ttl_s
     token, _ = await auth.login(
         db,
-        node.sessions,
+        node.database,
         node.keyring,
         tenant,
         site,
