@@ -11,11 +11,15 @@ import os
 import secrets
 import shutil
 import subprocess
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Self
 
 from pamnode.lab import LabUnavailable
+
+# How long a deleted namespace's veth may linger in the root namespace (`link`).
+ADDRESS_RELEASE_S = 10
 
 
 def _ip(*args: str) -> None:
@@ -88,6 +92,8 @@ def link(a: Netns | None, a_addr: str, b: Netns, b_addr: str, prefix: int = 30) 
 
     Returns the interface names (a's end, b's end).
     """
+    if a is None:
+        _address_free_here(a_addr)
     suffix = _short_id()
     a_if, b_if = f"pn{suffix}a", f"pn{suffix}b"
     _ip("link", "add", a_if, "type", "veth", "peer", "name", b_if)
@@ -104,6 +110,30 @@ def link(a: Netns | None, a_addr: str, b: Netns, b_addr: str, prefix: int = 30) 
         _ip(*scope, "addr", "add", f"{addr}/{prefix}", "dev", ifname)
         _ip(*scope, "link", "set", ifname, "up")
     return a_if, b_if
+
+
+def _address_free_here(addr: str) -> None:
+    """Refuse an address the root namespace already holds: two veths with one subnet route
+    the root namespace's packets to whichever came first, so a lab left by a killed run
+    would answer in this one's place (connection refused, or somebody else's node). The
+    kernel destroys a deleted namespace's veths a moment later, so the previous module's
+    lab is given a few seconds to go."""
+    deadline = time.monotonic() + ADDRESS_RELEASE_S
+    while True:
+        found = subprocess.run(
+            ["ip", "-o", "addr", "show", "to", addr], capture_output=True, text=True, timeout=30
+        )
+        if not found.stdout.strip():
+            return
+        if time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    ifname = found.stdout.split()[1]
+    raise RuntimeError(
+        f"{addr} is already on {ifname} in the root namespace, likely the veth of a "
+        f"network namespace an earlier run left behind (`ip netns list`; end its "
+        f"processes, `ip netns pids NAME`, then `ip netns delete NAME`)"
+    )
 
 
 class _Zones:

@@ -57,9 +57,14 @@ class FarPeer:
 
     def start(self) -> None:
         self.ns.create()
-        self.root_if, _ = link(None, FAR_MAIN_ADDR, self.ns, FAR_PEER_ADDR)
-        self.sshd.start()
-        self.node.start(admin=(ADMIN_LOGIN, ADMIN_PASSWORD))
+        try:
+            self.root_if, _ = link(None, FAR_MAIN_ADDR, self.ns, FAR_PEER_ADDR)
+            self.sshd.start()
+            self.node.start(admin=(ADMIN_LOGIN, ADMIN_PASSWORD))
+        except Exception:
+            # Nothing else would: a namespace left holding FAR_MAIN_ADDR breaks the next run.
+            self.stop()
+            raise
 
     def set_link(self, up: bool) -> None:
         state = "up" if up else "down"
