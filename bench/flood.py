@@ -53,6 +53,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from bench.common import (
     TENANT,
     BenchError,
+    PySpy,
     Report,
     Section,
     command_line,
@@ -264,7 +265,11 @@ def bench(args: argparse.Namespace, lab: Lab) -> FloodResult:
                 go.set()
                 started = time.monotonic()
                 time.sleep(WARM_UP_S)
-                flood.add(probe(client, "flood", per_round, pid))
+                spy = PySpy(args.py_spy, f"flood-{round_}", {"main": pid})
+                try:
+                    flood.add(probe(client, "flood", per_round, pid))
+                finally:
+                    spy.stop()
                 go.clear()
                 crowd_s += time.monotonic() - started
                 time.sleep(DRAIN_S)
@@ -359,7 +364,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=None,
         help="PAMNODE_LOGIN_CHECKS of the node (its default: the CPUs less one)",
     )
-    report_options(parser)
+    report_options(parser, py_spy="the main node in each flood phase (raw)")
     args = parser.parse_args(argv)
     if min(args.rest, args.ssh) < 0 or args.rounds < 1 or args.samples < 20 * args.rounds:
         parser.error("--rest and --ssh must be at least 0, --samples at least 20 a round")
