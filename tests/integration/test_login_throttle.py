@@ -158,8 +158,9 @@ def test_an_administrator_is_answered_during_eighty_logins_at_once(world):
 
 
 def test_a_login_turned_away_is_answered_after_a_pause(node_factory):
-    """A refusal before the check is answered after the node's pause (1 s by default), so a
-    tool that never waits is slowed to a guess a second."""
+    """A refusal before the check is answered after the node's pause (about 1 s by default,
+    drawn between half and one and a half of it), so a tool that never waits is slowed to
+    about a guess a second."""
     node = node_factory("paused", env=COSTLY)
     admin = create_tenant(node, "corp")
     with node.client("corp", token=admin) as client:
@@ -172,4 +173,4 @@ def test_a_login_turned_away_is_answered_after_a_pause(node_factory):
         refused = anonymous.post("auth/login", json={"login": "rita", "password": PASSWORD})
         waited = time.monotonic() - started
     assert error_of(refused, 429)["code"] == "login_throttled"
-    assert waited >= 1.0, waited
+    assert waited >= 0.5, waited
