@@ -22,6 +22,7 @@ from pamnode.app.settings import Settings
 from pamnode.executors.fake import FakeExecutor
 from pamnode.http.app import create_app
 from pamnode.identity.tenants import init_base_admin
+from pamnode.lab.schema_template import copy_migrated_sqlite
 from tests.conftest import ADMIN_LOGIN, ADMIN_PASSWORD
 from tests.support.identity import PASSWORD
 
@@ -71,6 +72,9 @@ async def in_process_node(data: Path, **settings: Any) -> AsyncIterator[InProces
     settings.setdefault("target_allow_cidrs", ["127.0.0.0/8"])
     settings.setdefault("password_hash_profile", "light")
     node_settings = Settings(data_dir=data, node_name=NODE_NAME, **settings)
+    if not node_settings.database_url:
+        # The schema copied at head, as the lab's nodes do: not every migration again.
+        copy_migrated_sqlite(data / "pamnode.db")
     app = create_app(node_settings, executors={"ssh": executor, "winrm": executor})
     async with app.router.lifespan_context(app):
         async with app.state.node.database.begin() as db:

@@ -34,7 +34,7 @@ async def node(request, tmp_path):
     url = None
     if request.param == "postgresql":
         cluster = request.getfixturevalue("postgres_cluster")
-        url = cluster.create_database(cluster.unique_name("session_states"))
+        url = cluster.create_database(cluster.unique_name("session_states"), migrated=True)
     async with in_process_node(tmp_path, database_url=url) as started:
         yield started
 
