@@ -2,7 +2,7 @@
 `pamnode.proxy.names`) with a registered SSH key (identity/ssh_keys.py) or their pamnode
 password, then a second-factor code at a keyboard-interactive prompt when the user or the
 site needs one (identity/second_factor.py); each channel they open is carried to the asset by
-`pamnode.proxy.ssh_channel`.
+`listeners/ssh_channel.py`.
 
 Only sessions are served (shell, exec, the sftp subsystem, which scp uses too). Port
 forwarding, agent forwarding and X11 are refused: the proxy carries what it records, nothing
@@ -29,9 +29,10 @@ from pamnode.identity import second_factor, ssh_cas, ssh_keys
 from pamnode.identity.auth import SignedIn, check_password
 from pamnode.identity.grants import roles_of
 from pamnode.identity.principal import Principal
+from pamnode.listeners.ssh_channel import ProxiedChannel
 from pamnode.proxy.context import ProxyContext
 from pamnode.proxy.names import ProxyLogin, parse_proxy_login
-from pamnode.proxy.ssh_channel import MAX_PKTSIZE, WINDOW, ProxiedChannel
+from pamnode.proxy.ssh_carrier import MAX_PKTSIZE, WINDOW
 from pamnode.proxy.ssh_transport import SlicedFeed
 
 log = logging.getLogger("pamnode.proxy.ssh")

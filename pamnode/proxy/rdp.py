@@ -1,31 +1,25 @@
 """RDP pass-through: an RDP client's TCP stream carried to the asset's RDP port, straight or
-through the peer's HTTP proxy, on a one-time port of the main.
+through the peer's HTTP proxy (the RDP protocol of `proxy/carrying.py`).
 
-`open_rdp_proxy` opens the session (Channel RDPP) and a listener on a free port; the first
-connection from the address that asked for it, within ATTACH_WITHIN_S, is carried; the
-listener then closes. The bytes are not looked at (they are TLS between the client and the
-host): the session records bytes and duration, and no screen. The client logs in to the host
-itself; the vault's credential is not used (a gateway session injects it instead).
+The session (Channel RDPP) opens when the user asks for it (`open_rdp_session`); its client
+connects later to a one-time port of the main (`listeners/rdp_port.py`), and is then carried
+(`carry_rdp`). The bytes are not looked at (they are TLS between the client and the host): the
+session records bytes and duration, and no screen. The client logs in to the host itself;
+the vault's credential is not used (a gateway session injects it instead).
 """
 
-import asyncio
-import logging
 from dataclasses import dataclass
 
-from pamnode.audit.service import AuditScope
 from pamnode.audit.targets import allowed_destination
 from pamnode.core.errors import PamError
 from pamnode.core.streams import Connection, SpliceEnd, splice
 from pamnode.identity.principal import Principal
+from pamnode.proxy.carrying import Outcome, carry_session, end_unstarted
 from pamnode.proxy.context import ProxyContext
 from pamnode.proxy.opening import Opened, open_proxy_session, require_standing
-from pamnode.proxy.peer_watch import watch_peer
-from pamnode.proxy.route import Route, lost_peer, reach
-from pamnode.sessions import lifecycle, states
+from pamnode.proxy.route import Route, lost_peer
+from pamnode.sessions import states
 from pamnode.sessions.models import Channel
-from pamnode.sessions.states import End, SessionState
-
-log = logging.getLogger("pamnode.proxy.rdp")
 
 # How long the one-time port waits for the RDP client.
 ATTACH_WITHIN_S = 60.0
@@ -51,13 +45,12 @@ class RdpOffer:
         )
 
 
-async def open_rdp_proxy(
-    ctx: ProxyContext, principal: Principal, asset_ref: str, bind_host: str, advertised: str
-) -> RdpOffer:
+async def open_rdp_session(ctx: ProxyContext, principal: Principal, asset_ref: str) -> Opened:
+    """The opened session, or the PamError that says why not. A target this node would refuse
+    to connect to itself is said now rather than once a client attached (the route checks
+    again, and connects to the address it resolved then)."""
     opened = await open_proxy_session(ctx, principal, asset_ref, Channel.RDPP)
     if not opened.candidates:
-        # Said now rather than once a client attached (the route checks again, and connects
-        # to the address it resolved then).
         try:
             await allowed_destination(
                 ctx.destinations,
@@ -69,107 +62,65 @@ async def open_rdp_proxy(
                 session=opened.session_id,
             )
         except PamError as exc:
-            refused = End(SessionState.FAILED, error=exc.message, code=exc.code)
-            await lifecycle.ended(ctx.database, opened.scope, opened.session_id, refused)
+            await end_unstarted(ctx, opened, Outcome.failed(exc.message, code=exc.code))
             raise
-    arrived: asyncio.Future[Connection] = asyncio.get_running_loop().create_future()
-
-    async def accept(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        source = str((writer.get_extra_info("peername") or ("",))[0])
-        if arrived.done() or source != principal.source:
-            log.warning("rdp pass-through %s: turned away %s", opened.session_id, source)
-            writer.close()
-            return
-        arrived.set_result(Connection(reader, writer))
-
-    server = await asyncio.start_server(accept, bind_host, 0)
-    port = int(server.sockets[0].getsockname()[1])
-    # No pass-through may reach another (or itself): the destination policy refuses this port.
-    ctx.rdp_ports.add(port)
-    task = asyncio.create_task(_carry(ctx, principal, opened, server, port, arrived))
-    ctx.background.add(task)
-    task.add_done_callback(ctx.background.discard)
-    return RdpOffer(opened.session_id, opened.asset_name, advertised, port, ATTACH_WITHIN_S)
+    return opened
 
 
-async def _carry(
-    ctx: ProxyContext,
-    principal: Principal,
-    opened: Opened,
-    server: asyncio.Server,
-    port: int,
-    arrived: "asyncio.Future[Connection]",
+async def unattached(ctx: ProxyContext, opened: Opened) -> None:
+    """No client came to the one-time port in time."""
+    outcome = Outcome.failed(
+        f"no RDP client connected within {ATTACH_WITHIN_S:g} s", code="session_unattached"
+    )
+    await end_unstarted(ctx, opened, outcome)
+
+
+async def carry_rdp(
+    ctx: ProxyContext, principal: Principal, opened: Opened, client: Connection
 ) -> None:
-    scope = principal.audit_scope
-    sid = opened.session_id
-    try:
-        client = await asyncio.wait_for(arrived, ATTACH_WITHIN_S)
-    except TimeoutError:
-        unattached = End(
-            SessionState.FAILED,
-            error=f"no RDP client connected within {ATTACH_WITHIN_S:g} s",
-            code="session_unattached",
-        )
-        await lifecycle.ended(ctx.database, scope, sid, unattached)
-        return
-    finally:
-        server.close()
-        ctx.rdp_ports.discard(port)
+    """Carry the client that came to the session's port, to the end of the session."""
     async with ctx.database.begin() as db:
-        claimed = await states.claim(db, sid, ctx.node_name)
+        claimed = await states.claim(db, opened.session_id, ctx.node_name)
     if not claimed:
         # Terminated while it waited for its client.
         await client.close()
         return
     try:
+        # The port was asked for a while ago: its user is read again.
         await require_standing(ctx, principal, opened)
-        route = await reach(
-            ctx,
-            sid,
-            opened.host,
-            opened.port,
-            opened.candidates,
-            opened.here_signature,
-            opened.scope,
-        )
     except PamError as exc:
         await client.close()
-        failed = End(SessionState.FAILED, error=exc.message, code=exc.code)
-        await lifecycle.ended(ctx.database, scope, sid, failed)
+        await end_unstarted(ctx, opened, Outcome.failed(exc.message, code=exc.code))
         return
-    # Known before the start is: a terminate that finds the session active finds it.
-    ctx.live[sid] = route.connection
-    if not await lifecycle.started(
-        ctx.database, scope, sid, route.via, route.peer_node, route.node_signature
-    ):
-        # Terminated while the route was reached.
-        ctx.live.pop(sid, None)
-        await client.close()
-        await route.connection.close()
-        return
-    ended = SpliceEnd.A_ENDED
-    peer_watch = asyncio.create_task(watch_peer(ctx, route))
-    try:
-        ended = await splice(client, route.connection, idle_timeout_s=ctx.idle_timeout_s)
-    finally:
-        peer_watch.cancel()
-        ctx.live.pop(sid, None)
-        await asyncio.shield(_end(ctx, scope, sid, route, ended))
+    await carry_session(ctx, opened, _RdpCarrier(ctx, client))
 
 
-async def _end(
-    ctx: ProxyContext, scope: AuditScope, sid: str, route: Route, ended: SpliceEnd
-) -> None:
-    state, error, code = SessionState.COMPLETED, "", ""
-    if ended is SpliceEnd.IDLE:
-        error, code = f"ended after {ctx.idle_timeout_s:g} s without traffic", "idle_timeout"
-    elif ended is SpliceEnd.B_ENDED and (lost := route.lost or await lost_peer(ctx, route)):
-        state, error, code = SessionState.FAILED, lost, "peer_lost"
-    how = End(
-        state,
-        error=error,
-        code=code,
-        bytes_in=route.connection.bytes_in,
-        bytes_out=route.connection.bytes_out,
-    )
-    await lifecycle.ended(ctx.database, scope, sid, how)
+class _RdpCarrier:
+    """The client's stream spliced to the route as it is (the route is the target's side)."""
+
+    def __init__(self, ctx: ProxyContext, client: Connection) -> None:
+        self.ctx = ctx
+        self.client = client
+        self._route: Connection | None = None
+
+    async def connect(self, opened: Opened, route: Route) -> None:
+        self._route = route.connection
+
+    async def carry(self, route: Route) -> Outcome:
+        ended = await splice(self.client, route.connection, idle_timeout_s=self.ctx.idle_timeout_s)
+        if ended is SpliceEnd.IDLE:
+            return Outcome(
+                error=f"ended after {self.ctx.idle_timeout_s:g} s without traffic",
+                code="idle_timeout",
+            )
+        if ended is SpliceEnd.B_ENDED and (lost := route.lost or await lost_peer(self.ctx, route)):
+            return Outcome.failed(lost, code="peer_lost")
+        return Outcome()
+
+    async def close(self) -> None:
+        await self.client.close()
+        if self._route is not None:
+            await self._route.close()
+
+    def recordings(self) -> list[str]:
+        return []

@@ -14,7 +14,7 @@ ROOT = Path(pamnode.__file__).parent
 ROOMS = ("listeners", "lab")
 # The RDP pass-through opens a one-time port per session inside its use case; it moves to
 # listeners/ with the proxy-session use case that SSH channels and RDP are to share.
-WAITING = {"proxy/rdp.py"}
+WAITING: set[str] = set()
 SERVER_CALLS = {"start_server", "create_server", "start_unix_server"}
 
 

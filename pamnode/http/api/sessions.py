@@ -11,7 +11,8 @@ from pamnode.http.deps import DB, Caller, NodeDep
 from pamnode.http.downloads import archive_response, recording_response
 from pamnode.http.paging import Limit, Offset
 from pamnode.identity.principal import Principal
-from pamnode.proxy.rdp import RdpOffer, open_rdp_proxy
+from pamnode.listeners.rdp_port import open_rdp_proxy
+from pamnode.proxy.rdp import RdpOffer
 from pamnode.sessions import export as session_exports
 from pamnode.sessions import report, search
 from pamnode.sessions.opening import open_session
