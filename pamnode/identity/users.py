@@ -13,6 +13,7 @@ from pamnode.identity.models import Tenant, User
 from pamnode.identity.passwords import hash_password
 from pamnode.identity.principal import Principal
 from pamnode.identity.roles import Permission
+from pamnode.identity.schemas import UserIn, UserPatch
 
 LOGIN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$")
 MIN_PASSWORD = 8
@@ -63,10 +64,10 @@ async def add_user(
     return user
 
 
-async def create_user(db: AsyncSession, principal: Principal, **fields: object) -> User:
+async def create_user(db: AsyncSession, principal: Principal, body: UserIn) -> User:
     principal.require(Permission.USERS_WRITE)
     await require_user_admin(db, principal)
-    user = await add_user(db, principal.tenant, **fields)  # type: ignore[arg-type]
+    user = await add_user(db, principal.tenant, **body.model_dump())
     record(db, principal.audit_scope, AuditAction.USER_CREATE, user.login, locked=user.locked)
     return user
 
@@ -93,21 +94,20 @@ async def read_user(db: AsyncSession, principal: Principal, login: str) -> User:
     return await get_user(db, principal.tenant, login)
 
 
-async def update_user(
-    db: AsyncSession, principal: Principal, login: str, changes: dict[str, object]
-) -> User:
+async def update_user(db: AsyncSession, principal: Principal, login: str, patch: UserPatch) -> User:
+    """Change the fields the patch sets (a new password is hashed, never kept)."""
     principal.require(Permission.USERS_WRITE)
     await require_user_admin(db, principal)
     user = await get_user(db, principal.tenant, login)
     await require_over(db, principal, user, "change")
-    password = changes.pop("password", None)
+    changes = patch.model_dump(exclude_unset=True, exclude={"password"})
+    password = patch.password
     if password is not None and user.directory_id is not None:
         raise InvalidInput(
             f"'{user.login}' is a directory user: its password is its directory's",
             code="directory_user_password",
         )
     if password is not None:
-        assert isinstance(password, str)
         _check_password(password)
         user.password_hash = await hash_password(password)
     for field, value in changes.items():

@@ -116,7 +116,7 @@ async def update_site_settings(body: SiteSettingsPatch, caller: Caller, db: DB) 
 
 @router.post("/users", status_code=status.HTTP_201_CREATED, tags=["users"])
 async def create_user(body: UserIn, caller: Caller, db: DB) -> UserOut:
-    return UserOut.model_validate(await users.create_user(db, caller, **body.model_dump()))
+    return UserOut.model_validate(await users.create_user(db, caller, body))
 
 
 @router.get("/users", tags=["users"])
@@ -131,8 +131,7 @@ async def read_user(login: str, caller: Caller, db: DB) -> UserOut:
 
 @router.patch("/users/{login}", tags=["users"])
 async def update_user(login: str, body: UserPatch, caller: Caller, db: DB) -> UserOut:
-    changes = body.model_dump(exclude_unset=True)
-    return UserOut.model_validate(await users.update_user(db, caller, login, changes))
+    return UserOut.model_validate(await users.update_user(db, caller, login, body))
 
 
 @router.delete("/users/{login}", status_code=status.HTTP_204_NO_CONTENT, tags=["users"])

@@ -120,7 +120,7 @@ async def add_user(request: Request, caller: Caller, db: DB) -> Response:
     expect_form(request, "identity/_user_form.html", data)
     fields = ("login", "first_name", "last_name", "mail", "password")
     body = validated(UserIn, {**{k: data.get(k, "") for k in fields}, "locked": False})
-    await users.create_user(db, caller, **body.model_dump())
+    await users.create_user(db, caller, body)
     return redirect(request, f"{site_base(request)}/users")
 
 
@@ -155,7 +155,7 @@ async def edit_user(request: Request, login: str, caller: Caller, db: DB) -> Res
     # An empty password field keeps the password: it is never shown, only replaced.
     password = {"password": data["password"]} if data.get("password") else {}
     body = validated(UserPatch, {**fields, **password, "locked": not checked(data, "enabled")})
-    user = await users.update_user(db, caller, login, body.model_dump(exclude_unset=True))
+    user = await users.update_user(db, caller, login, body)
     if context["role_choices"] is not None:
         wanted = {role for role, _ in ROLE_CHOICES if checked(data, f"role-{role}")}
         await grants.set_roles(db, caller, user, wanted)
