@@ -22,6 +22,9 @@ from tests.support.postgres import PostgresCluster
 if TYPE_CHECKING:
     from pamnode.lab.inprocess_node import InProcessNode
 
+# Honours PAMNODE_TEST_SHARD (scripts/test.sh runs the suite in shards); inert without it.
+pytest_plugins = ["tests.support.shards"]
+
 ADMIN_LOGIN = "admin"
 ADMIN_PASSWORD = "Admin-Passw0rd!"
 
