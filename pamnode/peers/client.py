@@ -1,6 +1,7 @@
 """The main node's client for the peer protocol: pinned TLS, the peer's token, clear failures."""
 
 import asyncio
+import logging
 import ssl
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -34,6 +35,8 @@ _TLS_CODES = {"tls_failed", "tls_pin_mismatch"}
 
 # What the peer's own refusal codes mean for the main node's administrator.
 _TENANT_SITE = {"token_wrong_tenant", "token_wrong_site", "site_not_found"}
+
+log = logging.getLogger("pamnode.peers")
 
 
 @dataclass(frozen=True)
@@ -110,8 +113,13 @@ def refusal(response: httpx.Response) -> PeerFailure:
 
 
 # Every running job may hold a request to its peer (a long-poll); the default pool keeps only
-# 20 idle connections, so at 50 jobs most requests would open a new TLS connection.
-LIMITS = httpx.Limits(max_connections=None, max_keepalive_connections=200)
+# 20 idle connections, so at 50 jobs most requests would open a new TLS connection. An idle
+# connection is let go before the peer's server lets it go (uvicorn: 5 s), not at the same
+# moment, when a request could leave on a connection the peer is closing.
+LIMITS = httpx.Limits(max_connections=None, max_keepalive_connections=200, keepalive_expiry=4.0)
+# What httpcore says when a kept-alive connection turns out closed under the request (the peer
+# closed it while the network between was down, so its FIN never came).
+STALE_CONNECTION = "Server disconnected without sending a response"
 
 
 class CheckedTcp(httpcore.AsyncNetworkBackend):
@@ -259,14 +267,7 @@ class PeerClients:
         )
         url = endpoint.url.rstrip("/") + "/api/" + path.lstrip("/")
         try:
-            response = await client.request(
-                method,
-                url,
-                json=json,
-                timeout=request_timeout,
-                # The peer logs it with the request: one id in both nodes' logs.
-                headers={HEADER: outgoing_request_id()},
-            )
+            response = await _sent(client, method, url, json, request_timeout)
         except httpx.TimeoutException as exc:
             self._metrics.peer_request(endpoint.url, "timeout")
             raise PeerFailure(
@@ -292,6 +293,26 @@ class PeerClients:
         for client in self._clients.values():
             await client.aclose()
         self._clients.clear()
+
+
+async def _sent(
+    client: httpx.AsyncClient, method: str, url: str, json: object, timeout: httpx.Timeout
+) -> httpx.Response:
+    """The request, sent once more on a new connection when the kept-alive one it left on was
+    closed under it (the peer never read it)."""
+
+    async def send() -> httpx.Response:
+        # The peer logs the id with the request: one id in both nodes' logs.
+        headers = {HEADER: outgoing_request_id()}
+        return await client.request(method, url, json=json, timeout=timeout, headers=headers)
+
+    try:
+        return await send()
+    except httpx.RemoteProtocolError as exc:
+        if STALE_CONNECTION not in str(exc):
+            raise
+        log.info("%s %s: its kept-alive connection was closed; sending it again", method, url)
+    return await send()
 
 
 async def _transport_failure(
