@@ -17,7 +17,7 @@ fi
 
 # One pytest process when asked (PAMNODE_TEST_SHARDS=1), or when this is already one shard;
 # exec so pytest's exit code (1 failed, 5 nothing collected, ...) is ours.
-shards="${PAMNODE_TEST_SHARDS:-2}"
+shards="${PAMNODE_TEST_SHARDS:-3}"
 if [[ "$shards" -le 1 || -n "${PAMNODE_TEST_SHARD:-}" ]]; then
     exec .venv/bin/python -m pytest "$@"
 fi
