@@ -37,7 +37,11 @@ WEIGHTS = Path(__file__).with_name("shard_weights.json")
 DEFAULT_WEIGHT_S = 5.0
 # Modules that set up network namespaces with fixed addresses: one shard holds them all.
 NAMESPACES = (
-    "tests/e2e/",
+    "tests/e2e/test_demo.py",
+    "tests/e2e/test_isolated_datacenter.py",
+    "tests/e2e/test_isolated_proxy.py",
+    "tests/e2e/test_isolated_sessions.py",
+    "tests/e2e/test_peer_link_isolated.py",
     "tests/integration/test_fault_matrix.py",
     "tests/integration/test_lab_netns.py",
     "tests/integration/test_executors_ssh.py",
