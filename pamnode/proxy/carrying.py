@@ -13,6 +13,7 @@ and records the channel; `proxy/rdp.py` splices the client's bytes as they are.
 """
 
 import asyncio
+import logging
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -23,6 +24,8 @@ from pamnode.proxy.peer_watch import watch_peer
 from pamnode.proxy.route import Route, reach
 from pamnode.sessions import lifecycle
 from pamnode.sessions.states import End, SessionState
+
+log = logging.getLogger("pamnode.proxy")
 
 
 @dataclass(frozen=True)
@@ -79,6 +82,10 @@ async def carry_session(ctx: ProxyContext, opened: Opened, carrier: Carrier) -> 
         outcome = Outcome.failed(exc.message, code=exc.code)
     except asyncio.CancelledError:
         outcome = Outcome(error="the client went away")
+    except Exception:
+        # A fault of this node's, not of the route or the host: its row does not say completed.
+        log.exception("proxy session %s broke", opened.session_id)
+        outcome = Outcome.failed("the session broke inside pamnode", code="internal_error")
     finally:
         await carrier.close()
         how = End(
