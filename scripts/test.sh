@@ -45,7 +45,11 @@ done
 result=5
 for ((i = 1; i <= shards; i++)); do
     echo "==================== shard $i/$shards (exit ${codes[$((i - 1))]}) ===================="
-    cat "$logs/shard-$i.log"
+    if [[ "${codes[$((i - 1))]}" == 5 ]]; then
+        echo "(none of the selected modules fell to this shard)"
+    else
+        cat "$logs/shard-$i.log"
+    fi
     case "${codes[$((i - 1))]}" in
         0) [[ "$result" == 5 ]] && result=0 ;;
         # A shard the selection left nothing to run is not a failure of the others'.
