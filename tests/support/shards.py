@@ -14,12 +14,14 @@ What keeps them apart:
   scripts/test.sh), so a port one shard was just given is never the other's;
 - each shard starts its own PostgreSQL cluster, zygote and browser (session fixtures).
 
-Modules are balanced by their time in a recorded run (`shard_weights.json`: seconds per
-module; a module not in it counts DEFAULT_WEIGHT_S). After the suite changed much, record it
-again from a JUnit report of a whole run:
+Modules are balanced by their time in recorded runs (`shard_weights.json`: seconds per
+module; a module not in it counts DEFAULT_WEIGHT_S). A module's time varies by 10-20 % from
+run to run, so the weights are the sum over two whole runs. After the suite changed much,
+record them again from the JUnit reports of two runs:
 
-    bash scripts/test.sh --junitxml=/tmp/suite.xml   # one file per shard: /tmp/suite.xml.1 ...
-    .venv/bin/python -m tests.support.shards /tmp/suite.xml.*
+    bash scripts/test.sh --junitxml=/tmp/a.xml   # one file per shard: /tmp/a.xml.1 ...
+    bash scripts/test.sh --junitxml=/tmp/b.xml
+    .venv/bin/python -m tests.support.shards /tmp/a.xml.* /tmp/b.xml.*
 """
 
 from __future__ import annotations
