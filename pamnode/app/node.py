@@ -38,7 +38,6 @@ from pamnode.link.hub import LinkHub
 from pamnode.link.uplink import Listeners, Uplinks
 from pamnode.link.wire import MainAddress
 from pamnode.peers.client import PeerClients
-from pamnode.peers.links import API, GATEWAY, HTTP_PROXY
 from pamnode.peers.trust import describe
 from pamnode.proxy.context import ProxyContext
 from pamnode.proxy.grants import grant_book
@@ -248,13 +247,6 @@ def _reachable(host: str, port: int) -> tuple[str, int]:
 
 
 def _own_listeners(settings: Settings) -> Listeners:
-    """The listeners a main may reach through this peer's link: the API, and the gateway
-    front and HTTP proxy when they listen."""
-    by_name = {API: _reachable(settings.host, settings.port)}
-    if settings.gateway_port is not None:
-        by_name[GATEWAY] = _reachable(settings.gateway_host or settings.host, settings.gateway_port)
-    if settings.http_proxy_port is not None:
-        by_name[HTTP_PROXY] = _reachable(
-            settings.http_proxy_host or settings.host, settings.http_proxy_port
-        )
-    return Listeners(by_name)
+    """The listeners a main may reach through this peer's link: the API here, the gateway
+    front and HTTP proxy once they start (`listeners/serve.py`)."""
+    return Listeners(_reachable(settings.host, settings.port))

@@ -1,15 +1,60 @@
 """Two asyncio connections spliced together: bytes carried both ways, untouched and counted,
 until either side closes. The gateway front (after guacd's handshake) and the HTTP proxy
-(after CONNECT) end in this."""
+(after CONNECT) end in this. And TLS begun on a transport that is open already."""
 
 import asyncio
 import contextlib
+import ssl
+from asyncio import sslproto
 from dataclasses import dataclass
 from enum import Enum
 
 # As much as one read may take: bulk transfers (a file through the HTTP proxy) move in few,
 # large steps; a reader returns what it has at once, so small messages do not wait.
 READ_BYTES = 256 * 1024
+
+# An asyncio connection's two ends.
+Pair = tuple[asyncio.StreamReader, asyncio.StreamWriter]
+TLS_HANDSHAKE_TIMEOUT_S = 10
+
+
+async def tls_over(
+    transport: asyncio.BaseTransport,
+    context: ssl.SSLContext,
+    *,
+    server_side: bool = False,
+    server_hostname: str | None = None,
+    limit: int = 2**16,
+) -> Pair:
+    """TLS on a transport that is open already (a stream of a peer's link), as a reader and
+    writer once the handshake is done; the transport is closed if it fails.
+
+    asyncio's own TLS layer is used directly: the node runs on uvloop, whose `start_tls`
+    takes only uvloop's own transports."""
+    loop = asyncio.get_running_loop()
+    connected: asyncio.Future[Pair] = loop.create_future()
+
+    def made(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        connected.set_result((reader, writer))
+
+    handshake: asyncio.Future[None] = loop.create_future()
+    tls = sslproto.SSLProtocol(
+        loop,
+        asyncio.StreamReaderProtocol(asyncio.StreamReader(limit=limit, loop=loop), made),
+        context,
+        handshake,
+        server_side=server_side,
+        server_hostname=server_hostname,
+        ssl_handshake_timeout=TLS_HANDSHAKE_TIMEOUT_S,
+    )
+    transport.set_protocol(tls)
+    tls.connection_made(transport)
+    try:
+        await handshake
+    except BaseException:
+        transport.close()
+        raise
+    return await connected
 
 
 @dataclass

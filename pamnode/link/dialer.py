@@ -14,13 +14,14 @@ from websockets.exceptions import ConnectionClosed
 
 from pamnode.core.errors import PeerFailure
 from pamnode.core.hostports import authority
+from pamnode.link.stream import MAX_DATA
 from pamnode.peers.addresses import PeerSiteUrl
 from pamnode.peers.trust import connection_error
 
 CONNECT_TIMEOUT_S = 10.0
 _HEAD_LIMIT = 8192
-# The largest message of the link: a frame of `mux.MAX_DATA` and its header.
-MAX_MESSAGE = 64 * 1024
+# The largest message of the link: a DATA frame and its header.
+MAX_MESSAGE = MAX_DATA + 1024
 
 
 def proxy_for(host: str, port: int) -> str | None:

@@ -5,14 +5,13 @@ A link lives in the main it reached; another main on the same database does not 
 answers `link_down` for that peer (docs/peers.md).
 """
 
-import asyncio
-import socket
 from dataclasses import dataclass
 from datetime import datetime
 
 from pamnode.core.errors import PeerFailure
 from pamnode.db.base import utcnow
 from pamnode.link.mux import Mux
+from pamnode.link.stream import StreamTransport
 
 
 @dataclass
@@ -86,18 +85,10 @@ class LinkHub:
         held = self._held.get(peer_id)
         return held.status if held is not None else None
 
-    async def socket(self, peer_id: str, listener: str) -> socket.socket:
+    async def open(self, peer_id: str, listener: str) -> StreamTransport:
         held = self._held.get(peer_id)
         if held is None:
             raise PeerFailure(
                 "the peer dials this main and has no link to it now", code="link_down"
             )
-        ours, theirs = socket.socketpair()
-        try:
-            reader, writer = await asyncio.open_connection(sock=ours)
-            await held.mux.open(listener, reader, writer)
-        except BaseException:
-            ours.close()
-            theirs.close()
-            raise
-        return theirs
+        return await held.mux.open(listener)

@@ -2,9 +2,10 @@
 administrator was shown there, a new key pair presented once with the one-time code, the
 private key sealed by the vault — and the links that enrolment keeps (`uplink.py`)."""
 
+import asyncio
 import logging
 import re
-import socket
+import ssl
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -13,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from pamnode.audit.actions import AuditAction
 from pamnode.audit.service import record
 from pamnode.core.errors import Conflict, InvalidInput, NotFound
+from pamnode.core.streams import Pair
 from pamnode.crypto.cipher import VaultError, open_sealed, seal
 from pamnode.crypto.keyring import KeyRing, KeyRingError
 from pamnode.db.base import new_id
@@ -69,8 +71,11 @@ async def enrol(
     main = parse_site_url(main_url, "main URL", code="invalid_main_url")
     wanted = _fingerprint(main_fingerprint)
 
-    async def to_main() -> socket.socket:
-        return await open_socket(main.host, main.port)
+    async def to_main(context: ssl.SSLContext, server_hostname: str) -> Pair:
+        sock = await open_socket(main.host, main.port)
+        return await asyncio.open_connection(
+            sock=sock, ssl=context, server_hostname=server_hostname
+        )
 
     facts = describe(await fetch_leaf(main.host, main.port, to_main))
     if facts.sha256 != wanted:

@@ -19,12 +19,15 @@ from datetime import datetime
 from pydantic import ValidationError
 
 from pamnode.core.errors import Conflict, InvalidInput, PamError, PeerFailure
+from pamnode.core.streams import Connection, SpliceEnd, splice
 from pamnode.db.base import utcnow
 from pamnode.link import keys
 from pamnode.link.dialer import WebSocketChannel, open_link
-from pamnode.link.mux import Mux, Pair
+from pamnode.link.mux import Mux
+from pamnode.link.stream import StreamTransport, stream_pair
 from pamnode.link.wire import Answer, Challenge, Hello, MainAddress, Verdict
 from pamnode.peers.addresses import PeerSiteUrl, parse_site_url
+from pamnode.peers.links import API
 from pamnode.peers.trust import pinned_context
 
 log = logging.getLogger("pamnode.link")
@@ -40,24 +43,44 @@ def backoff_delay(failures: int, cap_s: float, rng: random.Random) -> float:
     return rng.uniform(0, min(cap_s, BACKOFF_BASE_S * 2 ** min(failures, 30)))
 
 
-@dataclass(frozen=True)
+# Serves a stream of the link in this process (a TLS listener's `take`).
+Take = Callable[[asyncio.Transport], None]
+
+
+@dataclass
 class Listeners:
-    """This node's own listeners a main may reach through the link, by name: host:port."""
+    """This node's own listeners a main may reach through the link, by name: its API at the
+    address it listens on, and the TLS listeners that serve streams in-process once they
+    start (`serve_here`). A stream to any other name is refused."""
 
-    by_name: dict[str, tuple[str, int]]
+    api: tuple[str, int]
+    _here: dict[str, Take] = field(default_factory=dict)
+    # Streams to the API, each spliced to a connection to it.
+    _bridges: set[asyncio.Task[SpliceEnd]] = field(default_factory=set)
 
-    async def open(self, name: str) -> Pair:
-        address = self.by_name.get(name)
-        if address is None:
+    def serve_here(self, name: str, take: Take) -> None:
+        self._here[name] = take
+
+    async def open(self, name: str, stream: StreamTransport) -> None:
+        take = self._here.get(name)
+        if take is not None:
+            take(stream)
+            return
+        if name != API:
             raise PeerFailure(
                 f"this peer has no listener '{name[:40]}'", code="link_stream_refused"
             )
         try:
-            return await asyncio.open_connection(*address)
+            reader, writer = await asyncio.open_connection(*self.api)
         except OSError as exc:
             raise PeerFailure(
                 f"this peer's {name} does not answer: {exc}", code="link_stream_refused"
             ) from exc
+        bridge = asyncio.create_task(
+            splice(Connection(*stream_pair(stream)), Connection(reader, writer))
+        )
+        self._bridges.add(bridge)
+        bridge.add_done_callback(self._bridges.discard)
 
 
 @dataclass(frozen=True)
@@ -226,7 +249,9 @@ class Uplinks:
         def heard(round_trip_s: float) -> None:
             state.round_trip_ms = round(round_trip_s * 1000, 1)
 
-        mux = Mux(channel, accept=self.listeners.open, on_heartbeat=heard)
+        # What this node's listeners see as the source of the main's streams: the main.
+        source = {"peername": (target.main.host, target.main.port)}
+        mux = Mux(channel, accept=self.listeners.open, on_heartbeat=heard, extra=source)
         state.connected_since, state.last_error = utcnow(), ""
         log.info("linked to %s", target.main.base)
         try:

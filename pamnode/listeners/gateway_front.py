@@ -18,6 +18,7 @@ import ssl
 from pamnode.audit.service import AuditScope
 from pamnode.core.errors import PamError
 from pamnode.core.streams import READ_BYTES
+from pamnode.listeners.tls_server import TlsServer
 from pamnode.sessions import lifecycle, recordings
 from pamnode.sessions.context import Joinable, SessionContext
 from pamnode.sessions.guacamole.handshake import (
@@ -44,13 +45,10 @@ HANDSHAKE_TIMEOUT_S = 30.0
 class GatewayFront:
     def __init__(self, ctx: SessionContext, tls: ssl.SSLContext) -> None:
         self.ctx = ctx
-        self.tls = tls
-        self._server: asyncio.Server | None = None
+        self.server = TlsServer(self._serve, tls)
 
     async def start(self, host: str, port: int, advertised: str) -> None:
-        self._server = await asyncio.start_server(
-            self._serve, host, port, ssl=self.tls, ssl_handshake_timeout=10
-        )
+        await self.server.start(host, port)
         self.ctx.gateway_address = advertised
 
     def announce(self) -> str:
@@ -60,10 +58,7 @@ class GatewayFront:
         )
 
     async def close(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
-            self._server = None
+        await self.server.close()
         self.ctx.gateway_address = None
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

@@ -20,6 +20,7 @@ from pamnode.core.errors import Forbidden, InvalidInput, PamError, Unauthenticat
 from pamnode.core.streams import Connection, splice
 from pamnode.identity.auth import authenticate, bearer_value
 from pamnode.identity.principal import Principal
+from pamnode.listeners.tls_server import TlsServer
 from pamnode.peers.serving import require_peer_caller
 from pamnode.proxy.context import ProxyContext
 from pamnode.proxy.grants import ProxyGrant
@@ -61,13 +62,10 @@ def _authority(target: str) -> tuple[str, int]:
 class HttpProxy:
     def __init__(self, ctx: ProxyContext, tls: ssl.SSLContext) -> None:
         self.ctx = ctx
-        self.tls = tls
-        self._server: asyncio.Server | None = None
+        self.server = TlsServer(self._serve, tls, limit=HEAD_LIMIT_BYTES)
 
     async def start(self, host: str, port: int, advertised: str) -> None:
-        self._server = await asyncio.start_server(
-            self._serve, host, port, ssl=self.tls, ssl_handshake_timeout=10, limit=HEAD_LIMIT_BYTES
-        )
+        await self.server.start(host, port)
         self.ctx.address = advertised
 
     def announce(self) -> str:
@@ -77,10 +75,7 @@ class HttpProxy:
         )
 
     async def close(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
-            self._server = None
+        await self.server.close()
         self.ctx.address = None
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

@@ -9,6 +9,7 @@ from pamnode.link.main_link import keep_enrolled
 from pamnode.listeners.gateway_front import GatewayFront
 from pamnode.listeners.http_proxy import HttpProxy
 from pamnode.listeners.ssh_proxy import SshProxy
+from pamnode.peers.links import GATEWAY, HTTP_PROXY
 
 
 async def serve_listeners(node: Node) -> None:
@@ -39,8 +40,10 @@ async def serve_listeners(node: Node) -> None:
         front = GatewayFront(node.remote_sessions, tls)
         await front.start(host, settings.gateway_port, f"{host}:{settings.gateway_port}")
         node.listeners.append(front)
+        node.uplinks.listeners.serve_here(GATEWAY, front.server.take)
     if settings.http_proxy_port is not None:
         host = settings.http_proxy_host or settings.host
         http_proxy = HttpProxy(node.proxy, tls)
         await http_proxy.start(host, settings.http_proxy_port, f"{host}:{settings.http_proxy_port}")
         node.listeners.append(http_proxy)
+        node.uplinks.listeners.serve_here(HTTP_PROXY, http_proxy.server.take)

@@ -1,16 +1,14 @@
 """Reaching a peer that dials the main: its streams, as the dial's clients use them.
 
 A peer in `peer_dials` mode keeps one link to the main (pamnode/link/); `Links` opens a
-stream on it to one of the peer's listeners and hands back the application end of a socket
-pair: an in-process connection, so no listener on the main's machine exists that another
-local user could abuse. The TLS of the existing clients runs inside it unchanged (pins,
-Service token): `open_tcp` for the gateway front and the HTTP proxy, `LinkBackend` under the
-peer protocol's httpx clients.
+stream on it to one of the peer's listeners, an asyncio transport in this process (no
+listener on the main's machine exists that another local user could abuse, and no socket
+stands between the TLS and the link). The TLS of the existing clients begins on it unchanged
+(pins, Service token): `peers/trust.open_pinned` for the gateway front and the HTTP proxy,
+`LinkBackend` under the peer protocol's httpx clients.
 """
 
 import asyncio
-import select
-import socket
 import ssl
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
@@ -18,13 +16,15 @@ from typing import Any, Protocol
 import httpcore
 import httpx
 
+from pamnode.core.streams import Pair, tls_over
+
 # The listeners a main may open a stream to, by name; the peer refuses any other.
 API, GATEWAY, HTTP_PROXY = "api", "gateway", "http-proxy"
 
 
 class Links(Protocol):
-    async def socket(self, peer_id: str, listener: str) -> socket.socket:
-        """A connection to `listener` of the peer whose link this main holds; PeerFailure
+    async def open(self, peer_id: str, listener: str) -> asyncio.Transport:
+        """A stream to `listener` of the peer whose link this main holds; PeerFailure
         (`link_down`) when it holds none."""
 
     def epoch(self, peer_id: str) -> int | None:
@@ -43,14 +43,17 @@ def link_dropped(links: Links, peer_id: str | None, epoch: int | None) -> str:
     return f"the peer's link to this main dropped ({links.lost(peer_id)})"
 
 
-Opener = Callable[[], Awaitable[socket.socket]]
+# TLS (this context, this server name) on a connection opened otherwise than to an address of
+# anyone's choosing: a stream of a peer's link, a peer's way out to its main.
+Opener = Callable[[ssl.SSLContext, str], Awaitable[Pair]]
 
 
 def opener(links: Links, peer_id: str, listener: str) -> Opener:
-    async def open_socket() -> socket.socket:
-        return await links.socket(peer_id, listener)
+    async def open_tls(context: ssl.SSLContext, server_hostname: str) -> Pair:
+        stream = await links.open(peer_id, listener)
+        return await tls_over(stream, context, server_hostname=server_hostname)
 
-    return open_socket
+    return open_tls
 
 
 class _Stream(httpcore.AsyncNetworkStream):
@@ -77,6 +80,29 @@ class _Stream(httpcore.AsyncNetworkStream):
     async def aclose(self) -> None:
         self._writer.close()
 
+    def get_extra_info(self, info: str) -> Any:
+        if info == "is_readable":
+            # An idle keep-alive connection that is readable was closed by the other side.
+            return self._reader.at_eof() or self._writer.is_closing()
+        return self._writer.get_extra_info(info)
+
+
+class _NotYetTls(httpcore.AsyncNetworkStream):
+    """A connection of the link before httpcore begins its TLS, which it always does first:
+    the TLS is begun by the opener, on the stream itself."""
+
+    def __init__(self, open_tls: Opener) -> None:
+        self._open_tls = open_tls
+
+    async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        raise httpcore.ReadError("a stream of the link carries TLS only")
+
+    async def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        raise httpcore.WriteError("a stream of the link carries TLS only")
+
+    async def aclose(self) -> None:
+        pass
+
     async def start_tls(
         self,
         ssl_context: ssl.SSLContext,
@@ -84,28 +110,21 @@ class _Stream(httpcore.AsyncNetworkStream):
         timeout: float | None = None,
     ) -> httpcore.AsyncNetworkStream:
         try:
-            await asyncio.wait_for(
-                self._writer.start_tls(ssl_context, server_hostname=server_hostname), timeout
+            pair = await asyncio.wait_for(
+                self._open_tls(ssl_context, server_hostname or ""), timeout
             )
         except TimeoutError as exc:
             raise httpcore.ConnectTimeout(str(exc)) from exc
         except (OSError, ssl.SSLError) as exc:
             raise httpcore.ConnectError(str(exc)) from exc
-        return self
-
-    def get_extra_info(self, info: str) -> Any:
-        if info == "is_readable":
-            # An idle keep-alive connection that is readable was closed by the other side.
-            sock = self._writer.get_extra_info("socket")
-            return bool(sock is not None and select.select([sock], [], [], 0)[0])
-        return self._writer.get_extra_info(info)
+        return _Stream(*pair)
 
 
 class LinkBackend(httpcore.AsyncNetworkBackend):
     """httpcore's connections opened as streams on the peer's link instead of by TCP."""
 
-    def __init__(self, open_socket: Opener) -> None:
-        self._open_socket = open_socket
+    def __init__(self, open_tls: Opener) -> None:
+        self._open_tls = open_tls
 
     async def connect_tcp(
         self,
@@ -115,8 +134,7 @@ class LinkBackend(httpcore.AsyncNetworkBackend):
         local_address: str | None = None,
         socket_options: Any = None,
     ) -> httpcore.AsyncNetworkStream:
-        reader, writer = await asyncio.open_connection(sock=await self._open_socket())
-        return _Stream(reader, writer)
+        return _NotYetTls(self._open_tls)
 
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(seconds)

@@ -89,9 +89,7 @@ async def _open_tls(
 
     async def connect() -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         if not isinstance(reach, DestinationPolicy):
-            return await asyncio.open_connection(
-                sock=await reach(), ssl=context, server_hostname=host
-            )
+            return await reach(context, host)
         address = await peer_address(reach, host, port)
         return await asyncio.open_connection(address, port, ssl=context, server_hostname=host)
 

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import random
-import socket
 
 import pytest
 
 from pamnode.core.errors import PeerFailure
-from pamnode.link.mux import WINDOW, Mux, Pair
+from pamnode.core.streams import Pair
+from pamnode.link.mux import Mux
+from pamnode.link.stream import WINDOW, StreamTransport, stream_pair
 from pamnode.link.uplink import backoff_delay
 
 
@@ -38,35 +39,29 @@ def _ends() -> tuple[_End, _End]:
     return _End(one, two), _End(two, one)
 
 
-async def _pair() -> tuple[Pair, socket.socket]:
-    ours, theirs = socket.socketpair()
-    return await asyncio.open_connection(sock=ours), theirs
-
-
 class _Listeners:
     """The peer's side: 'echo' answers what it reads, 'sink' never reads, others refused."""
 
     def __init__(self) -> None:
-        self.kept: list[socket.socket] = []
         # Held: asyncio keeps only a weak reference to a task, and a collected echo closed
         # its stream mid-test (the stream then read as ended).
         self.echoes: list[asyncio.Task[None]] = []
+        self.sinks: list[Pair] = []
 
-    async def accept(self, name: str) -> Pair:
+    async def accept(self, name: str, stream: StreamTransport) -> None:
         if name not in ("echo", "sink"):
             raise PeerFailure(f"this peer has no listener '{name}'", code="link_stream_refused")
-        pair, far = await _pair()
-        self.kept.append(far)
-        if name == "echo":
-            reader, writer = await asyncio.open_connection(sock=far)
+        reader, writer = stream_pair(stream)
+        if name == "sink":
+            self.sinks.append((reader, writer))
+            return
 
-            async def echo() -> None:
-                while data := await reader.read(65536):
-                    writer.write(data)
-                    await writer.drain()
+        async def echo() -> None:
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
 
-            self.echoes.append(asyncio.get_running_loop().create_task(echo()))
-        return pair
+        self.echoes.append(asyncio.get_running_loop().create_task(echo()))
 
 
 @pytest.fixture
@@ -81,10 +76,8 @@ async def link():
     await asyncio.gather(*runs, return_exceptions=True)
 
 
-async def _open(main: Mux, name: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-    (reader, writer), app = await _pair()
-    await main.open(name, reader, writer)
-    return await asyncio.open_connection(sock=app)
+async def _open(main: Mux, name: str) -> Pair:
+    return stream_pair(await main.open(name))
 
 
 async def test_a_stalled_stream_does_not_stop_another(link):
@@ -100,7 +93,7 @@ async def test_a_stalled_stream_does_not_stop_another(link):
         assert line == b"keystroke %d\n" % n
     assert not any(run.done() for run in runs)
     # What the sink's stream holds in flight never passes its window.
-    assert all(stream.buffered <= WINDOW for stream in peer._streams.values())
+    assert all(stream.unhanded <= WINDOW for stream in peer._streams.values())
     assert into_sink.transport.get_write_buffer_size() > 0
 
 
