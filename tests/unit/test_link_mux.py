@@ -1,19 +1,24 @@
 """The link's stream multiplexer between two in-process ends: streams carried both ways, a
-stalled stream that stops only itself, refusals, a silent link seen dead, a peer that tries to
-open a stream refused, and the reconnect's full-jitter backoff."""
+stalled stream that stops only itself, TLS end to end inside a stream with no socket, refusals,
+a silent link seen dead, a peer that tries to open a stream refused, and the reconnect's
+full-jitter backoff."""
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import random
+import ssl
 
 import pytest
 
 from pamnode.core.errors import PeerFailure
-from pamnode.core.streams import Pair
+from pamnode.app.tls import certificate_der, ensure_self_signed, server_context
+from pamnode.core.streams import Pair, tls_over
 from pamnode.link.mux import Mux
 from pamnode.link.stream import WINDOW, StreamTransport, stream_pair
 from pamnode.link.uplink import backoff_delay
+from pamnode.peers.trust import pinned_context
 
 
 class _End:
@@ -42,26 +47,34 @@ def _ends() -> tuple[_End, _End]:
 class _Listeners:
     """The peer's side: 'echo' answers what it reads, 'sink' never reads, others refused."""
 
-    def __init__(self) -> None:
+    def __init__(self, tls: ssl.SSLContext | None = None) -> None:
+        self.tls = tls
         # Held: asyncio keeps only a weak reference to a task, and a collected echo closed
         # its stream mid-test (the stream then read as ended).
         self.echoes: list[asyncio.Task[None]] = []
         self.sinks: list[Pair] = []
 
     async def accept(self, name: str, stream: StreamTransport) -> None:
+        if name == "tls-echo" and self.tls is not None:
+            # As the peer's TLS listeners take a stream: the handshake runs once it is open.
+            self.echoes.append(asyncio.create_task(self._tls_echo(stream, self.tls)))
+            return
         if name not in ("echo", "sink"):
             raise PeerFailure(f"this peer has no listener '{name}'", code="link_stream_refused")
         reader, writer = stream_pair(stream)
         if name == "sink":
             self.sinks.append((reader, writer))
             return
+        self.echoes.append(asyncio.get_running_loop().create_task(_echo(reader, writer)))
 
-        async def echo() -> None:
-            while data := await reader.read(65536):
-                writer.write(data)
-                await writer.drain()
+    async def _tls_echo(self, stream: StreamTransport, tls: ssl.SSLContext) -> None:
+        await _echo(*await tls_over(stream, tls, server_side=True))
 
-        self.echoes.append(asyncio.get_running_loop().create_task(echo()))
+
+async def _echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    while data := await reader.read(65536):
+        writer.write(data)
+        await writer.drain()
 
 
 @pytest.fixture
@@ -104,6 +117,37 @@ async def test_a_bulk_stream_arrives_whole(link):
     writer.write(payload)
     echoed = await asyncio.wait_for(reader.readexactly(len(payload)), 10)
     assert echoed == payload
+
+
+async def test_tls_runs_end_to_end_inside_a_stream(tmp_path):
+    cert, key = ensure_self_signed(tmp_path, "peer-x", "127.0.0.1")
+    main_end, peer_end = _ends()
+    main = Mux(main_end)
+    peer = Mux(peer_end, accept=_Listeners(server_context(cert, key)).accept)
+    runs = [asyncio.create_task(main.run()), asyncio.create_task(peer.run())]
+    try:
+        pem = ssl.DER_cert_to_PEM_cert(certificate_der(cert))
+        reader, writer = await tls_over(
+            await main.open("tls-echo"), pinned_context(pem), server_hostname="peer-x"
+        )
+        # The main's client sees the peer listener's own certificate: the link reads nothing.
+        presented = writer.get_extra_info("ssl_object").getpeercert(binary_form=True)
+        assert hashlib.sha256(presented).digest() == hashlib.sha256(certificate_der(cert)).digest()
+        payload = random.randbytes(2 * 1024 * 1024 + 7)
+        writer.write(payload)
+        assert await asyncio.wait_for(reader.readexactly(len(payload)), 20) == payload
+        writer.close()
+        await asyncio.wait_for(writer.wait_closed(), 5)
+        # Closed on the main: the peer's stream ended too, and neither side holds it.
+        for _ in range(50):
+            if not main._streams and not peer._streams:
+                break
+            await asyncio.sleep(0.05)
+        assert not main._streams and not peer._streams
+    finally:
+        main.close("test over")
+        peer.close("test over")
+        await asyncio.gather(*runs, return_exceptions=True)
 
 
 async def test_a_listener_the_peer_lacks_is_refused(link):
