@@ -12,8 +12,8 @@ import ssl
 
 import pytest
 
-from pamnode.core.errors import PeerFailure
 from pamnode.app.tls import certificate_der, ensure_self_signed, server_context
+from pamnode.core.errors import PeerFailure
 from pamnode.core.streams import Pair, tls_over
 from pamnode.link.mux import Mux
 from pamnode.link.stream import WINDOW, StreamTransport, stream_pair
