@@ -14,6 +14,10 @@ fi
 # the suite's hundreds of node and CLI processes would compile pamnode's ~200 modules again,
 # about 0.3 s of CPU a start.
 .venv/bin/python -m compileall -q -j 0 pamnode
+# The same for the test modules, whose asserts pytest rewrites on import: it keeps the
+# rewritten code in __pycache__ only where writing bytecode is allowed, and otherwise each
+# pytest process rewrites and compiles every test module again (~1 s of CPU a shard).
+unset PYTHONDONTWRITEBYTECODE
 
 # One pytest process when asked (PAMNODE_TEST_SHARDS=1), or when this is already one shard;
 # exec so pytest's exit code (1 failed, 5 nothing collected, ...) is ours.

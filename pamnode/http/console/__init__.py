@@ -16,11 +16,11 @@ from pamnode.http.console.pages import sessions as sessions_pages
 from pamnode.http.console.pages import tenants as tenants_pages
 from pamnode.http.console.render import HERE, error_response, is_console_request
 
-__all__ = ["error_response", "install", "is_console_request"]
+__all__ = ["ROUTERS", "error_response", "install", "is_console_request"]
 
-
-def install(app: FastAPI, site_prefix: str) -> None:
-    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+# The pages, which http/app.py includes at each site's base URL.
+ROUTERS = tuple(
+    module.router
     for module in (
         home_pages,
         identity_pages,
@@ -32,7 +32,11 @@ def install(app: FastAPI, site_prefix: str) -> None:
         assets_pages,
         jobs_pages,
         sessions_pages,
-    ):
-        app.include_router(module.router, prefix=site_prefix)
+    )
+)
 
+
+def install(app: FastAPI) -> None:
+    """The console's static files and the headers of its answers, on `app`."""
+    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.add_middleware(ConsoleHeaders)
