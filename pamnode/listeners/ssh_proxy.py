@@ -335,6 +335,10 @@ class SshProxy:
             window=WINDOW,
             max_pktsize=MAX_PKTSIZE,
             kbdint_auth=True,
+            # No GSS (Kerberos) logins. Left unset, asyncssh names the host for them again at
+            # every login (its options are rebuilt as auth begins), with a reverse DNS lookup
+            # when the host name has no dot: a thread and a lookup a connection.
+            gss_host=None,
         )
 
     def announce(self) -> str:
