@@ -27,7 +27,7 @@ from pamnode.executors import default_executors
 from pamnode.executors.base import Executors
 from pamnode.identity.caller_cache import CallerCache
 from pamnode.identity.external import ExternalAccounts, NoDirectories
-from pamnode.identity.login_guard import CheckSlots, LoginGuard, cpu_slots
+from pamnode.identity.login_guard import CheckSlots, HandshakeRate, LoginGuard, cpu_slots
 from pamnode.identity.passwords import use_profile
 from pamnode.identity.throttle import LoginThrottle
 from pamnode.jobs.context import JobContext
@@ -141,6 +141,7 @@ async def open_node(settings: Settings, executors: Executors | None = None) -> N
         LoginThrottle(),
         CheckSlots(settings.login_checks or cpu_slots()),
         metrics.password_checks.inc,
+        HandshakeRate(settings.ssh_proxy_handshakes_per_s),
         refusal_pause_s=settings.login_refusal_pause_s,
     )
     accounts = DirectoryAccounts(keyring, settings.directory_cache_s)

@@ -9,6 +9,7 @@ from typing import Annotated
 from pydantic import Field, IPvAnyNetwork, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from pamnode.identity.login_guard import HANDSHAKES_PER_S
 from pamnode.identity.passwords import HashProfile
 
 DEFAULT_PORT = 6443
@@ -105,6 +106,10 @@ class Settings(BaseSettings):
     # tenant, logins name theirs (`alice@acme#web-1`). The base tenant holds no assets.
     ssh_proxy_tenant: str | None = None
     ssh_proxy_site: str = "root"
+    # SSH key exchanges the proxy begins a second: each costs its event loop (which serves
+    # every request too) a few milliseconds before any password; a connection past them is
+    # closed as it is accepted, as OpenSSH's MaxStartups does (docs/security.md).
+    ssh_proxy_handshakes_per_s: float = Field(default=HANDSHAKES_PER_S, gt=0, le=10_000)
     # RDP pass-through: the address its one-time ports listen on (default: --host), and the
     # address written into the .rdp file (default: the host name the API request came to).
     rdp_proxy_host: str | None = None

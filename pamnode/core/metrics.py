@@ -73,6 +73,12 @@ class NodeMetrics:
             "SSH proxy; refused logins that never reached the hash are not counted.",
             registry=self.registry,
         )
+        self.ssh_handshakes_refused = Counter(
+            "pamnode_ssh_handshakes_refused",
+            "Connections to the SSH proxy closed as they were accepted, past its key exchanges "
+            "a second (ssh_proxy_handshakes_per_s).",
+            registry=self.registry,
+        )
         self.db_pool_checked_out = Gauge(
             "pamnode_db_pool_checked_out",
             "Database connections in use, by engine (requests or jobs).",

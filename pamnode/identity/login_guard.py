@@ -6,9 +6,9 @@ An Argon2 check costs about 0.2 s of a CPU, on purpose. Checks beyond the CPUs w
 queue behind each other and starve everything else the node serves, so a caller past the
 bound is turned away (`login_busy`, wait a second) instead of queueing for a check: an
 administrator's API calls keep their latency while a crowd guesses passwords. An SSH client
-costs its key exchange (about 5 ms of the node's event loop) before it offers any password,
-and guessing tools open a connection a guess: connections past the rate are closed before
-their key exchange.
+costs the node's event loop its connection, key exchange and first refusal (about 5 ms) before
+any password is checked, and guessing tools open a connection a guess: connections past the
+rate are closed as they are accepted (`listeners/ssh_proxy.py`).
 """
 
 import asyncio
@@ -53,8 +53,9 @@ class CheckSlots:
             self._running -= 1
 
 
-# Key exchanges begun a second, per CPU: about a tenth of a CPU's time.
-HANDSHAKES_PER_CPU_S = 20
+# SSH key exchanges begun a second: about a tenth of the event loop's time. Not per CPU: the
+# node has one event loop, however many CPUs it has, and every key exchange runs on it.
+HANDSHAKES_PER_S = 20
 
 
 class HandshakeRate:
@@ -80,10 +81,6 @@ class HandshakeRate:
         return True
 
 
-def cpu_handshakes() -> HandshakeRate:
-    return HandshakeRate(HANDSHAKES_PER_CPU_S * len(os.sched_getaffinity(0)))
-
-
 @dataclass
 class LoginGuard:
     """One per node: every login of its REST API, console and SSH proxy passes here."""
@@ -92,7 +89,7 @@ class LoginGuard:
     slots: CheckSlots = field(default_factory=lambda: CheckSlots(cpu_slots()))
     # Told of every password hash checked (the node's metrics count them).
     hashing: Callable[[], None] = lambda: None
-    handshakes: HandshakeRate = field(default_factory=cpu_handshakes)
+    handshakes: HandshakeRate = field(default_factory=lambda: HandshakeRate(HANDSHAKES_PER_S))
     # A login turned away before its check is answered after about this pause (`admitted`).
     refusal_pause_s: float = 0.0
 

@@ -15,7 +15,7 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import TypeVar, cast
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -28,6 +28,7 @@ from pamnode.core.ssh_library import asyncssh
 from pamnode.identity import second_factor, ssh_cas, ssh_keys
 from pamnode.identity.auth import SignedIn, check_password
 from pamnode.identity.grants import roles_of
+from pamnode.identity.login_guard import LoginGuard
 from pamnode.identity.principal import Principal
 from pamnode.listeners.ssh_channel import ProxiedChannel
 from pamnode.proxy.context import ProxyContext
@@ -79,6 +80,7 @@ class _Client(asyncssh.SSHServer):
         self.pending: FirstFactor | None = None
         self.source = ""
         self._conn: asyncssh.SSHServerConnection | None = None
+        self._cas_trusted = False
 
     def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
         self._conn = conn
@@ -93,14 +95,11 @@ class _Client(asyncssh.SSHServer):
 
         conn.validate_public_key = validate  # type: ignore[method-assign]
         self.source = str((conn.get_extra_info("peername") or ("",))[0])
-        guard = self.proxy.ctx.login_guard
-        if not guard.handshakes.take():
-            # Closed before the key exchange costs anything (the client reads "connection
-            # closed"), as OpenSSH's MaxStartups does, after the guard's pause: a guessing
-            # tool that reconnects at once is held, not served again and again.
-            _hold_then_close(conn, guard.refusal_pause())
 
-    async def begin_auth(self, username: str) -> bool:
+    def begin_auth(self, username: str) -> bool:
+        # The tenant's SSH user CAs are this login's (asyncssh begins again when a client
+        # changes its user name).
+        self._cas_trusted = False
         try:
             self.login = parse_proxy_login(
                 username, self.proxy.default_tenant, self.proxy.default_site
@@ -113,11 +112,6 @@ class _Client(asyncssh.SSHServer):
                 self._conn.disconnect(
                     asyncssh.DISC_NO_MORE_AUTH_METHODS_AVAILABLE, f"pamnode: {exc.message}"
                 )
-            return True
-        lines = await self.proxy.user_ca_lines(self.login)
-        if lines and self._conn is not None:
-            # asyncssh checks a certificate's CA, principal and validity against these.
-            self._conn.set_authorized_keys(asyncssh.import_authorized_keys("\n".join(lines)))
         return True
 
     # Once a first factor waits for its code, only the code's prompt is offered: OpenSSH
@@ -149,6 +143,8 @@ class _Client(asyncssh.SSHServer):
         msg: bytes,
         signature: bytes,
     ) -> bool:
+        if _is_certificate(key_data):
+            await self._trust_user_cas()
         if not await checked(username, key_data, msg, signature):
             return False
         if not msg:
@@ -159,6 +155,18 @@ class _Client(asyncssh.SSHServer):
         if cert is None:
             return await self._proven(username, self.proxy.key_login(self.login, key_data))
         return await self._proven(username, self.proxy.certificate_login(self.login, cert))
+
+    async def _trust_user_cas(self) -> None:
+        """Have asyncssh check certificates against the tenant's SSH user CAs (their CA,
+        principal and validity), read once a connection, when it first offers a certificate:
+        the read is a database transaction on the event loop, which a connection that offers
+        a password or a plain key (every guess of a password-guessing tool) does not need."""
+        if self._cas_trusted or self.login is None or self._conn is None:
+            return
+        self._cas_trusted = True
+        lines = await self.proxy.user_ca_lines(self.login)
+        cas = asyncssh.import_authorized_keys("\n".join(lines)) if lines else None
+        self._conn.set_authorized_keys(cas)
 
     async def validate_password(self, username: str, password: str) -> bool:
         if self.login is None:
@@ -229,34 +237,63 @@ class _Client(asyncssh.SSHServer):
 def _openssh_certificate(key_data: bytes) -> asyncssh.public_key.SSHOpenSSHCertificate | None:
     """The OpenSSH user certificate a login offered (asyncssh has checked it already), or
     None for a plain key."""
-    size = int.from_bytes(key_data[:4], "big")
-    name = key_data[4 : 4 + size]
-    if not name.endswith(b"-cert-v01@openssh.com"):
+    if not _is_certificate(key_data):
         return None
-    cert = asyncssh.import_certificate(name + b" " + base64.b64encode(key_data))
+    cert = asyncssh.import_certificate(_key_type(key_data) + b" " + base64.b64encode(key_data))
     return cert if isinstance(cert, asyncssh.public_key.SSHOpenSSHCertificate) else None
 
 
-def _hold_then_close(conn: asyncssh.SSHServerConnection, pause_s: float) -> None:
-    """Stop reading the connection (so no key exchange starts), close it after `pause_s`."""
-    # asyncssh keeps no public handle on its transport; without one, close at once.
-    transport = getattr(conn, "_transport", None)
-    if transport is None or pause_s <= 0:
-        conn.abort()
-        return
-    transport.pause_reading()
-    asyncio.get_running_loop().call_later(pause_s, conn.abort)
+def _key_type(key_data: bytes) -> bytes:
+    size = int.from_bytes(key_data[:4], "big")
+    return key_data[4 : 4 + size]
+
+
+def _is_certificate(key_data: bytes) -> bool:
+    return _key_type(key_data).endswith(b"-cert-v01@openssh.com")
+
+
+class _Refused(asyncio.Protocol):
+    """A connection past the key-exchange rate: never answered, closed after a pause."""
+
+    def __init__(self, pause_s: float) -> None:
+        self.pause_s = pause_s
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # Held for the pause, so that a guessing tool that reconnects at once is slowed
+        # instead of refused again and again at the rate it can connect. (Not by pausing
+        # the reads of an asyncssh connection: uvloop starts reading only after
+        # connection_made, so a pause_reading there does nothing.)
+        asyncio.get_running_loop().call_later(
+            self.pause_s, cast(asyncio.Transport, transport).abort
+        )
+
+    def data_received(self, data: bytes) -> None:
+        pass  # the client's version and KEXINIT, dropped unread
 
 
 class SshListener:
     """asyncssh's `tunnel` for listening: a TCP listener whose connections speak through a
-    SlicedFeed."""
+    SlicedFeed, and the bound on key exchanges a second (`LoginGuard.handshakes`).
+
+    A connection past the bound is refused as it is accepted, before asyncssh builds anything
+    for it (its connection object, options, version line: about a third of a millisecond of
+    the event loop), as OpenSSH's MaxStartups does: the client reads "connection closed"
+    before any version line."""
+
+    def __init__(self, guard: LoginGuard, refused: Callable[[], None]) -> None:
+        self.guard = guard
+        self.refused = refused
 
     async def create_server(
         self, factory: Callable[[str, int], asyncio.Protocol], host: str, port: int
     ) -> asyncio.AbstractServer:
-        loop = asyncio.get_running_loop()
-        return await loop.create_server(lambda: SlicedFeed(factory("", 0)), host, port)
+        def accepted() -> asyncio.Protocol:
+            if not self.guard.handshakes.take():
+                self.refused()
+                return _Refused(self.guard.refusal_pause())
+            return SlicedFeed(factory("", 0))
+
+        return await asyncio.get_running_loop().create_server(accepted, host, port)
 
 
 class SshProxy:
@@ -292,12 +329,16 @@ class SshProxy:
             # Bytes go to the target as they come: no line editor in between (the target's
             # PTY echoes and edits), the faster cipher, larger packets (ssh_channel), and
             # reads and writes batched for asyncssh (ssh_transport).
-            tunnel=SshListener(),
+            tunnel=SshListener(self.ctx.login_guard, self.ctx.metrics.ssh_handshakes_refused.inc),
             line_editor=False,
             encryption_algs=SERVER_CIPHERS,
             window=WINDOW,
             max_pktsize=MAX_PKTSIZE,
             kbdint_auth=True,
+            # No GSS (Kerberos) logins. Left unset, asyncssh names the host for them again at
+            # every login (its options are rebuilt as auth begins), with a reverse DNS lookup
+            # when the host name has no dot: a thread and a lookup a connection.
+            gss_host=None,
         )
 
     def announce(self) -> str:

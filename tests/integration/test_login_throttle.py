@@ -12,7 +12,9 @@ import time
 import httpx
 import pytest
 
+from pamnode.core.ssh_library import asyncssh
 from pamnode.lab.node_process import NodeProcess, tls_context
+from pamnode.lab.ports import free_port
 from tests.support.identity import PASSWORD, add_user, create_tenant, error_of, expect
 from tests.support.metrics import sample
 
@@ -174,3 +176,60 @@ def test_a_login_turned_away_is_answered_after_a_pause(node_factory):
         waited = time.monotonic() - started
     assert error_of(refused, 429)["code"] == "login_throttled"
     assert waited >= 0.5, waited
+
+
+async def _first_words(port: int, connections: int) -> list[bytes]:
+    """What each of `connections` TCP connections opened at once to the SSH proxy reads
+    before the node closes it or sends its version line (b"" for a close)."""
+
+    async def one() -> bytes:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            return await asyncio.wait_for(reader.readline(), 10)
+        except ConnectionResetError:
+            return b""
+        finally:
+            writer.close()
+
+    return await asyncio.gather(*(one() for _ in range(connections)))
+
+
+def test_ssh_connections_past_the_key_exchange_rate_are_closed_unanswered(node_factory):
+    """The SSH proxy's bound on key exchanges a second closes a connection past it as it is
+    accepted, before any version line, on the event loop `serve` runs (uvloop: a connection
+    that was only paused there went on to its key exchange), counts it, and a login after the
+    burst gets through."""
+    port = free_port()
+    env = {
+        "PAMNODE_SSH_PROXY_PORT": str(port),
+        # A burst of one, a key exchange every quarter second after it.
+        "PAMNODE_SSH_PROXY_HANDSHAKES_PER_S": "4",
+        "PAMNODE_LOGIN_REFUSAL_PAUSE_S": "0.2",
+    }
+    node = node_factory("handshakes", env=env)
+    admin = create_tenant(node, "corp")
+    with node.client("corp", token=admin) as client:
+        add_user(client, "rita")
+    words = asyncio.run(_first_words(port, 12))
+    served = [word for word in words if word.startswith(b"SSH-2.0-")]
+    refused = [word for word in words if word == b""]
+    assert len(served) + len(refused) == 12, words
+    # One of the burst, and those the rate refilled while the twelve were accepted.
+    assert 1 <= len(served) <= 4 and len(refused) >= 8, words
+    assert sample(_metrics(node), "pamnode_ssh_handshakes_refused_total") == len(refused)
+    time.sleep(0.3)
+
+    async def log_in() -> None:
+        async with asyncssh.connect(
+            "127.0.0.1",
+            port,
+            username="rita@corp#web-1",
+            password=PASSWORD,
+            known_hosts=None,
+            client_keys=None,
+            agent_path=None,
+            preferred_auth="password",
+        ):
+            pass
+
+    asyncio.run(log_in())

@@ -1,10 +1,13 @@
+import os
 from collections import Counter
 from contextlib import ExitStack
 
 import pytest
+from pydantic import ValidationError
 
+from pamnode.app.settings import Settings
 from pamnode.core.errors import Throttled
-from pamnode.identity.login_guard import CheckSlots, HandshakeRate, LoginGuard
+from pamnode.identity.login_guard import HANDSHAKES_PER_S, CheckSlots, HandshakeRate, LoginGuard
 from pamnode.identity.throttle import (
     FORGET_AFTER_S,
     MAX_WAIT_S,
@@ -147,6 +150,16 @@ def test_key_exchanges_past_the_rate_are_refused_and_the_rate_refills():
     assert [rate.take() for _ in range(11)] == [True] * 10 + [False]
     clock.now += 60
     assert sum(rate.take() for _ in range(20)) == 10
+
+
+def test_the_key_exchange_rate_is_one_for_the_event_loop_whatever_the_cpus(monkeypatch):
+    # Every key exchange runs on the node's one event loop: more CPUs do not serve more.
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: set(range(64)))
+    assert LoginGuard().handshakes.per_s == HANDSHAKES_PER_S
+    assert Settings().ssh_proxy_handshakes_per_s == HANDSHAKES_PER_S
+    monkeypatch.setenv("PAMNODE_SSH_PROXY_HANDSHAKES_PER_S", "0")
+    with pytest.raises(ValidationError, match="ssh_proxy_handshakes_per_s"):
+        Settings()
 
 
 def test_refusal_pauses_are_spread_so_a_crowd_turned_away_together_comes_back_apart():
