@@ -90,3 +90,21 @@ async def node(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[InProc
         tmp_path_factory.mktemp("svc"), job_output_cap_bytes=64 * 1024
     ) as started:
         yield started
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def node_on_each_database(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> AsyncIterator[InProcessNode]:
+    """A node of each test's own, on SQLite and on a migrated PostgreSQL database of its own:
+    for the modules whose subject is the database (claims, races, first writers, the audit
+    chain), which take it as their `node`."""
+    url = None
+    if request.param == "postgresql":
+        cluster = request.getfixturevalue("postgres_cluster")
+        hint = request.module.__name__.rsplit(".", 1)[-1].removeprefix("test_")
+        url = cluster.create_database(
+            cluster.unique_name(hint.removesuffix("_in_process")), migrated=True
+        )
+    async with in_process_node(tmp_path, database_url=url) as started:
+        yield started

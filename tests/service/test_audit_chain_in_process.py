@@ -21,21 +21,16 @@ from pamnode.db.engine import make_engine, make_sessionmaker
 from pamnode.sessions import lifecycle
 from pamnode.sessions.recording_check import verify_recordings
 from pamnode.sessions.states import End, SessionState
-from tests.service.conftest import in_process_node
+from tests.service.conftest import InProcessNode
 
 SCOPE = AuditScope("corp", "root", "tadmin", "127.0.0.1")
 WRITERS = 12
 ROWS_EACH = 5
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def node(request, tmp_path):
-    url = None
-    if request.param == "postgresql":
-        cluster = request.getfixturevalue("postgres_cluster")
-        url = cluster.create_database(cluster.unique_name("audit_chain"), migrated=True)
-    async with in_process_node(tmp_path, database_url=url) as started:
-        yield started
+@pytest.fixture
+def node(node_on_each_database: InProcessNode) -> InProcessNode:
+    return node_on_each_database
 
 
 async def _verify(node):

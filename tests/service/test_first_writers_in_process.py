@@ -16,18 +16,13 @@ from pamnode.assets.models import AssetHostKey
 from pamnode.assets.ssh import pin_first_key
 from pamnode.jobs.models import JobFeedCursor
 from pamnode.jobs.peer_link import store_feed_cursor
-from tests.service.conftest import in_process_node
+from tests.service.conftest import InProcessNode
 from tests.service.test_jobs_in_process import _host
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def node(request, tmp_path):
-    url = None
-    if request.param == "postgresql":
-        cluster = request.getfixturevalue("postgres_cluster")
-        url = cluster.create_database(cluster.unique_name("first_writers"), migrated=True)
-    async with in_process_node(tmp_path, database_url=url) as started:
-        yield started
+@pytest.fixture
+def node(node_on_each_database: InProcessNode) -> InProcessNode:
+    return node_on_each_database
 
 
 async def test_two_first_contacts_pin_the_first_key_and_neither_breaks(node):

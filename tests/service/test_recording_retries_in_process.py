@@ -14,18 +14,13 @@ from pamnode.db.base import utcnow
 from pamnode.sessions import lifecycle, recording_retries, states
 from pamnode.sessions.models import Session
 from pamnode.sessions.states import End, SessionState
-from tests.service.conftest import in_process_node
+from tests.service.conftest import InProcessNode
 from tests.service.test_session_states_in_process import SCOPE, _pending, _start
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def node(request, tmp_path):
-    url = None
-    if request.param == "postgresql":
-        cluster = request.getfixturevalue("postgres_cluster")
-        url = cluster.create_database(cluster.unique_name("recording_retries"), migrated=True)
-    async with in_process_node(tmp_path, database_url=url) as started:
-        yield started
+@pytest.fixture
+def node(node_on_each_database: InProcessNode) -> InProcessNode:
+    return node_on_each_database
 
 
 async def _pending_recordings(node, peer_id: str, token: str | None = None) -> str:

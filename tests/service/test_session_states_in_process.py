@@ -21,21 +21,16 @@ from pamnode.audit.service import AuditScope
 from pamnode.sessions import lifecycle, states
 from pamnode.sessions.report import TERMINATED
 from pamnode.sessions.states import UNSTARTED, End, SessionState
-from tests.service.conftest import in_process_node
+from tests.service.conftest import InProcessNode
 from tests.service.test_first_writers_in_process import _race
 
 SCOPE = AuditScope("corp", "root", "tadmin", "127.0.0.1")
 CARRIER = "main-b"
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def node(request, tmp_path):
-    url = None
-    if request.param == "postgresql":
-        cluster = request.getfixturevalue("postgres_cluster")
-        url = cluster.create_database(cluster.unique_name("session_states"), migrated=True)
-    async with in_process_node(tmp_path, database_url=url) as started:
-        yield started
+@pytest.fixture
+def node(node_on_each_database: InProcessNode) -> InProcessNode:
+    return node_on_each_database
 
 
 async def _pending(node, token: str | None = None, host: str = "web") -> tuple[str, str]:
