@@ -57,8 +57,7 @@ Send = Callable[[Kind, bytes], Awaitable[None]]
 
 
 class StreamTransport(asyncio.Transport):
-    # loop.start_tls accepts it: TLS then runs inside the stream, end to end.
-    _start_tls_compatible = True
+    # TLS begins on it with `core/streams.tls_over` and runs inside the stream, end to end.
 
     def __init__(
         self, sid: int, send: Send, forget: Callable[[int], None], extra: dict[str, Any]
@@ -84,6 +83,7 @@ class StreamTransport(asyncio.Transport):
         self._finished = False
         self._abort_exc: Exception | None = None
         self._wake = asyncio.Event()
+        # Held: asyncio keeps only a weak reference to a running task.
         self._carrier: asyncio.Task[None] | None = None
 
     def start(self) -> None:
