@@ -7,10 +7,13 @@ Only namespaces made here are ever deleted.
 
 from __future__ import annotations
 
+import ctypes
 import os
 import secrets
 import shutil
+import socket
 import subprocess
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,6 +21,8 @@ from typing import Any, Self
 
 from pamnode.lab import LabUnavailable
 
+# setns(2)'s flag for a network namespace (<sched.h>).
+_CLONE_NEWNET = 0x40000000
 # How long a deleted namespace's veth may linger in the root namespace (`link`).
 ADDRESS_RELEASE_S = 10
 
@@ -73,6 +78,35 @@ class Netns:
         result = self.run(["sh", "-c", f"echo {value} > {path}"])
         if result.returncode != 0:
             raise RuntimeError(f"{key}={value} in {self.name}: {result.stderr}")
+
+    def listen(self, host: str = "127.0.0.1", port: int = 0) -> socket.socket:
+        """A TCP socket listening inside this namespace, served from this process.
+
+        A socket belongs to the namespace it was made in, whichever thread later uses it, so
+        a short-lived thread enters the namespace (setns(2) moves only the calling thread)
+        just to make it; the rest of the process stays where it was.
+        """
+        made: list[socket.socket] = []
+        failed: list[OSError] = []
+
+        def make() -> None:
+            libc = ctypes.CDLL(None, use_errno=True)
+            with open(f"/run/netns/{self.name}") as namespace:
+                if libc.setns(namespace.fileno(), _CLONE_NEWNET) != 0:
+                    errno = ctypes.get_errno()
+                    failed.append(OSError(errno, f"setns into {self.name}: {os.strerror(errno)}"))
+                    return
+            try:
+                made.append(socket.create_server((host, port)))
+            except OSError as exc:
+                failed.append(exc)
+
+        maker = threading.Thread(target=make, name=f"listen-in-{self.name}")
+        maker.start()
+        maker.join()
+        if failed:
+            raise failed[0]
+        return made[0]
 
     def __enter__(self) -> Netns:
         return self.create()

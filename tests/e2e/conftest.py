@@ -6,7 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.web.conftest import chromium, new_page  # noqa: F401
+from tests.support.browser import chromium
+from tests.web.conftest import new_page  # noqa: F401
 
 
 @pytest.fixture(scope="module")

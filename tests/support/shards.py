@@ -9,7 +9,9 @@ in about 10 minutes instead of 25 (two: 13).
 What keeps them apart:
 - whole modules go to a shard, never single tests, so the nodes a module shares are built once;
 - the modules that configure network namespaces all go to the first shard: their veths carry
-  fixed addresses (10.77.x.y) in the root namespace, which two labs at once would both claim;
+  fixed addresses (10.77.x.y) in the root namespace, which two labs at once would both claim
+  (the browser modules may run beside them: chromium has a namespace of its own, see
+  tests/support/browser.py);
 - each shard takes its TCP ports from a range of its own (`pamnode/lab/ports.py`, set by
   scripts/test.sh), so a port one shard was just given is never the other's;
 - each shard starts its own PostgreSQL cluster, zygote and browser (session fixtures).
@@ -49,11 +51,6 @@ NAMESPACES = (
     "tests/integration/test_executors_ssh.py",
     "tests/integration/test_lab_desktops.py",
 )
-# The browser's modules: chromium aborts a page load with net::ERR_NETWORK_CHANGED when an
-# address is added in the root namespace, which the namespace modules do for their veths (a
-# console walkthrough failed so in a four-shard run). In their shard they never overlap.
-BROWSERS = ("tests/web/",)
-FIRST_SHARD = NAMESPACES + BROWSERS
 
 
 def this_shard() -> tuple[int, int] | None:
@@ -69,8 +66,8 @@ def this_shard() -> tuple[int, int] | None:
 
 
 def assign(modules: list[str], weights: dict[str, float], count: int) -> dict[str, int]:
-    """Each module's shard: the namespace and browser modules to the first, then the
-    heaviest module first to the lightest shard (the usual greedy balance)."""
+    """Each module's shard: the namespace modules to the first, then the heaviest module
+    first to the lightest shard (the usual greedy balance)."""
     load = [0.0] * count
     placed: dict[str, int] = {}
 
@@ -78,7 +75,7 @@ def assign(modules: list[str], weights: dict[str, float], count: int) -> dict[st
         return weights.get(module, DEFAULT_WEIGHT_S)
 
     for module in modules:
-        if module.startswith(FIRST_SHARD):
+        if module.startswith(NAMESPACES):
             placed[module] = 0
             load[0] += weight(module)
     for module in sorted(set(modules) - set(placed), key=lambda m: (-weight(m), m)):

@@ -1,13 +1,12 @@
 """The suite's split into shards (tests/support/shards.py): every module runs in exactly one
-shard, the network-namespace and browser modules all in the first, and the heaviest modules
+shard, the network-namespace modules all in the first, and the heaviest modules
 spread out."""
 
 from __future__ import annotations
 
-from tests.support.shards import FIRST_SHARD, NAMESPACES, assign
+from tests.support.shards import NAMESPACES, assign
 
 NAMESPACED = ["tests/e2e/test_demo.py", "tests/integration/test_fault_matrix.py"]
-BROWSER = "tests/web/test_console_walkthrough.py"
 
 
 def test_namespace_modules_share_the_first_shard_and_the_rest_balance():
@@ -26,12 +25,3 @@ def test_namespace_modules_share_the_first_shard_and_the_rest_balance():
 def test_a_module_without_a_recorded_time_is_still_placed():
     placed = assign(["new.py", NAMESPACED[0]], {}, 2)
     assert placed == {NAMESPACED[0]: 0, "new.py": 1}
-
-
-def test_browser_modules_never_run_beside_the_namespace_modules():
-    weights = {NAMESPACED[0]: 150.0, BROWSER: 10.0, "a.py": 100.0, "b.py": 100.0}
-    placed = assign(sorted(weights), weights, 3)
-    assert BROWSER.startswith(FIRST_SHARD) and not BROWSER.startswith(NAMESPACES)
-    # The first shard is the heaviest, yet the browser module joins it, not a lighter one.
-    assert placed[BROWSER] == placed[NAMESPACED[0]] == 0
-    assert {placed["a.py"], placed["b.py"]} == {1, 2}

@@ -1,53 +1,19 @@
-"""Fixtures of the browser tests: Debian's chromium driven by Playwright, real nodes, an sshd.
-
-The browser is never downloaded (`playwright install` is not used): a missing
-/usr/bin/chromium is a LabUnavailable, which tests/conftest.py turns into a skip here and a
-failure in CI.
-"""
+"""Fixtures of the browser tests: Debian's chromium driven by Playwright (tests/support/browser.py
+says how it is started and why in a namespace of its own), real nodes, an sshd."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
-from pamnode.lab import LabUnavailable
 from pamnode.lab.ports import free_port
 from pamnode.lab.sshd import SshServer
+from tests.support.browser import TIMEOUT_MS, chromium
 
-CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
-TIMEOUT_MS = 20_000
-
-
-@contextmanager
-def chromium() -> Iterator[object]:
-    """Debian's chromium under Playwright's sync API.
-
-    While it is open, Playwright's own event loop counts as running in the main thread, so no
-    asyncio test can run until it closes: the browser tests come last in the suite and keep
-    one for the session; the end-to-end tests, which asyncio tests follow, keep one a module.
-    """
-    if not CHROMIUM.exists():
-        raise LabUnavailable(f"{CHROMIUM} is not installed (Debian package chromium)")
-    try:
-        from playwright.sync_api import expect, sync_playwright
-    except ImportError as exc:
-        raise LabUnavailable("the playwright Python package is not installed") from exc
-    # Assertions wait as long as actions do: a loaded CI machine answers slowly, not wrongly.
-    expect.set_options(timeout=TIMEOUT_MS)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 @pytest.fixture(scope="session")
