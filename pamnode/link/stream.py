@@ -80,7 +80,9 @@ class StreamTransport(asyncio.Transport):
         self._hand_on_due = False
         self._closing = False
         self._remote_closed = False
+        self._eof_delivered = False
         self._finished = False
+        self._lost_exc: Exception | None = None
         self._abort_exc: Exception | None = None
         self._wake = asyncio.Event()
         # Held: asyncio keeps only a weak reference to a running task.
@@ -94,6 +96,11 @@ class StreamTransport(asyncio.Transport):
 
     def set_protocol(self, protocol: asyncio.BaseProtocol) -> None:
         self._protocol = protocol
+        if self._finished:
+            # Given a protocol after it ended (its close crossed the protocol's start): the
+            # protocol still learns so, or its owner waits for a close that never comes.
+            asyncio.get_running_loop().call_soon(protocol.connection_lost, self._lost_exc)
+            return
         self._hand_on_soon()
 
     def get_protocol(self) -> asyncio.BaseProtocol:
@@ -101,7 +108,9 @@ class StreamTransport(asyncio.Transport):
         return self._protocol
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
-        if self._closing or self._finished or not data:
+        # After the other side's CLOSE nothing written can reach it: dropped, as a socket's
+        # transport drops what is written after the connection was lost.
+        if self._closing or self._finished or self._remote_closed or not data:
             return
         self._outgoing += data
         self._wake.set()
@@ -146,6 +155,8 @@ class StreamTransport(asyncio.Transport):
 
     def close(self) -> None:
         """What was written still leaves, then the stream closes."""
+        if self._remote_closed:
+            self._outgoing.clear()
         self._closing = True
         self._wake.set()
 
@@ -167,8 +178,11 @@ class StreamTransport(asyncio.Transport):
 
     def received(self, data: bytes) -> None:
         """The other side's DATA frame."""
+        if self._remote_closed:
+            return  # after its own CLOSE: an honest side sends nothing more
         self._unhanded += len(data)
-        if self._unhanded > WINDOW:
+        # Handed on but not granted back yet counts too: the sender has no credit for it.
+        if self._unhanded + self._ungranted > WINDOW:
             raise LinkBroken(f"stream {self.sid} sent beyond its window")
         self._held.append(data)
         self._hand_on()
@@ -210,18 +224,24 @@ class StreamTransport(asyncio.Transport):
             protocol = self._protocol
         if self._ungranted >= GRANT_STEP:
             self._wake.set()
-        if self._remote_closed and not self._held and not self._finished:
+        if self._remote_closed and not self._held and not self._eof_delivered:
+            self._eof_delivered = True
+            keep_open = False
             if not self._closing and isinstance(
                 protocol, asyncio.Protocol | asyncio.BufferedProtocol
             ):
-                protocol.eof_received()
-            self._finish(None)
+                # As asyncio's contract has it: a true answer keeps the transport until the
+                # protocol closes it. asyncio's TLS layer answers so while its reader is
+                # paused, holding records not yet decrypted; finishing here would drop them.
+                keep_open = bool(protocol.eof_received())
+            if not keep_open:
+                self._finish(None)
 
     async def _carry(self) -> None:
         """This stream's frames, in order: grants, data within the window, then its close."""
         try:
             while not self._finished:
-                if self._ungranted >= GRANT_STEP:
+                if self._ungranted >= GRANT_STEP and not self._remote_closed:
                     grant, self._ungranted = self._ungranted, 0
                     await self._send(Kind.WINDOW, _CREDIT.pack(grant))
                 elif self._outgoing and self._window > 0:
@@ -235,7 +255,8 @@ class StreamTransport(asyncio.Transport):
                             self._protocol.resume_writing()
                     await self._send(Kind.DATA, data)
                 elif self._closing and not self._outgoing:
-                    await self._send(Kind.CLOSE, b"")
+                    if not self._remote_closed:
+                        await self._send(Kind.CLOSE, b"")
                     self._finish(self._abort_exc)
                 else:
                     self._wake.clear()
@@ -247,6 +268,7 @@ class StreamTransport(asyncio.Transport):
         if self._finished:
             return
         self._finished = True
+        self._lost_exc = exc
         self._wake.set()
         self._forget(self.sid)
         if self._protocol is not None:

@@ -6,7 +6,6 @@ full-jitter backoff."""
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import random
 import ssl
 
@@ -132,7 +131,7 @@ async def test_tls_runs_end_to_end_inside_a_stream(tmp_path):
         )
         # The main's client sees the peer listener's own certificate: the link reads nothing.
         presented = writer.get_extra_info("ssl_object").getpeercert(binary_form=True)
-        assert hashlib.sha256(presented).digest() == hashlib.sha256(certificate_der(cert)).digest()
+        assert presented == certificate_der(cert)
         payload = random.randbytes(2 * 1024 * 1024 + 7)
         writer.write(payload)
         assert await asyncio.wait_for(reader.readexactly(len(payload)), 20) == payload
@@ -189,3 +188,62 @@ def test_backoff_is_full_jitter_and_capped():
     late = [backoff_delay(20, 60, rng) for _ in range(200)]
     assert all(0 <= d <= 2 for d in first) and max(first) > 1.5
     assert all(0 <= d <= 60 for d in late) and max(late) > 50 and min(late) < 10
+
+
+class _Recorder(asyncio.Protocol):
+    """A protocol that notes what a stream hands it; `keep` is its answer to the EOF."""
+
+    def __init__(self, keep: bool) -> None:
+        self.keep = keep
+        self.events: list[str] = []
+
+    def data_received(self, data: bytes) -> None:
+        self.events.append(f"data {data.decode()}")
+
+    def eof_received(self) -> bool:
+        self.events.append("eof")
+        return self.keep
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.events.append("lost")
+
+
+def _bare_stream() -> tuple[StreamTransport, list[int], list[int]]:
+    sent: list[int] = []
+    forgotten: list[int] = []
+
+    async def send(kind, payload: bytes) -> None:
+        sent.append(kind)
+
+    return StreamTransport(1, send, forgotten.append, {}), sent, forgotten
+
+
+@pytest.mark.parametrize("keep", [True, False])
+async def test_a_protocol_that_keeps_the_stream_at_the_other_sides_close_closes_it_itself(keep):
+    # asyncio's contract, which its TLS layer relies on: a true answer to eof_received keeps
+    # the transport (the TLS layer still holds records its paused reader has not taken).
+    stream, sent, forgotten = _bare_stream()
+    protocol = _Recorder(keep)
+    stream.set_protocol(protocol)
+    stream.start()
+    stream.received(b"tail")
+    stream.remote_closed()
+    await asyncio.sleep(0.05)
+    if keep:
+        assert protocol.events == ["data tail", "eof"] and forgotten == []
+        stream.write(b"to nobody")  # the other side is gone: dropped, never sent
+        stream.close()
+        await asyncio.sleep(0.05)
+    assert protocol.events == ["data tail", "eof", "lost"]
+    assert forgotten == [1]
+    # Nothing goes back for a stream the other side closed: no data, no close of ours.
+    assert sent == []
+
+
+async def test_a_protocol_given_to_an_ended_stream_still_learns_it_ended():
+    stream, _, _ = _bare_stream()
+    stream.lost(ConnectionError("the link closed"))
+    protocol = _Recorder(keep=False)
+    stream.set_protocol(protocol)
+    await asyncio.sleep(0.01)
+    assert protocol.events == ["lost"]
