@@ -1,6 +1,7 @@
 """Two asyncio connections spliced together: bytes carried both ways, untouched and counted,
 until either side closes. The gateway front (after guacd's handshake) and the HTTP proxy
-(after CONNECT) end in this. And TLS begun on a transport that is open already."""
+(after CONNECT) end in this. And a reader and writer, plain or TLS, on a transport that is
+open already."""
 
 import asyncio
 import contextlib
@@ -16,6 +17,17 @@ READ_BYTES = 256 * 1024
 # An asyncio connection's two ends.
 Pair = tuple[asyncio.StreamReader, asyncio.StreamWriter]
 TLS_HANDSHAKE_TIMEOUT_S = 10
+
+
+def stream_pair(transport: asyncio.Transport, limit: int = 2**16) -> Pair:
+    """asyncio's reader and writer on a transport that is open already (a stream of a peer's
+    link), carrying its bytes as they are; `tls_over` begins TLS on one instead."""
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader(limit=limit, loop=loop)
+    protocol = asyncio.StreamReaderProtocol(reader, loop=loop)
+    transport.set_protocol(protocol)
+    protocol.connection_made(transport)
+    return reader, asyncio.StreamWriter(transport, protocol, reader, loop)
 
 
 async def tls_over(

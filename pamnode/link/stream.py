@@ -17,8 +17,6 @@ from collections.abc import Awaitable, Callable
 from enum import IntEnum
 from typing import Any
 
-from pamnode.core.streams import Pair
-
 _CREDIT = struct.Struct("!I")
 # Bytes of one DATA frame at most, and bytes a stream may have in flight in one direction.
 # Each frame costs a WebSocket message and a write into the link's TLS on each side, so a bulk
@@ -246,7 +244,8 @@ class StreamTransport(asyncio.Transport):
                     await self._send(Kind.WINDOW, _CREDIT.pack(grant))
                 elif self._outgoing and self._window > 0:
                     size = min(len(self._outgoing), MAX_DATA, self._window)
-                    data = bytes(self._outgoing[:size])
+                    with memoryview(self._outgoing) as view:
+                        data = view[:size].tobytes()  # one copy, not a slice and its copy
                     del self._outgoing[:size]
                     self._window -= size
                     if self._writing_paused and len(self._outgoing) <= self._low:
@@ -286,13 +285,3 @@ def _feed(protocol: asyncio.BaseProtocol, data: bytes) -> None:
             view = view[size:]
     elif isinstance(protocol, asyncio.Protocol):
         protocol.data_received(data)
-
-
-def stream_pair(transport: asyncio.Transport, limit: int = 2**16) -> Pair:
-    """asyncio's reader and writer on a transport that is already open."""
-    loop = asyncio.get_running_loop()
-    reader = asyncio.StreamReader(limit=limit, loop=loop)
-    protocol = asyncio.StreamReaderProtocol(reader, loop=loop)
-    transport.set_protocol(protocol)
-    protocol.connection_made(transport)
-    return reader, asyncio.StreamWriter(transport, protocol, reader, loop)

@@ -19,12 +19,12 @@ from datetime import datetime
 from pydantic import ValidationError
 
 from pamnode.core.errors import Conflict, InvalidInput, PamError, PeerFailure
-from pamnode.core.streams import Connection, SpliceEnd, splice
+from pamnode.core.streams import Connection, SpliceEnd, splice, stream_pair
 from pamnode.db.base import utcnow
 from pamnode.link import keys
 from pamnode.link.dialer import WebSocketChannel, open_link
 from pamnode.link.mux import Mux
-from pamnode.link.stream import StreamTransport, stream_pair
+from pamnode.link.stream import StreamTransport
 from pamnode.link.wire import Answer, Challenge, Hello, MainAddress, Verdict
 from pamnode.peers.addresses import PeerSiteUrl, parse_site_url
 from pamnode.peers.links import API

@@ -13,9 +13,9 @@ import pytest
 
 from pamnode.app.tls import certificate_der, ensure_self_signed, server_context
 from pamnode.core.errors import PeerFailure
-from pamnode.core.streams import Pair, tls_over
+from pamnode.core.streams import Pair, stream_pair, tls_over
 from pamnode.link.mux import Mux
-from pamnode.link.stream import WINDOW, StreamTransport, stream_pair
+from pamnode.link.stream import WINDOW, StreamTransport
 from pamnode.link.uplink import backoff_delay
 from pamnode.peers.trust import pinned_context
 
