@@ -17,6 +17,7 @@ from pamnode.lab.sshd import SshServer
 from pamnode.lab.zygote import Zygote
 from tests.support import cli
 from tests.support.directories import GROUP_LIST, PEOPLE_LIST
+from tests.support.hashing import remembered_hashes
 from tests.support.postgres import PostgresCluster
 
 if TYPE_CHECKING:
@@ -210,4 +211,5 @@ def inprocess_node_factory(
             raise ValueError("a fresh interpreter is a NodeProcess's (node_factory)")
         return InProcessNode(data_dir, name, url, env=env)
 
-    yield from _module_nodes(request, db_kind, tmp_path_factory, build)
+    with remembered_hashes():
+        yield from _module_nodes(request, db_kind, tmp_path_factory, build)

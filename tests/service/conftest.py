@@ -24,6 +24,7 @@ from pamnode.http.app import create_app
 from pamnode.identity.tenants import init_base_admin
 from pamnode.lab.schema_template import copy_migrated_sqlite
 from tests.conftest import ADMIN_LOGIN, ADMIN_PASSWORD
+from tests.support.hashing import remembered_hashes
 from tests.support.identity import PASSWORD
 
 NODE_NAME = "svc-main"
@@ -76,12 +77,13 @@ async def in_process_node(data: Path, **settings: Any) -> AsyncIterator[InProces
         # The schema copied at head, as the lab's nodes do: not every migration again.
         copy_migrated_sqlite(data / "pamnode.db")
     app = create_app(node_settings, executors={"ssh": executor, "winrm": executor})
-    async with app.router.lifespan_context(app):
-        async with app.state.node.database.begin() as db:
-            await init_base_admin(db, ADMIN_LOGIN, ADMIN_PASSWORD)
-        transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 40000))
-        async with httpx.AsyncClient(transport=transport, base_url="https://testserver") as client:
-            yield InProcessNode(transport, client, executor, app.state.node)
+    with remembered_hashes():
+        async with app.router.lifespan_context(app):
+            async with app.state.node.database.begin() as db:
+                await init_base_admin(db, ADMIN_LOGIN, ADMIN_PASSWORD)
+            transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 40000))
+            async with httpx.AsyncClient(transport=transport, base_url="https://testserver") as c:
+                yield InProcessNode(transport, c, executor, app.state.node)
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,13 @@ from tests.service.test_session_states_in_process import SCOPE, _pending, _start
 
 
 @pytest.fixture
-def node(node_on_each_database: InProcessNode) -> InProcessNode:
+def quick_rounds(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The node's own rounds every 0.2 s, not every 2: a test waits for one."""
+    monkeypatch.setattr(recording_retries, "TICK_S", 0.2)
+
+
+@pytest.fixture
+def node(quick_rounds: None, node_on_each_database: InProcessNode) -> InProcessNode:
     return node_on_each_database
 
 
@@ -58,7 +64,7 @@ async def test_a_peer_that_cannot_answer_is_asked_again_later_and_a_deleted_one_
         assert created.status_code == 201, created.text
     waiting = await _pending_recordings(node, created.json()["id"], token)
     gone = await _pending_recordings(node, "a-deleted-peer", token)
-    # This node's own round takes them within a few seconds (30 on a loaded machine).
+    # This node's own round takes them within a round or two (30 s on a loaded machine).
     for _ in range(300):
         row = await states.read(node.state.database, waiting)
         if (
