@@ -47,38 +47,10 @@ fi
 
 # Otherwise the selected modules are split into $shards processes that run at once
 # (tests/support/shards.py says how and why), each with TCP ports from a range of its own
-# below the kernel's ephemeral ports. Each writes its own log, shown when all have ended.
-logs="$(mktemp -d /tmp/pamnode-shards.XXXXXX)"
-span=$((22000 / shards))
+# below the kernel's ephemeral ports, forked from one interpreter that has imported pytest and
+# pamnode (tests/support/shard_launch.py). Each writes its own log, shown when all have ended.
 started=$SECONDS
-pids=()
-for ((i = 1; i <= shards; i++)); do
-    low=$((10000 + (i - 1) * span))
-    PAMNODE_TEST_SHARD="$i/$shards" PAMNODE_PORT_RANGE="$low-$((low + span - 1))" \
-        .venv/bin/python -m pytest "$@" >"$logs/shard-$i.log" 2>&1 &
-    pids+=("$!")
-done
-echo "== $shards shards of the suite running at once; their logs: $logs/shard-*.log"
-codes=()
-for ((i = 1; i <= shards; i++)); do
-    rc=0
-    wait "${pids[$((i - 1))]}" || rc=$?
-    codes+=("$rc")
-done
-result=5
-for ((i = 1; i <= shards; i++)); do
-    echo "==================== shard $i/$shards (exit ${codes[$((i - 1))]}) ===================="
-    if [[ "${codes[$((i - 1))]}" == 5 ]]; then
-        echo "(none of the selected modules fell to this shard)"
-    else
-        cat "$logs/shard-$i.log"
-    fi
-    case "${codes[$((i - 1))]}" in
-        0) [[ "$result" == 5 ]] && result=0 ;;
-        # A shard the selection left nothing to run is not a failure of the others'.
-        5) ;;
-        *) [[ "$result" == 0 || "$result" == 5 ]] && result="${codes[$((i - 1))]}" ;;
-    esac
-done
+result=0
+.venv/bin/python -m tests.support.shard_launch "$shards" "$@" || result=$?
 echo "== the suite in $shards shards: $((SECONDS - started)) s of wall time, exit $result"
 exit "$result"

@@ -11,6 +11,7 @@ from __future__ import annotations
 import ast
 import re
 from collections.abc import Iterator
+from functools import cache
 from pathlib import Path
 
 import pamnode
@@ -72,14 +73,16 @@ def _codes_in(tree: ast.AST) -> Iterator[str]:
             yield from _strings(node.value)
 
 
-def used_codes() -> set[str]:
+@cache
+def used_codes() -> frozenset[str]:
+    """The codes the tree writes (parsed once: two tests read them)."""
     found: set[str] = set()
     for path in ROOT.rglob("*.py"):
         if path.name == "codes.py" and path.parent.name == "core":
             continue
         found |= set(_codes_in(ast.parse(path.read_text(), str(path))))
     # "" is a job that has no error.
-    return found - {""}
+    return frozenset(found - {""})
 
 
 def _matches(pattern: str) -> set[str]:
