@@ -29,11 +29,11 @@ import pytest
 
 # What every shard imports on its way to its first test (tests/conftest.py, the in-process
 # nodes): imported once, here, before the forks.
-import pamnode.http.app  # noqa: F401
-import pamnode.lab.inprocess_node  # noqa: F401
-import pamnode.lab.node_process  # noqa: F401
-import pamnode.lab.slapd  # noqa: F401
-import pamnode.lab.sshd  # noqa: F401
+import pamnode.http.app
+import pamnode.lab.inprocess_node
+import pamnode.lab.node_process
+import pamnode.lab.slapd
+import pamnode.lab.sshd
 import pamnode.lab.zygote  # noqa: F401
 
 # Ports below the kernel's ephemeral range (32768-), shared out between the shards.
