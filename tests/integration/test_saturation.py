@@ -8,8 +8,9 @@ their own, and a request that finds no connection within a short wait gets 503 w
 
 The bound is on a stall, not on speed: the jobs accepted early in the burst start their SSH
 sessions while the burst is still answered, on the same two cores (the node's loop, sshd and
-this test's client). Here the slowest answer takes about 4 s (a burst of 200 bare requests
-takes 1.4 s); the stall this test was written for took 30 s.
+this test's client). Here the slowest answer takes 4-7 s alone (a burst of 200 bare requests
+takes 1.4 s), and 8.5 s was seen with three other shards of the suite on the same two CPUs;
+the stall this test was written for took 30 s, so the bound sits at half of that.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from tests.support.jobs import FINISHED, ssh_host
 pytestmark = pytest.mark.databases("sqlite", "postgresql")
 
 BURST = 200
-ANSWER_WITHIN_S = 8.0
+ANSWER_WITHIN_S = 15.0
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,9 @@ What keeps them apart:
   tests/support/browser.py);
 - each shard takes its TCP ports from a range of its own (`pamnode/lab/ports.py`, set by
   scripts/test.sh), so a port one shard was just given is never the other's;
-- each shard starts its own PostgreSQL cluster, zygote and browser (session fixtures).
+- each shard starts its own PostgreSQL cluster, zygote and browser (session fixtures);
+- the shards are forks of one interpreter that has imported pytest and pamnode
+  (tests/support/shard_launch.py, started by scripts/test.sh).
 
 Modules are balanced by their time in recorded runs (`shard_weights.json`: seconds per
 module; a module not in it counts DEFAULT_WEIGHT_S). A module's time varies by 10-20 % from
