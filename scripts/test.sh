@@ -21,26 +21,11 @@ unset PYTHONDONTWRITEBYTECODE
 
 # One pytest process when asked (PAMNODE_TEST_SHARDS=1), or when this is already one shard;
 # exec so pytest's exit code (1 failed, 5 nothing collected, ...) is ours.
-# By default as many as suit the selection: the in-process tiers (tests/unit, tests/service)
-# keep the CPUs busy, and more processes than CPUs + 1 only contend for them (on 2 CPUs: 29 s
-# in 3 shards, 31 s in 4); the other tiers mostly wait for real components, and twice the
-# CPUs end sooner (the whole suite: 512 s in 4 shards, 560-612 s in 3).
-cpus="$(nproc)"
-in_process=0
-other=0
-for arg in "$@"; do
-    case "$arg" in
-        tests/unit* | tests/service*) in_process=1 ;;
-        -*) ;;
-        *) other=1 ;;
-    esac
-done
-if [[ "$in_process" == 1 && "$other" == 0 ]]; then
-    default_shards=$((cpus + 1))
-else
-    default_shards=$((cpus * 2))
-fi
-shards="${PAMNODE_TEST_SHARDS:-$default_shards}"
+# By default twice the CPUs: most tiers mostly wait for real components (the whole suite:
+# 505-512 s in 4 shards on 2 CPUs, 560-612 s in 3), and even the CPU-bound in-process tiers
+# end sooner so, now that the shards share their imports (tests/unit + tests/service: 21-24 s
+# in 4, 24-27 s in 3, 27 s in 2).
+shards="${PAMNODE_TEST_SHARDS:-$(($(nproc) * 2))}"
 if [[ "$shards" -le 1 || -n "${PAMNODE_TEST_SHARD:-}" ]]; then
     exec .venv/bin/python -m pytest "$@"
 fi
