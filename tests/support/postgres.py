@@ -7,6 +7,7 @@ import os
 import pwd
 import re
 import shutil
+import signal
 import subprocess
 import tempfile
 from pathlib import Path
@@ -26,6 +27,9 @@ _SUPERUSER = "postgres"
 # Room /dev/shm must have free for a cluster to live there: a shard's cluster grows by about
 # 9 MiB for each database a test makes (the suite's shards make a few hundred between them).
 _SHM_ROOM = 4 << 30
+_SHM = "/dev/shm"
+# In a cluster's folder: the pid of the test process that made it (_sweep_orphans).
+_OWNER = "owner.pid"
 
 
 class PgToolError(RuntimeError):
@@ -61,12 +65,52 @@ def _scratch_dir() -> str:
     """Where a throwaway cluster keeps its files: in memory (/dev/shm) when the machine has
     room there, because each CREATE DATABASE makes and copies about a thousand small files,
     and on this machine's disk that took 0.4 s of kernel CPU each against 0.03 s in memory.
-    Containers often give /dev/shm only 64 MiB, so the disk stays the fallback."""
+    Containers often give /dev/shm only 64 MiB, and a tmpfs can be larger than the memory
+    free, so the disk stays the fallback."""
     try:
-        shm = os.statvfs("/dev/shm")
+        shm = os.statvfs(_SHM)
     except OSError:
         return "/tmp"
-    return "/dev/shm" if shm.f_bavail * shm.f_frsize >= _SHM_ROOM else "/tmp"
+    if shm.f_bavail * shm.f_frsize < _SHM_ROOM or _available_memory() < _SHM_ROOM:
+        return "/tmp"
+    _sweep_orphans(Path(_SHM))
+    return _SHM
+
+
+def _available_memory() -> int:
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def _sweep_orphans(scratch: Path) -> None:
+    """Remove the clusters whose test process is gone (killed before its teardown): in
+    memory, what they hold would otherwise stay taken until the machine restarts."""
+    for root in scratch.glob("pamnode-pg-*"):
+        try:
+            owner = int((root / _OWNER).read_text())
+        except (OSError, ValueError):
+            continue  # being made right now, or not ours
+        if _alive(owner):
+            continue
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            postmaster = int((root / "data" / "postmaster.pid").read_text().split()[0])
+            # Only if that pid is still this cluster's server, not a process that reused it.
+            if str(root).encode() in Path(f"/proc/{postmaster}/cmdline").read_bytes():
+                os.kill(postmaster, signal.SIGQUIT)  # the postmaster's immediate shutdown
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 class PostgresCluster:
@@ -112,6 +156,7 @@ class PostgresCluster:
         # Short path: the Unix socket path must fit in 107 bytes.
         self.root = Path(tempfile.mkdtemp(prefix="pamnode-pg-", dir=_scratch_dir()))
         self.root.chmod(0o700)
+        (self.root / _OWNER).write_text(str(os.getpid()))
         if self._as_postgres:
             ent = pwd.getpwnam(_SUPERUSER)
             os.chown(self.root, ent.pw_uid, ent.pw_gid)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import gc
 import os
+import signal
 import sys
 import tempfile
 import threading
@@ -46,6 +47,10 @@ def _shard(index: int, count: int, args: list[str], log: Path) -> NoReturn:
     low = PORTS_LOW + (index - 1) * span
     os.environ["PAMNODE_TEST_SHARD"] = f"{index}/{count}"
     os.environ["PAMNODE_PORT_RANGE"] = f"{low}-{low + span - 1}"
+    # As a shell's background job: no terminal input (a test's process never waits on it).
+    nothing = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(nothing, 0)
+    os.close(nothing)
     fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     os.dup2(fd, 1)
     os.dup2(fd, 2)
@@ -84,13 +89,19 @@ def launch(count: int, args: list[str]) -> int:
         if pid == 0:
             _shard(index, count, args, logs / f"shard-{index}.log")
         children.append(pid)
+    # Ctrl-C at the terminal reaches every shard, whose pytest stops and reports; this
+    # process waits for them and then shows their logs, as after any run.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     codes = [_exit_code(os.waitpid(pid, 0)[1]) for pid in children]
     for index, code in enumerate(codes, start=1):
         print(f"{'=' * 20} shard {index}/{count} (exit {code}) {'=' * 20}")
+        log = logs / f"shard-{index}.log"
         if code == 5:
             print("(none of the selected modules fell to this shard)")
+        elif log.exists():
+            print(log.read_text(errors="replace"), end="")
         else:
-            print((logs / f"shard-{index}.log").read_text(errors="replace"), end="")
+            print("(this shard ended before it wrote its log)")
     return _result(codes)
 
 
