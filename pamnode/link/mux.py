@@ -17,7 +17,7 @@ import contextlib
 import logging
 import struct
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, Protocol
 
 from pamnode.core.errors import PeerFailure
@@ -73,7 +73,8 @@ class Mux:
         self._send_lock = asyncio.Lock()
         self._last_heard = time.monotonic()
         self._closed = asyncio.Event()
-        self._accepting_tasks: set[asyncio.Task[None]] = set()
+        # Streams being accepted, and the CLOSEs of opens cancelled here.
+        self._background: set[asyncio.Task[None]] = set()
         self.close_reason = ""
         # Set as the link ends, before its streams are: whoever sees a stream end can tell
         # that the link took it down.
@@ -94,9 +95,9 @@ class Mux:
         finally:
             self.ended = True
             # Streams being accepted end with the link too (their answer has nowhere to go).
-            for task in [*tasks, *self._accepting_tasks]:
+            for task in [*tasks, *self._background]:
                 task.cancel()
-            await asyncio.gather(*tasks, *self._accepting_tasks, return_exceptions=True)
+            await asyncio.gather(*tasks, *self._background, return_exceptions=True)
             lost = ConnectionError(self.close_reason or "the link closed")
             for opening in self._opening.values():
                 if not opening.done():
@@ -127,14 +128,18 @@ class Mux:
             await asyncio.wait_for(opened, OPEN_TIMEOUT_S)
         except TimeoutError:
             self._forget(sid)
-            with contextlib.suppress(ConnectionError):
-                await self._send(Kind.CLOSE, sid)
+            await self._send_quietly(Kind.CLOSE, sid)
             raise PeerFailure(
                 f"the peer did not open its {listener} within {OPEN_TIMEOUT_S:.0f} s",
                 code="link_stream_refused",
             ) from None
         except BaseException:
+            # Cancelled (a caller's deadline passed): the peer may have opened its end, or
+            # may yet. Told now, it lets that end go instead of holding it until its own
+            # handshake's timeout. A CLOSE for a stream it never saw, it ignores.
             self._forget(sid)
+            if not self.ended:
+                self._in_background(self._send_quietly(Kind.CLOSE, sid))
             raise
         finally:
             self._opening.pop(sid, None)
@@ -151,6 +156,16 @@ class Mux:
 
     def _forget(self, sid: int) -> None:
         self._streams.pop(sid, None)
+
+    def _in_background(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _send_quietly(self, kind: Kind, sid: int) -> None:
+        # The link may break meanwhile; then there is nothing left to tell.
+        with contextlib.suppress(ConnectionError):
+            await self._send(kind, sid)
 
     async def _send(self, kind: Kind, sid: int, payload: bytes = b"") -> None:
         async with self._send_lock:
@@ -206,9 +221,7 @@ class Mux:
         if self._accept is None or sid % 2 == 0 or sid in self._streams:
             raise LinkBroken(f"stream {sid} opened by the wrong side")
         stream = self._stream(sid)
-        task = asyncio.create_task(self._accepting(stream, payload.decode("utf-8", "replace")))
-        self._accepting_tasks.add(task)
-        task.add_done_callback(self._accepting_tasks.discard)
+        self._in_background(self._accepting(stream, payload.decode("utf-8", "replace")))
 
     async def _accepting(self, stream: StreamTransport, listener: str) -> None:
         assert self._accept is not None

@@ -44,10 +44,12 @@ def _ends() -> tuple[_End, _End]:
 
 
 class _Listeners:
-    """The peer's side: 'echo' answers what it reads, 'sink' never reads, others refused."""
+    """The peer's side: 'echo' answers what it reads, 'sink' never reads, 'slow' is a sink
+    that opens when `opening` is set, others refused."""
 
     def __init__(self, tls: ssl.SSLContext | None = None) -> None:
         self.tls = tls
+        self.opening = asyncio.Event()
         # Held: asyncio keeps only a weak reference to a task, and a collected echo closed
         # its stream mid-test (the stream then read as ended).
         self.echoes: list[asyncio.Task[None]] = []
@@ -58,10 +60,12 @@ class _Listeners:
             # As the peer's TLS listeners take a stream: the handshake runs once it is open.
             self.echoes.append(asyncio.create_task(self._tls_echo(stream, self.tls)))
             return
-        if name not in ("echo", "sink"):
+        if name not in ("echo", "sink", "slow"):
             raise PeerFailure(f"this peer has no listener '{name}'", code="link_stream_refused")
+        if name == "slow":
+            await self.opening.wait()
         reader, writer = stream_pair(stream)
-        if name == "sink":
+        if name in ("sink", "slow"):
             self.sinks.append((reader, writer))
             return
         self.echoes.append(asyncio.get_running_loop().create_task(_echo(reader, writer)))
@@ -77,9 +81,13 @@ async def _echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
 
 
 @pytest.fixture
-async def link():
+def listeners() -> _Listeners:
+    return _Listeners()
+
+
+@pytest.fixture
+async def link(listeners):
     main_end, peer_end = _ends()
-    listeners = _Listeners()
     main, peer = Mux(main_end), Mux(peer_end, accept=listeners.accept)
     runs = [asyncio.create_task(main.run()), asyncio.create_task(peer.run())]
     yield main, peer, main_end, runs
@@ -155,6 +163,25 @@ async def test_a_listener_the_peer_lacks_is_refused(link):
         await _open(main, "10.0.0.1:22")
     assert refused.value.code == "link_stream_refused"
     assert "no listener '10.0.0.1:22'" in refused.value.message
+
+
+async def test_an_open_the_main_gives_up_is_let_go_by_the_peer(link, listeners):
+    """A caller's deadline cancels the open while the peer is still opening its end: the
+    peer is told, and its end closes once open, instead of waiting for its own timeout."""
+    main, *_ = link
+    opening = asyncio.create_task(main.open("slow"))
+    await asyncio.sleep(0.05)
+    opening.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await opening
+    listeners.opening.set()
+    await asyncio.sleep(0.05)
+    ((reader, _),) = listeners.sinks
+    assert await asyncio.wait_for(reader.read(), 1) == b""
+    # The link itself carries on.
+    reader, writer = await _open(main, "echo")
+    writer.write(b"still here")
+    assert await asyncio.wait_for(reader.readexactly(10), 1) == b"still here"
 
 
 async def test_a_silent_link_is_seen_dead():
