@@ -18,6 +18,7 @@ first shard's failure).
 from __future__ import annotations
 
 import gc
+import importlib
 import os
 import signal
 import sys
@@ -30,13 +31,14 @@ import pytest
 
 # What every shard imports on its way to its first test (tests/conftest.py, the in-process
 # nodes): imported once, here, before the forks.
-import pamnode.http.app
-import pamnode.lab.inprocess_node
-import pamnode.lab.node_process
-import pamnode.lab.slapd
-import pamnode.lab.sshd
-import pamnode.lab.zygote  # noqa: F401
-
+PRELOADED = (
+    "pamnode.http.app",
+    "pamnode.lab.inprocess_node",
+    "pamnode.lab.node_process",
+    "pamnode.lab.slapd",
+    "pamnode.lab.sshd",
+    "pamnode.lab.zygote",
+)
 # Ports below the kernel's ephemeral range (32768-), shared out between the shards.
 PORTS_LOW = 10000
 PORTS_SPAN = 22000
@@ -71,6 +73,8 @@ def _result(codes: list[int]) -> int:
 
 
 def launch(count: int, args: list[str]) -> int:
+    for module in PRELOADED:
+        importlib.import_module(module)
     # A fork copies only the thread that forks: a thread started by an import would be
     # missing in every shard, holding whatever lock it held.
     if threading.active_count() != 1:

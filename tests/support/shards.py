@@ -14,7 +14,7 @@ What keeps them apart:
   (the browser modules may run beside them: chromium has a namespace of its own, see
   tests/support/browser.py);
 - each shard takes its TCP ports from a range of its own (`pamnode/lab/ports.py`, set by
-  scripts/test.sh), so a port one shard was just given is never the other's;
+  tests/support/shard_launch.py), so a port one shard was just given is never the other's;
 - each shard starts its own PostgreSQL cluster, zygote and browser (session fixtures);
 - the shards are forks of one interpreter that has imported pytest and pamnode
   (tests/support/shard_launch.py, started by scripts/test.sh).
